@@ -1,0 +1,1 @@
+"""Benchmarks that print numbers; targets live here, not in timed tests."""

@@ -1,0 +1,111 @@
+"""Throughput of the pure domain (parse, hash, classify) on one core.
+
+Each figure is printed next to a floor measured in the same run on the same
+data — bare ``orjson.loads`` + ``hashlib.sha256`` per record — so the ratio,
+not the absolute number, is what to compare across noisy machines.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Callable, Iterable
+
+import orjson
+
+from dqhash.classify import Rules, on_cloud, on_onprem
+from dqhash.contracts import parse_cloud, parse_onprem
+from dqhash.hashing import RowHasher
+
+T0 = 1_714_564_800_000
+
+
+def sample_rows(n: int) -> list[dict]:
+    """Rows shaped like a typical customer table: text, numbers, decimal, timestamp, set."""
+    base = datetime(2024, 5, 1)
+    return [
+        {
+            "id": i,
+            "name": f"customer-{i}",
+            "email": f"c{i}@example.com",
+            "balance": Decimal(i) / 100,
+            "score": i * 0.5,
+            "active": i % 2 == 0,
+            "updated_at": base + timedelta(seconds=i),
+            "tags": {"a", "b"} if i % 3 else None,
+        }
+        for i in range(n)
+    ]
+
+
+def sample_messages(n: int) -> tuple[list[bytes], list[bytes]]:
+    onprem, cloud = [], []
+    for i in range(n):
+        digest = hashlib.sha256(str(i).encode()).hexdigest()
+        onprem.append(orjson.dumps({
+            "event_id": f"e-{i}", "hash_onprem": digest, "partitionColumns": [{"type": "PK", "value": str(i)}],
+            "event_ts": T0 + i, "action": "UPDATE",
+        }))
+        cloud.append(orjson.dumps({"pk": str(i), "hash_cloud": digest, "cloud_ts": T0 + i + 5}))
+    return onprem, cloud
+
+
+def rate(n: int, fn: Callable[[], object]) -> float:
+    """Records per second of ``fn`` over ``n`` records, best of three runs."""
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return n / best
+
+
+def _consume(items: Iterable[object]) -> None:
+    for _ in items:
+        pass
+
+
+def run(n: int = 100_000) -> dict[str, float]:
+    onprem, cloud = sample_messages(n)
+    rows = sample_rows(n)
+    hasher = RowHasher("v2")
+    rules = Rules()
+    loads, sha256 = orjson.loads, hashlib.sha256
+
+    def floor() -> None:
+        for raw in onprem:
+            loads(raw)
+            sha256(raw).hexdigest()
+
+    def classify() -> None:
+        states: dict = {}
+        for event, seen in zip(events, clouds):
+            states[event.pk] = on_onprem(states.get(event.pk), event, T0, rules).state
+            states[event.pk] = on_cloud(states[event.pk], seen, T0, rules).state
+
+    events = [parse_onprem(raw) for raw in onprem]
+    clouds = [parse_cloud(raw) for raw in cloud]
+    figures = {
+        "floor_loads_sha256_per_s": rate(n, floor),
+        "parse_onprem_per_s": rate(n, lambda: _consume(map(parse_onprem, onprem))),
+        "parse_cloud_per_s": rate(n, lambda: _consume(map(parse_cloud, cloud))),
+        "hash_v2_rows_per_s": rate(n, lambda: _consume(map(hasher.hash, rows))),
+        "classify_pairs_per_s": rate(n, classify),
+    }
+    floor_rate = figures["floor_loads_sha256_per_s"]
+    for key in list(figures):
+        if key != "floor_loads_sha256_per_s":
+            figures[key.replace("_per_s", "_ratio_to_floor")] = figures[key] / floor_rate
+    return figures
+
+
+def main(n: int, as_json: bool) -> int:
+    figures = run(n)
+    if as_json:
+        print(orjson.dumps(figures).decode())
+    else:
+        for key, value in figures.items():
+            print(f"{key:40s} {value:14,.2f}")
+    return 0

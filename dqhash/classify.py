@@ -1,0 +1,244 @@
+"""Classification rules: (state of one PK, incoming fact) → (new state, verdicts).
+
+Pure and deterministic: the caller passes the clock. The rules are tabulated in
+``docs/classification.md``; each row there has a test in
+``tests/unit/test_classify.py``.
+
+Per PK we keep only the newest on-prem event (:class:`Tracked`), the newest
+cloud observation (:class:`CloudSeen`) and a bounded list of fingerprints of
+recent events for replay detection — never a history.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import NamedTuple
+
+from dqhash.contracts import Action, CloudHash, OnPremEvent
+from dqhash.windows import WindowSpec
+
+#: Fingerprints remembered per PK (two per event: its id and its content).
+RECENT_FINGERPRINTS = 16
+
+
+class Status(str, Enum):
+    MATCH = "MATCH"
+    MISMATCH = "MISMATCH"
+    MISSING_CLOUD = "MISSING_CLOUD"
+    SKIPPED_DELETE = "SKIPPED_DELETE"
+    HASH_VERSION_MISMATCH = "HASH_VERSION_MISMATCH"
+    SUPERSEDED = "SUPERSEDED"
+
+
+PENDING = "PENDING"
+
+
+class Tracked(NamedTuple):
+    """The newest on-prem event of a PK and where its classification stands."""
+
+    event_id: str
+    event_ts: int
+    action: str
+    hash_version: str | None
+    hash_digest: str | None
+    arrived_ms: int
+    deadline_ms: int
+    status: str  # PENDING or a Status value
+    by_deadline: bool  # the current status was decided at the deadline; a late hash may revise it
+
+
+class CloudSeen(NamedTuple):
+    """The newest cloud observation of a PK (``hash_digest`` None: row not found)."""
+
+    hash_version: str | None
+    hash_digest: str | None
+    cloud_ts: int
+    arrived_ms: int
+
+
+class PairState(NamedTuple):
+    tracked: Tracked | None
+    cloud: CloudSeen | None
+    recent: tuple[str, ...]
+    updated_ms: int
+
+
+class Verdict(NamedTuple):
+    """One classification of one on-prem event: the source of an audit record."""
+
+    status: Status
+    reason: str
+    late: bool
+    event_id: str
+    event_ts: int
+    action: str
+    hash_onprem: str | None  # "version:digest"
+    hash_cloud: str | None
+    cloud_ts: int | None
+    window_start: int
+    window_end: int
+    arrived_ms: int
+    classified_ms: int
+
+
+class Step(NamedTuple):
+    state: PairState | None
+    verdicts: tuple[Verdict, ...] = ()
+    duplicate: bool = False  # a replayed event or cloud record: counted, not classified
+    stale_cloud: bool = False  # a cloud observation older than the one held: ignored
+
+
+class Rules(NamedTuple):
+    windows: WindowSpec = WindowSpec()
+    #: settled state (nothing pending) is dropped this long after its last change
+    retention_ms: int = 24 * 3600 * 1000
+
+
+def on_onprem(state: PairState | None, event: OnPremEvent, now_ms: int, rules: Rules) -> Step:
+    """An on-prem event arrives for the PK."""
+    recent = state.recent if state else ()
+    fingerprints = _fingerprints(event)
+    if fingerprints[0] in recent or fingerprints[1] in recent:
+        return Step(state, duplicate=True)
+    recent = (recent + fingerprints)[-RECENT_FINGERPRINTS:]
+    cloud = state.cloud if state else None
+    current = state.tracked if state else None
+    verdicts: list[Verdict] = []
+    incoming = _track(event, now_ms, rules.windows)
+
+    if current is not None and event.event_ts < current.event_ts:
+        reason = f"out of order: older than the newest event {current.event_id} of this pk, not compared with newer cloud state"
+        verdict = _verdict(incoming, Status.SUPERSEDED, reason, cloud, now_ms, rules.windows)
+        return Step(PairState(current, cloud, recent, now_ms), (verdict,))
+    if current is not None and current.status == PENDING:
+        reason = f"superseded by newer event {event.event_id} before the cloud confirmed this one"
+        verdicts.append(_verdict(current, Status.SUPERSEDED, reason, cloud, now_ms, rules.windows))
+
+    if event.action is Action.DELETE:
+        verdicts.append(_verdict(incoming, Status.SKIPPED_DELETE, "delete: no hash comparison", cloud, now_ms, rules.windows))
+        incoming = incoming._replace(status=Status.SKIPPED_DELETE.value)
+    else:
+        incoming, verdict = _evaluate(incoming, cloud, now_ms, rules.windows, at_deadline=False)
+        if verdict:
+            verdicts.append(verdict)
+    return Step(PairState(incoming, cloud, recent, now_ms), tuple(verdicts))
+
+
+def on_cloud(state: PairState | None, cloud: CloudHash, now_ms: int, rules: Rules) -> Step:
+    """A cloud observation arrives for the PK."""
+    seen = CloudSeen(
+        cloud.hash.version if cloud.hash else None,
+        cloud.hash.digest if cloud.hash else None,
+        cloud.cloud_ts,
+        now_ms,
+    )
+    if state is None:
+        return Step(PairState(None, seen, (), now_ms))
+    held = state.cloud
+    if held is not None:
+        if seen.cloud_ts < held.cloud_ts:
+            return Step(state, stale_cloud=True)
+        if seen[:3] == held[:3]:
+            return Step(state, duplicate=True)
+    tracked = state.tracked
+    verdict = None
+    if tracked is not None:
+        if tracked.status == PENDING:
+            tracked, verdict = _evaluate(tracked, seen, now_ms, rules.windows, at_deadline=False)
+        elif tracked.by_deadline and seen.hash_digest is not None:
+            revised, verdict = _evaluate(tracked, seen, now_ms, rules.windows, at_deadline=True)
+            if verdict is not None and verdict.status.value != tracked.status:
+                verdict = verdict._replace(late=True, reason=f"late: {verdict.reason} (after {tracked.status} at the deadline)")
+                tracked = revised._replace(by_deadline=verdict.status is not Status.MATCH)
+            else:
+                verdict = None
+    return Step(PairState(tracked, seen, state.recent, now_ms), (verdict,) if verdict else ())
+
+
+def on_deadline(state: PairState, now_ms: int, rules: Rules) -> Step:
+    """The deadline of the PK's pending event may have passed: decide with what is known."""
+    tracked = state.tracked
+    if tracked is None or tracked.status != PENDING or now_ms < tracked.deadline_ms:
+        return Step(state)
+    tracked, verdict = _evaluate(tracked, state.cloud, now_ms, rules.windows, at_deadline=True)
+    return Step(PairState(tracked, state.cloud, state.recent, now_ms), (verdict,) if verdict else ())
+
+
+def pending_deadline(state: PairState | None) -> int | None:
+    """The deadline still to be swept for this PK, if any."""
+    if state is None or state.tracked is None or state.tracked.status != PENDING:
+        return None
+    return state.tracked.deadline_ms
+
+
+def expires_at(state: PairState, rules: Rules) -> int | None:
+    """When the PK's state may be dropped; None while an event is pending."""
+    if pending_deadline(state) is not None:
+        return None
+    return state.updated_ms + rules.retention_ms
+
+
+def _evaluate(
+    tracked: Tracked, cloud: CloudSeen | None, now_ms: int, windows: WindowSpec, at_deadline: bool
+) -> tuple[Tracked, Verdict | None]:
+    status, reason = _compare(tracked, cloud, at_deadline)
+    if status is None:
+        return tracked, None
+    decided = tracked._replace(status=status.value, by_deadline=at_deadline and status is not Status.MATCH)
+    return decided, _verdict(tracked, status, reason, cloud, now_ms, windows)
+
+
+def _compare(tracked: Tracked, cloud: CloudSeen | None, at_deadline: bool) -> tuple[Status | None, str]:
+    if cloud is None or cloud.hash_digest is None:
+        if not at_deadline:
+            return None, ""
+        return Status.MISSING_CLOUD, "no cloud hash by the deadline" if cloud is None else "row not found in the cloud"
+    if cloud.hash_version != tracked.hash_version:
+        return Status.HASH_VERSION_MISMATCH, f"on-prem hash is {tracked.hash_version}, cloud hash is {cloud.hash_version}"
+    if cloud.hash_digest == tracked.hash_digest:
+        return Status.MATCH, "hashes equal"
+    if cloud.cloud_ts < tracked.event_ts:
+        if not at_deadline:
+            return None, ""
+        return Status.MISMATCH, "cloud never caught up: newest cloud hash is older than the event and differs"
+    return Status.MISMATCH, "hashes differ"
+
+
+def _track(event: OnPremEvent, now_ms: int, windows: WindowSpec) -> Tracked:
+    return Tracked(
+        event.event_id,
+        event.event_ts,
+        event.action.value,
+        event.hash.version if event.hash else None,
+        event.hash.digest if event.hash else None,
+        now_ms,
+        windows.deadline(event.event_ts, now_ms),
+        PENDING,
+        False,
+    )
+
+
+def _fingerprints(event: OnPremEvent) -> tuple[str, str]:
+    content = event.hash.digest if event.hash else event.action.value
+    return ("id:" + event.event_id, f"v:{event.event_ts}:{content}")
+
+
+def _verdict(
+    tracked: Tracked, status: Status, reason: str, cloud: CloudSeen | None, now_ms: int, windows: WindowSpec
+) -> Verdict:
+    start = windows.start(tracked.event_ts)
+    return Verdict(
+        status,
+        reason,
+        False,
+        tracked.event_id,
+        tracked.event_ts,
+        tracked.action,
+        f"{tracked.hash_version}:{tracked.hash_digest}" if tracked.hash_digest else None,
+        f"{cloud.hash_version}:{cloud.hash_digest}" if cloud and cloud.hash_digest else None,
+        cloud.cloud_ts if cloud else None,
+        start,
+        start + windows.size_ms,
+        tracked.arrived_ms,
+        now_ms,
+    )

@@ -1,0 +1,252 @@
+"""Message contracts: raw Kafka bytes → typed, immutable records, or a rejection.
+
+Parsing never raises. Every input, however broken, yields either a record or a
+:class:`Rejection` carrying a machine-readable :class:`Reason`; the stream layer
+dead-letters rejections with that reason. The rules are written out in
+``docs/contracts.md``; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+from typing import Any, NamedTuple, Sequence
+
+import orjson
+
+from dqhash.timeutil import TimestampError, parse_timestamp
+
+#: Hash strategies a hash may be tagged with (see docs/hashing.md).
+KNOWN_HASH_VERSIONS = frozenset({"v1", "v2"})
+DEFAULT_HASH_VERSION = "v2"
+
+
+class Reason(str, Enum):
+    """Why a record was rejected; travels as the ``dq.error.reason`` DLQ header."""
+
+    INVALID_JSON = "INVALID_JSON"
+    NOT_AN_OBJECT = "NOT_AN_OBJECT"
+    EMPTY_VALUE = "EMPTY_VALUE"
+    MISSING_FIELD = "MISSING_FIELD"
+    INVALID_FIELD_TYPE = "INVALID_FIELD_TYPE"
+    MISSING_PK = "MISSING_PK"
+    INVALID_PK = "INVALID_PK"
+    INVALID_HASH_FORMAT = "INVALID_HASH_FORMAT"
+    UNKNOWN_HASH_VERSION = "UNKNOWN_HASH_VERSION"
+    UNKNOWN_ACTION = "UNKNOWN_ACTION"
+    INVALID_TIMESTAMP = "INVALID_TIMESTAMP"
+
+
+class Action(str, Enum):
+    CREATE = "CREATE"
+    UPDATE = "UPDATE"
+    UPSERT = "UPSERT"
+    DELETE = "DELETE"
+
+
+_ACTIONS = {a.value: a for a in Action}
+
+
+class HashRef(NamedTuple):
+    """A row hash together with the strategy that produced it.
+
+    Hashes of different strategies are never compared as if equal, so the
+    version always travels with the digest.
+    """
+
+    version: str
+    digest: str  # 64 lower-case hex characters
+
+    def __str__(self) -> str:
+        return f"{self.version}:{self.digest}"
+
+
+class OnPremEvent(NamedTuple):
+    """One Topic-1 record: a change to a row of the on-prem source."""
+
+    event_id: str
+    pk: str  # canonical PK string, see canonical_pk()
+    action: Action
+    hash: HashRef | None  # None only for a DELETE that carries no hash
+    event_ts: int  # epoch ms UTC
+
+
+class CloudHash(NamedTuple):
+    """One Topic-2 record: what the cloud copy held for a PK at ``cloud_ts``."""
+
+    pk: str
+    hash: HashRef | None  # None = row not found in the cloud
+    cloud_ts: int  # epoch ms UTC
+    column_digests: dict[str, str] | None = None
+
+
+class Rejection(NamedTuple):
+    reason: Reason
+    message: str
+
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_VERSION = re.compile(r"v[0-9]+")
+
+
+def canonical_pk(values: Sequence[str | int]) -> str:
+    """The one string that identifies a row, identical on both sides.
+
+    One key column: its text (an integer in decimal). Several (composite key):
+    the JSON array of their texts in key-column order, e.g. ``["eu","42"]``.
+    A single text key that itself looks like such an array cannot collide with
+    a composite key of the same table, since a table's key shape is fixed.
+    """
+    texts = [v if isinstance(v, str) else str(v) for v in values]
+    if len(texts) == 1:
+        return texts[0]
+    return orjson.dumps(texts).decode()
+
+
+def parse_onprem(raw: bytes | None, default_version: str = DEFAULT_HASH_VERSION) -> OnPremEvent | Rejection:
+    """Parse a Topic-1 value."""
+    doc = _load_object(raw)
+    if isinstance(doc, Rejection):
+        return doc
+    event_id = doc.get("event_id")
+    if event_id is None or event_id == "":
+        return Rejection(Reason.MISSING_FIELD, "missing field: event_id")
+    if isinstance(event_id, bool) or not isinstance(event_id, (str, int)):
+        return Rejection(Reason.INVALID_FIELD_TYPE, "event_id must be a string or an integer")
+    pk = _pk_from_partition_columns(doc.get("partitionColumns"))
+    if isinstance(pk, Rejection):
+        return pk
+    action = _parse_action(doc.get("action"))
+    if isinstance(action, Rejection):
+        return action
+    if "event_ts" not in doc or doc["event_ts"] is None:
+        return Rejection(Reason.MISSING_FIELD, "missing field: event_ts")
+    try:
+        event_ts = parse_timestamp(doc["event_ts"])
+    except TimestampError as exc:
+        return Rejection(Reason.INVALID_TIMESTAMP, f"event_ts: {exc}")
+    raw_hash = doc.get("hash_onprem")
+    if raw_hash is None:
+        if action is not Action.DELETE:
+            return Rejection(Reason.MISSING_FIELD, "missing field: hash_onprem")
+        hash_ref = None
+    else:
+        hash_ref = parse_hash(raw_hash, doc.get("hash_version"), default_version)
+        if isinstance(hash_ref, Rejection):
+            return hash_ref
+    return OnPremEvent(str(event_id), pk, action, hash_ref, event_ts)
+
+
+def parse_cloud(raw: bytes | None, default_version: str = DEFAULT_HASH_VERSION) -> CloudHash | Rejection:
+    """Parse a Topic-2 value; ``hash_cloud: null`` is valid and means "row not found"."""
+    doc = _load_object(raw)
+    if isinstance(doc, Rejection):
+        return doc
+    pk = _pk_from_value(doc.get("pk"))
+    if isinstance(pk, Rejection):
+        return pk
+    if "hash_cloud" not in doc:
+        return Rejection(Reason.MISSING_FIELD, "missing field: hash_cloud (use null for 'row not found')")
+    if "cloud_ts" not in doc or doc["cloud_ts"] is None:
+        return Rejection(Reason.MISSING_FIELD, "missing field: cloud_ts")
+    try:
+        cloud_ts = parse_timestamp(doc["cloud_ts"])
+    except TimestampError as exc:
+        return Rejection(Reason.INVALID_TIMESTAMP, f"cloud_ts: {exc}")
+    raw_hash = doc["hash_cloud"]
+    hash_ref = None
+    if raw_hash is not None:
+        hash_ref = parse_hash(raw_hash, doc.get("hash_version"), default_version)
+        if isinstance(hash_ref, Rejection):
+            return hash_ref
+    digests = doc.get("column_digests")
+    if digests is not None and not (
+        isinstance(digests, dict) and all(isinstance(v, str) for v in digests.values())
+    ):
+        return Rejection(Reason.INVALID_FIELD_TYPE, "column_digests must be an object of strings")
+    return CloudHash(pk, hash_ref, cloud_ts, digests)
+
+
+def parse_hash(value: Any, declared_version: Any = None, default_version: str = DEFAULT_HASH_VERSION) -> HashRef | Rejection:
+    """Read ``[<version>:][sha256:]<64 hex>``, case-insensitive, into a HashRef.
+
+    The version comes from the prefix, else from a ``hash_version`` field,
+    else ``default_version``. A prefix that contradicts the field is refused.
+    """
+    if not isinstance(value, str):
+        return Rejection(Reason.INVALID_HASH_FORMAT, f"hash must be a string, got {type(value).__name__}")
+    *prefix, text = value.lower().split(":")
+    if prefix and prefix[-1] == "sha256":
+        prefix.pop()
+    if len(prefix) > 1 or (prefix and not _VERSION.fullmatch(prefix[0])):
+        return Rejection(Reason.INVALID_HASH_FORMAT, f"unsupported hash prefix in {value[:80]!r}; expected [v1:|v2:][sha256:]<64 hex>")
+    version = prefix[0] if prefix else None
+    if not _HEX64.fullmatch(text):
+        return Rejection(Reason.INVALID_HASH_FORMAT, f"hash is not 64 hex characters (SHA-256): {value[:80]!r}")
+    if declared_version is not None:
+        if not isinstance(declared_version, str):
+            return Rejection(Reason.INVALID_FIELD_TYPE, "hash_version must be a string")
+        declared_version = declared_version.lower()
+        if version is not None and version != declared_version:
+            return Rejection(Reason.INVALID_HASH_FORMAT, f"hash prefix {version!r} contradicts hash_version {declared_version!r}")
+        version = declared_version
+    version = version or default_version
+    if version not in KNOWN_HASH_VERSIONS:
+        return Rejection(Reason.UNKNOWN_HASH_VERSION, f"unknown hash version {version[:16]!r}; known: {sorted(KNOWN_HASH_VERSIONS)}")
+    return HashRef(version, text)
+
+
+def _load_object(raw: bytes | None) -> dict | Rejection:
+    if raw is None or raw == b"":
+        return Rejection(Reason.EMPTY_VALUE, "record has no value (tombstone or empty message)")
+    try:
+        doc = orjson.loads(raw)
+    except (orjson.JSONDecodeError, TypeError) as exc:
+        return Rejection(Reason.INVALID_JSON, f"not valid JSON: {exc}")
+    if not isinstance(doc, dict):
+        return Rejection(Reason.NOT_AN_OBJECT, f"expected a JSON object, got {type(doc).__name__}")
+    return doc
+
+
+def _parse_action(value: Any) -> Action | Rejection:
+    if value is None:
+        return Action.UPSERT
+    if isinstance(value, str):
+        action = _ACTIONS.get(value.upper())
+        if action is not None:
+            return action
+    return Rejection(Reason.UNKNOWN_ACTION, f"unknown action {str(value)[:32]!r}; expected one of CREATE, UPDATE, UPSERT, DELETE")
+
+
+def _pk_from_partition_columns(columns: Any) -> str | Rejection:
+    if columns is None:
+        return Rejection(Reason.MISSING_PK, "missing partitionColumns")
+    if not isinstance(columns, list):
+        return Rejection(Reason.INVALID_FIELD_TYPE, "partitionColumns must be an array")
+    values = []
+    for column in columns:
+        if not isinstance(column, dict):
+            return Rejection(Reason.INVALID_FIELD_TYPE, "partitionColumns entries must be objects")
+        kind = column.get("type")
+        if isinstance(kind, str) and kind.upper() == "PK":
+            values.append(column.get("value"))
+    if not values:
+        return Rejection(Reason.MISSING_PK, "no partitionColumns entry of type PK")
+    return _checked_pk(values)
+
+
+def _pk_from_value(value: Any) -> str | Rejection:
+    if isinstance(value, list):
+        if not value:
+            return Rejection(Reason.MISSING_PK, "pk is an empty array")
+        return _checked_pk(value)
+    return _checked_pk([value])
+
+
+def _checked_pk(values: list[Any]) -> str | Rejection:
+    for value in values:
+        if value is None or value == "":
+            return Rejection(Reason.MISSING_PK, "PK value is null or empty")
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            return Rejection(Reason.INVALID_PK, f"PK value must be a string or an integer, got {type(value).__name__}")
+    return canonical_pk(values)

@@ -1,0 +1,265 @@
+"""One test per row of docs/classification.md, plus invariants over random fact sequences."""
+
+from hypothesis import given, settings, strategies as st
+
+from dqhash.classify import (
+    PENDING, PairState, Rules, Status, expires_at, on_cloud, on_deadline, on_onprem, pending_deadline,
+)
+from dqhash.contracts import Action, CloudHash, HashRef, OnPremEvent
+from dqhash.windows import WindowSpec
+
+RULES = Rules(WindowSpec(size_ms=60_000, grace_ms=30_000), retention_ms=3_600_000)
+T0 = 1_714_564_800_000  # a window boundary
+H1, H2 = "11" * 32, "22" * 32
+
+
+def event(event_id="e1", ts=T0 + 1_000, digest=H1, action=Action.UPDATE, version="v2"):
+    return OnPremEvent(event_id, "pk1", action, HashRef(version, digest) if digest else None, ts)
+
+
+def cloud(ts=T0 + 2_000, digest=H1, version="v2"):
+    return CloudHash("pk1", HashRef(version, digest) if digest else None, ts)
+
+
+def statuses(step):
+    return [(v.status, v.late) for v in step.verdicts]
+
+
+def pending(ev=None, now=T0 + 1_000):
+    step = on_onprem(None, ev or event(), now, RULES)
+    assert statuses(step) == []
+    return step.state
+
+
+def deadline_of(state):
+    return pending_deadline(state)
+
+
+def test_row_1_equal_hashes_match_at_once():
+    step = on_cloud(pending(), cloud(), T0 + 3_000, RULES)
+    assert statuses(step) == [(Status.MATCH, False)]
+    assert step.verdicts[0].hash_onprem == step.verdicts[0].hash_cloud == "v2:" + H1
+
+
+def test_row_2_different_hash_from_a_newer_snapshot_mismatches_at_once():
+    step = on_cloud(pending(), cloud(digest=H2), T0 + 3_000, RULES)
+    assert statuses(step) == [(Status.MISMATCH, False)]
+    assert step.verdicts[0].reason == "hashes differ"
+
+
+def test_row_3_older_snapshot_waits_then_mismatches_at_the_deadline():
+    state = on_cloud(pending(), cloud(ts=T0, digest=H2), T0 + 3_000, RULES).state
+    assert pending_deadline(state) is not None
+    assert statuses(on_deadline(state, deadline_of(state) - 1, RULES)) == []
+    step = on_deadline(state, deadline_of(state), RULES)
+    assert statuses(step) == [(Status.MISMATCH, False)]
+    assert "never caught up" in step.verdicts[0].reason
+
+
+def test_row_3_older_snapshot_then_newer_matching_hash_matches():
+    state = on_cloud(pending(), cloud(ts=T0, digest=H2), T0 + 3_000, RULES).state
+    assert statuses(on_cloud(state, cloud(ts=T0 + 5_000), T0 + 6_000, RULES)) == [(Status.MATCH, False)]
+
+
+def test_row_4_no_cloud_hash_by_the_deadline_is_missing_cloud():
+    state = pending()
+    assert deadline_of(state) == T0 + 60_000 + 30_000
+    assert statuses(on_deadline(state, T0 + 89_999, RULES)) == []
+    step = on_deadline(state, T0 + 90_000, RULES)
+    assert statuses(step) == [(Status.MISSING_CLOUD, False)]
+    assert pending_deadline(step.state) is None
+    assert statuses(on_deadline(step.state, T0 + 200_000, RULES)) == []  # never twice
+
+
+def test_row_4_backfill_gets_its_full_grace_after_arrival():
+    old = event(ts=T0 - 3_600_000)
+    state = pending(old, now=T0)
+    assert deadline_of(state) == T0 + 30_000
+
+
+def test_row_5_row_not_found_waits_then_missing_cloud():
+    state = on_cloud(pending(), cloud(digest=None), T0 + 3_000, RULES).state
+    assert pending_deadline(state) is not None
+    step = on_deadline(state, deadline_of(state), RULES)
+    assert statuses(step) == [(Status.MISSING_CLOUD, False)]
+    assert step.verdicts[0].reason == "row not found in the cloud"
+
+
+def test_row_5_not_found_then_found_inside_grace_matches():
+    state = on_cloud(pending(), cloud(digest=None), T0 + 3_000, RULES).state
+    assert statuses(on_cloud(state, cloud(ts=T0 + 4_000), T0 + 80_000, RULES)) == [(Status.MATCH, False)]
+
+
+def test_row_6_delete_is_skipped_without_comparison():
+    step = on_onprem(None, event(action=Action.DELETE, digest=None), T0, RULES)
+    assert statuses(step) == [(Status.SKIPPED_DELETE, False)]
+    assert pending_deadline(step.state) is None
+    assert statuses(on_cloud(step.state, cloud(digest=H2), T0 + 5_000, RULES)) == []
+
+
+def test_row_7_replayed_event_is_a_duplicate_by_id_or_content():
+    state = pending()
+    same_id = on_onprem(state, event(ts=T0 + 9_000, digest=H2), T0 + 2_000, RULES)
+    assert same_id.duplicate and same_id.verdicts == () and same_id.state == state
+    same_content = on_onprem(state, event(event_id="other"), T0 + 2_000, RULES)
+    assert same_content.duplicate and same_content.state == state
+
+
+def test_row_7_replay_after_classification_is_still_a_duplicate():
+    state = on_cloud(pending(), cloud(), T0 + 3_000, RULES).state
+    assert on_onprem(state, event(), T0 + 500_000, RULES).duplicate
+
+
+def test_row_8_out_of_order_event_is_superseded_not_compared():
+    state = on_cloud(pending(event("e2", ts=T0 + 5_000, digest=H2)), cloud(ts=T0 + 6_000, digest=H2), T0 + 7_000, RULES).state
+    step = on_onprem(state, event("e1", ts=T0 + 1_000, digest=H1), T0 + 8_000, RULES)
+    assert statuses(step) == [(Status.SUPERSEDED, False)]
+    assert step.verdicts[0].event_id == "e1" and "out of order" in step.verdicts[0].reason
+    assert step.state.tracked.event_id == "e2"
+
+
+def test_row_9_newer_event_supersedes_a_pending_one():
+    step = on_onprem(pending(), event("e2", ts=T0 + 5_000, digest=H2), T0 + 6_000, RULES)
+    assert statuses(step) == [(Status.SUPERSEDED, False)]
+    assert step.verdicts[0].event_id == "e1"
+    assert step.state.tracked.event_id == "e2" and step.state.tracked.status == PENDING
+
+
+def test_row_10_hash_version_mismatch_is_its_own_outcome():
+    step = on_cloud(pending(), cloud(version="v1"), T0 + 3_000, RULES)
+    assert statuses(step) == [(Status.HASH_VERSION_MISMATCH, False)]
+
+
+def test_row_11_cloud_first_then_event_compares_at_once():
+    state = on_cloud(None, cloud(ts=T0 + 2_000), T0 + 2_000, RULES).state
+    assert statuses(on_onprem(state, event(), T0 + 3_000, RULES)) == [(Status.MATCH, False)]
+    state = on_cloud(None, cloud(ts=T0 + 2_000, digest=H2), T0 + 2_000, RULES).state
+    assert statuses(on_onprem(state, event(), T0 + 3_000, RULES)) == [(Status.MISMATCH, False)]
+
+
+def test_row_12_late_hash_after_missing_cloud_reclassifies_once_flagged_late():
+    state = pending()
+    state = on_deadline(state, deadline_of(state), RULES).state
+    step = on_cloud(state, cloud(ts=T0 + 95_000), T0 + 95_000, RULES)
+    assert statuses(step) == [(Status.MATCH, True)]
+    assert "late" in step.verdicts[0].reason
+    assert statuses(on_cloud(step.state, cloud(ts=T0 + 99_000, digest=H2), T0 + 99_000, RULES)) == []
+
+
+def test_row_12_late_mismatch_can_still_turn_into_a_late_match():
+    state = pending()
+    state = on_deadline(state, deadline_of(state), RULES).state
+    step = on_cloud(state, cloud(ts=T0 + 95_000, digest=H2), T0 + 95_000, RULES)
+    assert statuses(step) == [(Status.MISMATCH, True)]
+    step = on_cloud(step.state, cloud(ts=T0 + 96_000), T0 + 96_000, RULES)
+    assert statuses(step) == [(Status.MATCH, True)]
+
+
+def test_row_12_late_not_found_does_not_reclassify():
+    state = pending()
+    state = on_deadline(state, deadline_of(state), RULES).state
+    assert statuses(on_cloud(state, cloud(ts=T0 + 95_000, digest=None), T0 + 95_000, RULES)) == []
+
+
+def test_row_13_after_an_on_time_verdict_new_cloud_hashes_do_not_reclassify():
+    state = on_cloud(pending(), cloud(digest=H2), T0 + 3_000, RULES).state  # MISMATCH on time
+    step = on_cloud(state, cloud(ts=T0 + 4_000), T0 + 4_000, RULES)
+    assert statuses(step) == [] and step.state.cloud.cloud_ts == T0 + 4_000
+
+
+def test_row_14_older_cloud_observation_is_ignored_as_stale():
+    state = on_cloud(None, cloud(ts=T0 + 5_000), T0, RULES).state
+    step = on_cloud(state, cloud(ts=T0 + 4_000, digest=H2), T0, RULES)
+    assert step.stale_cloud and step.state == state
+
+
+def test_row_15_identical_cloud_observation_is_a_duplicate():
+    state = on_cloud(None, cloud(), T0, RULES).state
+    step = on_cloud(state, cloud(), T0 + 1, RULES)
+    assert step.duplicate and step.state == state
+
+
+def test_row_16_cloud_only_pk_waits_without_classification():
+    step = on_cloud(None, cloud(), T0, RULES)
+    assert statuses(step) == [] and step.state.tracked is None
+    assert pending_deadline(step.state) is None
+
+
+def test_verdict_carries_window_and_timing():
+    verdict = on_cloud(pending(now=T0 + 1_500), cloud(), T0 + 4_000, RULES).verdicts[0]
+    assert (verdict.window_start, verdict.window_end) == (T0, T0 + 60_000)
+    assert (verdict.arrived_ms, verdict.classified_ms) == (T0 + 1_500, T0 + 4_000)
+
+
+def test_settled_state_expires_after_retention_pending_never():
+    state = pending()
+    assert expires_at(state, RULES) is None
+    settled = on_cloud(state, cloud(), T0 + 3_000, RULES).state
+    assert expires_at(settled, RULES) == T0 + 3_000 + RULES.retention_ms
+
+
+def test_fingerprints_are_bounded():
+    state = None
+    for i in range(100):
+        state = on_onprem(state, event(f"e{i}", ts=T0 + i, digest=f"{i:064x}"), T0 + i, RULES).state
+    assert len(state.recent) <= 16
+
+
+# --- invariants over random sequences of facts ---------------------------------------------
+
+facts = st.lists(
+    st.one_of(
+        st.tuples(st.just("onprem"), st.integers(0, 5), st.integers(0, 4), st.sampled_from([H1, H2, None])),
+        st.tuples(st.just("cloud"), st.integers(0, 6), st.sampled_from([H1, H2, None]), st.sampled_from(["v1", "v2"])),
+        st.tuples(st.just("tick"), st.integers(0, 200)),
+    ),
+    max_size=30,
+)
+
+
+def run(sequence):
+    state, now, verdicts, pending_ids = None, T0, [], set()
+    for fact in sequence:
+        now += 1_000
+        if fact[0] == "onprem":
+            _, n, ts, digest = fact
+            action = Action.DELETE if digest is None else Action.UPDATE
+            ev = event(f"e{n}", ts=T0 + ts * 10_000, digest=digest, action=action)
+            step = on_onprem(state, ev, now, RULES)
+        elif fact[0] == "cloud":
+            _, ts, digest, version = fact
+            step = on_cloud(state, cloud(ts=T0 + ts * 10_000, digest=digest, version=version), now, RULES)
+        else:
+            now += fact[1] * 1_000
+            step = on_deadline(state, now, RULES) if state else None
+            if step is None:
+                continue
+        state = step.state
+        verdicts.extend(step.verdicts)
+    return state, verdicts
+
+
+@settings(max_examples=500)
+@given(facts)
+def test_an_event_is_classified_at_most_once_on_time(sequence):
+    _, verdicts = run(sequence)
+    on_time = [(v.event_id, v.event_ts) for v in verdicts if not v.late]
+    assert len(on_time) == len(set(on_time))
+    by_event = {}
+    for v in verdicts:
+        by_event.setdefault((v.event_id, v.event_ts), []).append(v)
+    for history in by_event.values():
+        assert not history[0].late  # a late verdict only ever revises an earlier one
+        for before, after in zip(history, history[1:]):
+            assert after.late and after.status != before.status  # re-classified only when the outcome changes
+            assert after.status in (Status.MATCH, Status.MISMATCH, Status.HASH_VERSION_MISMATCH)
+
+
+@settings(max_examples=500)
+@given(facts)
+def test_every_tracked_event_is_eventually_decided(sequence):
+    state, verdicts = run(sequence)
+    if state is None or pending_deadline(state) is None:
+        return
+    step = on_deadline(state, pending_deadline(state), RULES)
+    assert len(step.verdicts) == 1 and pending_deadline(step.state) is None

@@ -1,0 +1,156 @@
+import json
+
+import orjson
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from dqhash.contracts import (
+    Action, CloudHash, HashRef, OnPremEvent, Reason, Rejection, canonical_pk, parse_cloud, parse_hash, parse_onprem,
+)
+
+H = "ab" * 32
+TS = "2024-05-01T12:00:00.250Z"
+TS_MS = 1714564800250
+
+
+def onprem(**overrides):
+    doc = {"event_id": "e1", "hash_onprem": H, "partitionColumns": [{"type": "PK", "value": "42"}],
+           "event_ts": TS, "action": "UPDATE"}
+    doc.update(overrides)
+    return orjson.dumps({k: v for k, v in doc.items() if v is not ...})
+
+
+def cloud(**overrides):
+    doc = {"pk": "42", "hash_cloud": H, "cloud_ts": TS}
+    doc.update(overrides)
+    return orjson.dumps({k: v for k, v in doc.items() if v is not ...})
+
+
+def test_valid_onprem_event_parses_to_typed_record():
+    assert parse_onprem(onprem()) == OnPremEvent("e1", "42", Action.UPDATE, HashRef("v2", H), TS_MS)
+
+
+def test_valid_cloud_hash_parses_and_null_hash_means_not_found():
+    assert parse_cloud(cloud()) == CloudHash("42", HashRef("v2", H), TS_MS, None)
+    assert parse_cloud(cloud(hash_cloud=None)) == CloudHash("42", None, TS_MS, None)
+
+
+@pytest.mark.parametrize("parse, raw, reason", [
+    (parse_onprem, None, Reason.EMPTY_VALUE),
+    (parse_cloud, b"", Reason.EMPTY_VALUE),
+    (parse_onprem, b"{not json", Reason.INVALID_JSON),
+    (parse_cloud, b"\xff\xfe", Reason.INVALID_JSON),
+    (parse_onprem, b"[1,2]", Reason.NOT_AN_OBJECT),
+    (parse_onprem, onprem(event_id=...), Reason.MISSING_FIELD),
+    (parse_onprem, onprem(event_id={"x": 1}), Reason.INVALID_FIELD_TYPE),
+    (parse_onprem, onprem(partitionColumns=...), Reason.MISSING_PK),
+    (parse_onprem, onprem(partitionColumns=[]), Reason.MISSING_PK),
+    (parse_onprem, onprem(partitionColumns=[{"type": "CK", "value": "x"}]), Reason.MISSING_PK),
+    (parse_onprem, onprem(partitionColumns=[{"type": "PK", "value": ""}]), Reason.MISSING_PK),
+    (parse_onprem, onprem(partitionColumns=[{"type": "PK", "value": None}]), Reason.MISSING_PK),
+    (parse_onprem, onprem(partitionColumns=[{"type": "PK", "value": 1.5}]), Reason.INVALID_PK),
+    (parse_onprem, onprem(partitionColumns=[{"type": "PK", "value": True}]), Reason.INVALID_PK),
+    (parse_onprem, onprem(partitionColumns={"type": "PK"}), Reason.INVALID_FIELD_TYPE),
+    (parse_onprem, onprem(partitionColumns=["42"]), Reason.INVALID_FIELD_TYPE),
+    (parse_onprem, onprem(hash_onprem="xyz"), Reason.INVALID_HASH_FORMAT),
+    (parse_onprem, onprem(hash_onprem="g" * 64), Reason.INVALID_HASH_FORMAT),
+    (parse_onprem, onprem(hash_onprem=12), Reason.INVALID_HASH_FORMAT),
+    (parse_onprem, onprem(hash_onprem="md5:" + H), Reason.INVALID_HASH_FORMAT),
+    (parse_onprem, onprem(hash_onprem="v1:" + H, hash_version="v2"), Reason.INVALID_HASH_FORMAT),
+    (parse_onprem, onprem(hash_onprem="v7:" + H), Reason.UNKNOWN_HASH_VERSION),
+    (parse_onprem, onprem(hash_onprem=...), Reason.MISSING_FIELD),
+    (parse_onprem, onprem(action="MERGE"), Reason.UNKNOWN_ACTION),
+    (parse_onprem, onprem(action=3), Reason.UNKNOWN_ACTION),
+    (parse_onprem, onprem(event_ts=...), Reason.MISSING_FIELD),
+    (parse_onprem, onprem(event_ts="yesterday"), Reason.INVALID_TIMESTAMP),
+    (parse_onprem, onprem(event_ts="2024-05-01T12:00:00"), Reason.INVALID_TIMESTAMP),
+    (parse_onprem, onprem(event_ts=1714564800), Reason.INVALID_TIMESTAMP),  # seconds, not millis
+    (parse_onprem, onprem(event_ts=1714564800.5), Reason.INVALID_TIMESTAMP),
+    (parse_cloud, cloud(pk=...), Reason.MISSING_PK),
+    (parse_cloud, cloud(pk=[]), Reason.MISSING_PK),
+    (parse_cloud, cloud(pk={"a": 1}), Reason.INVALID_PK),
+    (parse_cloud, cloud(hash_cloud=...), Reason.MISSING_FIELD),
+    (parse_cloud, cloud(cloud_ts=...), Reason.MISSING_FIELD),
+    (parse_cloud, cloud(cloud_ts="2024-13-01T00:00:00Z"), Reason.INVALID_TIMESTAMP),
+    (parse_cloud, cloud(hash_cloud="abc"), Reason.INVALID_HASH_FORMAT),
+    (parse_cloud, cloud(column_digests=[1]), Reason.INVALID_FIELD_TYPE),
+])
+def test_every_rejection_reason(parse, raw, reason):
+    result = parse(raw)
+    assert isinstance(result, Rejection), result
+    assert result.reason is reason
+    assert result.message
+
+
+def test_missing_field_message_names_the_field():
+    assert "event_ts" in parse_onprem(onprem(event_ts=...)).message
+    assert "hash_cloud" in parse_cloud(cloud(hash_cloud=...)).message
+
+
+def test_action_absent_means_upsert_and_is_case_insensitive():
+    assert parse_onprem(onprem(action=...)).action is Action.UPSERT
+    assert parse_onprem(onprem(action="delete")).action is Action.DELETE
+
+
+def test_delete_needs_no_hash():
+    event = parse_onprem(onprem(action="DELETE", hash_onprem=...))
+    assert event.action is Action.DELETE and event.hash is None
+
+
+@pytest.mark.parametrize("text, version", [
+    (H.upper(), "v2"), ("sha256:" + H, "v2"), ("v1:" + H, "v1"), ("V1:SHA256:" + H.upper(), "v1"),
+])
+def test_hash_spellings_normalise(text, version):
+    assert parse_hash(text) == HashRef(version, H)
+
+
+def test_hash_version_field_and_default():
+    assert parse_hash(H, "v1") == HashRef("v1", H)
+    assert parse_hash(H, None, default_version="v1") == HashRef("v1", H)
+
+
+def test_integer_and_string_pk_are_the_same_key():
+    assert parse_onprem(onprem(partitionColumns=[{"type": "PK", "value": 42}])).pk == "42"
+    assert parse_cloud(cloud(pk=42)).pk == "42"
+
+
+def test_composite_pk_is_the_same_on_both_sides():
+    columns = [{"type": "PK", "value": "eu"}, {"type": "CK", "value": "x"}, {"type": "pk", "value": 42}]
+    left = parse_onprem(onprem(partitionColumns=columns)).pk
+    right = parse_cloud(cloud(pk=["eu", 42])).pk
+    assert left == right == '["eu","42"]' == canonical_pk(["eu", 42])
+
+
+def test_timestamps_normalise_to_utc_millis():
+    assert parse_onprem(onprem(event_ts="2024-05-01T14:00:00.250+02:00")).event_ts == TS_MS
+    assert parse_onprem(onprem(event_ts=TS_MS)).event_ts == TS_MS
+    assert parse_onprem(onprem(event_ts="2024-05-01T12:00:00.250999Z")).event_ts == TS_MS
+
+
+def test_integer_event_id_kept_as_text():
+    assert parse_onprem(onprem(event_id=7)).event_id == "7"
+
+
+@settings(max_examples=500)
+@given(st.binary(max_size=300))
+def test_parsing_never_raises_on_arbitrary_bytes(raw):
+    assert isinstance(parse_onprem(raw), (OnPremEvent, Rejection))
+    assert isinstance(parse_cloud(raw), (CloudHash, Rejection))
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=70),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=12), children, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=500)
+@given(st.dictionaries(
+    st.sampled_from(["event_id", "hash_onprem", "partitionColumns", "event_ts", "action", "pk", "hash_cloud",
+                     "cloud_ts", "hash_version", "column_digests"]),
+    json_values, max_size=8))
+def test_parsing_never_raises_on_arbitrary_json_objects(doc):
+    raw = json.dumps(doc).encode()  # stdlib: also emits integers beyond 64 bits
+    assert isinstance(parse_onprem(raw), (OnPremEvent, Rejection))
+    assert isinstance(parse_cloud(raw), (CloudHash, Rejection))
