@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Sequence, TextIO
 
@@ -45,6 +46,22 @@ def _parser() -> argparse.ArgumentParser:
     )
     hash_cmd.add_argument("--columns", action="store_true", help="print JSON with per-column digests")
     hash_cmd.set_defaults(run=_run_hash)
+
+    demo = commands.add_parser(
+        "demo", help="run the whole pipeline on a mixed workload and check every outcome (embedded broker "
+        "unless DQHASH_BROKER is set)")
+    demo.add_argument("--events", type=int, default=10_000, help="on-prem records to send (default 10000)")
+    demo.set_defaults(run=lambda args: _demo(args.events))
+
+    broker = commands.add_parser("broker", help="run the embedded Kafka-compatible broker in the foreground")
+    broker.add_argument("--port", type=int, default=9092, help="loopback port (default 9092)")
+    broker.set_defaults(run=lambda args: _broker(args.port))
+
+    topics = commands.add_parser("topics", help="manage dqhash's Kafka topics")
+    topic_commands = topics.add_subparsers(title="topics commands", metavar="ACTION")
+    create = topic_commands.add_parser(
+        "create", help="create every topic with co-partitioned counts and configs; verify existing ones")
+    create.set_defaults(run=lambda args: _topics_create())
 
     bench_domain = commands.add_parser(
         "bench-domain", help="throughput of parse, hash and classify on one core, next to a bare orjson+sha256 floor"
@@ -89,6 +106,56 @@ def _run_hash(args: argparse.Namespace, stdin: TextIO | None = None, stdout: Tex
     if bad:
         print(f"dqhash hash: {bad} bad line(s); the others were hashed", file=sys.stderr)
         return EXIT_BAD_INPUT
+    return EXIT_OK
+
+
+def _demo(events: int) -> int:
+    if events < 100:
+        print("dqhash demo: --events must be at least 100 (every scenario needs a share)", file=sys.stderr)
+        return EXIT_USAGE
+    from dqhash import demo
+
+    return demo.main(events)
+
+
+def _broker(port: int) -> int:
+    from dqhash.broker import BrokerError, EmbeddedBroker
+
+    broker = EmbeddedBroker(port=port)
+    try:
+        broker.start()
+    except BrokerError as exc:
+        print(f"dqhash broker: {exc}", file=sys.stderr)
+        return 1
+    print(f"embedded broker listening: DQHASH_BROKER={broker.url}  (Ctrl-C to stop; memory only)", flush=True)
+    try:
+        broker.process.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        broker.stop()
+    return 0
+
+
+def _topics_create() -> int:
+    import asyncio
+
+    from dqhash import settings as settings_module
+    from dqhash.topics import TopicMismatch, create_topics, topic_plan
+
+    try:
+        settings = settings_module.load()
+        created = asyncio.run(create_topics(settings))
+    except (settings_module.SettingsError, TopicMismatch) as exc:
+        print(f"dqhash topics create: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as exc:  # broker unreachable and the like
+        print(f"dqhash topics create: cannot reach the broker at {os.environ.get('DQHASH_BROKER', 'kafka://127.0.0.1:9092')}"
+              f" ({type(exc).__name__}: {exc}); is DQHASH_BROKER right?", file=sys.stderr)
+        return 1
+    for spec in topic_plan(settings):
+        state = "created" if spec.name in created else "exists"
+        print(f"{state:8s} {spec.name:40s} partitions={spec.partitions} {spec.role}")
     return EXIT_OK
 
 

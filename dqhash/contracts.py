@@ -35,6 +35,9 @@ class Reason(str, Enum):
     UNKNOWN_HASH_VERSION = "UNKNOWN_HASH_VERSION"
     UNKNOWN_ACTION = "UNKNOWN_ACTION"
     INVALID_TIMESTAMP = "INVALID_TIMESTAMP"
+    #: not a contract violation: an unexpected error while processing the record
+    #: (a bug). The record is kept in the DLQ so it can be replayed after a fix.
+    PROCESSING_ERROR = "PROCESSING_ERROR"
 
 
 class Action(str, Enum):

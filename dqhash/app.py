@@ -1,0 +1,53 @@
+"""The Faust app: ``faust -A dqhash.app worker -l info``.
+
+Settings come from the environment (see dqhash/settings.py). Importing this
+module registers the tables (dqhash.tables) and agents (dqhash.agents).
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+
+import faust
+
+from dqhash import settings as settings_module
+from dqhash.metrics import Metrics
+from dqhash.settings import Settings, SettingsError
+
+
+def create_app(settings: Settings) -> faust.App:
+    web_host = settings.web_host or socket.gethostname()
+    return faust.App(
+        settings.app_id,
+        broker=settings.broker_urls,
+        store=settings.store,
+        datadir=str(settings.data_dir),
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        topic_allow_declare=True,
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=settings.session_timeout,
+        broker_heartbeat_interval=max(0.5, settings.session_timeout / 10),
+        broker_commit_interval=1.0,
+        producer_linger_ms=5,
+        web_port=settings.web_port,
+        web_host=web_host,
+        canonical_url=f"http://{web_host}:{settings.web_port}",
+        web_in_thread=False,
+        processing_guarantee="at_least_once",
+        stream_wait_empty=False,
+    )
+
+
+try:
+    settings = settings_module.load()
+except SettingsError as exc:
+    print(f"dqhash: bad configuration: {exc}", file=sys.stderr)
+    raise SystemExit(2) from None
+
+app = create_app(settings)
+metrics = Metrics(settings.dd_host, settings.dd_port, settings.dd_tags(), settings.metrics_enabled)
+
+import dqhash.tables  # noqa: E402,F401  (registers the tables)
+import dqhash.agents  # noqa: E402,F401  (registers the agents)

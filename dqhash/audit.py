@@ -1,0 +1,71 @@
+"""Output records: audit rows (one per classification) and dead-letter headers."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Iterable
+
+import orjson
+
+from dqhash.classify import Verdict
+from dqhash.contracts import Rejection
+from dqhash.timeutil import format_ms
+
+
+def audit_id(pk: str, verdict: Verdict) -> str:
+    """Deterministic: the same classification of the same event always gets the same id.
+
+    Replays and redeliveries then upsert the same row downstream instead of
+    adding one. ``late`` is part of the identity: a late re-classification is a
+    new fact about the event.
+    """
+    key = "\x1f".join((pk, verdict.event_id, str(verdict.event_ts), verdict.status.value, "1" if verdict.late else "0"))
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def audit_record(pk: str, verdict: Verdict) -> dict:
+    return {
+        "audit_id": audit_id(pk, verdict),
+        "pk": pk,
+        "event_id": verdict.event_id,
+        "status": verdict.status.value,
+        "reason": verdict.reason,
+        "late": verdict.late,
+        "action": verdict.action,
+        "hash_onprem": verdict.hash_onprem,
+        "hash_cloud": verdict.hash_cloud,
+        "event_ts": format_ms(verdict.event_ts),
+        "cloud_ts": format_ms(verdict.cloud_ts) if verdict.cloud_ts is not None else None,
+        "window_start": format_ms(verdict.window_start),
+        "window_end": format_ms(verdict.window_end),
+        "classified_at": format_ms(verdict.classified_ms),
+        "time_to_classify_ms": verdict.classified_ms - verdict.arrived_ms,
+    }
+
+
+def encode_audit(pk: str, verdict: Verdict) -> bytes:
+    return orjson.dumps(audit_record(pk, verdict))
+
+
+#: DLQ header names (in the spirit of Kafka Connect's ``__connect.errors.*``).
+DLQ_REASON = "dq.error.reason"
+DLQ_MESSAGE = "dq.error.message"
+DLQ_TOPIC = "dq.source.topic"
+DLQ_PARTITION = "dq.source.partition"
+DLQ_OFFSET = "dq.source.offset"
+DLQ_HEADERS = (DLQ_REASON, DLQ_MESSAGE, DLQ_TOPIC, DLQ_PARTITION, DLQ_OFFSET)
+
+
+def dlq_headers(
+    rejection: Rejection, topic: str, partition: int, offset: int, original: Iterable[tuple[str, bytes]] | None
+) -> list[tuple[str, bytes]]:
+    """Reason headers first, then the record's own headers (minus stale error headers of an earlier pass)."""
+    headers = [
+        (DLQ_REASON, rejection.reason.value.encode()),
+        (DLQ_MESSAGE, rejection.message.encode()),
+        (DLQ_TOPIC, topic.encode()),
+        (DLQ_PARTITION, str(partition).encode()),
+        (DLQ_OFFSET, str(offset).encode()),
+    ]
+    headers.extend((k, v) for k, v in (original or ()) if k not in DLQ_HEADERS)
+    return headers

@@ -1,0 +1,121 @@
+"""DataDog metrics over DogStatsD (UDP): the seed's counter names, low-cardinality tags only.
+
+Tags are env/service/version (constant), ``status``, ``topic``, ``reason`` and
+``partition`` — never a PK or a hash: every tag combination is a billed custom
+metric. The client aggregates counters in process and flushes a buffer every
+0.3 s from its own thread, so the hot path pays a dict update, and a missing
+agent costs nothing but lost UDP datagrams.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from datadog.dogstatsd.base import DogStatsd
+
+from dqhash.contracts import Reason
+
+log = logging.getLogger(__name__)
+
+#: Classification status → the seed's counter name.
+STATUS_COUNTERS = {
+    "MATCH": "dq_hash_match",
+    "MISMATCH": "dq_hash_mismatch",
+    "MISSING_CLOUD": "dq_missing_cloud",
+    "SKIPPED_DELETE": "dq_delete_count",
+    "HASH_VERSION_MISMATCH": "dq_hash_version_mismatch",
+    "SUPERSEDED": "dq_superseded",
+}
+#: DLQ reasons that also have a counter of their own in the seed.
+REASON_COUNTERS = {
+    Reason.INVALID_HASH_FORMAT.value: "dq_invalid_hash",
+    Reason.MISSING_PK.value: "dq_missing_pk",
+}
+DUPLICATES = "dq_duplicates"
+LATE = "dq_late_arrival"
+DLQ_RECORDS = "dq_dlq_records"
+STALE_CLOUD = "dq_stale_cloud"
+EXPIRED = "dq_state_expired"
+TIME_TO_CLASSIFY = "dq_time_to_classify_ms"
+WINDOW_MATCH_RATE = "dq_window_match_rate"
+WINDOW_COMPARED = "dq_window_compared"
+PENDING_PAIRS = "dq_pending_pairs"
+
+#: Every metric name dqhash emits (monitors are checked against this).
+ALL_METRICS = frozenset(
+    set(STATUS_COUNTERS.values()) | set(REASON_COUNTERS.values())
+    | {DUPLICATES, LATE, DLQ_RECORDS, STALE_CLOUD, EXPIRED, TIME_TO_CLASSIFY, WINDOW_MATCH_RATE, WINDOW_COMPARED,
+       PENDING_PAIRS}
+)
+
+
+class Metrics:
+    """What the pipeline reports; a disabled instance does nothing."""
+
+    def __init__(self, host: str, port: int, tags: list[str], enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.client = None
+        if enabled:
+            self.client = DogStatsd(
+                host=host,
+                port=port,
+                constant_tags=tags,
+                disable_buffering=False,
+                disable_aggregation=False,
+                disable_telemetry=True,
+                flush_interval=0.3,
+            )
+
+    def classified(self, status: str, late: bool, time_to_classify_ms: int) -> None:
+        if self.client is None:
+            return
+        tags = [f"status:{status}"]
+        self.client.increment(STATUS_COUNTERS[status], tags=tags)
+        if late:
+            self.client.increment(LATE, tags=tags)
+        else:
+            self.client.distribution(TIME_TO_CLASSIFY, time_to_classify_ms, tags=tags)
+
+    def duplicate(self, topic: str) -> None:
+        if self.client is not None:
+            self.client.increment(DUPLICATES, tags=[f"topic:{topic}"])
+
+    def stale_cloud(self) -> None:
+        if self.client is not None:
+            self.client.increment(STALE_CLOUD)
+
+    def dead_lettered(self, reason: str, topic: str) -> None:
+        if self.client is None:
+            return
+        tags = [f"reason:{reason}", f"topic:{topic}"]
+        self.client.increment(DLQ_RECORDS, tags=tags)
+        if reason in REASON_COUNTERS:
+            self.client.increment(REASON_COUNTERS[reason], tags=tags)
+
+    def expired(self, n: int) -> None:
+        if self.client is not None and n:
+            self.client.increment(EXPIRED, n)
+
+    def window_closed(self, partition: int, compared: int, match_rate: float | None) -> None:
+        if self.client is None:
+            return
+        tags = [f"partition:{partition}"]
+        self.client.gauge(WINDOW_COMPARED, compared, tags=tags)
+        if match_rate is not None:
+            self.client.gauge(WINDOW_MATCH_RATE, match_rate, tags=tags)
+
+    def pending(self, partition: int, n: int) -> None:
+        if self.client is not None:
+            self.client.gauge(PENDING_PAIRS, n, tags=[f"partition:{partition}"])
+
+    def flush(self) -> None:
+        if self.client is not None:
+            try:
+                self.client.flush()
+            except Exception:  # a metrics problem must never break shutdown
+                log.warning("could not flush DogStatsD buffer", exc_info=True)
+
+    def close(self) -> None:
+        self.flush()
+        if self.client is not None:
+            self.client.close_socket()

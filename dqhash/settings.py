@@ -1,0 +1,197 @@
+"""All configuration, read once from environment variables with documented defaults.
+
+Every variable is listed in :data:`VARIABLES` (name, default, meaning) — the
+README's table and the docker checks are generated from / checked against it.
+A bad value stops start-up with :class:`SettingsError` naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Mapping, NamedTuple
+
+from dqhash.contracts import KNOWN_HASH_VERSIONS
+
+
+class SettingsError(ValueError):
+    """A setting that cannot work; the message names the variable and what to do."""
+
+
+class Variable(NamedTuple):
+    name: str
+    default: str
+    help: str
+
+
+VARIABLES: tuple[Variable, ...] = (
+    Variable("DQHASH_BROKER", "kafka://127.0.0.1:9092", "Kafka bootstrap URL(s), comma-separated (`kafka://host:port`)"),
+    Variable("DQHASH_APP_ID", "dqhash", "Faust app id = Kafka consumer group; prefixes internal topics"),
+    Variable("DQHASH_ONPREM_TOPIC", "topic1", "on-prem change events (Topic-1)"),
+    Variable("DQHASH_CLOUD_TOPIC", "topic2", "cloud hashes (Topic-2)"),
+    Variable("DQHASH_AUDIT_TOPIC", "dq-audit", "one record per classification"),
+    Variable("DQHASH_METRICS_TOPIC", "dq-metrics", "one record per closed window and partition"),
+    Variable("DQHASH_DLQ_TOPIC", "dq-dlq", "rejected records, original bytes + reason headers"),
+    Variable("DQHASH_PARTITIONS", "4", "partitions of the input, internal and table topics (must match existing input topics)"),
+    Variable("DQHASH_REPLICATION_FACTOR", "1", "replication factor for topics dqhash creates"),
+    Variable("DQHASH_WINDOW_SECONDS", "60", "tumbling window length on event time"),
+    Variable("DQHASH_GRACE_SECONDS", "30", "grace after window end (and after arrival) before MISSING_CLOUD"),
+    Variable("DQHASH_RETENTION_SECONDS", "86400", "settled per-PK state is dropped this long after its last change"),
+    Variable("DQHASH_TICK_SECONDS", "1.0", "how often each partition's deadlines are swept"),
+    Variable("DQHASH_HASH_STRATEGY", "v2", "hash version assumed for hashes that carry none (v1 | v2)"),
+    Variable("DQHASH_DATA_DIR", "./dqhash-data", "local RocksDB state; wipe it when topics are recreated"),
+    Variable("DQHASH_WEB_PORT", "6066", "Faust web server port (table-inspection views)"),
+    Variable("DQHASH_WEB_HOST", "", "host name other replicas use to reach this worker's web server (default: hostname)"),
+    Variable("DQHASH_SESSION_TIMEOUT", "30", "Kafka consumer session timeout, seconds (6 is good for local runs)"),
+    Variable("DQHASH_STORE", "rocksdb://", "Faust table store (`rocksdb://`; `memory://` for tests only)"),
+    Variable("DQHASH_ROCKSDB_CACHE_MB", "64", "RocksDB block cache per table partition, MiB"),
+    Variable("DD_AGENT_HOST", "127.0.0.1", "DogStatsD host"),
+    Variable("DD_DOGSTATSD_PORT", "8125", "DogStatsD UDP port"),
+    Variable("DD_ENV", "", "DataDog env tag"),
+    Variable("DD_SERVICE", "dqhash", "DataDog service tag"),
+    Variable("DD_VERSION", "", "DataDog version tag"),
+    Variable("DQHASH_METRICS_ENABLED", "true", "send DogStatsD metrics (true | false)"),
+)
+
+_DEFAULTS = {v.name: v.default for v in VARIABLES}
+
+
+@dataclass(frozen=True)
+class Settings:
+    broker: str
+    app_id: str
+    onprem_topic: str
+    cloud_topic: str
+    audit_topic: str
+    metrics_topic: str
+    dlq_topic: str
+    partitions: int
+    replication_factor: int
+    window_ms: int
+    grace_ms: int
+    retention_ms: int
+    tick_seconds: float
+    hash_strategy: str
+    data_dir: Path
+    web_port: int
+    web_host: str
+    session_timeout: float
+    store: str
+    rocksdb_cache_mb: int
+    dd_host: str
+    dd_port: int
+    dd_env: str
+    dd_service: str
+    dd_version: str
+    metrics_enabled: bool
+
+    @property
+    def rekey_topic(self) -> str:
+        """Internal: input records whose partition is not their PK's, re-keyed by PK."""
+        return f"{self.app_id}-rekeyed"
+
+    @property
+    def tick_topic(self) -> str:
+        """Internal: one tick per partition drives that partition's deadline sweep."""
+        return f"{self.app_id}-ticks"
+
+    @property
+    def broker_urls(self) -> list[str]:
+        return [url.strip() for url in self.broker.split(",") if url.strip()]
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """host:port list for aiokafka clients (no scheme)."""
+        return ",".join(url.split("://", 1)[-1] for url in self.broker_urls)
+
+    def dd_tags(self) -> list[str]:
+        tags = [f"service:{self.dd_service}"]
+        if self.dd_env:
+            tags.append(f"env:{self.dd_env}")
+        if self.dd_version:
+            tags.append(f"version:{self.dd_version}")
+        return tags
+
+
+def load(env: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate every setting; raise SettingsError naming the first bad one."""
+    source = os.environ if env is None else env
+
+    def raw(name: str) -> str:
+        return source.get(name, _DEFAULTS[name]).strip()
+
+    def parse(name: str, convert: Callable[[str], object], check: Callable[[object], bool], expect: str):
+        text = raw(name)
+        try:
+            value = convert(text)
+        except ValueError:
+            raise SettingsError(f"{name}={text!r} is invalid: expected {expect}") from None
+        if not check(value):
+            raise SettingsError(f"{name}={text!r} is invalid: expected {expect}")
+        return value
+
+    def positive_int(name: str) -> int:
+        return parse(name, int, lambda v: v > 0, "a whole number > 0")
+
+    def seconds_ms(name: str) -> int:
+        return int(parse(name, float, lambda v: v >= 0, "seconds >= 0") * 1000)
+
+    def flag(name: str) -> bool:
+        text = raw(name).lower()
+        if text not in ("true", "1", "false", "0"):
+            raise SettingsError(f"{name}={text!r} is invalid: expected true or false")
+        return text in ("true", "1")
+
+    for name in ("DQHASH_ONPREM_TOPIC", "DQHASH_CLOUD_TOPIC", "DQHASH_AUDIT_TOPIC", "DQHASH_METRICS_TOPIC",
+                 "DQHASH_DLQ_TOPIC", "DQHASH_APP_ID"):
+        if not raw(name) or any(c not in _TOPIC_CHARS for c in raw(name)):
+            raise SettingsError(f"{name}={raw(name)!r} is invalid: expected a topic name of letters, digits, '.', '_', '-'")
+    broker = raw("DQHASH_BROKER")
+    if not broker or any("://" not in url or not url.split("://", 1)[1] for url in broker.split(",")):
+        raise SettingsError(f"DQHASH_BROKER={broker!r} is invalid: expected kafka://host:port[,kafka://host:port]")
+    strategy = raw("DQHASH_HASH_STRATEGY").lower()
+    if strategy not in KNOWN_HASH_VERSIONS:
+        raise SettingsError(f"DQHASH_HASH_STRATEGY={strategy!r} is invalid: expected one of {sorted(KNOWN_HASH_VERSIONS)}")
+    window_ms = seconds_ms("DQHASH_WINDOW_SECONDS")
+    if window_ms <= 0:
+        raise SettingsError("DQHASH_WINDOW_SECONDS must be > 0")
+    store = raw("DQHASH_STORE")
+    if store not in ("rocksdb://", "memory://"):
+        raise SettingsError(f"DQHASH_STORE={store!r} is invalid: expected rocksdb:// or memory://")
+    topics = [raw(n) for n in ("DQHASH_ONPREM_TOPIC", "DQHASH_CLOUD_TOPIC", "DQHASH_AUDIT_TOPIC",
+                               "DQHASH_METRICS_TOPIC", "DQHASH_DLQ_TOPIC")]
+    if len(set(topics)) != len(topics):
+        raise SettingsError(f"the DQHASH_*_TOPIC settings must name five different topics, got {topics}")
+    return Settings(
+        broker=broker,
+        app_id=raw("DQHASH_APP_ID"),
+        onprem_topic=topics[0],
+        cloud_topic=topics[1],
+        audit_topic=topics[2],
+        metrics_topic=topics[3],
+        dlq_topic=topics[4],
+        partitions=positive_int("DQHASH_PARTITIONS"),
+        replication_factor=positive_int("DQHASH_REPLICATION_FACTOR"),
+        window_ms=window_ms,
+        grace_ms=seconds_ms("DQHASH_GRACE_SECONDS"),
+        retention_ms=seconds_ms("DQHASH_RETENTION_SECONDS"),
+        tick_seconds=parse("DQHASH_TICK_SECONDS", float, lambda v: 0.05 <= v <= 60, "seconds between 0.05 and 60"),
+        hash_strategy=strategy,
+        data_dir=Path(raw("DQHASH_DATA_DIR")),
+        web_port=parse("DQHASH_WEB_PORT", int, lambda v: 0 < v < 65536, "a TCP port 1..65535"),
+        web_host=raw("DQHASH_WEB_HOST"),
+        session_timeout=parse("DQHASH_SESSION_TIMEOUT", float, lambda v: 1 <= v <= 300, "seconds between 1 and 300"),
+        store=store,
+        rocksdb_cache_mb=positive_int("DQHASH_ROCKSDB_CACHE_MB"),
+        dd_host=raw("DD_AGENT_HOST"),
+        dd_port=parse("DD_DOGSTATSD_PORT", int, lambda v: 0 < v < 65536, "a UDP port 1..65535"),
+        dd_env=raw("DD_ENV"),
+        dd_service=raw("DD_SERVICE"),
+        dd_version=raw("DD_VERSION"),
+        metrics_enabled=flag("DQHASH_METRICS_ENABLED"),
+    )
+
+
+_TOPIC_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+

@@ -1,0 +1,76 @@
+"""The agents under Faust's test tooling (memory store, no broker): fast checks of the glue.
+
+dqhash.app reads its settings at import, so this module configures the
+environment first; the e2e tests cover the same paths against a real broker.
+"""
+
+import os
+
+os.environ.update({"DQHASH_STORE": "memory://", "DQHASH_METRICS_ENABLED": "false", "DQHASH_PARTITIONS": "4",
+                   "DQHASH_DATA_DIR": os.environ.get("TMPDIR", "/tmp") + "/dqhash-agent-tests"})
+
+import hashlib  # noqa: E402
+
+import orjson  # noqa: E402
+import pytest  # noqa: E402
+
+from dqhash.partitioning import partition_for  # noqa: E402
+
+app_module = pytest.importorskip("dqhash.app")
+from dqhash import agents  # noqa: E402
+
+H = hashlib.sha256(b"row").hexdigest()
+
+
+@pytest.fixture(autouse=True)
+def sent(monkeypatch):
+    """Capture what the agents produce instead of sending it to a broker."""
+    outs = []
+
+    async def capture(records):
+        outs.extend(records)
+
+    monkeypatch.setattr(agents, "_produce", capture)
+    return outs
+
+
+def onprem(pk, action="UPDATE"):
+    return orjson.dumps({"event_id": f"e-{pk}", "hash_onprem": H, "partitionColumns": [{"type": "PK", "value": pk}],
+                         "event_ts": 1_714_564_800_000, "action": action})
+
+
+@pytest.mark.asyncio
+async def test_onprem_then_cloud_match_through_the_agents(sent):
+    pk = "agent-pk-1"
+    partition = partition_for(pk, 4)
+    async with agents.onprem_events.test_context() as onprem_agent:
+        await onprem_agent.put(onprem(pk), key=pk.encode(), partition=partition)
+    async with agents.cloud_hashes.test_context() as cloud_agent:
+        await cloud_agent.put(orjson.dumps({"pk": pk, "hash_cloud": H, "cloud_ts": 1_714_564_800_100}),
+                              key=pk.encode(), partition=partition)
+    audits = [orjson.loads(o.value) for o in sent if o.topic == "dq-audit"]
+    assert [(a["pk"], a["status"]) for a in audits] == [(pk, "MATCH")]
+
+
+@pytest.mark.asyncio
+async def test_bad_record_dead_lettered_and_agent_keeps_going(sent):
+    pk = "agent-pk-2"
+    partition = partition_for(pk, 4)
+    async with agents.onprem_events.test_context() as agent:
+        await agent.put(b"{nope", key=b"x", partition=partition)
+        await agent.put(onprem(pk, action="DELETE"), key=pk.encode(), partition=partition)
+    assert [o.topic for o in sent] == ["dq-dlq", "dq-audit"]
+    assert dict(sent[0].headers)["dq.error.reason"] == b"INVALID_JSON"
+
+
+@pytest.mark.asyncio
+async def test_unexpected_error_in_processing_is_dead_lettered(sent, monkeypatch):
+    def explode(*args, **kwargs):
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr(agents.reconciler, "on_input", explode)
+    async with agents.onprem_events.test_context() as agent:
+        await agent.put(onprem("agent-pk-3"), key=b"k", partition=0)
+        await agent.put(onprem("agent-pk-4"), key=b"k", partition=0)
+    reasons = [dict(o.headers)["dq.error.reason"] for o in sent]
+    assert reasons == [b"PROCESSING_ERROR", b"PROCESSING_ERROR"]

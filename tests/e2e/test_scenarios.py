@@ -1,0 +1,161 @@
+"""Every scenario through a real worker on the embedded broker (real Kafka protocol, real RocksDB)."""
+
+import hashlib
+import subprocess
+import sys
+
+import orjson
+import pytest
+
+from dqhash.audit import DLQ_OFFSET, DLQ_PARTITION, DLQ_REASON, DLQ_TOPIC
+from tests.e2e.conftest import GRACE_S, WINDOW_S, cloud, onprem
+
+pytestmark = pytest.mark.e2e
+
+
+def h(text):
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def statuses(records):
+    return sorted((r["status"], r["late"]) for r in records)
+
+
+def test_match(pipeline):
+    pk = pipeline.pk()
+    pipeline.send_onprem(onprem(pk, h(pk)))
+    pipeline.send_cloud(cloud(pk, h(pk)))
+    [record] = pipeline.wait_audit(pk)
+    assert (record["status"], record["late"]) == ("MATCH", False)
+    assert record["hash_onprem"] == record["hash_cloud"] == f"v2:{h(pk)}"
+
+
+def test_mismatch(pipeline):
+    pk = pipeline.pk()
+    pipeline.send_onprem(onprem(pk, h(pk)))
+    pipeline.send_cloud(cloud(pk, h("other")))
+    [record] = pipeline.wait_audit(pk)
+    assert record["status"] == "MISMATCH" and record["hash_cloud"] == f"v2:{h('other')}"
+
+
+def test_missing_cloud_when_no_hash_arrives(pipeline):
+    pk = pipeline.pk()
+    pipeline.send_onprem(onprem(pk, h(pk)))
+    [record] = pipeline.wait_audit(pk, timeout_s=30)
+    assert record["status"] == "MISSING_CLOUD" and record["reason"] == "no cloud hash by the deadline"
+    assert record["time_to_classify_ms"] >= GRACE_S * 1000
+
+
+def test_missing_cloud_when_row_not_found(pipeline):
+    pk = pipeline.pk()
+    pipeline.send_onprem(onprem(pk, h(pk)))
+    pipeline.send_cloud(cloud(pk, None))
+    [record] = pipeline.wait_audit(pk)
+    assert record["status"] == "MISSING_CLOUD" and record["reason"] == "row not found in the cloud"
+
+
+def test_late_cloud_inside_grace_is_reconciled(pipeline):
+    pk = pipeline.pk()
+    pipeline.send_onprem(onprem(pk, h(pk)))
+    pipeline.send_cloud(cloud(pk, None))  # replication lag: not there yet
+    pipeline.send_cloud(cloud(pk, h(pk)))  # ... and now it is, inside the grace
+    [record] = pipeline.wait_audit(pk)
+    assert (record["status"], record["late"]) == ("MATCH", False)
+
+
+def test_late_cloud_after_grace_reclassifies_flagged_late(pipeline):
+    pk = pipeline.pk()
+    pipeline.send_onprem(onprem(pk, h(pk)))
+    [first] = pipeline.wait_audit(pk)
+    assert first["status"] == "MISSING_CLOUD"
+    pipeline.send_cloud(cloud(pk, h(pk)))
+    records = pipeline.wait_audit(pk, count=2)
+    assert statuses(records) == [("MATCH", True), ("MISSING_CLOUD", False)]
+    assert records[0]["audit_id"] != records[1]["audit_id"]
+
+
+def test_delete_is_skipped(pipeline):
+    pk = pipeline.pk()
+    pipeline.send_onprem(onprem(pk, None, action="DELETE"))
+    [record] = pipeline.wait_audit(pk)
+    assert record["status"] == "SKIPPED_DELETE" and record["hash_onprem"] is None
+
+
+def test_duplicate_replay_is_counted_not_classified_twice(pipeline):
+    pk = pipeline.pk()
+    before = pipeline.window_counts()["DUPLICATES"]
+    record = onprem(pk, h(pk), event_id=f"dup-{pk}")
+    pipeline.send_onprem(record, record, record)
+    pipeline.send_cloud(cloud(pk, h(pk)))
+    pipeline.wait_window_count("DUPLICATES", before + 2, timeout_s=WINDOW_S + GRACE_S + 30)
+    assert statuses(pipeline.wait_audit(pk)) == [("MATCH", False)]
+    pipeline.wait_statsd(lambda line: line.startswith("dq_duplicates:"))
+
+
+def test_topic1_key_that_is_not_the_pk_is_rekeyed(pipeline):
+    pk = pipeline.pk()
+    key, value = onprem(pk, h(pk))
+    pipeline.send_onprem((b"some-other-key-" + key, value), (None, onprem(pk + "x", h(pk))[1]))
+    pipeline.send_cloud(cloud(pk, h(pk)), cloud(pk + "x", h(pk)))
+    assert statuses(pipeline.wait_audit(pk)) == [("MATCH", False)]
+    assert statuses(pipeline.wait_audit(pk + "x")) == [("MATCH", False)]
+
+
+@pytest.mark.parametrize("mutate, reason", [
+    (lambda doc: {**doc, "hash_onprem": "zz"}, "INVALID_HASH_FORMAT"),
+    (lambda doc: {**doc, "partitionColumns": []}, "MISSING_PK"),
+    (lambda doc: {**doc, "action": "MERGE"}, "UNKNOWN_ACTION"),
+    (None, "INVALID_JSON"),
+])
+def test_bad_records_go_to_the_dlq_with_their_reason(pipeline, mutate, reason):
+    pk = pipeline.pk()
+    _, value = onprem(pk, h(pk))
+    bad = orjson.dumps(mutate(orjson.loads(value))) if mutate else value[:-3]
+    pipeline.send_onprem((pk.encode(), bad))
+    key, dlq_value, headers = pipeline.wait_dlq(lambda k, v, hd: v == bad)
+    assert key == pk.encode() and headers[DLQ_REASON] == reason.encode()
+    assert headers[DLQ_TOPIC] == pipeline.settings.onprem_topic.encode()
+    assert int(headers[DLQ_PARTITION]) >= 0 and int(headers[DLQ_OFFSET]) >= 0
+    pipeline.wait_statsd(lambda line: line.startswith("dq_dlq_records:") and f"reason:{reason}" in line)
+
+
+def test_poison_message_is_dead_lettered_and_the_next_message_still_processed(pipeline):
+    pk = pipeline.pk()
+    poison = b"\xff\xfe not even utf-8 {"
+    pipeline.send_onprem((pk.encode(), poison), onprem(pk, h(pk)))
+    pipeline.send_cloud((pk.encode(), b"[]"), cloud(pk, h(pk)))
+    _, _, headers = pipeline.wait_dlq(lambda k, v, hd: v == poison)
+    assert headers[DLQ_REASON] == b"INVALID_JSON" and headers[b"dq.error.message".decode()]
+    _, _, headers = pipeline.wait_dlq(lambda k, v, hd: v == b"[]" and k == pk.encode())
+    assert headers[DLQ_REASON] == b"NOT_AN_OBJECT"
+    assert statuses(pipeline.wait_audit(pk)) == [("MATCH", False)]
+    assert pipeline.worker.poll() is None
+
+
+def test_windows_are_published_with_counts_and_match_rate(pipeline):
+    pk = pipeline.pk()
+    pipeline.send_onprem(onprem(pk, h(pk)))
+    pipeline.send_cloud(cloud(pk, h(pk)))
+    pipeline.wait_audit(pk)
+    pipeline.wait_window_count("MATCH", 1, timeout_s=WINDOW_S + GRACE_S + 30)
+    window = next(w for w in pipeline.reader.outputs.windows.values() if w["counts"].get("MATCH"))
+    assert set(window) >= {"window_start", "window_end", "partition", "counts", "match_rate", "revision"}
+    assert 0 <= window["match_rate"] <= 1
+
+
+def test_worker_reports_to_dogstatsd(pipeline):
+    pk = pipeline.pk()
+    pipeline.send_onprem(onprem(pk, h(pk)))
+    pipeline.send_cloud(cloud(pk, h(pk)))
+    pipeline.wait_audit(pk)
+    line = pipeline.wait_statsd(lambda line: line.startswith("dq_hash_match:"))
+    assert "|c|" in line and "env:e2e" in line and "status:MATCH" in line
+
+
+def test_demo_cli_end_to_end(tmp_path):
+    """The README's main job: `dqhash demo` on its own embedded broker."""
+    result = subprocess.run([sys.executable, "-m", "dqhash.cli", "demo", "--events", "600"], capture_output=True,
+                            text=True, timeout=300, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    assert "RESULT: every event accounted for, counts agree" in result.stdout
+    assert "MATCH (late)" in result.stdout and "DLQ INVALID_JSON" in result.stdout

@@ -1,0 +1,96 @@
+import orjson
+from hypothesis import given, strategies as st
+
+from dqhash.audit import audit_id, audit_record
+from dqhash.classify import Rules, on_cloud, on_onprem
+from dqhash.codec import decode_state, encode_state
+from dqhash.contracts import Action, CloudHash, HashRef, OnPremEvent
+from dqhash.deadlines import DeadlineIndex
+from dqhash.partitioning import partition_for
+from dqhash.tally import WindowTally, merge, metrics_record, new_window
+
+T0 = 1_714_564_800_000
+
+
+def test_index_pops_only_due_entries_once_in_order():
+    index = DeadlineIndex(resolution_ms=1000)
+    index.add(0, "late", T0 + 5_000)
+    index.add(0, "early", T0 + 1_000)
+    index.add(0, "early", T0 + 1_000)
+    index.add(1, "other", T0)
+    assert index.pop_due(0, T0 + 999) == []
+    assert index.pop_due(0, T0 + 1_000) == ["early"]
+    assert index.pop_due(0, T0 + 10_000) == ["late"]
+    assert index.pop_due(0, T0 + 10_000) == []
+    assert index.pop_due(1, T0) == ["other"]
+
+
+def test_index_never_pops_before_due_within_a_bucket():
+    index = DeadlineIndex(resolution_ms=1000)
+    index.add(0, "pk", T0 + 1_500)
+    assert index.pop_due(0, T0 + 1_499) == []
+    assert index.pop_due(0, T0 + 2_000) == ["pk"]
+
+
+def test_sweep_touches_only_due_buckets():
+    index = DeadlineIndex(resolution_ms=1000)
+    for i in range(100_000):
+        index.add(0, f"pk{i}", T0 + 3_600_000 + i)  # far in the future
+    for i in range(10):
+        index.add(0, f"due{i}", T0)
+    assert len(index.pop_due(0, T0)) == 10
+    assert len(index) == 100_000
+
+
+def test_drop_partition():
+    index = DeadlineIndex()
+    index.add(3, "pk", T0)
+    index.drop_partition(3)
+    assert index.pop_due(3, T0 + 10_000) == [] and len(index) == 0
+
+
+def test_tally_take_resets():
+    tally = WindowTally()
+    tally.count(0, T0, "MATCH")
+    tally.count(0, T0, "MATCH")
+    tally.count(1, T0, "MISMATCH")
+    assert tally.take(0) == {T0: {"MATCH": 2}}
+    assert tally.take(0) == {}
+
+
+def test_metrics_record_match_rate_over_compared_pairs():
+    window = merge(new_window(), {"MATCH": 3, "MISMATCH": 1, "SKIPPED_DELETE": 5, "DUPLICATES": 2})
+    record = metrics_record(window, 2, T0, 60_000, T0 + 90_000)
+    assert record["compared"] == 4 and record["match_rate"] == 0.75 and record["partition"] == 2
+    assert record["window_start"] == "2024-05-01T12:00:00.000Z" and record["window_end"] == "2024-05-01T12:01:00.000Z"
+
+
+def test_state_codec_round_trip():
+    event = OnPremEvent("e1", "pk", Action.UPDATE, HashRef("v2", "ab" * 32), T0)
+    state = on_onprem(None, event, T0, Rules()).state
+    state = on_cloud(state, CloudHash("pk", None, T0 + 1), T0 + 2, Rules()).state
+    assert decode_state(encode_state(state)) == state
+
+
+def test_audit_id_is_deterministic_and_distinguishes_late():
+    event = OnPremEvent("e1", "pk", Action.UPDATE, HashRef("v2", "ab" * 32), T0)
+    state = on_onprem(None, event, T0, Rules()).state
+    verdict = on_cloud(state, CloudHash("pk", HashRef("v2", "ab" * 32), T0 + 1), T0 + 2, Rules()).verdicts[0]
+    assert audit_id("pk", verdict) == audit_id("pk", verdict._replace(classified_ms=T0 + 99))
+    assert audit_id("pk", verdict) != audit_id("pk", verdict._replace(late=True))
+    record = audit_record("pk", verdict)
+    assert set(record) >= {"audit_id", "pk", "event_id", "status", "reason", "late", "hash_onprem", "hash_cloud",
+                           "event_ts", "cloud_ts", "window_start", "window_end", "classified_at"}
+    assert record["classified_at"].endswith("Z") and orjson.dumps(record)
+
+
+@given(st.text(min_size=1, max_size=30), st.integers(1, 64))
+def test_partition_for_is_in_range_and_matches_kafka_default(pk, n):
+    assert 0 <= partition_for(pk, n) < n
+
+
+def test_partition_for_known_murmur2_values():
+    # Values computed by Kafka's Java DefaultPartitioner (Utils.toPositive(Utils.murmur2(key)) % n).
+    from aiokafka.partitioner import DefaultPartitioner
+    for pk in ("42", "customer-1", "é"):
+        assert partition_for(pk, 12) == DefaultPartitioner()(pk.encode(), list(range(12)), list(range(12)))

@@ -1,0 +1,74 @@
+"""The real DogStatsD wire format, read from a loopback UDP socket."""
+
+import socket
+import time
+
+import pytest
+
+from dqhash.metrics import Metrics
+
+
+@pytest.fixture
+def agent():
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(5)
+    yield sock
+    sock.close()
+
+
+def read_lines(sock, want, timeout_s=5.0):
+    lines = []
+    deadline = time.monotonic() + timeout_s
+    while not all(any(line.startswith(w) for line in lines) for w in want):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            pytest.fail(f"no DogStatsD lines starting with {want} within {timeout_s}s; got {lines}")
+        sock.settimeout(remaining)
+        try:
+            lines += sock.recv(65536).decode().splitlines()
+        except socket.timeout:
+            continue
+    return lines
+
+
+def test_counters_gauges_distribution_on_the_wire(agent):
+    metrics = Metrics("127.0.0.1", agent.getsockname()[1], ["service:dqhash", "env:test"])
+    metrics.classified("MATCH", False, 120)
+    metrics.classified("MATCH", False, 80)
+    metrics.classified("MISSING_CLOUD", True, 5)
+    metrics.dead_lettered("INVALID_HASH_FORMAT", "topic1")
+    metrics.duplicate("topic1")
+    metrics.window_closed(3, 10, 0.9)
+    metrics.flush()
+    lines = read_lines(agent, ["dq_hash_match:", "dq_missing_cloud:", "dq_late_arrival:", "dq_invalid_hash:",
+                               "dq_dlq_records:", "dq_duplicates:", "dq_window_match_rate:", "dq_time_to_classify_ms:"])
+    metrics.close()
+    match = next(line for line in lines if line.startswith("dq_hash_match:"))
+    assert match.startswith("dq_hash_match:2|c|#") and "service:dqhash" in match and "env:test" in match
+    assert "status:MATCH" in match
+    rate = next(line for line in lines if line.startswith("dq_window_match_rate:"))
+    assert rate.startswith("dq_window_match_rate:0.9|g|#") and "partition:3" in rate
+    assert any(line.startswith("dq_time_to_classify_ms:") and "|d|" in line for line in lines)
+    assert "reason:INVALID_HASH_FORMAT" in next(line for line in lines if line.startswith("dq_dlq_records:"))
+    allowed = {"service", "env", "version", "status", "topic", "reason", "partition"}
+    for line in lines:  # low cardinality only: never a PK or a hash as a tag
+        tags = line.split("|#", 1)[1].split(",")
+        assert {tag.split(":", 1)[0] for tag in tags} <= allowed, line
+
+
+def test_missing_agent_never_slows_or_breaks_processing():
+    metrics = Metrics("127.0.0.1", 9, ["service:dqhash"])  # discard port: nothing listens
+    start = time.perf_counter()
+    for _ in range(20_000):
+        metrics.classified("MATCH", False, 1)
+    metrics.flush()
+    metrics.close()
+    assert time.perf_counter() - start < 5  # generous; a blocking send would take far longer
+
+
+def test_disabled_metrics_do_nothing():
+    metrics = Metrics("127.0.0.1", 9, [], enabled=False)
+    metrics.classified("MATCH", False, 1)
+    metrics.close()
+    assert metrics.client is None
