@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from typing import Sequence, TextIO
 
@@ -16,12 +17,19 @@ EXIT_OK, EXIT_BAD_INPUT, EXIT_USAGE = 0, 1, 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # SIGTERM (docker stop, kill, a test harness) unwinds like Ctrl-C, so every command
+    # cleans up what it started (the embedded broker, workers, temporary state).
+    signal.signal(signal.SIGTERM, _terminate)
     parser = _parser()
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     return int(args.run(args) or 0)
+
+
+def _terminate(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def _parser() -> argparse.ArgumentParser:
