@@ -122,12 +122,9 @@ def parse_onprem(raw: bytes | None, default_version: str = DEFAULT_HASH_VERSION)
     action = _parse_action(doc.get("action"))
     if isinstance(action, Rejection):
         return action
-    if "event_ts" not in doc or doc["event_ts"] is None:
-        return Rejection(Reason.MISSING_FIELD, "missing field: event_ts")
-    try:
-        event_ts = parse_timestamp(doc["event_ts"])
-    except TimestampError as exc:
-        return Rejection(Reason.INVALID_TIMESTAMP, f"event_ts: {exc}")
+    event_ts = _required_timestamp(doc, "event_ts")
+    if isinstance(event_ts, Rejection):
+        return event_ts
     raw_hash = doc.get("hash_onprem")
     if raw_hash is None:
         if action is not Action.DELETE:
@@ -150,12 +147,9 @@ def parse_cloud(raw: bytes | None, default_version: str = DEFAULT_HASH_VERSION) 
         return pk
     if "hash_cloud" not in doc:
         return Rejection(Reason.MISSING_FIELD, "missing field: hash_cloud (use null for 'row not found')")
-    if "cloud_ts" not in doc or doc["cloud_ts"] is None:
-        return Rejection(Reason.MISSING_FIELD, "missing field: cloud_ts")
-    try:
-        cloud_ts = parse_timestamp(doc["cloud_ts"])
-    except TimestampError as exc:
-        return Rejection(Reason.INVALID_TIMESTAMP, f"cloud_ts: {exc}")
+    cloud_ts = _required_timestamp(doc, "cloud_ts")
+    if isinstance(cloud_ts, Rejection):
+        return cloud_ts
     raw_hash = doc["hash_cloud"]
     hash_ref = None
     if raw_hash is not None:
@@ -209,6 +203,16 @@ def _load_object(raw: bytes | None) -> dict | Rejection:
     if not isinstance(doc, dict):
         return Rejection(Reason.NOT_AN_OBJECT, f"expected a JSON object, got {type(doc).__name__}")
     return doc
+
+
+def _required_timestamp(doc: dict, field: str) -> int | Rejection:
+    value = doc.get(field)
+    if value is None:
+        return Rejection(Reason.MISSING_FIELD, f"missing field: {field}")
+    try:
+        return parse_timestamp(value)
+    except TimestampError as exc:
+        return Rejection(Reason.INVALID_TIMESTAMP, f"{field}: {exc}")
 
 
 def _parse_action(value: Any) -> Action | Rejection:
