@@ -45,6 +45,8 @@ class Tracked(NamedTuple):
     deadline_ms: int
     status: str  # PENDING or a Status value
     by_deadline: bool  # the current status was decided at the deadline; a late hash may revise it
+    rechecks: int = 0  # re-reads of the cloud row requested before a final MISMATCH / MISSING_CLOUD
+    recheck_results: tuple[str, ...] = ()  # what the cloud showed before each re-read
 
 
 class CloudSeen(NamedTuple):
@@ -79,6 +81,15 @@ class Verdict(NamedTuple):
     window_end: int
     arrived_ms: int
     classified_ms: int
+    rechecks: int = 0
+    recheck_results: tuple[str, ...] = ()
+
+
+class Lookup(NamedTuple):
+    """A request to read the PK's row from the cloud store, not before ``not_before_ms``."""
+
+    not_before_ms: int
+    attempt: int  # 0: the event's first read; n: the n-th recheck
 
 
 class Step(NamedTuple):
@@ -86,12 +97,21 @@ class Step(NamedTuple):
     verdicts: tuple[Verdict, ...] = ()
     duplicate: bool = False  # a replayed event or cloud record: counted, not classified
     stale_cloud: bool = False  # a cloud observation older than the one held: ignored
+    lookups: tuple[Lookup, ...] = ()  # cloud reads to request (only when Rules.lookups)
 
 
 class Rules(NamedTuple):
     windows: WindowSpec = WindowSpec()
     #: settled state (nothing pending) is dropped this long after its last change
     retention_ms: int = 24 * 3600 * 1000
+    #: dqhash's own cloud producer answers lookups: request a read per event and rechecks
+    lookups: bool = False
+    #: wait this long after an on-prem event before reading the cloud row (replication lag)
+    lookup_delay_ms: int = 0
+    #: re-reads before a MISMATCH / MISSING_CLOUD is final (needs lookups)
+    rechecks: int = 0
+    #: the n-th recheck is requested n × this after the suspicious observation
+    recheck_backoff_ms: int = 2_000
 
 
 def on_onprem(state: PairState | None, event: OnPremEvent, now_ms: int, rules: Rules) -> Step:
@@ -117,11 +137,14 @@ def on_onprem(state: PairState | None, event: OnPremEvent, now_ms: int, rules: R
     if event.action is Action.DELETE:
         verdicts.append(_verdict(incoming, Status.SKIPPED_DELETE, "delete: no hash comparison", cloud, now_ms, rules.windows))
         incoming = incoming._replace(status=Status.SKIPPED_DELETE.value)
+        lookups: tuple[Lookup, ...] = ()
     else:
-        incoming, verdict = _evaluate(incoming, cloud, now_ms, rules.windows, at_deadline=False)
+        incoming, verdict, lookups = _evaluate(incoming, cloud, now_ms, rules, at_deadline=False)
         if verdict:
             verdicts.append(verdict)
-    return Step(PairState(incoming, cloud, recent, now_ms), tuple(verdicts))
+        if rules.lookups and incoming.status == PENDING and not lookups:
+            lookups = (Lookup(now_ms + rules.lookup_delay_ms, 0),)
+    return Step(PairState(incoming, cloud, recent, now_ms), tuple(verdicts), lookups=lookups)
 
 
 def on_cloud(state: PairState | None, cloud: CloudHash, now_ms: int, rules: Rules) -> Step:
@@ -142,17 +165,20 @@ def on_cloud(state: PairState | None, cloud: CloudHash, now_ms: int, rules: Rule
             return Step(state, duplicate=True)
     tracked = state.tracked
     verdict = None
+    lookups: tuple[Lookup, ...] = ()
     if tracked is not None:
         if tracked.status == PENDING:
-            tracked, verdict = _evaluate(tracked, seen, now_ms, rules.windows, at_deadline=False)
+            # The answer to a recheck is judged at once: the event already had its grace.
+            rechecking = tracked.rechecks > 0
+            tracked, verdict, lookups = _evaluate(tracked, seen, now_ms, rules, at_deadline=rechecking)
         elif tracked.by_deadline and seen.hash_digest is not None:
-            revised, verdict = _evaluate(tracked, seen, now_ms, rules.windows, at_deadline=True)
+            revised, verdict, _ = _evaluate(tracked, seen, now_ms, rules._replace(rechecks=0), at_deadline=True)
             if verdict is not None and verdict.status.value != tracked.status:
                 verdict = verdict._replace(late=True, reason=f"late: {verdict.reason} (after {tracked.status} at the deadline)")
                 tracked = revised._replace(by_deadline=verdict.status is not Status.MATCH)
             else:
                 verdict = None
-    return Step(PairState(tracked, seen, state.recent, now_ms), (verdict,) if verdict else ())
+    return Step(PairState(tracked, seen, state.recent, now_ms), (verdict,) if verdict else (), lookups=lookups)
 
 
 def on_deadline(state: PairState, now_ms: int, rules: Rules) -> Step:
@@ -160,8 +186,8 @@ def on_deadline(state: PairState, now_ms: int, rules: Rules) -> Step:
     tracked = state.tracked
     if tracked is None or tracked.status != PENDING or now_ms < tracked.deadline_ms:
         return Step(state)
-    tracked, verdict = _evaluate(tracked, state.cloud, now_ms, rules.windows, at_deadline=True)
-    return Step(PairState(tracked, state.cloud, state.recent, now_ms), (verdict,) if verdict else ())
+    tracked, verdict, lookups = _evaluate(tracked, state.cloud, now_ms, rules, at_deadline=True)
+    return Step(PairState(tracked, state.cloud, state.recent, now_ms), (verdict,) if verdict else (), lookups=lookups)
 
 
 def pending_deadline(state: PairState | None) -> int | None:
@@ -179,13 +205,34 @@ def expires_at(state: PairState, rules: Rules) -> int | None:
 
 
 def _evaluate(
-    tracked: Tracked, cloud: CloudSeen | None, now_ms: int, windows: WindowSpec, at_deadline: bool
-) -> tuple[Tracked, Verdict | None]:
+    tracked: Tracked, cloud: CloudSeen | None, now_ms: int, rules: Rules, at_deadline: bool
+) -> tuple[Tracked, Verdict | None, tuple[Lookup, ...]]:
     status, reason = _compare(tracked, cloud, at_deadline)
     if status is None:
-        return tracked, None
+        return tracked, None, ()
+    if status in _RECHECKED and rules.lookups and tracked.rechecks < rules.rechecks:
+        # Replication lag, not divergence? Read the row again before saying so.
+        attempt = tracked.rechecks + 1
+        not_before = now_ms + attempt * rules.recheck_backoff_ms
+        rechecking = tracked._replace(
+            rechecks=attempt,
+            recheck_results=tracked.recheck_results + (_describe(cloud),),
+            deadline_ms=max(tracked.deadline_ms, not_before + rules.windows.grace_ms),
+        )
+        return rechecking, None, (Lookup(not_before, attempt),)
     decided = tracked._replace(status=status.value, by_deadline=at_deadline and status is not Status.MATCH)
-    return decided, _verdict(tracked, status, reason, cloud, now_ms, windows)
+    return decided, _verdict(tracked, status, reason, cloud, now_ms, rules.windows), ()
+
+
+_RECHECKED = (Status.MISMATCH, Status.MISSING_CLOUD)
+
+
+def _describe(cloud: CloudSeen | None) -> str:
+    """What one read showed, for the audit record: ``v2:1a2b3c4d5e6f@<cloud_ts>``, ``not_found@...``, ``none``."""
+    if cloud is None:
+        return "none"
+    seen = f"{cloud.hash_version}:{cloud.hash_digest[:12]}" if cloud.hash_digest else "not_found"
+    return f"{seen}@{cloud.cloud_ts}"
 
 
 def _compare(tracked: Tracked, cloud: CloudSeen | None, at_deadline: bool) -> tuple[Status | None, str]:
@@ -241,4 +288,6 @@ def _verdict(
         start + windows.size_ms,
         tracked.arrived_ms,
         now_ms,
+        tracked.rechecks,
+        tracked.recheck_results + ((_describe(cloud),) if tracked.rechecks else ()),
     )

@@ -25,8 +25,13 @@ def decode_state(data: bytes) -> PairState:
     if fmt != FORMAT:
         raise ValueError(f"unknown pair-state format {fmt}; this worker reads format {FORMAT}")
     return PairState(
-        Tracked(*tracked) if tracked else None,
+        _tracked(tracked) if tracked else None,
         CloudSeen(*cloud) if cloud else None,
         tuple(recent),
         updated_ms,
     )
+
+
+def _tracked(fields: list) -> Tracked:
+    tracked = Tracked(*fields)  # fields added later have defaults, so older records still load
+    return tracked._replace(recheck_results=tuple(tracked.recheck_results))

@@ -263,3 +263,51 @@ def test_every_tracked_event_is_eventually_decided(sequence):
         return
     step = on_deadline(state, pending_deadline(state), RULES)
     assert len(step.verdicts) == 1 and pending_deadline(step.state) is None
+
+
+# --- rows 17-20: lookups and rechecks (dqhash's own cloud producer) ---------------------------
+
+CHECKED = RULES._replace(lookups=True, lookup_delay_ms=500, rechecks=2, recheck_backoff_ms=2_000)
+
+
+def test_row_17_each_event_requests_a_lookup_after_the_replication_delay():
+    step = on_onprem(None, event(), T0 + 1_000, CHECKED)
+    assert [(l.not_before_ms, l.attempt) for l in step.lookups] == [(T0 + 1_500, 0)]
+    assert on_onprem(None, event(action=Action.DELETE, digest=None), T0, CHECKED).lookups == ()
+    assert on_onprem(None, event(), T0, RULES).lookups == ()  # no producer, no lookups
+
+
+def test_row_18_mismatch_is_rechecked_and_a_late_replica_turns_into_match():
+    state = on_onprem(None, event(), T0 + 1_000, CHECKED).state
+    step = on_cloud(state, cloud(ts=T0 + 1_600, digest=H2), T0 + 1_600, CHECKED)
+    assert statuses(step) == [] and [(l.attempt, l.not_before_ms) for l in step.lookups] == [(1, T0 + 3_600)]
+    step = on_cloud(step.state, cloud(ts=T0 + 3_700), T0 + 3_700, CHECKED)
+    [verdict] = step.verdicts
+    assert (verdict.status, verdict.rechecks) == (Status.MATCH, 1)
+    assert verdict.recheck_results == (f"v2:{H2[:12]}@{T0 + 1_600}", f"v2:{H1[:12]}@{T0 + 3_700}")
+
+
+def test_row_19_truly_divergent_row_is_mismatch_after_k_rechecks():
+    state = on_onprem(None, event(), T0 + 1_000, CHECKED).state
+    attempts = []
+    for i in range(3):
+        step = on_cloud(state, cloud(ts=T0 + 2_000 + i * 3_000, digest=H2), T0 + 2_000 + i * 3_000, CHECKED)
+        attempts += [l.attempt for l in step.lookups]
+        state = step.state
+    [verdict] = step.verdicts
+    assert attempts == [1, 2] and verdict.status is Status.MISMATCH and verdict.rechecks == 2
+    assert len(verdict.recheck_results) == 3
+
+
+def test_row_20_missing_cloud_at_the_deadline_is_rechecked_first():
+    state = on_onprem(None, event(), T0 + 1_000, CHECKED).state
+    deadline = pending_deadline(state)
+    step = on_deadline(state, deadline, CHECKED)
+    assert statuses(step) == [] and [l.attempt for l in step.lookups] == [1]
+    assert pending_deadline(step.state) == deadline + 2_000 + 30_000
+    step = on_cloud(step.state, cloud(ts=deadline + 2_100, digest=None), deadline + 2_100, CHECKED)
+    assert [l.attempt for l in step.lookups] == [2]
+    final = on_deadline(step.state, pending_deadline(step.state), CHECKED)
+    [verdict] = final.verdicts
+    assert verdict.status is Status.MISSING_CLOUD and verdict.rechecks == 2
+    assert verdict.recheck_results[0] == "none" and verdict.recheck_results[1].startswith("not_found@")
