@@ -1,107 +1,49 @@
-"""The agents: one per input topic, one for re-keyed records, one for ticks.
+"""Faust agents, by role: ``reconciler`` (inputs, re-keying, ticks) and ``producer`` (cloud lookups).
 
-Each is "decode → Reconciler → produce what it returns", with
-``concurrency=1`` (faust-streaming #606: higher concurrency can commit past an
-unprocessed message) and a per-record guard: an unexpected error dead-letters
-that record (reason PROCESSING_ERROR) and the agent carries on, because an
-agent that raises is restarted and may skip or stall (#175, #315).
+Shared here: producing what the domain returns. Records already carry their
+encoded key and value, so every output topic is raw bytes.
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Iterable
 
-from dqhash.app import app, metrics, settings
-from dqhash.reconciler import CLOUD, ONPREM, Out, Reconciler
-from dqhash.tables import pairs, scan_partition, windows
-from dqhash.timeutil import now_ms
+from faust.types import TP
 
-log = logging.getLogger("dqhash.agents")
+from dqhash.app import app
+from dqhash.reconciler import Out
 
-reconciler = Reconciler(settings, pairs, windows, metrics, scan_partition)
+_topics: dict = {}
 
-onprem_topic = app.topic(settings.onprem_topic, partitions=settings.partitions, key_serializer="raw",
-                         value_serializer="raw", internal=False)
-cloud_topic = app.topic(settings.cloud_topic, partitions=settings.partitions, key_serializer="raw",
-                        value_serializer="raw", internal=False)
-rekey_topic = app.topic(settings.rekey_topic, partitions=settings.partitions, key_serializer="raw",
-                        value_serializer="raw", internal=True)
-tick_topic = app.topic(settings.tick_topic, partitions=settings.partitions, key_serializer="raw",
-                       value_serializer="raw", internal=True)
-_outputs = {
-    name: app.topic(name, key_serializer="raw", value_serializer="raw", internal=False)
-    for name in (settings.audit_topic, settings.metrics_topic, settings.dlq_topic, settings.rekey_topic)
-}
+#: (topic, partition) → (offset, Kafka timestamp ms) of the newest record an agent of this worker processed.
+progress: dict[tuple[str, int], tuple[int, int]] = {}
 
 
-async def _produce(outs: Iterable[Out]) -> None:
+def record_progress(message) -> None:
+    progress[message.topic, message.partition] = (message.offset, int((message.timestamp or 0) * 1000))
+
+
+def watermark(topic: str, partition: int, now: int) -> int:
+    """``now`` when this worker has read all of topic[partition]; else the timestamp of the newest record read.
+
+    Kafka timestamps are the producers' clocks: records of one partition are read in order, so
+    every record produced before the watermark has been processed.
+    """
+    tp = TP(topic, partition)
+    highwater = app.consumer.highwater(tp) if app.consumer else None
+    offset, timestamp = progress.get((topic, partition), (-1, 0))
+    if highwater is None or offset + 1 >= highwater:
+        return now
+    return timestamp
+
+
+def output_topic(name: str):
+    topic = _topics.get(name)
+    if topic is None:
+        topic = _topics[name] = app.topic(name, key_serializer="raw", value_serializer="raw", internal=False)
+    return topic
+
+
+async def produce(outs: Iterable[Out]) -> None:
     for out in outs:
-        await _outputs[out.topic].send(key=out.key, value=out.value, headers=out.headers, partition=out.partition)
-
-
-async def _consume(stream, handle) -> None:
-    async for event in stream.events():
-        message = event.message
-        try:
-            outs = handle(message)
-        except Exception as exc:  # one bad record must never stop the worker
-            log.exception("error processing %s[%d]@%d; dead-lettering it", message.topic, message.partition,
-                          message.offset)
-            outs = [reconciler.dead_letter_error(exc, message.topic, message.partition, message.offset,
-                                                 message.key, message.value, message.headers)]
-        await _produce(outs)
-
-
-@app.agent(onprem_topic, concurrency=1)
-async def onprem_events(stream):
-    """Topic-1: on-prem change events."""
-    await _consume(stream, lambda m: reconciler.on_input(ONPREM, m.topic, m.partition, m.offset, m.key, m.value,
-                                                         m.headers))
-
-
-@app.agent(cloud_topic, concurrency=1)
-async def cloud_hashes(stream):
-    """Topic-2: cloud hashes."""
-    await _consume(stream, lambda m: reconciler.on_input(CLOUD, m.topic, m.partition, m.offset, m.key, m.value,
-                                                         m.headers))
-
-
-@app.agent(rekey_topic, concurrency=1)
-async def rekeyed(stream):
-    """Records of either side whose source partition was not their PK's."""
-    await _consume(stream, lambda m: reconciler.on_rekeyed(m.partition, m.offset, m.key, m.value, m.headers))
-
-
-@app.agent(tick_topic, concurrency=1)
-async def ticks(stream):
-    """Per-partition ticks: deadline sweep, expiry, window close — table writes inside the stream."""
-    await _consume(stream, lambda m: reconciler.on_tick(m.partition))
-
-
-@app.timer(interval=settings.tick_seconds)
-async def send_ticks() -> None:
-    """Timers cannot write tables (faust #497), so they send one tick per owned partition instead."""
-    value = str(now_ms()).encode()
-    for tp in app.assignor.assigned_actives():
-        if tp.topic == settings.tick_topic:
-            await tick_topic.send(value=value, partition=tp.partition)
-
-
-@pairs.on_recover
-async def _rebuild_index() -> None:
-    """The deadline index is derived state: rebuild it once the tables are recovered."""
-    changelog = pairs.changelog_topic.get_topic_name()
-    reconciler.rebuild(tp.partition for tp in app.assignor.assigned_actives() if tp.topic == changelog)
-
-
-@app.on_partitions_revoked.connect
-async def _on_revoked(app, revoked, **kwargs) -> None:
-    """Drop derived state of partitions that moved away; the new owner rebuilds it."""
-    for partition in {tp.partition for tp in revoked if tp.topic == settings.tick_topic}:
-        reconciler.forget(partition)
-
-
-@app.on_before_shutdown.connect
-async def _flush_metrics(app, **kwargs) -> None:
-    metrics.close()
+        await output_topic(out.topic).send(key=out.key, value=out.value, headers=out.headers, partition=out.partition)

@@ -19,7 +19,7 @@ from dqhash.settings import Settings, SettingsError
 def create_app(settings: Settings) -> faust.App:
     web_host = settings.web_host or socket.gethostname()
     return faust.App(
-        settings.app_id,
+        settings.faust_app_id,
         broker=settings.broker_urls,
         store=settings.store,
         datadir=str(settings.data_dir),
@@ -49,5 +49,9 @@ except SettingsError as exc:
 app = create_app(settings)
 metrics = Metrics(settings.dd_host, settings.dd_port, settings.dd_tags(), settings.metrics_enabled)
 
-import dqhash.tables  # noqa: E402,F401  (registers the tables)
-import dqhash.agents  # noqa: E402,F401  (registers the agents)
+# Registering tables and agents by role (see DQHASH_ROLE in the README).
+if settings.role in ("all", "reconciler"):
+    import dqhash.tables  # noqa: E402,F401
+    import dqhash.agents.reconciler  # noqa: E402,F401
+if settings.role == "producer" or (settings.role == "all" and settings.lookups):
+    import dqhash.agents.producer  # noqa: E402,F401

@@ -7,8 +7,7 @@ from typing import Iterable
 
 import orjson
 
-from dqhash.classify import Verdict
-from dqhash.contracts import Rejection
+from dqhash.classify import Status, Verdict
 from dqhash.timeutil import format_ms
 
 
@@ -40,7 +39,19 @@ def audit_record(pk: str, verdict: Verdict) -> dict:
         "window_end": format_ms(verdict.window_end),
         "classified_at": format_ms(verdict.classified_ms),
         "time_to_classify_ms": verdict.classified_ms - verdict.arrived_ms,
+        "rechecks": verdict.rechecks,
+        "recheck_results": list(verdict.recheck_results),
     }
+
+
+#: Confirmed problems a resync job should look at; dqhash itself never writes to the cloud.
+REPAIRABLE = (Status.MISMATCH, Status.MISSING_CLOUD)
+
+
+def repair_request(audit: dict) -> dict:
+    """What a resync job (e.g. a Debezium incremental snapshot of this PK) needs."""
+    return {key: audit[key] for key in ("audit_id", "pk", "event_id", "status", "reason", "late", "hash_onprem",
+                                        "hash_cloud", "event_ts", "classified_at", "rechecks")}
 
 
 def encode_audit(pk: str, verdict: Verdict) -> bytes:
@@ -57,12 +68,12 @@ DLQ_HEADERS = (DLQ_REASON, DLQ_MESSAGE, DLQ_TOPIC, DLQ_PARTITION, DLQ_OFFSET)
 
 
 def dlq_headers(
-    rejection: Rejection, topic: str, partition: int, offset: int, original: Iterable[tuple[str, bytes]] | None
+    reason: str, message: str, topic: str, partition: int, offset: int, original: Iterable[tuple[str, bytes]] | None
 ) -> list[tuple[str, bytes]]:
     """Reason headers first, then the record's own headers (minus stale error headers of an earlier pass)."""
     headers = [
-        (DLQ_REASON, rejection.reason.value.encode()),
-        (DLQ_MESSAGE, rejection.message.encode()),
+        (DLQ_REASON, reason.encode()),
+        (DLQ_MESSAGE, message.encode()),
         (DLQ_TOPIC, topic.encode()),
         (DLQ_PARTITION, str(partition).encode()),
         (DLQ_OFFSET, str(offset).encode()),

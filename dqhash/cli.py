@@ -11,7 +11,7 @@ from typing import Sequence, TextIO
 import orjson
 
 from dqhash.canonical import CanonicalError
-from dqhash.hashing import ALGORITHMS, STRATEGIES, HashConfigError, RowHasher
+from dqhash.hashing import ALGORITHMS, STRATEGIES, HashConfigError, RowHasher, parse_type_declarations
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_USAGE = 0, 1, 2
 
@@ -87,7 +87,7 @@ def _run_hash(args: argparse.Namespace, stdin: TextIO | None = None, stdout: Tex
         hasher = RowHasher(
             strategy=args.strategy,
             fields=_split(args.fields),
-            types=_parse_declarations(args.types),
+            types=parse_type_declarations(args.types),
             algorithm=args.algorithm,
         )
     except (HashConfigError, CanonicalError) as exc:
@@ -177,25 +177,6 @@ def _split(text: str | None) -> list[str] | None:
     if text is None:
         return None
     return [part.strip() for part in text.split(",")]
-
-
-def _parse_declarations(text: str | None) -> dict[str, str]:
-    """``a=timestamp,b=map<text,int>``: commas inside <> belong to the type."""
-    if not text:
-        return {}
-    declarations: dict[str, str] = {}
-    depth, current = 0, ""
-    for char in text + ",":
-        if char == "," and depth == 0:
-            name, sep, ctype = current.partition("=")
-            if not sep or not name.strip() or not ctype.strip():
-                raise HashConfigError(f"bad type declaration {current!r}; expected column=type")
-            declarations[name.strip()] = ctype.strip()
-            current = ""
-            continue
-        depth += {"<": 1, ">": -1}.get(char, 0)
-        current += char
-    return declarations
 
 
 if __name__ == "__main__":

@@ -121,3 +121,23 @@ def _float_text(bits_hex: str) -> str:
     if value in (float("inf"), float("-inf")):
         return "Infinity" if value > 0 else "-Infinity"
     return repr(value)
+
+
+def parse_type_declarations(text: str | None) -> dict[str, str]:
+    """``a=timestamp,b=map<text,int>``: commas inside <> belong to the type."""
+    if not text:
+        return {}
+    declarations: dict[str, str] = {}
+    depth, current = 0, ""
+    for char in text + ",":
+        if char == "," and depth == 0:
+            name, sep, ctype = current.partition("=")
+            if not sep or not name.strip() or not ctype.strip():
+                raise HashConfigError(f"bad type declaration {current!r}; expected column=type")
+            declarations[name.strip()] = ctype.strip()
+            current = ""
+            continue
+        depth += {"<": 1, ">": -1}.get(char, 0)
+        current += char
+    return declarations
+

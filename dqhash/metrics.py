@@ -40,12 +40,21 @@ TIME_TO_CLASSIFY = "dq_time_to_classify_ms"
 WINDOW_MATCH_RATE = "dq_window_match_rate"
 WINDOW_COMPARED = "dq_window_compared"
 PENDING_PAIRS = "dq_pending_pairs"
+LOOKUPS = "dq_lookups"
+LOOKUPS_COALESCED = "dq_lookups_coalesced"
+LOOKUP_FAILED = "dq_lookup_failed"
+CASSANDRA_TIMEOUT = "dq_cassandra_timeout"
+PARTIAL_ROW = "dq_partial_row"
+SCHEMA_DRIFT = "dq_schema_drift_detected"
+COLUMN_REMOVED = "dq_column_removed"
+REPAIR_REQUESTS = "dq_repair_requests"
 
 #: Every metric name dqhash emits (monitors are checked against this).
 ALL_METRICS = frozenset(
     set(STATUS_COUNTERS.values()) | set(REASON_COUNTERS.values())
     | {DUPLICATES, LATE, DLQ_RECORDS, STALE_CLOUD, EXPIRED, TIME_TO_CLASSIFY, WINDOW_MATCH_RATE, WINDOW_COMPARED,
-       PENDING_PAIRS}
+       PENDING_PAIRS, LOOKUPS, LOOKUPS_COALESCED, LOOKUP_FAILED, CASSANDRA_TIMEOUT, PARTIAL_ROW, SCHEMA_DRIFT,
+       COLUMN_REMOVED, REPAIR_REQUESTS}
 )
 
 
@@ -107,6 +116,33 @@ class Metrics:
     def pending(self, partition: int, n: int) -> None:
         if self.client is not None:
             self.client.gauge(PENDING_PAIRS, n, tags=[f"partition:{partition}"])
+
+    def _count(self, name: str, tags: list[str] | None = None) -> None:
+        if self.client is not None:
+            self.client.increment(name, tags=tags)
+
+    def looked_up(self, found: bool, attempt: int) -> None:
+        self._count(LOOKUPS, [f"found:{str(found).lower()}", f"recheck:{str(attempt > 0).lower()}"])
+
+    def lookup_coalesced(self) -> None:
+        self._count(LOOKUPS_COALESCED)
+
+    def lookup_failed(self, reason: str) -> None:
+        self._count(LOOKUP_FAILED, [f"reason:{reason}"])
+        if reason == "CASSANDRA_TIMEOUT":
+            self._count(CASSANDRA_TIMEOUT)
+
+    def partial_row(self) -> None:
+        self._count(PARTIAL_ROW)
+
+    def schema_drift(self, column: str) -> None:
+        self._count(SCHEMA_DRIFT, [f"column:{column}"])  # table columns: a small, fixed set
+
+    def column_removed(self, column: str) -> None:
+        self._count(COLUMN_REMOVED, [f"column:{column}"])
+
+    def repair_requested(self, status: str) -> None:
+        self._count(REPAIR_REQUESTS, [f"status:{status}"])
 
     def flush(self) -> None:
         if self.client is not None:

@@ -15,13 +15,14 @@ from typing import Callable, Iterable, Iterator, MutableMapping, NamedTuple
 import orjson
 
 from dqhash import classify
-from dqhash.audit import dlq_headers, encode_audit
+from dqhash.audit import REPAIRABLE, audit_record, dlq_headers, repair_request
 from dqhash.classify import PairState, Rules, Step
 from dqhash.codec import decode_state, encode_state
 from dqhash.contracts import CloudHash, OnPremEvent, Reason, Rejection, parse_cloud, parse_onprem
 from dqhash.deadlines import DeadlineIndex
 from dqhash.metrics import Metrics
 from dqhash.partitioning import partition_for
+from dqhash.requests import encode_request
 from dqhash.settings import Settings
 from dqhash.tally import WindowTally, merge, metrics_record, new_window
 from dqhash.timeutil import now_ms
@@ -60,14 +61,22 @@ class Reconciler:
         metrics: Metrics,
         scan: Scan,
         clock: Callable[[], int] = now_ms,
+        horizon: Callable[[int, int], int] | None = None,
     ) -> None:
         self.settings = settings
-        self.rules = Rules(WindowSpec(settings.window_ms, settings.grace_ms), settings.retention_ms)
+        self.rules = Rules(
+            WindowSpec(settings.window_ms, settings.grace_ms), settings.retention_ms, lookups=settings.lookups,
+            lookup_delay_ms=settings.lookup_delay_ms, rechecks=settings.rechecks,
+            recheck_backoff_ms=settings.recheck_backoff_ms,
+        )
         self.pairs = pairs
         self.windows = windows
         self.metrics = metrics
         self.scan = scan
         self.clock = clock
+        #: (partition, now) → the time up to which deadlines may be swept: ``now`` unless the partition's
+        #: cloud-side inputs lag, then their watermark (see agents.reconciler.sweep_horizon)
+        self.horizon = horizon or (lambda partition, now: now)
         self.index = DeadlineIndex(resolution_ms=max(50, int(settings.tick_seconds * 1000)))
         self.tally = WindowTally()
         self.open_windows: dict[int, set[int]] = {}
@@ -148,10 +157,16 @@ class Reconciler:
     # --- the tick: deadlines, expiry, windows --------------------------------------------
 
     def on_tick(self, partition: int) -> list[Out]:
-        """Sweep the partition's due deadlines, expire settled state, close due windows."""
+        """Sweep the partition's due deadlines, expire settled state, close due windows.
+
+        Deadlines and windows are swept only up to the horizon: a cloud hash
+        still unread in Kafka (consumer lag) must not turn into a false
+        MISSING_CLOUD.
+        """
         now = self.clock()
+        horizon = min(now, self.horizon(partition, now))
         outs: list[Out] = []
-        for pk in self.index.pop_due(partition, now):
+        for pk in self.index.pop_due(partition, horizon):
             key = pk.encode()
             raw = self.pairs.get(key)
             if raw is None:
@@ -159,7 +174,7 @@ class Reconciler:
             state = decode_state(raw)
             outs.extend(self._commit(partition, pk, key, state, classify.on_deadline(state, now, self.rules)))
         self._expire(partition, now)
-        outs.extend(self._fold_windows(partition, now))
+        outs.extend(self._fold_windows(partition, now, horizon))
         return outs
 
     def _commit(self, partition: int, pk: str, key: bytes, before: PairState | None, step: Step) -> list[Out]:
@@ -168,12 +183,17 @@ class Reconciler:
             due = classify.pending_deadline(step.state)
             if due is not None and due != classify.pending_deadline(before):
                 self._track_deadline(partition, pk, step.state.tracked.event_ts, due)
-        outs = []
+        outs = [Out(self.settings.lookup_topic, key, encode_request(pk, lookup.not_before_ms, lookup.attempt),
+                    None, partition) for lookup in step.lookups]
         for verdict in step.verdicts:
             status = verdict.status.value
             self.tally.count(partition, verdict.window_start, f"LATE_{status}" if verdict.late else status)
             self.metrics.classified(status, verdict.late, verdict.classified_ms - verdict.arrived_ms)
-            outs.append(Out(self.settings.audit_topic, key, encode_audit(pk, verdict)))
+            record = audit_record(pk, verdict)
+            outs.append(Out(self.settings.audit_topic, key, orjson.dumps(record)))
+            if verdict.status in REPAIRABLE:
+                self.metrics.repair_requested(status)
+                outs.append(Out(self.settings.repair_topic, key, orjson.dumps(repair_request(record))))
         return outs
 
     def _track_deadline(self, partition: int, pk: str, event_ts: int, due: int) -> None:
@@ -203,7 +223,7 @@ class Reconciler:
             del self.pairs[key]
         self.metrics.expired(len(expired))
 
-    def _fold_windows(self, partition: int, now: int) -> list[Out]:
+    def _fold_windows(self, partition: int, now: int, horizon: int) -> list[Out]:
         outs = []
         open_windows = self.open_windows.setdefault(partition, set())
         closed = self.closed_windows.setdefault(partition, set())
@@ -219,7 +239,7 @@ class Reconciler:
             self.windows[key] = orjson.dumps(window)
         size, grace = self.settings.window_ms, self.settings.grace_ms
         window_due = self.window_due.setdefault(partition, {})
-        for start in sorted(s for s in open_windows if max(s + size + grace, window_due.get(s, 0)) <= now):
+        for start in sorted(s for s in open_windows if max(s + size + grace, window_due.get(s, 0)) <= horizon):
             window_due.pop(start, None)
             key = _window_key(partition, start)
             raw = self.windows.get(key)
@@ -284,7 +304,7 @@ class Reconciler:
         log.debug("dead-lettered %s[%d]@%d: %s", topic, partition, offset, rejection.message)
         return Out(
             self.settings.dlq_topic, key, value if value is not None else b"",
-            dlq_headers(rejection, topic, partition, offset, headers),
+            dlq_headers(rejection.reason.value, rejection.message, topic, partition, offset, headers),
         )
 
 

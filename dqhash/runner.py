@@ -77,6 +77,8 @@ class Outputs:
     dlq: Counter = field(default_factory=Counter)  # reason → n
     dlq_records: list[tuple[bytes | None, bytes, dict[str, bytes]]] = field(default_factory=list)
     windows: dict[tuple[int, str], dict] = field(default_factory=dict)  # newest revision per window
+    schema_events: list[dict] = field(default_factory=list)  # schema drift reported by the producer
+    unreadable: list[str] = field(default_factory=list)  # records this reader could not understand
 
     def window_total(self, key: str) -> int:
         return sum(w["counts"].get(key, 0) for w in self.windows.values())
@@ -97,6 +99,9 @@ class Outputs:
             self.dlq_records.append((key, value, header_map))
         else:
             record = orjson.loads(value)
+            if record.get("type") != "window":
+                self.schema_events.append(record)
+                return
             window = (record["partition"], record["window_start"])
             if record["revision"] >= self.windows.get(window, {"revision": 0})["revision"]:
                 self.windows[window] = record
@@ -126,7 +131,10 @@ class OutputReader:
             for tp, messages in batches.items():
                 kind = self.kinds[tp.topic]
                 for message in messages:
-                    self.outputs.add(kind, message.key, message.value, message.headers)
+                    try:
+                        self.outputs.add(kind, message.key, message.value, message.headers)
+                    except Exception as exc:  # one odd record must not stop the reading
+                        self.outputs.unreadable.append(f"{tp.topic}@{message.offset}: {type(exc).__name__}: {exc}")
             if batches:
                 self.changed.set()
 
@@ -164,6 +172,7 @@ def demo_topic_settings(prefix: str) -> dict[str, str]:
         "DQHASH_AUDIT_TOPIC": f"{prefix}-audit",
         "DQHASH_METRICS_TOPIC": f"{prefix}-metrics",
         "DQHASH_DLQ_TOPIC": f"{prefix}-dlq",
+        "DQHASH_REPAIR_TOPIC": f"{prefix}-repair",
     }
 
 

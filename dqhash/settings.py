@@ -52,9 +52,40 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("DD_SERVICE", "dqhash", "DataDog service tag"),
     Variable("DD_VERSION", "", "DataDog version tag"),
     Variable("DQHASH_METRICS_ENABLED", "true", "send DogStatsD metrics (true | false)"),
+    Variable("DQHASH_ROLE", "all", "what a worker runs: all | reconciler | producer (the cloud hash producer alone)"),
+    Variable("DQHASH_LOOKUPS", "false", "dqhash's own cloud producer answers lookups (true), or Topic-2 comes from elsewhere"),
+    Variable("DQHASH_LOOKUP_DELAY_SECONDS", "1", "wait after an on-prem event before reading the cloud row"),
+    Variable("DQHASH_RECHECKS", "2", "re-reads before a final MISMATCH / MISSING_CLOUD (with lookups)"),
+    Variable("DQHASH_RECHECK_BACKOFF_SECONDS", "2", "the n-th recheck waits n times this"),
+    Variable("DQHASH_REPAIR_TOPIC", "dq-repair", "confirmed MISMATCH / MISSING_CLOUD pairs, for a resync job"),
+    Variable("DQHASH_CLOUD_STORE", "cassandra", "where the producer reads rows: cassandra | sqlite"),
+    Variable("DQHASH_HASH_COLUMNS", "", "comma-separated columns to hash (empty: every column)"),
+    Variable("DQHASH_HASH_TYPES", "", "column=cqltype declarations for the hasher, e.g. amount=decimal"),
+    Variable("DQHASH_COLUMN_DIGESTS", "false", "add per-column digests to cloud hashes (true | false)"),
+    Variable("DQHASH_SQLITE_PATH", "./cloud.db", "SQLite file of the embedded cloud store"),
+    Variable("DQHASH_SQLITE_TABLE", "rows", "table in the SQLite file"),
+    Variable("DQHASH_SQLITE_KEY_COLUMNS", "id", "comma-separated key columns of the SQLite table"),
+    Variable("DQHASH_CASSANDRA_CONTACT_POINTS", "127.0.0.1", "comma-separated Cassandra hosts"),
+    Variable("DQHASH_CASSANDRA_PORT", "9042", "Cassandra native port"),
+    Variable("DQHASH_CASSANDRA_LOCAL_DC", "", "local data center for DC-aware routing (empty: the driver's guess)"),
+    Variable("DQHASH_CASSANDRA_KEYSPACE", "", "keyspace of the cloud table"),
+    Variable("DQHASH_CASSANDRA_TABLE", "", "the cloud table"),
+    Variable("DQHASH_CASSANDRA_CONSISTENCY", "LOCAL_QUORUM", "read consistency (never downgraded)"),
+    Variable("DQHASH_CASSANDRA_TIMEOUT_SECONDS", "2", "per-request timeout"),
+    Variable("DQHASH_CASSANDRA_RETRIES", "3", "retries on timeout / unavailable before the DLQ"),
+    Variable("DQHASH_CASSANDRA_MAX_IN_FLIGHT", "128", "concurrent reads per worker"),
+    Variable("DQHASH_CASSANDRA_USERNAME", "", "credentials (empty: none)"),
+    Variable("DQHASH_CASSANDRA_PASSWORD", "", "credentials"),
+    Variable("DQHASH_CASSANDRA_TLS_CA", "", "CA file to enable TLS (empty: plain)"),
 )
 
 _DEFAULTS = {v.name: v.default for v in VARIABLES}
+
+
+def markdown_table() -> str:
+    """The README's settings table (between its settings-table markers), generated so it never drifts."""
+    rows = [f"| `{v.name}` | `{v.default}` | {v.help} |" for v in VARIABLES]
+    return "\n".join(["| variable | default | meaning |", "|---|---|---|", *rows])
 
 
 @dataclass(frozen=True)
@@ -85,6 +116,31 @@ class Settings:
     dd_service: str
     dd_version: str
     metrics_enabled: bool
+    role: str
+    lookups: bool
+    lookup_delay_ms: int
+    rechecks: int
+    recheck_backoff_ms: int
+    repair_topic: str
+    cloud_store: str
+    hash_columns: tuple[str, ...] | None
+    hash_types: str
+    column_digests: bool
+    sqlite_path: Path
+    sqlite_table: str
+    sqlite_key_columns: tuple[str, ...]
+    cassandra_contact_points: tuple[str, ...]
+    cassandra_port: int
+    cassandra_local_dc: str
+    cassandra_keyspace: str
+    cassandra_table: str
+    cassandra_consistency: str
+    cassandra_timeout_s: float
+    cassandra_retries: int
+    cassandra_max_in_flight: int
+    cassandra_username: str
+    cassandra_password: str
+    cassandra_tls_ca: str
 
     @property
     def rekey_topic(self) -> str:
@@ -95,6 +151,16 @@ class Settings:
     def tick_topic(self) -> str:
         """Internal: one tick per partition drives that partition's deadline sweep."""
         return f"{self.app_id}-ticks"
+
+    @property
+    def lookup_topic(self) -> str:
+        """Internal: PKs whose cloud row the producer should read (co-partitioned)."""
+        return f"{self.app_id}-lookups"
+
+    @property
+    def faust_app_id(self) -> str:
+        """The producer role is its own consumer group: it must not be handed the reconciler's partitions."""
+        return f"{self.app_id}-producer" if self.role == "producer" else self.app_id
 
     @property
     def broker_urls(self) -> list[str]:
@@ -143,8 +209,23 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
             raise SettingsError(f"{name}={text!r} is invalid: expected true or false")
         return text in ("true", "1")
 
+    def nonnegative_int(name: str) -> int:
+        return parse(name, int, lambda v: v >= 0, "a whole number >= 0")
+
+    def names(name: str) -> tuple[str, ...]:
+        return tuple(part.strip() for part in raw(name).split(",") if part.strip())
+
+    role = raw("DQHASH_ROLE").lower()
+    if role not in ("all", "reconciler", "producer"):
+        raise SettingsError(f"DQHASH_ROLE={role!r} is invalid: expected all, reconciler or producer")
+    cloud_store = raw("DQHASH_CLOUD_STORE").lower()
+    if cloud_store not in ("cassandra", "sqlite"):
+        raise SettingsError(f"DQHASH_CLOUD_STORE={cloud_store!r} is invalid: expected cassandra or sqlite")
+    consistency = raw("DQHASH_CASSANDRA_CONSISTENCY").upper()
+    if consistency not in ("ONE", "TWO", "THREE", "QUORUM", "ALL", "LOCAL_QUORUM", "EACH_QUORUM", "LOCAL_ONE"):
+        raise SettingsError(f"DQHASH_CASSANDRA_CONSISTENCY={consistency!r} is invalid: expected e.g. LOCAL_QUORUM")
     for name in ("DQHASH_ONPREM_TOPIC", "DQHASH_CLOUD_TOPIC", "DQHASH_AUDIT_TOPIC", "DQHASH_METRICS_TOPIC",
-                 "DQHASH_DLQ_TOPIC", "DQHASH_APP_ID"):
+                 "DQHASH_DLQ_TOPIC", "DQHASH_REPAIR_TOPIC", "DQHASH_APP_ID"):
         if not raw(name) or any(c not in _TOPIC_CHARS for c in raw(name)):
             raise SettingsError(f"{name}={raw(name)!r} is invalid: expected a topic name of letters, digits, '.', '_', '-'")
     broker = raw("DQHASH_BROKER")
@@ -160,9 +241,9 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     if store not in ("rocksdb://", "memory://"):
         raise SettingsError(f"DQHASH_STORE={store!r} is invalid: expected rocksdb:// or memory://")
     topics = [raw(n) for n in ("DQHASH_ONPREM_TOPIC", "DQHASH_CLOUD_TOPIC", "DQHASH_AUDIT_TOPIC",
-                               "DQHASH_METRICS_TOPIC", "DQHASH_DLQ_TOPIC")]
+                               "DQHASH_METRICS_TOPIC", "DQHASH_DLQ_TOPIC", "DQHASH_REPAIR_TOPIC")]
     if len(set(topics)) != len(topics):
-        raise SettingsError(f"the DQHASH_*_TOPIC settings must name five different topics, got {topics}")
+        raise SettingsError(f"the DQHASH_*_TOPIC settings must name six different topics, got {topics}")
     return Settings(
         broker=broker,
         app_id=raw("DQHASH_APP_ID"),
@@ -190,6 +271,31 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         dd_service=raw("DD_SERVICE"),
         dd_version=raw("DD_VERSION"),
         metrics_enabled=flag("DQHASH_METRICS_ENABLED"),
+        role=role,
+        lookups=flag("DQHASH_LOOKUPS"),
+        lookup_delay_ms=seconds_ms("DQHASH_LOOKUP_DELAY_SECONDS"),
+        rechecks=nonnegative_int("DQHASH_RECHECKS"),
+        recheck_backoff_ms=seconds_ms("DQHASH_RECHECK_BACKOFF_SECONDS"),
+        repair_topic=raw("DQHASH_REPAIR_TOPIC"),
+        cloud_store=cloud_store,
+        hash_columns=names("DQHASH_HASH_COLUMNS") or None,
+        hash_types=raw("DQHASH_HASH_TYPES"),
+        column_digests=flag("DQHASH_COLUMN_DIGESTS"),
+        sqlite_path=Path(raw("DQHASH_SQLITE_PATH")),
+        sqlite_table=raw("DQHASH_SQLITE_TABLE"),
+        sqlite_key_columns=names("DQHASH_SQLITE_KEY_COLUMNS"),
+        cassandra_contact_points=names("DQHASH_CASSANDRA_CONTACT_POINTS"),
+        cassandra_port=parse("DQHASH_CASSANDRA_PORT", int, lambda v: 0 < v < 65536, "a TCP port 1..65535"),
+        cassandra_local_dc=raw("DQHASH_CASSANDRA_LOCAL_DC"),
+        cassandra_keyspace=raw("DQHASH_CASSANDRA_KEYSPACE"),
+        cassandra_table=raw("DQHASH_CASSANDRA_TABLE"),
+        cassandra_consistency=consistency,
+        cassandra_timeout_s=parse("DQHASH_CASSANDRA_TIMEOUT_SECONDS", float, lambda v: v > 0, "seconds > 0"),
+        cassandra_retries=nonnegative_int("DQHASH_CASSANDRA_RETRIES"),
+        cassandra_max_in_flight=positive_int("DQHASH_CASSANDRA_MAX_IN_FLIGHT"),
+        cassandra_username=raw("DQHASH_CASSANDRA_USERNAME"),
+        cassandra_password=source.get("DQHASH_CASSANDRA_PASSWORD", ""),
+        cassandra_tls_ca=raw("DQHASH_CASSANDRA_TLS_CA"),
     )
 
 

@@ -48,6 +48,7 @@ def metrics_record(window: dict, partition: int, window_start: int, window_ms: i
     counts = window["counts"]
     compared = sum(counts.get(status, 0) for status in COMPARED)
     return {
+        "type": "window",
         "window_start": format_ms(window_start),
         "window_end": format_ms(window_start + window_ms),
         "partition": partition,

@@ -36,6 +36,8 @@ def topic_plan(settings: Settings) -> list[TopicSpec]:
         TopicSpec(settings.cloud_topic, n, {}, "input: cloud hashes"),
         TopicSpec(settings.rekey_topic, n, {"retention.ms": week}, "internal: records re-keyed to their PK's partition"),
         TopicSpec(settings.tick_topic, n, {"retention.ms": str(3600 * 1000)}, "internal: deadline ticks"),
+        TopicSpec(settings.lookup_topic, n, {"retention.ms": week}, "internal: cloud rows to read (lookups, rechecks)"),
+        TopicSpec(settings.repair_topic, n, {"retention.ms": week}, "output: confirmed problems for a resync job"),
         TopicSpec(settings.audit_topic, n, {"retention.ms": week}, "output: one record per classification"),
         TopicSpec(settings.metrics_topic, 1, {"retention.ms": week}, "output: per-window counts"),
         TopicSpec(settings.dlq_topic, 1, {"retention.ms": str(30 * 24 * 3600 * 1000)}, "output: dead letters"),

@@ -1,11 +1,13 @@
 """A realistic mixed workload with known answers, for the demo, the benchmark and the tests.
 
-Pure: it only builds records and the counts a correct pipeline must report.
+Pure: it builds on-prem records, the rows of the "cloud copy" (for the
+producer's SQLite store) and the counts a correct pipeline must report.
+On-prem rows render values differently from the cloud rows (``12.50`` vs
+``12.5``, ``+00:00`` vs ``Z``): canonical hashing must still call them equal.
 """
 
 from __future__ import annotations
 
-import hashlib
 import random
 from collections import Counter
 from dataclasses import dataclass, field
@@ -16,9 +18,9 @@ import orjson
 MIX: dict[str, float] = {
     "match": 0.70,
     "mismatch": 0.06,
-    "missing_cloud": 0.04,  # half never get a cloud hash, half get hash_cloud: null
-    "late_in_grace": 0.04,  # cloud hash arrives after a delay shorter than the grace
-    "late_after_grace": 0.03,  # cloud hash arrives after MISSING_CLOUD was emitted
+    "missing_cloud": 0.04,  # the row never reaches the cloud
+    "late_in_grace": 0.04,  # the row replicates late, inside the grace: a recheck finds it
+    "late_after_grace": 0.03,  # the row shows up after MISSING_CLOUD was emitted
     "delete": 0.04,
     "duplicate": 0.04,  # an earlier match event replayed byte for byte
     "invalid_hash": 0.01,
@@ -30,24 +32,28 @@ MIX: dict[str, float] = {
 Record = tuple[bytes | None, bytes]  # (key, value)
 
 
+#: The demo table: hashed columns, their declared types, and a column that is not hashed (schema drift).
+HASH_COLUMNS = ("id", "name", "amount", "updated_at")
+HASH_TYPES = {"amount": "decimal", "updated_at": "timestamp"}
+TABLE_DDL = "CREATE TABLE rows (id TEXT PRIMARY KEY, name TEXT, amount TEXT, updated_at TEXT, notes TEXT)"
+
+Row = dict
+
+
 @dataclass
 class Workload:
     onprem: list[Record] = field(default_factory=list)  # in send order; duplicates come after their originals
-    cloud_now: list[Record] = field(default_factory=list)
-    cloud_in_grace: list[Record] = field(default_factory=list)
-    cloud_late: dict[str, Record] = field(default_factory=dict)  # pk → record, sent after its MISSING_CLOUD
+    rows_now: list[Row] = field(default_factory=list)  # the cloud copy as it is at the start
+    rows_in_grace: list[Row] = field(default_factory=list)  # rows that replicate a little late
+    rows_late: dict[str, Row] = field(default_factory=dict)  # pk → row that appears after its MISSING_CLOUD
     expected_audit: Counter = field(default_factory=Counter)  # (status, late) → n
     expected_dlq: Counter = field(default_factory=Counter)  # reason → n
     expected_duplicates: int = 0
     scenario_counts: Counter = field(default_factory=Counter)
 
     @property
-    def cloud_records(self) -> int:
-        return len(self.cloud_now) + len(self.cloud_in_grace) + len(self.cloud_late)
-
-
-def digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
+    def cloud_rows(self) -> int:
+        return len(self.rows_now) + len(self.rows_in_grace) + len(self.rows_late)
 
 
 def _counts(n: int) -> Counter:
@@ -59,7 +65,10 @@ def _counts(n: int) -> Counter:
 
 
 def build(n: int, now_ms: int, seed: int = 7, run_id: str = "demo") -> Workload:
-    """``n`` on-prem records with every scenario; cloud records to go with them."""
+    """``n`` on-prem records with every scenario, and the cloud rows to go with them."""
+    from dqhash.hashing import RowHasher
+
+    hasher = RowHasher("v2", HASH_COLUMNS, HASH_TYPES)
     rng = random.Random(seed)
     counts = _counts(n)
     scenarios = [name for name, k in counts.items() if name != "duplicate" for _ in range(k)]
@@ -69,27 +78,29 @@ def build(n: int, now_ms: int, seed: int = 7, run_id: str = "demo") -> Workload:
     for i, scenario in enumerate(scenarios):
         pk = f"{run_id}-{i:07d}"
         event_id = f"{run_id}-e{i:07d}"
-        row_hash = digest(pk)
-        event = {"event_id": event_id, "hash_onprem": row_hash, "partitionColumns": [{"type": "PK", "value": pk}],
-                 "event_ts": now_ms, "action": "UPDATE"}
+        cents = rng.randrange(100, 1_000_000)
+        # on-prem renders 12.50 and +00:00; the cloud stores 12.5 and Z: the same values
+        onprem_row = {"id": pk, "name": f"customer {i}", "amount": f"{cents // 100}.{cents % 100:02d}",
+                      "updated_at": "2024-05-01T12:00:00.000+00:00"}
+        cloud_row = {**onprem_row, "amount": str(cents / 100), "updated_at": "2024-05-01T12:00:00Z",
+                     "notes": "not hashed"}
+        event = {"event_id": event_id, "hash_onprem": hasher.hash(onprem_row).digest,
+                 "partitionColumns": [{"type": "PK", "value": pk}], "event_ts": now_ms, "action": "UPDATE"}
         # Topic-1 keys are not guaranteed to be the PK: key half of them by event id.
         key = pk.encode() if i % 2 == 0 else event_id.encode()
-        cloud = {"pk": pk, "hash_cloud": row_hash, "cloud_ts": now_ms + 5}
         if scenario == "match":
-            w.cloud_now.append(_record(pk, cloud))
+            w.rows_now.append(cloud_row)
             w.expected_audit["MATCH", False] += 1
         elif scenario == "mismatch":
-            w.cloud_now.append(_record(pk, {**cloud, "hash_cloud": digest(pk + "-drifted")}))
+            w.rows_now.append({**cloud_row, "name": f"customer {i} (drifted)"})
             w.expected_audit["MISMATCH", False] += 1
         elif scenario == "missing_cloud":
-            if i % 2:
-                w.cloud_now.append(_record(pk, {**cloud, "hash_cloud": None}))
             w.expected_audit["MISSING_CLOUD", False] += 1
         elif scenario == "late_in_grace":
-            w.cloud_in_grace.append(_record(pk, cloud))
+            w.rows_in_grace.append(cloud_row)
             w.expected_audit["MATCH", False] += 1
         elif scenario == "late_after_grace":
-            w.cloud_late[pk] = _record(pk, cloud)
+            w.rows_late[pk] = cloud_row
             w.expected_audit["MISSING_CLOUD", False] += 1
             w.expected_audit["MATCH", True] += 1
         elif scenario == "delete":
@@ -117,7 +128,3 @@ def build(n: int, now_ms: int, seed: int = 7, run_id: str = "demo") -> Workload:
         w.onprem.append(record)
         w.expected_duplicates += 1
     return w
-
-
-def _record(pk: str, doc: dict) -> Record:
-    return pk.encode(), orjson.dumps(doc)

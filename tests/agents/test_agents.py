@@ -17,7 +17,7 @@ import pytest  # noqa: E402
 from dqhash.partitioning import partition_for  # noqa: E402
 
 app_module = pytest.importorskip("dqhash.app")
-from dqhash import agents  # noqa: E402
+from dqhash.agents import reconciler as agents  # noqa: E402
 
 H = hashlib.sha256(b"row").hexdigest()
 
@@ -30,7 +30,7 @@ def sent(monkeypatch):
     async def capture(records):
         outs.extend(records)
 
-    monkeypatch.setattr(agents, "_produce", capture)
+    monkeypatch.setattr(agents, "produce", capture)
     return outs
 
 

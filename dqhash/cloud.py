@@ -1,0 +1,35 @@
+"""Builds the cloud hash producer from settings: the store, the hasher, the producer."""
+
+from __future__ import annotations
+
+from dqhash.cloudstore import CassandraStore, CloudStore, SQLiteStore, connect_cassandra
+from dqhash.hashing import RowHasher, parse_type_declarations
+from dqhash.metrics import Metrics
+from dqhash.producer import CloudHashProducer, ProducerConfigError
+from dqhash.settings import Settings
+
+
+def build_store(settings: Settings) -> CloudStore:
+    if settings.cloud_store == "sqlite":
+        if not settings.sqlite_path.exists():
+            raise ProducerConfigError(f"DQHASH_SQLITE_PATH={settings.sqlite_path} does not exist")
+        return SQLiteStore(settings.sqlite_path, settings.sqlite_table, settings.sqlite_key_columns)
+    if not settings.cassandra_keyspace or not settings.cassandra_table:
+        raise ProducerConfigError("set DQHASH_CASSANDRA_KEYSPACE and DQHASH_CASSANDRA_TABLE (the cloud table to read)")
+    session = connect_cassandra(
+        settings.cassandra_contact_points, settings.cassandra_port, settings.cassandra_local_dc or None,
+        settings.cassandra_consistency, settings.cassandra_timeout_s, settings.cassandra_username or None,
+        settings.cassandra_password or None, settings.cassandra_tls_ca or None,
+    )
+    return CassandraStore(session, settings.cassandra_keyspace, settings.cassandra_table,
+                          consistency=settings.cassandra_consistency, timeout_s=settings.cassandra_timeout_s,
+                          retries=settings.cassandra_retries, max_in_flight=settings.cassandra_max_in_flight)
+
+
+def build_producer(settings: Settings, metrics: Metrics, store: CloudStore | None = None) -> CloudHashProducer:
+    """Refuses to build (ProducerConfigError / HashConfigError) with a message naming what to fix."""
+    hasher = RowHasher(settings.hash_strategy, settings.hash_columns, parse_type_declarations(settings.hash_types))
+    return CloudHashProducer(
+        store or build_store(settings), hasher, settings.cloud_topic, settings.dlq_topic, settings.metrics_topic,
+        settings.lookup_topic, metrics, column_digests=settings.column_digests,
+    )

@@ -1,0 +1,248 @@
+"""Where the cloud copy lives: read one row by primary key.
+
+``CassandraStore`` is the product (cassandra-driver); ``SQLiteStore`` backs the
+embedded demo with the same interface. Both return a row as a dict (column →
+value as the driver gives it) or None when the row does not exist.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any, Protocol, Sequence
+
+import orjson
+from cassandra import (
+    ConsistencyLevel, OperationTimedOut, ReadFailure, ReadTimeout, Unavailable,
+)
+from cassandra.cluster import NoHostAvailable
+
+log = logging.getLogger(__name__)
+
+#: Errors worth retrying in place: the replica set may answer next time.
+RETRYABLE = (OperationTimedOut, ReadTimeout, Unavailable, ReadFailure, NoHostAvailable)
+
+
+class LookupFailed(Exception):
+    """A read that failed for good; ``reason`` becomes the DLQ reason."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class StoreConfigError(ValueError):
+    """A keyspace, table or column set-up the producer cannot work with."""
+
+
+class CloudStore(Protocol):
+    key_columns: tuple[str, ...]
+
+    def columns(self) -> tuple[str, ...]:
+        """The table's columns as the store knows them now (schema drift shows here)."""
+
+    async def fetch(self, key: Sequence[Any]) -> dict | None: ...
+
+    def key_from_pk(self, pk: str) -> tuple: ...
+
+    def close(self) -> None: ...
+
+
+def pk_texts(pk: str, key_columns: int) -> list[str]:
+    """Invert contracts.canonical_pk: one column → the text; several → the JSON array."""
+    if key_columns == 1:
+        return [pk]
+    texts = orjson.loads(pk)
+    if not isinstance(texts, list) or len(texts) != key_columns:
+        raise LookupFailed("INVALID_PK", f"pk {pk[:80]!r} does not have {key_columns} key components")
+    return [str(t) for t in texts]
+
+
+_INTEGER_CQL = {"int", "bigint", "smallint", "tinyint", "varint", "counter"}
+
+
+def _typed(text: str, cql_type: str) -> Any:
+    if cql_type in _INTEGER_CQL:
+        try:
+            return int(text)
+        except ValueError:
+            raise LookupFailed("INVALID_PK", f"key value {text[:40]!r} is not an integer ({cql_type})") from None
+    if cql_type in ("uuid", "timeuuid"):
+        from uuid import UUID
+        try:
+            return UUID(text)
+        except ValueError:
+            raise LookupFailed("INVALID_PK", f"key value {text[:40]!r} is not a uuid") from None
+    return text
+
+
+class CassandraStore:
+    """Point reads through a prepared, idempotent statement, bridged into asyncio.
+
+    ``session`` is a cassandra-driver Session (or anything with its API:
+    ``prepare``, ``execute_async`` returning a ResponseFuture with
+    ``add_callbacks``, ``cluster.metadata``). In-flight requests are bounded by a
+    semaphore; timeouts and unavailability are retried with exponential backoff,
+    then raise :class:`LookupFailed`. Consistency is never downgraded.
+    """
+
+    def __init__(
+        self,
+        session,
+        keyspace: str,
+        table: str,
+        consistency: str = "LOCAL_QUORUM",
+        timeout_s: float = 2.0,
+        retries: int = 3,
+        backoff_s: float = 0.1,
+        max_in_flight: int = 128,
+        execution_profile: Any = None,
+    ) -> None:
+        self.session = session
+        self.keyspace, self.table = keyspace, table
+        self.timeout_s, self.retries, self.backoff_s = timeout_s, retries, backoff_s
+        self.execution_profile = execution_profile
+        self._limit = asyncio.Semaphore(max_in_flight)
+        meta = self._table_meta()
+        self.key_columns = tuple(c.name for c in meta.primary_key)
+        self._key_types = tuple(meta.columns[name].cql_type for name in self.key_columns)
+        if consistency not in ConsistencyLevel.name_to_value:
+            raise StoreConfigError(f"unknown consistency level {consistency!r}")
+        where = " AND ".join(f'"{c}" = ?' for c in self.key_columns)
+        self.statement = session.prepare(f'SELECT * FROM "{keyspace}"."{table}" WHERE {where}')
+        self.statement.consistency_level = ConsistencyLevel.name_to_value[consistency]
+        self.statement.is_idempotent = True  # lets the driver retry and speculate safely
+
+    def _table_meta(self):
+        keyspaces = self.session.cluster.metadata.keyspaces
+        if self.keyspace not in keyspaces:
+            raise StoreConfigError(f"keyspace {self.keyspace!r} not found in the cluster")
+        tables = keyspaces[self.keyspace].tables
+        if self.table not in tables:
+            raise StoreConfigError(f"table {self.keyspace}.{self.table} not found")
+        return tables[self.table]
+
+    def columns(self) -> tuple[str, ...]:
+        return tuple(self._table_meta().columns)  # the driver refreshes metadata on schema changes
+
+    def key_from_pk(self, pk: str) -> tuple:
+        texts = pk_texts(pk, len(self.key_columns))
+        return tuple(_typed(t, cql) for t, cql in zip(texts, self._key_types))
+
+    async def fetch(self, key: Sequence[Any]) -> dict | None:
+        last: Exception | None = None
+        for attempt in range(self.retries + 1):
+            if attempt:
+                await asyncio.sleep(self.backoff_s * 2 ** (attempt - 1))
+            try:
+                async with self._limit:
+                    rows = await self._execute(key)
+            except RETRYABLE as exc:
+                last = exc
+                log.debug("cassandra read attempt %d failed: %r", attempt + 1, exc)
+                continue
+            except Exception as exc:
+                raise LookupFailed("CASSANDRA_ERROR", f"{type(exc).__name__}: {exc}") from exc
+            row = next(iter(rows), None)
+            if row is None:
+                return None
+            return dict(row) if isinstance(row, dict) else row._asdict()
+        reason = "CASSANDRA_UNAVAILABLE" if isinstance(last, (Unavailable, NoHostAvailable)) else "CASSANDRA_TIMEOUT"
+        raise LookupFailed(reason, f"{self.retries + 1} attempts failed; last: {type(last).__name__}: {last}")
+
+    def _execute(self, key: Sequence[Any]) -> asyncio.Future:
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+
+        def resolve(rows):
+            loop.call_soon_threadsafe(_settle, future, rows, None)
+
+        def reject(exc):
+            loop.call_soon_threadsafe(_settle, future, None, exc)
+
+        kwargs = {"timeout": self.timeout_s}
+        if self.execution_profile is not None:
+            kwargs["execution_profile"] = self.execution_profile
+        response = self.session.execute_async(self.statement.bind(list(key)), **kwargs)
+        response.add_callbacks(callback=resolve, errback=reject)
+        return future
+
+    def close(self) -> None:
+        cluster = getattr(self.session, "cluster", None)
+        if cluster is not None and hasattr(cluster, "shutdown"):
+            cluster.shutdown()
+
+
+def _settle(future: asyncio.Future, rows, exc) -> None:
+    if future.done():
+        return
+    if exc is not None:
+        future.set_exception(exc)
+    else:
+        future.set_result(rows)
+
+
+def connect_cassandra(contact_points: Sequence[str], port: int, local_dc: str | None, consistency: str,
+                      timeout_s: float, username: str | None = None, password: str | None = None,
+                      tls_ca: str | None = None):
+    """A Session with the profile dqhash reads with: token-aware + DC-aware, dict rows."""
+    from cassandra.auth import PlainTextAuthProvider
+    from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
+    from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
+    from cassandra.query import dict_factory
+
+    profile = ExecutionProfile(
+        load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=local_dc)),
+        consistency_level=ConsistencyLevel.name_to_value[consistency],
+        request_timeout=timeout_s,
+        row_factory=dict_factory,
+    )
+    ssl_context = None
+    if tls_ca:
+        import ssl
+        ssl_context = ssl.create_default_context(cafile=tls_ca)
+    cluster = Cluster(
+        list(contact_points), port=port, execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+        auth_provider=PlainTextAuthProvider(username, password) if username else None,
+        ssl_context=ssl_context,
+    )
+    return cluster.connect()
+
+
+class SQLiteStore:
+    """The embedded demo's "cloud copy": one SQLite table, same interface as Cassandra."""
+
+    def __init__(self, path: Path | str, table: str, key_columns: Sequence[str]) -> None:
+        self.path, self.table = str(path), table
+        self.connection = sqlite3.connect(self.path, check_same_thread=False)
+        self.connection.row_factory = sqlite3.Row
+        self.key_columns = tuple(key_columns)
+        self._columns: tuple[str, ...] = ()
+        self._columns_read_at = 0.0
+        missing = [c for c in self.key_columns if c not in self.columns()]
+        if not self.columns():
+            raise StoreConfigError(f"table {table!r} not found in {self.path}")
+        if missing:
+            raise StoreConfigError(f"key columns {missing} not in table {table!r}")
+        where = " AND ".join(f'"{c}" = ?' for c in self.key_columns)
+        self._query = f'SELECT * FROM "{table}" WHERE {where}'
+
+    def columns(self) -> tuple[str, ...]:
+        if time.monotonic() - self._columns_read_at > 5:  # notice ALTER TABLE within seconds
+            rows = self.connection.execute(f'PRAGMA table_info("{self.table}")').fetchall()
+            self._columns = tuple(r["name"] for r in rows)
+            self._columns_read_at = time.monotonic()
+        return self._columns
+
+    def key_from_pk(self, pk: str) -> tuple:
+        return tuple(pk_texts(pk, len(self.key_columns)))
+
+    async def fetch(self, key: Sequence[Any]) -> dict | None:
+        row = self.connection.execute(self._query, list(key)).fetchone()  # microseconds: no thread hop
+        return dict(row) if row is not None else None
+
+    def close(self) -> None:
+        self.connection.close()
