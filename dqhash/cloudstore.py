@@ -55,7 +55,10 @@ def pk_texts(pk: str, key_columns: int) -> list[str]:
     """Invert contracts.canonical_pk: one column → the text; several → the JSON array."""
     if key_columns == 1:
         return [pk]
-    texts = orjson.loads(pk)
+    try:
+        texts = orjson.loads(pk)
+    except orjson.JSONDecodeError:
+        texts = None
     if not isinstance(texts, list) or len(texts) != key_columns:
         raise LookupFailed("INVALID_PK", f"pk {pk[:80]!r} does not have {key_columns} key components")
     return [str(t) for t in texts]

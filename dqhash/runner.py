@@ -77,6 +77,8 @@ class Outputs:
     dlq: Counter = field(default_factory=Counter)  # reason → n
     dlq_records: list[tuple[bytes | None, bytes, dict[str, bytes]]] = field(default_factory=list)
     windows: dict[tuple[int, str], dict] = field(default_factory=dict)  # newest revision per window
+    repairs: list[dict] = field(default_factory=list)  # repair requests (confirmed problems)
+    cloud_hashes: dict[str, list[dict]] = field(default_factory=dict)  # Topic-2 records by pk
     schema_events: list[dict] = field(default_factory=list)  # schema drift reported by the producer
     unreadable: list[str] = field(default_factory=list)  # records this reader could not understand
 
@@ -93,6 +95,11 @@ class Outputs:
             self.audit_records.append(record)
             if record["status"] == "MISSING_CLOUD":
                 self.missing_cloud_pks.add(record["pk"])
+        elif topic_kind == "cloud":
+            record = orjson.loads(value)
+            self.cloud_hashes.setdefault(str(record.get("pk")), []).append(record)
+        elif topic_kind == "repair":
+            self.repairs.append(orjson.loads(value))
         elif topic_kind == "dlq":
             header_map = dict(headers or ())
             self.dlq[header_map.get(DLQ_REASON, b"?").decode()] += 1
@@ -110,8 +117,13 @@ class Outputs:
 class OutputReader:
     """Reads the audit, DLQ and metrics topics from the beginning into :class:`Outputs`."""
 
-    def __init__(self, bootstrap: str, audit_topic: str, dlq_topic: str, metrics_topic: str) -> None:
+    def __init__(self, bootstrap: str, audit_topic: str, dlq_topic: str, metrics_topic: str,
+                 repair_topic: str | None = None, cloud_topic: str | None = None) -> None:
         self.kinds = {audit_topic: "audit", dlq_topic: "dlq", metrics_topic: "metrics"}
+        if repair_topic:
+            self.kinds[repair_topic] = "repair"
+        if cloud_topic:
+            self.kinds[cloud_topic] = "cloud"
         self.bootstrap = bootstrap
         self.outputs = Outputs()
         self.consumer: AIOKafkaConsumer | None = None

@@ -7,6 +7,7 @@ import socket
 import threading
 import uuid
 from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
 
 import orjson
@@ -103,9 +104,9 @@ class Pipeline:
         self.run(self.reader.wait_for(condition, timeout_s, describe))
 
 
-@pytest.fixture(scope="session")
-def pipeline(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("e2e")
+@contextmanager
+def running_pipeline(workdir: Path, prefix: str, **settings):
+    """Broker + topics + one worker + output reader, torn down on exit."""
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
@@ -115,17 +116,17 @@ def pipeline(tmp_path_factory):
         clean_env(), DQHASH_BROKER=broker.url, DQHASH_DATA_DIR=workdir / "data", DQHASH_WEB_PORT=free_port(),
         DQHASH_WEB_HOST="127.0.0.1", DQHASH_SESSION_TIMEOUT=6, DQHASH_WINDOW_SECONDS=WINDOW_S,
         DQHASH_GRACE_SECONDS=GRACE_S, DQHASH_TICK_SECONDS=0.2, DD_AGENT_HOST="127.0.0.1",
-        DD_DOGSTATSD_PORT=statsd.port, DD_ENV="e2e", **demo_topic_settings("e2e"),
+        DD_DOGSTATSD_PORT=statsd.port, DD_ENV="e2e", **demo_topic_settings(prefix), **settings,
     )
-    settings = settings_module.load(env)
+    config = settings_module.load(env)
     worker = reader = None
     try:
-        asyncio.run_coroutine_threadsafe(create_topics(settings), loop).result(60)
+        asyncio.run_coroutine_threadsafe(create_topics(config), loop).result(60)
         worker = start_worker(env, workdir / "worker.log")
         reader = asyncio.run_coroutine_threadsafe(
-            OutputReader(settings.bootstrap_servers, settings.audit_topic, settings.dlq_topic,
-                         settings.metrics_topic).start(), loop).result(60)
-        yield Pipeline(loop, settings, reader, workdir, statsd, worker)
+            OutputReader(config.bootstrap_servers, config.audit_topic, config.dlq_topic, config.metrics_topic,
+                         config.repair_topic, config.cloud_topic).start(), loop).result(60)
+        yield Pipeline(loop, config, reader, workdir, statsd, worker)
     finally:
         if reader:
             asyncio.run_coroutine_threadsafe(reader.stop(), loop).result(30)
@@ -134,6 +135,13 @@ def pipeline(tmp_path_factory):
         broker.stop()
         statsd.close()
         loop.call_soon_threadsafe(loop.stop)
+
+
+@pytest.fixture(scope="session")
+def pipeline(tmp_path_factory):
+    """A worker fed Topic-2 directly (an external cloud pipeline)."""
+    with running_pipeline(tmp_path_factory.mktemp("e2e"), "e2e") as running:
+        yield running
 
 
 def onprem(pk, digest, event_id=None, action="UPDATE", ts=None, **extra):
