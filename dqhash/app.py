@@ -55,3 +55,5 @@ if settings.role in ("all", "reconciler"):
     import dqhash.agents.reconciler  # noqa: E402,F401
 if settings.role == "producer" or (settings.role == "all" and settings.lookups):
     import dqhash.agents.producer  # noqa: E402,F401
+if settings.cassandra_audit and settings.role in ("all", "reconciler"):
+    import dqhash.agents.audit  # noqa: E402,F401

@@ -77,6 +77,9 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("DQHASH_CASSANDRA_USERNAME", "", "credentials (empty: none)"),
     Variable("DQHASH_CASSANDRA_PASSWORD", "", "credentials"),
     Variable("DQHASH_CASSANDRA_TLS_CA", "", "CA file to enable TLS (empty: plain)"),
+    Variable("DQHASH_CASSANDRA_AUDIT", "false", "also write every audit record to Cassandra (true | false)"),
+    Variable("DQHASH_CASSANDRA_AUDIT_KEYSPACE", "dqhash_audit", "keyspace of the audit tables (must exist)"),
+    Variable("DQHASH_AUDIT_TTL_DAYS", "90", "TTL of audit rows in Cassandra"),
 )
 
 _DEFAULTS = {v.name: v.default for v in VARIABLES}
@@ -141,6 +144,9 @@ class Settings:
     cassandra_username: str
     cassandra_password: str
     cassandra_tls_ca: str
+    cassandra_audit: bool
+    cassandra_audit_keyspace: str
+    audit_ttl_days: int
 
     @property
     def rekey_topic(self) -> str:
@@ -296,6 +302,9 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         cassandra_username=raw("DQHASH_CASSANDRA_USERNAME"),
         cassandra_password=source.get("DQHASH_CASSANDRA_PASSWORD", ""),
         cassandra_tls_ca=raw("DQHASH_CASSANDRA_TLS_CA"),
+        cassandra_audit=flag("DQHASH_CASSANDRA_AUDIT"),
+        cassandra_audit_keyspace=raw("DQHASH_CASSANDRA_AUDIT_KEYSPACE"),
+        audit_ttl_days=positive_int("DQHASH_AUDIT_TTL_DAYS"),
     )
 
 

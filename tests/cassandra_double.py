@@ -69,9 +69,12 @@ class FakeSession:
     failures: dict = field(default_factory=dict)  # key tuple -> list of exceptions to raise first
     delay_s: float = 0.001
     named_tuple_rows: bool = False
+    fail_next: list = field(default_factory=list)  # exceptions for the next executions, whatever the key
 
     def __post_init__(self) -> None:
         self.prepared: list[Prepared] = []
+        self.schema: list[str] = []
+        self.writes: list[tuple[str, tuple]] = []
         self.executed: list[tuple] = []
         self.execute_kwargs: list[dict] = []
         self.in_flight = 0
@@ -86,6 +89,10 @@ class FakeSession:
         self.prepared.append(statement)
         return statement
 
+    def execute(self, statement: str):
+        self.schema.append(statement)
+        return []
+
     def execute_async(self, bound: Bound, timeout=None, execution_profile=None):
         with self._lock:
             self.in_flight += 1
@@ -93,8 +100,13 @@ class FakeSession:
         self.executed.append(bound.values)
         self.execute_kwargs.append({"timeout": timeout})
         pending = self.failures.get(bound.values)
-        if pending:
+        if self.fail_next:
+            outcome = self.fail_next.pop(0)
+        elif pending:
             outcome = pending.pop(0)
+        elif bound.prepared.query_string.startswith("INSERT"):
+            self.writes.append((bound.prepared.query_string, bound.values))
+            outcome = []
         else:
             row = self.rows.get(bound.values)
             if row is None:
