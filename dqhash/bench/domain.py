@@ -94,6 +94,7 @@ def run(n: int = 100_000) -> dict[str, float]:
         "hash_v2_rows_per_s": rate(n, lambda: _consume(map(hasher.hash, rows))),
         "classify_pairs_per_s": rate(n, classify),
     }
+    figures["producer_lookups_sqlite_per_s"] = _lookup_rate(min(n, 20_000))
     floor_rate = figures["floor_loads_sha256_per_s"]
     for key in list(figures):
         if key != "floor_loads_sha256_per_s":
@@ -109,3 +110,37 @@ def main(n: int, as_json: bool) -> int:
         for key, value in figures.items():
             print(f"{key:40s} {value:14,.2f}")
     return 0
+
+
+def _lookup_rate(n: int) -> float:
+    """Lookups/s through the cloud hash producer (read by PK + hash + record) against a SQLite store."""
+    import asyncio
+    import sqlite3
+    import tempfile
+    from pathlib import Path
+
+    from dqhash.cloudstore import SQLiteStore
+    from dqhash.metrics import Metrics
+    from dqhash.producer import CloudHashProducer
+    from dqhash.requests import LookupRequest
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "cloud.db"
+        connection = sqlite3.connect(path)
+        connection.execute("CREATE TABLE rows (id TEXT PRIMARY KEY, name TEXT, amount TEXT, updated_at TEXT)")
+        connection.executemany("INSERT INTO rows VALUES (?, ?, ?, ?)",
+                               [(str(i), f"customer {i}", f"{i}.50", "2024-05-01T12:00:00Z") for i in range(n)])
+        connection.commit()
+        producer = CloudHashProducer(
+            SQLiteStore(path, "rows", ["id"]),
+            RowHasher("v2", ["id", "name", "amount", "updated_at"], {"amount": "decimal", "updated_at": "timestamp"}),
+            "topic2", "dlq", "metrics", "lookups", Metrics("127.0.0.1", 9, [], enabled=False), clock=lambda: T0)
+        requests = [LookupRequest(str(i), 0, 0, b"", 0, i) for i in range(n)]
+
+        async def serve() -> None:
+            for start in range(0, n, 128):
+                await producer.handle(requests[start:start + 128])
+
+        rate_ = rate(n, lambda: asyncio.run(serve()))
+        connection.close()
+        return rate_
