@@ -13,19 +13,14 @@ import logging
 from dqhash.agents import produce
 from dqhash.app import app, settings
 from dqhash.auditsink import AuditSinkRunner, CassandraAuditSink
-from dqhash.cloudstore import connect_cassandra
+from dqhash.cloud import cassandra_session
 from dqhash.reconciler import Out
 
 log = logging.getLogger("dqhash.agents.audit")
 
 
 def _connect() -> CassandraAuditSink:
-    session = connect_cassandra(
-        settings.cassandra_contact_points, settings.cassandra_port, settings.cassandra_local_dc or None,
-        settings.cassandra_consistency, settings.cassandra_timeout_s, settings.cassandra_username or None,
-        settings.cassandra_password or None, settings.cassandra_tls_ca or None,
-    )
-    return CassandraAuditSink(session, settings.cassandra_audit_keyspace, retries=settings.cassandra_retries,
+    return CassandraAuditSink(cassandra_session(settings), settings.cassandra_audit_keyspace, retries=settings.cassandra_retries,
                               ttl_days=settings.audit_ttl_days)
 
 

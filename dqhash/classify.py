@@ -56,6 +56,7 @@ class CloudSeen(NamedTuple):
     hash_digest: str | None
     cloud_ts: int
     arrived_ms: int
+    columns_removed: tuple[str, ...] = ()
 
 
 class PairState(NamedTuple):
@@ -154,6 +155,7 @@ def on_cloud(state: PairState | None, cloud: CloudHash, now_ms: int, rules: Rule
         cloud.hash.digest if cloud.hash else None,
         cloud.cloud_ts,
         now_ms,
+        cloud.columns_removed,
     )
     if state is None:
         return Step(PairState(None, seen, (), now_ms))
@@ -210,6 +212,8 @@ def _evaluate(
     status, reason = _compare(tracked, cloud, at_deadline)
     if status is None:
         return tracked, None, ()
+    if cloud is not None and cloud.columns_removed and status is not Status.MATCH:
+        reason += f" (column_removed: the cloud table lacks hashed column(s) {', '.join(cloud.columns_removed)})"
     if status in _RECHECKED and rules.lookups and tracked.rechecks < rules.rechecks:
         # Replication lag, not divergence? Read the row again before saying so.
         attempt = tracked.rechecks + 1

@@ -9,6 +9,15 @@ from dqhash.producer import CloudHashProducer, ProducerConfigError
 from dqhash.settings import Settings
 
 
+def cassandra_session(settings: Settings):
+    """A cassandra-driver Session configured from the DQHASH_CASSANDRA_* settings."""
+    return connect_cassandra(
+        settings.cassandra_contact_points, settings.cassandra_port, settings.cassandra_local_dc or None,
+        settings.cassandra_consistency, settings.cassandra_timeout_s, settings.cassandra_username or None,
+        settings.cassandra_password or None, settings.cassandra_tls_ca or None,
+    )
+
+
 def build_store(settings: Settings) -> CloudStore:
     if settings.cloud_store == "sqlite":
         if not settings.sqlite_path.exists():
@@ -16,12 +25,7 @@ def build_store(settings: Settings) -> CloudStore:
         return SQLiteStore(settings.sqlite_path, settings.sqlite_table, settings.sqlite_key_columns)
     if not settings.cassandra_keyspace or not settings.cassandra_table:
         raise ProducerConfigError("set DQHASH_CASSANDRA_KEYSPACE and DQHASH_CASSANDRA_TABLE (the cloud table to read)")
-    session = connect_cassandra(
-        settings.cassandra_contact_points, settings.cassandra_port, settings.cassandra_local_dc or None,
-        settings.cassandra_consistency, settings.cassandra_timeout_s, settings.cassandra_username or None,
-        settings.cassandra_password or None, settings.cassandra_tls_ca or None,
-    )
-    return CassandraStore(session, settings.cassandra_keyspace, settings.cassandra_table,
+    return CassandraStore(cassandra_session(settings), settings.cassandra_keyspace, settings.cassandra_table,
                           consistency=settings.cassandra_consistency, timeout_s=settings.cassandra_timeout_s,
                           retries=settings.cassandra_retries, max_in_flight=settings.cassandra_max_in_flight)
 

@@ -26,7 +26,7 @@ def decode_state(data: bytes) -> PairState:
         raise ValueError(f"unknown pair-state format {fmt}; this worker reads format {FORMAT}")
     return PairState(
         _tracked(tracked) if tracked else None,
-        CloudSeen(*cloud) if cloud else None,
+        _cloud(cloud) if cloud else None,
         tuple(recent),
         updated_ms,
     )
@@ -35,3 +35,8 @@ def decode_state(data: bytes) -> PairState:
 def _tracked(fields: list) -> Tracked:
     tracked = Tracked(*fields)  # fields added later have defaults, so older records still load
     return tracked._replace(recheck_results=tuple(tracked.recheck_results))
+
+
+def _cloud(fields: list) -> CloudSeen:
+    seen = CloudSeen(*fields)
+    return seen._replace(columns_removed=tuple(seen.columns_removed))

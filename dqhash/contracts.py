@@ -81,6 +81,7 @@ class CloudHash(NamedTuple):
     hash: HashRef | None  # None = row not found in the cloud
     cloud_ts: int  # epoch ms UTC
     column_digests: dict[str, str] | None = None
+    columns_removed: tuple[str, ...] = ()  # hashed columns the cloud table no longer has (schema drift)
 
 
 class Rejection(NamedTuple):
@@ -161,7 +162,10 @@ def parse_cloud(raw: bytes | None, default_version: str = DEFAULT_HASH_VERSION) 
         isinstance(digests, dict) and all(isinstance(v, str) for v in digests.values())
     ):
         return Rejection(Reason.INVALID_FIELD_TYPE, "column_digests must be an object of strings")
-    return CloudHash(pk, hash_ref, cloud_ts, digests)
+    removed = doc.get("columns_removed") or ()
+    if not (isinstance(removed, (list, tuple)) and all(isinstance(c, str) for c in removed)):
+        return Rejection(Reason.INVALID_FIELD_TYPE, "columns_removed must be an array of column names")
+    return CloudHash(pk, hash_ref, cloud_ts, digests, tuple(removed))
 
 
 def parse_hash(value: Any, declared_version: Any = None, default_version: str = DEFAULT_HASH_VERSION) -> HashRef | Rejection:

@@ -215,6 +215,9 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
             raise SettingsError(f"{name}={text!r} is invalid: expected true or false")
         return text in ("true", "1")
 
+    def port(name: str) -> int:
+        return parse(name, int, lambda v: 0 < v < 65536, "a port 1..65535")
+
     def nonnegative_int(name: str) -> int:
         return parse(name, int, lambda v: v >= 0, "a whole number >= 0")
 
@@ -266,13 +269,13 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         tick_seconds=parse("DQHASH_TICK_SECONDS", float, lambda v: 0.05 <= v <= 60, "seconds between 0.05 and 60"),
         hash_strategy=strategy,
         data_dir=Path(raw("DQHASH_DATA_DIR")),
-        web_port=parse("DQHASH_WEB_PORT", int, lambda v: 0 < v < 65536, "a TCP port 1..65535"),
+        web_port=port("DQHASH_WEB_PORT"),
         web_host=raw("DQHASH_WEB_HOST"),
         session_timeout=parse("DQHASH_SESSION_TIMEOUT", float, lambda v: 1 <= v <= 300, "seconds between 1 and 300"),
         store=store,
         rocksdb_cache_mb=positive_int("DQHASH_ROCKSDB_CACHE_MB"),
         dd_host=raw("DD_AGENT_HOST"),
-        dd_port=parse("DD_DOGSTATSD_PORT", int, lambda v: 0 < v < 65536, "a UDP port 1..65535"),
+        dd_port=port("DD_DOGSTATSD_PORT"),
         dd_env=raw("DD_ENV"),
         dd_service=raw("DD_SERVICE"),
         dd_version=raw("DD_VERSION"),
@@ -291,7 +294,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         sqlite_table=raw("DQHASH_SQLITE_TABLE"),
         sqlite_key_columns=names("DQHASH_SQLITE_KEY_COLUMNS"),
         cassandra_contact_points=names("DQHASH_CASSANDRA_CONTACT_POINTS"),
-        cassandra_port=parse("DQHASH_CASSANDRA_PORT", int, lambda v: 0 < v < 65536, "a TCP port 1..65535"),
+        cassandra_port=port("DQHASH_CASSANDRA_PORT"),
         cassandra_local_dc=raw("DQHASH_CASSANDRA_LOCAL_DC"),
         cassandra_keyspace=raw("DQHASH_CASSANDRA_KEYSPACE"),
         cassandra_table=raw("DQHASH_CASSANDRA_TABLE"),

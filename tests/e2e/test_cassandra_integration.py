@@ -15,6 +15,7 @@ from decimal import Decimal
 import orjson
 import pytest
 
+from dqhash.auditsink import CassandraAuditSink
 from dqhash.cloudstore import CassandraStore, connect_cassandra
 from dqhash.hashing import RowHasher
 from dqhash.metrics import Metrics
@@ -62,3 +63,16 @@ def test_producer_hashes_real_cassandra_rows_like_the_on_prem_json(cassandra):
     assert doc["hash_cloud"] == RowHasher("v2", fields, TYPES).hash(onprem_json).digest
     missing = asyncio.run(producer.handle([LookupRequest('["eu","7"]', 0, 0, b"", 0, 1)]))
     assert orjson.loads(missing[-1].value)["hash_cloud"] is None
+
+
+def test_audit_rows_are_written_idempotently_and_queryable_by_pk(cassandra):
+    session, keyspace = cassandra
+    sink = CassandraAuditSink(session, keyspace, ttl_days=1)
+    record = {"audit_id": "it-1", "pk": "42", "event_id": "e1", "status": "MISMATCH", "reason": "hashes differ",
+              "late": False, "action": "UPDATE", "hash_onprem": "v2:aa", "hash_cloud": "v2:bb",
+              "event_ts": "2024-05-01T12:00:00.000Z", "cloud_ts": None, "window_start": "2024-05-01T12:00:00.000Z",
+              "classified_at": "2024-05-01T12:01:30.000Z", "rechecks": 2}
+    asyncio.run(sink.write(record))
+    asyncio.run(sink.write(record))  # a redelivery: the same row, not a second one
+    rows = list(session.execute(f"SELECT audit_id, status, rechecks FROM {keyspace}.audit_by_pk WHERE pk = '42'"))
+    assert [(r["audit_id"], r["status"], r["rechecks"]) for r in rows] == [("it-1", "MISMATCH", 2)]

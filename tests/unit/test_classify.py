@@ -311,3 +311,9 @@ def test_row_20_missing_cloud_at_the_deadline_is_rechecked_first():
     [verdict] = final.verdicts
     assert verdict.status is Status.MISSING_CLOUD and verdict.rechecks == 2
     assert verdict.recheck_results[0] == "none" and verdict.recheck_results[1].startswith("not_found@")
+
+
+def test_row_21_a_mismatch_caused_by_a_removed_cloud_column_says_so():
+    seen = CloudHash("pk1", HashRef("v2", H2), T0 + 2_000, None, ("amount",))
+    [verdict] = on_cloud(pending(), seen, T0 + 3_000, RULES).verdicts
+    assert verdict.status is Status.MISMATCH and "column_removed" in verdict.reason and "amount" in verdict.reason

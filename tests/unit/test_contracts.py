@@ -32,6 +32,7 @@ def test_valid_onprem_event_parses_to_typed_record():
 
 def test_valid_cloud_hash_parses_and_null_hash_means_not_found():
     assert parse_cloud(cloud()) == CloudHash("42", HashRef("v2", H), TS_MS, None)
+    assert parse_cloud(cloud(columns_removed=["amount"])).columns_removed == ("amount",)
     assert parse_cloud(cloud(hash_cloud=None)) == CloudHash("42", None, TS_MS, None)
 
 
@@ -74,6 +75,7 @@ def test_valid_cloud_hash_parses_and_null_hash_means_not_found():
     (parse_cloud, cloud(cloud_ts="2024-13-01T00:00:00Z"), Reason.INVALID_TIMESTAMP),
     (parse_cloud, cloud(hash_cloud="abc"), Reason.INVALID_HASH_FORMAT),
     (parse_cloud, cloud(column_digests=[1]), Reason.INVALID_FIELD_TYPE),
+    (parse_cloud, cloud(columns_removed="amount"), Reason.INVALID_FIELD_TYPE),
 ])
 def test_every_rejection_reason(parse, raw, reason):
     result = parse(raw)

@@ -68,8 +68,9 @@ def test_metrics_record_match_rate_over_compared_pairs():
 def test_state_codec_round_trip():
     event = OnPremEvent("e1", "pk", Action.UPDATE, HashRef("v2", "ab" * 32), T0)
     state = on_onprem(None, event, T0, Rules()).state
-    state = on_cloud(state, CloudHash("pk", None, T0 + 1), T0 + 2, Rules()).state
-    assert decode_state(encode_state(state)) == state
+    state = on_cloud(state, CloudHash("pk", None, T0 + 1, None, ("gone",)), T0 + 2, Rules()).state
+    decoded = decode_state(encode_state(state))
+    assert decoded == state and decoded.cloud.columns_removed == ("gone",)
 
 
 def test_audit_id_is_deterministic_and_distinguishes_late():
