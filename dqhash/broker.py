@@ -34,7 +34,8 @@ class EmbeddedBroker:
 
     @property
     def url(self) -> str:
-        return f"kafka://127.0.0.1:{self.port}"
+        """``tansu://``: Faust's Kafka transport with the embedded broker's recovery fix (dqhash/tansu.py)."""
+        return f"tansu://127.0.0.1:{self.port}"
 
     @property
     def bootstrap(self) -> str:

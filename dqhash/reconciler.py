@@ -267,11 +267,12 @@ class Reconciler:
         for partition in set(self.index.partitions()) | set(self.open_windows) | set(self.window_due):
             if partition not in wanted:
                 self.forget(partition)
-        pending = 0
+        pending = scanned = 0
         for partition in wanted:
             self.index.drop_partition(partition)
             self.window_due.pop(partition, None)
             for key, raw in self.scan(self.pairs, partition):
+                scanned += 1
                 state = decode_state(raw)
                 due = classify.pending_deadline(state)
                 if due is not None:
@@ -283,7 +284,8 @@ class Reconciler:
             for key, raw in self.scan(self.windows, partition):
                 start = int(key.decode().rsplit(":", 1)[1])
                 (closed if orjson.loads(raw)["closed"] else open_windows).add(start)
-        log.info("rebuilt deadline index for partitions %s: %d pending pairs", sorted(wanted), pending)
+        log.info("rebuilt the deadline index for partitions %s from %d keys: %d pending pairs", sorted(wanted),
+                 scanned, pending)
 
     def forget(self, partition: int) -> None:
         self.index.drop_partition(partition)

@@ -91,6 +91,15 @@ class Pipeline:
         self._wait(lambda out: self.window_counts()[key] >= at_least, timeout_s,
                    lambda out: f"window count {key} >= {at_least}; have {dict(self.window_counts())}")
 
+    def restart_worker(self, wipe_state: bool) -> None:
+        """SIGTERM the worker, optionally delete its local RocksDB state, start it again."""
+        import shutil
+        code = stop_worker(self.worker)
+        assert code == 0, f"the worker did not stop cleanly (exit {code}); log: {self.workdir / 'worker.log'}"
+        if wipe_state:
+            shutil.rmtree(self.settings.data_dir, ignore_errors=True)
+        self.worker = start_worker(self.env, self.workdir / "worker.log")
+
     def wait_statsd(self, predicate, timeout_s: float = 10.0) -> str:
         """The first DogStatsD line the worker sent that satisfies ``predicate``."""
         def found(_):
@@ -126,7 +135,10 @@ def running_pipeline(workdir: Path, prefix: str, **settings):
         reader = asyncio.run_coroutine_threadsafe(
             OutputReader(config.bootstrap_servers, config.audit_topic, config.dlq_topic, config.metrics_topic,
                          config.repair_topic, config.cloud_topic).start(), loop).result(60)
-        yield Pipeline(loop, config, reader, workdir, statsd, worker)
+        running = Pipeline(loop, config, reader, workdir, statsd, worker)
+        running.env = env
+        yield running
+        worker = running.worker  # it may have been restarted
     finally:
         if reader:
             asyncio.run_coroutine_threadsafe(reader.stop(), loop).result(30)

@@ -51,8 +51,8 @@ def test_broker_command_prints_its_url_and_serves_kafka():
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env())
     try:
         line = process.stdout.readline()  # blocks until the broker listens (or the command fails)
-        assert f"DQHASH_BROKER=kafka://127.0.0.1:{port}" in line, process.stderr.read() if process.poll() else line
-        env = {**clean_env(), "DQHASH_BROKER": f"kafka://127.0.0.1:{port}", "DQHASH_PARTITIONS": "2"}
+        assert f"DQHASH_BROKER=tansu://127.0.0.1:{port}" in line, process.stderr.read() if process.poll() else line
+        env = {**clean_env(), "DQHASH_BROKER": f"tansu://127.0.0.1:{port}", "DQHASH_PARTITIONS": "2"}
         assert dqhash("topics", "create", env=env).returncode == 0
     finally:
         process.terminate()
