@@ -59,3 +59,16 @@ def test_broker_command_prints_its_url_and_serves_kafka():
         process.wait(timeout=15)
     orphans = subprocess.run(["pgrep", "-f", f"tcp://127.0.0.1:{port}"], capture_output=True, text=True).stdout
     assert not orphans.strip(), f"the broker outlived `dqhash broker` after SIGTERM: pids {orphans.split()}"
+
+
+def test_producer_refuses_to_start_with_a_store_it_cannot_use(tmp_path):
+    from dqhash.broker import EmbeddedBroker
+    with EmbeddedBroker(log_path=tmp_path / "broker.log") as broker:
+        env = {**clean_env(), "DQHASH_BROKER": broker.url, "DQHASH_ROLE": "producer", "DQHASH_CLOUD_STORE": "sqlite",
+               "DQHASH_SQLITE_PATH": str(tmp_path / "missing.db"), "DQHASH_WEB_PORT": str(free_port()),
+               "DQHASH_SESSION_TIMEOUT": "6", "DQHASH_DATA_DIR": str(tmp_path / "data")}
+        result = subprocess.run([sys.executable, "-m", "faust", "-A", "dqhash.app", "worker", "-l", "warn"], env=env,
+                                capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert f"the cloud hash producer cannot start: DQHASH_SQLITE_PATH={tmp_path / 'missing.db'} does not exist" \
+        in result.stderr
