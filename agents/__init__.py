@@ -6,6 +6,7 @@ encoded key and value, so every output topic is raw bytes.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Iterable
 
 from faust.types import TP
@@ -44,6 +45,9 @@ def output_topic(name: str):
     return topic
 
 
-async def produce(outs: Iterable[Out]) -> None:
-    for out in outs:
-        await output_topic(out.topic).send(key=out.key, value=out.value, headers=out.headers, partition=out.partition)
+async def produce(outs: Iterable[Out], wait_for_ack: bool = False) -> None:
+    """Send the records; with ``wait_for_ack``, return only once the broker has them all."""
+    pending = [await output_topic(out.topic).send(key=out.key, value=out.value, headers=out.headers,
+                                                  partition=out.partition) for out in outs]
+    if wait_for_ack and pending:
+        await asyncio.gather(*pending)

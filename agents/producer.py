@@ -46,6 +46,7 @@ async def cloud_lookups(stream):
                 headers = dlq_headers("INVALID_LOOKUP_REQUEST", f"{type(exc).__name__}: {exc}", message.topic,
                                       message.partition, message.offset, message.headers)
                 rejected.append(Out(settings.dlq_topic, message.key, message.value or b"", headers))
-        await produce(rejected + await producer.handle(requests))
-        for event in events:  # only now are their answers on their way: the reconciler's horizon moves on
+        # Wait for the broker's ack: the reconciler's deadline horizon treats these requests as answered.
+        await produce(rejected + await producer.handle(requests), wait_for_ack=True)
+        for event in events:
             record_progress(event.message)

@@ -47,6 +47,7 @@ class Tracked(NamedTuple):
     by_deadline: bool  # the current status was decided at the deadline; a late hash may revise it
     rechecks: int = 0  # re-reads of the cloud row requested before a final MISMATCH / MISSING_CLOUD
     recheck_results: tuple[str, ...] = ()  # what the cloud showed before each re-read
+    awaiting_ms: int | None = None  # a requested read not yet answered (answer: any read at or after this time)
 
 
 class CloudSeen(NamedTuple):
@@ -113,6 +114,8 @@ class Rules(NamedTuple):
     rechecks: int = 0
     #: the n-th recheck is requested n × this after the suspicious observation
     recheck_backoff_ms: int = 2_000
+    #: a deadline waits at most this long past itself for an unanswered lookup (a stalled producer)
+    answer_wait_ms: int = 60_000
 
 
 def on_onprem(state: PairState | None, event: OnPremEvent, now_ms: int, rules: Rules) -> Step:
@@ -145,6 +148,8 @@ def on_onprem(state: PairState | None, event: OnPremEvent, now_ms: int, rules: R
             verdicts.append(verdict)
         if rules.lookups and incoming.status == PENDING and not lookups:
             lookups = (Lookup(now_ms + rules.lookup_delay_ms, 0),)
+        if lookups:
+            incoming = incoming._replace(awaiting_ms=lookups[-1].not_before_ms)
     return Step(PairState(incoming, cloud, recent, now_ms), tuple(verdicts), lookups=lookups)
 
 
@@ -168,6 +173,8 @@ def on_cloud(state: PairState | None, cloud: CloudHash, now_ms: int, rules: Rule
     tracked = state.tracked
     verdict = None
     lookups: tuple[Lookup, ...] = ()
+    if tracked is not None and tracked.awaiting_ms is not None and seen.cloud_ts >= tracked.awaiting_ms:
+        tracked = tracked._replace(awaiting_ms=None)  # the requested read has been answered
     if tracked is not None:
         if tracked.status == PENDING:
             # The answer to a recheck is judged at once: the event already had its grace.
@@ -188,6 +195,11 @@ def on_deadline(state: PairState, now_ms: int, rules: Rules) -> Step:
     tracked = state.tracked
     if tracked is None or tracked.status != PENDING or now_ms < tracked.deadline_ms:
         return Step(state)
+    if tracked.awaiting_ms is not None and now_ms < tracked.awaiting_ms + rules.windows.grace_ms + rules.answer_wait_ms:
+        # The row's read was asked for and not answered yet (the producer or the cloud topic lags):
+        # judging now would call a row missing whose hash is still on its way.
+        deferred = tracked._replace(deadline_ms=now_ms + max(1_000, rules.windows.grace_ms // 4))
+        return Step(PairState(deferred, state.cloud, state.recent, now_ms))
     tracked, verdict, lookups = _evaluate(tracked, state.cloud, now_ms, rules, at_deadline=True)
     return Step(PairState(tracked, state.cloud, state.recent, now_ms), (verdict,) if verdict else (), lookups=lookups)
 
@@ -222,6 +234,7 @@ def _evaluate(
             rechecks=attempt,
             recheck_results=tracked.recheck_results + (_describe(cloud),),
             deadline_ms=max(tracked.deadline_ms, not_before + rules.windows.grace_ms),
+            awaiting_ms=not_before,
         )
         return rechecking, None, (Lookup(not_before, attempt),)
     decided = tracked._replace(status=status.value, by_deadline=at_deadline and status is not Status.MATCH)

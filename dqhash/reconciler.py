@@ -67,7 +67,7 @@ class Reconciler:
         self.rules = Rules(
             WindowSpec(settings.window_ms, settings.grace_ms), settings.retention_ms, lookups=settings.lookups,
             lookup_delay_ms=settings.lookup_delay_ms, rechecks=settings.rechecks,
-            recheck_backoff_ms=settings.recheck_backoff_ms,
+            recheck_backoff_ms=settings.recheck_backoff_ms, answer_wait_ms=settings.answer_wait_ms,
         )
         self.pairs = pairs
         self.windows = windows

@@ -57,6 +57,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("DQHASH_LOOKUP_DELAY_SECONDS", "1", "wait after an on-prem event before reading the cloud row"),
     Variable("DQHASH_RECHECKS", "2", "re-reads before a final MISMATCH / MISSING_CLOUD (with lookups)"),
     Variable("DQHASH_RECHECK_BACKOFF_SECONDS", "2", "the n-th recheck waits n times this"),
+    Variable("DQHASH_ANSWER_WAIT_SECONDS", "60", "a deadline waits at most this long for an unanswered lookup"),
     Variable("DQHASH_REPAIR_TOPIC", "dq-repair", "confirmed MISMATCH / MISSING_CLOUD pairs, for a resync job"),
     Variable("DQHASH_CLOUD_STORE", "cassandra", "where the producer reads rows: cassandra | sqlite"),
     Variable("DQHASH_HASH_COLUMNS", "", "comma-separated columns to hash (empty: every column)"),
@@ -124,6 +125,7 @@ class Settings:
     lookup_delay_ms: int
     rechecks: int
     recheck_backoff_ms: int
+    answer_wait_ms: int
     repair_topic: str
     cloud_store: str
     hash_columns: tuple[str, ...] | None
@@ -285,6 +287,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         lookup_delay_ms=seconds_ms("DQHASH_LOOKUP_DELAY_SECONDS"),
         rechecks=nonnegative_int("DQHASH_RECHECKS"),
         recheck_backoff_ms=seconds_ms("DQHASH_RECHECK_BACKOFF_SECONDS"),
+        answer_wait_ms=seconds_ms("DQHASH_ANSWER_WAIT_SECONDS"),
         repair_topic=raw("DQHASH_REPAIR_TOPIC"),
         cloud_store=cloud_store,
         hash_columns=names("DQHASH_HASH_COLUMNS") or None,

@@ -128,7 +128,7 @@ def running_pipeline(workdir: Path, prefix: str, **settings):
         DD_DOGSTATSD_PORT=statsd.port, DD_ENV="e2e", **demo_topic_settings(prefix), **settings,
     )
     config = settings_module.load(env)
-    worker = reader = None
+    worker = reader = running = None
     try:
         asyncio.run_coroutine_threadsafe(create_topics(config), loop).result(60)
         worker = start_worker(env, workdir / "worker.log")
@@ -138,8 +138,9 @@ def running_pipeline(workdir: Path, prefix: str, **settings):
         running = Pipeline(loop, config, reader, workdir, statsd, worker)
         running.env = env
         yield running
-        worker = running.worker  # it may have been restarted
     finally:
+        if running is not None:
+            worker = running.worker  # the test may have restarted it; stop that one too, even after a failure
         if reader:
             asyncio.run_coroutine_threadsafe(reader.stop(), loop).result(30)
         if worker:

@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from rocksdict import AccessType, Options, Rdict
 
 from dqhash.partitioning import partition_for
-from dqhash.runner import start_worker, stop_worker
+from dqhash.runner import stop_worker
 from tests.e2e.conftest import onprem, running_pipeline
 
 pytestmark = pytest.mark.e2e
@@ -91,7 +91,6 @@ def test_every_key_of_the_tables_equals_the_changelog_after_a_wipe(tmp_path):
                 assert not missing and not stale and not extra, (
                     f"{table}[{partition}] after recovery: {len(missing)} keys missing, {len(stale)} stale, "
                     f"{len(extra)} not in the changelog {sorted(extra)[:3]}")
-        pipeline.worker = start_worker(pipeline.env, pipeline.workdir / "worker.log")  # for a clean teardown
 
 
 def wait_for_log(path, text, occurrences, timeout_s):

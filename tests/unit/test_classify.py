@@ -301,16 +301,32 @@ def test_row_19_truly_divergent_row_is_mismatch_after_k_rechecks():
 
 def test_row_20_missing_cloud_at_the_deadline_is_rechecked_first():
     state = on_onprem(None, event(), T0 + 1_000, CHECKED).state
+    state = on_cloud(state, cloud(ts=T0 + 1_600, digest=None), T0 + 1_600, CHECKED).state  # first read: not found
     deadline = pending_deadline(state)
     step = on_deadline(state, deadline, CHECKED)
     assert statuses(step) == [] and [l.attempt for l in step.lookups] == [1]
     assert pending_deadline(step.state) == deadline + 2_000 + 30_000
     step = on_cloud(step.state, cloud(ts=deadline + 2_100, digest=None), deadline + 2_100, CHECKED)
     assert [l.attempt for l in step.lookups] == [2]
-    final = on_deadline(step.state, pending_deadline(step.state), CHECKED)
-    [verdict] = final.verdicts
+    step = on_cloud(step.state, cloud(ts=deadline + 4_200, digest=None), deadline + 4_200, CHECKED)
+    [verdict] = step.verdicts
     assert verdict.status is Status.MISSING_CLOUD and verdict.rechecks == 2
-    assert verdict.recheck_results[0] == "none" and verdict.recheck_results[1].startswith("not_found@")
+    assert all(result.startswith("not_found@") for result in verdict.recheck_results)
+
+
+def test_row_22_a_deadline_waits_for_an_unanswered_lookup_but_not_forever():
+    state = on_onprem(None, event(), T0 + 1_000, CHECKED).state
+    deadline = pending_deadline(state)
+    step = on_deadline(state, deadline, CHECKED)  # the read was asked for at T0 + 1500 and is not answered
+    assert statuses(step) == [] and pending_deadline(step.state) > deadline
+    answered = on_cloud(step.state, cloud(ts=T0 + 1_600), deadline + 100, CHECKED)
+    assert statuses(answered) == [(Status.MATCH, False)]
+    limit = T0 + 1_500 + 30_000 + CHECKED.answer_wait_ms
+    stalled = step.state
+    while pending_deadline(stalled) is not None and pending_deadline(stalled) < limit:
+        stalled = on_deadline(stalled, pending_deadline(stalled), CHECKED).state
+    final = on_deadline(stalled, max(limit, pending_deadline(stalled) or limit), CHECKED)
+    assert [l.attempt for l in final.lookups] == [1]  # the producer stalls: rechecks, then MISSING_CLOUD
 
 
 def test_row_21_a_mismatch_caused_by_a_removed_cloud_column_says_so():
