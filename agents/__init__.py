@@ -6,12 +6,11 @@ encoded key and value, so every output topic is raw bytes.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Iterable
 
 from faust.types import TP
 
-from dqhash.app import app
+from dqhash.app import app, settings
 from dqhash.reconciler import Out
 
 _topics: dict = {}
@@ -38,6 +37,13 @@ def watermark(topic: str, partition: int, now: int) -> int:
     return timestamp
 
 
+def copartitioned_topic(name: str, internal: bool):
+    """A raw-bytes topic with DQHASH_PARTITIONS partitions, consumed by an agent and produced to alike."""
+    topic = _topics[name] = app.topic(name, partitions=settings.partitions, key_serializer="raw",
+                                      value_serializer="raw", internal=internal)
+    return topic
+
+
 def output_topic(name: str):
     topic = _topics.get(name)
     if topic is None:
@@ -45,9 +51,6 @@ def output_topic(name: str):
     return topic
 
 
-async def produce(outs: Iterable[Out], wait_for_ack: bool = False) -> None:
-    """Send the records; with ``wait_for_ack``, return only once the broker has them all."""
-    pending = [await output_topic(out.topic).send(key=out.key, value=out.value, headers=out.headers,
-                                                  partition=out.partition) for out in outs]
-    if wait_for_ack and pending:
-        await asyncio.gather(*pending)
+async def produce(outs: Iterable[Out]) -> None:
+    for out in outs:
+        await output_topic(out.topic).send(key=out.key, value=out.value, headers=out.headers, partition=out.partition)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from dqhash.agents import produce, record_progress
+from dqhash.agents import copartitioned_topic, produce
 from dqhash.audit import dlq_headers
 from dqhash.reconciler import Out
 from dqhash.app import app, metrics, settings
@@ -20,8 +20,7 @@ from dqhash.requests import decode_request
 
 log = logging.getLogger("dqhash.agents.producer")
 
-lookup_topic = app.topic(settings.lookup_topic, partitions=settings.partitions, key_serializer="raw",
-                         value_serializer="raw", internal=True)
+lookup_topic = copartitioned_topic(settings.lookup_topic, internal=True)
 
 
 @app.agent(lookup_topic, concurrency=1)
@@ -46,7 +45,4 @@ async def cloud_lookups(stream):
                 headers = dlq_headers("INVALID_LOOKUP_REQUEST", f"{type(exc).__name__}: {exc}", message.topic,
                                       message.partition, message.offset, message.headers)
                 rejected.append(Out(settings.dlq_topic, message.key, message.value or b"", headers))
-        # Wait for the broker's ack: the reconciler's deadline horizon treats these requests as answered.
-        await produce(rejected + await producer.handle(requests), wait_for_ack=True)
-        for event in events:
-            record_progress(event.message)
+        await produce(rejected + await producer.handle(requests))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 from typing import Iterable
 
-import orjson
 
 from dqhash.classify import Status, Verdict
 from dqhash.timeutil import format_ms
@@ -52,10 +51,6 @@ def repair_request(audit: dict) -> dict:
     """What a resync job (e.g. a Debezium incremental snapshot of this PK) needs."""
     return {key: audit[key] for key in ("audit_id", "pk", "event_id", "status", "reason", "late", "hash_onprem",
                                         "hash_cloud", "event_ts", "classified_at", "rechecks")}
-
-
-def encode_audit(pk: str, verdict: Verdict) -> bytes:
-    return orjson.dumps(audit_record(pk, verdict))
 
 
 #: DLQ header names (in the spirit of Kafka Connect's ``__connect.errors.*``).

@@ -22,7 +22,7 @@ from typing import Any, Callable, Sequence
 
 import orjson
 
-from dqhash.cloudstore import RETRYABLE
+from dqhash.cloudstore import RetriesExhausted, bridge, retrying
 
 log = logging.getLogger(__name__)
 
@@ -99,31 +99,15 @@ class CassandraAuditSink:
             await self._execute(statement, values)
 
     async def _execute(self, statement, values: Sequence[Any]) -> None:
-        last: Exception | None = None
-        for attempt in range(self.retries + 1):
-            if attempt:
-                await asyncio.sleep(self.backoff_s * 2 ** (attempt - 1))
-            try:
-                await _bridge(self.session.execute_async(statement.bind(list(values)), timeout=self.timeout_s))
-                return
-            except RETRYABLE as exc:
-                last = exc
-            except Exception as exc:
-                raise AuditWriteFailed("AUDIT_WRITE_FAILED", f"{type(exc).__name__}: {exc}") from exc
-        raise AuditWriteFailed("AUDIT_WRITE_TIMEOUT", f"{self.retries + 1} attempts failed; last: {last!r}")
+        def write():
+            return bridge(self.session.execute_async(statement.bind(list(values)), timeout=self.timeout_s))
 
-
-def _bridge(response) -> asyncio.Future:
-    loop = asyncio.get_running_loop()
-    future = loop.create_future()
-
-    def settle(result=None, exc=None):
-        if not future.done():
-            future.set_exception(exc) if exc is not None else future.set_result(result)
-
-    response.add_callbacks(callback=lambda rows: loop.call_soon_threadsafe(settle, rows),
-                           errback=lambda exc: loop.call_soon_threadsafe(settle, None, exc))
-    return future
+        try:
+            await retrying(write, self.retries, self.backoff_s)
+        except RetriesExhausted as exc:
+            raise AuditWriteFailed("AUDIT_WRITE_TIMEOUT", str(exc)) from exc
+        except Exception as exc:
+            raise AuditWriteFailed("AUDIT_WRITE_FAILED", f"{type(exc).__name__}: {exc}") from exc
 
 
 class AuditSinkRunner:

@@ -184,7 +184,7 @@ def on_cloud(state: PairState | None, cloud: CloudHash, now_ms: int, rules: Rule
             revised, verdict, _ = _evaluate(tracked, seen, now_ms, rules._replace(rechecks=0), at_deadline=True)
             if verdict is not None and verdict.status.value != tracked.status:
                 verdict = verdict._replace(late=True, reason=f"late: {verdict.reason} (after {tracked.status} at the deadline)")
-                tracked = revised._replace(by_deadline=verdict.status is not Status.MATCH)
+                tracked = revised
             else:
                 verdict = None
     return Step(PairState(tracked, seen, state.recent, now_ms), (verdict,) if verdict else (), lookups=lookups)

@@ -12,7 +12,7 @@ import logging
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Any, Awaitable, Callable, Protocol, Sequence
 
 import orjson
 from cassandra import (
@@ -136,47 +136,64 @@ class CassandraStore:
         return tuple(_typed(t, cql) for t, cql in zip(texts, self._key_types))
 
     async def fetch(self, key: Sequence[Any]) -> dict | None:
-        last: Exception | None = None
-        for attempt in range(self.retries + 1):
-            if attempt:
-                await asyncio.sleep(self.backoff_s * 2 ** (attempt - 1))
-            try:
-                async with self._limit:
-                    rows = await self._execute(key)
-            except RETRYABLE as exc:
-                last = exc
-                log.debug("cassandra read attempt %d failed: %r", attempt + 1, exc)
-                continue
-            except Exception as exc:
-                raise LookupFailed("CASSANDRA_ERROR", f"{type(exc).__name__}: {exc}") from exc
-            row = next(iter(rows), None)
-            if row is None:
-                return None
-            return dict(row) if isinstance(row, dict) else row._asdict()
-        reason = "CASSANDRA_UNAVAILABLE" if isinstance(last, (Unavailable, NoHostAvailable)) else "CASSANDRA_TIMEOUT"
-        raise LookupFailed(reason, f"{self.retries + 1} attempts failed; last: {type(last).__name__}: {last}")
+        async def read():
+            async with self._limit:
+                return await self._execute(key)
+
+        try:
+            rows = await retrying(read, self.retries, self.backoff_s)
+        except RetriesExhausted as exc:
+            unavailable = isinstance(exc.last, (Unavailable, NoHostAvailable))
+            raise LookupFailed("CASSANDRA_UNAVAILABLE" if unavailable else "CASSANDRA_TIMEOUT", str(exc)) from exc
+        except Exception as exc:
+            raise LookupFailed("CASSANDRA_ERROR", f"{type(exc).__name__}: {exc}") from exc
+        row = next(iter(rows), None)
+        if row is None:
+            return None
+        return dict(row) if isinstance(row, dict) else row._asdict()
 
     def _execute(self, key: Sequence[Any]) -> asyncio.Future:
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
-
-        def resolve(rows):
-            loop.call_soon_threadsafe(_settle, future, rows, None)
-
-        def reject(exc):
-            loop.call_soon_threadsafe(_settle, future, None, exc)
-
         kwargs = {"timeout": self.timeout_s}
         if self.execution_profile is not None:
             kwargs["execution_profile"] = self.execution_profile
-        response = self.session.execute_async(self.statement.bind(list(key)), **kwargs)
-        response.add_callbacks(callback=resolve, errback=reject)
-        return future
+        return bridge(self.session.execute_async(self.statement.bind(list(key)), **kwargs))
 
     def close(self) -> None:
         cluster = getattr(self.session, "cluster", None)
         if cluster is not None and hasattr(cluster, "shutdown"):
             cluster.shutdown()
+
+
+class RetriesExhausted(Exception):
+    def __init__(self, attempts: int, last: Exception) -> None:
+        super().__init__(f"{attempts} attempts failed; last: {type(last).__name__}: {last}")
+        self.last = last
+
+
+async def retrying(call: Callable[[], Awaitable[Any]], retries: int, backoff_s: float) -> Any:
+    """``call()``, retried in place on the driver's transient errors with exponential backoff.
+
+    Any other error propagates at once; consistency is never downgraded to make a retry succeed.
+    """
+    last: Exception | None = None
+    for attempt in range(retries + 1):
+        if attempt:
+            await asyncio.sleep(backoff_s * 2 ** (attempt - 1))
+        try:
+            return await call()
+        except RETRYABLE as exc:
+            last = exc
+            log.debug("cassandra request attempt %d failed: %r", attempt + 1, exc)
+    raise RetriesExhausted(retries + 1, last)
+
+
+def bridge(response) -> asyncio.Future:
+    """An asyncio future for a driver ResponseFuture, whose callbacks run on the driver's IO thread."""
+    loop = asyncio.get_running_loop()
+    future = loop.create_future()
+    response.add_callbacks(callback=lambda rows: loop.call_soon_threadsafe(_settle, future, rows, None),
+                           errback=lambda exc: loop.call_soon_threadsafe(_settle, future, None, exc))
+    return future
 
 
 def _settle(future: asyncio.Future, rows, exc) -> None:

@@ -44,10 +44,6 @@ class DeadlineIndex:
                 due[pk] = None
         return list(due)
 
-    def next_due(self, partition: int) -> int | None:
-        heap = self._heaps.get(partition)
-        return heap[0] * self.resolution_ms if heap else None
-
     def drop_partition(self, partition: int) -> None:
         self._buckets.pop(partition, None)
         self._heaps.pop(partition, None)

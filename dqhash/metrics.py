@@ -39,7 +39,6 @@ EXPIRED = "dq_state_expired"
 TIME_TO_CLASSIFY = "dq_time_to_classify_ms"
 WINDOW_MATCH_RATE = "dq_window_match_rate"
 WINDOW_COMPARED = "dq_window_compared"
-PENDING_PAIRS = "dq_pending_pairs"
 LOOKUPS = "dq_lookups"
 LOOKUPS_COALESCED = "dq_lookups_coalesced"
 LOOKUP_FAILED = "dq_lookup_failed"
@@ -53,7 +52,7 @@ REPAIR_REQUESTS = "dq_repair_requests"
 ALL_METRICS = frozenset(
     set(STATUS_COUNTERS.values()) | set(REASON_COUNTERS.values())
     | {DUPLICATES, LATE, DLQ_RECORDS, STALE_CLOUD, EXPIRED, TIME_TO_CLASSIFY, WINDOW_MATCH_RATE, WINDOW_COMPARED,
-       PENDING_PAIRS, LOOKUPS, LOOKUPS_COALESCED, LOOKUP_FAILED, CASSANDRA_TIMEOUT, PARTIAL_ROW, SCHEMA_DRIFT,
+       LOOKUPS, LOOKUPS_COALESCED, LOOKUP_FAILED, CASSANDRA_TIMEOUT, PARTIAL_ROW, SCHEMA_DRIFT,
        COLUMN_REMOVED, REPAIR_REQUESTS}
 )
 
@@ -79,31 +78,27 @@ class Metrics:
         if self.client is None:
             return
         tags = [f"status:{status}"]
-        self.client.increment(STATUS_COUNTERS[status], tags=tags)
+        self._count(STATUS_COUNTERS[status], tags)
         if late:
-            self.client.increment(LATE, tags=tags)
+            self._count(LATE, tags)
         else:
             self.client.distribution(TIME_TO_CLASSIFY, time_to_classify_ms, tags=tags)
 
     def duplicate(self, topic: str) -> None:
-        if self.client is not None:
-            self.client.increment(DUPLICATES, tags=[f"topic:{topic}"])
+        self._count(DUPLICATES, [f"topic:{topic}"])
 
     def stale_cloud(self) -> None:
-        if self.client is not None:
-            self.client.increment(STALE_CLOUD)
+        self._count(STALE_CLOUD)
 
     def dead_lettered(self, reason: str, topic: str) -> None:
-        if self.client is None:
-            return
         tags = [f"reason:{reason}", f"topic:{topic}"]
-        self.client.increment(DLQ_RECORDS, tags=tags)
+        self._count(DLQ_RECORDS, tags)
         if reason in REASON_COUNTERS:
-            self.client.increment(REASON_COUNTERS[reason], tags=tags)
+            self._count(REASON_COUNTERS[reason], tags)
 
     def expired(self, n: int) -> None:
-        if self.client is not None and n:
-            self.client.increment(EXPIRED, n)
+        if n:
+            self._count(EXPIRED, n=n)
 
     def window_closed(self, partition: int, compared: int, match_rate: float | None) -> None:
         if self.client is None:
@@ -113,13 +108,9 @@ class Metrics:
         if match_rate is not None:
             self.client.gauge(WINDOW_MATCH_RATE, match_rate, tags=tags)
 
-    def pending(self, partition: int, n: int) -> None:
+    def _count(self, name: str, tags: list[str] | None = None, n: int = 1) -> None:
         if self.client is not None:
-            self.client.gauge(PENDING_PAIRS, n, tags=[f"partition:{partition}"])
-
-    def _count(self, name: str, tags: list[str] | None = None) -> None:
-        if self.client is not None:
-            self.client.increment(name, tags=tags)
+            self.client.increment(name, n, tags=tags)
 
     def looked_up(self, found: bool, attempt: int) -> None:
         self._count(LOOKUPS, [f"found:{str(found).lower()}", f"recheck:{str(attempt > 0).lower()}"])

@@ -53,7 +53,7 @@ class CloudHashProducer:
                     f"unknown column(s) in the hash list (DQHASH_HASH_COLUMNS): {unknown}; the table has {list(table_columns)}")
         self.drift_columns: set[str] = set()
         self.removed_columns: set[str] = set()
-        self._in_flight: dict[str, asyncio.Future] = {}
+        self._in_flight: set[str] = set()  # PKs being read now
 
     async def handle(self, requests: Iterable[LookupRequest]) -> list[Out]:
         """Serve a batch: each request waits for its time, reads run concurrently, one read per PK."""
@@ -70,13 +70,11 @@ class CloudHashProducer:
         if request.pk in self._in_flight:
             self.metrics.lookup_coalesced()
             return []  # the read already under way answers this request too
-        done = asyncio.get_running_loop().create_future()
-        self._in_flight[request.pk] = done
+        self._in_flight.add(request.pk)
         try:
             return await self._read(request)
         finally:
-            del self._in_flight[request.pk]
-            done.set_result(None)
+            self._in_flight.discard(request.pk)
 
     async def _read(self, request: LookupRequest) -> list[Out]:
         try:

@@ -21,7 +21,7 @@ class RecordingMetrics(Metrics):
         super().__init__("127.0.0.1", 9, [], enabled=False)
         self.counted = []
 
-    def _count(self, name, tags=None):
+    def _count(self, name, tags=None, n=1):
         self.counted.append((name, tuple(tags or ())))
 
 
