@@ -11,9 +11,15 @@ from typing import Iterable
 from faust.types import TP
 
 from dqhash.app import app, settings
+from dqhash.inspection import RecentOutputs
 from dqhash.reconciler import Out
 
 _topics: dict = {}
+
+#: The newest problem audit records and DLQ records this worker produced (for the web views).
+recent = RecentOutputs()
+#: A cheap test before parsing an audit record: only problems are kept.
+_PROBLEM_MARK = b'"status":"MIS'
 
 #: (topic, partition) → (offset, Kafka timestamp ms) of the newest record an agent of this worker processed.
 progress: dict[tuple[str, int], tuple[int, int]] = {}
@@ -54,3 +60,7 @@ def output_topic(name: str):
 async def produce(outs: Iterable[Out]) -> None:
     for out in outs:
         await output_topic(out.topic).send(key=out.key, value=out.value, headers=out.headers, partition=out.partition)
+        if out.topic == settings.dlq_topic:
+            recent.saw("dlq", out.key, out.value, out.headers)
+        elif out.topic == settings.audit_topic and _PROBLEM_MARK in out.value:
+            recent.saw("audit", out.key, out.value, out.headers)

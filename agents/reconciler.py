@@ -13,7 +13,7 @@ import logging
 from dqhash.app import app, metrics, settings
 from dqhash.agents import copartitioned_topic, produce, record_progress, watermark
 from dqhash.reconciler import CLOUD, ONPREM, Reconciler
-from dqhash.tables import pairs, scan_partition, windows
+from dqhash.tables import pairs, scan_partition
 from dqhash.timeutil import now_ms
 
 log = logging.getLogger("dqhash.agents")
@@ -26,12 +26,16 @@ def sweep_horizon(partition: int, now: int) -> int:
     return min(watermark(topic, partition, now) for topic in (settings.cloud_topic, settings.rekey_topic))
 
 
-reconciler = Reconciler(settings, pairs, windows, metrics, scan_partition, horizon=sweep_horizon)
+reconciler = Reconciler(settings, pairs, metrics, scan_partition, horizon=sweep_horizon)
 
 onprem_topic = copartitioned_topic(settings.onprem_topic, internal=False)
 cloud_topic = copartitioned_topic(settings.cloud_topic, internal=False)
 rekey_topic = copartitioned_topic(settings.rekey_topic, internal=True)
 tick_topic = copartitioned_topic(settings.tick_topic, internal=True)
+
+
+def _timestamp_ms(message) -> int | None:
+    return int(message.timestamp * 1000) if message.timestamp else None
 
 
 async def _consume(stream, handle) -> None:
@@ -52,26 +56,27 @@ async def _consume(stream, handle) -> None:
 async def onprem_events(stream):
     """Topic-1: on-prem change events."""
     await _consume(stream, lambda m: reconciler.on_input(ONPREM, m.topic, m.partition, m.offset, m.key, m.value,
-                                                         m.headers))
+                                                         m.headers, _timestamp_ms(m)))
 
 
 @app.agent(cloud_topic, concurrency=1)
 async def cloud_hashes(stream):
     """Topic-2: cloud hashes."""
     await _consume(stream, lambda m: reconciler.on_input(CLOUD, m.topic, m.partition, m.offset, m.key, m.value,
-                                                         m.headers))
+                                                         m.headers, _timestamp_ms(m)))
 
 
 @app.agent(rekey_topic, concurrency=1)
 async def rekeyed(stream):
     """Records of either side whose source partition was not their PK's."""
-    await _consume(stream, lambda m: reconciler.on_rekeyed(m.partition, m.offset, m.key, m.value, m.headers))
+    await _consume(stream, lambda m: reconciler.on_rekeyed(m.partition, m.offset, m.key, m.value, m.headers,
+                                                             _timestamp_ms(m)))
 
 
 @app.agent(tick_topic, concurrency=1)
 async def ticks(stream):
     """Per-partition ticks: deadline sweep, expiry, window close — table writes inside the stream."""
-    await _consume(stream, lambda m: reconciler.on_tick(m.partition))
+    await _consume(stream, lambda m: reconciler.on_tick(m.partition, m.offset))
 
 
 @app.timer(interval=settings.tick_seconds)
@@ -87,7 +92,7 @@ async def send_ticks() -> None:
 async def _rebuild_index() -> None:
     """The deadline index is derived state: rebuild it once the tables are recovered."""
     changelog = pairs.changelog_topic.get_topic_name()
-    reconciler.rebuild(tp.partition for tp in app.assignor.assigned_actives() if tp.topic == changelog)
+    await produce(reconciler.rebuild(tp.partition for tp in app.assignor.assigned_actives() if tp.topic == changelog))
 
 
 @app.on_partitions_revoked.connect

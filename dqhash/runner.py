@@ -174,7 +174,10 @@ class OutputReader:
             except (asyncio.CancelledError, Exception):
                 pass
         if self.consumer:
-            await self.consumer.stop()
+            try:
+                await self.consumer.stop()
+            except (asyncio.CancelledError, Exception):  # aiokafka can raise here after a lost connection
+                pass
 
 
 def demo_topic_settings(prefix: str) -> dict[str, str]:

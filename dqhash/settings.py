@@ -44,6 +44,8 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("DQHASH_WEB_PORT", "6066", "Faust web server port (table-inspection views)"),
     Variable("DQHASH_WEB_HOST", "", "host name other replicas use to reach this worker's web server (default: hostname)"),
     Variable("DQHASH_SESSION_TIMEOUT", "30", "Kafka consumer session timeout, seconds (6 is good for local runs)"),
+    Variable("DQHASH_SHUTDOWN_SECONDS", "8", "a worker told to stop (SIGTERM) that has not stopped after this long "
+             "(e.g. the broker is gone) exits anyway; uncommitted records are redelivered"),
     Variable("DQHASH_STORE", "rocksdb://", "Faust table store (`rocksdb://`; `memory://` for tests only)"),
     Variable("DQHASH_ROCKSDB_CACHE_MB", "64", "RocksDB block cache per table partition, MiB"),
     Variable("DD_AGENT_HOST", "127.0.0.1", "DogStatsD host"),
@@ -112,6 +114,7 @@ class Settings:
     web_port: int
     web_host: str
     session_timeout: float
+    shutdown_seconds: float
     store: str
     rocksdb_cache_mb: int
     dd_host: str
@@ -274,6 +277,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         web_port=port("DQHASH_WEB_PORT"),
         web_host=raw("DQHASH_WEB_HOST"),
         session_timeout=parse("DQHASH_SESSION_TIMEOUT", float, lambda v: 1 <= v <= 300, "seconds between 1 and 300"),
+        shutdown_seconds=parse("DQHASH_SHUTDOWN_SECONDS", float, lambda v: 1 <= v <= 600, "seconds between 1 and 600"),
         store=store,
         rocksdb_cache_mb=positive_int("DQHASH_ROCKSDB_CACHE_MB"),
         dd_host=raw("DD_AGENT_HOST"),

@@ -1,7 +1,7 @@
 """Counts per (partition, window): what the metrics topic publishes when a window closes.
 
-Counting happens in memory on the hot path; the tick of each partition folds
-the deltas into the durable window table and closes windows whose
+Each record folds its counts into its windows as it is processed (see
+``Reconciler._apply_effects``); the tick of each partition closes windows whose
 ``window_end + grace`` has passed. A verdict that lands in an already closed
 window (a backfill, a late re-classification) folds in too and re-publishes
 that window with its ``revision`` raised, so consumers upsert by
@@ -10,7 +10,7 @@ that window with its ``revision`` raised, so consumers upsert by
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 
 from dqhash.timeutil import format_ms
 
@@ -18,23 +18,9 @@ from dqhash.timeutil import format_ms
 COMPARED = ("MATCH", "MISMATCH", "MISSING_CLOUD", "HASH_VERSION_MISMATCH")
 
 
-class WindowTally:
-    def __init__(self) -> None:
-        self._deltas: dict[int, dict[int, Counter]] = defaultdict(lambda: defaultdict(Counter))
-
-    def count(self, partition: int, window_start: int, key: str, n: int = 1) -> None:
-        self._deltas[partition][window_start][key] += n
-
-    def take(self, partition: int) -> dict[int, Counter]:
-        """The counts gathered since the last take, and reset them."""
-        return self._deltas.pop(partition, {})
-
-    def drop_partition(self, partition: int) -> None:
-        self._deltas.pop(partition, None)
-
-
 def new_window() -> dict:
-    return {"counts": {}, "closed": False, "revision": 0}
+    """``applied``: per source (on-prem, cloud, re-key, tick) the newest record offset counted here."""
+    return {"counts": {}, "closed": False, "revision": 0, "published": 0, "applied": [-1, -1, -1, -1]}
 
 
 def merge(window: dict, delta: Counter) -> dict:

@@ -17,7 +17,7 @@ from dqhash.settings import Settings
 
 log = logging.getLogger(__name__)
 
-TABLES = ("pairs", "windows")
+TABLES = ("pairs",)
 
 
 class TopicSpec(NamedTuple):

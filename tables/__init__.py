@@ -1,8 +1,10 @@
 """The changelog-backed tables, keyed by PK (bytes → bytes; dqhash encodes values itself).
 
 ``pairs``: the per-PK state both input agents and the tick agent read and
-write (one table, so a pair costs one changelog record per change, not two).
-``windows``: per-partition window counts, folded in by the tick agent.
+write (one table, so a pair costs one changelog record per change, not two),
+and, under keys no PK can have, each partition's window counts (same table, so
+the same changelog partition: counts and the pair changes that caused them
+are recovered together; see ``Reconciler._apply_effects``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Iterator
 
 from dqhash.app import app, settings
 from dqhash.partitioning import partition_for
+from dqhash.reconciler import is_window_key, window_partition_of
 
 MIB = 1024 * 1024
 
@@ -40,9 +43,7 @@ def _rocksdb_options(cache_mb: int) -> dict:
 
 
 pairs = _raw_table("pairs", settings.rocksdb_cache_mb,
-                   "per-PK pair state (newest on-prem event, newest cloud hash, fingerprints)")
-
-windows = _raw_table("windows", 8, "per-partition window counts")
+                   "per-PK pair state (newest on-prem event, newest cloud hash, fingerprints) and window counts")
 
 
 def scan_partition(table, partition: int) -> Iterator[tuple[bytes, bytes]]:
@@ -56,6 +57,8 @@ def scan_partition(table, partition: int) -> Iterator[tuple[bytes, bytes]]:
     if dbs is not None:
         db = dbs.get(partition)
         return iter(()) if db is None else store._visible_items(db)
-    if table is windows:  # keys are "partition:window_start"
-        return iter([(k, v) for k, v in store.data.items() if int(k.split(b":", 1)[0]) == partition])
-    return iter([(k, v) for k, v in store.data.items() if partition_for(k.decode(), settings.partitions) == partition])
+    return iter([(k, v) for k, v in list(store.data.items()) if _partition_of(k) == partition])
+
+
+def _partition_of(key: bytes) -> int:
+    return window_partition_of(key) if is_window_key(key) else partition_for(key.decode(), settings.partitions)

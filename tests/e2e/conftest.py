@@ -51,12 +51,33 @@ class StatsdListener:
 class Pipeline:
     """Drives the running worker: send records, wait for outputs (bounded, with clear failures)."""
 
-    def __init__(self, loop, settings, reader: OutputReader, workdir: Path, statsd: StatsdListener, worker) -> None:
-        self.loop, self.settings, self.reader, self.workdir, self.statsd, self.worker = (
-            loop, settings, reader, workdir, statsd, worker)
+    def __init__(self, loop, settings, reader: OutputReader, workdir: Path, statsd: StatsdListener) -> None:
+        self.loop, self.settings, self.reader, self.workdir, self.statsd = loop, settings, reader, workdir, statsd
+        self.workers: list = []  # worker processes, in start order
+        self.envs: list[dict] = []  # their environments (own data dir, web port, log)
+        self.proxy = None  # the TcpProxy clients reach the broker through, when asked for
+
+    @property
+    def worker(self):
+        return self.workers[0]
+
+    @property
+    def env(self) -> dict:
+        return self.envs[0]
+
+    def log_path(self, index: int = 0) -> Path:
+        return self.workdir / ("worker.log" if index == 0 else f"worker-{index}.log")
+
+    def start_worker(self, env: dict) -> int:
+        index = len(self.workers)
+        if index:
+            env = {**env, "DQHASH_DATA_DIR": str(self.workdir / f"data-{index}"), "DQHASH_WEB_PORT": str(free_port())}
+        self.envs.append(env)
+        self.workers.append(start_worker(env, self.log_path(index)))
+        return index
 
     def run(self, coro):
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(120)
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(600)  # waits inside are bounded themselves
 
     @staticmethod
     def pk() -> str:
@@ -95,10 +116,10 @@ class Pipeline:
         """SIGTERM the worker, optionally delete its local RocksDB state, start it again."""
         import shutil
         code = stop_worker(self.worker)
-        assert code == 0, f"the worker did not stop cleanly (exit {code}); log: {self.workdir / 'worker.log'}"
+        assert code == 0, f"the worker did not stop cleanly (exit {code}); log: {self.log_path()}"
         if wipe_state:
             shutil.rmtree(self.settings.data_dir, ignore_errors=True)
-        self.worker = start_worker(self.env, self.workdir / "worker.log")
+        self.workers[0] = start_worker(self.env, self.log_path())
 
     def wait_statsd(self, predicate, timeout_s: float = 10.0) -> str:
         """The first DogStatsD line the worker sent that satisfies ``predicate``."""
@@ -108,18 +129,32 @@ class Pipeline:
         return next(line for line in list(self.statsd.lines) if predicate(line))
 
     def _wait(self, condition, timeout_s, describe):
-        if self.worker.poll() is not None:
-            pytest.fail(f"the worker died (exit {self.worker.returncode}); log: {self.workdir / 'worker.log'}")
+        self.check_alive()
         self.run(self.reader.wait_for(condition, timeout_s, describe))
+
+    def check_alive(self, *indexes: int) -> None:
+        for i in indexes or range(len(self.workers)):
+            if self.workers[i].poll() is not None:
+                pytest.fail(f"worker {i} died (exit {self.workers[i].returncode}); log: {self.log_path(i)}")
 
 
 @contextmanager
-def running_pipeline(workdir: Path, prefix: str, **settings):
-    """Broker + topics + one worker + output reader, torn down on exit."""
+def running_pipeline(workdir: Path, prefix: str, workers: int = 1, proxy: bool = False, **settings):
+    """Broker + topics + ``workers`` workers + output reader, torn down on exit.
+
+    ``proxy``: every client reaches the broker through a TcpProxy (``Pipeline.proxy``) that a test
+    can cut and restore, as a network outage would.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
-    broker = EmbeddedBroker(log_path=workdir / "broker.log").start()
+    broker_port = free_port()
+    advertised = free_port() if proxy else broker_port
+    broker = EmbeddedBroker(port=broker_port, advertised_port=advertised, log_path=workdir / "broker.log").start()
+    tcp_proxy = None
+    if proxy:
+        tcp_proxy = asyncio.run_coroutine_threadsafe(TcpProxy(advertised, broker_port).start(), loop).result(10)
     statsd = StatsdListener()
     env = worker_env(
         clean_env(), DQHASH_BROKER=broker.url, DQHASH_DATA_DIR=workdir / "data", DQHASH_WEB_PORT=free_port(),
@@ -128,23 +163,24 @@ def running_pipeline(workdir: Path, prefix: str, **settings):
         DD_DOGSTATSD_PORT=statsd.port, DD_ENV="e2e", **demo_topic_settings(prefix), **settings,
     )
     config = settings_module.load(env)
-    worker = reader = running = None
+    reader = running = None
     try:
         asyncio.run_coroutine_threadsafe(create_topics(config), loop).result(60)
-        worker = start_worker(env, workdir / "worker.log")
         reader = asyncio.run_coroutine_threadsafe(
             OutputReader(config.bootstrap_servers, config.audit_topic, config.dlq_topic, config.metrics_topic,
                          config.repair_topic, config.cloud_topic).start(), loop).result(60)
-        running = Pipeline(loop, config, reader, workdir, statsd, worker)
-        running.env = env
+        running = Pipeline(loop, config, reader, workdir, statsd)
+        running.proxy = tcp_proxy
+        for _ in range(workers):
+            running.start_worker(env)
         yield running
     finally:
-        if running is not None:
-            worker = running.worker  # the test may have restarted it; stop that one too, even after a failure
         if reader:
             asyncio.run_coroutine_threadsafe(reader.stop(), loop).result(30)
-        if worker:
+        for worker in running.workers if running else ():  # restarted ones too, even after a failure
             stop_worker(worker)
+        if tcp_proxy:
+            asyncio.run_coroutine_threadsafe(tcp_proxy.close(), loop).result(10)
         broker.stop()
         statsd.close()
         loop.call_soon_threadsafe(loop.stop)
@@ -155,6 +191,57 @@ def pipeline(tmp_path_factory):
     """A worker fed Topic-2 directly (an external cloud pipeline)."""
     with running_pipeline(tmp_path_factory.mktemp("e2e"), "e2e") as running:
         yield running
+
+
+class TcpProxy:
+    """A loopback TCP relay in front of the broker: ``cut()`` drops every connection and refuses new
+    ones (a network outage), ``restore()`` listens again on the same port."""
+
+    def __init__(self, listen_port: int, target_port: int) -> None:
+        self.listen_port, self.target_port = listen_port, target_port
+        self.server = None
+        self.connections: set = set()
+
+    async def start(self) -> "TcpProxy":
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", self.listen_port, reuse_address=True)
+        return self
+
+    async def _serve(self, reader, writer) -> None:
+        try:
+            upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            writer.close()
+            return
+        pair = (writer, upstream_writer)
+        self.connections.add(pair)
+
+        async def pipe(src, dst):
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (ConnectionError, asyncio.CancelledError):
+                pass
+            finally:
+                dst.close()
+
+        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
+        self.connections.discard(pair)
+
+    async def cut(self) -> None:
+        self.server.close()
+        for client, upstream in list(self.connections):
+            client.transport.abort()
+            upstream.transport.abort()
+        self.connections.clear()
+        await self.server.wait_closed()
+
+    async def restore(self) -> None:
+        await self.start()
+
+    async def close(self) -> None:
+        if self.server is not None:
+            await self.cut()
 
 
 def onprem(pk, digest, event_id=None, action="UPDATE", ts=None, **extra):

@@ -7,7 +7,7 @@ from dqhash.codec import decode_state, encode_state
 from dqhash.contracts import Action, CloudHash, HashRef, OnPremEvent
 from dqhash.deadlines import DeadlineIndex
 from dqhash.partitioning import partition_for
-from dqhash.tally import WindowTally, merge, metrics_record, new_window
+from dqhash.tally import merge, metrics_record, new_window
 
 T0 = 1_714_564_800_000
 
@@ -49,15 +49,6 @@ def test_drop_partition():
     assert index.pop_due(3, T0 + 10_000) == [] and len(index) == 0
 
 
-def test_tally_take_resets():
-    tally = WindowTally()
-    tally.count(0, T0, "MATCH")
-    tally.count(0, T0, "MATCH")
-    tally.count(1, T0, "MISMATCH")
-    assert tally.take(0) == {T0: {"MATCH": 2}}
-    assert tally.take(0) == {}
-
-
 def test_metrics_record_match_rate_over_compared_pairs():
     window = merge(new_window(), {"MATCH": 3, "MISMATCH": 1, "SKIPPED_DELETE": 5, "DUPLICATES": 2})
     record = metrics_record(window, 2, T0, 60_000, T0 + 90_000)
@@ -95,3 +86,9 @@ def test_partition_for_known_murmur2_values():
     from aiokafka.partitioner import DefaultPartitioner
     for pk in ("42", "customer-1", "é"):
         assert partition_for(pk, 12) == DefaultPartitioner()(pk.encode(), list(range(12)), list(range(12)))
+
+
+def test_state_written_before_applied_and_history_existed_still_decodes():
+    old = orjson.dumps([1, None, None, ["fp"], 5])
+    state = decode_state(old)
+    assert state.applied == (-1, -1, -1) and state.history == () and state.recent == ("fp",)

@@ -1,12 +1,15 @@
 """The reconciler with dict tables: routing, dead letters, sweeps, windows, expiry, rebuild."""
 
+import itertools
+
 import orjson
 import pytest
 
 from dqhash.audit import DLQ_OFFSET, DLQ_PARTITION, DLQ_REASON, DLQ_TOPIC
 from dqhash.metrics import Metrics
 from dqhash.partitioning import partition_for
-from dqhash.reconciler import SIDE_HEADER, Reconciler
+from dqhash.codec import decode_state
+from dqhash.reconciler import SIDE_HEADER, Reconciler, is_window_key, window_key, window_partition_of
 from dqhash.settings import load
 
 T0 = 1_714_564_800_000
@@ -24,9 +27,16 @@ class Clock:
 
 def scan(table, partition):
     """Snapshot per partition, as the RocksDB store's iterator is."""
-    if table and b":" in next(iter(table)) and next(iter(table)).split(b":")[0].isdigit():
-        return iter([(k, v) for k, v in table.items() if int(k.split(b":")[0]) == partition])
-    return iter([(k, v) for k, v in list(table.items()) if partition_for(k.decode(), N) == partition])
+    return iter([(k, v) for k, v in list(table.items())
+                 if (window_partition_of(k) if is_window_key(k) else partition_for(k.decode(), N)) == partition])
+
+
+_tick_offsets = itertools.count()
+
+
+def tick(r, partition, offset=None):
+    """A tick record, each with its own offset as the tick topic gives them."""
+    return r.on_tick(partition, next(_tick_offsets) if offset is None else offset)
 
 
 @pytest.fixture
@@ -34,11 +44,9 @@ def rig():
     settings = load({"DQHASH_PARTITIONS": str(N), "DQHASH_WINDOW_SECONDS": "60", "DQHASH_GRACE_SECONDS": "30",
                      "DQHASH_RETENTION_SECONDS": "600", "DQHASH_TICK_SECONDS": "1"})
     clock = Clock(T0 + 1_000)
-    pairs, windows = {}, {}
-    reconciler = Reconciler(settings, pairs, windows, Metrics("127.0.0.1", 9, [], enabled=False),
-                            lambda table, p: scan(table, p) if table is pairs else
-                            iter([(k, v) for k, v in windows.items() if int(k.split(b":")[0]) == p]), clock)
-    return reconciler, clock, pairs, windows
+    pairs = {}
+    reconciler = Reconciler(settings, pairs, Metrics("127.0.0.1", 9, [], enabled=False), scan, clock)
+    return reconciler, clock, pairs, pairs
 
 
 def event(pk="k1", event_id="e1", digest=H1, action="UPDATE", ts=T0 + 1_000):
@@ -104,19 +112,19 @@ def test_tick_sweeps_due_pairs_to_missing_cloud_and_closes_the_window(rig):
     p = home("k1")
     r.on_input("onprem", "topic1", p, 0, b"k1", event(), [])
     clock.now = T0 + 89_999
-    assert audits(r.on_tick(p)) == []
+    assert audits(tick(r, p)) == []
     clock.now = T0 + 90_000
-    outs = r.on_tick(p)
+    outs = tick(r, p)
     [record] = audits(outs)
     assert record["status"] == "MISSING_CLOUD"
     [window] = [orjson.loads(o.value) for o in outs if o.topic == "dq-metrics"]
     assert window["counts"] == {"MISSING_CLOUD": 1} and window["revision"] == 1 and window["partition"] == p
-    assert orjson.loads(windows[f"{p}:{T0}".encode()])["closed"] is True
+    assert orjson.loads(windows[window_key(p, T0)])["closed"] is True
     # a late hash re-classifies, and the closed window is published again with a higher revision
     clock.now = T0 + 95_000
     [late] = audits(r.on_input("cloud", "topic2", p, 1, b"k1", cloud(ts=T0 + 95_000), []))
     assert late["status"] == "MATCH" and late["late"] is True
-    [revised] = [orjson.loads(o.value) for o in r.on_tick(p) if o.topic == "dq-metrics"]
+    [revised] = [orjson.loads(o.value) for o in tick(r, p) if o.topic == "dq-metrics"]
     assert revised["revision"] == 2 and revised["counts"] == {"MISSING_CLOUD": 1, "LATE_MATCH": 1}
 
 
@@ -127,9 +135,9 @@ def test_window_waits_for_backfilled_events_full_grace(rig):
     r.on_input("onprem", "topic1", p, 0, b"k1", event(ts=T0 + 1_000), [])
     r.on_input("onprem", "topic1", p, 1, b"k1", event(event_id="dup"), [])  # a duplicate counts in the window
     clock.now = T0 + 500_001
-    assert [o for o in r.on_tick(p) if o.topic == "dq-metrics"] == []  # not closed: an event is pending
+    assert [o for o in tick(r, p) if o.topic == "dq-metrics"] == []  # not closed: an event is pending
     clock.now = T0 + 530_000
-    outs = r.on_tick(p)
+    outs = tick(r, p)
     [window] = [orjson.loads(o.value) for o in outs if o.topic == "dq-metrics"]
     assert window["counts"] == {"DUPLICATES": 1, "MISSING_CLOUD": 1}
 
@@ -148,10 +156,10 @@ def test_settled_state_expires_after_retention(rig):
     r.on_input("onprem", "topic1", p, 0, b"k1", event(), [])
     r.on_input("cloud", "topic2", p, 0, b"k1", cloud(), [])
     clock.now = T0 + 1_000 + 600_000 - 1
-    r.on_tick(p)
+    tick(r, p)
     assert b"k1" in pairs
     clock.now = T0 + 1_000 + 600_000 + 300_000  # next pass (interval = retention / 4) finds it expired
-    r.on_tick(p)
+    tick(r, p)
     assert b"k1" not in pairs
 
 
@@ -161,7 +169,7 @@ def test_pending_state_never_expires(rig):
     r.on_input("onprem", "topic1", p, 0, b"k1", event(), [])
     r.index.drop_partition(p)  # so the deadline does not decide it
     clock.now = T0 + 10 * 600_000
-    r.on_tick(p)
+    tick(r, p)
     assert b"k1" in pairs
 
 
@@ -170,11 +178,11 @@ def test_rebuild_restores_the_deadline_index_from_the_table(rig):
     pks = [f"k{i}" for i in range(50)]
     for i, pk in enumerate(pks):
         r.on_input("onprem", "topic1", home(pk), i, pk.encode(), event(pk=pk, event_id=f"e{i}"), [])
-    fresh = Reconciler(r.settings, pairs, windows, r.metrics, r.scan, clock)
+    fresh = Reconciler(r.settings, pairs, r.metrics, r.scan, clock)
     fresh.rebuild(range(N))
     assert len(fresh.index) == 50
     clock.now = T0 + 90_000
-    missing = [a for p in range(N) for a in audits(fresh.on_tick(p))]
+    missing = [a for p in range(N) for a in audits(tick(fresh, p))]
     assert sorted(a["pk"] for a in missing) == sorted(pks)
 
 
@@ -184,3 +192,97 @@ def test_rebuild_forgets_partitions_no_longer_owned(rig):
     r.on_input("onprem", "topic1", p, 0, b"k1", event(), [])
     r.rebuild([q for q in range(N) if q != p])
     assert r.index.pop_due(p, T0 + 10**9) == []
+
+
+def window_counts(pairs):
+    return {k: orjson.loads(v)["counts"] for k, v in pairs.items() if is_window_key(k)}
+
+
+def test_a_record_redelivered_after_it_was_applied_changes_and_counts_nothing(rig):
+    r, _, pairs, _ = rig
+    p = home("k1")
+    r.on_input("onprem", "topic1", p, 5, b"k1", event(), [])
+    before = dict(pairs)
+    assert r.on_input("onprem", "topic1", p, 5, b"k1", event(), []) == []  # same offset: Kafka redelivery
+    assert pairs == before  # not a DUPLICATES count: the upstream did not send it twice
+    assert r.on_input("onprem", "topic1", p, 6, b"k1", event(), []) == []  # a real replay, at a new offset
+    assert window_counts(pairs) == {window_key(p, T0): {"DUPLICATES": 1}}
+
+
+def test_counts_survive_a_crash_between_the_window_write_and_the_pair_write(rig):
+    """The window's per-source offsets make a reprocessed record's counts land exactly once."""
+    r, _, pairs, _ = rig
+    p = home("k1")
+    r.on_input("onprem", "topic1", p, 0, b"k1", event(), [])
+    pair_before = pairs[b"k1"]
+    [first] = audits(r.on_input("cloud", "topic2", p, 0, b"k1", cloud(), []))
+    pairs[b"k1"] = pair_before  # the crash lost the pair's new state; its window write had landed
+    [again] = audits(r.on_input("cloud", "topic2", p, 0, b"k1", cloud(), []))
+    assert again["audit_id"] == first["audit_id"]  # classified again: same audit record, idempotent
+    assert window_counts(pairs) == {window_key(p, T0): {"MATCH": 1}}
+
+
+def test_a_redelivered_tick_counts_its_verdicts_once(rig):
+    r, clock, pairs, _ = rig
+    p = home("k1")
+    r.on_input("onprem", "topic1", p, 0, b"k1", event(), [])
+    pending = pairs[b"k1"]
+    clock.now = T0 + 90_000
+    assert [a["status"] for a in audits(tick(r, p, offset=7))] == ["MISSING_CLOUD"]
+    pairs[b"k1"] = pending  # lost with the crash; the window counts were written first and survived
+    fresh = Reconciler(r.settings, pairs, r.metrics, r.scan, clock)
+    fresh.rebuild(range(N))
+    assert [a["status"] for a in audits(tick(fresh, p, offset=7))] == ["MISSING_CLOUD"]
+    assert window_counts(pairs)[window_key(p, T0)] == {"MISSING_CLOUD": 1}
+
+
+def test_pair_keeps_its_newest_verdicts_for_inspection(rig):
+    r, clock, pairs, _ = rig
+    p = home("k1")
+    for i in range(7):
+        clock.now += 10
+        r.on_input("onprem", "topic1", p, 2 * i, b"k1", event(event_id=f"e{i}", ts=T0 + 1_000 + i), [])
+        r.on_input("cloud", "topic2", p, 2 * i, b"k1", cloud(ts=T0 + 2_000 + i), [])
+    history = decode_state(pairs[b"k1"]).history
+    assert [h[2] for h in history] == ["e2", "e3", "e4", "e5", "e6"] and {h[0] for h in history} == {"MATCH"}
+
+
+def test_a_closed_window_changed_by_a_late_verdict_is_republished_after_a_restart(rig):
+    r, clock, pairs, _ = rig
+    p = home("k1")
+    r.on_input("onprem", "topic1", p, 0, b"k1", event(), [])
+    clock.now = T0 + 90_000
+    tick(r, p)
+    r.on_input("cloud", "topic2", p, 1, b"k1", cloud(ts=T0 + 95_000), [])  # late MATCH: revision 2, unpublished
+    fresh = Reconciler(r.settings, pairs, r.metrics, r.scan, clock)
+    fresh.rebuild(range(N))
+    [revised] = [orjson.loads(o.value) for o in tick(fresh, p) if o.topic == "dq-metrics"]
+    assert revised["revision"] == 2 and revised["counts"] == {"MISSING_CLOUD": 1, "LATE_MATCH": 1}
+    assert [o for o in tick(fresh, p) if o.topic == "dq-metrics"] == []  # published once
+
+
+def test_a_record_forwarded_again_after_a_crash_is_not_counted_as_a_replay(rig):
+    """A redelivered input record is re-keyed again at a new re-key offset; its origin gives it away."""
+    r, _, pairs, _ = rig
+    wrong = (home("k1") + 1) % N
+    [first] = r.on_input("onprem", "topic1", wrong, 9, b"e1", event(), [])
+    [again] = r.on_input("onprem", "topic1", wrong, 9, b"e1", event(), [])  # the source partition redelivered
+    assert dict(first.headers)["dq.origin"] == b"onprem:%d:9" % wrong
+    r.on_rekeyed(home("k1"), 0, first.key, first.value, first.headers)
+    assert r.on_rekeyed(home("k1"), 1, again.key, again.value, again.headers) == []
+    [replayed] = r.on_input("onprem", "topic1", wrong, 10, b"e1", event(), [])  # a real upstream replay
+    r.on_rekeyed(home("k1"), 2, replayed.key, replayed.value, replayed.headers)
+    assert window_counts(pairs) == {window_key(home("k1"), T0): {"DUPLICATES": 1}}
+
+
+def test_a_new_owner_publishes_recent_verdicts_again_in_case_they_were_lost(rig):
+    """The verdict travels with the state: if the state survived the crash, its audit record is re-sent."""
+    r, clock, pairs, _ = rig
+    p = home("k1")
+    r.on_input("onprem", "topic1", p, 0, b"k1", event(), [])
+    [sent] = audits(r.on_input("cloud", "topic2", p, 0, b"k1", cloud(), []))
+    successor = Reconciler(r.settings, pairs, r.metrics, r.scan, clock)
+    assert audits(successor.rebuild(range(N))) == [sent]  # same audit_id: a downstream upsert
+    assert successor.rebuild(range(N)) == []  # a rebalance that keeps the partitions sends nothing
+    clock.now += 31_000
+    assert Reconciler(r.settings, pairs, r.metrics, r.scan, clock).rebuild(range(N)) == []  # long committed

@@ -1,0 +1,130 @@
+"""The table-inspection views over real HTTP on a running worker, and the dashboard in headless Chromium."""
+
+import hashlib
+import shutil
+import subprocess
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import orjson
+import pytest
+
+from tests.e2e.conftest import cloud, onprem
+
+pytestmark = pytest.mark.e2e
+
+
+def h(text):
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def call(pipeline, path, body=None):
+    """(status, JSON or text) of a request to the worker's web server."""
+    url = f"http://127.0.0.1:{pipeline.env['DQHASH_WEB_PORT']}{path}"
+    request = urllib.request.Request(url, data=body, method="POST" if body is not None else "GET")
+    try:
+        with urllib.request.urlopen(request, timeout=15) as response:
+            status, raw, kind = response.status, response.read(), response.headers.get("Content-Type", "")
+    except urllib.error.HTTPError as error:
+        status, raw, kind = error.code, error.read(), error.headers.get("Content-Type", "")
+    return status, orjson.loads(raw) if "json" in kind else raw.decode()
+
+
+def test_pair_view_shows_both_sides_status_and_history(pipeline):
+    pk = pipeline.pk()
+    pipeline.send_onprem(onprem(pk, h(pk), event_id="ev-web-1"))
+    pipeline.send_cloud(cloud(pk, h(pk)))
+    pipeline.wait_audit(pk)
+    status, view = call(pipeline, f"/dq/pairs/{urllib.parse.quote(pk)}")
+    assert status == 200, view
+    assert view["status"] == "MATCH" and view["onprem"]["event_id"] == "ev-web-1"
+    assert view["onprem"]["hash"] == view["cloud"]["hash"] == f"v2:{h(pk)}"
+    assert view["history"][0]["status"] == "MATCH" and view["served_by"].endswith(pipeline.env["DQHASH_WEB_PORT"])
+
+
+def test_unknown_pk_is_404_and_bad_input_is_400_with_a_message(pipeline):
+    status, body = call(pipeline, "/dq/pairs/never-seen-pk")
+    assert status == 404 and body["found"] is False and "never seen" in body["error"]
+    status, body = call(pipeline, "/dq/pairs/" + urllib.parse.quote("[broken"))
+    assert status == 400 and "composite" in body["error"]
+    for path in ("/dq/windows?limit=0", "/dq/mismatches?offset=-1", "/dq/dlq?limit=abc"):
+        status, body = call(pipeline, path)
+        assert status == 400 and body["error"], (path, body)
+
+
+def test_mismatches_are_listed_newest_first_with_paging(pipeline):
+    pks = [pipeline.pk() for _ in range(3)]
+    for pk in pks:
+        pipeline.send_onprem(onprem(pk, h(pk)))
+        pipeline.send_cloud(cloud(pk, h("different")))
+        pipeline.wait_audit(pk)
+    status, first = call(pipeline, "/dq/mismatches?limit=2")
+    assert status == 200 and len(first["items"]) == 2 and first["next_offset"] == 2
+    status, second = call(pipeline, "/dq/mismatches?limit=2&offset=2")
+    listed = [r["pk"] for r in first["items"] + second["items"]]
+    assert set(pks) <= set(listed) and first["items"][0]["classified_at"] >= first["items"][1]["classified_at"]
+
+
+def test_windows_view_sums_counts_with_match_rate(pipeline):
+    pk = pipeline.pk()
+    pipeline.send_onprem(onprem(pk, h(pk)))
+    pipeline.send_cloud(cloud(pk, h(pk)))
+    pipeline.wait_audit(pk)
+    status, body = call(pipeline, "/dq/windows")
+    assert status == 200 and body["unreachable_workers"] == []
+    assert sum(w["counts"].get("MATCH", 0) for w in body["items"]) >= 1
+    assert all(w["match_rate"] is None or 0 <= w["match_rate"] <= 1 for w in body["items"])
+
+
+def test_dead_letters_are_listed_and_replayed_into_their_source_topic(pipeline):
+    marker = pipeline.pk()
+    pipeline.send_onprem((marker.encode(), b'{"broken": ' + marker.encode()))
+    first = pipeline.wait_dlq(lambda key, value, headers: key == marker.encode())
+    status, listing = call(pipeline, "/dq/dlq?limit=500")
+    [entry] = [e for e in listing["items"] if e["key"] == marker]
+    assert status == 200 and entry["reason"] == "INVALID_JSON" and entry["topic"] == pipeline.settings.onprem_topic
+    status, body = call(pipeline, "/dq/dlq/replay", orjson.dumps({"ids": [entry["id"], "nope:0:0"]}))
+    assert status == 200 and body["replayed"] == [{"id": entry["id"], "topic": pipeline.settings.onprem_topic}]
+    assert body["not_found"] == ["nope:0:0"]
+    # still broken, so it comes back to the DLQ: now marked as a replay, from a new source offset
+    again = pipeline.wait_dlq(lambda key, value, headers: key == marker.encode() and "dq.replay" in headers)
+    assert again[2]["dq.replay"] == entry["id"].encode() and again[1] == first[1]
+    assert again[2]["dq.source.offset"] != first[2]["dq.source.offset"]
+    status, body = call(pipeline, "/dq/dlq/replay", b"{not json")
+    assert status == 400 and "ids" in body["error"]
+
+
+def test_dashboard_renders_its_chart_in_headless_chromium(pipeline, tmp_path):
+    from PIL import Image
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.fail("Chromium is required for the dashboard test: apt-get install -y chromium (see README)")
+    for _ in range(2):  # windows with matches for the chart
+        pk = pipeline.pk()
+        pipeline.send_onprem(onprem(pk, h(pk)))
+        pipeline.send_cloud(cloud(pk, h(pk)))
+        pipeline.wait_audit(pk)
+    status, html = call(pipeline, "/")
+    assert status == 200 and 'id="chart"' in html
+    shot = tmp_path / "dashboard.png"
+    subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={tmp_path / 'profile'}", "--hide-scrollbars", "--window-size=1000,700",
+         "--virtual-time-budget=8000", f"--screenshot={shot}",
+         f"http://127.0.0.1:{pipeline.env['DQHASH_WEB_PORT']}/"],
+        check=True, capture_output=True, timeout=90)
+    image = Image.open(shot).convert("RGB")
+    pixels = list(image.get_flattened_data()) if hasattr(image, "get_flattened_data") else list(image.getdata())
+    green = sum(1 for p in pixels if _near(p, (0x2e, 0x9e, 0x44)))
+    blue = sum(1 for p in pixels if _near(p, (0x1f, 0x5f, 0xd6)))
+    shutil.copy(shot, pipeline.workdir / "dashboard.png")
+    # the legend alone has 100 px of each colour; bars and the rate line need far more
+    assert green > 1_000, f"no MATCH bars in the chart ({green} green px); screenshot: {shot}"
+    assert blue > 150, f"no match-rate marks in the chart ({blue} blue px); screenshot: {shot}"
+
+
+def _near(pixel, colour, tolerance=12):
+    return all(abs(a - b) <= tolerance for a, b in zip(pixel, colour))
