@@ -50,7 +50,17 @@ except SettingsError as exc:
     raise SystemExit(2) from None
 
 app = create_app(settings)
-metrics = Metrics(settings.dd_host, settings.dd_port, settings.dd_tags(), settings.metrics_enabled)
+#: SLO: an event is classified within its window + grace, plus scheduling slack (two ticks, at least 1 s).
+metrics = Metrics(settings.dd_host, settings.dd_port, settings.dd_tags(), settings.metrics_enabled,
+                  on_time_ms=settings.window_ms + settings.grace_ms + max(1000, int(2_000 * settings.tick_seconds)))
+
+
+
+@app.page("/healthz")
+async def healthz(view, request):
+    """Liveness for container healthchecks, in every role: the web server answers once the worker runs."""
+    return view.json({"ok": True, "role": settings.role, "rebalancing": bool(app.rebalancing)})
+
 
 # Registering tables and agents by role (see DQHASH_ROLE in the README).
 if settings.role in ("all", "reconciler"):

@@ -47,21 +47,28 @@ PARTIAL_ROW = "dq_partial_row"
 SCHEMA_DRIFT = "dq_schema_drift_detected"
 COLUMN_REMOVED = "dq_column_removed"
 REPAIR_REQUESTS = "dq_repair_requests"
+#: Every on-time classification, and those made within the SLO budget (window + grace + slack): the SLO's
+#: good/total events (docker/datadog/slos.json).
+CLASSIFIED = "dq_classified"
+CLASSIFIED_ON_TIME = "dq_classified_on_time"
 
 #: Every metric name dqhash emits (monitors are checked against this).
 ALL_METRICS = frozenset(
     set(STATUS_COUNTERS.values()) | set(REASON_COUNTERS.values())
     | {DUPLICATES, LATE, DLQ_RECORDS, STALE_CLOUD, EXPIRED, TIME_TO_CLASSIFY, WINDOW_MATCH_RATE, WINDOW_COMPARED,
        LOOKUPS, LOOKUPS_COALESCED, LOOKUP_FAILED, CASSANDRA_TIMEOUT, PARTIAL_ROW, SCHEMA_DRIFT,
-       COLUMN_REMOVED, REPAIR_REQUESTS}
+       COLUMN_REMOVED, REPAIR_REQUESTS, CLASSIFIED, CLASSIFIED_ON_TIME}
 )
 
 
 class Metrics:
     """What the pipeline reports; a disabled instance does nothing."""
 
-    def __init__(self, host: str, port: int, tags: list[str], enabled: bool = True) -> None:
+    def __init__(self, host: str, port: int, tags: list[str], enabled: bool = True,
+                 on_time_ms: int | None = None) -> None:
         self.enabled = enabled
+        #: the SLO budget from arrival to verdict (None: every verdict counts as on time)
+        self.on_time_ms = on_time_ms
         self.client = None
         if enabled:
             self.client = DogStatsd(
@@ -83,6 +90,9 @@ class Metrics:
             self._count(LATE, tags)
         else:
             self.client.distribution(TIME_TO_CLASSIFY, time_to_classify_ms, tags=tags)
+            self._count(CLASSIFIED, tags)
+            if self.on_time_ms is None or time_to_classify_ms <= self.on_time_ms:
+                self._count(CLASSIFIED_ON_TIME, tags)
 
     def duplicate(self, topic: str) -> None:
         self._count(DUPLICATES, [f"topic:{topic}"])

@@ -36,6 +36,8 @@ ONPREM, CLOUD = "onprem", "cloud"
 SIDE_HEADER = "dq.side"
 #: Header naming where a forwarded record was read: "side:partition:offset" of its input topic.
 ORIGIN_HEADER = "dq.origin"
+#: Header on audit / repair records a new partition owner publishes again (see ``Reconciler.rebuild``).
+REPUBLISHED = [("dq.republished", b"1")]
 #: Re-keyed origins remembered per pk (a redelivery re-forwarded later than this is counted as a replay).
 ORIGINS_KEPT = 8
 #: Keys read per partition and tick by the expiry scan (bounded work per tick).
@@ -267,11 +269,12 @@ class Reconciler:
             outs.extend(self._verdict_outs(pk, key, verdict))
         return outs
 
-    def _verdict_outs(self, pk: str, key: bytes, verdict: classify.Verdict) -> list[Out]:
+    def _verdict_outs(self, pk: str, key: bytes, verdict: classify.Verdict,
+                      headers: list[tuple[str, bytes]] | None = None) -> list[Out]:
         record = audit_record(pk, verdict)
-        outs = [Out(self.settings.audit_topic, key, orjson.dumps(record))]
+        outs = [Out(self.settings.audit_topic, key, orjson.dumps(record), headers)]
         if verdict.status in REPAIRABLE:
-            outs.append(Out(self.settings.repair_topic, key, orjson.dumps(repair_request(record))))
+            outs.append(Out(self.settings.repair_topic, key, orjson.dumps(repair_request(record)), headers))
         return outs
 
     def _apply_effects(self, effects: _Effects, outs: list[Out]) -> list[Out]:
@@ -393,7 +396,7 @@ class Reconciler:
                     pk = key.decode()
                     for verdict in state.outbox:
                         if verdict.classified_ms >= oldest:
-                            resend.extend(self._verdict_outs(pk, key, verdict))
+                            resend.extend(self._verdict_outs(pk, key, verdict, REPUBLISHED))
                 due = classify.pending_deadline(state)
                 if due is not None:
                     self._track_deadline(partition, key.decode(), state.tracked.event_ts, due)

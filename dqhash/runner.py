@@ -71,6 +71,7 @@ class Outputs:
     """What the pipeline has published so far, deduplicated the way a downstream upsert would."""
 
     audit_messages: int = 0  # every audit record read, before deduplication by audit_id
+    republished_audit_messages: int = 0  # of those, re-published by a new partition owner (dq.republished)
     audit_ids: set[str] = field(default_factory=set)
     audit: Counter = field(default_factory=Counter)  # (status, late) → n, distinct audit ids
     audit_records: list[dict] = field(default_factory=list)
@@ -89,6 +90,8 @@ class Outputs:
     def add(self, topic_kind: str, key: bytes | None, value: bytes, headers) -> None:
         if topic_kind == "audit":
             self.audit_messages += 1
+            if any(k == "dq.republished" for k, _ in headers or ()):
+                self.republished_audit_messages += 1
             record = orjson.loads(value)
             if record["audit_id"] in self.audit_ids:
                 return

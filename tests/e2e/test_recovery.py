@@ -40,7 +40,8 @@ def test_wiped_state_is_recovered_exactly_from_the_changelog(tmp_path):
         pipeline.run(pipeline.reader.wait_for(lambda out: sum(out.audit.values()) >= UPDATES, 60,
                                               lambda out: f"{UPDATES} audit records; have {dict(out.audit)}"))
         assert pipeline.reader.outputs.audit[("SUPERSEDED", False)] == UPDATES - KEYS
-        audit_messages_before = pipeline.reader.outputs.audit_messages
+        outputs = pipeline.reader.outputs
+        audit_messages_before = outputs.audit_messages
 
         pipeline.restart_worker(wipe_state=True)
         pipeline.send_onprem(*events)  # replay everything ...
@@ -48,7 +49,8 @@ def test_wiped_state_is_recovered_exactly_from_the_changelog(tmp_path):
         pipeline.send_onprem(*(onprem(pk, h(pk)) for pk in sentinels))  # ... then one new event per partition
         for pk in sentinels:  # each partition's replays were processed before its sentinel, and any
             pipeline.wait_audit(pk, timeout_s=90)  # re-classification is due no later than the sentinel's
-        again = pipeline.reader.outputs.audit_messages - audit_messages_before - len(sentinels)
+        # (verdicts of the last seconds are re-published on takeover, marked dq.republished: not re-classified)
+        again = outputs.audit_messages - outputs.republished_audit_messages - audit_messages_before - len(sentinels)
         assert again == 0, f"{again} replayed event(s) classified again: the tables did not come back complete"
 
 

@@ -26,3 +26,92 @@ def test_every_dqhash_variable_it_sets_is_a_real_setting():
     names = {v.name for v in VARIABLES}
     used = set(re.findall(r"\b(DQHASH_[A-Z_]+)", DOCKERFILE + (ROOT / "docker" / "README.md").read_text()))
     assert used and used <= names, used - names
+
+
+COMPOSE_PATH = ROOT / "docker" / "compose.yaml"
+
+
+def compose():
+    import yaml
+
+    return yaml.safe_load(COMPOSE_PATH.read_text())
+
+
+def services():
+    return compose()["services"]
+
+
+def env_of(service):
+    env = service.get("environment", {})
+    return env if isinstance(env, dict) else dict(item.split("=", 1) for item in env)
+
+
+def test_compose_uses_only_real_settings():
+    from dqhash.settings import VARIABLES
+    names = {v.name for v in VARIABLES}
+    used = set(re.findall(r"\b(DQHASH_[A-Z_]+)", COMPOSE_PATH.read_text()))
+    assert used and used <= names, used - names
+    for name, service in services().items():
+        for var in env_of(service):
+            if var.startswith(("DQHASH_", "DD_")) and name != "datadog-agent":
+                assert var in names, f"{name}: {var} is not a dqhash setting"
+
+
+def test_compose_settings_load():
+    """Each dqhash service's environment is valid for the settings module (as a worker would load it)."""
+    from dqhash.settings import load
+    for name, service in services().items():
+        if service.get("image") == "dqhash:local":
+            env = {k: str(v) for k, v in env_of(service).items() if not str(v).startswith("${")}
+            settings = load(env)
+            assert settings.broker == "kafka://kafka:9092", name
+
+
+def test_compose_has_the_whole_stack():
+    s = services()
+    assert {"kafka", "cassandra", "cassandra-init", "topics", "producer", "datadog-agent"} <= s.keys()
+    kafka = env_of(s["kafka"])
+    assert kafka["KAFKA_PROCESS_ROLES"] == "broker,controller" and kafka["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == 1
+    assert "kafka-topics.sh" in " ".join(s["kafka"]["healthcheck"]["test"])
+    assert env_of(s["producer"])["DQHASH_ROLE"] == "producer"
+    assert s["topics"]["entrypoint"] == ["dqhash", "topics", "create"]
+    assert s["topics"]["depends_on"]["kafka"]["condition"] == "service_healthy"
+
+
+def test_each_replica_has_its_own_state_volume_and_web_host():
+    workers = {n: s for n, s in services().items() if env_of(s).get("DQHASH_ROLE") == "reconciler"}
+    assert len(workers) >= 2
+    volumes = [v.split(":")[0] for s in workers.values() for v in s["volumes"]]
+    assert len(set(volumes)) == len(workers) and all(v in compose()["volumes"] for v in volumes)
+    hosts = [env_of(s)["DQHASH_WEB_HOST"] for s in workers.values()]
+    assert hosts == [s.get("hostname") for s in workers.values()] and len(set(hosts)) == len(hosts)
+    for service in workers.values():
+        assert service["depends_on"]["topics"]["condition"] == "service_completed_successfully"
+
+
+def test_compose_paths_and_entry_points_exist():
+    from dqhash import cli
+    s = services()
+    build = s["worker-1"]["build"]
+    assert (COMPOSE_PATH.parent / build["context"] / build["dockerfile"]).is_file()
+    for service in s.values():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("."):
+                assert (COMPOSE_PATH.parent / source).exists(), source
+    # `dqhash topics create` is a real command of the CLI the image installs (entry point `dqhash`)
+    assert cli._parser().parse_args(s["topics"]["entrypoint"][1:]).run
+    assert "dqhash = \"dqhash.cli:main\"" in (ROOT / "pyproject.toml").read_text()
+    assert "init.cql" in " ".join(s["cassandra-init"]["entrypoint"])
+    assert "CREATE KEYSPACE IF NOT EXISTS shop" in (COMPOSE_PATH.parent / "cassandra" / "init.cql").read_text()
+
+
+def test_datadog_agent_watches_the_dqhash_consumer_groups():
+    import yaml
+    from dqhash.settings import load
+    conf = yaml.safe_load((ROOT / "docker" / "datadog" / "kafka_consumer.yaml").read_text())
+    groups = conf["instances"][0]["consumer_groups"]
+    app_id = env_of(services()["worker-1"])["DQHASH_APP_ID"]
+    assert {app_id, f"{app_id}-producer", f"{app_id}-audit-cassandra"} <= groups.keys()
+    assert env_of(services()["datadog-agent"])["DD_DOGSTATSD_NON_LOCAL_TRAFFIC"] == "true"
+    assert load({"DQHASH_ROLE": "producer", "DQHASH_APP_ID": app_id}).faust_app_id == f"{app_id}-producer"

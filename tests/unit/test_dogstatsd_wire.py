@@ -33,7 +33,7 @@ def read_lines(sock, want, timeout_s=5.0):
 
 
 def test_counters_gauges_distribution_on_the_wire(agent):
-    metrics = Metrics("127.0.0.1", agent.getsockname()[1], ["service:dqhash", "env:test"])
+    metrics = Metrics("127.0.0.1", agent.getsockname()[1], ["service:dqhash", "env:test"], on_time_ms=100)
     metrics.classified("MATCH", False, 120)
     metrics.classified("MATCH", False, 80)
     metrics.classified("MISSING_CLOUD", True, 5)
@@ -42,11 +42,14 @@ def test_counters_gauges_distribution_on_the_wire(agent):
     metrics.window_closed(3, 10, 0.9)
     metrics.flush()
     lines = read_lines(agent, ["dq_hash_match:", "dq_missing_cloud:", "dq_late_arrival:", "dq_invalid_hash:",
-                               "dq_dlq_records:", "dq_duplicates:", "dq_window_match_rate:", "dq_time_to_classify_ms:"])
+                               "dq_dlq_records:", "dq_duplicates:", "dq_window_match_rate:", "dq_time_to_classify_ms:",
+                               "dq_classified:", "dq_classified_on_time:"])
     metrics.close()
     match = next(line for line in lines if line.startswith("dq_hash_match:"))
     assert match.startswith("dq_hash_match:2|c|#") and "service:dqhash" in match and "env:test" in match
     assert "status:MATCH" in match
+    assert next(line for line in lines if line.startswith("dq_classified:")).startswith("dq_classified:2|c")
+    assert next(line for line in lines if line.startswith("dq_classified_on_time:")).startswith("dq_classified_on_time:1|c")
     rate = next(line for line in lines if line.startswith("dq_window_match_rate:"))
     assert rate.startswith("dq_window_match_rate:0.9|g|#") and "partition:3" in rate
     assert any(line.startswith("dq_time_to_classify_ms:") and "|d|" in line for line in lines)

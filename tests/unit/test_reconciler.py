@@ -286,3 +286,12 @@ def test_a_new_owner_publishes_recent_verdicts_again_in_case_they_were_lost(rig)
     assert successor.rebuild(range(N)) == []  # a rebalance that keeps the partitions sends nothing
     clock.now += 31_000
     assert Reconciler(r.settings, pairs, r.metrics, r.scan, clock).rebuild(range(N)) == []  # long committed
+
+
+def test_republished_verdicts_are_marked(rig):
+    r, clock, pairs, _ = rig
+    p = home("k1")
+    r.on_input("onprem", "topic1", p, 0, b"k1", event(), [])
+    r.on_input("cloud", "topic2", p, 0, b"k1", cloud(), [])
+    [out] = Reconciler(r.settings, pairs, r.metrics, r.scan, clock).rebuild(range(N))
+    assert out.headers == [("dq.republished", b"1")]
