@@ -71,6 +71,12 @@ def _parser() -> argparse.ArgumentParser:
         "create", help="create every topic with co-partitioned counts and configs; verify existing ones")
     create.set_defaults(run=lambda args: _topics_create())
 
+    bench = commands.add_parser(
+        "bench", help="one worker end to end on the embedded broker (or DQHASH_BROKER), with same-run floors")
+    bench.add_argument("--pairs", type=int, default=200_000, help="on-prem events to pre-load (default 200,000)")
+    bench.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    bench.set_defaults(run=lambda args: _bench(args.pairs, args.json))
+
     bench_domain = commands.add_parser(
         "bench-domain", help="throughput of parse, hash and classify on one core, next to a bare orjson+sha256 floor"
     )
@@ -165,6 +171,15 @@ def _topics_create() -> int:
         state = "created" if spec.name in created else "exists"
         print(f"{state:8s} {spec.name:40s} partitions={spec.partitions} {spec.role}")
     return EXIT_OK
+
+
+def _bench(pairs: int, as_json: bool) -> int:
+    if pairs < 1000:
+        print("dqhash bench: --pairs must be at least 1000", file=sys.stderr)
+        return EXIT_USAGE
+    from dqhash.bench import pipeline
+
+    return pipeline.main(pairs, as_json)
 
 
 def _bench_domain(records: int, as_json: bool) -> int:

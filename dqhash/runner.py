@@ -137,7 +137,8 @@ class OutputReader:
 
     async def start(self) -> "OutputReader":
         self.consumer = AIOKafkaConsumer(*self.kinds, bootstrap_servers=self.bootstrap, auto_offset_reset="earliest",
-                                         enable_auto_commit=False, group_id=None, max_poll_records=5000)
+                                         enable_auto_commit=False, group_id=None, max_poll_records=5000,
+                                         fetch_max_wait_ms=100)  # the embedded broker waits a fetch out in full
         await self.consumer.start()
         self._task = asyncio.create_task(self._run())
         return self
