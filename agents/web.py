@@ -13,6 +13,7 @@ import asyncio
 import logging
 from importlib import resources
 
+import aiohttp
 import orjson
 from faust.web import Request, Response, View
 from faust.web.exceptions import ServiceUnavailable
@@ -83,8 +84,6 @@ async def _gather(path: str, method: str = "GET", body: bytes | None = None) -> 
 
 
 def _timeout():
-    import aiohttp
-
     return aiohttp.ClientTimeout(total=PEER_TIMEOUT_S)
 
 
@@ -103,6 +102,11 @@ class PairView(_Json):
             return await app.router.route_req(pairs.name, pk.encode(), self.web, request)
         except ServiceUnavailable:
             return self.unavailable()
+        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:  # the owner died or is unreachable
+            log.warning("could not reach the owner of pk %r: %s", pk, exc)
+            return self.problem(503, f"the worker owning this pk does not answer ({type(exc).__name__}); its "
+                                     f"partitions move to another worker within the session timeout: retry in "
+                                     f"{RETRY_AFTER_S} s")
         except Exception as exc:
             if type(exc).__name__ != "SameNode":
                 raise

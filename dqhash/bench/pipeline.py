@@ -274,7 +274,7 @@ async def run(pairs: int) -> dict:
     url = external or broker.url
     run_id = uuid.uuid4().hex[:8]
     prefix = f"dqhash-bench-{run_id}"
-    worker = None
+    worker = watch = None
     try:
         env = worker_env(clean_env(), DQHASH_BROKER=url, DQHASH_DATA_DIR=workdir / "data", DQHASH_WEB_PORT=free_port(),
                          DQHASH_WEB_HOST="127.0.0.1", DQHASH_SESSION_TIMEOUT=6, DQHASH_WINDOW_SECONDS=WINDOW_S,
@@ -347,6 +347,8 @@ async def run(pairs: int) -> dict:
             "broker": "embedded (Tansu)" if broker else external,
         }
     finally:
+        if watch:
+            await watch.stop()
         if worker:
             stop_worker(worker)
         if broker:

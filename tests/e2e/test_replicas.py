@@ -8,6 +8,7 @@ the same window totals, exactly: nothing missing, nothing counted twice.
 import hashlib
 import json
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections import Counter, defaultdict
@@ -139,6 +140,23 @@ def get_json(port, path, attempts=10):
     pytest.fail(f"{path} on port {port} stayed unavailable")
 
 
+def poll_until_served(port, path, timeout_s):
+    """Statuses answered for ``path`` until a 200; every 503 must carry Retry-After."""
+    answers = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=15) as response:
+                answers.append(response.status)
+                return answers
+        except urllib.error.HTTPError as error:
+            answers.append(error.code)
+            if error.code == 503:
+                assert error.headers.get("Retry-After"), "a 503 without retry advice"
+        time.sleep(0.5)  # a client's retry interval, shorter than the advice to sample the failover
+    pytest.fail(f"{path} was not served within {timeout_s}s; answers: {answers}")
+
+
 def test_a_killed_worker_loses_nothing_and_counts_nothing_twice(tmp_path):
     onprem, cloud, expected = mixed_workload(1_000, "kill", now_ms() - 60_000)
     half = len(onprem) // 2
@@ -150,10 +168,15 @@ def test_a_killed_worker_loses_nothing_and_counts_nothing_twice(tmp_path):
         run(pipeline, onprem[:half], cloud[: len(cloud) // 2])
         pipeline.run(pipeline.reader.wait_for(lambda out: len(out.audit_ids) >= 100, 60,
                                               lambda out: f"100 audit records; have {len(out.audit_ids)}"))
+        survivor_port, victim_port = (env["DQHASH_WEB_PORT"] for env in pipeline.envs)
+        victims_pk = next(pk for pk in (f"kill-{i:05d}" for i in range(0, 60, 10))
+                          if get_json(survivor_port, f"/dq/pairs/{pk}")["served_by"].endswith(victim_port))
         t0 = time.monotonic()
         pipeline.workers[1].kill()  # SIGKILL: no commit, no flush, no leave-group
         pipeline.workers[1].wait(10)
         run(pipeline, onprem[half:], cloud[len(cloud) // 2:])
+        answers = poll_until_served(survivor_port, f"/dq/pairs/{victims_pk}", timeout_s=90)
+        assert set(answers) <= {200, 503} and 503 in answers, f"answers while the owner was dead: {answers}"
         wait_for_log(survivor_log, "rebuilt the deadline index", rebuilds_before + 1, timeout_s=90)
         t_ready = time.monotonic() - t0
         pipeline.check_alive(0)
