@@ -49,9 +49,10 @@ EXPIRY_PASS_INTERVAL_MS = 60_000
 SOURCE_ONPREM, SOURCE_CLOUD, SOURCE_REKEY, SOURCE_TICK = range(4)
 #: Verdicts kept per pk for inspection (/dq/pairs/{pk}).
 HISTORY = 5
-#: Verdicts stay in a pk's outbox this long: far more than a commit interval plus the producer's flush,
-#: the time in which a verdict may be in the changelog and not yet in the audit topic.
-OUTBOX_MS = 30_000
+#: Verdicts stay in a pk's outbox this long: ten times Faust's commit interval (1 s). Faust flushes the
+#: producer before it commits, so a verdict older than the last commit has reached the audit topic; only
+#: the verdicts of the last moments before a crash can be in the changelog and not in the audit topic.
+OUTBOX_MS = 10_000
 
 Table = MutableMapping[bytes, bytes]
 Scan = Callable[[Table, int], Iterator[tuple[bytes, bytes]]]
