@@ -50,12 +50,12 @@ def workload(n: int, run: str, ts: int) -> tuple[list, list, int]:
     """(on-prem records, cloud records, classifications expected)."""
     onprem, cloud = [], []
     classified = 0
-    bounds, edge = [], 0.0
+    bounds, edge = [], 0  # per-mille, in integers: float sums would shift a boundary
     for name, share in MIX.items():
-        edge += share
+        edge += round(share * 1000)
         bounds.append((edge, name))
     for i in range(n):
-        kind = next(name for edge, name in bounds if (i % 1000) / 1000 < edge)
+        kind = next(name for edge, name in bounds if i % 1000 < edge)
         pk = f"{run}-{i:08d}"
         digest = hashlib.sha256(pk.encode()).hexdigest()
         event = {"event_id": f"{run}-e{i}", "hash_onprem": digest, "partitionColumns": [{"type": "PK", "value": pk}],
