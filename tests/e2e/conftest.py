@@ -7,6 +7,7 @@ import socket
 import threading
 import uuid
 from collections import Counter
+import contextlib
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -174,16 +175,17 @@ def running_pipeline(workdir: Path, prefix: str, workers: int = 1, proxy: bool =
         for _ in range(workers):
             running.start_worker(env)
         yield running
-    finally:
-        if reader:
-            asyncio.run_coroutine_threadsafe(reader.stop(), loop).result(30)
-        for worker in running.workers if running else ():  # restarted ones too, even after a failure
-            stop_worker(worker)
-        if tcp_proxy:
-            asyncio.run_coroutine_threadsafe(tcp_proxy.close(), loop).result(10)
-        broker.stop()
-        statsd.close()
-        loop.call_soon_threadsafe(loop.stop)
+    finally:  # every step runs even if an earlier one fails: no orphaned worker or broker
+        with contextlib.ExitStack() as teardown:  # callbacks run last-registered first
+            teardown.callback(loop.call_soon_threadsafe, loop.stop)
+            teardown.callback(statsd.close)
+            teardown.callback(broker.stop)
+            if tcp_proxy:
+                teardown.callback(lambda: asyncio.run_coroutine_threadsafe(tcp_proxy.close(), loop).result(10))
+            for worker in running.workers if running else ():  # restarted ones too, even after a failure
+                teardown.callback(stop_worker, worker)
+            if reader:
+                teardown.callback(lambda: asyncio.run_coroutine_threadsafe(reader.stop(), loop).result(30))
 
 
 @pytest.fixture(scope="session")
