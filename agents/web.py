@@ -128,21 +128,23 @@ class WindowsView(_Json):
         except inspection.BadRequest as exc:
             return self.problem(400, str(exc))
         local = _local_windows()
-        if request.query.get("local"):
+        if request.query.get("local"):  # a peer asking: this worker's per-partition records, unsummed
             return self.ok({"items": local})
         answers, failed = await _gather("/dq/windows?local=1")
-        rows = inspection.merge_window_rows([local, *(a["items"] for a in answers)], settings.window_ms)
+        records = [*local, *((start, window) for answer in answers for start, window in answer["items"])]
+        rows = inspection.window_rows(records, settings.window_ms)
         return self.ok({**inspection.page(rows, limit, offset), "unreachable_workers": failed})
 
 
-def _local_windows() -> list[dict]:
+def _local_windows() -> list[tuple[int, dict]]:
+    """(window start, window record) for every window of this worker's partitions."""
     records = []
     for partition in sorted(set(reconciler.open_windows) | set(reconciler.closed_windows)):
         for start in reconciler.open_windows.get(partition, set()) | reconciler.closed_windows.get(partition, set()):
             raw = pairs.get(window_key(partition, start))
             if raw is not None:
                 records.append((start, orjson.loads(raw)))
-    return inspection.window_rows(records, settings.window_ms)
+    return records
 
 
 @app.page("/dq/mismatches")

@@ -14,8 +14,8 @@ import orjson
 
 from dqhash.audit import DLQ_HEADERS, DLQ_MESSAGE, DLQ_OFFSET, DLQ_PARTITION, DLQ_REASON, DLQ_TOPIC
 from dqhash.classify import PairState
-from dqhash.tally import COMPARED
-from dqhash.timeutil import format_ms, parse_timestamp
+from dqhash.tally import compared_and_match_rate
+from dqhash.timeutil import format_ms
 
 MAX_PK_CHARS = 1024
 DEFAULT_LIMIT, MAX_LIMIT = 50, 500
@@ -109,7 +109,7 @@ def _hash(version: str | None, digest: str | None) -> str | None:
 
 
 def window_rows(windows: Iterable[tuple[int, dict]], window_ms: int) -> list[dict]:
-    """Per-partition window records summed per window (newest first), with the match rate."""
+    """Per-partition window records (from every worker) summed per window, newest first, with the match rate."""
     by_start: dict[int, dict] = {}
     for start, window in windows:
         row = by_start.setdefault(start, {"counts": Counter(), "partitions": 0, "closed": True})
@@ -120,26 +120,12 @@ def window_rows(windows: Iterable[tuple[int, dict]], window_ms: int) -> list[dic
     for start in sorted(by_start, reverse=True):
         row = by_start[start]
         counts = dict(row["counts"])
-        compared = sum(counts.get(status, 0) for status in COMPARED)
+        compared, match_rate = compared_and_match_rate(counts)
         rows.append({
             "window_start": format_ms(start), "window_end": format_ms(start + window_ms), "closed": row["closed"],
-            "partitions": row["partitions"], "counts": counts, "compared": compared,
-            "match_rate": round(counts.get("MATCH", 0) / compared, 6) if compared else None,
+            "partitions": row["partitions"], "counts": counts, "compared": compared, "match_rate": match_rate,
         })
     return rows
-
-
-def merge_window_rows(groups: Iterable[list[dict]], window_ms: int) -> list[dict]:
-    """Rows from several workers (each summing its own partitions) summed again per window."""
-    flat = [(parse_timestamp(row["window_start"]), {"counts": row["counts"], "closed": row["closed"]},
-             row["partitions"]) for rows in groups for row in rows]
-    merged = window_rows(((start, window) for start, window, _ in flat), window_ms)
-    partitions: Counter = Counter()
-    for start, _, n in flat:
-        partitions[format_ms(start)] += n
-    for row in merged:
-        row["partitions"] = partitions[row["window_start"]]
-    return merged
 
 
 class RecentOutputs:

@@ -30,9 +30,15 @@ def merge(window: dict, delta: Counter) -> dict:
     return {**window, "counts": counts}
 
 
+def compared_and_match_rate(counts: dict) -> tuple[int, float | None]:
+    """Pairs compared in a window, and the share of them that matched (None when none were compared)."""
+    compared = sum(counts.get(status, 0) for status in COMPARED)
+    return compared, round(counts.get("MATCH", 0) / compared, 6) if compared else None
+
+
 def metrics_record(window: dict, partition: int, window_start: int, window_ms: int, now_ms: int) -> dict:
     counts = window["counts"]
-    compared = sum(counts.get(status, 0) for status in COMPARED)
+    compared, match_rate = compared_and_match_rate(counts)
     return {
         "type": "window",
         "window_start": format_ms(window_start),
@@ -41,6 +47,6 @@ def metrics_record(window: dict, partition: int, window_start: int, window_ms: i
         "revision": window["revision"],
         "counts": counts,
         "compared": compared,
-        "match_rate": round(counts.get("MATCH", 0) / compared, 6) if compared else None,
+        "match_rate": match_rate,
         "emitted_at": format_ms(now_ms),
     }

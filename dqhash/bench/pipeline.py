@@ -203,7 +203,10 @@ async def ceiling(bootstrap: str, topics: list[str], inputs: int, outputs: list[
             for messages in batches.values():
                 for message in messages:
                     first = first or time.perf_counter()
-                    orjson.loads(message.value) if message.value and message.value[-1:] == b"}" else None
+                    try:
+                        orjson.loads(message.value)  # what every consumer pays at least, as the Faust floor does
+                    except orjson.JSONDecodeError:
+                        pass
                     seen += 1
                     owed += per_input
                     while owed >= 1:
@@ -258,7 +261,6 @@ def sweep_ms(held: int, due: int = 1_000) -> float:
         event = orjson.dumps({"event_id": pk, "hash_onprem": "b" * 64, "partitionColumns": [{"type": "PK", "value": pk}],
                               "event_ts": t0, "action": "UPDATE"})
         reconciler.on_input("onprem", "t1", 0, i, pk.encode(), event)
-    reconciler._next_expiry_pass[0] = 0  # the tick also runs its bounded expiry step, as in production
     clock[0] = t0 + 10 * 60_000
     started = time.perf_counter()
     outs = reconciler.on_tick(0, 0)

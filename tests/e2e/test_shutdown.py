@@ -2,6 +2,7 @@
 
 import hashlib
 import signal
+import subprocess
 import time
 
 import pytest
@@ -31,7 +32,7 @@ def sigterm_and_time(process):
     process.send_signal(signal.SIGTERM)
     try:
         code = process.wait(timeout=30)
-    except Exception:
+    except subprocess.TimeoutExpired:
         process.kill()
         pytest.fail("the worker ignored SIGTERM for 30 s")
     return code, time.monotonic() - started

@@ -5,7 +5,7 @@ import pytest
 
 from dqhash.audit import DLQ_REASON, dlq_headers
 from dqhash.classify import CloudSeen, PairState, Tracked
-from dqhash.inspection import (REPLAY_HEADER, BadRequest, RecentOutputs, dlq_entry, merge_window_rows, page,
+from dqhash.inspection import (REPLAY_HEADER, BadRequest, RecentOutputs, dlq_entry, page,
                                pair_view, parse_paging, parse_pk, parse_replay_ids, replay_headers, replay_target,
                                window_rows)
 
@@ -53,7 +53,8 @@ def test_window_rows_sum_partitions_and_workers():
                         (T0 + 60_000, w({"MATCH": 2}))], 60_000)
     assert [r["counts"] for r in rows] == [{"MATCH": 2}, {"MATCH": 4, "MISMATCH": 1}]  # newest first
     assert rows[1]["match_rate"] == 0.8 and rows[1]["closed"] is False and rows[1]["partitions"] == 2
-    merged = merge_window_rows([rows, window_rows([(T0, w({"MISSING_CLOUD": 5}))], 60_000)], 60_000)
+    merged = window_rows([(T0, w({"MATCH": 3, "MISMATCH": 1})), (T0, w({"MATCH": 1}, closed=False)),
+                          (T0 + 60_000, w({"MATCH": 2})), (T0, w({"MISSING_CLOUD": 5}))], 60_000)  # another worker's
     assert merged[1]["counts"] == {"MATCH": 4, "MISMATCH": 1, "MISSING_CLOUD": 5} and merged[1]["partitions"] == 3
 
 
