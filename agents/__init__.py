@@ -1,7 +1,8 @@
 """Faust agents, by role: ``reconciler`` (inputs, re-keying, ticks) and ``producer`` (cloud lookups).
 
 Shared here: producing what the domain returns. Records already carry their
-encoded key and value, so every output topic is raw bytes.
+encoded key and value, so every output topic is raw bytes, and they are
+produced in record batches per topic-partition (``dqhash.batchsend``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Iterable
 from faust.types import TP
 
 from dqhash.app import app, settings
+from dqhash.batchsend import BatchSender
 from dqhash.inspection import RecentOutputs
 from dqhash.reconciler import Out
 
@@ -57,9 +59,19 @@ def output_topic(name: str):
     return topic
 
 
+#: Faust's own producer, used a batch at a time
+sender = BatchSender(lambda: app.producer._ensure_producer())
+#: topics that exist (declared at start-up, or by :func:`produce` once, as ``Topic.send`` would)
+declared: set[str] = set()
+
+
 async def produce(outs: Iterable[Out]) -> None:
+    outs = list(outs)
+    for name in {out.topic for out in outs} - declared:
+        await output_topic(name).maybe_declare()
+        declared.add(name)
+    await sender.send(outs)
     for out in outs:
-        await output_topic(out.topic).send(key=out.key, value=out.value, headers=out.headers, partition=out.partition)
         if out.topic == settings.dlq_topic:
             recent.saw("dlq", out.key, out.value, out.headers)
         elif out.topic == settings.audit_topic and _PROBLEM_MARK in out.value:

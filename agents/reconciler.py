@@ -1,19 +1,25 @@
 """The reconciler's agents: one per input topic, one for re-keyed records, one for ticks.
 
-Each is "decode → Reconciler → produce what it returns", with
-``concurrency=1`` (faust-streaming #606: higher concurrency can commit past an
-unprocessed message) and a per-record guard: an unexpected error dead-letters
-that record (reason PROCESSING_ERROR) and the agent carries on, because an
-agent that raises is restarted and may skip or stall (#175, #315).
+Each is "a batch of records → Reconciler.process → produce what it returns",
+with ``concurrency=1`` (faust-streaming #606: higher concurrency can commit past
+an unprocessed message). A batch is whatever the agent's stream has buffered
+(see ``_consume``); its records are acknowledged by hand once its outputs are
+queued, so Faust commits no offset of an unprocessed record: at-least-once, per batch. ``Reconciler.process`` guards each record (an
+unexpected error dead-letters that record, reason PROCESSING_ERROR); if the
+batch's table writes fail, every record of the batch is dead-lettered rather
+than acknowledged unprocessed, because an agent that raises is restarted and may
+skip or stall (#175, #315).
 """
 
 from __future__ import annotations
 
 import logging
+
 from dqhash.app import app, metrics, settings
-from dqhash.agents import copartitioned_topic, produce, record_progress, watermark
-from dqhash.reconciler import CLOUD, ONPREM, Reconciler
-from dqhash.tables import pairs, scan_partition
+from dqhash.agents import copartitioned_topic, declared, produce, record_progress, sender, watermark
+from dqhash.reconciler import (SOURCE_CLOUD, SOURCE_ONPREM, SOURCE_REKEY, SOURCE_TICK, Input, Out,
+                               Reconciler)
+from dqhash.tables import batch_writer, pairs, partition_reader, persist_offset, scan_partition
 from dqhash.timeutil import now_ms
 
 log = logging.getLogger("dqhash.agents")
@@ -26,7 +32,12 @@ def sweep_horizon(partition: int, now: int) -> int:
     return min(watermark(topic, partition, now) for topic in (settings.cloud_topic, settings.rekey_topic))
 
 
-reconciler = Reconciler(settings, pairs, metrics, scan_partition, horizon=sweep_horizon)
+reconciler = Reconciler(settings, pairs, metrics, scan_partition, horizon=sweep_horizon, read=partition_reader(pairs),
+                        write=batch_writer(pairs))
+
+# The table's changelog is written by ``tables.batch_writer`` through ``produce`` (declared by Faust with the table).
+declared.add(pairs.changelog_topic.get_topic_name())
+sender.on_delivered[pairs.changelog_topic.get_topic_name()] = persist_offset(pairs)
 
 onprem_topic = copartitioned_topic(settings.onprem_topic, internal=False)
 cloud_topic = copartitioned_topic(settings.cloud_topic, internal=False)
@@ -38,45 +49,67 @@ def _timestamp_ms(message) -> int | None:
     return int(message.timestamp * 1000) if message.timestamp else None
 
 
-async def _consume(stream, handle) -> None:
-    async for event in stream.events():
+async def _consume(stream, source: int) -> None:
+    """Process what is buffered as one batch: one record when the agent keeps up (no added latency),
+    up to DQHASH_BATCH_MAX when it is behind, which is when batching pays.
+
+    Acknowledged by hand, after the batch's outputs are queued: Faust commits only acknowledged offsets.
+    """
+    manual = stream.noack()
+    queue_empty = manual.channel.queue.empty
+    events: list = []
+    async for event in manual.events():
+        events.append(event)
+        if len(events) < settings.batch_max and not queue_empty():
+            continue
+        await _process(events, source)
+        for done in events:
+            await manual.ack(done)
+        events = []
+
+
+async def _process(events: list, source: int) -> None:
+    inputs: list[Input] = []
+    for event in events:
         message = event.message
         record_progress(message)
-        try:
-            outs = handle(message)
-        except Exception as exc:  # one bad record must never stop the worker
-            log.exception("error processing %s[%d]@%d; dead-lettering it", message.topic, message.partition,
-                          message.offset)
-            outs = [reconciler.dead_letter_error(exc, message.topic, message.partition, message.offset,
-                                                 message.key, message.value, message.headers)]
-        await produce(outs)
+        inputs.append(Input(source, message.topic, message.partition, message.offset, message.key, message.value,
+                            message.headers, _timestamp_ms(message)))
+    try:
+        outs = reconciler.process(inputs)
+    except Exception as exc:  # the batch's table writes failed: dead-letter it, never ack it unprocessed
+        log.exception("could not write the state of a batch of %d records; dead-lettering them", len(inputs))
+        outs = _dead_letter_all(exc, inputs)
+    await produce(outs)
+
+
+def _dead_letter_all(exc: Exception, inputs: list[Input]) -> list[Out]:
+    return [reconciler.dead_letter_error(exc, i.topic, i.partition, i.offset, i.key, i.value, i.headers)
+            for i in inputs if i.source != SOURCE_TICK]
 
 
 @app.agent(onprem_topic, concurrency=1)
 async def onprem_events(stream):
     """Topic-1: on-prem change events."""
-    await _consume(stream, lambda m: reconciler.on_input(ONPREM, m.topic, m.partition, m.offset, m.key, m.value,
-                                                         m.headers, _timestamp_ms(m)))
+    await _consume(stream, SOURCE_ONPREM)
 
 
 @app.agent(cloud_topic, concurrency=1)
 async def cloud_hashes(stream):
     """Topic-2: cloud hashes."""
-    await _consume(stream, lambda m: reconciler.on_input(CLOUD, m.topic, m.partition, m.offset, m.key, m.value,
-                                                         m.headers, _timestamp_ms(m)))
+    await _consume(stream, SOURCE_CLOUD)
 
 
 @app.agent(rekey_topic, concurrency=1)
 async def rekeyed(stream):
     """Records of either side whose source partition was not their PK's."""
-    await _consume(stream, lambda m: reconciler.on_rekeyed(m.partition, m.offset, m.key, m.value, m.headers,
-                                                             _timestamp_ms(m)))
+    await _consume(stream, SOURCE_REKEY)
 
 
 @app.agent(tick_topic, concurrency=1)
 async def ticks(stream):
     """Per-partition ticks: deadline sweep, expiry, window close — table writes inside the stream."""
-    await _consume(stream, lambda m: reconciler.on_tick(m.partition, m.offset))
+    await _consume(stream, SOURCE_TICK)
 
 
 @app.timer(interval=settings.tick_seconds)

@@ -31,6 +31,8 @@ def create_app(settings: Settings) -> faust.App:
         broker_heartbeat_interval=max(0.5, settings.session_timeout / 10),
         broker_commit_interval=1.0,
         producer_linger_ms=5,
+        # the agents produce a batch's records per topic-partition in one record batch (dqhash.batchsend)
+        producer_max_batch_size=256 * 1024,
         web_port=settings.web_port,
         web_host=web_host,
         canonical_url=f"http://{web_host}:{settings.web_port}",

@@ -4,12 +4,17 @@ Tags are env/service/version (constant), ``status``, ``topic``, ``reason`` and
 ``partition`` — never a PK or a hash: every tag combination is a billed custom
 metric. The client aggregates counters in process and flushes a buffer every
 0.3 s from its own thread, so the hot path pays a dict update, and a missing
-agent costs nothing but lost UDP datagrams.
+agent costs nothing but lost UDP datagrams. Inside :meth:`Metrics.batch` (a
+reconciler batch) counters are summed locally and handed to the client once
+per name and tag set, as the client's own aggregation would have.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
+from contextlib import contextmanager
+from typing import Iterator
 
 from datadog.dogstatsd.base import DogStatsd
 
@@ -70,6 +75,8 @@ class Metrics:
         #: the SLO budget from arrival to verdict (None: every verdict counts as on time)
         self.on_time_ms = on_time_ms
         self.client = None
+        #: counts held while a batch runs: (name, tags) → n
+        self._held: Counter | None = None
         if enabled:
             self.client = DogStatsd(
                 host=host,
@@ -119,8 +126,26 @@ class Metrics:
             self.client.gauge(WINDOW_MATCH_RATE, match_rate, tags=tags)
 
     def _count(self, name: str, tags: list[str] | None = None, n: int = 1) -> None:
-        if self.client is not None:
+        if self.client is None:
+            return
+        if self._held is not None:
+            self._held[name, tuple(tags) if tags else ()] += n
+        else:
             self.client.increment(name, n, tags=tags)
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Hold counters until the end of the block, then send each (name, tags) once with its sum."""
+        if self._held is not None:  # already in a batch
+            yield
+            return
+        self._held = Counter()
+        try:
+            yield
+        finally:
+            held, self._held = self._held, None
+            for (name, tags), n in held.items():
+                self._count(name, list(tags) or None, n)
 
     def looked_up(self, found: bool, attempt: int) -> None:
         self._count(LOOKUPS, [f"found:{str(found).lower()}", f"recheck:{str(attempt > 0).lower()}"])

@@ -3,28 +3,35 @@
 The Faust agents hand each record here and produce what comes back; this
 module does no network I/O and takes its tables as plain mutable mappings
 (``bytes → bytes``), so it runs the same against Faust's RocksDB tables and a
-dict in a test. Everything a call reads or writes belongs to the partition of
-the record being processed, which is what Faust's tables require.
+dict in a test. Everything a record reads or writes belongs to its own partition, which is
+what Faust's tables require.
+
+Records come in batches (:meth:`Reconciler.process`): each record is applied on
+its own, exactly as if it were alone, against a :class:`~dqhash.staged.StagedTable`;
+the batch's writes are made once per key at the end. A batch is the unit of
+work Faust acknowledges, so a crash replays whole batches, and the per-source
+offsets kept in pair and window records make a replayed record count nothing twice.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
-from typing import Callable, Iterable, Iterator, MutableMapping, NamedTuple
+from typing import Callable, Iterable, Iterator, MutableMapping, NamedTuple, Sequence
 
 import orjson
 
 from dqhash import classify
 from dqhash.audit import REPAIRABLE, audit_record, dlq_headers, repair_request
 from dqhash.classify import PairState, Rules, Step
-from dqhash.codec import decode_state, encode_state
+from dqhash.codec import decode_state
 from dqhash.contracts import CloudHash, OnPremEvent, Reason, Rejection, parse_cloud, parse_onprem
 from dqhash.deadlines import DeadlineIndex
 from dqhash.metrics import Metrics
 from dqhash.partitioning import partition_for
 from dqhash.requests import encode_request
 from dqhash.settings import Settings
+from dqhash.staged import StagedTable, Writer, mapping_writer
 from dqhash.tally import merge, metrics_record, new_window
 from dqhash.timeutil import now_ms
 from dqhash.windows import WindowSpec
@@ -63,9 +70,22 @@ class Out(NamedTuple):
 
     topic: str
     key: bytes | None
-    value: bytes
+    value: bytes | None  # None: a tombstone (a table key deleted)
     headers: list[tuple[str, bytes]] | None = None
     partition: int | None = None
+
+
+class Input(NamedTuple):
+    """One record of a batch; ``source`` is one of the ``SOURCE_*`` inputs."""
+
+    source: int
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None = None
+    value: bytes | None = None
+    headers: Sequence[tuple[str, bytes]] | None = None
+    timestamp_ms: int | None = None
 
 
 class _Effects:
@@ -80,7 +100,7 @@ class _Effects:
     def __init__(self, partition: int, source: int, offset: int, origin: str | None = None) -> None:
         self.partition, self.source, self.offset, self.origin = partition, source, offset, origin
         self.counts: dict[int, Counter] = defaultdict(Counter)
-        self.writes: list[tuple[bytes, bytes]] = []
+        self.writes: list[tuple[bytes, PairState]] = []
 
     def count(self, window_start: int, key: str) -> None:
         self.counts[window_start][key] += 1
@@ -95,6 +115,8 @@ class Reconciler:
         scan: Scan,
         clock: Callable[[], int] = now_ms,
         horizon: Callable[[int, int], int] | None = None,
+        read: Callable[[int, bytes], bytes | None] | None = None,
+        write: Writer | None = None,
     ) -> None:
         self.settings = settings
         self.rules = Rules(
@@ -103,6 +125,10 @@ class Reconciler:
             recheck_backoff_ms=settings.recheck_backoff_ms, answer_wait_ms=settings.answer_wait_ms,
         )
         self.pairs = pairs
+        #: (partition, key) → value: a point read that skips the mapping layers of a Faust table
+        self.read = read or (lambda partition, key: pairs.get(key))
+        #: writes a batch's keys of one partition; returns records to produce (the table's changelog)
+        self.write = write or mapping_writer(pairs)
         self.metrics = metrics
         self.scan = scan
         self.clock = clock
@@ -122,8 +148,47 @@ class Reconciler:
         self._expiry_scans: dict[int, Iterator[tuple[bytes, bytes]]] = {}
         self._next_expiry_pass: dict[int, int] = {}
         self._expiry_interval_ms = max(1, min(EXPIRY_PASS_INTERVAL_MS, settings.retention_ms // 4))
+        #: the batch being processed (see :meth:`process`)
+        self._staged: StagedTable | None = None
 
-    # --- inputs -------------------------------------------------------------------------
+    # --- batches ---------------------------------------------------------------------------
+
+    def process(self, inputs: Iterable[Input]) -> list[Out]:
+        """Apply a batch of records and return what to produce: the table's changelog records first.
+
+        Ticks go after the batch's data records: a sweep must see the cloud hashes read with it.
+        A record that fails unexpectedly is dead-lettered (PROCESSING_ERROR) and the batch goes on.
+        """
+        staged = self._staged = StagedTable(self.read, self.write)
+        outs: list[Out] = []
+        ticks: list[Input] = []
+        try:
+            with self.metrics.batch():
+                for record in inputs:
+                    if record.source == SOURCE_TICK:
+                        ticks.append(record)
+                    else:
+                        outs.extend(self._guarded(record))
+                for record in ticks:
+                    outs.extend(self._guarded(record))
+        finally:
+            self._staged = None
+        return staged.flush() + outs
+
+    def _guarded(self, record: Input) -> list[Out]:
+        try:
+            if record.source == SOURCE_TICK:
+                return self._on_tick(record.partition, record.offset)
+            if record.source == SOURCE_REKEY:
+                return self._on_rekeyed(record)
+            return self._on_input(ONPREM if record.source == SOURCE_ONPREM else CLOUD, record)
+        except Exception as exc:  # one bad record must never stop the batch, nor the worker
+            log.exception("error processing %s[%d]@%d; dead-lettering it", record.topic, record.partition,
+                          record.offset)
+            return [self.dead_letter_error(exc, record.topic, record.partition, record.offset, record.key,
+                                           record.value, record.headers)]
+
+    # --- inputs, one record at a time ---------------------------------------------------
 
     def on_input(
         self,
@@ -136,49 +201,67 @@ class Reconciler:
         headers: Iterable[tuple[str, bytes]] | None = None,
         timestamp_ms: int | None = None,
     ) -> list[Out]:
-        """A record from Topic-1 (``side=onprem``) or Topic-2 (``side=cloud``); ``timestamp_ms`` is Kafka's."""
-        effects = _Effects(partition, SOURCE_ONPREM if side == ONPREM else SOURCE_CLOUD, offset)
-        record = self._parse(side, value)
-        if isinstance(record, Rejection):
-            outs = [self._dead_letter(effects, record, topic, key, value, headers, timestamp_ms)]
-            return self._apply_effects(effects, outs)
-        home = partition_for(record.pk, self.settings.partitions)
-        if home != partition:
-            forwarded = [(SIDE_HEADER, side.encode()), (ORIGIN_HEADER, f"{side}:{partition}:{offset}".encode()),
-                         *((k, v) for k, v in (headers or ()) if k not in (SIDE_HEADER, ORIGIN_HEADER))]
-            return [Out(self.settings.rekey_topic, record.pk.encode(), value, forwarded, home)]
-        return self._apply_effects(effects, self._apply(effects, side, record, topic, timestamp_ms))
+        """A record from Topic-1 (``side=onprem``) or Topic-2 (``side=cloud``) as a batch of one."""
+        source = SOURCE_ONPREM if side == ONPREM else SOURCE_CLOUD
+        return self.process([Input(source, topic, partition, offset, key, value, _seq(headers), timestamp_ms)])
 
     def on_rekeyed(
         self, partition: int, offset: int, key: bytes | None, value: bytes | None,
         headers: Iterable[tuple[str, bytes]] | None, timestamp_ms: int | None = None,
     ) -> list[Out]:
-        """A record forwarded to its PK's partition by :meth:`on_input`."""
+        """A record forwarded to its PK's partition, as a batch of one."""
+        return self.process([Input(SOURCE_REKEY, self.settings.rekey_topic, partition, offset, key, value,
+                                   _seq(headers), timestamp_ms)])
+
+    def on_tick(self, partition: int, offset: int) -> list[Out]:
+        """A tick of one partition, as a batch of one (see :meth:`_on_tick`)."""
+        return self.process([Input(SOURCE_TICK, self.settings.tick_topic, partition, offset)])
+
+    def _on_input(self, side: str, record: Input) -> list[Out]:
+        topic, partition, offset, key, value, headers, timestamp_ms = record[1:]
+        effects = _Effects(partition, record.source, offset)
+        parsed = self._parse(side, value)
+        if isinstance(parsed, Rejection):
+            outs = [self._dead_letter(effects, parsed, topic, key, value, headers, timestamp_ms)]
+            return self._apply_effects(effects, outs)
+        home = partition_for(parsed.pk, self.settings.partitions)
+        if home != partition:
+            forwarded = [(SIDE_HEADER, side.encode()), (ORIGIN_HEADER, f"{side}:{partition}:{offset}".encode()),
+                         *((k, v) for k, v in (headers or ()) if k not in (SIDE_HEADER, ORIGIN_HEADER))]
+            return [Out(self.settings.rekey_topic, parsed.pk.encode(), value, forwarded, home)]
+        return self._apply_effects(effects, self._apply(effects, side, parsed, topic, timestamp_ms))
+
+    def _on_rekeyed(self, record: Input) -> list[Out]:
+        _, rekey_topic, partition, offset, key, value, headers, timestamp_ms = record
         found = dict(headers or ())
         side = found.get(SIDE_HEADER, b"").decode()
         effects = _Effects(partition, SOURCE_REKEY, offset, found.get(ORIGIN_HEADER, b"").decode() or None)
         topic = self.settings.onprem_topic if side == ONPREM else self.settings.cloud_topic
-        record = self._parse(side, value) if side in (ONPREM, CLOUD) else Rejection(
+        parsed = self._parse(side, value) if side in (ONPREM, CLOUD) else Rejection(
             Reason.PROCESSING_ERROR, f"re-keyed record without a valid {SIDE_HEADER} header")
-        if isinstance(record, Rejection):
-            outs = [self._dead_letter(effects, record, self.settings.rekey_topic, key, value, headers, timestamp_ms)]
+        if isinstance(parsed, Rejection):
+            outs = [self._dead_letter(effects, parsed, rekey_topic, key, value, headers, timestamp_ms)]
             return self._apply_effects(effects, outs)
-        return self._apply_effects(effects, self._apply(effects, side, record, topic, timestamp_ms))
+        return self._apply_effects(effects, self._apply(effects, side, parsed, topic, timestamp_ms))
 
     def dead_letter_error(
         self, exc: BaseException, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
         headers: Iterable[tuple[str, bytes]] | None,
     ) -> Out:
-        """An unexpected error while processing one record: dead-letter it and carry on."""
+        """An unexpected error while processing one record: dead-letter it and carry on.
+
+        Counted in the batch being processed, if any (outside a batch there is no table to write).
+        """
         rejection = Rejection(Reason.PROCESSING_ERROR, f"{type(exc).__name__}: {exc}"[:500])
         sources = {self.settings.onprem_topic: SOURCE_ONPREM, self.settings.cloud_topic: SOURCE_CLOUD,
                    self.settings.rekey_topic: SOURCE_REKEY}
         effects = _Effects(partition, sources.get(topic, SOURCE_TICK), offset)
         out = self._dead_letter(effects, rejection, topic, key, value, headers, None)
-        try:
-            self._apply_effects(effects, [])
-        except Exception:  # the table itself failing: the record still reaches the DLQ, uncounted
-            log.exception("could not count the dead-lettered record %s[%d]@%d", topic, partition, offset)
+        if self._staged is not None:
+            try:
+                self._apply_effects(effects, [])
+            except Exception:  # the table itself failing: the record still reaches the DLQ, uncounted
+                log.exception("could not count the dead-lettered record %s[%d]@%d", topic, partition, offset)
         return out
 
     def _parse(self, side: str, value: bytes | None) -> OnPremEvent | CloudHash | Rejection:
@@ -189,8 +272,7 @@ class Reconciler:
                timestamp_ms: int | None) -> list[Out]:
         now = self.clock()
         key = record.pk.encode()
-        raw = self.pairs.get(key)
-        state = decode_state(raw) if raw is not None else None
+        state = self._staged.state(effects.partition, key)
         if state is not None and (effects.offset <= state.applied[effects.source] or effects.origin in state.origins):
             return []  # redelivered after a crash or rebalance (or forwarded again): already applied and counted
         if side == ONPREM:
@@ -210,7 +292,7 @@ class Reconciler:
 
     # --- the tick: deadlines, expiry, windows --------------------------------------------
 
-    def on_tick(self, partition: int, offset: int) -> list[Out]:
+    def _on_tick(self, partition: int, offset: int) -> list[Out]:
         """Sweep the partition's due deadlines, expire settled state, close due windows.
 
         ``offset`` is the tick record's own, so a tick redelivered after a crash counts nothing twice.
@@ -223,10 +305,9 @@ class Reconciler:
         outs: list[Out] = []
         for pk in self.index.pop_due(partition, horizon):
             key = pk.encode()
-            raw = self.pairs.get(key)
-            if raw is None:
+            state = self._staged.state(partition, key)
+            if state is None:
                 continue
-            state = decode_state(raw)
             outs.extend(self._commit(effects, pk, key, state, classify.on_deadline(state, now, self.rules)))
         self._apply_effects(effects, outs)
         self._expire(partition, now)
@@ -254,7 +335,7 @@ class Reconciler:
                 kept = tuple(v for v in kept if v.classified_ms >= oldest)
             outbox = (*kept, *step.verdicts)
             new = step.state._replace(applied=applied, history=history, origins=origins, outbox=outbox)
-            effects.writes.append((key, encode_state(new)))
+            effects.writes.append((key, new))
         if step.state is not before:
             due = classify.pending_deadline(step.state)
             if due is not None and due != classify.pending_deadline(before):
@@ -285,22 +366,22 @@ class Reconciler:
         after a crash (its counts already in) adds nothing: window totals stay exact under failover.
         """
         partition, source, offset = effects.partition, effects.source, effects.offset
+        staged = self._staged
         for start, delta in sorted(effects.counts.items()):
             key = window_key(partition, start)
-            raw = self.pairs.get(key)
-            window = orjson.loads(raw) if raw is not None else new_window()
+            window = staged.window(partition, key) or new_window()
             if offset <= window["applied"][source]:
                 continue
             window = merge(window, delta)
-            window["applied"][source] = offset
+            window["applied"] = [*window["applied"][:source], offset, *window["applied"][source + 1:]]
             if window["closed"]:
                 window["revision"] += 1  # a verdict for an already published window: publish again
                 self.republish.setdefault(partition, set()).add(start)
             else:
                 self.open_windows.setdefault(partition, set()).add(start)
-            self.pairs[key] = orjson.dumps(window)
-        for key, value in effects.writes:
-            self.pairs[key] = value
+            staged.put_window(partition, key, window)
+        for key, state in effects.writes:
+            staged.put_state(partition, key, state)
         return outs
 
     def _track_deadline(self, partition: int, pk: str, event_ts: int, due: int) -> None:
@@ -318,9 +399,12 @@ class Reconciler:
             self._next_expiry_pass[partition] = now + self._expiry_interval_ms
             scan = self._expiry_scans[partition] = self.scan(self.pairs, partition)
         expired = []
+        staged = self._staged
         for n, (key, raw) in enumerate(scan, start=1):
             if not is_window_key(key):
-                at = classify.expires_at(decode_state(raw), self.rules)
+                # the batch's own state, if it changed this key
+                state = staged.state(partition, key) if staged.is_staged(key) else decode_state(raw)
+                at = classify.expires_at(state, self.rules) if state is not None else None
                 if at is not None and at <= now:
                     expired.append(key)
             if n >= EXPIRY_SCAN_BATCH:
@@ -328,7 +412,7 @@ class Reconciler:
         else:
             del self._expiry_scans[partition]  # a full pass is done; the next starts after the interval
         for key in expired:
-            del self.pairs[key]
+            staged.put_state(partition, key, None)
         self.metrics.expired(len(expired))
 
     def _close_windows(self, partition: int, now: int, horizon: int) -> list[Out]:
@@ -347,17 +431,16 @@ class Reconciler:
             outs.append(self._publish(partition, start, now, close=False))
         for start in [s for s in closed if s + size + self.settings.retention_ms <= now]:
             closed.discard(start)
-            self.pairs.pop(window_key(partition, start), None)
+            self._staged.put_window(partition, window_key(partition, start), None)
         return outs
 
     def _publish(self, partition: int, start: int, now: int, close: bool) -> Out:
         key = window_key(partition, start)
-        raw = self.pairs.get(key)
-        window = orjson.loads(raw) if raw is not None else new_window()
+        window = dict(self._staged.window(partition, key) or new_window())
         if close:
             window.update(closed=True, revision=window["revision"] + 1)
         window["published"] = window["revision"]
-        self.pairs[key] = orjson.dumps(window)
+        self._staged.put_window(partition, key, window)
         record = metrics_record(window, partition, start, self.settings.window_ms, now)
         self.metrics.window_closed(partition, record["compared"], record["match_rate"])
         return Out(self.settings.metrics_topic, f"{partition}:{start}".encode(), orjson.dumps(record))
@@ -423,6 +506,10 @@ class Reconciler:
         log.debug("dead-lettered %s[%d]@%d: %s", topic, effects.partition, effects.offset, rejection.message)
         return _dlq_out(self.settings.dlq_topic, rejection, topic, effects.partition, effects.offset, key, value,
                         headers)
+
+
+def _seq(headers: Iterable[tuple[str, bytes]] | None) -> Sequence[tuple[str, bytes]] | None:
+    return headers if headers is None or isinstance(headers, (list, tuple)) else list(headers)
 
 
 def _dlq_out(dlq_topic: str, rejection: Rejection, topic: str, partition: int, offset: int, key: bytes | None,

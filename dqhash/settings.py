@@ -48,6 +48,8 @@ VARIABLES: tuple[Variable, ...] = (
              "(e.g. the broker is gone) exits anyway; uncommitted records are redelivered"),
     Variable("DQHASH_STORE", "rocksdb://", "Faust table store (`rocksdb://`; `memory://` for tests only)"),
     Variable("DQHASH_ROCKSDB_CACHE_MB", "64", "RocksDB block cache per table partition, MiB"),
+    Variable("DQHASH_BATCH_MAX", "1000", "most records an agent processes as one batch (what is buffered, never waited for; "
+             "one table write per key per batch)"),
     Variable("DD_AGENT_HOST", "127.0.0.1", "DogStatsD host"),
     Variable("DD_DOGSTATSD_PORT", "8125", "DogStatsD UDP port"),
     Variable("DD_ENV", "", "DataDog env tag"),
@@ -117,6 +119,7 @@ class Settings:
     shutdown_seconds: float
     store: str
     rocksdb_cache_mb: int
+    batch_max: int
     dd_host: str
     dd_port: int
     dd_env: str
@@ -280,6 +283,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         shutdown_seconds=parse("DQHASH_SHUTDOWN_SECONDS", float, lambda v: 1 <= v <= 600, "seconds between 1 and 600"),
         store=store,
         rocksdb_cache_mb=positive_int("DQHASH_ROCKSDB_CACHE_MB"),
+        batch_max=parse("DQHASH_BATCH_MAX", int, lambda v: 1 <= v <= 100_000, "an integer between 1 and 100000"),
         dd_host=raw("DD_AGENT_HOST"),
         dd_port=port("DD_DOGSTATSD_PORT"),
         dd_env=raw("DD_ENV"),

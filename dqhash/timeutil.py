@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 
 #: Integers outside this range are refused: they are almost always epoch
 #: *seconds* or microseconds sent by mistake, which would silently land in 1970
@@ -75,9 +76,18 @@ def datetime_to_ms(value: datetime) -> int:
 
 
 def format_ms(ms: int) -> str:
-    """ISO-8601 UTC with milliseconds and a ``Z`` suffix, e.g. ``2024-05-01T12:00:00.250Z``."""
-    moment = _EPOCH + timedelta(milliseconds=ms)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    """ISO-8601 UTC with milliseconds and a ``Z`` suffix, e.g. ``2024-05-01T12:00:00.250Z``.
+
+    Every audit record formats several timestamps, mostly of the same few seconds: the
+    second is formatted once (cached) and the milliseconds appended.
+    """
+    seconds, millis = divmod(ms, 1000)
+    return f"{_format_second(seconds)}.{millis:03d}Z"
+
+
+@lru_cache(maxsize=4096)
+def _format_second(seconds: int) -> str:
+    return (_EPOCH + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def now_ms() -> int:

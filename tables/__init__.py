@@ -9,12 +9,15 @@ are recovered together; see ``Reconciler._apply_effects``).
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Callable, Iterator
 
+
+from faust.types import TP
+from rocksdict import WriteBatch
 
 from dqhash.app import app, settings
 from dqhash.partitioning import partition_for
-from dqhash.reconciler import is_window_key, window_partition_of
+from dqhash.reconciler import Out, is_window_key, window_partition_of
 
 MIB = 1024 * 1024
 
@@ -58,6 +61,63 @@ def scan_partition(table, partition: int) -> Iterator[tuple[bytes, bytes]]:
         db = dbs.get(partition)
         return iter(()) if db is None else store._visible_items(db)
     return iter([(k, v) for k, v in list(store.data.items()) if _partition_of(k) == partition])
+
+
+def partition_reader(table) -> Callable[[int, bytes], bytes | None]:
+    """``read(partition, key)``: a point read of one partition's store, without Faust's mapping layers.
+
+    ``table.get(key)`` goes through Faust's sensors, serializers and, for a key it does not hold, a
+    ``KeyError`` and a probe of every partition's DB; the reconciler always knows the partition.
+    """
+    store = table.data
+    if getattr(store, "_dbs", None) is not None:
+        open_db = store._db_for_partition
+        return lambda partition, key: open_db(partition).get(key)
+    return lambda partition, key: store.data.get(key)
+
+
+def batch_writer(table) -> Callable[[int, list[tuple[bytes, bytes | None]]], list[Out]]:
+    """``write(partition, items)``: a batch's keys of one partition, written the way Faust would, in bulk.
+
+    Faust's ``table[key] = value`` writes RocksDB and queues one changelog record, with a callback that
+    writes the persisted offset, per key. Here the store takes one RocksDB write batch per partition,
+    and the changelog records are returned to be produced as one Kafka batch
+    (``dqhash.batchsend``), whose delivery writes the persisted offset once (:func:`persist_offset`).
+    Same keys, values and tombstones in the same changelog partition: recovery and standbys read them
+    as Faust's own.
+    """
+    store = table.data
+
+    def changelog(partition: int, items: list[tuple[bytes, bytes | None]]) -> list[Out]:
+        topic = table.changelog_topic.get_topic_name()
+        return [Out(topic, key, value, None, partition) for key, value in items]
+
+    if getattr(store, "_dbs", None) is not None:
+        def write(partition: int, items: list[tuple[bytes, bytes | None]]) -> list[Out]:
+            batch = WriteBatch(raw_mode=True)
+            for key, value in items:
+                if value is None:
+                    batch.delete(key)
+                else:
+                    batch.put(key, value)
+            store._db_for_partition(partition).write(batch)
+            return changelog(partition, items)
+    else:
+        def write(partition: int, items: list[tuple[bytes, bytes | None]]) -> list[Out]:
+            for key, value in items:
+                if value is None:
+                    store.data.pop(key, None)
+                else:
+                    store.data[key] = value
+            return changelog(partition, items)
+    return write
+
+
+def persist_offset(table) -> Callable[[int, int], None]:
+    """``(partition, offset)`` of the newest delivered changelog record → the store's persisted offset."""
+    def persisted(partition: int, offset: int) -> None:
+        table.data.set_persisted_offset(TP(table.changelog_topic.get_topic_name(), partition), offset)
+    return persisted
 
 
 def _partition_of(key: bytes) -> int:

@@ -22,9 +22,12 @@ from dqhash.agents import reconciler as agents  # noqa: E402
 H = hashlib.sha256(b"row").hexdigest()
 
 
-@pytest.fixture(autouse=True)
-def sent(monkeypatch):
-    """Capture what the agents produce instead of sending it to a broker."""
+CHANGELOG = "dqhash-pairs-changelog"
+
+
+@pytest.fixture
+def produced(monkeypatch):
+    """Capture everything the agents produce (changelog records included) instead of sending it."""
     outs = []
 
     async def capture(records):
@@ -34,9 +37,22 @@ def sent(monkeypatch):
     return outs
 
 
-def onprem(pk, action="UPDATE"):
+@pytest.fixture
+def sent(produced):
+    """The outputs the agents produce, without the table's changelog records (a view of ``produced``)."""
+    class Outputs(list):
+        def __iter__(self):
+            return (o for o in produced if o.topic != CHANGELOG)
+
+        def __getitem__(self, i):
+            return list(self)[i]
+
+    return Outputs()
+
+
+def onprem(pk, action="UPDATE", event_ts=1_714_564_800_000):
     return orjson.dumps({"event_id": f"e-{pk}", "hash_onprem": H, "partitionColumns": [{"type": "PK", "value": pk}],
-                         "event_ts": 1_714_564_800_000, "action": action})
+                         "event_ts": event_ts, "action": action})
 
 
 @pytest.mark.asyncio
@@ -68,9 +84,27 @@ async def test_unexpected_error_in_processing_is_dead_lettered(sent, monkeypatch
     def explode(*args, **kwargs):
         raise RuntimeError("simulated bug")
 
-    monkeypatch.setattr(agents.reconciler, "on_input", explode)
+    monkeypatch.setattr(agents.reconciler, "_on_input", explode)
     async with agents.onprem_events.test_context() as agent:
         await agent.put(onprem("agent-pk-3"), key=b"k", partition=0)
         await agent.put(onprem("agent-pk-4"), key=b"k", partition=0)
     reasons = [dict(o.headers)["dq.error.reason"] for o in sent]
     assert reasons == [b"PROCESSING_ERROR", b"PROCESSING_ERROR"]
+
+
+@pytest.mark.asyncio
+async def test_a_batch_writes_the_store_and_produces_the_changelog_of_each_key_once(produced):
+    pk = "agent-pk-5"
+    partition = partition_for(pk, 4)
+    hour_later = 1_714_564_800_000 + 3_600_000  # a window of its own (the store outlives each test context)
+    async with agents.onprem_events.test_context() as agent:
+        await agent.put(onprem(pk, event_ts=hour_later), key=pk.encode(), partition=partition)
+    async with agents.cloud_hashes.test_context() as agent:
+        await agent.put(orjson.dumps({"pk": pk, "hash_cloud": H, "cloud_ts": hour_later + 100}),
+                        key=pk.encode(), partition=partition)
+    changelog = [o for o in produced if o.topic == CHANGELOG]
+    pair_writes = [o for o in changelog if o.key == pk.encode()]
+    assert len(pair_writes) == 2 and {o.partition for o in changelog} == {partition}  # one per batch
+    assert agents.pairs.data.data[pk.encode()] == pair_writes[-1].value  # the store holds what was logged
+    window_writes = [o for o in changelog if o.key.startswith(b"\xff")]
+    assert orjson.loads(window_writes[-1].value)["counts"] == {"MATCH": 1}

@@ -75,3 +75,22 @@ def test_disabled_metrics_do_nothing():
     metrics.classified("MATCH", False, 1)
     metrics.close()
     assert metrics.client is None
+
+
+def test_counts_held_in_a_batch_reach_the_wire_summed(agent):
+    metrics = Metrics("127.0.0.1", agent.getsockname()[1], ["service:dqhash"], on_time_ms=100)
+    with metrics.batch():
+        for _ in range(3):
+            metrics.classified("MATCH", False, 10)
+        with metrics.batch():  # nested: still the outer batch
+            metrics.dead_lettered("MISSING_PK", "topic1")
+        assert sum(metrics._held.values()) == 3 * 3 + 2  # held, not yet handed to the client
+    assert metrics._held is None
+    metrics.flush()
+    lines = read_lines(agent, ["dq_hash_match:", "dq_classified_on_time:", "dq_missing_pk:"])
+    metrics.close()
+    assert next(line for line in lines if line.startswith("dq_hash_match:")).startswith("dq_hash_match:3|c|#")
+    assert next(line for line in lines if line.startswith("dq_classified_on_time:")).startswith(
+        "dq_classified_on_time:3|c|#")
+    missing_pk = next(line for line in lines if line.startswith("dq_missing_pk:"))
+    assert missing_pk.startswith("dq_missing_pk:1|c|#") and "reason:MISSING_PK" in missing_pk

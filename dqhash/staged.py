@@ -1,0 +1,93 @@
+"""One batch's view of the pair table: reads go through, writes are held and made once per key.
+
+A changelog-backed table pays a changelog record, a RocksDB write and an
+acknowledgement for every assignment, so a key changed by several records of a
+batch (a window's counts above all) is written once, at :meth:`StagedTable.flush`.
+Values are held decoded, so a key read twice in a batch is decoded once.
+
+Per partition, window records are written before pair records: the same order
+``Reconciler`` relies on record by record (if a pair's new state survived a
+crash, so did the counts it caused), now for the batch as a whole.
+
+Writing is left to a :data:`Writer`: a plain mapping is written key by key
+(:func:`mapping_writer`); the Faust table's writer (``tables.batch_writer``)
+writes its store in one RocksDB batch and returns the changelog records to produce.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, MutableMapping
+
+import orjson
+
+from dqhash.classify import PairState
+from dqhash.codec import decode_state, encode_state
+
+#: (partition, [(key, value or None to delete), ...]) → records to produce for them (a changelog), if any
+Writer = Callable[[int, list[tuple[bytes, bytes | None]]], list]
+_ABSENT = object()
+
+
+def mapping_writer(table: MutableMapping[bytes, bytes]) -> Writer:
+    def write(partition: int, items: list[tuple[bytes, bytes | None]]) -> list:
+        for key, value in items:
+            if value is None:
+                table.pop(key, None)
+            else:
+                table[key] = value
+        return []
+
+    return write
+
+
+class StagedTable:
+    def __init__(self, read: Callable[[int, bytes], bytes | None], write: Writer) -> None:
+        self.read = read
+        self.write = write
+        self._states: dict[bytes, PairState | None] = {}
+        self._windows: dict[bytes, dict | None] = {}
+        #: partition → keys to write, in the order they were first changed (windows / pairs apart)
+        self._dirty_windows: dict[int, dict[bytes, None]] = {}
+        self._dirty_states: dict[int, dict[bytes, None]] = {}
+
+    def state(self, partition: int, key: bytes) -> PairState | None:
+        state = self._states.get(key, _ABSENT)
+        if state is _ABSENT:
+            raw = self.read(partition, key)
+            state = self._states[key] = decode_state(raw) if raw is not None else None
+        return state  # type: ignore[return-value]
+
+    def put_state(self, partition: int, key: bytes, state: PairState | None) -> None:
+        """``None`` deletes the key."""
+        self._states[key] = state
+        self._dirty_states.setdefault(partition, {})[key] = None
+
+    def window(self, partition: int, key: bytes) -> dict | None:
+        window = self._windows.get(key, _ABSENT)
+        if window is _ABSENT:
+            raw = self.read(partition, key)
+            window = self._windows[key] = orjson.loads(raw) if raw is not None else None
+        return window  # type: ignore[return-value]
+
+    def put_window(self, partition: int, key: bytes, window: dict | None) -> None:
+        """``None`` deletes the key."""
+        self._windows[key] = window
+        self._dirty_windows.setdefault(partition, {})[key] = None
+
+    def is_staged(self, key: bytes) -> bool:
+        return key in self._states
+
+    def flush(self) -> list:
+        """Write every changed key once; returns what the writer asks to produce (changelog records)."""
+        produced: list = []
+        for partition in sorted(set(self._dirty_windows) | set(self._dirty_states)):
+            items = [(key, _encoded(self._windows[key], orjson.dumps)) for key in self._dirty_windows.get(partition, ())]
+            items += [(key, _encoded(self._states[key], encode_state)) for key in self._dirty_states.get(partition, ())]
+            produced.extend(self.write(partition, items))
+        self._dirty_windows.clear()
+        self._dirty_states.clear()
+        return produced
+
+
+def _encoded(value, encode) -> bytes | None:
+    return None if value is None else encode(value)
