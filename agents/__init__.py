@@ -15,6 +15,7 @@ from dqhash.app import app, settings
 from dqhash.batchsend import BatchSender
 from dqhash.inspection import RecentOutputs
 from dqhash.reconciler import Out
+from dqhash.watermark import input_watermark
 
 _topics: dict = {}
 
@@ -32,17 +33,13 @@ def record_progress(message) -> None:
 
 
 def watermark(topic: str, partition: int, now: int) -> int:
-    """``now`` when this worker has read all of topic[partition]; else the timestamp of the newest record read.
-
-    Kafka timestamps are the producers' clocks: records of one partition are read in order, so
-    every record produced before the watermark has been processed.
-    """
+    """See :func:`dqhash.watermark.input_watermark`."""
     tp = TP(topic, partition)
-    highwater = app.consumer.highwater(tp) if app.consumer else None
-    offset, timestamp = progress.get((topic, partition), (-1, 0))
-    if highwater is None or offset + 1 >= highwater:
+    consumer = app.consumer
+    if consumer is None:
         return now
-    return timestamp
+    return input_watermark(now, consumer.highwater(tp), consumer._committed_offset.get(tp),
+                           progress.get((topic, partition)))
 
 
 def copartitioned_topic(name: str, internal: bool):

@@ -12,13 +12,25 @@ import sys
 import faust
 
 from dqhash import settings as settings_module
+from dqhash import transport
 from dqhash.metrics import Metrics
 from dqhash.settings import Settings, SettingsError
 
 
+class App(faust.App):
+    """Consumes through ``dqhash.transport`` on ``kafka://`` and ``aiokafka://`` (other schemes: their registered
+    transport, e.g. ``tansu://`` → ``dqhash.tansu``, built on the same fix)."""
+
+    def _new_transport(self):
+        url = self.conf.broker_consumer[0]
+        if url.scheme in ("kafka", "aiokafka"):
+            return transport.Transport(self.conf.broker_consumer, self)
+        return super()._new_transport()
+
+
 def create_app(settings: Settings) -> faust.App:
     web_host = settings.web_host or socket.gethostname()
-    app = faust.App(
+    app = App(
         settings.faust_app_id,
         broker=settings.broker_urls,
         store=settings.store,

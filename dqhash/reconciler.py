@@ -58,7 +58,7 @@ SOURCE_ONPREM, SOURCE_CLOUD, SOURCE_REKEY, SOURCE_TICK = range(4)
 HISTORY = 5
 #: Verdicts stay in a pk's outbox this long: ten times Faust's commit interval (1 s). Faust flushes the
 #: producer before it commits, so a verdict older than the last commit has reached the audit topic; only
-#: the verdicts of the last moments before a crash can be in the changelog and not in the audit topic.
+#: the outputs of a partition's last moments before a crash can be in the changelog and not in Kafka.
 OUTBOX_MS = 10_000
 
 Table = MutableMapping[bytes, bytes]
@@ -439,20 +439,24 @@ class Reconciler:
         window = dict(self._staged.window(partition, key) or new_window())
         if close:
             window.update(closed=True, revision=window["revision"] + 1)
-        window["published"] = window["revision"]
+        window.update(published=window["revision"], published_ms=now)
         self._staged.put_window(partition, key, window)
         record = metrics_record(window, partition, start, self.settings.window_ms, now)
         self.metrics.window_closed(partition, record["compared"], record["match_rate"])
-        return Out(self.settings.metrics_topic, f"{partition}:{start}".encode(), orjson.dumps(record))
+        return self._window_out(partition, start, record)
+
+    def _window_out(self, partition: int, start: int, record: dict, headers: list | None = None) -> Out:
+        return Out(self.settings.metrics_topic, f"{partition}:{start}".encode(), orjson.dumps(record), headers)
 
     # --- partitions coming and going -----------------------------------------------------
 
     def rebuild(self, partitions: Iterable[int]) -> list[Out]:
         """Re-derive the in-memory index and window sets from the table after (re)assignment.
 
-        Returns the outbox verdicts of partitions this worker did not own before, to publish again:
-        their previous owner may have died after their state reached the changelog and before their
-        audit records reached the audit topic.
+        Returns the outbox verdicts and the recently published windows of partitions this worker did not
+        own before, to publish again: their previous owner may have died after their state reached the
+        changelog and before their audit and metrics records reached Kafka. A window is sent again as it
+        was (same revision, counts and ``emitted_at``), so consumers' upsert by revision is unchanged.
         """
         wanted = set(partitions)
         for partition in set(self.index.partitions()) | set(self.open_windows) | set(self.window_due):
@@ -460,12 +464,12 @@ class Reconciler:
                 self.forget(partition)
         pending = scanned = 0
         resend: list[Out] = []
-        oldest = self.clock() - OUTBOX_MS
         for partition in wanted:
             taken_over = partition not in self.owned
             self.forget(partition)
             open_windows, closed = self.open_windows.setdefault(partition, set()), self.closed_windows.setdefault(partition, set())
             republish = self.republish.setdefault(partition, set())
+            published: list[tuple[int, list[Out]]] = []  # (when, outputs) the previous owner published
             for key, raw in self.scan(self.pairs, partition):
                 if is_window_key(key):
                     start = window_start_of(key)
@@ -473,21 +477,26 @@ class Reconciler:
                     (closed if window["closed"] else open_windows).add(start)
                     if window["closed"] and window["revision"] > window.get("published", 0):
                         republish.add(start)
+                    elif taken_over and window["closed"] and "published_ms" in window:
+                        # as verdicts: its record may be in the changelog, marked published, and not in Kafka
+                        at = window["published_ms"]
+                        record = metrics_record(window, partition, start, self.settings.window_ms, at)
+                        published.append((at, [self._window_out(partition, start, record, REPUBLISHED)]))
                     continue
                 scanned += 1
                 state = decode_state(raw)
                 if taken_over and state.outbox:
                     pk = key.decode()
-                    for verdict in state.outbox:
-                        if verdict.classified_ms >= oldest:
-                            resend.extend(self._verdict_outs(pk, key, verdict, REPUBLISHED))
+                    published.extend((verdict.classified_ms, self._verdict_outs(pk, key, verdict, REPUBLISHED))
+                                     for verdict in state.outbox)
                 due = classify.pending_deadline(state)
                 if due is not None:
                     self._track_deadline(partition, key.decode(), state.tracked.event_ts, due)
                     pending += 1
+            resend.extend(_last_moments(published))
         self.owned = wanted  # (a revoke does not clear it: Faust revokes everything on every rebalance)
         log.info("rebuilt the deadline index for partitions %s from %d keys: %d pending pairs, %d recent verdict "
-                 "outputs published again", sorted(wanted), scanned, pending, len(resend))
+                 "and window outputs published again", sorted(wanted), scanned, pending, len(resend))
         return resend
 
     def forget(self, partition: int) -> None:
@@ -506,6 +515,18 @@ class Reconciler:
         log.debug("dead-lettered %s[%d]@%d: %s", topic, effects.partition, effects.offset, rejection.message)
         return _dlq_out(self.settings.dlq_topic, rejection, topic, effects.partition, effects.offset, key, value,
                         headers)
+
+
+def _last_moments(published: list[tuple[int, list[Out]]]) -> list[Out]:
+    """The outputs of a partition's last OUTBOX_MS, measured from its newest output, not from now.
+
+    A new owner rebuilds a session timeout or more after its predecessor died, so "recent" must be
+    judged on the predecessor's clock: what it published before its last commit was delivered.
+    """
+    if not published:
+        return []
+    since = max(at for at, _ in published) - OUTBOX_MS
+    return [out for at, outs in sorted(published, key=lambda item: item[0]) if at >= since for out in outs]
 
 
 def _seq(headers: Iterable[tuple[str, bytes]] | None) -> Sequence[tuple[str, bytes]] | None:

@@ -166,10 +166,12 @@ def test_a_killed_worker_loses_nothing_and_counts_nothing_twice(tmp_path):
         survivor_log = pipeline.log_path(0)
         rebuilds_before = survivor_log.read_text().count("rebuilt the deadline index")
         run(pipeline, onprem[:half], cloud[: len(cloud) // 2])
-        pipeline.run(pipeline.reader.wait_for(lambda out: len(out.audit_ids) >= 100, 60,
-                                              lambda out: f"100 audit records; have {len(out.audit_ids)}"))
+        candidates = {f"kill-{i:05d}" for i in range(0, 60, 10)}  # matches, in the first half: one is the victim's
+        pipeline.run(pipeline.reader.wait_for(
+            lambda out: len(out.audit_ids) >= 100 and candidates <= {r["pk"] for r in out.audit_records}, 60,
+            lambda out: f"100 audit records, {sorted(candidates)} among them; have {len(out.audit_ids)}"))
         survivor_port, victim_port = (env["DQHASH_WEB_PORT"] for env in pipeline.envs)
-        victims_pk = next(pk for pk in (f"kill-{i:05d}" for i in range(0, 60, 10))
+        victims_pk = next(pk for pk in sorted(candidates)
                           if get_json(survivor_port, f"/dq/pairs/{pk}")["served_by"].endswith(victim_port))
         t0 = time.monotonic()
         pipeline.workers[1].kill()  # SIGKILL: no commit, no flush, no leave-group

@@ -284,8 +284,40 @@ def test_a_new_owner_publishes_recent_verdicts_again_in_case_they_were_lost(rig)
     successor = Reconciler(r.settings, pairs, r.metrics, r.scan, clock)
     assert audits(successor.rebuild(range(N))) == [sent]  # same audit_id: a downstream upsert
     assert successor.rebuild(range(N)) == []  # a rebalance that keeps the partitions sends nothing
+    clock.now += 15_000  # a failover takes a session timeout and more: still the partition's last moments
+    assert audits(Reconciler(r.settings, pairs, r.metrics, r.scan, clock).rebuild(range(N))) == [sent]
+
+
+def test_only_the_last_moments_of_a_partition_are_published_again(rig):
+    """Outputs well before the partition's newest one were committed, whatever the new owner's clock says."""
+    r, clock, pairs, _ = rig
+    p = home("k1")
+    k2 = next(pk for pk in (f"k{i}" for i in range(2, 200)) if home(pk) == p)
+    r.on_input("onprem", "topic1", p, 0, b"k1", event(), [])
+    r.on_input("cloud", "topic2", p, 0, b"k1", cloud(), [])
     clock.now += 11_000
-    assert Reconciler(r.settings, pairs, r.metrics, r.scan, clock).rebuild(range(N)) == []  # long committed
+    r.on_input("onprem", "topic1", p, 1, k2.encode(), event(pk=k2, event_id="e2"), [])
+    [newest] = audits(r.on_input("cloud", "topic2", p, 1, k2.encode(), cloud(pk=k2), []))
+    clock.now += 30_000
+    assert audits(Reconciler(r.settings, pairs, r.metrics, r.scan, clock).rebuild(range(N))) == [newest]
+
+
+def test_a_new_owner_publishes_recently_closed_windows_again_in_case_they_were_lost(rig):
+    """The owner may die after the window's "published" mark reached the changelog and before its record did."""
+    r, clock, pairs, _ = rig
+    p = home("k1")
+    r.on_input("onprem", "topic1", p, 0, b"k1", event(), [])
+    r.on_input("cloud", "topic2", p, 0, b"k1", cloud(), [])
+    clock.now = T0 + 90_000
+    [published] = [o for o in tick(r, p) if o.topic == "dq-metrics"]
+    clock.now += 2_000
+    successor = Reconciler(r.settings, pairs, r.metrics, r.scan, clock)
+    resent = [o for o in successor.rebuild(range(N)) if o.topic == "dq-metrics"]
+    assert resent == [published._replace(headers=[("dq.republished", b"1")])]  # the same record: an upsert
+    assert successor.rebuild(range(N)) == []  # a rebalance that keeps the partitions sends nothing
+    clock.now += 15_000  # a failover takes a session timeout and more: still the partition's last moments
+    late = Reconciler(r.settings, pairs, r.metrics, r.scan, clock).rebuild(range(N))
+    assert [o for o in late if o.topic == "dq-metrics"] == resent
 
 
 def test_republished_verdicts_are_marked(rig):
