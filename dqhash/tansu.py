@@ -13,7 +13,10 @@ when records arrive meanwhile (produce→consume 1,232–1,240 ms with Faust's f
 1,500 ms; 37–46 ms with 100 ms), which puts about a second on every hop through
 a topic. With a 100 ms wait, failover lost records: first in 4 of 9 kill -9 runs
 (records dropped mid-rebalance, fixed in ``dqhash.transport``), then, with that
-fix, 2 audit records in 1 of 3 runs, not yet explained; so the stock wait stays.
+fix, 1–3 audit records in 5 of 11 runs: a record of the dead worker's re-key
+partition reached the survivor's consumer in its first fetch after takeover (a
+fetch issued before the seek to committed offsets) but was never applied, and
+its re-fetch was then dropped as already read. Not yet fixed; the stock wait stays.
 
 Selected by the URL scheme only (``DQHASH_BROKER=tansu://host:port``, what the
 embedded broker advertises); built on ``dqhash.transport``, which ``kafka://`` uses too.
