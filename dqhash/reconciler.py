@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
-from typing import Callable, Iterable, Iterator, MutableMapping, NamedTuple, Sequence
+from functools import partial
+from typing import Callable, Iterable, Iterator, MutableMapping, NamedTuple, Sequence, TypeVar
 
 import orjson
 
@@ -62,6 +63,7 @@ HISTORY = 5
 OUTBOX_MS = 10_000
 
 Table = MutableMapping[bytes, bytes]
+T = TypeVar("T")
 Scan = Callable[[Table, int], Iterator[tuple[bytes, bytes]]]
 
 
@@ -448,6 +450,12 @@ class Reconciler:
     def _window_out(self, partition: int, start: int, record: dict, headers: list | None = None) -> Out:
         return Out(self.settings.metrics_topic, f"{partition}:{start}".encode(), orjson.dumps(record), headers)
 
+    def _window_published_again(self, partition: int, start: int, window: dict) -> list[Out]:
+        """The record as it was published (same ``emitted_at``), marked as published again."""
+        at = window["published_ms"]
+        record = metrics_record(window, partition, start, self.settings.window_ms, at)
+        return [self._window_out(partition, start, record, REPUBLISHED)]
+
     # --- partitions coming and going -----------------------------------------------------
 
     def rebuild(self, partitions: Iterable[int]) -> list[Out]:
@@ -469,7 +477,7 @@ class Reconciler:
             self.forget(partition)
             open_windows, closed = self.open_windows.setdefault(partition, set()), self.closed_windows.setdefault(partition, set())
             republish = self.republish.setdefault(partition, set())
-            published: list[tuple[int, list[Out]]] = []  # (when, outputs) the previous owner published
+            published: list[tuple[int, Callable[[], list[Out]]]] = []  # (when, its outputs) by the previous owner
             for key, raw in self.scan(self.pairs, partition):
                 if is_window_key(key):
                     start = window_start_of(key)
@@ -479,21 +487,20 @@ class Reconciler:
                         republish.add(start)
                     elif taken_over and window["closed"] and "published_ms" in window:
                         # as verdicts: its record may be in the changelog, marked published, and not in Kafka
-                        at = window["published_ms"]
-                        record = metrics_record(window, partition, start, self.settings.window_ms, at)
-                        published.append((at, [self._window_out(partition, start, record, REPUBLISHED)]))
+                        published.append((window["published_ms"],
+                                          partial(self._window_published_again, partition, start, window)))
                     continue
                 scanned += 1
                 state = decode_state(raw)
                 if taken_over and state.outbox:
                     pk = key.decode()
-                    published.extend((verdict.classified_ms, self._verdict_outs(pk, key, verdict, REPUBLISHED))
+                    published.extend((verdict.classified_ms, partial(self._verdict_outs, pk, key, verdict, REPUBLISHED))
                                      for verdict in state.outbox)
                 due = classify.pending_deadline(state)
                 if due is not None:
                     self._track_deadline(partition, key.decode(), state.tracked.event_ts, due)
                     pending += 1
-            resend.extend(_last_moments(published))
+            resend.extend(out for outputs in _last_moments(published) for out in outputs())
         self.owned = wanted  # (a revoke does not clear it: Faust revokes everything on every rebalance)
         log.info("rebuilt the deadline index for partitions %s from %d keys: %d pending pairs, %d recent verdict "
                  "and window outputs published again", sorted(wanted), scanned, pending, len(resend))
@@ -517,16 +524,18 @@ class Reconciler:
                         headers)
 
 
-def _last_moments(published: list[tuple[int, list[Out]]]) -> list[Out]:
-    """The outputs of a partition's last OUTBOX_MS, measured from its newest output, not from now.
+def _last_moments(published: list[tuple[int, T]]) -> list[T]:
+    """What a partition published in its last OUTBOX_MS, measured from its newest output, not from now, oldest first.
 
     A new owner rebuilds a session timeout or more after its predecessor died, so "recent" must be
     judged on the predecessor's clock: what it published before its last commit was delivered.
+    Callers pass makers of outputs, not outputs: a settled pk keeps its last verdict in its outbox
+    until its next write, so most of a partition's outbox is older and is never serialised.
     """
     if not published:
         return []
     since = max(at for at, _ in published) - OUTBOX_MS
-    return [out for at, outs in sorted(published, key=lambda item: item[0]) if at >= since for out in outs]
+    return [item for at, item in sorted(published, key=lambda entry: entry[0]) if at >= since]
 
 
 def _seq(headers: Iterable[tuple[str, bytes]] | None) -> Sequence[tuple[str, bytes]] | None:

@@ -1,6 +1,7 @@
 """After a rebalance, partitions with no committed offset restart from the reset policy (dqhash.transport)."""
 
 import asyncio
+from types import SimpleNamespace
 
 import pytest
 from aiokafka import TopicPartition
@@ -29,22 +30,12 @@ class FakeAIOKafkaConsumer:
         self.calls.append(("end", *partitions))
 
 
-class FakeConf:
-    def __init__(self, policy):
-        self.consumer_auto_offset_reset = policy
-
-
-class FakeApp:
-    def __init__(self, policy):
-        self.conf = FakeConf(policy)
-
-
 def seek(committed, policy="earliest"):
     """Run the thread's seek against a fake consumer; the calls it made to aiokafka, and what it returned."""
     thread = RewindingConsumerThread.__new__(RewindingConsumerThread)
     fake = FakeAIOKafkaConsumer(committed)
     thread._ensure_consumer = lambda: fake
-    thread.app = FakeApp(policy)
+    thread.app = SimpleNamespace(conf=SimpleNamespace(consumer_auto_offset_reset=policy))
     returned = asyncio.run(thread._seek_to_committed_or_reset())
     return fake.calls, returned
 
