@@ -13,6 +13,7 @@ skip or stall (#175, #315).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from dqhash.app import app, metrics, settings
@@ -68,19 +69,32 @@ async def _consume(stream, source: int) -> None:
         events = []
 
 
+#: Held from a batch's store writes until its changelog records are queued: see :func:`_process`.
+_writing = asyncio.Lock()
+
+
 async def _process(events: list, source: int) -> None:
+    """Apply a batch and queue its outputs, one batch at a time across the agents.
+
+    The four agents write the same table. Without the lock, a batch's changelog records could be
+    queued after those of a batch that wrote later (``produce`` can wait: topic metadata, a full
+    partition buffer); a new owner or standby replaying the changelog in offset order would then
+    end on the older value. Seen at start-up under load: a pair's MATCH state logged before its
+    pending state, so the survivor of a kill -9 declared it MISSING_CLOUD (3 runs in 20).
+    """
     inputs: list[Input] = []
     for event in events:
         message = event.message
         record_progress(message)
         inputs.append(Input(source, message.topic, message.partition, message.offset, message.key, message.value,
                             message.headers, _timestamp_ms(message)))
-    try:
-        outs = reconciler.process(inputs)
-    except Exception as exc:  # the batch's table writes failed: dead-letter it, never ack it unprocessed
-        log.exception("could not write the state of a batch of %d records; dead-lettering them", len(inputs))
-        outs = _dead_letter_all(exc, inputs)
-    await produce(outs)
+    async with _writing:
+        try:
+            outs = reconciler.process(inputs)
+        except Exception as exc:  # the batch's table writes failed: dead-letter it, never ack it unprocessed
+            log.exception("could not write the state of a batch of %d records; dead-lettering them", len(inputs))
+            outs = _dead_letter_all(exc, inputs)
+        await produce(outs)
 
 
 def _dead_letter_all(exc: Exception, inputs: list[Input]) -> list[Out]:

@@ -9,6 +9,7 @@ import os
 os.environ.update({"DQHASH_STORE": "memory://", "DQHASH_METRICS_ENABLED": "false", "DQHASH_PARTITIONS": "4",
                    "DQHASH_DATA_DIR": os.environ.get("TMPDIR", "/tmp") + "/dqhash-agent-tests"})
 
+import asyncio  # noqa: E402
 import hashlib  # noqa: E402
 
 import orjson  # noqa: E402
@@ -108,3 +109,45 @@ async def test_a_batch_writes_the_store_and_produces_the_changelog_of_each_key_o
     assert agents.pairs.data.data[pk.encode()] == pair_writes[-1].value  # the store holds what was logged
     window_writes = [o for o in changelog if o.key.startswith(b"\xff")]
     assert orjson.loads(window_writes[-1].value)["counts"] == {"MATCH": 1}
+
+
+@pytest.mark.asyncio
+async def test_the_changelog_is_queued_in_the_order_the_store_was_written(monkeypatch):
+    """A batch whose produce waits (metadata, a full buffer) must not let a later batch's changelog overtake it."""
+    from types import SimpleNamespace
+
+    from dqhash.reconciler import SOURCE_CLOUD, SOURCE_ONPREM
+
+    pk = "agent-pk-6"
+    partition = partition_for(pk, 4)
+    queued, first_waits, release = [], asyncio.Event(), asyncio.Event()
+
+    async def slow_first_produce(outs):
+        if not first_waits.is_set():
+            first_waits.set()
+            await release.wait()
+        queued.extend(outs)
+
+    monkeypatch.setattr(agents, "produce", slow_first_produce)
+
+    def event(topic, offset, value):
+        return SimpleNamespace(message=SimpleNamespace(topic=topic, partition=partition, offset=offset,
+                                                       key=pk.encode(), value=value, headers=[], timestamp=None))
+
+    hours_later = 1_714_564_800_000 + 7_200_000
+    settings = app_module.settings
+    first = event(settings.onprem_topic, 0, onprem(pk, event_ts=hours_later))
+    second = event(settings.cloud_topic, 0, orjson.dumps({"pk": pk, "hash_cloud": H, "cloud_ts": hours_later + 100}))
+    pending = asyncio.create_task(agents._process([first], SOURCE_ONPREM))
+    await asyncio.wait_for(first_waits.wait(), 5)
+    matched = asyncio.create_task(agents._process([second], SOURCE_CLOUD))
+    for _ in range(20):  # let the second batch run as far as it can while the first one's produce waits
+        await asyncio.sleep(0)
+    release.set()
+    await asyncio.wait_for(asyncio.gather(pending, matched), 5)
+    replayed = {}
+    for out in queued:
+        if out.topic == CHANGELOG:
+            replayed[out.key] = out.value
+    assert replayed[pk.encode()] == agents.pairs.data.data[pk.encode()], \
+        "replaying the changelog in queue order must end on the value the store holds"

@@ -76,7 +76,17 @@ def wait_complete(pipeline, expected, timeout_s):
     pipeline.run(pipeline.reader.wait_for(
         lambda out: len(out.audit_ids) >= audit_total(expected) and window_totals(pipeline) == expected, timeout_s,
         lambda out: f"{audit_total(expected)} audit records and window totals {dict(expected)}; have "
-                    f"{len(out.audit_ids)} and {dict(window_totals(pipeline))}"))
+                    f"{len(out.audit_ids)} and {dict(window_totals(pipeline))}; {unexpected_verdicts(out)}"))
+
+
+def unexpected_verdicts(out, shown=10):
+    """The audit records of pks with a late verdict, or more than one: what to look at when totals differ."""
+    by_pk = defaultdict(list)
+    for record in list(out.audit_records):
+        by_pk[record["pk"]].append(record)
+    odd = {pk: [(r["status"], r["late"], r["classified_at"], r["reason"]) for r in records]
+           for pk, records in by_pk.items() if len(records) > 1 or any(r["late"] for r in records)}
+    return f"{len(odd)} pks with late or several verdicts: {dict(sorted(odd.items())[:shown])}"
 
 
 def audit_map(pipeline):

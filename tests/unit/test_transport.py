@@ -10,6 +10,7 @@ from dqhash import tansu, transport
 from dqhash.transport import RewindingConsumerThread, uncommitted
 
 A, B, C = (TopicPartition("t", p) for p in range(3))
+CHANGELOG = TopicPartition("app-table-changelog", 0)
 
 
 class FakeAIOKafkaConsumer:
@@ -29,13 +30,17 @@ class FakeAIOKafkaConsumer:
     async def seek_to_end(self, *partitions):
         self.calls.append(("end", *partitions))
 
+    async def position(self, tp):
+        return {"beginning": 0, "end": 100}[self.calls[-1][0]] + tp.partition  # where the last seek put it
+
 
 def seek(committed, policy="earliest"):
     """Run the thread's seek against a fake consumer; the calls it made to aiokafka, and what it returned."""
     thread = RewindingConsumerThread.__new__(RewindingConsumerThread)
     fake = FakeAIOKafkaConsumer(committed)
     thread._ensure_consumer = lambda: fake
-    thread.app = SimpleNamespace(conf=SimpleNamespace(consumer_auto_offset_reset=policy))
+    thread.app = SimpleNamespace(conf=SimpleNamespace(consumer_auto_offset_reset=policy),
+                                 tables=SimpleNamespace(changelog_topics={CHANGELOG.topic}))
     returned = asyncio.run(thread._seek_to_committed_or_reset())
     return fake.calls, returned
 
@@ -46,14 +51,15 @@ def test_partitions_without_a_usable_commit_are_those_with_none_or_zero():
 
 
 def test_uncommitted_partitions_are_rewound_to_the_beginning_after_seeking_to_committed():
-    calls, returned = seek({A: None, B: 17, C: 0})
-    assert calls == [("committed",), ("beginning", A, C)]
-    assert returned == {A: None, B: 17, C: 0}  # Faust still sees "no commit" for A and C
+    calls, returned = seek({A: None, B: 17, C: 0, CHANGELOG: None})
+    assert calls == [("committed",), ("beginning", A, C)]  # Faust's recovery places changelog partitions
+    assert returned == {A: 0, B: 17, C: 2, CHANGELOG: None}  # where each will be read from: what commits extend
 
 
 def test_with_the_latest_policy_they_go_to_the_end():
-    calls, _ = seek({A: None, B: 3}, policy="latest")
+    calls, returned = seek({A: None, B: 3}, policy="latest")
     assert calls == [("committed",), ("end", A)]
+    assert returned == {A: 100, B: 3}
 
 
 def test_nothing_is_rewound_when_every_partition_has_a_commit():
@@ -73,3 +79,69 @@ def test_every_broker_scheme_consumes_through_the_rewinding_consumer(url, expect
     assert type(app.transport) is expected
     assert issubclass(app.transport.Consumer, transport.Consumer)
     assert issubclass(tansu.TansuConsumerThread, RewindingConsumerThread)
+
+
+@pytest.mark.parametrize("acked, start, expected", [
+    ([5, 6, 7], 5, 3),          # the records after the committed offset, in a row
+    ([5, 6, 8, 9], 5, 2),       # up to the first hole
+    ([6, 7, 8], 5, 0),          # offset 5 was read and not processed: nothing to commit past it
+    ([1, 2, 3], 0, 0),          # a partition read from 0 whose first record was skipped (Faust commits 4)
+    ([], 5, 0),
+])
+def test_a_commit_extends_the_committed_offset_only_by_acknowledged_records_in_a_row(acked, start, expected):
+    assert transport.committable(acked, start) == expected
+
+
+class Gaps:
+    """Faust's IntervalTree of gaps, as ``_fill_gaps`` uses it."""
+
+    def __init__(self, *spans):
+        self.spans = [SimpleNamespace(begin=b, end=e) for b, e in spans]
+
+    def __bool__(self):
+        return bool(self.spans)
+
+    def overlap(self, begin, end):
+        return [s for s in self.spans if s.begin < end and s.end > begin]
+
+    def chop(self, begin, end):
+        self.spans = [s for s in self.spans if s.begin >= end]
+
+
+def consumer_with(acked, committed, gaps=None):
+    consumer = transport.Consumer.__new__(transport.Consumer)
+    consumer._acked = {A: list(acked)}
+    consumer._acked_index = {A: set(acked)}
+    consumer._committed_offset = {A: committed}
+    consumer._gap = {A: gaps or Gaps()}
+    consumer.sought = []
+
+    async def seek(tp, offset):
+        consumer.sought.append((tp, offset))
+
+    consumer.seek = seek
+    return consumer
+
+
+def test_the_consumer_commits_acknowledged_records_and_gaps_that_continue_the_committed_offset():
+    consumer = consumer_with([3, 4, 6], committed=3, gaps=Gaps((5, 6)))
+    assert consumer._new_offset(A) == 7
+    assert consumer._acked[A] == [] and consumer._acked_index[A] == set()
+
+
+def test_records_acknowledged_again_below_the_committed_offset_are_dropped():
+    consumer = consumer_with([1, 2, 3, 4], committed=3)
+    assert consumer._new_offset(A) == 5 and consumer._acked[A] == []
+
+
+def test_a_record_read_and_never_processed_holds_the_commit_and_is_read_again():
+    async def scenario():
+        consumer = consumer_with([1, 2], committed=None)  # offset 0 was skipped
+        assert consumer._new_offset(A) is None
+        assert consumer._new_offset(A) is None  # asked again before the re-read: one seek, not two
+        await asyncio.sleep(0)
+        assert consumer.sought == [(A, 0)] and consumer._acked[A] == [1, 2]
+        consumer._acked[A].append(0)  # re-read and processed
+        assert consumer._new_offset(A) == 3
+
+    asyncio.run(scenario())
