@@ -60,6 +60,13 @@ class RewindingConsumerThread(stock.AIOKafkaConsumerThread):
         return committed
 
 
+    async def seek_in_thread(self, tp: TP, offset: int) -> None:
+        await self.call_thread(self._seek, tp, offset)
+
+    async def _seek(self, tp: TP, offset: int) -> None:
+        self._ensure_consumer().seek(tp, offset)
+
+
 async def reset_to_policy(consumer: AIOKafkaConsumer, partitions: list, policy: str) -> None:
     if policy == "latest":
         await consumer.seek_to_end(*partitions)
@@ -79,6 +86,13 @@ def committable(acked: list[int], start: int) -> int:
 
 
 class Consumer(stock.Consumer):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        #: where each assigned partition is read from, once the seek after an assignment said so
+        self._starts: dict[TP, int] = {}
+        #: partitions being sought back to re-read a hole
+        self._rereading: set[TP] = set()
+
     def _new_consumer_thread(self) -> RewindingConsumerThread:
         return RewindingConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
@@ -94,7 +108,11 @@ class Consumer(stock.Consumer):
             return None
         _fill_gaps(self._gap[tp], acked)
         acked.sort()
-        start = self._committed_offset[tp] or 0
+        start = self._committed_offset[tp]
+        if start is None:
+            start = self._starts.get(tp)
+        if start is None:  # assigned, not yet sought: records already read cannot be judged yet
+            return None
         stale = bisect.bisect_left(acked, start)  # acknowledged again after a rewind: already committed
         count = committable(acked[stale:], start)
         done = acked[:stale + count]
@@ -106,6 +124,16 @@ class Consumer(stock.Consumer):
             self._reread(tp, start, acked[0])
         return None
 
+    async def seek_to_committed(self) -> Mapping[TP, int]:
+        """Also remembers where each assigned partition is read from: the start a commit must continue."""
+        committed = await super().seek_to_committed()
+        self._starts = {tp: offset or 0 for tp, offset in committed.items()}
+        return committed
+
+    async def on_partitions_revoked(self, revoked) -> None:
+        self._starts = {}  # Faust revokes every partition on a rebalance; the next seek says where each starts
+        await super().on_partitions_revoked(revoked)
+
     def _reread(self, tp: TP, start: int, acked_from: int) -> None:
         if tp in self._rereading:
             return
@@ -115,18 +143,16 @@ class Consumer(stock.Consumer):
 
         async def seek_back() -> None:
             try:
-                await self.seek(tp, start)
+                # not Faust's ``seek``: it calls aiokafka from this thread, not the consumer's (the fetcher
+                # then never woke: a partition stalled in a CI run)
+                await self._thread.seek_in_thread(tp, start)
+                self._read_offset[tp] = start if start else None
+            except Exception:  # a rebalance took the partition meanwhile: the new owner reads from the commit
+                log.warning("%s: could not seek back to %d", tp, start, exc_info=True)
             finally:
                 self._rereading.discard(tp)
 
         asyncio.ensure_future(seek_back())
-
-    @property
-    def _rereading(self) -> set:
-        found = self.__dict__.get("_rereading_tps")
-        if found is None:
-            found = self.__dict__["_rereading_tps"] = set()
-        return found
 
 
 def _fill_gaps(gaps, acked: list[int]) -> None:

@@ -114,12 +114,14 @@ def consumer_with(acked, committed, gaps=None):
     consumer._acked_index = {A: set(acked)}
     consumer._committed_offset = {A: committed}
     consumer._gap = {A: gaps or Gaps()}
+    consumer._read_offset = {A: 9}
+    consumer._starts, consumer._rereading = {A: committed or 0}, set()
     consumer.sought = []
 
-    async def seek(tp, offset):
+    async def seek_in_thread(tp, offset):
         consumer.sought.append((tp, offset))
 
-    consumer.seek = seek
+    consumer._thread = SimpleNamespace(seek_in_thread=seek_in_thread)
     return consumer
 
 
@@ -141,7 +143,34 @@ def test_a_record_read_and_never_processed_holds_the_commit_and_is_read_again():
         assert consumer._new_offset(A) is None  # asked again before the re-read: one seek, not two
         await asyncio.sleep(0)
         assert consumer.sought == [(A, 0)] and consumer._acked[A] == [1, 2]
+        assert consumer._read_offset[A] is None  # the re-fetched records are not dropped as already read
         consumer._acked[A].append(0)  # re-read and processed
         assert consumer._new_offset(A) == 3
 
     asyncio.run(scenario())
+
+
+def test_the_seek_back_runs_in_the_consumer_thread():
+    """aiokafka lives on the consumer thread's loop; a seek from the worker's loop left its fetcher asleep."""
+    thread = RewindingConsumerThread.__new__(RewindingConsumerThread)
+    fake = SimpleNamespace(sought=[])
+    fake.seek = lambda tp, offset: fake.sought.append((tp, offset))
+    thread._ensure_consumer = lambda: fake
+    ran_in = []
+
+    async def call_thread(method, *args):
+        ran_in.append(method.__name__)
+        return await method(*args)
+
+    thread.call_thread = call_thread
+    asyncio.run(thread.seek_in_thread(A, 7))
+    assert ran_in == ["_seek"] and fake.sought == [(A, 7)]
+
+
+def test_nothing_is_committed_or_re_read_before_the_seek_says_where_a_partition_starts():
+    """Between an assignment and Faust's seek, records read from aiokafka's own position get acknowledged."""
+    consumer = consumer_with([40, 41], committed=None)
+    consumer._starts = {}
+    assert consumer._new_offset(A) is None and consumer.sought == [] and consumer._acked[A] == [40, 41]
+    consumer._starts = {A: 40}
+    assert consumer._new_offset(A) == 42
