@@ -8,15 +8,12 @@ listed end offsets, fetches once at each (with ``max_wait`` ≥ 1 ms: Tansu
 answers a zero-wait fetch with no partitions) and uses the larger of the
 listed offset and the fetch's high watermark.
 
-Not changed, on purpose: Tansu holds every Fetch for its whole ``max_wait`` even
-when records arrive meanwhile (produce→consume 1,232–1,240 ms with Faust's fixed
-1,500 ms; 37–46 ms with 100 ms), which puts about a second on every hop through
-a topic. With a 100 ms wait, failover lost records: first in 4 of 9 kill -9 runs
-(records dropped mid-rebalance, fixed in ``dqhash.transport``), then, with that
-fix, 1–3 audit records in 5 of 11 runs: a record of the dead worker's re-key
-partition reached the survivor's consumer in its first fetch after takeover (a
-fetch issued before the seek to committed offsets) but was never applied, and
-its re-fetch was then dropped as already read. Not yet fixed; the stock wait stays.
+It also shortens the consumer's fetch wait to 100 ms (``FETCH_MAX_WAIT_MS``): Tansu holds every Fetch
+for its whole ``max_wait`` even when records arrive meanwhile, so Faust's fixed 1,500 ms put about a
+second and a half on every hop through a topic. The shorter wait used to cost records on failover (1–3
+audit records in 5 of 11 kill -9 runs: a record fetched while a rebalance was under way was skipped by
+the stream and committed past); ``dqhash.transport`` now re-reads such records (12 of 12 runs exact
+under CPU load, a record re-read in 4 of them).
 
 Selected by the URL scheme only (``DQHASH_BROKER=tansu://host:port``, what the
 embedded broker advertises); built on ``dqhash.transport``, which ``kafka://`` uses too.
@@ -70,7 +67,17 @@ async def fetched_highwaters(bootstrap, listed: Mapping[TP, int]) -> dict[TP, in
         await probe.stop()
 
 
+#: produce→consume 1,232–1,240 ms with Faust's fixed 1,500 ms, 37–46 ms with this (measured on Tansu); real
+#: Kafka answers a fetch as records arrive, so ``kafka://`` keeps Faust's value
+FETCH_MAX_WAIT_MS = 100
+
+
 class TansuConsumerThread(RewindingConsumerThread):
+    def _create_consumer(self, loop):
+        consumer = super()._create_consumer(loop)
+        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read by AIOKafkaConsumer.start() for its Fetcher
+        return consumer
+
     async def _highwaters(self, partitions: List[TP]) -> Mapping[TP, int]:
         listed = await super()._highwaters(partitions)
         bootstrap = self._ensure_consumer()._client._bootstrap_servers
