@@ -116,6 +116,7 @@ async def test_the_changelog_is_queued_in_the_order_the_store_was_written(monkey
     """A batch whose produce waits (metadata, a full buffer) must not let a later batch's changelog overtake it."""
     from types import SimpleNamespace
 
+    from dqhash.codec import decode_state
     from dqhash.reconciler import SOURCE_CLOUD, SOURCE_ONPREM
 
     pk = "agent-pk-6"
@@ -143,6 +144,9 @@ async def test_the_changelog_is_queued_in_the_order_the_store_was_written(monkey
     matched = asyncio.create_task(agents._process([second], SOURCE_CLOUD))
     for _ in range(20):  # let the second batch run as far as it can while the first one's produce waits
         await asyncio.sleep(0)
+    applied = decode_state(agents.pairs.data.data[pk.encode()])
+    assert applied.tracked.status == "MATCH", "the second batch is applied meanwhile, not held up"
+    assert queued == [], "nothing of the second batch is queued before the first batch's outputs"
     release.set()
     await asyncio.wait_for(asyncio.gather(pending, matched), 5)
     replayed = {}
