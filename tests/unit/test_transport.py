@@ -175,11 +175,3 @@ def test_nothing_is_committed_or_re_read_before_the_seek_says_where_a_partition_
     consumer._starts = {A: 40}
     assert consumer._new_offset(A) == 42
 
-
-def test_the_embedded_broker_transport_shortens_the_fetch_wait_tansu_always_waits_out(monkeypatch):
-    from faust.transport.drivers import aiokafka as stock
-
-    monkeypatch.setattr(stock.AIOKafkaConsumerThread, "_create_consumer",
-                        lambda self, loop: SimpleNamespace(_fetch_max_wait_ms=1500))
-    thread = tansu.TansuConsumerThread.__new__(tansu.TansuConsumerThread)
-    assert thread._create_consumer(None)._fetch_max_wait_ms == tansu.FETCH_MAX_WAIT_MS == 100
