@@ -11,7 +11,7 @@ listed offset and the fetch's high watermark.
 Not changed, on purpose: Tansu holds every Fetch for its whole ``max_wait`` even when records arrive
 meanwhile (produce→consume 1,232–1,240 ms with Faust's fixed 1,500 ms; 37–46 ms with 100 ms), which puts
 about a second on every hop through a topic. With 100 ms, records fetched while a rebalance is under way
-are skipped by the stream far more often (a hole in 4 of 12 kill -9 runs, against none in 22 with
+are skipped by the stream far more often (a hole in 4 of 12 kill -9 runs, against none in 30 with
 1,500 ms). ``dqhash.transport`` no longer commits past such records and seeks back to read them again;
 that made 18 of 18 local runs exact, but in one CI run a re-read did not deliver the records (four events
 of a taken-over partition stayed unprocessed until the next rebalance). Not yet understood; the stock
