@@ -84,22 +84,16 @@ class _InOrder:
     def __init__(self) -> None:
         self._last: asyncio.Future | None = None
 
-    def turn(self) -> tuple[asyncio.Future | None, asyncio.Future]:
-        """A batch's place in the output order: take it right after applying the batch, with no await between."""
+    async def produce(self, outs: list[Out]) -> None:
+        """Await it right after applying the batch: its turn is taken before the coroutine's first await."""
         previous, mine = self._last, asyncio.get_running_loop().create_future()
         self._last = mine
-        return previous, mine
-
-    @staticmethod
-    async def produce(turn: tuple[asyncio.Future | None, asyncio.Future], outs: list[Out]) -> None:
-        previous, mine = turn
         try:
             if previous is not None:
                 await asyncio.shield(previous)
             await produce(outs)
         finally:
-            if not mine.done():
-                mine.set_result(None)
+            mine.set_result(None)
 
 
 _in_order = _InOrder()
@@ -117,7 +111,7 @@ async def _process(events: list, source: int) -> None:
     except Exception as exc:  # the batch's table writes failed: dead-letter it, never ack it unprocessed
         log.exception("could not write the state of a batch of %d records; dead-lettering them", len(inputs))
         outs = _dead_letter_all(exc, inputs)
-    await _in_order.produce(_in_order.turn(), outs)
+    await _in_order.produce(outs)
 
 
 def _dead_letter_all(exc: Exception, inputs: list[Input]) -> list[Out]:

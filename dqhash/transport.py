@@ -15,9 +15,9 @@ starts when a partition has no committed offset (and lets a one-record hole thro
 a record that was read but never processed (a stream skips records fetched while flow control is off or
 the generation changed, i.e. during a rebalance) is committed past and lost. The likely path of 1 to 3
 lost verdicts in about 1 run in 10 of the kill -9 test under load: in a failing run, three early events of
-the survivor's own partitions, read while its start-up seek was under way, reached neither worker's table. Here a commit only extends the committed offset by the records after it that were acknowledged;
-a record read and not acknowledged holds the commit and is read again (:func:`committable`,
-``Consumer._new_offset``).
+the survivor's own partitions, read while its start-up seek was under way, reached neither worker's table.
+Here a commit only extends the committed offset by the records after it that were acknowledged; a record
+read and not acknowledged holds the commit and is read again (:func:`committable`, ``Consumer._new_offset``).
 
 Used for ``kafka://`` and ``aiokafka://`` (see ``dqhash.app.App``) and, through ``dqhash.tansu``, for the
 embedded broker.
@@ -58,7 +58,6 @@ class RewindingConsumerThread(stock.AIOKafkaConsumerThread):
             for tp in fresh:
                 committed[tp] = await consumer.position(tp)
         return committed
-
 
     async def seek_in_thread(self, tp: TP, offset: int) -> None:
         await self.call_thread(self._seek, tp, offset)
