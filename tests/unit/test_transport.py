@@ -115,7 +115,7 @@ def consumer_with(acked, committed, gaps=None):
     consumer._committed_offset = {A: committed}
     consumer._gap = {A: gaps or Gaps()}
     consumer._read_offset = {A: 9}
-    consumer._starts, consumer._rereading = {A: committed or 0}, set()
+    consumer._starts, consumer._rereads = {A: committed or 0}, {}
     consumer.sought = []
 
     async def seek_in_thread(tp, offset):
@@ -143,7 +143,6 @@ def test_a_record_read_and_never_processed_holds_the_commit_and_is_read_again():
         assert consumer._new_offset(A) is None  # asked again before the re-read: one seek, not two
         await asyncio.sleep(0)
         assert consumer.sought == [(A, 0)] and consumer._acked[A] == [1, 2]
-        assert consumer._read_offset[A] is None  # the re-fetched records are not dropped as already read
         consumer._acked[A].append(0)  # re-read and processed
         assert consumer._new_offset(A) == 3
 
@@ -175,3 +174,122 @@ def test_nothing_is_committed_or_re_read_before_the_seek_says_where_a_partition_
     consumer._starts = {A: 40}
     assert consumer._new_offset(A) == 42
 
+
+
+def message(offset):
+    return SimpleNamespace(offset=offset)
+
+
+def drain(consumer, offsets):
+    """Faust's ``Consumer._drain_messages`` rule: a record is handed on if its offset is >= the read offset,
+    which then becomes its offset; the rest are dropped as already read. The offsets handed on."""
+    async def run():
+        handed = []
+        async for tp, msg in consumer.getmany(timeout=1.0):
+            read = consumer._read_offset[tp]
+            if read is None or msg.offset >= read:
+                consumer._read_offset[tp] = msg.offset
+                handed.append(msg.offset)
+        return handed
+    return asyncio.run(run())
+
+
+def test_a_re_read_is_delivered_though_records_fetched_before_the_seek_are_still_being_handed_out(monkeypatch):
+    """In a CI run the seek back set the read offset, the drain loop then raised it with records of an
+    earlier fetch, and the re-fetched hole was dropped as already read: never processed, never committed."""
+    fetches = []
+
+    async def stock_getmany(self, timeout):
+        for offset in fetches.pop(0):
+            yield A, message(offset)
+
+    monkeypatch.setattr(transport.stock.Consumer, "getmany", stock_getmany)
+    consumer = consumer_with([6, 7], committed=5)  # offset 5 was skipped
+    consumer._read_offset[A] = 7
+
+    async def hole_found():
+        assert consumer._new_offset(A) is None
+        await asyncio.sleep(0)
+    asyncio.run(hole_found())
+    assert consumer.sought == [(A, 5)]
+
+    fetches.extend([[8, 9], [5, 6, 7, 8, 9, 10]])  # fetched before the seek, then from the sought offset
+    assert drain(consumer, fetches) == [8, 9]
+    assert drain(consumer, fetches) == [5, 6, 7, 8, 9, 10]
+    assert consumer._rereads == {}
+
+
+def test_a_re_read_that_does_not_come_back_is_sought_again_later(monkeypatch):
+    consumer = consumer_with([6, 7], committed=5)
+    clock = [1000.0]
+    monkeypatch.setattr(transport.time, "monotonic", lambda: clock[0])
+
+    async def ask(times):
+        for _ in range(times):
+            assert consumer._new_offset(A) is None
+            await asyncio.sleep(0)
+
+    asyncio.run(ask(3))
+    assert consumer.sought == [(A, 5)]
+    clock[0] += transport.REREAD_RETRY_S
+    asyncio.run(ask(1))
+    assert consumer.sought == [(A, 5), (A, 5)]
+
+
+def test_a_rebalance_forgets_pending_re_reads():
+    consumer = consumer_with([6, 7], committed=5)
+    consumer._rereads = {A: (5, 0.0)}
+    consumer._starts = {A: 5}
+
+    async def revoke():
+        with pytest.MonkeyPatch.context() as patch:
+            async def stock_revoked(self, revoked):
+                pass
+            patch.setattr(transport.stock.Consumer, "on_partitions_revoked", stock_revoked)
+            await consumer.on_partitions_revoked({A})
+    asyncio.run(revoke())
+    assert consumer._rereads == {} and consumer._starts == {}
+
+
+def consumer_message(offset, generation_id=1):
+    from faust.types.tuples import ConsumerMessage
+    return ConsumerMessage(A.topic, A.partition, offset, 0.0, 0, [], b"k", b"v", None,
+                           generation_id=generation_id)
+
+
+def acking_consumer(committed, generation_id=1, flow_active=True):
+    consumer = consumer_with([], committed=committed)
+    consumer.app = SimpleNamespace(topics=SimpleNamespace(acks_enabled_for=lambda topic: True),
+                                   consumer_generation_id=generation_id,
+                                   flow_control=SimpleNamespace(is_active=lambda: flow_active))
+    consumer._unacked_messages, consumer._waiting_for_ack, consumer._n_acked = set(), None, 0
+    return consumer
+
+
+@pytest.mark.parametrize("fetched_in, flow_active", [(0, True), (1, False)])
+def test_a_record_the_stream_skipped_during_a_rebalance_is_not_counted_as_processed(fetched_in, flow_active):
+    """Faust's stream acknowledges the records it skips (fetched in an earlier generation, or while flow is
+    stopped) without processing them; counted, they would be committed past and lost if the worker died
+    before reading them again."""
+    consumer = acking_consumer(committed=5, flow_active=flow_active)
+    skipped = consumer_message(5, generation_id=fetched_in)
+    assert consumer.ack(skipped) is False and skipped.acked
+    assert consumer._acked[A] == [] and consumer._n_acked == 0
+
+    consumer.app.flow_control.is_active = lambda: True
+    processed = consumer_message(6)
+    processed.tracked = True  # a stream took it
+    assert consumer.ack(processed) is True and consumer._acked[A] == [6]
+
+    async def commit():
+        assert consumer._new_offset(A) is None  # offset 5 holds the commit
+        await asyncio.sleep(0)
+    asyncio.run(commit())
+    assert consumer.sought == [(A, 5)]  # and is read again
+
+
+def test_a_record_processed_before_a_rebalance_still_counts():
+    consumer = acking_consumer(committed=5, generation_id=2)
+    processed = consumer_message(5, generation_id=1)
+    processed.tracked = True
+    assert consumer.ack(processed) is True and consumer._new_offset(A) == 6
