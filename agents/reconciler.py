@@ -22,6 +22,7 @@ from dqhash.reconciler import (SOURCE_CLOUD, SOURCE_ONPREM, SOURCE_REKEY, SOURCE
                                Reconciler)
 from dqhash.tables import batch_writer, pairs, partition_reader, persist_offset, scan_partition
 from dqhash.timeutil import now_ms
+from dqhash.transport import is_stale
 
 log = logging.getLogger("dqhash.agents")
 
@@ -101,8 +102,11 @@ _in_order = _InOrder()
 
 async def _process(events: list, source: int) -> None:
     inputs: list[Input] = []
+    consumer = app.consumer
     for event in events:
         message = event.message
+        if is_stale(consumer, message):  # its partition was sought back since: it comes again, in order
+            continue
         record_progress(message)
         inputs.append(Input(source, message.topic, message.partition, message.offset, message.key, message.value,
                             message.headers, _timestamp_ms(message)))

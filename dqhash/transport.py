@@ -1,4 +1,4 @@
-"""Faust's aiokafka transport with two fixes that keep a rebalance from losing records.
+"""Faust's aiokafka transport with three fixes that keep a rebalance from losing records.
 
 First, a partition with no committed offset restarts from the reset policy after every rebalance. When a
 rebalance stops the flow while a fetch is in flight, Faust's ``Consumer.getmany`` drops the records that
@@ -18,9 +18,16 @@ lost verdicts in about 1 run in 10 of the kill -9 test under load: in a failing 
 the survivor's own partitions, read while its start-up seek was under way, reached neither worker's table.
 Here a commit only extends the committed offset by the records after it that were acknowledged; a record
 read and not acknowledged holds the commit and is read again (:func:`committable`, ``Consumer._new_offset``).
-Two details keep that sound: Faust's stream acknowledges the records it skips, so those acknowledgements are
-not counted (``Consumer.ack``); and the read offset is lowered to the hole only when its first record comes
-back (``Consumer.getmany``), not at the seek.
+
+Third, each partition is applied in order across seeks. Faust's drain loop kept handing out records fetched
+before a seek (its own seek to committed offsets after a rebalance, or a re-read), raised its read offset
+past the sought offset with each, and dropped the re-fetched records as already read: a hole, with the
+records after it applied first. The reconciler's applied offsets and window counts assume order (3 MATCH
+went missing from the window totals in a kill -9 run). The consumer thread counts every seek of each
+partition (:func:`count_seeks`) and stamps each record with the count it was fetched under; a record of a
+partition sought since is stale (``Consumer.is_stale``): never handed out, skipped by the agents, its
+acknowledgement not counted, and read again from where the seek went. Faust's stream also acknowledges the
+records it skips during a rebalance; those are not counted either (``Consumer.ack``).
 
 Used for ``kafka://`` and ``aiokafka://`` (see ``dqhash.app.App``) and, through ``dqhash.tansu``, for the
 embedded broker.
@@ -50,13 +57,60 @@ def uncommitted(committed: Mapping) -> list:
     return [tp for tp, offset in committed.items() if offset is None or offset <= 0]
 
 
+#: a partition's seeks so far and where the last one went (None: a reset, resolved by the broker)
+Seeks = tuple[int, "int | None"]
+
+
+def is_stale(consumer, message) -> bool:
+    """See ``Consumer.is_stale``; False with a consumer of another transport."""
+    check = getattr(consumer, "is_stale", None)
+    return check is not None and check(message)
+
+
+def count_seeks(fetcher, seeks: dict) -> None:
+    """Counts every seek and reset of each partition in ``seeks``, in the same step as aiokafka moves it.
+
+    The count a fetched batch was read under tells, later, whether its partition was sought since.
+    """
+    if getattr(fetcher, "_dqhash_counts_seeks", False):
+        return
+    seek_to, request_offset_reset = fetcher.seek_to, fetcher.request_offset_reset
+
+    def counted_seek_to(tp, offset):
+        seeks[tp] = (seeks.get(tp, (0, None))[0] + 1, offset)
+        return seek_to(tp, offset)
+
+    def counted_reset(tps, strategy):
+        for tp in tps:
+            seeks[tp] = (seeks.get(tp, (0, None))[0] + 1, None)
+        return request_offset_reset(tps, strategy)
+
+    fetcher.seek_to, fetcher.request_offset_reset = counted_seek_to, counted_reset
+    fetcher._dqhash_counts_seeks = True
+
+
 class RewindingConsumerThread(stock.AIOKafkaConsumerThread):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        #: per partition: how often it was sought, and where to (written in this thread only)
+        self.seeks: dict[TP, Seeks] = {}
+        #: ``seeks`` as it was when the last batch was fetched
+        self.fetched_seeks: Mapping[TP, Seeks] = {}
+
+    async def _fetch_records(self, consumer, active_partitions, timeout=None, max_records=None):
+        count_seeks(consumer._fetcher, self.seeks)
+        records = await super()._fetch_records(consumer, active_partitions, timeout=timeout,
+                                               max_records=max_records)
+        self.fetched_seeks = dict(self.seeks)  # same step as aiokafka handed the records over: no seek between
+        return records
+
     async def seek_to_committed(self) -> Mapping[TP, int]:
         return await self.call_thread(self._seek_to_committed_or_reset)
 
     async def _seek_to_committed_or_reset(self) -> Mapping[TP, int]:
         """Committed offsets; for a partition without one, where the reset put it (the first offset to process)."""
         consumer = self._ensure_consumer()
+        count_seeks(consumer._fetcher, self.seeks)
         committed = dict(await consumer.seek_to_committed())
         # changelog partitions are never committed: Faust's recovery positions them itself
         changelogs = self.app.tables.changelog_topics
@@ -71,7 +125,9 @@ class RewindingConsumerThread(stock.AIOKafkaConsumerThread):
         await self.call_thread(self._seek, tp, offset)
 
     async def _seek(self, tp: TP, offset: int) -> None:
-        self._ensure_consumer().seek(tp, offset)
+        consumer = self._ensure_consumer()
+        count_seeks(consumer._fetcher, self.seeks)
+        consumer.seek(tp, offset)
 
 
 async def reset_to_policy(consumer: AIOKafkaConsumer, partitions: list, policy: str) -> None:
@@ -99,6 +155,9 @@ class Consumer(stock.Consumer):
         self._starts: dict[TP, int] = {}
         #: partitions sought back to re-read a hole: the hole's first offset, and when the seek was asked for
         self._rereads: dict[TP, tuple[int, float]] = {}
+        #: the thread's seek counts for the batch being handed out, and for the records handed out last
+        self._fetched_seeks: Mapping[TP, Seeks] = {}
+        self._handed_seeks: dict[TP, int] = {}
 
     def _new_consumer_thread(self) -> RewindingConsumerThread:
         return RewindingConsumerThread(self, loop=self.loop, beacon=self.beacon)
@@ -126,6 +185,7 @@ class Consumer(stock.Consumer):
         acked[:stale + count] = []
         self._acked_index[tp].difference_update(done)
         if count:
+            self._rereads.pop(tp, None)
             return start + count
         if acked:
             self._reread(tp, start, acked[0])
@@ -161,41 +221,64 @@ class Consumer(stock.Consumer):
 
         asyncio.ensure_future(seek_back())
 
+    def is_stale(self, message) -> bool:
+        """Fetched before the last seek of its partition: it is read again from where the seek went.
+
+        Applying it would apply a partition's records out of order (the reconciler's applied offsets and
+        window counts assume each partition is applied in order).
+        """
+        fetched = getattr(message, "seeks", None)
+        return fetched is not None and fetched != self._thread.seeks.get(message.tp, (0, None))[0]
+
     def ack(self, message) -> bool:
-        """Does not count a record the stream skipped without processing it.
+        """Does not count a record that was not processed, or whose partition was sought since.
 
         Faust's stream acknowledges, unprocessed, the records it skips because they were fetched in an
-        earlier generation or while flow was stopped (a rebalance). Counted, they are committed past and,
-        if the worker dies before reading them again after its seek, lost. Not counted, they hold the
-        commit until the re-read processes them. A skipped record is one no stream took (``tracked``).
+        earlier generation or while flow was stopped (a rebalance); the agents acknowledge stale records
+        unprocessed. Counted, they are committed past and, if the worker dies before reading them again,
+        lost. Not counted, they hold the commit until read again. A skipped record is one no stream took
+        (``tracked``).
         """
-        if not message.tracked and (message.generation_id != self.app.consumer_generation_id
-                                    or not self.app.flow_control.is_active()):
+        if self.is_stale(message) or (not message.tracked and (
+                message.generation_id != self.app.consumer_generation_id or not self.app.flow_control.is_active())):
             message.acked = True
             self._unacked_messages.discard(message)
             notify(self._waiting_for_ack)  # ``wait_empty`` waits for the stream to be done with it
             return False
         return super().ack(message)
 
+    async def _wait_next_records(self, timeout: float):
+        records, active = await super()._wait_next_records(timeout)
+        self._fetched_seeks = self._thread.fetched_seeks
+        return records, active
+
+    def _to_message(self, tp: TP, record):
+        message = super()._to_message(tp, record)
+        message.seeks = self._fetched_seeks.get(tp, (0, None))[0]
+        return message
+
     def getmany(self, timeout: float) -> AsyncIterator:
-        records = super().getmany(timeout)
-        return _letting_rereads_through(records, self._rereads, self._read_offset) if self._rereads else records
+        return self._in_seek_order(super().getmany(timeout))
 
+    async def _in_seek_order(self, records: AsyncIterator) -> AsyncIterator:
+        """Hands on only records fetched since their partition's last seek, and sets the read offset Faust's
+        drain loop compares to where each seek went.
 
-async def _letting_rereads_through(records: AsyncIterator, rereads: dict, read_offsets: dict) -> AsyncIterator:
-    """Lowers the read offset when a re-read hole's first record comes back, just before Faust's drain loop
-    compares them.
-
-    Setting it when the seek is made is not enough: the drain loop may still be handing out records
-    fetched before the seek, and it raises the read offset past the hole with each of them, so the
-    re-fetched records were dropped as already read (the re-read that never delivered, in a CI run).
-    """
-    async for tp, message in records:
-        pending = rereads.get(tp)
-        if pending is not None and message.offset == pending[0]:
-            del rereads[tp]
-            read_offsets[tp] = message.offset
-        yield tp, message
+        Faust's drain loop otherwise kept handing out records fetched before a seek back, raised its read
+        offset past the sought offset with each, and dropped the re-fetched records as already read: a
+        hole, and the records after it applied first (3 MATCH missing from the window totals in a kill -9
+        run). Set to one below the sought offset, a first record further on is recorded as a gap (offsets
+        the log no longer has), not a hole.
+        """
+        handed, read_offsets = self._handed_seeks, self._read_offset
+        async for tp, message in records:
+            if self.is_stale(message):
+                continue
+            if handed.get(tp) != message.seeks:
+                handed[tp] = message.seeks
+                sought = self._fetched_seeks.get(tp, (0, None))[1]  # set by this batch's fetch
+                read_offsets[tp] = sought - 1 if sought is not None else None
+            yield tp, message
 
 
 def _fill_gaps(gaps, acked: list[int]) -> None:

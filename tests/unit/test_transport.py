@@ -19,6 +19,7 @@ class FakeAIOKafkaConsumer:
     def __init__(self, committed):
         self.committed = committed
         self.calls = []
+        self._fetcher = SimpleNamespace(seek_to=None, request_offset_reset=None)
 
     async def seek_to_committed(self):
         self.calls.append(("committed",))
@@ -39,6 +40,7 @@ def seek(committed, policy="earliest"):
     thread = RewindingConsumerThread.__new__(RewindingConsumerThread)
     fake = FakeAIOKafkaConsumer(committed)
     thread._ensure_consumer = lambda: fake
+    thread.seeks = {}
     thread.app = SimpleNamespace(conf=SimpleNamespace(consumer_auto_offset_reset=policy),
                                  tables=SimpleNamespace(changelog_topics={CHANGELOG.topic}))
     returned = asyncio.run(thread._seek_to_committed_or_reset())
@@ -121,7 +123,8 @@ def consumer_with(acked, committed, gaps=None):
     async def seek_in_thread(tp, offset):
         consumer.sought.append((tp, offset))
 
-    consumer._thread = SimpleNamespace(seek_in_thread=seek_in_thread)
+    consumer._thread = SimpleNamespace(seek_in_thread=seek_in_thread, seeks={})
+    consumer._fetched_seeks, consumer._handed_seeks = {}, {}
     return consumer
 
 
@@ -144,7 +147,7 @@ def test_a_record_read_and_never_processed_holds_the_commit_and_is_read_again():
         await asyncio.sleep(0)
         assert consumer.sought == [(A, 0)] and consumer._acked[A] == [1, 2]
         consumer._acked[A].append(0)  # re-read and processed
-        assert consumer._new_offset(A) == 3
+        assert consumer._new_offset(A) == 3 and consumer._rereads == {}
 
     asyncio.run(scenario())
 
@@ -153,8 +156,11 @@ def test_the_seek_back_runs_in_the_consumer_thread():
     """aiokafka lives on the consumer thread's loop; a seek from the worker's loop left its fetcher asleep."""
     thread = RewindingConsumerThread.__new__(RewindingConsumerThread)
     fake = SimpleNamespace(sought=[])
-    fake.seek = lambda tp, offset: fake.sought.append((tp, offset))
+    fake._fetcher = SimpleNamespace(seek_to=lambda tp, offset: fake.sought.append((tp, offset)),
+                                    request_offset_reset=None)
+    fake.seek = lambda tp, offset: fake._fetcher.seek_to(tp, offset)
     thread._ensure_consumer = lambda: fake
+    thread.seeks = {}
     ran_in = []
 
     async def call_thread(method, *args):
@@ -163,7 +169,7 @@ def test_the_seek_back_runs_in_the_consumer_thread():
 
     thread.call_thread = call_thread
     asyncio.run(thread.seek_in_thread(A, 7))
-    assert ran_in == ["_seek"] and fake.sought == [(A, 7)]
+    assert ran_in == ["_seek"] and fake.sought == [(A, 7)] and thread.seeks == {A: (1, 7)}
 
 
 def test_nothing_is_committed_or_re_read_before_the_seek_says_where_a_partition_starts():
@@ -176,47 +182,88 @@ def test_nothing_is_committed_or_re_read_before_the_seek_says_where_a_partition_
 
 
 
-def message(offset):
-    return SimpleNamespace(offset=offset)
+def message(offset, seeks=0, tp=A):
+    return SimpleNamespace(offset=offset, seeks=seeks, tp=tp)
 
 
-def drain(consumer, offsets):
+def drain(consumer, gaps=None):
     """Faust's ``Consumer._drain_messages`` rule: a record is handed on if its offset is >= the read offset,
-    which then becomes its offset; the rest are dropped as already read. The offsets handed on."""
+    which then becomes its offset (a jump of more than one is a gap); the rest are dropped as already read.
+    The (partition, offset) pairs handed on."""
     async def run():
         handed = []
         async for tp, msg in consumer.getmany(timeout=1.0):
-            read = consumer._read_offset[tp]
+            read = consumer._read_offset.get(tp)
             if read is None or msg.offset >= read:
+                if gaps is not None and read is not None and msg.offset - read > 1:
+                    gaps.append((read + 1, msg.offset))
                 consumer._read_offset[tp] = msg.offset
-                handed.append(msg.offset)
+                handed.append((tp.partition, msg.offset))
         return handed
     return asyncio.run(run())
 
 
-def test_a_re_read_is_delivered_though_records_fetched_before_the_seek_are_still_being_handed_out(monkeypatch):
-    """In a CI run the seek back set the read offset, the drain loop then raised it with records of an
-    earlier fetch, and the re-fetched hole was dropped as already read: never processed, never committed."""
-    fetches = []
+@pytest.fixture
+def fetches(monkeypatch):
+    """Batches Faust's ``getmany`` returns, each as (the thread's seek counts when fetched, messages)."""
+    batches = []
 
     async def stock_getmany(self, timeout):
-        for offset in fetches.pop(0):
-            yield A, message(offset)
+        fetched_seeks, messages = batches.pop(0)
+        self._fetched_seeks = fetched_seeks  # what ``_wait_next_records`` sets
+        for msg in messages:
+            yield msg.tp, msg
 
     monkeypatch.setattr(transport.stock.Consumer, "getmany", stock_getmany)
-    consumer = consumer_with([6, 7], committed=5)  # offset 5 was skipped
-    consumer._read_offset[A] = 7
+    return batches
 
-    async def hole_found():
-        assert consumer._new_offset(A) is None
-        await asyncio.sleep(0)
-    asyncio.run(hole_found())
-    assert consumer.sought == [(A, 5)]
 
-    fetches.extend([[8, 9], [5, 6, 7, 8, 9, 10]])  # fetched before the seek, then from the sought offset
-    assert drain(consumer, fetches) == [8, 9]
-    assert drain(consumer, fetches) == [5, 6, 7, 8, 9, 10]
-    assert consumer._rereads == {}
+def test_seeks_and_resets_are_counted_as_aiokafka_moves_the_partition():
+    moved = []
+    fetcher = SimpleNamespace(seek_to=lambda tp, offset: moved.append((tp, offset)),
+                              request_offset_reset=lambda tps, strategy: moved.append((tuple(tps), strategy)))
+    seeks = {}
+    transport.count_seeks(fetcher, seeks)
+    transport.count_seeks(fetcher, seeks)  # installed once
+    fetcher.seek_to(A, 5)
+    fetcher.seek_to(A, 9)
+    fetcher.request_offset_reset([B], "earliest")
+    assert seeks == {A: (2, 9), B: (1, None)} and moved == [(A, 5), (A, 9), ((B,), "earliest")]
+
+
+def test_records_fetched_before_a_seek_of_their_partition_are_not_handed_out(fetches):
+    """In a kill -9 run Faust's drain loop kept handing out records fetched before a seek back, raised its
+    read offset past the sought offset, and dropped the re-fetched records as already read; the records
+    after them were applied first and their window counts were lost."""
+    consumer = consumer_with([], committed=5)
+    consumer._read_offset = {A: 7}
+    consumer._thread.seeks = {A: (2, 5), B: (1, 0)}  # A was sought back to 5 after the first batch was fetched
+    fetches.append(({A: (1, 0), B: (1, 0)}, [message(8, 1), message(3, 1, B), message(9, 1)]))
+    fetches.append(({A: (2, 5), B: (1, 0)}, [message(5, 2), message(6, 2), message(4, 1, B)]))
+    assert drain(consumer) == [(1, 3)]  # B was not sought: its records still count
+    assert drain(consumer) == [(0, 5), (0, 6), (1, 4)]
+
+
+def test_a_first_record_past_the_sought_offset_is_a_gap_not_a_hole(fetches):
+    """Offsets the log no longer has (compacted, control records) at the sought offset are not records
+    read and never processed; recorded as a gap they are committed past."""
+    consumer = consumer_with([], committed=5)
+    consumer._thread.seeks = {A: (1, 5)}
+    fetches.append(({A: (1, 5)}, [message(7, 1), message(8, 1)]))
+    gaps = []
+    assert drain(consumer, gaps) == [(0, 7), (0, 8)] and gaps == [(5, 7)]
+
+
+def test_a_record_of_a_partition_sought_since_is_stale_and_its_acknowledgement_not_counted():
+    consumer = acking_consumer(committed=5)
+    consumer._thread.seeks = {A: (3, 5)}
+    before, since = consumer_message(5), consumer_message(5)
+    before.seeks, since.seeks = 2, 3
+    before.tracked = since.tracked = True
+    assert transport.is_stale(consumer, before) and not transport.is_stale(consumer, since)
+    assert consumer.ack(before) is False and consumer._acked[A] == []
+    assert consumer.ack(since) is True and consumer._acked[A] == [5]
+    assert not transport.is_stale(SimpleNamespace(), before)  # another transport's consumer
 
 
 def test_a_re_read_that_does_not_come_back_is_sought_again_later(monkeypatch):
