@@ -8,16 +8,13 @@ listed end offsets, fetches once at each (with ``max_wait`` ≥ 1 ms: Tansu
 answers a zero-wait fetch with no partitions) and uses the larger of the
 listed offset and the fetch's high watermark.
 
-Not changed, on purpose: Tansu holds every Fetch for its whole ``max_wait`` even when records arrive
-meanwhile (produce→consume 1,232–1,240 ms with Faust's fixed 1,500 ms; 37–46 ms with 100 ms), which puts
-about a second on every hop through a topic. With 100 ms, records fetched while a rebalance is under way
-are skipped by the stream far more often (a hole in 4 of 12 kill -9 runs, against none in 30 with
-1,500 ms). ``dqhash.transport`` no longer commits past such records and seeks back to read them again;
-that made 18 of 18 local runs exact, but in one CI run a re-read did not deliver the records. That was a
-race (Faust's drain loop raised the read offset past the hole with records fetched before the seek), now
-fixed there; retried with 100 ms, 31 kill -9 runs under load: 30 exact, re-reads delivered in all but one
-(sought again after 15 s; that run still exact), and one run 3 MATCH short in the window totals with every
-audit record present. Not understood; the stock wait stays.
+It also shortens the consumer's fetch wait to 100 ms (``FETCH_MAX_WAIT_MS``): Tansu holds every Fetch for
+its whole ``max_wait`` even when records arrive meanwhile, so Faust's fixed 1,500 ms put about a second on
+every hop through a topic (produce→consume 1,232–1,240 ms; 37–46 ms with 100 ms). With the shorter wait,
+more fetches return while a rebalance is under way; that is what exposed Faust's ways of losing or
+reordering records on failover which ``dqhash.transport`` now closes (with 100 ms before those fixes: holes
+in 4 of 12 kill -9 runs, then one window-total shortfall in 31; after them, 14 of 14 exact under a CPU hog
+with no hole seen).
 
 Selected by the URL scheme only (``DQHASH_BROKER=tansu://host:port``, what the
 embedded broker advertises); built on ``dqhash.transport``, which ``kafka://`` uses too.

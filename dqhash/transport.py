@@ -27,7 +27,12 @@ went missing from the window totals in a kill -9 run). The consumer thread count
 partition (:func:`count_seeks`) and stamps each record with the count it was fetched under; a record of a
 partition sought since is stale (``Consumer.is_stale``): never handed out, skipped by the agents, its
 acknowledgement not counted, and read again from where the seek went. Faust's stream also acknowledges the
-records it skips during a rebalance; those are not counted either (``Consumer.ack``).
+records it skips during a rebalance; those are not counted either (``Consumer.ack``). And when Faust's
+``getmany`` stops handing out a batch (the flow stopped), the partitions it left records of are sought back
+to them unless another seek came first (``Consumer._seek_back_to_dropped``).
+
+The re-read of a hole (second fix) stays as the last resort: it applies the hole after the records that
+followed it, which the reconciler's window counts do not expect, so it logs a warning.
 
 Used for ``kafka://`` and ``aiokafka://`` (see ``dqhash.app.App``) and, through ``dqhash.tansu``, for the
 embedded broker.
@@ -129,6 +134,14 @@ class RewindingConsumerThread(stock.AIOKafkaConsumerThread):
         count_seeks(consumer._fetcher, self.seeks)
         consumer.seek(tp, offset)
 
+    async def seek_if_unmoved(self, tp: TP, offset: int, seeks: int) -> None:
+        """Seeks only if the partition was not sought since its ``seeks``-th seek (decided in this thread)."""
+        await self.call_thread(self._seek_if_unmoved, tp, offset, seeks)
+
+    async def _seek_if_unmoved(self, tp: TP, offset: int, seeks: int) -> None:
+        if self.seeks.get(tp, (0, None))[0] == seeks:
+            await self._seek(tp, offset)
+
 
 async def reset_to_policy(consumer: AIOKafkaConsumer, partitions: list, policy: str) -> None:
     if policy == "latest":
@@ -158,6 +171,8 @@ class Consumer(stock.Consumer):
         #: the thread's seek counts for the batch being handed out, and for the records handed out last
         self._fetched_seeks: Mapping[TP, Seeks] = {}
         self._handed_seeks: dict[TP, int] = {}
+        #: the batch Faust's ``getmany`` is handing out, as aiokafka returned it
+        self._fetched: Mapping[TP, list] = {}
 
     def _new_consumer_thread(self) -> RewindingConsumerThread:
         return RewindingConsumerThread(self, loop=self.loop, beacon=self.beacon)
@@ -207,7 +222,8 @@ class Consumer(stock.Consumer):
         if pending is not None and time.monotonic() - pending[1] < REREAD_RETRY_S:
             return
         log.warning("%s: offsets %d to %d were read and not processed (skipped during a rebalance?); "
-                    "reading them again", tp, start, acked_from - 1)
+                    "reading them again, after the records that followed them (window totals may miss them)",
+                    tp, start, acked_from - 1)
         self._rereads[tp] = (start, time.monotonic())
 
         async def seek_back() -> None:
@@ -250,6 +266,7 @@ class Consumer(stock.Consumer):
     async def _wait_next_records(self, timeout: float):
         records, active = await super()._wait_next_records(timeout)
         self._fetched_seeks = self._thread.fetched_seeks
+        self._fetched = records or {}
         return records, active
 
     def _to_message(self, tp: TP, record):
@@ -271,14 +288,40 @@ class Consumer(stock.Consumer):
         the log no longer has), not a hole.
         """
         handed, read_offsets = self._handed_seeks, self._read_offset
+        self._fetched = {}
+        last_handed: dict[TP, int] = {}
         async for tp, message in records:
             if self.is_stale(message):
                 continue
+            last_handed[tp] = message.offset
             if handed.get(tp) != message.seeks:
                 handed[tp] = message.seeks
                 sought = self._fetched_seeks.get(tp, (0, None))[1]  # set by this batch's fetch
                 read_offsets[tp] = sought - 1 if sought is not None else None
             yield tp, message
+        self._seek_back_to_dropped(last_handed)
+
+    def _seek_back_to_dropped(self, last_handed: Mapping[TP, int]) -> None:
+        """Faust's ``getmany`` stops handing out a batch when the flow stops or the generation changes, yet
+        aiokafka's position is past it: unless a seek follows, those records are never read again (the
+        first record of a taken-over partition, processed by no one, in a kill -9 run). Seeks back to them.
+        """
+        for tp, batch in self._fetched.items():
+            if not batch or last_handed.get(tp, -1) >= batch[-1].offset:
+                continue
+            seeks = self._fetched_seeks.get(tp, (0, None))[0]
+            if self._thread.seeks.get(tp, (0, None))[0] != seeks:
+                continue  # sought since (stale records): that seek says where the partition is read from
+            first = next(record.offset for record in batch if record.offset > last_handed.get(tp, -1))
+            log.info("%s: offsets %d to %d were fetched and not handed out (flow stopped); seeking back to them",
+                     tp, first, batch[-1].offset)
+            asyncio.ensure_future(self._seek_back_quietly(tp, first, seeks))
+
+    async def _seek_back_quietly(self, tp: TP, offset: int, seeks: int) -> None:
+        try:  # a seek since (Faust's own, after a rebalance) has already put the partition where it must be
+            await self._thread.seek_if_unmoved(tp, offset, seeks)
+        except Exception:  # the partition was revoked meanwhile: its new owner reads from the commit
+            log.debug("%s: not sought back to %d", tp, offset, exc_info=True)
 
 
 def _fill_gaps(gaps, acked: list[int]) -> None:

@@ -123,7 +123,10 @@ def consumer_with(acked, committed, gaps=None):
     async def seek_in_thread(tp, offset):
         consumer.sought.append((tp, offset))
 
-    consumer._thread = SimpleNamespace(seek_in_thread=seek_in_thread, seeks={})
+    async def seek_if_unmoved(tp, offset, seeks):
+        consumer.sought.append((tp, offset, seeks))
+
+    consumer._thread = SimpleNamespace(seek_in_thread=seek_in_thread, seek_if_unmoved=seek_if_unmoved, seeks={})
     consumer._fetched_seeks, consumer._handed_seeks = {}, {}
     return consumer
 
@@ -152,15 +155,21 @@ def test_a_record_read_and_never_processed_holds_the_commit_and_is_read_again():
     asyncio.run(scenario())
 
 
-def test_the_seek_back_runs_in_the_consumer_thread():
-    """aiokafka lives on the consumer thread's loop; a seek from the worker's loop left its fetcher asleep."""
+def seeking_thread(seeks):
+    """A consumer thread over a fake aiokafka consumer whose seeks are recorded in ``fake.sought``."""
     thread = RewindingConsumerThread.__new__(RewindingConsumerThread)
     fake = SimpleNamespace(sought=[])
     fake._fetcher = SimpleNamespace(seek_to=lambda tp, offset: fake.sought.append((tp, offset)),
                                     request_offset_reset=None)
     fake.seek = lambda tp, offset: fake._fetcher.seek_to(tp, offset)
     thread._ensure_consumer = lambda: fake
-    thread.seeks = {}
+    thread.seeks = seeks
+    return thread, fake
+
+
+def test_the_seek_back_runs_in_the_consumer_thread():
+    """aiokafka lives on the consumer thread's loop; a seek from the worker's loop left its fetcher asleep."""
+    thread, fake = seeking_thread({})
     ran_in = []
 
     async def call_thread(method, *args):
@@ -209,10 +218,12 @@ def fetches(monkeypatch):
     batches = []
 
     async def stock_getmany(self, timeout):
-        fetched_seeks, messages = batches.pop(0)
+        fetched_seeks, messages, *fetched = batches.pop(0)
         self._fetched_seeks = fetched_seeks  # what ``_wait_next_records`` sets
+        self._fetched = fetched[0] if fetched else {}
         for msg in messages:
             yield msg.tp, msg
+        await asyncio.sleep(0)  # lets a seek back scheduled by the wrapper run before ``drain`` returns
 
     monkeypatch.setattr(transport.stock.Consumer, "getmany", stock_getmany)
     return batches
@@ -340,3 +351,49 @@ def test_a_record_processed_before_a_rebalance_still_counts():
     processed = consumer_message(5, generation_id=1)
     processed.tracked = True
     assert consumer.ack(processed) is True and consumer._new_offset(A) == 6
+
+
+def records(*offsets):
+    return [SimpleNamespace(offset=offset) for offset in offsets]
+
+
+def test_records_faust_fetched_and_did_not_hand_out_are_sought_back_to(fetches):
+    """Faust's ``getmany`` stops a batch when the flow stops; aiokafka's position is already past it."""
+    consumer = consumer_with([], committed=0)
+    consumer._thread.seeks = {A: (1, None), B: (1, None)}
+    fetches.append(({A: (1, None), B: (1, None)}, [message(0, 1, B), message(1, 1, B)],
+                    {A: records(0, 1, 2), B: records(0, 1, 2)}))
+    assert drain(consumer) == [(1, 0), (1, 1)]
+    asyncio.run(asyncio.sleep(0))
+    assert consumer.sought == [(A, 0, 1), (B, 2, 1)]
+
+
+def test_nothing_is_sought_back_when_the_batch_was_handed_out_or_its_partition_sought_since(fetches):
+    consumer = consumer_with([], committed=0)
+    consumer._thread.seeks = {A: (2, 0), B: (1, None)}
+    fetches.append(({A: (1, None), B: (1, None)}, [message(0, 1, A), message(0, 1, B), message(1, 1, B)],
+                    {A: records(0, 1), B: records(0, 1)}))
+    assert drain(consumer) == [(1, 0), (1, 1)]
+    assert consumer.sought == []
+
+
+def test_the_thread_seeks_back_only_if_no_seek_came_between():
+    thread, fake = seeking_thread({A: (3, 5)})
+
+    async def call_thread(method, *args):
+        return await method(*args)
+
+    thread.call_thread = call_thread
+    asyncio.run(thread.seek_if_unmoved(A, 9, seeks=2))
+    assert fake.sought == []
+    asyncio.run(thread.seek_if_unmoved(A, 9, seeks=3))
+    assert fake.sought == [(A, 9)] and thread.seeks[A] == (4, 9)
+
+
+def test_the_embedded_broker_transport_shortens_the_fetch_wait_tansu_always_waits_out(monkeypatch):
+    from faust.transport.drivers import aiokafka as stock
+
+    monkeypatch.setattr(stock.AIOKafkaConsumerThread, "_create_consumer",
+                        lambda self, loop: SimpleNamespace(_fetch_max_wait_ms=1500))
+    thread = tansu.TansuConsumerThread.__new__(tansu.TansuConsumerThread)
+    assert thread._create_consumer(None)._fetch_max_wait_ms == tansu.FETCH_MAX_WAIT_MS == 100
