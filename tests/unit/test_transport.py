@@ -389,11 +389,3 @@ def test_the_thread_seeks_back_only_if_no_seek_came_between():
     asyncio.run(thread.seek_if_unmoved(A, 9, seeks=3))
     assert fake.sought == [(A, 9)] and thread.seeks[A] == (4, 9)
 
-
-def test_the_embedded_broker_transport_shortens_the_fetch_wait_tansu_always_waits_out(monkeypatch):
-    from faust.transport.drivers import aiokafka as stock
-
-    monkeypatch.setattr(stock.AIOKafkaConsumerThread, "_create_consumer",
-                        lambda self, loop: SimpleNamespace(_fetch_max_wait_ms=1500))
-    thread = tansu.TansuConsumerThread.__new__(tansu.TansuConsumerThread)
-    assert thread._create_consumer(None)._fetch_max_wait_ms == tansu.FETCH_MAX_WAIT_MS == 100
