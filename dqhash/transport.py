@@ -66,6 +66,10 @@ def uncommitted(committed: Mapping) -> list:
 Seeks = tuple[int, "int | None"]
 
 
+def seek_count(seeks: Mapping[TP, Seeks], tp: TP) -> int:
+    return seeks.get(tp, (0, None))[0]
+
+
 def is_stale(consumer, message) -> bool:
     """See ``Consumer.is_stale``; False with a consumer of another transport."""
     check = getattr(consumer, "is_stale", None)
@@ -82,12 +86,12 @@ def count_seeks(fetcher, seeks: dict) -> None:
     seek_to, request_offset_reset = fetcher.seek_to, fetcher.request_offset_reset
 
     def counted_seek_to(tp, offset):
-        seeks[tp] = (seeks.get(tp, (0, None))[0] + 1, offset)
+        seeks[tp] = (seek_count(seeks, tp) + 1, offset)
         return seek_to(tp, offset)
 
     def counted_reset(tps, strategy):
         for tp in tps:
-            seeks[tp] = (seeks.get(tp, (0, None))[0] + 1, None)
+            seeks[tp] = (seek_count(seeks, tp) + 1, None)
         return request_offset_reset(tps, strategy)
 
     fetcher.seek_to, fetcher.request_offset_reset = counted_seek_to, counted_reset
@@ -102,8 +106,11 @@ class RewindingConsumerThread(stock.AIOKafkaConsumerThread):
         #: ``seeks`` as it was when the last batch was fetched
         self.fetched_seeks: Mapping[TP, Seeks] = {}
 
+    async def on_start(self) -> None:
+        await super().on_start()  # creates and starts aiokafka's consumer, and with it its fetcher
+        count_seeks(self._consumer._fetcher, self.seeks)
+
     async def _fetch_records(self, consumer, active_partitions, timeout=None, max_records=None):
-        count_seeks(consumer._fetcher, self.seeks)
         records = await super()._fetch_records(consumer, active_partitions, timeout=timeout,
                                                max_records=max_records)
         self.fetched_seeks = dict(self.seeks)  # same step as aiokafka handed the records over: no seek between
@@ -115,7 +122,6 @@ class RewindingConsumerThread(stock.AIOKafkaConsumerThread):
     async def _seek_to_committed_or_reset(self) -> Mapping[TP, int]:
         """Committed offsets; for a partition without one, where the reset put it (the first offset to process)."""
         consumer = self._ensure_consumer()
-        count_seeks(consumer._fetcher, self.seeks)
         committed = dict(await consumer.seek_to_committed())
         # changelog partitions are never committed: Faust's recovery positions them itself
         changelogs = self.app.tables.changelog_topics
@@ -130,16 +136,14 @@ class RewindingConsumerThread(stock.AIOKafkaConsumerThread):
         await self.call_thread(self._seek, tp, offset)
 
     async def _seek(self, tp: TP, offset: int) -> None:
-        consumer = self._ensure_consumer()
-        count_seeks(consumer._fetcher, self.seeks)
-        consumer.seek(tp, offset)
+        self._ensure_consumer().seek(tp, offset)
 
     async def seek_if_unmoved(self, tp: TP, offset: int, seeks: int) -> None:
         """Seeks only if the partition was not sought since its ``seeks``-th seek (decided in this thread)."""
         await self.call_thread(self._seek_if_unmoved, tp, offset, seeks)
 
     async def _seek_if_unmoved(self, tp: TP, offset: int, seeks: int) -> None:
-        if self.seeks.get(tp, (0, None))[0] == seeks:
+        if seek_count(self.seeks, tp) == seeks:
             await self._seek(tp, offset)
 
 
@@ -244,7 +248,7 @@ class Consumer(stock.Consumer):
         window counts assume each partition is applied in order).
         """
         fetched = getattr(message, "seeks", None)
-        return fetched is not None and fetched != self._thread.seeks.get(message.tp, (0, None))[0]
+        return fetched is not None and fetched != seek_count(self._thread.seeks, message.tp)
 
     def ack(self, message) -> bool:
         """Does not count a record that was not processed, or whose partition was sought since.
@@ -271,7 +275,7 @@ class Consumer(stock.Consumer):
 
     def _to_message(self, tp: TP, record):
         message = super()._to_message(tp, record)
-        message.seeks = self._fetched_seeks.get(tp, (0, None))[0]
+        message.seeks = seek_count(self._fetched_seeks, tp)
         return message
 
     def getmany(self, timeout: float) -> AsyncIterator:
@@ -309,8 +313,8 @@ class Consumer(stock.Consumer):
         for tp, batch in self._fetched.items():
             if not batch or last_handed.get(tp, -1) >= batch[-1].offset:
                 continue
-            seeks = self._fetched_seeks.get(tp, (0, None))[0]
-            if self._thread.seeks.get(tp, (0, None))[0] != seeks:
+            seeks = seek_count(self._fetched_seeks, tp)
+            if seek_count(self._thread.seeks, tp) != seeks:
                 continue  # sought since (stale records): that seek says where the partition is read from
             first = next(record.offset for record in batch if record.offset > last_handed.get(tp, -1))
             log.info("%s: offsets %d to %d were fetched and not handed out (flow stopped); seeking back to them",

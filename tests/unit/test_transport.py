@@ -19,7 +19,6 @@ class FakeAIOKafkaConsumer:
     def __init__(self, committed):
         self.committed = committed
         self.calls = []
-        self._fetcher = SimpleNamespace(seek_to=None, request_offset_reset=None)
 
     async def seek_to_committed(self):
         self.calls.append(("committed",))
@@ -40,7 +39,6 @@ def seek(committed, policy="earliest"):
     thread = RewindingConsumerThread.__new__(RewindingConsumerThread)
     fake = FakeAIOKafkaConsumer(committed)
     thread._ensure_consumer = lambda: fake
-    thread.seeks = {}
     thread.app = SimpleNamespace(conf=SimpleNamespace(consumer_auto_offset_reset=policy),
                                  tables=SimpleNamespace(changelog_topics={CHANGELOG.topic}))
     returned = asyncio.run(thread._seek_to_committed_or_reset())
@@ -164,7 +162,22 @@ def seeking_thread(seeks):
     fake.seek = lambda tp, offset: fake._fetcher.seek_to(tp, offset)
     thread._ensure_consumer = lambda: fake
     thread.seeks = seeks
+    transport.count_seeks(fake._fetcher, seeks)  # what ``on_start`` does with aiokafka's fetcher
     return thread, fake
+
+
+def test_the_thread_counts_seeks_from_the_start_of_its_consumer(monkeypatch):
+    fetcher = SimpleNamespace(seek_to=lambda tp, offset: None, request_offset_reset=None)
+
+    async def stock_on_start(self):
+        self._consumer = SimpleNamespace(_fetcher=fetcher)
+
+    monkeypatch.setattr(transport.stock.AIOKafkaConsumerThread, "on_start", stock_on_start)
+    thread = RewindingConsumerThread.__new__(RewindingConsumerThread)
+    thread.seeks = {}
+    asyncio.run(thread.on_start())
+    fetcher.seek_to(A, 3)
+    assert thread.seeks == {A: (1, 3)}
 
 
 def test_the_seek_back_runs_in_the_consumer_thread():
