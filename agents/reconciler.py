@@ -15,14 +15,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+
+import faust
+from mode.utils.aiter import aiter
 
 from dqhash.app import app, metrics, settings
-from dqhash.agents import copartitioned_topic, declared, produce, record_progress, sender, watermark
+from dqhash.agents import copartitioned_topic, declared, produce, progress, record_progress, sender, watermark
 from dqhash.reconciler import (SOURCE_CLOUD, SOURCE_ONPREM, SOURCE_REKEY, SOURCE_TICK, Input, Out,
                                Reconciler)
 from dqhash.tables import batch_writer, pairs, partition_reader, persist_offset, scan_partition
 from dqhash.timeutil import now_ms
-from dqhash.transport import is_stale
+from dqhash.taps import Tap
+from dqhash.transport import Consumer as TappingConsumer, is_stale
 
 log = logging.getLogger("dqhash.agents")
 
@@ -47,16 +52,18 @@ rekey_topic = copartitioned_topic(settings.rekey_topic, internal=True)
 tick_topic = copartitioned_topic(settings.tick_topic, internal=True)
 
 
-def _timestamp_ms(message) -> int | None:
-    return int(message.timestamp * 1000) if message.timestamp else None
-
-
 async def _consume(stream, source: int) -> None:
     """Process what is buffered as one batch: one record when the agent keeps up (no added latency),
     up to DQHASH_BATCH_MAX when it is behind, which is when batching pays.
 
     Acknowledged by hand, after the batch's outputs are queued: Faust commits only acknowledged offsets.
+    On dqhash's transport the records come from a tap (``dqhash.taps``), whole fetched batches past
+    Faust's per-record path; elsewhere (Faust's test tooling, another transport) from the stream.
     """
+    tap = _tap(stream)
+    if tap is not None:
+        await _consume_tap(tap, source)
+        return
     manual = stream.noack()
     queue_empty = manual.channel.queue.empty
     events: list = []
@@ -64,10 +71,56 @@ async def _consume(stream, source: int) -> None:
         events.append(event)
         if len(events) < settings.batch_max and not queue_empty():
             continue
-        await _process(events, source)
+        message_inputs = [_input(source, event.message) for event in events
+                          if not is_stale(app.consumer, event.message)]  # sought since: it comes again, in order
+        await _process(message_inputs, source)
         for done in events:
             await manual.ack(done)
         events = []
+
+
+def _tap(stream) -> Tap | None:
+    """A tap for the stream's topic, if the consumer hands records to taps; subscribes the topic."""
+    channel = stream.channel
+    consumer = app.consumer
+    if not isinstance(channel, faust.TopicT) or not isinstance(consumer, TappingConsumer):
+        return None
+    tap = Tap(maxsize=max(app.conf.stream_buffer_maxsize, 2 * settings.batch_max))
+    for name in channel.topics:
+        consumer.taps[name] = tap
+    aiter(channel)  # adds the topic to Faust's conductor: subscribed, assigned, its records come to the tap
+    return tap
+
+
+async def _consume_tap(tap: Tap, source: int) -> None:
+    consumer = app.consumer
+    monitor = app.monitor
+    while True:
+        chunks = [chunk for chunk in await tap.get(settings.batch_max) if consumer.is_current(chunk)]
+        if not chunks:
+            continue
+        inputs = []
+        for chunk in chunks:
+            inputs.extend(_record_input(source, record) for record in chunk.records)
+            last = chunk.records[-1]
+            progress[chunk.tp.topic, chunk.tp.partition] = (last.offset, last.timestamp or 0)
+            monitor.stream_inbound_time[chunk.tp] = time.monotonic()  # Faust's "stream idle" check
+        await _process(inputs, source)
+        for chunk in chunks:
+            consumer.ack_chunk(chunk)
+
+
+def _record_input(source: int, record) -> Input:
+    """An aiokafka ``ConsumerRecord`` (timestamps in ms) as the reconciler's input."""
+    return Input(source, record.topic, record.partition, record.offset, record.key, record.value, record.headers,
+                 record.timestamp)
+
+
+def _input(source: int, message) -> Input:
+    """A Faust ``Message`` (timestamps in seconds) as the reconciler's input."""
+    record_progress(message)
+    return Input(source, message.topic, message.partition, message.offset, message.key, message.value,
+                 message.headers, int(message.timestamp * 1000) if message.timestamp else None)
 
 
 class _InOrder:
@@ -100,16 +153,7 @@ class _InOrder:
 _in_order = _InOrder()
 
 
-async def _process(events: list, source: int) -> None:
-    inputs: list[Input] = []
-    consumer = app.consumer
-    for event in events:
-        message = event.message
-        if is_stale(consumer, message):  # its partition was sought back since: it comes again, in order
-            continue
-        record_progress(message)
-        inputs.append(Input(source, message.topic, message.partition, message.offset, message.key, message.value,
-                            message.headers, _timestamp_ms(message)))
+async def _process(inputs: list[Input], source: int) -> None:
     try:
         outs = reconciler.process(inputs)
     except Exception as exc:  # the batch's table writes failed: dead-letter it, never ack it unprocessed

@@ -49,7 +49,10 @@ from typing import AsyncIterator, Mapping
 from aiokafka import AIOKafkaConsumer
 from faust.transport.drivers import aiokafka as stock
 from faust.types import TP
+from faust.types.tuples import ack_lock
 from mode.utils.futures import notify
+
+from dqhash.taps import Chunk, Tap
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +180,10 @@ class Consumer(stock.Consumer):
         self._handed_seeks: dict[TP, int] = {}
         #: the batch Faust's ``getmany`` is handing out, as aiokafka returned it
         self._fetched: Mapping[TP, list] = {}
+        #: topic → the tap its agent reads (``dqhash.taps``): its records skip Faust's per-record path
+        self.taps: dict[str, Tap] = {}
+        #: partition → offset of the last record of this fetch handed to a tap
+        self._tapped: dict[TP, int] = {}
 
     def _new_consumer_thread(self) -> RewindingConsumerThread:
         return RewindingConsumerThread(self, loop=self.loop, beacon=self.beacon)
@@ -219,6 +226,8 @@ class Consumer(stock.Consumer):
     async def on_partitions_revoked(self, revoked) -> None:
         self._starts = {}  # Faust revokes every partition on a rebalance; the next seek says where each starts
         self._rereads.clear()  # and reads each from its committed offset again
+        for tap in set(self.taps.values()):  # unprocessed, unacknowledged: read again after the rebalance
+            tap.clear()
         await super().on_partitions_revoked(revoked)
 
     def _reread(self, tp: TP, start: int, acked_from: int) -> None:
@@ -271,7 +280,100 @@ class Consumer(stock.Consumer):
         records, active = await super()._wait_next_records(timeout)
         self._fetched_seeks = self._thread.fetched_seeks
         self._fetched = records or {}
+        self._tapped = {}
+        if records and self.taps:
+            records = await self._hand_to_taps(records, active)
         return records, active
+
+    # --- taps: whole fetched batches straight to the agents (dqhash.taps) ----------------------------
+
+    async def _hand_to_taps(self, records: Mapping[TP, list], active) -> dict[TP, list]:
+        """Puts each tapped partition's records in its tap as one chunk; returns the rest, for Faust.
+
+        The same rules as Faust's ``getmany`` and drain loop, once per partition instead of per record:
+        nothing while the flow is stopped or for a partition not active (those records are sought back
+        to, see ``_seek_back_to_dropped``), nothing fetched before the partition's last seek (stale), no
+        record below the read offset, and offsets missing from the log recorded as gaps.
+        """
+        rest: dict[TP, list] = {}
+        taps, generation = self.taps, self.app.consumer_generation_id
+        filled: set[Tap] = set()
+        for tp, batch in records.items():
+            tap = taps.get(tp.topic)
+            if tap is None:
+                rest[tp] = batch
+                continue
+            if not (batch and self.flow_active and (active is None or tp in active or tp in self._buffered_partitions)):
+                continue
+            seeks = seek_count(self._fetched_seeks, tp)
+            if seeks != seek_count(self._thread.seeks, tp):
+                continue  # sought since it was fetched: read again from where the seek went
+            batch = self._continue_reading(tp, batch, seeks)
+            if not batch:
+                continue
+            tap.put(Chunk(tp, batch, seeks, generation))
+            self._tapped[tp] = batch[-1].offset
+            self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
+            filled.add(tap)
+        for tap in filled:  # backpressure, once per fetch: a rebalance does not wait for the agent
+            if tap.full:
+                await self.wait_first(tap.wait_space(), self.suspend_flow.wait())
+        return rest
+
+    def _continue_reading(self, tp: TP, batch: list, seeks: int) -> list:
+        """The records of ``batch`` past the partition's read offset; records the gaps before and between them."""
+        self._read_from(tp, seeks)
+        read = self._read_offset[tp]
+        if read is not None and batch[0].offset < read:
+            batch = [record for record in batch if record.offset >= read]  # Faust's drain loop: ">=" passes
+            if not batch:
+                return batch
+        if self.app.topics.acks_enabled_for(tp.topic):
+            expected = read + 1 if read is not None else batch[0].offset
+            if batch[-1].offset - expected != len(batch) - 1:  # some offset is missing from the log
+                self._add_gaps(tp, expected, batch)
+        self._read_offset[tp] = batch[-1].offset
+        return batch
+
+    def _add_gaps(self, tp: TP, expected: int, batch: list) -> None:
+        """Offsets missing before and between the records (compacted away, control records) count as
+        acknowledged. Not Faust's ``_add_gap``: it never counts the committed offset itself as a gap, so a
+        partition whose next offset is missing from the log could never be committed past it."""
+        committed = self._committed_offset[tp]
+        gaps = self._gap[tp]
+        for record in batch:
+            begin = expected if committed is None else max(expected, committed)
+            if record.offset > begin:
+                gaps.addi(begin, record.offset)  # the interval excludes its end: the record is not a gap
+            expected = record.offset + 1
+        gaps.merge_overlaps()
+
+    def is_current(self, chunk: Chunk) -> bool:
+        """Still to be applied: not sought since, same generation, flow running (not rebalancing)."""
+        return (chunk.seeks == seek_count(self._thread.seeks, chunk.tp)
+                and chunk.generation == self.app.consumer_generation_id and self.flow_active)
+
+    def ack_chunk(self, chunk: Chunk) -> int:
+        """Counts a processed chunk's records as acknowledged (``Consumer.ack`` for each, in one step).
+
+        Not if its partition was sought since it was fetched: it is read again from where the seek went.
+        """
+        tp = chunk.tp
+        if chunk.seeks != seek_count(self._thread.seeks, tp) or not self.app.topics.acks_enabled_for(tp.topic):
+            return 0
+        committed = self._committed_offset[tp]
+        acked_index, acked = self._acked_index[tp], self._acked[tp]
+        count = 0
+        with ack_lock:
+            for record in chunk.records:
+                offset = record.offset
+                if (committed is None or offset >= committed) and offset not in acked_index:
+                    acked_index.add(offset)
+                    acked.append(offset)
+                    count += 1
+            self._n_acked += count
+        notify(self._waiting_for_ack)
+        return count
 
     def _to_message(self, tp: TP, record):
         message = super()._to_message(tp, record)
@@ -291,19 +393,22 @@ class Consumer(stock.Consumer):
         run). Set to one below the sought offset, a first record further on is recorded as a gap (offsets
         the log no longer has), not a hole.
         """
-        handed, read_offsets = self._handed_seeks, self._read_offset
         self._fetched = {}
         last_handed: dict[TP, int] = {}
         async for tp, message in records:
             if self.is_stale(message):
                 continue
             last_handed[tp] = message.offset
-            if handed.get(tp) != message.seeks:
-                handed[tp] = message.seeks
-                sought = self._fetched_seeks.get(tp, (0, None))[1]  # set by this batch's fetch
-                read_offsets[tp] = sought - 1 if sought is not None else None
+            self._read_from(tp, message.seeks)
             yield tp, message
-        self._seek_back_to_dropped(last_handed)
+        self._seek_back_to_dropped({**last_handed, **self._tapped})
+
+    def _read_from(self, tp: TP, seeks: int) -> None:
+        """At the first record handed out since a seek, the read offset becomes one below where it went."""
+        if self._handed_seeks.get(tp) != seeks:
+            self._handed_seeks[tp] = seeks
+            sought = self._fetched_seeks.get(tp, (0, None))[1]  # set by this batch's fetch
+            self._read_offset[tp] = sought - 1 if sought is not None else None
 
     def _seek_back_to_dropped(self, last_handed: Mapping[TP, int]) -> None:
         """Faust's ``getmany`` stops handing out a batch when the flow stops or the generation changes, yet

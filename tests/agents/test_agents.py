@@ -139,9 +139,9 @@ async def test_the_changelog_is_queued_in_the_order_the_store_was_written(monkey
     settings = app_module.settings
     first = event(settings.onprem_topic, 0, onprem(pk, event_ts=hours_later))
     second = event(settings.cloud_topic, 0, orjson.dumps({"pk": pk, "hash_cloud": H, "cloud_ts": hours_later + 100}))
-    pending = asyncio.create_task(agents._process([first], SOURCE_ONPREM))
+    pending = asyncio.create_task(agents._process([agents._input(SOURCE_ONPREM, first.message)], SOURCE_ONPREM))
     await asyncio.wait_for(first_waits.wait(), 5)
-    matched = asyncio.create_task(agents._process([second], SOURCE_CLOUD))
+    matched = asyncio.create_task(agents._process([agents._input(SOURCE_CLOUD, second.message)], SOURCE_CLOUD))
     for _ in range(20):  # let the second batch run as far as it can while the first one's produce waits
         await asyncio.sleep(0)
     applied = decode_state(agents.pairs.data.data[pk.encode()])

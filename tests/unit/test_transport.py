@@ -5,6 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 from aiokafka import TopicPartition
+from intervaltree import IntervalTree
 
 from dqhash import tansu, transport
 from dqhash.transport import RewindingConsumerThread, uncommitted
@@ -126,6 +127,7 @@ def consumer_with(acked, committed, gaps=None):
 
     consumer._thread = SimpleNamespace(seek_in_thread=seek_in_thread, seek_if_unmoved=seek_if_unmoved, seeks={})
     consumer._fetched_seeks, consumer._handed_seeks = {}, {}
+    consumer.taps, consumer._tapped = {}, {}
     return consumer
 
 
@@ -402,3 +404,139 @@ def test_the_thread_seeks_back_only_if_no_seek_came_between():
     asyncio.run(thread.seek_if_unmoved(A, 9, seeks=3))
     assert fake.sought == [(A, 9)] and thread.seeks[A] == (4, 9)
 
+
+
+# --- taps: whole fetched batches straight to the agents --------------------------------------------------
+
+def record(offset, tp=A):
+    return SimpleNamespace(offset=offset, topic=tp.topic, partition=tp.partition)
+
+
+def tapping_consumer(committed=5, thread_seeks=None, generation_id=1):
+    from dqhash.taps import Tap
+
+    consumer = acking_consumer(committed=committed, generation_id=generation_id)
+    consumer.app.monitor = SimpleNamespace(track_tp_end_offset=lambda tp, highwater: None)
+    consumer.flow_active, consumer._buffered_partitions = True, set()
+    consumer.highwater = lambda tp: None
+    consumer._read_offset = {}
+    consumer._gap = {A: IntervalTree(), B: IntervalTree(), OTHER: IntervalTree()}  # Faust's own
+    consumer._committed_offset = {A: committed, B: committed, OTHER: committed}
+    consumer._acked, consumer._acked_index = {A: [], B: []}, {A: set(), B: set()}
+    consumer._thread.seeks = thread_seeks if thread_seeks is not None else {A: (1, 5), B: (1, 5)}
+    consumer._fetched_seeks = dict(consumer._thread.seeks)
+    consumer.taps = {"t": Tap(maxsize=1000)}
+    return consumer
+
+
+OTHER = TopicPartition("other", 0)
+
+
+def hand(consumer, records, active=None):
+    return asyncio.run(consumer._hand_to_taps(records, active))
+
+
+def test_a_tapped_topic_s_records_go_to_its_tap_a_partition_at_a_time_and_the_rest_to_faust():
+    consumer = tapping_consumer()
+    rest = hand(consumer, {A: [record(5), record(6)], OTHER: [record(5, OTHER)], B: [record(5, B)]})
+    assert list(rest) == [OTHER]
+    chunks = consumer.taps["t"].take(100)
+    assert [(c.tp, [r.offset for r in c.records], c.seeks, c.generation) for c in chunks] == [
+        (A, [5, 6], 1, 1), (B, [5], 1, 1)]
+    assert consumer._tapped == {A: 6, B: 5} and consumer._read_offset[A] == 6
+
+
+def test_records_fetched_before_their_partition_was_sought_are_not_tapped():
+    consumer = tapping_consumer(thread_seeks={A: (2, 5), B: (1, 5)})
+    consumer._fetched_seeks = {A: (1, 0), B: (1, 5)}
+    hand(consumer, {A: [record(9)], B: [record(5, B)]})
+    assert [c.tp for c in consumer.taps["t"].take(100)] == [B] and A not in consumer._tapped
+
+
+def test_nothing_is_tapped_while_the_flow_is_stopped_or_for_an_inactive_partition():
+    consumer = tapping_consumer()
+    hand(consumer, {A: [record(5)]}, active={B})
+    consumer.flow_active = False
+    hand(consumer, {B: [record(5, B)]})
+    assert consumer.taps["t"].take(100) == [] and consumer._tapped == {}
+
+
+def test_tapped_records_below_the_read_offset_are_dropped_as_already_read():
+    consumer = tapping_consumer()
+    consumer._handed_seeks = {A: 1}
+    consumer._read_offset = {A: 7}
+    hand(consumer, {A: [record(6), record(7), record(8)]})
+    assert [r.offset for c in consumer.taps["t"].take(100) for r in c.records] == [7, 8]
+
+
+def test_offsets_missing_before_and_between_tapped_records_are_gaps_and_the_records_themselves_are_not():
+    """A gap counts as acknowledged (compacted away, control records); a record must be processed first."""
+    consumer = tapping_consumer()  # sought to 5: reading starts at 5
+    asyncio.run(consumer._hand_to_taps({A: [record(7), record(8), record(11)]}, None))
+    assert sorted((s.begin, s.end) for s in consumer._gap[A]) == [(5, 7), (9, 11)]
+    consumer._acked[A] = [7, 8]
+    assert consumer._new_offset(A) == 9, "the gap at the committed offset is committed past, not re-read"
+
+
+def test_a_processed_chunk_is_acknowledged_and_committed_unless_its_partition_was_sought_since():
+    consumer = tapping_consumer()
+    hand(consumer, {A: [record(5), record(6)], B: [record(5, B)]})
+    first, second = consumer.taps["t"].take(100)
+    assert consumer.is_current(first)
+    consumer._thread.seeks[B] = (2, 5)  # B sought back after its chunk was fetched: it is read again
+    assert not consumer.is_current(second)
+    assert consumer.ack_chunk(first) == 2 and consumer.ack_chunk(second) == 0
+    assert consumer.ack_chunk(first) == 0, "acknowledged once"
+    assert consumer._new_offset(A) == 7 and consumer._acked[B] == []
+
+
+def test_a_chunk_of_an_earlier_generation_or_taken_while_rebalancing_is_not_current():
+    consumer = tapping_consumer()
+    hand(consumer, {A: [record(5)]})
+    (chunk,) = consumer.taps["t"].take(100)
+    consumer.flow_active = False
+    assert not consumer.is_current(chunk)
+    consumer.flow_active, consumer.app.consumer_generation_id = True, 2
+    assert not consumer.is_current(chunk)
+
+
+def test_a_full_tap_holds_the_fetch_until_the_agent_takes_or_a_rebalance_stops_the_flow():
+    from dqhash.taps import Tap
+
+    async def run(release):
+        consumer = tapping_consumer()
+        consumer.taps = {"t": Tap(maxsize=2)}
+        stop = asyncio.Event()
+        consumer.suspend_flow = stop
+
+        async def wait_first(*coros):
+            done, pending = await asyncio.wait([asyncio.ensure_future(c) for c in coros],
+                                               return_when=asyncio.FIRST_COMPLETED)
+            for task in pending:
+                task.cancel()
+
+        consumer.wait_first = wait_first
+        handing = asyncio.create_task(consumer._hand_to_taps({A: [record(5), record(6)]}, None))
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert not handing.done(), "the tap is full: the next fetch waits"
+        if release == "agent":
+            consumer.taps["t"].take(1)
+        else:
+            stop.set()
+        await asyncio.wait_for(handing, 5)
+
+    asyncio.run(run("agent"))
+    asyncio.run(run("rebalance"))
+
+
+def test_a_revocation_clears_the_taps(monkeypatch):
+    consumer = tapping_consumer()
+    hand(consumer, {A: [record(5)]})
+
+    async def stock_revoked(self, revoked):
+        pass
+
+    monkeypatch.setattr(transport.stock.Consumer, "on_partitions_revoked", stock_revoked)
+    asyncio.run(consumer.on_partitions_revoked({A}))
+    assert consumer.taps["t"].size == 0
