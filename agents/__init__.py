@@ -28,8 +28,8 @@ _PROBLEM_MARK = b'"status":"MIS'
 progress: dict[tuple[str, int], tuple[int, int]] = {}
 
 
-def record_progress(message) -> None:
-    progress[message.topic, message.partition] = (message.offset, int((message.timestamp or 0) * 1000))
+def record_progress(topic: str, partition: int, offset: int, timestamp_ms: int | None) -> None:
+    progress[topic, partition] = (offset, timestamp_ms or 0)
 
 
 def watermark(topic: str, partition: int, now: int) -> int:

@@ -21,7 +21,7 @@ import faust
 from mode.utils.aiter import aiter
 
 from dqhash.app import app, metrics, settings
-from dqhash.agents import copartitioned_topic, declared, produce, progress, record_progress, sender, watermark
+from dqhash.agents import copartitioned_topic, declared, produce, record_progress, sender, watermark
 from dqhash.reconciler import (SOURCE_CLOUD, SOURCE_ONPREM, SOURCE_REKEY, SOURCE_TICK, Input, Out,
                                Reconciler)
 from dqhash.tables import batch_writer, pairs, partition_reader, persist_offset, scan_partition
@@ -62,7 +62,7 @@ async def _consume(stream, source: int) -> None:
     """
     tap = _tap(stream)
     if tap is not None:
-        await _consume_tap(tap, source)
+        await _consume_tap(tap, source, app.consumer)
         return
     manual = stream.noack()
     queue_empty = manual.channel.queue.empty
@@ -71,9 +71,9 @@ async def _consume(stream, source: int) -> None:
         events.append(event)
         if len(events) < settings.batch_max and not queue_empty():
             continue
-        message_inputs = [_input(source, event.message) for event in events
-                          if not is_stale(app.consumer, event.message)]  # sought since: it comes again, in order
-        await _process(message_inputs, source)
+        inputs = [_input(source, done.message) for done in events
+                  if not is_stale(app.consumer, done.message)]  # sought since: it comes again, in order
+        await _process(inputs, source)
         for done in events:
             await manual.ack(done)
         events = []
@@ -92,8 +92,9 @@ def _tap(stream) -> Tap | None:
     return tap
 
 
-async def _consume_tap(tap: Tap, source: int) -> None:
-    consumer = app.consumer
+async def _consume_tap(tap: Tap, source: int, consumer: TappingConsumer) -> None:
+    """A batch is what the tap holds: whole fetches; chunks fetched before a seek or a rebalance are neither
+    applied nor acknowledged (they are read again)."""
     monitor = app.monitor
     while True:
         chunks = [chunk for chunk in await tap.get(settings.batch_max) if consumer.is_current(chunk)]
@@ -103,7 +104,7 @@ async def _consume_tap(tap: Tap, source: int) -> None:
         for chunk in chunks:
             inputs.extend(_record_input(source, record) for record in chunk.records)
             last = chunk.records[-1]
-            progress[chunk.tp.topic, chunk.tp.partition] = (last.offset, last.timestamp or 0)
+            record_progress(last.topic, last.partition, last.offset, last.timestamp)
             monitor.stream_inbound_time[chunk.tp] = time.monotonic()  # Faust's "stream idle" check
         await _process(inputs, source)
         for chunk in chunks:
@@ -118,9 +119,10 @@ def _record_input(source: int, record) -> Input:
 
 def _input(source: int, message) -> Input:
     """A Faust ``Message`` (timestamps in seconds) as the reconciler's input."""
-    record_progress(message)
+    timestamp_ms = int(message.timestamp * 1000) if message.timestamp else None
+    record_progress(message.topic, message.partition, message.offset, timestamp_ms)
     return Input(source, message.topic, message.partition, message.offset, message.key, message.value,
-                 message.headers, int(message.timestamp * 1000) if message.timestamp else None)
+                 message.headers, timestamp_ms)
 
 
 class _InOrder:

@@ -18,7 +18,7 @@ import itertools
 import logging
 from typing import Callable, Iterable
 
-from dqhash.partitioning import murmur2
+from dqhash.partitioning import key_partition
 from dqhash.reconciler import Out
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ class BatchSender:
             count = self._partition_counts[out.topic] = len(await producer.partitions_for(out.topic))
         if out.key is None:
             return next(self._round_robin) % count
-        return (murmur2(out.key) & 0x7FFFFFFF) % count
+        return key_partition(out.key, count)
 
     async def _submit(self, producer, batch, topic: str, partition: int, count: int) -> None:
         delivered = await producer.send_batch(batch, topic, partition=partition)

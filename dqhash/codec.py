@@ -38,16 +38,28 @@ def decode_state(data: bytes) -> PairState:
     )
 
 
+# Tuples decoded from JSON arrays come back as lists; they are made tuples again in place, without
+# ``_replace`` (state is decoded once per record on the hot path). Records written before a field existed
+# are shorter: the NamedTuple's default fills in.
+_VERDICT_STATUS, _VERDICT_RESULTS = Verdict._fields.index("status"), Verdict._fields.index("recheck_results")
+_TRACKED_RESULTS = Tracked._fields.index("recheck_results")
+_CLOUD_REMOVED = CloudSeen._fields.index("columns_removed")
+
+
 def _verdict(fields: list) -> Verdict:
-    verdict = Verdict(*fields)
-    return verdict._replace(status=Status(verdict.status), recheck_results=tuple(verdict.recheck_results))
+    fields[_VERDICT_STATUS] = Status(fields[_VERDICT_STATUS])
+    if len(fields) > _VERDICT_RESULTS:
+        fields[_VERDICT_RESULTS] = tuple(fields[_VERDICT_RESULTS])
+    return Verdict(*fields)
 
 
 def _tracked(fields: list) -> Tracked:
-    tracked = Tracked(*fields)  # fields added later have defaults, so older records still load
-    return tracked._replace(recheck_results=tuple(tracked.recheck_results))
+    if len(fields) > _TRACKED_RESULTS:
+        fields[_TRACKED_RESULTS] = tuple(fields[_TRACKED_RESULTS])
+    return Tracked(*fields)
 
 
 def _cloud(fields: list) -> CloudSeen:
-    seen = CloudSeen(*fields)
-    return seen._replace(columns_removed=tuple(seen.columns_removed))
+    if len(fields) > _CLOUD_REMOVED:
+        fields[_CLOUD_REMOVED] = tuple(fields[_CLOUD_REMOVED])
+    return CloudSeen(*fields)

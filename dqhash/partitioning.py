@@ -41,6 +41,11 @@ def murmur2(data: bytes) -> int:
     return h
 
 
-@lru_cache(maxsize=65_536)  # both sides of a pair, moments apart: the second one is a cache hit
 def partition_for(pk: str, partitions: int) -> int:
-    return (murmur2(pk.encode()) & 0x7FFFFFFF) % partitions
+    return key_partition(pk.encode(), partitions)
+
+
+@lru_cache(maxsize=65_536)  # a pair's inputs, its re-keyed record and its audit record, moments apart: one hash
+def key_partition(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner gives a record keyed ``key``."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions

@@ -155,3 +155,49 @@ async def test_the_changelog_is_queued_in_the_order_the_store_was_written(monkey
             replayed[out.key] = out.value
     assert replayed[pk.encode()] == agents.pairs.data.data[pk.encode()], \
         "replaying the changelog in queue order must end on the value the store holds"
+
+
+@pytest.mark.asyncio
+async def test_the_tap_loop_applies_current_chunks_and_acknowledges_them_after_their_outputs(sent):
+    """Whole fetches from the consumer (dqhash.taps): a chunk fetched before a seek or a rebalance is
+    neither applied nor acknowledged (read again); the rest are, once their outputs are queued."""
+    from types import SimpleNamespace
+
+    from aiokafka import TopicPartition
+
+    from dqhash.reconciler import SOURCE_ONPREM
+    from dqhash.taps import Chunk, Tap
+
+    settings = app_module.settings
+    pks = ["agent-tap-1", "agent-tap-2"]
+    tps = [TopicPartition(settings.onprem_topic, partition_for(pk, 4)) for pk in pks]
+
+    def rec(tp, pk, offset):
+        return SimpleNamespace(topic=tp.topic, partition=tp.partition, offset=offset, key=pk.encode(),
+                               value=onprem(pk, action="DELETE"), headers=(), timestamp=1_714_564_800_000)
+
+    current, stale = (Chunk(tp, [rec(tp, pk, 7)], seeks=1, generation=1) for tp, pk in zip(tps, pks))
+    stale = stale._replace(seeks=0)
+    acked, outputs_when_acked, done = [], [], asyncio.Event()
+
+    class Consumer:
+        def is_current(self, chunk):
+            return chunk.seeks == 1
+
+        def ack_chunk(self, chunk):
+            outputs_when_acked.append(len(list(sent)))
+            acked.append(chunk)
+            done.set()  # a batch acknowledges its chunks in one go: all of them are in when this wakes up
+
+    tap = Tap(maxsize=100)
+    tap.put(current)
+    tap.put(stale)
+    loop = asyncio.create_task(agents._consume_tap(tap, SOURCE_ONPREM, Consumer()))
+    try:
+        await asyncio.wait_for(done.wait(), 5)
+    finally:
+        loop.cancel()
+    assert acked == [current], "only the current chunk is acknowledged"
+    assert [(orjson.loads(o.value)["pk"], orjson.loads(o.value)["status"]) for o in sent if o.topic == "dq-audit"] \
+        == [(pks[0], "SKIPPED_DELETE")], "the stale chunk is not applied"
+    assert outputs_when_acked == [1], "acknowledged after its outputs were queued"

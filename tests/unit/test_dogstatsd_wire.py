@@ -60,6 +60,28 @@ def test_counters_gauges_distribution_on_the_wire(agent):
         assert {tag.split(":", 1)[0] for tag in tags} <= allowed, line
 
 
+def test_a_batch_sends_its_distribution_samples_packed_every_one_of_them(agent):
+    """One line per status and batch, ``name:v1:v2:...|d`` (DogStatsD v1.1), short enough for one packet."""
+    metrics = Metrics("127.0.0.1", agent.getsockname()[1], ["service:dqhash"])
+    with metrics.batch():
+        for ms in range(1, 401):
+            metrics.classified("MATCH", False, ms)
+        metrics.classified("MISMATCH", False, 7)
+    metrics.flush()
+    want = 400 + 1
+    lines, deadline = [], time.monotonic() + 5
+    while sum(len(line.split("|", 1)[0].split(":")) - 1 for line in lines) < want:
+        lines += [line for line in read_lines(agent, ["dq_time_to_classify_ms:"], deadline - time.monotonic())
+                  if line.startswith("dq_time_to_classify_ms:")]
+    metrics.close()
+    matched = [line for line in lines if "status:MATCH" in line]
+    samples = [int(v) for line in matched for v in line.split("|", 1)[0].split(":")[1:]]
+    assert sorted(samples) == list(range(1, 401)), "every sample is sent, none sampled away"
+    assert len(matched) == 3 and all(len(line) < 1432 for line in matched)
+    assert all("|d|#" in line for line in matched)
+    assert any(line.startswith("dq_time_to_classify_ms:7|d|") and "status:MISMATCH" in line for line in lines)
+
+
 def test_missing_agent_never_slows_or_breaks_processing():
     metrics = Metrics("127.0.0.1", 9, ["service:dqhash"])  # discard port: nothing listens
     start = time.perf_counter()
