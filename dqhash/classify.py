@@ -249,11 +249,18 @@ def _evaluate(
             awaiting_ms=not_before,
         )
         return rechecking, None, (Lookup(not_before, attempt),)
-    decided = tracked._replace(status=status.value, by_deadline=at_deadline and status is not Status.MATCH)
+    decided = _decided(tracked, status.value, at_deadline and status is not Status.MATCH)
     return decided, _verdict(tracked, status, reason, cloud, now_ms, rules.windows), ()
 
 
 _RECHECKED = (Status.MISMATCH, Status.MISSING_CLOUD)
+_STATUS = Tracked._fields.index("status")
+assert Tracked._fields[_STATUS + 1] == "by_deadline"
+
+
+def _decided(tracked: Tracked, status: str, by_deadline: bool) -> Tracked:
+    """``tracked._replace(status=..., by_deadline=...)``, positionally: it runs for every classification."""
+    return Tracked(*tracked[:_STATUS], status, by_deadline, *tracked[_STATUS + 2:])
 
 
 def _describe(cloud: CloudSeen | None) -> str:

@@ -176,6 +176,9 @@ def parse_hash(value: Any, declared_version: Any = None, default_version: str = 
     """
     if not isinstance(value, str):
         return Rejection(Reason.INVALID_HASH_FORMAT, f"hash must be a string, got {type(value).__name__}")
+    if declared_version is None and len(value) == 64 and default_version in KNOWN_HASH_VERSIONS \
+            and _HEX64.fullmatch(value):
+        return HashRef(default_version, value)  # the usual form, bare lowercase hex: what the rest would return
     *prefix, text = value.lower().split(":")
     if prefix and prefix[-1] == "sha256":
         prefix.pop()

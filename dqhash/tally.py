@@ -10,7 +10,7 @@ that window with its ``revision`` raised, so consumers upsert by
 
 from __future__ import annotations
 
-from collections import Counter
+from typing import Mapping
 
 from dqhash.timeutil import format_ms
 
@@ -23,7 +23,7 @@ def new_window() -> dict:
     return {"counts": {}, "closed": False, "revision": 0, "published": 0, "applied": [-1, -1, -1, -1]}
 
 
-def merge(window: dict, delta: Counter) -> dict:
+def merge(window: dict, delta: Mapping[str, int]) -> dict:
     counts = dict(window["counts"])
     for key, n in delta.items():
         counts[key] = counts.get(key, 0) + n

@@ -111,6 +111,14 @@ def test_hash_version_field_and_default():
     assert parse_hash(H, None, default_version="v1") == HashRef("v1", H)
 
 
+def test_the_bare_hex_fast_path_keeps_every_rule():
+    """A bare lowercase digest takes a short cut; an unknown default version and bad hex are still refused."""
+    assert parse_hash(H) == HashRef("v2", H)
+    assert parse_hash(H, None, default_version="v9").reason is Reason.UNKNOWN_HASH_VERSION
+    assert parse_hash("g" * 64).reason is Reason.INVALID_HASH_FORMAT
+    assert parse_hash(H, "v3").reason is Reason.UNKNOWN_HASH_VERSION
+
+
 def test_integer_and_string_pk_are_the_same_key():
     assert parse_onprem(onprem(partitionColumns=[{"type": "PK", "value": 42}])).pk == "42"
     assert parse_cloud(cloud(pk=42)).pk == "42"
