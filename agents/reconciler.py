@@ -102,19 +102,15 @@ async def _consume_tap(tap: Tap, source: int, consumer: TappingConsumer) -> None
             continue
         inputs = []
         for chunk in chunks:
-            inputs.extend(_record_input(source, record) for record in chunk.records)
+            # aiokafka ``ConsumerRecord``s: timestamps in ms
+            inputs.extend([Input(source, r.topic, r.partition, r.offset, r.key, r.value, r.headers, r.timestamp)
+                           for r in chunk.records])
             last = chunk.records[-1]
             record_progress(last.topic, last.partition, last.offset, last.timestamp)
             monitor.stream_inbound_time[chunk.tp] = time.monotonic()  # Faust's "stream idle" check
         await _process(inputs, source)
         for chunk in chunks:
             consumer.ack_chunk(chunk)
-
-
-def _record_input(source: int, record) -> Input:
-    """An aiokafka ``ConsumerRecord`` (timestamps in ms) as the reconciler's input."""
-    return Input(source, record.topic, record.partition, record.offset, record.key, record.value, record.headers,
-                 record.timestamp)
 
 
 def _input(source: int, message) -> Input:

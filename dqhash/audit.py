@@ -17,16 +17,21 @@ def audit_id(pk: str, verdict: Verdict) -> str:
     adding one. ``late`` is part of the identity: a late re-classification is a
     new fact about the event.
     """
-    key = "\x1f".join((pk, verdict.event_id, str(verdict.event_ts), verdict.status.value, "1" if verdict.late else "0"))
+    return _audit_id(pk, verdict, verdict.status.value)
+
+
+def _audit_id(pk: str, verdict: Verdict, status: str) -> str:
+    key = f"{pk}\x1f{verdict.event_id}\x1f{verdict.event_ts}\x1f{status}\x1f{'1' if verdict.late else '0'}"
     return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 def audit_record(pk: str, verdict: Verdict) -> dict:
+    status = verdict.status.value
     return {
-        "audit_id": audit_id(pk, verdict),
+        "audit_id": _audit_id(pk, verdict, status),
         "pk": pk,
         "event_id": verdict.event_id,
-        "status": verdict.status.value,
+        "status": status,
         "reason": verdict.reason,
         "late": verdict.late,
         "action": verdict.action,

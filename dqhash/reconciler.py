@@ -24,7 +24,7 @@ import orjson
 from dqhash import classify
 from dqhash.audit import REPAIRABLE, audit_record, dlq_headers, repair_request
 from dqhash.classify import PairState, Rules, Step
-from dqhash.codec import decode_state
+from dqhash.codec import decode_state, settled_since
 from dqhash.contracts import CloudHash, OnPremEvent, Reason, Rejection, parse_cloud, parse_onprem
 from dqhash.deadlines import DeadlineIndex
 from dqhash.metrics import Metrics
@@ -405,11 +405,15 @@ class Reconciler:
             scan = self._expiry_scans[partition] = self.scan(self.pairs, partition)
         expired = []
         staged = self._staged
+        retention = self.rules.retention_ms
         for n, (key, raw) in enumerate(scan, start=1):
             if not is_window_key(key):
-                # the batch's own state, if it changed this key
-                state = staged.state(partition, key) if staged.is_staged(key) else decode_state(raw)
-                at = classify.expires_at(state, self.rules) if state is not None else None
+                if staged.is_staged(key):  # the batch's own state, if it changed this key
+                    state = staged.state(partition, key)
+                    at = classify.expires_at(state, self.rules) if state is not None else None
+                else:
+                    since = settled_since(raw)
+                    at = since + retention if since is not None else None
                 if at is not None and at <= now:
                     expired.append(key)
             if n >= EXPIRY_SCAN_BATCH:

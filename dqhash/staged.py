@@ -80,14 +80,14 @@ class StagedTable:
     def flush(self) -> list:
         """Write every changed key once; returns what the writer asks to produce (changelog records)."""
         produced: list = []
+        windows, states = self._windows, self._states
         for partition in sorted(set(self._dirty_windows) | set(self._dirty_states)):
-            items = [(key, _encoded(self._windows[key], orjson.dumps)) for key in self._dirty_windows.get(partition, ())]
-            items += [(key, _encoded(self._states[key], encode_state)) for key in self._dirty_states.get(partition, ())]
+            items = [(key, None if windows[key] is None else orjson.dumps(windows[key]))
+                     for key in self._dirty_windows.get(partition, ())]
+            items += [(key, None if states[key] is None else encode_state(states[key]))
+                      for key in self._dirty_states.get(partition, ())]
             produced.extend(self.write(partition, items))
         self._dirty_windows.clear()
         self._dirty_states.clear()
         return produced
 
-
-def _encoded(value, encode) -> bytes | None:
-    return None if value is None else encode(value)

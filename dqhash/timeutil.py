@@ -82,7 +82,11 @@ def format_ms(ms: int) -> str:
     second is formatted once (cached) and the milliseconds appended.
     """
     seconds, millis = divmod(ms, 1000)
-    return f"{_format_second(seconds)}.{millis:03d}Z"
+    return _format_second(seconds) + _MILLIS[millis]
+
+
+#: ".000Z" ... ".999Z": a list index is a third of the cost of formatting the milliseconds
+_MILLIS = [f".{millis:03d}Z" for millis in range(1000)]
 
 
 @lru_cache(maxsize=4096)

@@ -92,3 +92,37 @@ def test_state_written_before_applied_and_history_existed_still_decodes():
     old = orjson.dumps([1, None, None, ["fp"], 5])
     state = decode_state(old)
     assert state.applied == (-1, -1, -1) and state.history == () and state.recent == ("fp",)
+
+
+def test_the_expiry_scan_reads_from_stored_bytes_what_expires_at_says():
+    from dqhash.classify import expires_at
+    from dqhash.codec import settled_since
+
+    rules = Rules()
+    event = OnPremEvent("e1", "pk", Action.UPDATE, HashRef("v2", "ab" * 32), T0)
+    pending = on_onprem(None, event, T0, rules).state
+    settled = on_cloud(pending, CloudHash("pk", HashRef("v2", "ab" * 32), T0 + 1), T0 + 2, rules).state
+    cloud_only = on_cloud(None, CloudHash("pk", None, T0 + 1), T0 + 3, rules).state
+    for state in (pending, settled, cloud_only):
+        since = settled_since(encode_state(state))
+        assert (since + rules.retention_ms if since is not None else None) == expires_at(state, rules)
+    assert settled_since(encode_state(pending)) is None and settled_since(encode_state(settled)) == T0 + 2
+
+
+def test_audit_ids_are_the_ones_earlier_versions_wrote():
+    """Downstream rows are upserted by audit_id: the formula must never drift."""
+    import hashlib
+
+    event = OnPremEvent("e1", "pk", Action.UPDATE, HashRef("v2", "ab" * 32), T0)
+    state = on_onprem(None, event, T0, Rules()).state
+    verdict = on_cloud(state, CloudHash("pk", HashRef("v2", "ab" * 32), T0 + 1), T0 + 2, Rules()).verdicts[0]
+    for late in (False, True):
+        v = verdict._replace(late=late)
+        key = "\x1f".join(("pk", v.event_id, str(v.event_ts), v.status.value, "1" if late else "0"))
+        assert audit_id("pk", v) == audit_record("pk", v)["audit_id"] == hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def test_a_tracked_event_stored_before_its_later_fields_existed_still_decodes():
+    tracked = ["e1", T0, "UPDATE", "v2", "ab" * 32, T0, T0 + 5, "PENDING", False]  # no rechecks, results, awaiting
+    state = decode_state(orjson.dumps([1, tracked, None, [], T0]))
+    assert state.tracked.recheck_results == () and state.tracked.rechecks == 0 and state.tracked.awaiting_ms is None
