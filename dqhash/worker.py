@@ -11,6 +11,7 @@ whichever worker owns their partition next, and their outputs are idempotent.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -26,6 +27,10 @@ EXIT_SHUTDOWN_TIMEOUT = 75
 
 
 class Worker(faust.Worker):
+    async def on_first_start(self) -> None:
+        await super().on_first_start()  # logging is set up, the app and its modules are loaded
+        tune_garbage_collector(_setting("gc_threshold"))
+
     def _setup_spinner_handler(self, logger: logging.Logger, level: int) -> None:
         """No terminal spinner: Faust's sets the root logger to DEBUG for it (at -l warn), and building a
         debug record per produced message cost ~5 % of a busy worker's CPU (py-spy, ``dqhash bench``)."""
@@ -36,10 +41,33 @@ class Worker(faust.Worker):
         super()._schedule_shutdown(signum)
 
 
-def _shutdown_seconds() -> float:
+def _setting(name: str):
     from dqhash.app import settings
 
-    return settings.shutdown_seconds
+    return getattr(settings, name)
+
+
+def _shutdown_seconds() -> float:
+    return _setting("shutdown_seconds")
+
+
+def tune_garbage_collector(threshold: int) -> None:
+    """Fewer young-generation collections, and none of them scanning what start-up built.
+
+    The reconciler makes a few dozen short-lived tuples per record (inputs, parsed records, states, outputs);
+    with Python's default threshold (700 allocations) the collector ran about 100 times a second and took
+    ~12 % of a busy worker (1.2 s of 10 s at 9,000 records/s, measured with ``gc.callbacks``); at 100,000,
+    0.1 s. Almost nothing here is cyclic garbage: reference counting frees it the moment it is dropped, so
+    the collector finds little either way. ``gc.freeze`` moves the objects alive at start-up (modules,
+    Faust's app) out of every later collection.
+    """
+    if threshold <= 0:
+        return
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(threshold, older, oldest)
+    log.info("garbage collector: young-generation threshold %d, %d start-up objects frozen", threshold,
+             gc.get_freeze_count())
 
 
 def _arm_watchdog(seconds: float) -> None:

@@ -42,3 +42,22 @@ def test_readme_settings_table_is_the_generated_one():
         "README's settings table is stale; regenerate it: "
         "python -c 'import dqhash.settings as s; print(s.markdown_table())'")
     assert all(v.name in section for v in VARIABLES)
+
+
+def test_the_garbage_collector_is_tuned_at_worker_start_and_left_alone_with_zero():
+    import gc
+
+    from dqhash.worker import tune_garbage_collector
+
+    before = gc.get_threshold()
+    try:
+        tune_garbage_collector(0)
+        assert gc.get_threshold() == before
+        tune_garbage_collector(100_000)
+        assert gc.get_threshold() == (100_000, *before[1:]) and gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
+    assert load({"DQHASH_GC_THRESHOLD": "0"}).gc_threshold == 0
+    with pytest.raises(SettingsError, match="DQHASH_GC_THRESHOLD"):
+        load({"DQHASH_GC_THRESHOLD": "5"})
