@@ -31,6 +31,11 @@ records it skips during a rebalance; those are not counted either (``Consumer.ac
 ``getmany`` stops handing out a batch (the flow stopped), the partitions it left records of are sought back
 to them unless another seek came first (``Consumer._seek_back_to_dropped``).
 
+Fourth, not a fix but the worker's throughput: the partitions of topics an agent reads through a tap
+(``dqhash.taps``) skip Faust's per-record path. ``_wait_next_records`` puts each such partition's fetched
+records in the tap as one chunk, under the same rules (flow, active partitions, seeks, read offset, gaps), and
+the agent acknowledges a processed chunk by offsets (``ack_chunk``) unless its partition was sought since.
+
 The re-read of a hole (second fix) stays as the last resort: it applies the hole after the records that
 followed it, which the reconciler's window counts do not expect, so it logs a warning.
 
