@@ -16,7 +16,7 @@ offsets kept in pair and window records make a replayed record count nothing twi
 from __future__ import annotations
 
 import logging
-from functools import partial
+from functools import lru_cache, partial
 from typing import Callable, Iterable, Iterator, MutableMapping, NamedTuple, Sequence, TypeVar
 
 import orjson
@@ -377,8 +377,8 @@ class Reconciler:
             window = staged.window(partition, key) or new_window()
             if offset <= window["applied"][source]:
                 continue
-            window = merge(window, delta)
-            window["applied"] = [*window["applied"][:source], offset, *window["applied"][source + 1:]]
+            merge(window, delta)  # in place: the batch's staged copy, written once at its end
+            window["applied"][source] = offset
             if window["closed"]:
                 window["revision"] += 1  # a verdict for an already published window: publish again
                 self.republish.setdefault(partition, set()).add(start)
@@ -559,6 +559,7 @@ def _dlq_out(dlq_topic: str, rejection: Rejection, topic: str, partition: int, o
 WINDOW_PREFIX = b"\xff"
 
 
+@lru_cache(maxsize=4096)  # every verdict counts into its window: the key of a few windows, over and over
 def window_key(partition: int, start: int) -> bytes:
     return WINDOW_PREFIX + f"{partition}:{start}".encode()
 

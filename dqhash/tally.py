@@ -24,10 +24,11 @@ def new_window() -> dict:
 
 
 def merge(window: dict, delta: Mapping[str, int]) -> dict:
-    counts = dict(window["counts"])
+    """Adds ``delta`` to the window's counts, in place (the window is a batch's own decoded copy)."""
+    counts = window["counts"]
     for key, n in delta.items():
         counts[key] = counts.get(key, 0) + n
-    return {**window, "counts": counts}
+    return window
 
 
 def compared_and_match_rate(counts: dict) -> tuple[int, float | None]:
