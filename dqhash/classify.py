@@ -254,13 +254,14 @@ def _evaluate(
 
 
 _RECHECKED = (Status.MISMATCH, Status.MISSING_CLOUD)
-_STATUS = Tracked._fields.index("status")
-assert Tracked._fields[_STATUS + 1] == "by_deadline"
+#: where ``status`` (then ``by_deadline``) sits in a Tracked tuple, and so in its stored JSON array
+TRACKED_STATUS = Tracked._fields.index("status")
+assert Tracked._fields[TRACKED_STATUS + 1] == "by_deadline"
 
 
 def _decided(tracked: Tracked, status: str, by_deadline: bool) -> Tracked:
     """``tracked._replace(status=..., by_deadline=...)``, positionally: it runs for every classification."""
-    return Tracked(*tracked[:_STATUS], status, by_deadline, *tracked[_STATUS + 2:])
+    return Tracked(*tracked[:TRACKED_STATUS], status, by_deadline, *tracked[TRACKED_STATUS + 2:])
 
 
 def _describe(cloud: CloudSeen | None) -> str:

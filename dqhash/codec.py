@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import orjson
 
-from dqhash.classify import PENDING, CloudSeen, PairState, Status, Tracked, Verdict
+from dqhash.classify import PENDING, TRACKED_STATUS, CloudSeen, PairState, Status, Tracked, Verdict
 
 FORMAT = 1
 
@@ -43,7 +43,6 @@ def decode_state(data: bytes) -> PairState:
 # are shorter: the NamedTuple's default fills in.
 _VERDICT_STATUS, _VERDICT_RESULTS = Verdict._fields.index("status"), Verdict._fields.index("recheck_results")
 _TRACKED_RESULTS = Tracked._fields.index("recheck_results")
-_TRACKED_STATUS = Tracked._fields.index("status")
 _CLOUD_REMOVED = CloudSeen._fields.index("columns_removed")
 
 
@@ -53,7 +52,7 @@ def settled_since(data: bytes) -> int | None:
     fmt, tracked, _cloud, _recent, updated_ms, *_later = orjson.loads(data)
     if fmt != FORMAT:
         raise ValueError(f"unknown pair-state format {fmt}; this worker reads format {FORMAT}")
-    if tracked is not None and tracked[_TRACKED_STATUS] == PENDING:
+    if tracked is not None and tracked[TRACKED_STATUS] == PENDING:
         return None
     return updated_ms
 
