@@ -63,13 +63,16 @@ declared: set[str] = set()
 
 
 async def produce(outs: Iterable[Out]) -> None:
-    outs = list(outs)
-    for name in {out.topic for out in outs} - declared:
+    outs = outs if isinstance(outs, list) else list(outs)
+    topics = {out.topic for out in outs}
+    for name in topics - declared:
         await output_topic(name).maybe_declare()
         declared.add(name)
     await sender.send(outs)
-    for out in outs:
-        if out.topic == settings.dlq_topic:
-            recent.saw("dlq", out.key, out.value, out.headers)
-        elif out.topic == settings.audit_topic and _PROBLEM_MARK in out.value:
-            recent.saw("audit", out.key, out.value, out.headers)
+    dlq, audit = settings.dlq_topic, settings.audit_topic
+    if dlq in topics or audit in topics:
+        for out in outs:
+            if out.topic == dlq:
+                recent.saw("dlq", out.key, out.value, out.headers)
+            elif out.topic == audit and _PROBLEM_MARK in out.value:
+                recent.saw("audit", out.key, out.value, out.headers)

@@ -26,7 +26,7 @@ def _audit_id(pk: str, verdict: Verdict, status: str) -> str:
 
 
 def audit_record(pk: str, verdict: Verdict) -> dict:
-    status = verdict.status.value
+    status = verdict.status._value_  # ``.value`` is a Python-level property; this runs for every verdict
     return {
         "audit_id": _audit_id(pk, verdict, status),
         "pk": pk,

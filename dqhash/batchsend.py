@@ -40,9 +40,18 @@ class BatchSender:
         """Queue every record, grouped by topic-partition in arrival order; returns the batches queued."""
         producer = self._producer()
         groups: dict[tuple[str, int], list[Out]] = {}
+        counts = self._partition_counts
         for out in outs:
-            partition = out.partition if out.partition is not None else await self._partition_of(producer, out)
-            groups.setdefault((out.topic, partition), []).append(out)
+            topic, key, partition = out.topic, out.key, out.partition
+            if partition is None:
+                count = counts.get(topic)
+                if count is None:  # once per topic: awaited (a metadata request), not a coroutine per record
+                    count = counts[topic] = len(await producer.partitions_for(topic))
+                partition = next(self._round_robin) % count if key is None else key_partition(key, count)
+            group = groups.get((topic, partition))
+            if group is None:
+                group = groups[topic, partition] = []
+            group.append(out)
         batches = 0
         for (topic, partition), records in groups.items():
             batch, count = producer.create_batch(), 0
@@ -56,14 +65,6 @@ class BatchSender:
             await self._submit(producer, batch, topic, partition, count)
             batches += 1
         return batches
-
-    async def _partition_of(self, producer, out: Out) -> int:
-        count = self._partition_counts.get(out.topic)
-        if count is None:
-            count = self._partition_counts[out.topic] = len(await producer.partitions_for(out.topic))
-        if out.key is None:
-            return next(self._round_robin) % count
-        return key_partition(out.key, count)
 
     async def _submit(self, producer, batch, topic: str, partition: int, count: int) -> None:
         delivered = await producer.send_batch(batch, topic, partition=partition)

@@ -162,20 +162,21 @@ def on_onprem(state: PairState | None, event: OnPremEvent, now_ms: int, rules: R
             lookups = (Lookup(now_ms + rules.lookup_delay_ms, 0),)
         if lookups:
             incoming = incoming._replace(awaiting_ms=lookups[-1].not_before_ms)
-    return Step(PairState(incoming, cloud, recent, now_ms), tuple(verdicts), lookups=lookups)
+    return _step(_new(PairState, (incoming, cloud, recent, now_ms, _NOT_APPLIED, (), (), ())), tuple(verdicts), lookups)
 
 
 def on_cloud(state: PairState | None, cloud: CloudHash, now_ms: int, rules: Rules) -> Step:
     """A cloud observation arrives for the PK."""
-    seen = CloudSeen(
-        cloud.hash.version if cloud.hash else None,
-        cloud.hash.digest if cloud.hash else None,
+    hash_ref = cloud.hash
+    seen = _new(CloudSeen, (
+        hash_ref.version if hash_ref else None,
+        hash_ref.digest if hash_ref else None,
         cloud.cloud_ts,
         now_ms,
         cloud.columns_removed,
-    )
+    ))
     if state is None:
-        return Step(PairState(None, seen, (), now_ms))
+        return _step(_new(PairState, (None, seen, (), now_ms, _NOT_APPLIED, (), (), ())))
     held = state.cloud
     if held is not None:
         if seen.cloud_ts < held.cloud_ts:
@@ -199,7 +200,8 @@ def on_cloud(state: PairState | None, cloud: CloudHash, now_ms: int, rules: Rule
                 tracked = revised
             else:
                 verdict = None
-    return Step(PairState(tracked, seen, state.recent, now_ms), (verdict,) if verdict else (), lookups=lookups)
+    return _step(_new(PairState, (tracked, seen, state.recent, now_ms, _NOT_APPLIED, (), (), ())),
+                 (verdict,) if verdict else (), lookups)
 
 
 def on_deadline(state: PairState, now_ms: int, rules: Rules) -> Step:
@@ -249,11 +251,20 @@ def _evaluate(
             awaiting_ms=not_before,
         )
         return rechecking, None, (Lookup(not_before, attempt),)
-    decided = _decided(tracked, status.value, at_deadline and status is not Status.MATCH)
+    decided = _decided(tracked, status._value_, at_deadline and status is not Status.MATCH)
     return decided, _verdict(tracked, status, reason, cloud, now_ms, rules.windows), ()
 
 
 _RECHECKED = (Status.MISMATCH, Status.MISSING_CLOUD)
+# The per-record constructions below go past the NamedTuples' Python-level ``__new__`` (positional, every
+# field given): a record builds several, and the constructors cost more than the rest of their line.
+_new = tuple.__new__
+_NOT_APPLIED = PairState._field_defaults["applied"]
+
+
+def _step(state: PairState | None, verdicts: tuple = (), lookups: tuple = ()) -> Step:
+    """``Step(state, verdicts, lookups=lookups)``: an input record's usual outcome, neither duplicate nor stale."""
+    return _new(Step, (state, verdicts, False, False, lookups))
 #: where ``status`` (then ``by_deadline``) sits in a Tracked tuple, and so in its stored JSON array
 TRACKED_STATUS = Tracked._fields.index("status")
 assert Tracked._fields[TRACKED_STATUS + 1] == "by_deadline"
@@ -261,7 +272,7 @@ assert Tracked._fields[TRACKED_STATUS + 1] == "by_deadline"
 
 def _decided(tracked: Tracked, status: str, by_deadline: bool) -> Tracked:
     """``tracked._replace(status=..., by_deadline=...)``, positionally: it runs for every classification."""
-    return Tracked(*tracked[:TRACKED_STATUS], status, by_deadline, *tracked[TRACKED_STATUS + 2:])
+    return _new(Tracked, (*tracked[:TRACKED_STATUS], status, by_deadline, *tracked[TRACKED_STATUS + 2:]))
 
 
 def _describe(cloud: CloudSeen | None) -> str:
@@ -289,21 +300,25 @@ def _compare(tracked: Tracked, cloud: CloudSeen | None, at_deadline: bool) -> tu
 
 
 def _track(event: OnPremEvent, now_ms: int, windows: WindowSpec) -> Tracked:
-    return Tracked(
+    hash_ref = event.hash
+    return _new(Tracked, (
         event.event_id,
         event.event_ts,
-        event.action.value,
-        event.hash.version if event.hash else None,
-        event.hash.digest if event.hash else None,
+        event.action._value_,
+        hash_ref.version if hash_ref else None,
+        hash_ref.digest if hash_ref else None,
         now_ms,
         windows.deadline(event.event_ts, now_ms),
         PENDING,
         False,
-    )
+        0,
+        (),
+        None,
+    ))
 
 
 def _fingerprints(event: OnPremEvent) -> tuple[str, str]:
-    content = event.hash.digest if event.hash else event.action.value
+    content = event.hash.digest if event.hash else event.action._value_
     return ("id:" + event.event_id, f"v:{event.event_ts}:{content}")
 
 
@@ -311,7 +326,7 @@ def _verdict(
     tracked: Tracked, status: Status, reason: str, cloud: CloudSeen | None, now_ms: int, windows: WindowSpec
 ) -> Verdict:
     start = windows.start(tracked.event_ts)
-    return Verdict(
+    return _new(Verdict, (
         status,
         reason,
         False,
@@ -327,4 +342,4 @@ def _verdict(
         now_ms,
         tracked.rechecks,
         tracked.recheck_results + ((_describe(cloud),) if tracked.rechecks else ()),
-    )
+    ))

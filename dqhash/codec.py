@@ -26,24 +26,29 @@ def decode_state(data: bytes) -> PairState:
     if fmt != FORMAT:
         raise ValueError(f"unknown pair-state format {fmt}; this worker reads format {FORMAT}")
     applied, history, origins, outbox = (later + [None] * 4)[:4]  # absent in records written before these fields
-    return PairState(
+    # built with tuple.__new__, past the NamedTuples' Python-level constructors: a pair's second side decodes
+    # its first side's state, and that cost 10 µs a record through the constructors (5 here)
+    return _new(PairState, (
         _tracked(tracked) if tracked else None,
         _cloud(cloud) if cloud else None,
         tuple(recent),
         updated_ms,
         tuple(applied) if applied else (-1, -1, -1),
-        tuple(tuple(entry) for entry in history) if history else (),
+        tuple(map(tuple, history)) if history else (),
         tuple(origins) if origins else (),
-        tuple(_verdict(fields) for fields in outbox) if outbox else (),
-    )
+        tuple(map(_verdict, outbox)) if outbox else (),
+    ))
 
 
-# Tuples decoded from JSON arrays come back as lists; they are made tuples again in place, without
-# ``_replace`` (state is decoded once per record on the hot path). Records written before a field existed
-# are shorter: the NamedTuple's default fills in.
+# Tuples decoded from JSON arrays come back as lists; they are made tuples again in place. Records written
+# before a field existed are shorter: they go through the NamedTuple's constructor, whose defaults fill in.
+_new = tuple.__new__
 _VERDICT_STATUS, _VERDICT_RESULTS = Verdict._fields.index("status"), Verdict._fields.index("recheck_results")
 _TRACKED_RESULTS = Tracked._fields.index("recheck_results")
 _CLOUD_REMOVED = CloudSeen._fields.index("columns_removed")
+_VERDICT_FIELDS, _TRACKED_FIELDS, _CLOUD_FIELDS = len(Verdict._fields), len(Tracked._fields), len(CloudSeen._fields)
+#: a dict, not ``Status(value)``: the enum's call costs more than the rest of a verdict's decoding
+_STATUSES = {status.value: status for status in Status}
 
 
 def settled_since(data: bytes) -> int | None:
@@ -58,19 +63,28 @@ def settled_since(data: bytes) -> int | None:
 
 
 def _verdict(fields: list) -> Verdict:
-    fields[_VERDICT_STATUS] = Status(fields[_VERDICT_STATUS])
+    fields[_VERDICT_STATUS] = _STATUSES[fields[_VERDICT_STATUS]]
+    if len(fields) == _VERDICT_FIELDS:
+        fields[_VERDICT_RESULTS] = tuple(fields[_VERDICT_RESULTS])
+        return _new(Verdict, fields)
     if len(fields) > _VERDICT_RESULTS:
         fields[_VERDICT_RESULTS] = tuple(fields[_VERDICT_RESULTS])
     return Verdict(*fields)
 
 
 def _tracked(fields: list) -> Tracked:
+    if len(fields) == _TRACKED_FIELDS:
+        fields[_TRACKED_RESULTS] = tuple(fields[_TRACKED_RESULTS])
+        return _new(Tracked, fields)
     if len(fields) > _TRACKED_RESULTS:
         fields[_TRACKED_RESULTS] = tuple(fields[_TRACKED_RESULTS])
     return Tracked(*fields)
 
 
 def _cloud(fields: list) -> CloudSeen:
+    if len(fields) == _CLOUD_FIELDS:
+        fields[_CLOUD_REMOVED] = tuple(fields[_CLOUD_REMOVED])
+        return _new(CloudSeen, fields)
     if len(fields) > _CLOUD_REMOVED:
         fields[_CLOUD_REMOVED] = tuple(fields[_CLOUD_REMOVED])
     return CloudSeen(*fields)

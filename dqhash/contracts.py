@@ -14,7 +14,7 @@ from typing import Any, NamedTuple, Sequence
 
 import orjson
 
-from dqhash.timeutil import TimestampError, parse_timestamp
+from dqhash.timeutil import MAX_EPOCH_MS, MIN_EPOCH_MS, TimestampError, parse_timestamp
 
 #: Hash strategies a hash may be tagged with (see docs/hashing.md).
 KNOWN_HASH_VERSIONS = frozenset({"v1", "v2"})
@@ -163,7 +163,7 @@ def parse_cloud(raw: bytes | None, default_version: str = DEFAULT_HASH_VERSION) 
     ):
         return Rejection(Reason.INVALID_FIELD_TYPE, "column_digests must be an object of strings")
     removed = doc.get("columns_removed") or ()
-    if not (isinstance(removed, (list, tuple)) and all(isinstance(c, str) for c in removed)):
+    if removed and not (isinstance(removed, list) and all(isinstance(c, str) for c in removed)):
         return Rejection(Reason.INVALID_FIELD_TYPE, "columns_removed must be an array of column names")
     return CloudHash(pk, hash_ref, cloud_ts, digests, tuple(removed))
 
@@ -214,6 +214,8 @@ def _load_object(raw: bytes | None) -> dict | Rejection:
 
 def _required_timestamp(doc: dict, field: str) -> int | Rejection:
     value = doc.get(field)
+    if type(value) is int and MIN_EPOCH_MS <= value < MAX_EPOCH_MS:
+        return value  # the usual form, epoch millis: what parse_timestamp would return
     if value is None:
         return Rejection(Reason.MISSING_FIELD, f"missing field: {field}")
     try:
@@ -226,13 +228,19 @@ def _parse_action(value: Any) -> Action | Rejection:
     if value is None:
         return Action.UPSERT
     if isinstance(value, str):
-        action = _ACTIONS.get(value.upper())
+        action = _ACTIONS.get(value) or _ACTIONS.get(value.upper())
         if action is not None:
             return action
     return Rejection(Reason.UNKNOWN_ACTION, f"unknown action {str(value)[:32]!r}; expected one of CREATE, UPDATE, UPSERT, DELETE")
 
 
 def _pk_from_partition_columns(columns: Any) -> str | Rejection:
+    if type(columns) is list and len(columns) == 1:  # the usual form, one PK column of text: its text
+        (column,) = columns
+        if type(column) is dict and column.get("type") == "PK":
+            value = column.get("value")
+            if type(value) is str and value:
+                return value
     if columns is None:
         return Rejection(Reason.MISSING_PK, "missing partitionColumns")
     if not isinstance(columns, list):
@@ -250,6 +258,8 @@ def _pk_from_partition_columns(columns: Any) -> str | Rejection:
 
 
 def _pk_from_value(value: Any) -> str | Rejection:
+    if type(value) is str and value:
+        return value  # the usual form, one key column of text: canonical_pk would return it as it is
     if isinstance(value, list):
         if not value:
             return Rejection(Reason.MISSING_PK, "pk is an empty array")

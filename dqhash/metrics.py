@@ -84,6 +84,9 @@ class Metrics:
         #: counts and distribution samples held while a batch runs: (name, tags) → n, (name, tags) → samples
         self._held: Counter | None = None
         self._samples: dict[tuple[str, tuple[str, ...]], list[int]] = {}
+        #: a batch's verdicts: (status, late, on time) → n, and status → time-to-classify samples
+        self._verdicts: Counter = Counter()
+        self._times: dict[str, list[int]] = {}
         if enabled:
             self.client = DogStatsd(
                 host=host,
@@ -96,17 +99,20 @@ class Metrics:
             )
 
     def classified(self, status: str, late: bool, time_to_classify_ms: int) -> None:
+        """One verdict: a tally and a sample while a batch runs (one a record), made counters at its end."""
         if self.client is None:
             return
-        tags = [f"status:{status}"]
-        self._count(STATUS_COUNTERS[status], tags)
-        if late:
-            self._count(LATE, tags)
-        else:
-            self._distribution(TIME_TO_CLASSIFY, time_to_classify_ms, tags)
-            self._count(CLASSIFIED, tags)
-            if self.on_time_ms is None or time_to_classify_ms <= self.on_time_ms:
-                self._count(CLASSIFIED_ON_TIME, tags)
+        if self._held is None:
+            with self.batch():
+                self.classified(status, late, time_to_classify_ms)
+            return
+        on_time = not late and (self.on_time_ms is None or time_to_classify_ms <= self.on_time_ms)
+        self._verdicts[status, late, on_time] += 1
+        if not late:
+            samples = self._times.get(status)
+            if samples is None:
+                samples = self._times[status] = []
+            samples.append(time_to_classify_ms)
 
     def duplicate(self, topic: str) -> None:
         self._count(DUPLICATES, [f"topic:{topic}"])
@@ -140,12 +146,6 @@ class Metrics:
         else:
             self.client.increment(name, n, tags=tags)
 
-    def _distribution(self, name: str, value: int, tags: list[str]) -> None:
-        if self._held is not None:
-            self._samples.setdefault((name, tuple(tags)), []).append(value)
-        else:
-            self.client.distribution(name, value, tags=tags)
-
     @contextmanager
     def batch(self) -> Iterator[None]:
         """Hold counters and samples until the end of the block, then send each (name, tags) once: counters
@@ -157,6 +157,7 @@ class Metrics:
         try:
             yield
         finally:
+            self._fold_verdicts()
             held, self._held = self._held, None
             samples, self._samples = self._samples, {}
             for (name, tags), n in held.items():
@@ -166,6 +167,23 @@ class Metrics:
                     # the client formats the value with str(): a packed value is a protocol v1.1 line
                     self.client.distribution(name, ":".join(map(str, values[start:start + PACKED_SAMPLES])),
                                              tags=list(tags))
+
+    def _fold_verdicts(self) -> None:
+        """The batch's verdict tallies as the counters and samples each verdict stands for."""
+        held = self._held
+        for (status, late, on_time), n in self._verdicts.items():
+            tags = (f"status:{status}",)
+            held[STATUS_COUNTERS[status], tags] += n
+            if late:
+                held[LATE, tags] += n
+            else:
+                held[CLASSIFIED, tags] += n
+                if on_time:
+                    held[CLASSIFIED_ON_TIME, tags] += n
+        for status, values in self._times.items():
+            self._samples.setdefault((TIME_TO_CLASSIFY, (f"status:{status}",)), []).extend(values)
+        self._verdicts.clear()
+        self._times.clear()
 
     def looked_up(self, found: bool, attempt: int) -> None:
         self._count(LOOKUPS, [f"found:{str(found).lower()}", f"recheck:{str(attempt > 0).lower()}"])

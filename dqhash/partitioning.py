@@ -13,20 +13,21 @@ equals aiokafka's ``murmur2`` on arbitrary bytes.
 from __future__ import annotations
 
 from functools import lru_cache
-from struct import unpack_from
+from struct import Struct
 
 _SEED, _M, _MASK = 0x9747B28C, 0x5BD1E995, 0xFFFFFFFF
+#: little-endian 32-bit words, by count: compiled once, not a format string per call
+_WORDS = [Struct(f"<{n}I") for n in range(64)]
 
 
 def murmur2(data: bytes) -> int:
     length = len(data)
     h = _SEED ^ length
-    words = length // 4
-    for k in unpack_from(f"<{words}I", data) if words else ():
-        k = (k * _M) & _MASK
-        k ^= k >> 24
-        k = (k * _M) & _MASK
-        h = ((h * _M) & _MASK) ^ k
+    words = length >> 2
+    if words:
+        for k in (_WORDS[words] if words < 64 else Struct(f"<{words}I")).unpack_from(data):
+            k = (k * _M) & _MASK
+            h = ((h * _M) & _MASK) ^ (((k ^ (k >> 24)) * _M) & _MASK)
     tail = length & 3
     if tail:
         rest = length & ~3
@@ -37,8 +38,7 @@ def murmur2(data: bytes) -> int:
         h = ((h ^ data[rest]) * _M) & _MASK
     h ^= h >> 13
     h = (h * _M) & _MASK
-    h ^= h >> 15
-    return h
+    return h ^ (h >> 15)
 
 
 def partition_for(pk: str, partitions: int) -> int:

@@ -62,6 +62,8 @@ HISTORY = 5
 OUTBOX_MS = 10_000
 
 Table = MutableMapping[bytes, bytes]
+#: ``_new(NamedTupleClass, (every field, ...))``: a NamedTuple built past its Python-level ``__new__``
+_new = tuple.__new__
 T = TypeVar("T")
 Scan = Callable[[Table, int], Iterator[tuple[bytes, bytes]]]
 
@@ -319,36 +321,35 @@ class Reconciler:
         return outs
 
     def _commit(self, effects: _Effects, pk: str, key: bytes, before: PairState | None, step: Step) -> list[Out]:
-        partition = effects.partition
-        if step.state is not None and (step.state is not before or effects.source != SOURCE_TICK):
+        partition, source, state, verdicts = effects.partition, effects.source, step.state, step.verdicts
+        if state is not None and (state is not before or source != SOURCE_TICK):
             # an input record is recorded as applied even when it changed nothing (a duplicate), so that
             # its redelivery is recognised rather than counted again
-            applied = before.applied if before else step.state.applied
-            origins = before.origins if before else ()
-            if effects.source != SOURCE_TICK:
-                applied = (*applied[:effects.source], effects.offset, *applied[effects.source + 1:])
+            if before is None:
+                applied, history, origins, kept = state.applied, (), (), ()
+            else:
+                applied, history, origins, kept = before.applied, before.history, before.origins, before.outbox
+            if source != SOURCE_TICK:
+                applied = (*applied[:source], effects.offset, *applied[source + 1:])
             if effects.origin:
                 origins = (*origins, effects.origin)[-ORIGINS_KEPT:]
-            history = before.history if before else ()
-            if step.verdicts:
-                history = (*history, *((v.status.value, v.late, v.event_id, v.classified_ms, v.reason)
-                                       for v in step.verdicts))[-HISTORY:]
-            kept = before.outbox if before else ()
+            if verdicts:
+                history = (*history, *[(v.status._value_, v.late, v.event_id, v.classified_ms, v.reason)
+                                       for v in verdicts])[-HISTORY:]
             if kept:
                 oldest = self.clock() - OUTBOX_MS
                 kept = tuple(v for v in kept if v.classified_ms >= oldest)
-            outbox = (*kept, *step.verdicts)
-            # positional, not ``_replace``: this runs for every record (``_replace`` cost 5 % of a worker)
-            new = PairState(*step.state[:4], applied, history, origins, outbox)
-            effects.writes.append((key, new))
-        if step.state is not before:
-            due = classify.pending_deadline(step.state)
+            # built with tuple.__new__, not the NamedTuple's constructor nor ``_replace``: this runs for every
+            # record (``_replace`` cost 5 % of a worker)
+            effects.writes.append((key, _new(PairState, (*state[:4], applied, history, origins, (*kept, *verdicts)))))
+        if state is not before:
+            due = classify.pending_deadline(state)
             if due is not None and due != classify.pending_deadline(before):
-                self._track_deadline(partition, pk, step.state.tracked.event_ts, due)
+                self._track_deadline(partition, pk, state.tracked.event_ts, due)
         outs = [Out(self.settings.lookup_topic, key, encode_request(pk, lookup.not_before_ms, lookup.attempt),
-                    None, partition) for lookup in step.lookups]
-        for verdict in step.verdicts:
-            status = verdict.status.value
+                    None, partition) for lookup in step.lookups] if step.lookups else []
+        for verdict in verdicts:
+            status = verdict.status._value_  # (``.value`` is a Python-level property: 0.2 µs a read)
             effects.count(verdict.window_start, f"LATE_{status}" if verdict.late else status)
             self.metrics.classified(status, verdict.late, verdict.classified_ms - verdict.arrived_ms)
             if verdict.status in REPAIRABLE:
@@ -359,9 +360,9 @@ class Reconciler:
     def _verdict_outs(self, pk: str, key: bytes, verdict: classify.Verdict,
                       headers: list[tuple[str, bytes]] | None = None) -> list[Out]:
         record = audit_record(pk, verdict)
-        outs = [Out(self.settings.audit_topic, key, orjson.dumps(record), headers)]
+        outs = [_new(Out, (self.settings.audit_topic, key, orjson.dumps(record), headers, None))]
         if verdict.status in REPAIRABLE:
-            outs.append(Out(self.settings.repair_topic, key, orjson.dumps(repair_request(record)), headers))
+            outs.append(_new(Out, (self.settings.repair_topic, key, orjson.dumps(repair_request(record)), headers, None)))
         return outs
 
     def _apply_effects(self, effects: _Effects, outs: list[Out]) -> list[Out]:

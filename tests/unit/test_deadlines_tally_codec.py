@@ -126,3 +126,15 @@ def test_a_tracked_event_stored_before_its_later_fields_existed_still_decodes():
     tracked = ["e1", T0, "UPDATE", "v2", "ab" * 32, T0, T0 + 5, "PENDING", False]  # no rechecks, results, awaiting
     state = decode_state(orjson.dumps([1, tracked, None, [], T0]))
     assert state.tracked.recheck_results == () and state.tracked.rechecks == 0 and state.tracked.awaiting_ms is None
+
+
+def test_a_state_with_verdicts_in_its_outbox_round_trips_to_equal_typed_tuples():
+    from dqhash.classify import Status, Verdict
+
+    event = OnPremEvent("e1", "pk", Action.UPDATE, HashRef("v2", "ab" * 32), T0)
+    state = on_onprem(None, event, T0, Rules()).state
+    step = on_cloud(state, CloudHash("pk", HashRef("v2", "cd" * 32), T0 + 1), T0 + 2, Rules())
+    settled = step.state._replace(outbox=step.verdicts, history=(("MISMATCH", False, "e1", T0 + 2, "x"),))
+    decoded = decode_state(encode_state(settled))
+    assert decoded == settled and type(decoded.outbox[0]) is Verdict and decoded.outbox[0].status is Status.MISMATCH
+    assert type(decoded.tracked).__name__ == "Tracked" and type(decoded.cloud).__name__ == "CloudSeen"
