@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 from typing import Iterable
 
 
@@ -25,6 +26,10 @@ def _audit_id(pk: str, verdict: Verdict, status: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
+#: window boundaries: a few values, in every audit record
+_format_boundary = lru_cache(maxsize=1024)(format_ms)
+
+
 def audit_record(pk: str, verdict: Verdict) -> dict:
     status = verdict.status._value_  # ``.value`` is a Python-level property; this runs for every verdict
     return {
@@ -39,8 +44,8 @@ def audit_record(pk: str, verdict: Verdict) -> dict:
         "hash_cloud": verdict.hash_cloud,
         "event_ts": format_ms(verdict.event_ts),
         "cloud_ts": format_ms(verdict.cloud_ts) if verdict.cloud_ts is not None else None,
-        "window_start": format_ms(verdict.window_start),
-        "window_end": format_ms(verdict.window_end),
+        "window_start": _format_boundary(verdict.window_start),
+        "window_end": _format_boundary(verdict.window_end),
         "classified_at": format_ms(verdict.classified_ms),
         "time_to_classify_ms": verdict.classified_ms - verdict.arrived_ms,
         "rechecks": verdict.rechecks,

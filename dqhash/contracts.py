@@ -90,6 +90,9 @@ class Rejection(NamedTuple):
 
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+#: ``_new(NamedTupleClass, (every field,))``: past the NamedTuple's Python-level ``__new__``, for the records
+#: every message yields
+_new = tuple.__new__
 _VERSION = re.compile(r"v[0-9]+")
 
 
@@ -113,10 +116,12 @@ def parse_onprem(raw: bytes | None, default_version: str = DEFAULT_HASH_VERSION)
     if isinstance(doc, Rejection):
         return doc
     event_id = doc.get("event_id")
-    if event_id is None or event_id == "":
-        return Rejection(Reason.MISSING_FIELD, "missing field: event_id")
-    if isinstance(event_id, bool) or not isinstance(event_id, (str, int)):
-        return Rejection(Reason.INVALID_FIELD_TYPE, "event_id must be a string or an integer")
+    if type(event_id) is not str or not event_id:  # (a non-empty string: the usual form, no more checks)
+        if event_id is None or event_id == "":
+            return Rejection(Reason.MISSING_FIELD, "missing field: event_id")
+        if isinstance(event_id, bool) or not isinstance(event_id, (str, int)):
+            return Rejection(Reason.INVALID_FIELD_TYPE, "event_id must be a string or an integer")
+        event_id = str(event_id)
     pk = _pk_from_partition_columns(doc.get("partitionColumns"))
     if isinstance(pk, Rejection):
         return pk
@@ -135,7 +140,7 @@ def parse_onprem(raw: bytes | None, default_version: str = DEFAULT_HASH_VERSION)
         hash_ref = parse_hash(raw_hash, doc.get("hash_version"), default_version)
         if isinstance(hash_ref, Rejection):
             return hash_ref
-    return OnPremEvent(str(event_id), pk, action, hash_ref, event_ts)
+    return _new(OnPremEvent, (event_id, pk, action, hash_ref, event_ts))
 
 
 def parse_cloud(raw: bytes | None, default_version: str = DEFAULT_HASH_VERSION) -> CloudHash | Rejection:
@@ -165,7 +170,7 @@ def parse_cloud(raw: bytes | None, default_version: str = DEFAULT_HASH_VERSION) 
     removed = doc.get("columns_removed") or ()
     if removed and not (isinstance(removed, list) and all(isinstance(c, str) for c in removed)):
         return Rejection(Reason.INVALID_FIELD_TYPE, "columns_removed must be an array of column names")
-    return CloudHash(pk, hash_ref, cloud_ts, digests, tuple(removed))
+    return _new(CloudHash, (pk, hash_ref, cloud_ts, digests, tuple(removed)))
 
 
 def parse_hash(value: Any, declared_version: Any = None, default_version: str = DEFAULT_HASH_VERSION) -> HashRef | Rejection:
@@ -178,7 +183,7 @@ def parse_hash(value: Any, declared_version: Any = None, default_version: str = 
         return Rejection(Reason.INVALID_HASH_FORMAT, f"hash must be a string, got {type(value).__name__}")
     if declared_version is None and len(value) == 64 and default_version in KNOWN_HASH_VERSIONS \
             and _HEX64.fullmatch(value):
-        return HashRef(default_version, value)  # the usual form, bare lowercase hex: what the rest would return
+        return _new(HashRef, (default_version, value))  # the usual form, bare lowercase hex: what the rest would return
     *prefix, text = value.lower().split(":")
     if prefix and prefix[-1] == "sha256":
         prefix.pop()

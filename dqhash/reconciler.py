@@ -39,6 +39,7 @@ from dqhash.windows import WindowSpec
 log = logging.getLogger(__name__)
 
 ONPREM, CLOUD = "onprem", "cloud"
+_SIDES = {ONPREM: ONPREM.encode(), CLOUD: CLOUD.encode()}
 #: Header naming the side of a record forwarded through the re-key topic.
 SIDE_HEADER = "dq.side"
 #: Header naming where a forwarded record was read: "side:partition:offset" of its input topic.
@@ -224,17 +225,19 @@ class Reconciler:
         return self.process([Input(SOURCE_TICK, self.settings.tick_topic, partition, offset)])
 
     def _on_input(self, side: str, record: Input) -> list[Out]:
-        topic, partition, offset, key, value, headers, timestamp_ms = record[1:]
-        effects = _Effects(partition, record.source, offset)
+        source, topic, partition, offset, key, value, headers, timestamp_ms = record
         parsed = self._parse(side, value)
         if isinstance(parsed, Rejection):
+            effects = _Effects(partition, source, offset)
             outs = [self._dead_letter(effects, parsed, topic, key, value, headers, timestamp_ms)]
             return self._apply_effects(effects, outs)
         home = partition_for(parsed.pk, self.settings.partitions)
         if home != partition:
-            forwarded = [(SIDE_HEADER, side.encode()), (ORIGIN_HEADER, f"{side}:{partition}:{offset}".encode()),
-                         *((k, v) for k, v in (headers or ()) if k not in (SIDE_HEADER, ORIGIN_HEADER))]
-            return [Out(self.settings.rekey_topic, parsed.pk.encode(), value, forwarded, home)]
+            forwarded = [(SIDE_HEADER, _SIDES[side]), (ORIGIN_HEADER, f"{side}:{partition}:{offset}".encode())]
+            if headers:
+                forwarded += [(k, v) for k, v in headers if k not in (SIDE_HEADER, ORIGIN_HEADER)]
+            return [_new(Out, (self.settings.rekey_topic, parsed.pk.encode(), value, forwarded, home))]
+        effects = _Effects(partition, source, offset)
         return self._apply_effects(effects, self._apply(effects, side, parsed, topic, timestamp_ms))
 
     def _on_rekeyed(self, record: Input) -> list[Out]:
@@ -373,7 +376,8 @@ class Reconciler:
         """
         partition, source, offset = effects.partition, effects.source, effects.offset
         staged = self._staged
-        for start, delta in sorted(effects.counts.items()):
+        counts = effects.counts
+        for start, delta in (sorted(counts.items()) if len(counts) > 1 else counts.items()):
             key = window_key(partition, start)
             window = staged.window(partition, key) or new_window()
             if offset <= window["applied"][source]:
