@@ -94,6 +94,7 @@ def run(n: int = 100_000) -> dict[str, float]:
         "hash_v2_rows_per_s": rate(n, lambda: _consume(map(hasher.hash, rows))),
         "classify_pairs_per_s": rate(n, classify),
     }
+    figures["reconcile_records_per_s"] = _reconcile_rate(onprem, cloud)
     figures["producer_lookups_sqlite_per_s"] = _lookup_rate(min(n, 20_000))
     floor_rate = figures["floor_loads_sha256_per_s"]
     for key in list(figures):
@@ -110,6 +111,45 @@ def main(n: int, as_json: bool) -> int:
         for key, value in figures.items():
             print(f"{key:40s} {value:14,.2f}")
     return 0
+
+
+def _reconcile_rate(onprem: list[bytes], cloud: list[bytes], batch: int = 500) -> float:
+    """Records/s through ``Reconciler.process`` — parse, state, classify, audit and changelog records, metrics —
+    on a dict table: the worker's work without Kafka. Each pair's on-prem event, then its cloud hash (a MATCH)."""
+    from dqhash.metrics import Metrics
+    from dqhash.partitioning import partition_for
+    from dqhash.reconciler import SOURCE_CLOUD, SOURCE_ONPREM, Input, Reconciler
+    from dqhash.settings import load
+
+    settings = load({})
+    offsets: dict[tuple[int, int], int] = {}
+
+    def inputs(source: int, topic: str, records: list[bytes]) -> list[Input]:
+        made = []
+        for i, value in enumerate(records):
+            partition = partition_for(str(i), settings.partitions)  # records sit in their PK's partition
+            offset = offsets[source, partition] = offsets.get((source, partition), -1) + 1
+            made.append(Input(source, topic, partition, offset, str(i).encode(), value, [], T0))
+        return made
+
+    batches = [batch_inputs[start:start + batch]
+               for batch_inputs in (inputs(SOURCE_ONPREM, settings.onprem_topic, onprem),
+                                    inputs(SOURCE_CLOUD, settings.cloud_topic, cloud))
+               for start in range(0, len(batch_inputs), batch)]
+    metrics = Metrics("127.0.0.1", 9, [], enabled=True)  # counters and samples as a worker's (UDP, discarded)
+
+    def reconcile() -> None:
+        reconciler = Reconciler(settings, {}, metrics, lambda table, partition: iter(()), clock=lambda: T0 + 10)
+        audits = 0
+        for records in batches:
+            audits += sum(out.topic == settings.audit_topic for out in reconciler.process(records))
+        if audits != len(cloud):  # a figure for work not done would be no figure
+            raise RuntimeError(f"the reconcile bench classified {audits} of {len(cloud)} pairs")
+
+    try:
+        return rate(len(onprem) + len(cloud), reconcile)
+    finally:
+        metrics.close()
 
 
 def _lookup_rate(n: int) -> float:

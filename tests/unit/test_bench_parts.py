@@ -1,6 +1,7 @@
 """The benchmark's own pieces stay correct (its figures are not tested: they are printed)."""
 
 import orjson
+import pytest
 
 from dqhash.bench.pipeline import MIX, sweep_ms, workload
 
@@ -18,3 +19,12 @@ def test_workload_mix_and_expected_classifications():
 
 def test_sweep_measures_a_tick_that_decides_every_due_pair():
     assert sweep_ms(held=2_000, due=100) > 0  # it asserts the 100 audit records itself
+
+
+def test_the_domain_bench_reconciles_every_pair_it_times():
+    from dqhash.bench.domain import _reconcile_rate, sample_messages
+
+    onprem, cloud = sample_messages(300)
+    assert _reconcile_rate(onprem, cloud, batch=64) > 0
+    with pytest.raises(RuntimeError, match="classified 0 of 300"):
+        _reconcile_rate(onprem, [b"{}"] * 300, batch=64)  # cloud records that classify nothing
