@@ -63,3 +63,48 @@ def test_fast_paths_still_refuse_what_the_general_path_refuses():
         is Reason.MISSING_PK
     assert parse_cloud(orjson.dumps({"pk": "k", "hash_cloud": None, "cloud_ts": 1_714_564_800_000,
                                      "columns_removed": "amount"})).reason is Reason.INVALID_FIELD_TYPE
+
+
+def test_positional_constructions_fill_every_field():
+    """``tuple.__new__(Cls, fields)`` does not check arity: a field added to a NamedTuple without updating the
+    hot path's constructions would give short tuples. Every kind built that way, checked here at full length."""
+    from dqhash.classify import Rules, on_cloud, on_onprem
+    from dqhash.codec import decode_state, encode_state
+    from dqhash.contracts import parse_cloud, parse_onprem
+    from dqhash.metrics import Metrics
+    from dqhash.partitioning import partition_for
+    from dqhash.reconciler import SOURCE_CLOUD, SOURCE_ONPREM, Input, Reconciler
+    from dqhash.settings import load
+
+    def full(value):
+        assert len(value) == len(type(value)._fields), type(value).__name__
+        return value
+
+    event = full(parse_onprem(orjson.dumps({"event_id": "e", "hash_onprem": _HASH, "event_ts": 1_714_564_800_000,
+                                            "partitionColumns": [{"type": "PK", "value": "k"}]})))
+    seen = full(parse_cloud(orjson.dumps({"pk": "k", "hash_cloud": _HASH, "cloud_ts": 1_714_564_800_001})))
+    full(event.hash), full(seen.hash)
+    first = full(on_onprem(None, event, 1_714_564_800_002, Rules()))
+    second = full(on_cloud(first.state, seen, 1_714_564_800_003, Rules()))
+    for step in (first, second, full(on_cloud(None, seen, 1_714_564_800_003, Rules()))):
+        full(step.state), step.state.tracked and full(step.state.tracked), step.state.cloud and full(step.state.cloud)
+    full(second.verdicts[0])
+    stored = full(decode_state(encode_state(second.state._replace(outbox=second.verdicts))))
+    full(stored.tracked), full(stored.cloud), full(stored.outbox[0])
+
+    settings = load({})
+    reconciler = Reconciler(settings, {}, Metrics("127.0.0.1", 9, [], enabled=False), lambda table, p: iter(()))
+    key = b"k"
+    home = partition_for("k", settings.partitions)
+    away = (home + 1) % settings.partitions
+    onprem = orjson.dumps({"event_id": "e", "hash_onprem": _HASH, "event_ts": 1_714_564_800_000,
+                           "partitionColumns": [{"type": "PK", "value": "k"}]})
+    outs = reconciler.process([
+        Input(SOURCE_ONPREM, settings.onprem_topic, away, 0, b"e", onprem, [], 1),  # forwarded
+        Input(SOURCE_ONPREM, settings.onprem_topic, home, 0, key, onprem, [], 1),
+        Input(SOURCE_CLOUD, settings.cloud_topic, home, 0, key, orjson.dumps(
+            {"pk": "k", "hash_cloud": "cd" * 32, "cloud_ts": 1_714_564_800_001}), [], 1),  # a MISMATCH: audit + repair
+    ])
+    assert {out.topic for out in outs} >= {settings.rekey_topic, settings.audit_topic, settings.repair_topic}
+    for out in outs:
+        full(out)
