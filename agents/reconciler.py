@@ -28,9 +28,9 @@ from dqhash.tables import batch_writer, pairs, partition_reader, persist_offset,
 from dqhash.timeutil import now_ms
 from dqhash.taps import Tap
 from dqhash.transport import Consumer as TappingConsumer, is_stale
+from dqhash.tuples import build
 
 log = logging.getLogger("dqhash.agents")
-_new = tuple.__new__
 
 def sweep_horizon(partition: int, now: int) -> int:
     """Deadlines of a partition are swept only as far as its cloud-side inputs have been read.
@@ -103,8 +103,8 @@ async def _consume_tap(tap: Tap, source: int, consumer: TappingConsumer) -> None
             continue
         inputs = []
         for chunk in chunks:
-            # aiokafka ``ConsumerRecord``s: timestamps in ms (tuple.__new__: past Input's Python-level __new__)
-            inputs.extend([_new(Input, (source, r.topic, r.partition, r.offset, r.key, r.value, r.headers, r.timestamp))
+            # aiokafka ``ConsumerRecord``s: timestamps in ms (``build``: past Input's Python-level constructor)
+            inputs.extend([build(Input, (source, r.topic, r.partition, r.offset, r.key, r.value, r.headers, r.timestamp))
                            for r in chunk.records])
             last = chunk.records[-1]
             record_progress(last.topic, last.partition, last.offset, last.timestamp)

@@ -15,6 +15,7 @@ from enum import Enum
 from typing import NamedTuple
 
 from dqhash.contracts import Action, CloudHash, OnPremEvent
+from dqhash.tuples import build
 from dqhash.windows import WindowSpec
 
 #: Fingerprints remembered per PK (two per event: its id and its content).
@@ -162,13 +163,13 @@ def on_onprem(state: PairState | None, event: OnPremEvent, now_ms: int, rules: R
             lookups = (Lookup(now_ms + rules.lookup_delay_ms, 0),)
         if lookups:
             incoming = incoming._replace(awaiting_ms=lookups[-1].not_before_ms)
-    return _step(_new(PairState, (incoming, cloud, recent, now_ms, _NOT_APPLIED, (), (), ())), tuple(verdicts), lookups)
+    return _step(build(PairState, (incoming, cloud, recent, now_ms, _NOT_APPLIED, (), (), ())), tuple(verdicts), lookups)
 
 
 def on_cloud(state: PairState | None, cloud: CloudHash, now_ms: int, rules: Rules) -> Step:
     """A cloud observation arrives for the PK."""
     hash_ref = cloud.hash
-    seen = _new(CloudSeen, (
+    seen = build(CloudSeen, (
         hash_ref.version if hash_ref else None,
         hash_ref.digest if hash_ref else None,
         cloud.cloud_ts,
@@ -176,7 +177,7 @@ def on_cloud(state: PairState | None, cloud: CloudHash, now_ms: int, rules: Rule
         cloud.columns_removed,
     ))
     if state is None:
-        return _step(_new(PairState, (None, seen, (), now_ms, _NOT_APPLIED, (), (), ())))
+        return _step(build(PairState, (None, seen, (), now_ms, _NOT_APPLIED, (), (), ())))
     held = state.cloud
     if held is not None:
         if seen.cloud_ts < held.cloud_ts:
@@ -200,7 +201,7 @@ def on_cloud(state: PairState | None, cloud: CloudHash, now_ms: int, rules: Rule
                 tracked = revised
             else:
                 verdict = None
-    return _step(_new(PairState, (tracked, seen, state.recent, now_ms, _NOT_APPLIED, (), (), ())),
+    return _step(build(PairState, (tracked, seen, state.recent, now_ms, _NOT_APPLIED, (), (), ())),
                  (verdict,) if verdict else (), lookups)
 
 
@@ -256,15 +257,12 @@ def _evaluate(
 
 
 _RECHECKED = (Status.MISMATCH, Status.MISSING_CLOUD)
-# The per-record constructions below go past the NamedTuples' Python-level ``__new__`` (positional, every
-# field given): a record builds several, and the constructors cost more than the rest of their line.
-_new = tuple.__new__
 _NOT_APPLIED = PairState._field_defaults["applied"]
 
 
 def _step(state: PairState | None, verdicts: tuple = (), lookups: tuple = ()) -> Step:
     """``Step(state, verdicts, lookups=lookups)``: an input record's usual outcome, neither duplicate nor stale."""
-    return _new(Step, (state, verdicts, False, False, lookups))
+    return build(Step, (state, verdicts, False, False, lookups))
 #: where ``status`` (then ``by_deadline``) sits in a Tracked tuple, and so in its stored JSON array
 TRACKED_STATUS = Tracked._fields.index("status")
 assert Tracked._fields[TRACKED_STATUS + 1] == "by_deadline"
@@ -272,7 +270,7 @@ assert Tracked._fields[TRACKED_STATUS + 1] == "by_deadline"
 
 def _decided(tracked: Tracked, status: str, by_deadline: bool) -> Tracked:
     """``tracked._replace(status=..., by_deadline=...)``, positionally: it runs for every classification."""
-    return _new(Tracked, (*tracked[:TRACKED_STATUS], status, by_deadline, *tracked[TRACKED_STATUS + 2:]))
+    return build(Tracked, (*tracked[:TRACKED_STATUS], status, by_deadline, *tracked[TRACKED_STATUS + 2:]))
 
 
 def _describe(cloud: CloudSeen | None) -> str:
@@ -301,7 +299,7 @@ def _compare(tracked: Tracked, cloud: CloudSeen | None, at_deadline: bool) -> tu
 
 def _track(event: OnPremEvent, now_ms: int, windows: WindowSpec) -> Tracked:
     hash_ref = event.hash
-    return _new(Tracked, (
+    return build(Tracked, (
         event.event_id,
         event.event_ts,
         event.action._value_,
@@ -326,7 +324,7 @@ def _verdict(
     tracked: Tracked, status: Status, reason: str, cloud: CloudSeen | None, now_ms: int, windows: WindowSpec
 ) -> Verdict:
     start = windows.start(tracked.event_ts)
-    return _new(Verdict, (
+    return build(Verdict, (
         status,
         reason,
         False,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import orjson
 
 from dqhash.classify import PENDING, TRACKED_STATUS, CloudSeen, PairState, Status, Tracked, Verdict
+from dqhash.tuples import build
 
 FORMAT = 1
 
@@ -26,9 +27,9 @@ def decode_state(data: bytes) -> PairState:
     if fmt != FORMAT:
         raise ValueError(f"unknown pair-state format {fmt}; this worker reads format {FORMAT}")
     applied, history, origins, outbox = (later + [None] * 4)[:4]  # absent in records written before these fields
-    # built with tuple.__new__, past the NamedTuples' Python-level constructors: a pair's second side decodes
+    # built with ``dqhash.tuples.build``, past the NamedTuples' constructors: a pair's second side decodes
     # its first side's state, and that cost 10 µs a record through the constructors (5 here)
-    return _new(PairState, (
+    return build(PairState, (
         _tracked(tracked) if tracked else None,
         _cloud(cloud) if cloud else None,
         tuple(recent),
@@ -42,7 +43,6 @@ def decode_state(data: bytes) -> PairState:
 
 # Tuples decoded from JSON arrays come back as lists; they are made tuples again in place. Records written
 # before a field existed are shorter: they go through the NamedTuple's constructor, whose defaults fill in.
-_new = tuple.__new__
 _VERDICT_STATUS, _VERDICT_RESULTS = Verdict._fields.index("status"), Verdict._fields.index("recheck_results")
 _TRACKED_RESULTS = Tracked._fields.index("recheck_results")
 _CLOUD_REMOVED = CloudSeen._fields.index("columns_removed")
@@ -66,7 +66,7 @@ def _verdict(fields: list) -> Verdict:
     fields[_VERDICT_STATUS] = _STATUSES[fields[_VERDICT_STATUS]]
     if len(fields) == _VERDICT_FIELDS:
         fields[_VERDICT_RESULTS] = tuple(fields[_VERDICT_RESULTS])
-        return _new(Verdict, fields)
+        return build(Verdict, fields)
     if len(fields) > _VERDICT_RESULTS:
         fields[_VERDICT_RESULTS] = tuple(fields[_VERDICT_RESULTS])
     return Verdict(*fields)
@@ -75,7 +75,7 @@ def _verdict(fields: list) -> Verdict:
 def _tracked(fields: list) -> Tracked:
     if len(fields) == _TRACKED_FIELDS:
         fields[_TRACKED_RESULTS] = tuple(fields[_TRACKED_RESULTS])
-        return _new(Tracked, fields)
+        return build(Tracked, fields)
     if len(fields) > _TRACKED_RESULTS:
         fields[_TRACKED_RESULTS] = tuple(fields[_TRACKED_RESULTS])
     return Tracked(*fields)
@@ -84,7 +84,7 @@ def _tracked(fields: list) -> Tracked:
 def _cloud(fields: list) -> CloudSeen:
     if len(fields) == _CLOUD_FIELDS:
         fields[_CLOUD_REMOVED] = tuple(fields[_CLOUD_REMOVED])
-        return _new(CloudSeen, fields)
+        return build(CloudSeen, fields)
     if len(fields) > _CLOUD_REMOVED:
         fields[_CLOUD_REMOVED] = tuple(fields[_CLOUD_REMOVED])
     return CloudSeen(*fields)

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple, Sequence
 import orjson
 
 from dqhash.timeutil import MAX_EPOCH_MS, MIN_EPOCH_MS, TimestampError, parse_timestamp
+from dqhash.tuples import build
 
 #: Hash strategies a hash may be tagged with (see docs/hashing.md).
 KNOWN_HASH_VERSIONS = frozenset({"v1", "v2"})
@@ -90,9 +91,6 @@ class Rejection(NamedTuple):
 
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-#: ``_new(NamedTupleClass, (every field,))``: past the NamedTuple's Python-level ``__new__``, for the records
-#: every message yields
-_new = tuple.__new__
 _VERSION = re.compile(r"v[0-9]+")
 
 
@@ -140,7 +138,7 @@ def parse_onprem(raw: bytes | None, default_version: str = DEFAULT_HASH_VERSION)
         hash_ref = parse_hash(raw_hash, doc.get("hash_version"), default_version)
         if isinstance(hash_ref, Rejection):
             return hash_ref
-    return _new(OnPremEvent, (event_id, pk, action, hash_ref, event_ts))
+    return build(OnPremEvent, (event_id, pk, action, hash_ref, event_ts))
 
 
 def parse_cloud(raw: bytes | None, default_version: str = DEFAULT_HASH_VERSION) -> CloudHash | Rejection:
@@ -170,7 +168,7 @@ def parse_cloud(raw: bytes | None, default_version: str = DEFAULT_HASH_VERSION) 
     removed = doc.get("columns_removed") or ()
     if removed and not (isinstance(removed, list) and all(isinstance(c, str) for c in removed)):
         return Rejection(Reason.INVALID_FIELD_TYPE, "columns_removed must be an array of column names")
-    return _new(CloudHash, (pk, hash_ref, cloud_ts, digests, tuple(removed)))
+    return build(CloudHash, (pk, hash_ref, cloud_ts, digests, tuple(removed)))
 
 
 def parse_hash(value: Any, declared_version: Any = None, default_version: str = DEFAULT_HASH_VERSION) -> HashRef | Rejection:
@@ -183,7 +181,7 @@ def parse_hash(value: Any, declared_version: Any = None, default_version: str = 
         return Rejection(Reason.INVALID_HASH_FORMAT, f"hash must be a string, got {type(value).__name__}")
     if declared_version is None and len(value) == 64 and default_version in KNOWN_HASH_VERSIONS \
             and _HEX64.fullmatch(value):
-        return _new(HashRef, (default_version, value))  # the usual form, bare lowercase hex: what the rest would return
+        return build(HashRef, (default_version, value))  # the usual form, bare lowercase hex: what the rest would return
     *prefix, text = value.lower().split(":")
     if prefix and prefix[-1] == "sha256":
         prefix.pop()

@@ -34,6 +34,7 @@ from dqhash.settings import Settings
 from dqhash.staged import StagedTable, Writer, mapping_writer
 from dqhash.tally import merge, metrics_record, new_window
 from dqhash.timeutil import now_ms
+from dqhash.tuples import build
 from dqhash.windows import WindowSpec
 
 log = logging.getLogger(__name__)
@@ -63,8 +64,6 @@ HISTORY = 5
 OUTBOX_MS = 10_000
 
 Table = MutableMapping[bytes, bytes]
-#: ``_new(NamedTupleClass, (every field, ...))``: a NamedTuple built past its Python-level ``__new__``
-_new = tuple.__new__
 T = TypeVar("T")
 Scan = Callable[[Table, int], Iterator[tuple[bytes, bytes]]]
 
@@ -236,7 +235,7 @@ class Reconciler:
             forwarded = [(SIDE_HEADER, _SIDES[side]), (ORIGIN_HEADER, f"{side}:{partition}:{offset}".encode())]
             if headers:
                 forwarded += [(k, v) for k, v in headers if k not in (SIDE_HEADER, ORIGIN_HEADER)]
-            return [_new(Out, (self.settings.rekey_topic, parsed.pk.encode(), value, forwarded, home))]
+            return [build(Out, (self.settings.rekey_topic, parsed.pk.encode(), value, forwarded, home))]
         effects = _Effects(partition, source, offset)
         return self._apply_effects(effects, self._apply(effects, side, parsed, topic, timestamp_ms))
 
@@ -342,9 +341,9 @@ class Reconciler:
             if kept:
                 oldest = self.clock() - OUTBOX_MS
                 kept = tuple(v for v in kept if v.classified_ms >= oldest)
-            # built with tuple.__new__, not the NamedTuple's constructor nor ``_replace``: this runs for every
+            # built with ``build``, not the NamedTuple's constructor nor ``_replace``: this runs for every
             # record (``_replace`` cost 5 % of a worker)
-            effects.writes.append((key, _new(PairState, (*state[:4], applied, history, origins, (*kept, *verdicts)))))
+            effects.writes.append((key, build(PairState, (*state[:4], applied, history, origins, (*kept, *verdicts)))))
         if state is not before:
             due = classify.pending_deadline(state)
             if due is not None and due != classify.pending_deadline(before):
@@ -363,9 +362,9 @@ class Reconciler:
     def _verdict_outs(self, pk: str, key: bytes, verdict: classify.Verdict,
                       headers: list[tuple[str, bytes]] | None = None) -> list[Out]:
         record = audit_record(pk, verdict)
-        outs = [_new(Out, (self.settings.audit_topic, key, orjson.dumps(record), headers, None))]
+        outs = [build(Out, (self.settings.audit_topic, key, orjson.dumps(record), headers, None))]
         if verdict.status in REPAIRABLE:
-            outs.append(_new(Out, (self.settings.repair_topic, key, orjson.dumps(repair_request(record)), headers, None)))
+            outs.append(build(Out, (self.settings.repair_topic, key, orjson.dumps(repair_request(record)), headers, None)))
         return outs
 
     def _apply_effects(self, effects: _Effects, outs: list[Out]) -> list[Out]:

@@ -18,10 +18,9 @@ from rocksdict import WriteBatch
 from dqhash.app import app, settings
 from dqhash.partitioning import partition_for
 from dqhash.reconciler import Out, is_window_key, window_partition_of
+from dqhash.tuples import build
 
 MIB = 1024 * 1024
-#: ``_new(Out, (every field,))``: past the NamedTuple's Python-level ``__new__`` (a changelog record per key)
-_new = tuple.__new__
 
 
 def _raw_table(name: str, cache_mb: int, help: str):
@@ -95,7 +94,7 @@ def batch_writer(table) -> Callable[[int, list[tuple[bytes, bytes | None]]], lis
 
     def changelog(partition: int, items: list[tuple[bytes, bytes | None]]) -> list[Out]:
         topic = table.changelog_topic.get_topic_name()
-        return [_new(Out, (topic, key, value, None, partition)) for key, value in items]
+        return [build(Out, (topic, key, value, None, partition)) for key, value in items]
 
     if getattr(store, "_dbs", None) is not None:
         def write(partition: int, items: list[tuple[bytes, bytes | None]]) -> list[Out]:
