@@ -63,7 +63,10 @@ def settled_since(data: bytes) -> int | None:
 
 
 def _verdict(fields: list) -> Verdict:
-    fields[_VERDICT_STATUS] = _STATUSES[fields[_VERDICT_STATUS]]
+    status = _STATUSES.get(fields[_VERDICT_STATUS])
+    if status is None:
+        raise ValueError(f"unknown verdict status {fields[_VERDICT_STATUS]!r} in a stored pair state")
+    fields[_VERDICT_STATUS] = status
     if len(fields) == _VERDICT_FIELDS:
         fields[_VERDICT_RESULTS] = tuple(fields[_VERDICT_RESULTS])
         return build(Verdict, fields)

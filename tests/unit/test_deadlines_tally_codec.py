@@ -138,3 +138,11 @@ def test_a_state_with_verdicts_in_its_outbox_round_trips_to_equal_typed_tuples()
     decoded = decode_state(encode_state(settled))
     assert decoded == settled and type(decoded.outbox[0]) is Verdict and decoded.outbox[0].status is Status.MISMATCH
     assert type(decoded.tracked).__name__ == "Tracked" and type(decoded.cloud).__name__ == "CloudSeen"
+
+
+def test_a_stored_verdict_of_an_unknown_status_is_a_clear_error():
+    import pytest
+
+    verdict = ["NOT_A_STATUS", "r", False, "e1", T0, "UPDATE", None, None, None, T0, T0 + 1, T0, T0, 0, []]
+    with pytest.raises(ValueError, match="unknown verdict status 'NOT_A_STATUS'"):
+        decode_state(orjson.dumps([1, None, None, [], T0, [-1, -1, -1], [], [], [verdict]]))
