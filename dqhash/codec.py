@@ -46,7 +46,6 @@ def decode_state(data: bytes) -> PairState:
 _VERDICT_STATUS, _VERDICT_RESULTS = Verdict._fields.index("status"), Verdict._fields.index("recheck_results")
 _TRACKED_RESULTS = Tracked._fields.index("recheck_results")
 _CLOUD_REMOVED = CloudSeen._fields.index("columns_removed")
-_VERDICT_FIELDS, _TRACKED_FIELDS, _CLOUD_FIELDS = len(Verdict._fields), len(Tracked._fields), len(CloudSeen._fields)
 #: a dict, not ``Status(value)``: the enum's call costs more than the rest of a verdict's decoding
 _STATUSES = {status.value: status for status in Status}
 
@@ -67,27 +66,20 @@ def _verdict(fields: list) -> Verdict:
     if status is None:
         raise ValueError(f"unknown verdict status {fields[_VERDICT_STATUS]!r} in a stored pair state")
     fields[_VERDICT_STATUS] = status
-    if len(fields) == _VERDICT_FIELDS:
-        fields[_VERDICT_RESULTS] = tuple(fields[_VERDICT_RESULTS])
-        return build(Verdict, fields)
-    if len(fields) > _VERDICT_RESULTS:
-        fields[_VERDICT_RESULTS] = tuple(fields[_VERDICT_RESULTS])
-    return Verdict(*fields)
+    return _typed(Verdict, fields, _VERDICT_RESULTS)
 
 
 def _tracked(fields: list) -> Tracked:
-    if len(fields) == _TRACKED_FIELDS:
-        fields[_TRACKED_RESULTS] = tuple(fields[_TRACKED_RESULTS])
-        return build(Tracked, fields)
-    if len(fields) > _TRACKED_RESULTS:
-        fields[_TRACKED_RESULTS] = tuple(fields[_TRACKED_RESULTS])
-    return Tracked(*fields)
+    return _typed(Tracked, fields, _TRACKED_RESULTS)
 
 
 def _cloud(fields: list) -> CloudSeen:
-    if len(fields) == _CLOUD_FIELDS:
-        fields[_CLOUD_REMOVED] = tuple(fields[_CLOUD_REMOVED])
-        return build(CloudSeen, fields)
-    if len(fields) > _CLOUD_REMOVED:
-        fields[_CLOUD_REMOVED] = tuple(fields[_CLOUD_REMOVED])
-    return CloudSeen(*fields)
+    return _typed(CloudSeen, fields, _CLOUD_REMOVED)
+
+
+def _typed(cls, fields: list, tuple_field: int):
+    """The NamedTuple of a stored array, its tuple field made a tuple again; a shorter (older) array goes through
+    the constructor, whose defaults fill in the fields it lacks."""
+    if len(fields) > tuple_field:
+        fields[tuple_field] = tuple(fields[tuple_field])
+    return build(cls, fields) if len(fields) == len(cls._fields) else cls(*fields)
