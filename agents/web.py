@@ -1,4 +1,4 @@
-"""Table-inspection web views on every worker (shapes: docs/web.md; logic: dqhash/inspection.py).
+"""Table-inspection web views on every worker (shapes: docs/web.md; logic: dqhash/ops/inspection.py).
 
 ``/dq/pairs/{pk}`` is answered by the worker that owns the pk's partition
 (Faust table routing forwards the request). The list views gather from every
@@ -12,20 +12,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from importlib import resources
+from typing import TYPE_CHECKING
 
 import aiohttp
 import orjson
 from faust.web import Request, Response, View
 from faust.web.exceptions import ServiceUnavailable
 
-from dqhash import inspection
-from dqhash.agents import output_topic, recent
-from dqhash.agents.reconciler import reconciler
-from dqhash.app import app, settings
-from dqhash.codec import decode_state
-from dqhash.partitioning import partition_for
-from dqhash.reconciler import window_key
-from dqhash.tables import pairs
+from dqhash.core.codec import decode_state
+from dqhash.core.partitioning import partition_for
+from dqhash.core.window_keys import window_key
+from dqhash.ops import inspection
+
+if TYPE_CHECKING:
+    from dqhash.runtime import Runtime
 
 log = logging.getLogger("dqhash.web")
 
@@ -45,173 +45,179 @@ class _Json(View):
         return self.problem(503, f"partitions are being rebalanced or recovered; retry in {RETRY_AFTER_S} s")
 
 
-def _busy() -> bool:
-    return bool(app.rebalancing or getattr(app, "in_recovery", False))
+def register(runtime: Runtime) -> None:
+    """The views, on the runtime's app (the reconciler's role: they read its table)."""
+    app, settings, outputs = runtime.app, runtime.settings, runtime.outputs
+    pairs, book = runtime.parts["pairs"], runtime.parts["reconciler"].reconciler.windows
+    recent, output_topic = outputs.recent, outputs.output_topic
+
+    def _busy() -> bool:
+        return bool(app.rebalancing or getattr(app, "in_recovery", False))
 
 
-def _self_url() -> str:
-    return str(app.conf.canonical_url).rstrip("/")
+    def _self_url() -> str:
+        return str(app.conf.canonical_url).rstrip("/")
 
 
-def _peers() -> list[str]:
-    """The other workers of the group, by their canonical URLs (from the partition assignor)."""
-    try:
-        hosts = app.router.tables_metadata().keys()
-    except Exception:  # not assigned yet
-        return []
-    return sorted(h.rstrip("/") for h in hosts if h.rstrip("/") != _self_url())
-
-
-async def _gather(path: str, method: str = "GET", body: bytes | None = None) -> tuple[list[dict], list[str]]:
-    """``path`` (with ``local=1``) asked of every peer: their JSON answers and the peers that failed."""
-    async def ask(peer: str):
-        async with app.http_client.request(method, f"{peer}{path}", data=body,
-                                           timeout=_timeout()) as response:
-            if response.status != 200:
-                raise RuntimeError(f"{peer} answered {response.status}")
-            return orjson.loads(await response.read())
-
-    peers = _peers()
-    results = await asyncio.gather(*(ask(p) for p in peers), return_exceptions=True)
-    answers, failed = [], []
-    for peer, result in zip(peers, results):
-        if isinstance(result, BaseException):
-            log.warning("peer %s did not answer %s: %s", peer, path, result)
-            failed.append(peer)
-        else:
-            answers.append(result)
-    return answers, failed
-
-
-def _timeout():
-    return aiohttp.ClientTimeout(total=PEER_TIMEOUT_S)
-
-
-@app.page("/dq/pairs/{pk}")
-class PairView(_Json):
-    """Both sides of one pk as the tables hold them, its status and newest verdicts."""
-
-    async def get(self, request: Request, pk: str) -> Response:
+    def _peers() -> list[str]:
+        """The other workers of the group, by their canonical URLs (from the partition assignor)."""
         try:
-            pk = inspection.parse_pk(pk)
-        except inspection.BadRequest as exc:
-            return self.problem(400, str(exc))
-        if _busy():
-            return self.unavailable()
-        try:
-            return await app.router.route_req(pairs.name, pk.encode(), self.web, request)
-        except ServiceUnavailable:
-            return self.unavailable()
-        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:  # the owner died or is unreachable
-            log.warning("could not reach the owner of pk %r: %s", pk, exc)
-            return self.problem(503, f"the worker owning this pk does not answer ({type(exc).__name__}); its "
-                                     f"partitions move to another worker within the session timeout: retry in "
-                                     f"{RETRY_AFTER_S} s")
-        except Exception as exc:
-            if type(exc).__name__ != "SameNode":
-                raise
-        raw = pairs.get(pk.encode())
-        view = inspection.pair_view(pk, partition_for(pk, settings.partitions),
-                                    decode_state(raw) if raw is not None else None, _self_url())
-        if raw is None:
-            return self.ok({**view, "error": "no state held for this pk: never seen, or expired after retention"}, 404)
-        return self.ok(view)
+            hosts = app.router.tables_metadata().keys()
+        except Exception:  # not assigned yet
+            return []
+        return sorted(h.rstrip("/") for h in hosts if h.rstrip("/") != _self_url())
 
 
-@app.page("/dq/windows")
-class WindowsView(_Json):
-    """Recent windows summed over all partitions: counts by status and match rate (newest first)."""
+    async def _gather(path: str, method: str = "GET", body: bytes | None = None) -> tuple[list[dict], list[str]]:
+        """``path`` (with ``local=1``) asked of every peer: their JSON answers and the peers that failed."""
+        async def ask(peer: str):
+            async with app.http_client.request(method, f"{peer}{path}", data=body,
+                                               timeout=_timeout()) as response:
+                if response.status != 200:
+                    raise RuntimeError(f"{peer} answered {response.status}")
+                return orjson.loads(await response.read())
 
-    async def get(self, request: Request) -> Response:
+        peers = _peers()
+        results = await asyncio.gather(*(ask(p) for p in peers), return_exceptions=True)
+        answers, failed = [], []
+        for peer, result in zip(peers, results):
+            if isinstance(result, BaseException):
+                log.warning("peer %s did not answer %s: %s", peer, path, result)
+                failed.append(peer)
+            else:
+                answers.append(result)
+        return answers, failed
+
+
+    def _timeout():
+        return aiohttp.ClientTimeout(total=PEER_TIMEOUT_S)
+
+
+    @app.page("/dq/pairs/{pk}")
+    class PairView(_Json):
+        """Both sides of one pk as the tables hold them, its status and newest verdicts."""
+
+        async def get(self, request: Request, pk: str) -> Response:
+            try:
+                pk = inspection.parse_pk(pk)
+            except inspection.BadRequest as exc:
+                return self.problem(400, str(exc))
+            if _busy():
+                return self.unavailable()
+            try:
+                return await app.router.route_req(pairs.name, pk.encode(), self.web, request)
+            except ServiceUnavailable:
+                return self.unavailable()
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:  # the owner died or is unreachable
+                log.warning("could not reach the owner of pk %r: %s", pk, exc)
+                return self.problem(503, f"the worker owning this pk does not answer ({type(exc).__name__}); its "
+                                         f"partitions move to another worker within the session timeout: retry in "
+                                         f"{RETRY_AFTER_S} s")
+            except Exception as exc:
+                if type(exc).__name__ != "SameNode":
+                    raise
+            raw = pairs.get(pk.encode())
+            view = inspection.pair_view(pk, partition_for(pk, settings.partitions),
+                                        decode_state(raw) if raw is not None else None, _self_url())
+            if raw is None:
+                return self.ok({**view, "error": "no state held for this pk: never seen, or expired after retention"}, 404)
+            return self.ok(view)
+
+
+    @app.page("/dq/windows")
+    class WindowsView(_Json):
+        """Recent windows summed over all partitions: counts by status and match rate (newest first)."""
+
+        async def get(self, request: Request) -> Response:
+            try:
+                limit, offset = inspection.parse_paging(request.query)
+            except inspection.BadRequest as exc:
+                return self.problem(400, str(exc))
+            local = _local_windows()
+            if request.query.get("local"):  # a peer asking: this worker's per-partition records, unsummed
+                return self.ok({"items": local})
+            answers, failed = await _gather("/dq/windows?local=1")
+            records = [*local, *((start, window) for answer in answers for start, window in answer["items"])]
+            rows = inspection.window_rows(records, settings.window_ms)
+            return self.ok({**inspection.page(rows, limit, offset), "unreachable_workers": failed})
+
+
+    def _local_windows() -> list[tuple[int, dict]]:
+        """(window start, window record) for every window of this worker's partitions."""
+        records = []
+        for partition in sorted(book.partitions()):
+            for start in book.starts(partition):
+                raw = pairs.get(window_key(partition, start))
+                if raw is not None:
+                    records.append((start, orjson.loads(raw)))
+        return records
+
+
+    @app.page("/dq/mismatches")
+    class MismatchesView(_Json):
+        """The newest MISMATCH / MISSING_CLOUD audit records (newest first), gathered from all workers."""
+
+        async def get(self, request: Request) -> Response:
+            return await _listing(self, request, "/dq/mismatches", lambda: list(recent.problems), "classified_at")
+
+
+    @app.page("/dq/dlq")
+    class DeadLettersView(_Json):
+        """The newest dead-lettered records with their reasons (newest first); ids are what replay takes."""
+
+        async def get(self, request: Request) -> Response:
+            return await _listing(self, request, "/dq/dlq",
+                                  lambda: [inspection.public(e) for e in recent.dead_letters], None)
+
+
+    async def _listing(view: _Json, request: Request, path: str, local, sort_key: str | None) -> Response:
         try:
             limit, offset = inspection.parse_paging(request.query)
         except inspection.BadRequest as exc:
-            return self.problem(400, str(exc))
-        local = _local_windows()
-        if request.query.get("local"):  # a peer asking: this worker's per-partition records, unsummed
-            return self.ok({"items": local})
-        answers, failed = await _gather("/dq/windows?local=1")
-        records = [*local, *((start, window) for answer in answers for start, window in answer["items"])]
-        rows = inspection.window_rows(records, settings.window_ms)
-        return self.ok({**inspection.page(rows, limit, offset), "unreachable_workers": failed})
+            return view.problem(400, str(exc))
+        mine = local()[::-1]  # newest first
+        if request.query.get("local"):
+            return view.ok({"items": mine})
+        answers, failed = await _gather(f"{path}?local=1")
+        items = mine + [item for answer in answers for item in answer["items"]]
+        if sort_key:
+            items.sort(key=lambda item: item[sort_key], reverse=True)
+        return view.ok({**inspection.page(items, limit, offset), "unreachable_workers": failed})
 
 
-def _local_windows() -> list[tuple[int, dict]]:
-    """(window start, window record) for every window of this worker's partitions."""
-    records = []
-    for partition in sorted(set(reconciler.open_windows) | set(reconciler.closed_windows)):
-        for start in reconciler.open_windows.get(partition, set()) | reconciler.closed_windows.get(partition, set()):
-            raw = pairs.get(window_key(partition, start))
-            if raw is not None:
-                records.append((start, orjson.loads(raw)))
-    return records
+    @app.page("/dq/dlq/replay")
+    class ReplayView(_Json):
+        """POST {"ids": [...]}: re-inject those DLQ records into their source topics, marked as replays."""
+
+        async def post(self, request: Request) -> Response:
+            try:
+                ids = inspection.parse_replay_ids(await request.read())
+            except inspection.BadRequest as exc:
+                return self.problem(400, str(exc))
+            replayed, missing = [], []
+            for dlq_id in ids:
+                entry = recent.find_dead_letter(dlq_id)
+                if entry is None:
+                    missing.append(dlq_id)
+                    continue
+                topic = inspection.replay_target(entry, settings.onprem_topic, settings.cloud_topic, settings.rekey_topic)
+                await output_topic(topic).send(key=entry["_key"], value=entry["_value"],
+                                               headers=inspection.replay_headers(entry))
+                replayed.append({"id": dlq_id, "topic": topic})
+            if missing and not request.query.get("local"):
+                answers, failed = await _gather("/dq/dlq/replay?local=1", "POST", orjson.dumps({"ids": missing}))
+                for answer in answers:
+                    replayed.extend(answer["replayed"])
+                found = {r["id"] for r in replayed}
+                missing = [i for i in missing if i not in found]
+            if replayed:
+                log.info("replayed %d DLQ record(s) on request: %s", len(replayed), [r["id"] for r in replayed])
+            return self.ok({"replayed": replayed, "not_found": missing})
 
 
-@app.page("/dq/mismatches")
-class MismatchesView(_Json):
-    """The newest MISMATCH / MISSING_CLOUD audit records (newest first), gathered from all workers."""
+    @app.page("/")
+    class Dashboard(View):
+        """A self-refreshing page: match rate and counts per window, newest mismatches (no build step)."""
 
-    async def get(self, request: Request) -> Response:
-        return await _listing(self, request, "/dq/mismatches", lambda: list(recent.problems), "classified_at")
-
-
-@app.page("/dq/dlq")
-class DeadLettersView(_Json):
-    """The newest dead-lettered records with their reasons (newest first); ids are what replay takes."""
-
-    async def get(self, request: Request) -> Response:
-        return await _listing(self, request, "/dq/dlq",
-                              lambda: [inspection.public(e) for e in recent.dead_letters], None)
-
-
-async def _listing(view: _Json, request: Request, path: str, local, sort_key: str | None) -> Response:
-    try:
-        limit, offset = inspection.parse_paging(request.query)
-    except inspection.BadRequest as exc:
-        return view.problem(400, str(exc))
-    mine = local()[::-1]  # newest first
-    if request.query.get("local"):
-        return view.ok({"items": mine})
-    answers, failed = await _gather(f"{path}?local=1")
-    items = mine + [item for answer in answers for item in answer["items"]]
-    if sort_key:
-        items.sort(key=lambda item: item[sort_key], reverse=True)
-    return view.ok({**inspection.page(items, limit, offset), "unreachable_workers": failed})
-
-
-@app.page("/dq/dlq/replay")
-class ReplayView(_Json):
-    """POST {"ids": [...]}: re-inject those DLQ records into their source topics, marked as replays."""
-
-    async def post(self, request: Request) -> Response:
-        try:
-            ids = inspection.parse_replay_ids(await request.read())
-        except inspection.BadRequest as exc:
-            return self.problem(400, str(exc))
-        replayed, missing = [], []
-        for dlq_id in ids:
-            entry = recent.find_dead_letter(dlq_id)
-            if entry is None:
-                missing.append(dlq_id)
-                continue
-            topic = inspection.replay_target(entry, settings.onprem_topic, settings.cloud_topic, settings.rekey_topic)
-            await output_topic(topic).send(key=entry["_key"], value=entry["_value"],
-                                           headers=inspection.replay_headers(entry))
-            replayed.append({"id": dlq_id, "topic": topic})
-        if missing and not request.query.get("local"):
-            answers, failed = await _gather("/dq/dlq/replay?local=1", "POST", orjson.dumps({"ids": missing}))
-            for answer in answers:
-                replayed.extend(answer["replayed"])
-            found = {r["id"] for r in replayed}
-            missing = [i for i in missing if i not in found]
-        if replayed:
-            log.info("replayed %d DLQ record(s) on request: %s", len(replayed), [r["id"] for r in replayed])
-        return self.ok({"replayed": replayed, "not_found": missing})
-
-
-@app.page("/")
-class Dashboard(View):
-    """A self-refreshing page: match rate and counts per window, newest mismatches (no build step)."""
-
-    async def get(self, request: Request) -> Response:
-        return self.html(resources.files("dqhash").joinpath("dashboard.html").read_text())
+        async def get(self, request: Request) -> Response:
+            return self.html(resources.files("dqhash.ops").joinpath("dashboard.html").read_text())

@@ -6,12 +6,13 @@ import argparse
 import os
 import signal
 import sys
-from typing import Sequence, TextIO
+from collections.abc import Sequence
+from typing import TextIO
 
 import orjson
 
-from dqhash.canonical import CanonicalError
-from dqhash.hashing import ALGORITHMS, STRATEGIES, HashConfigError, RowHasher, parse_type_declarations
+from dqhash.core.canonical import CanonicalError
+from dqhash.core.hashing import ALGORITHMS, STRATEGIES, HashConfigError, RowHasher, parse_type_declarations
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_USAGE = 0, 1, 2
 
@@ -127,13 +128,13 @@ def _demo(events: int) -> int:
     if events < 100:
         print("dqhash demo: --events must be at least 100 (every scenario needs a share)", file=sys.stderr)
         return EXIT_USAGE
-    from dqhash import demo
+    from dqhash.tools import demo
 
     return demo.main(events)
 
 
 def _broker(port: int) -> int:
-    from dqhash.broker import BrokerError, EmbeddedBroker
+    from dqhash.kafka.embedded_broker import BrokerError, EmbeddedBroker
 
     broker = EmbeddedBroker(port=port)
     try:
@@ -155,7 +156,7 @@ def _topics_create() -> int:
     import asyncio
 
     from dqhash import settings as settings_module
-    from dqhash.topics import TopicMismatch, create_topics, topic_plan
+    from dqhash.kafka.topics import TopicMismatch, create_topics, topic_plan
 
     try:
         settings = settings_module.load()
@@ -177,13 +178,13 @@ def _bench(pairs: int, as_json: bool) -> int:
     if pairs < 1000:
         print("dqhash bench: --pairs must be at least 1000", file=sys.stderr)
         return EXIT_USAGE
-    from dqhash.bench import pipeline
+    from dqhash.tools.bench import pipeline
 
     return pipeline.main(pairs, as_json)
 
 
 def _bench_domain(records: int, as_json: bool) -> int:
-    from dqhash.bench import domain  # imported on use: it builds large sample data
+    from dqhash.tools.bench import domain  # imported on use: it builds large sample data
 
     return domain.main(records, as_json)
 

@@ -8,11 +8,14 @@ A bad value stops start-up with :class:`SettingsError` naming the variable.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping, NamedTuple
+from typing import NamedTuple, TypeVar
 
-from dqhash.contracts import KNOWN_HASH_VERSIONS
+from dqhash.core.contracts import KNOWN_HASH_VERSIONS
+
+T = TypeVar("T")
 
 
 class SettingsError(ValueError):
@@ -204,7 +207,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     def raw(name: str) -> str:
         return source.get(name, _DEFAULTS[name]).strip()
 
-    def parse(name: str, convert: Callable[[str], object], check: Callable[[object], bool], expect: str):
+    def parse(name: str, convert: Callable[[str], T], check: Callable[[T], bool], expect: str) -> T:
         text = raw(name)
         try:
             value = convert(text)

@@ -1,24 +1,24 @@
 """The agents under Faust's test tooling (memory store, no broker): fast checks of the glue.
 
-dqhash.app reads its settings at import, so this module configures the
-environment first; the e2e tests cover the same paths against a real broker.
+The module builds its own runtime (``dqhash.runtime.build``) from the settings it wants; the e2e tests cover
+the same paths against a real broker.
 """
 
-import os
+import asyncio
+import hashlib
+import tempfile
 
-os.environ.update({"DQHASH_STORE": "memory://", "DQHASH_METRICS_ENABLED": "false", "DQHASH_PARTITIONS": "4",
-                   "DQHASH_DATA_DIR": os.environ.get("TMPDIR", "/tmp") + "/dqhash-agent-tests"})
+import orjson
+import pytest
 
-import asyncio  # noqa: E402
-import hashlib  # noqa: E402
+from dqhash import settings as settings_module
+from dqhash.core.partitioning import partition_for
+from dqhash.runtime import build
 
-import orjson  # noqa: E402
-import pytest  # noqa: E402
-
-from dqhash.partitioning import partition_for  # noqa: E402
-
-app_module = pytest.importorskip("dqhash.app")
-from dqhash.agents import reconciler as agents  # noqa: E402
+SETTINGS = settings_module.load({"DQHASH_STORE": "memory://", "DQHASH_METRICS_ENABLED": "false",
+                                 "DQHASH_PARTITIONS": "4", "DQHASH_DATA_DIR": tempfile.mkdtemp(prefix="dqhash-agents-")})
+RUNTIME = build(SETTINGS)
+agents = RUNTIME.parts["reconciler"]
 
 H = hashlib.sha256(b"row").hexdigest()
 
@@ -116,8 +116,8 @@ async def test_the_changelog_is_queued_in_the_order_the_store_was_written(monkey
     """A batch whose produce waits (metadata, a full buffer) must not let a later batch's changelog overtake it."""
     from types import SimpleNamespace
 
-    from dqhash.codec import decode_state
-    from dqhash.reconciler import SOURCE_CLOUD, SOURCE_ONPREM
+    from dqhash.core.codec import decode_state
+    from dqhash.core.records import SOURCE_CLOUD, SOURCE_ONPREM
 
     pk = "agent-pk-6"
     partition = partition_for(pk, 4)
@@ -136,12 +136,12 @@ async def test_the_changelog_is_queued_in_the_order_the_store_was_written(monkey
                                                        key=pk.encode(), value=value, headers=[], timestamp=None))
 
     hours_later = 1_714_564_800_000 + 7_200_000
-    settings = app_module.settings
+    settings = SETTINGS
     first = event(settings.onprem_topic, 0, onprem(pk, event_ts=hours_later))
     second = event(settings.cloud_topic, 0, orjson.dumps({"pk": pk, "hash_cloud": H, "cloud_ts": hours_later + 100}))
-    pending = asyncio.create_task(agents._process([agents._input(SOURCE_ONPREM, first.message)], SOURCE_ONPREM))
+    pending = asyncio.create_task(agents.process([agents.input_of(SOURCE_ONPREM, first.message)], SOURCE_ONPREM))
     await asyncio.wait_for(first_waits.wait(), 5)
-    matched = asyncio.create_task(agents._process([agents._input(SOURCE_CLOUD, second.message)], SOURCE_CLOUD))
+    matched = asyncio.create_task(agents.process([agents.input_of(SOURCE_CLOUD, second.message)], SOURCE_CLOUD))
     for _ in range(20):  # let the second batch run as far as it can while the first one's produce waits
         await asyncio.sleep(0)
     applied = decode_state(agents.pairs.data.data[pk.encode()])
@@ -159,16 +159,16 @@ async def test_the_changelog_is_queued_in_the_order_the_store_was_written(monkey
 
 @pytest.mark.asyncio
 async def test_the_tap_loop_applies_current_chunks_and_acknowledges_them_after_their_outputs(sent):
-    """Whole fetches from the consumer (dqhash.taps): a chunk fetched before a seek or a rebalance is
+    """Whole fetches from the consumer (dqhash.kafka.taps): a chunk fetched before a seek or a rebalance is
     neither applied nor acknowledged (read again); the rest are, once their outputs are queued."""
     from types import SimpleNamespace
 
     from aiokafka import TopicPartition
 
-    from dqhash.reconciler import SOURCE_ONPREM
-    from dqhash.taps import Chunk, Tap
+    from dqhash.core.records import SOURCE_ONPREM
+    from dqhash.kafka.taps import Chunk, Tap
 
-    settings = app_module.settings
+    settings = SETTINGS
     pks = ["agent-tap-1", "agent-tap-2"]
     tps = [TopicPartition(settings.onprem_topic, partition_for(pk, 4)) for pk in pks]
 
@@ -192,7 +192,7 @@ async def test_the_tap_loop_applies_current_chunks_and_acknowledges_them_after_t
     tap = Tap(maxsize=100)
     tap.put(current)
     tap.put(stale)
-    loop = asyncio.create_task(agents._consume_tap(tap, SOURCE_ONPREM, Consumer()))
+    loop = asyncio.create_task(agents.consume_tap(tap, SOURCE_ONPREM, Consumer()))
     try:
         await asyncio.wait_for(done.wait(), 5)
     finally:

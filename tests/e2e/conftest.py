@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
 import uuid
 from collections import Counter
-import contextlib
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -15,10 +15,18 @@ import orjson
 import pytest
 
 from dqhash import settings as settings_module
-from dqhash.broker import EmbeddedBroker, free_port
-from dqhash.runner import OutputReader, clean_env, demo_topic_settings, produce, start_worker, stop_worker, worker_env
-from dqhash.timeutil import now_ms
-from dqhash.topics import create_topics
+from dqhash.core.timeutil import now_ms
+from dqhash.kafka.embedded_broker import EmbeddedBroker, free_port
+from dqhash.kafka.topics import create_topics
+from dqhash.tools.runner import (
+    OutputReader,
+    clean_env,
+    demo_topic_settings,
+    produce,
+    start_worker,
+    stop_worker,
+    worker_env,
+)
 
 WINDOW_S, GRACE_S = 2, 2
 
@@ -40,7 +48,7 @@ class StatsdListener:
         while not self._stop.is_set():
             try:
                 self.lines.extend(self.sock.recv(65536).decode().splitlines())
-            except socket.timeout:
+            except TimeoutError:
                 continue
 
     def close(self) -> None:
@@ -204,7 +212,7 @@ class TcpProxy:
         self.server = None
         self.connections: set = set()
 
-    async def start(self) -> "TcpProxy":
+    async def start(self) -> TcpProxy:
         self.server = await asyncio.start_server(self._serve, "127.0.0.1", self.listen_port, reuse_address=True)
         return self
 

@@ -7,8 +7,8 @@ import uuid
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from dqhash.audit import DLQ_REASON
-from dqhash.auditsink import AuditSinkRunner, CassandraAuditSink
+from dqhash.cloud.audit_sink import AuditSinkRunner, CassandraAuditSink
+from dqhash.core.outputs import DLQ_REASON
 from tests.cassandra_double import FakeSession, timeout
 from tests.e2e.conftest import cloud, onprem
 

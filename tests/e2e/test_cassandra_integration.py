@@ -15,12 +15,12 @@ from decimal import Decimal
 import orjson
 import pytest
 
-from dqhash.auditsink import CassandraAuditSink
-from dqhash.cloudstore import CassandraStore, connect_cassandra
-from dqhash.hashing import RowHasher
-from dqhash.metrics import Metrics
-from dqhash.producer import CloudHashProducer
-from dqhash.requests import LookupRequest, encode_request
+from dqhash.cloud.audit_sink import CassandraAuditSink
+from dqhash.cloud.cassandra import CassandraStore, connect_cassandra
+from dqhash.cloud.hash_reader import CloudHashReader
+from dqhash.core.hashing import RowHasher
+from dqhash.core.lookups import LookupRequest, encode_request
+from dqhash.ops.dogstatsd import Metrics
 
 TARGET = os.environ.get("DQHASH_TEST_CASSANDRA")
 pytestmark = [
@@ -53,7 +53,7 @@ def test_producer_hashes_real_cassandra_rows_like_the_on_prem_json(cassandra):
         ("eu", 42, "Ada", Decimal("12.50"), datetime(2024, 5, 1, 12, 0, 0, 123000), {"b", "a"}, ref))
     store = CassandraStore(session, keyspace, "customers", consistency="LOCAL_ONE")
     fields = ["region", "id", "name", "amount", "updated_at", "tags", "ref"]
-    producer = CloudHashProducer(store, RowHasher("v2", fields), "topic2", "dlq", "metrics", "lookups",
+    producer = CloudHashReader(store, RowHasher("v2", fields), "topic2", "dlq", "metrics", "lookups",
                                  Metrics("127.0.0.1", 9, [], enabled=False))
     pk = '["eu","42"]'
     outs = asyncio.run(producer.handle([LookupRequest(pk, 0, 0, encode_request(pk, 0, 0), 0, 0)]))

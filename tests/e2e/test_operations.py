@@ -1,13 +1,12 @@
 """Operator-facing commands: bad settings at start-up, topic creation, the broker command."""
 
-import os
 import subprocess
 import sys
 
 import pytest
 
-from dqhash.broker import EmbeddedBroker, free_port
-from dqhash.runner import clean_env
+from dqhash.kafka.embedded_broker import EmbeddedBroker, free_port
+from dqhash.tools.runner import clean_env
 
 pytestmark = pytest.mark.e2e
 
@@ -62,7 +61,7 @@ def test_broker_command_prints_its_url_and_serves_kafka():
 
 
 def test_producer_refuses_to_start_with_a_store_it_cannot_use(tmp_path):
-    from dqhash.broker import EmbeddedBroker
+    from dqhash.kafka.embedded_broker import EmbeddedBroker
     with EmbeddedBroker(log_path=tmp_path / "broker.log") as broker:
         env = {**clean_env(), "DQHASH_BROKER": broker.url, "DQHASH_ROLE": "producer", "DQHASH_CLOUD_STORE": "sqlite",
                "DQHASH_SQLITE_PATH": str(tmp_path / "missing.db"), "DQHASH_WEB_PORT": str(free_port()),

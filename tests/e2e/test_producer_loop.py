@@ -4,7 +4,7 @@ import sqlite3
 
 import pytest
 
-from dqhash.hashing import RowHasher
+from dqhash.core.hashing import RowHasher
 from tests.e2e.conftest import onprem, running_pipeline
 
 pytestmark = pytest.mark.e2e

@@ -1,7 +1,7 @@
 """Tables come back complete from the changelog after local state is wiped (embedded broker, tansu://).
 
 Tansu's ListOffsets bug makes Faust's stock recovery stop early (NOTES.md: 5 of 6 runs lost values);
-dqhash/tansu.py derives end offsets from fetch high watermarks instead. Proof used here: after a
+dqhash/internals/tansu.py derives end offsets from fetch high watermarks instead. Proof used here: after a
 wipe and restart, replaying every event must find each one already in the pair table — each is
 counted as a duplicate and not one audit record is published again (a lost value would make its
 event look new and be classified again; with the stock transport this fails most runs).
@@ -15,10 +15,10 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from rocksdict import AccessType, Options, Rdict
 
-from dqhash.partitioning import partition_for
-from dqhash.reconciler import is_window_key
-from dqhash.runner import stop_worker
-from dqhash.timeutil import now_ms
+from dqhash.core.partitioning import partition_for
+from dqhash.core.timeutil import now_ms
+from dqhash.core.window_keys import is_window_key
+from dqhash.tools.runner import stop_worker
 from tests.e2e.conftest import onprem, running_pipeline
 
 pytestmark = pytest.mark.e2e

@@ -16,7 +16,7 @@ from collections import Counter, defaultdict
 import orjson
 import pytest
 
-from dqhash.timeutil import now_ms
+from dqhash.core.timeutil import now_ms
 from tests.e2e.conftest import running_pipeline
 from tests.e2e.test_recovery import wait_for_log
 

@@ -7,7 +7,7 @@ import sys
 import orjson
 import pytest
 
-from dqhash.audit import DLQ_OFFSET, DLQ_PARTITION, DLQ_REASON, DLQ_TOPIC
+from dqhash.core.outputs import DLQ_OFFSET, DLQ_PARTITION, DLQ_REASON, DLQ_TOPIC
 from tests.e2e.conftest import GRACE_S, WINDOW_S, cloud, onprem
 
 pytestmark = pytest.mark.e2e

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from dqhash.worker import EXIT_SHUTDOWN_TIMEOUT
+from dqhash.internals.worker import EXIT_SHUTDOWN_TIMEOUT
 from tests.e2e.conftest import cloud, onprem, running_pipeline
 
 pytestmark = pytest.mark.e2e

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dqhash.auditsink import AuditWriteFailed, CassandraAuditSink, schema
+from dqhash.cloud.audit_sink import AuditWriteFailed, CassandraAuditSink, schema
 from tests.cassandra_double import FakeSession, invalid, timeout
 
 RECORD = {"audit_id": "a1b2", "pk": "42", "event_id": "e1", "status": "MISMATCH", "reason": "hashes differ",

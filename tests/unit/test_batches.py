@@ -2,15 +2,17 @@
 each key is written once per batch, and a batch cut short by a crash and replayed counts nothing twice."""
 
 import orjson
-from hypothesis import given, settings as hsettings
+from hypothesis import given
+from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from dqhash.metrics import Metrics
-from dqhash.reconciler import (SOURCE_CLOUD, SOURCE_ONPREM, SOURCE_REKEY, SOURCE_TICK, Input, Reconciler,
-                               is_window_key)
+from dqhash.core.records import SOURCE_CLOUD, SOURCE_ONPREM, SOURCE_REKEY, SOURCE_TICK, Input
+from dqhash.core.window_keys import is_window_key
+from dqhash.engine.reconciler import Reconciler
+from dqhash.engine.staged import StagedTable, mapping_writer
+from dqhash.ops.dogstatsd import Metrics
 from dqhash.settings import load
-from dqhash.staged import StagedTable, mapping_writer
-from tests.unit.test_reconciler import H1, H2, N, T0, Clock, cloud, event, home, scan
+from tests.unit.test_reconciler import H1, H2, T0, Clock, N, cloud, event, home, scan
 
 SETTINGS = load({"DQHASH_PARTITIONS": str(N), "DQHASH_WINDOW_SECONDS": "60", "DQHASH_GRACE_SECONDS": "30",
                  "DQHASH_RETENTION_SECONDS": "600", "DQHASH_TICK_SECONDS": "1"})

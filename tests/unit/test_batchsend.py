@@ -7,8 +7,8 @@ from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
 from aiokafka.record.default_records import DefaultRecordBatch
 
-from dqhash.batchsend import BatchSender
-from dqhash.reconciler import Out
+from dqhash.core.records import Out
+from dqhash.kafka.batch_sender import BatchSender
 
 
 class Producer:
@@ -56,7 +56,7 @@ async def test_records_are_grouped_per_topic_partition_in_order_and_keyed_as_kaf
             assert all(v == b"v" + k and h == [("h", b"1")] for k, v, h in records)
     audit_keys = [k for topic, _, records in producer.sent if topic == "audit" for k, _, _ in records]
     assert sorted(audit_keys) == sorted(keys)
-    for _, partition, records in producer.sent:  # arrival order kept within a partition
+    for _, _partition, records in producer.sent:  # arrival order kept within a partition
         ks = [k for k, _, _ in records]
         assert ks == [k for k in keys if k in ks] or ks == [b"x"]
     assert ("rekey", 3, [(b"x", b"y", [])]) in producer.sent

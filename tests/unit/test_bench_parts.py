@@ -3,7 +3,7 @@
 import orjson
 import pytest
 
-from dqhash.bench.pipeline import MIX, sweep_ms, workload
+from dqhash.tools.bench.pipeline import MIX, sweep_ms, workload
 
 
 def test_workload_mix_and_expected_classifications():
@@ -22,7 +22,7 @@ def test_sweep_measures_a_tick_that_decides_every_due_pair():
 
 
 def test_the_domain_bench_reconciles_every_pair_it_times():
-    from dqhash.bench.domain import _reconcile_rate, sample_messages
+    from dqhash.tools.bench.domain import _reconcile_rate, sample_messages
 
     onprem, cloud = sample_messages(300)
     assert _reconcile_rate(onprem, cloud, batch=64) > 0

@@ -6,7 +6,8 @@ from decimal import Decimal
 import pytest
 from cassandra import ConsistencyLevel
 
-from dqhash.cloudstore import CassandraStore, LookupFailed, StoreConfigError
+from dqhash.cloud.cassandra import CassandraStore
+from dqhash.cloud.store import LookupFailed, StoreConfigError
 from tests.cassandra_double import FakeSession, invalid, read_timeout, timeout, unavailable
 
 COLUMNS = {"region": "text", "id": "bigint", "name": "text", "amount": "decimal"}

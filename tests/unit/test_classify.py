@@ -1,12 +1,20 @@
 """One test per row of docs/classification.md, plus invariants over random fact sequences."""
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from dqhash.classify import (
-    PENDING, PairState, Rules, Status, expires_at, on_cloud, on_deadline, on_onprem, pending_deadline,
+from dqhash.core.classify import (
+    PENDING,
+    Rules,
+    Status,
+    expires_at,
+    on_cloud,
+    on_deadline,
+    on_onprem,
+    pending_deadline,
 )
-from dqhash.contracts import Action, CloudHash, HashRef, OnPremEvent
-from dqhash.windows import WindowSpec
+from dqhash.core.contracts import Action, CloudHash, HashRef, OnPremEvent
+from dqhash.core.windows import WindowSpec
 
 RULES = Rules(WindowSpec(size_ms=60_000, grace_ms=30_000), retention_ms=3_600_000)
 T0 = 1_714_564_800_000  # a window boundary
@@ -218,7 +226,7 @@ facts = st.lists(
 
 
 def run(sequence):
-    state, now, verdicts, pending_ids = None, T0, [], set()
+    state, now, verdicts = None, T0, []
     for fact in sequence:
         now += 1_000
         if fact[0] == "onprem":

@@ -4,11 +4,10 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import orjson
 import pytest
-
-from pathlib import Path
 
 _BESIDE = Path(sys.executable).parent / "dqhash"
 DQHASH = str(_BESIDE) if _BESIDE.exists() else shutil.which("dqhash")

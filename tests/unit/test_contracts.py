@@ -2,10 +2,20 @@ import json
 
 import orjson
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from dqhash.contracts import (
-    Action, CloudHash, HashRef, OnPremEvent, Reason, Rejection, canonical_pk, parse_cloud, parse_hash, parse_onprem,
+from dqhash.core.contracts import (
+    Action,
+    CloudHash,
+    HashRef,
+    OnPremEvent,
+    Reason,
+    Rejection,
+    canonical_pk,
+    parse_cloud,
+    parse_hash,
+    parse_onprem,
 )
 
 H = "ab" * 32

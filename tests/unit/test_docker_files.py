@@ -108,6 +108,7 @@ def test_compose_paths_and_entry_points_exist():
 
 def test_datadog_agent_watches_the_dqhash_consumer_groups():
     import yaml
+
     from dqhash.settings import load
     conf = yaml.safe_load((ROOT / "docker" / "datadog" / "kafka_consumer.yaml").read_text())
     groups = conf["instances"][0]["consumer_groups"]

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from dqhash.metrics import Metrics
+from dqhash.ops.dogstatsd import Metrics
 
 
 @pytest.fixture
@@ -27,7 +27,7 @@ def read_lines(sock, want, timeout_s=5.0):
         sock.settimeout(remaining)
         try:
             lines += sock.recv(65536).decode().splitlines()
-        except socket.timeout:
+        except TimeoutError:
             continue
     return lines
 

@@ -1,17 +1,16 @@
 """The hot-path rewrites equal what they replaced: murmur2 (aiokafka's), format_ms (datetime's), the contracts' fast paths."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import orjson
-
 from aiokafka.partitioner import murmur2 as aiokafka_murmur2
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dqhash.partitioning import murmur2
-from dqhash.timeutil import format_ms
+from dqhash.core.partitioning import murmur2
+from dqhash.core.timeutil import format_ms
 
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @given(st.binary(max_size=300))
@@ -32,8 +31,8 @@ _HASH = "ab" * 32
 
 @given(st.text(min_size=1, max_size=20), st.integers(946_684_800_000, 4_102_444_799_999))
 def test_onprem_fast_path_equals_the_general_path(pk, ts):
-    from dqhash.contracts import parse_onprem
-    from dqhash.timeutil import format_ms as iso
+    from dqhash.core.contracts import parse_onprem
+    from dqhash.core.timeutil import format_ms as iso
 
     fast = {"event_id": "e", "hash_onprem": _HASH, "partitionColumns": [{"type": "PK", "value": pk}],
             "event_ts": ts, "action": "UPDATE"}
@@ -43,8 +42,8 @@ def test_onprem_fast_path_equals_the_general_path(pk, ts):
 
 @given(st.text(min_size=1, max_size=20), st.integers(946_684_800_000, 4_102_444_799_999))
 def test_cloud_fast_path_equals_the_general_path(pk, ts):
-    from dqhash.contracts import parse_cloud
-    from dqhash.timeutil import format_ms as iso
+    from dqhash.core.contracts import parse_cloud
+    from dqhash.core.timeutil import format_ms as iso
 
     fast = {"pk": pk, "hash_cloud": _HASH, "cloud_ts": ts}
     general = {"pk": [pk], "hash_cloud": _HASH, "cloud_ts": iso(ts), "columns_removed": []}
@@ -52,7 +51,7 @@ def test_cloud_fast_path_equals_the_general_path(pk, ts):
 
 
 def test_fast_paths_still_refuse_what_the_general_path_refuses():
-    from dqhash.contracts import Reason, parse_cloud, parse_onprem
+    from dqhash.core.contracts import Reason, parse_cloud, parse_onprem
 
     event = {"event_id": "e", "hash_onprem": _HASH, "partitionColumns": [{"type": "PK", "value": ""}],
              "event_ts": 1_714_564_800_000}
@@ -68,12 +67,13 @@ def test_fast_paths_still_refuse_what_the_general_path_refuses():
 def test_positional_constructions_fill_every_field():
     """``tuple.__new__(Cls, fields)`` does not check arity: a field added to a NamedTuple without updating the
     hot path's constructions would give short tuples. Every kind built that way, checked here at full length."""
-    from dqhash.classify import Rules, on_cloud, on_onprem
-    from dqhash.codec import decode_state, encode_state
-    from dqhash.contracts import parse_cloud, parse_onprem
-    from dqhash.metrics import Metrics
-    from dqhash.partitioning import partition_for
-    from dqhash.reconciler import SOURCE_CLOUD, SOURCE_ONPREM, Input, Reconciler
+    from dqhash.core.classify import Rules, on_cloud, on_onprem
+    from dqhash.core.codec import decode_state, encode_state
+    from dqhash.core.contracts import parse_cloud, parse_onprem
+    from dqhash.core.partitioning import partition_for
+    from dqhash.core.records import SOURCE_CLOUD, SOURCE_ONPREM, Input
+    from dqhash.engine.reconciler import Reconciler
+    from dqhash.ops.dogstatsd import Metrics
     from dqhash.settings import load
 
     def full(value):

@@ -1,6 +1,6 @@
 import hashlib
 import ipaddress
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from uuid import UUID
@@ -8,10 +8,11 @@ from uuid import UUID
 import orjson
 import pytest
 from cassandra.util import Date, OrderedMapSerializedKey, SortedSet, Time
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from dqhash.canonical import CanonicalError, canon, parse_type
-from dqhash.hashing import HashConfigError, RowHasher, differing_columns
+from dqhash.core.canonical import CanonicalError, canon, parse_type
+from dqhash.core.hashing import HashConfigError, RowHasher, differing_columns
 
 VECTORS = Path(__file__).parent.parent / "vectors"
 
@@ -162,7 +163,7 @@ def test_ordered_map_from_driver():
 
 scalars = (st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
            | st.decimals(allow_nan=False, places=3) | st.binary(max_size=8) | st.uuids()
-           | st.datetimes(timezones=st.just(timezone.utc)))
+           | st.datetimes(timezones=st.just(UTC)))
 values = st.recursive(scalars, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3),
                       max_leaves=8)
 rows = st.dictionaries(st.text(min_size=1, max_size=8), values, min_size=1, max_size=6)

@@ -3,11 +3,22 @@
 import orjson
 import pytest
 
-from dqhash.audit import DLQ_REASON, dlq_headers
-from dqhash.classify import CloudSeen, PairState, Tracked
-from dqhash.inspection import (REPLAY_HEADER, BadRequest, RecentOutputs, dlq_entry, page,
-                               pair_view, parse_paging, parse_pk, parse_replay_ids, replay_headers, replay_target,
-                               window_rows)
+from dqhash.core.classify import CloudSeen, PairState, Tracked
+from dqhash.core.outputs import DLQ_REASON, dlq_headers
+from dqhash.ops.inspection import (
+    REPLAY_HEADER,
+    BadRequest,
+    RecentOutputs,
+    dlq_entry,
+    page,
+    pair_view,
+    parse_paging,
+    parse_pk,
+    parse_replay_ids,
+    replay_headers,
+    replay_target,
+    window_rows,
+)
 
 T0 = 1_714_564_800_000
 

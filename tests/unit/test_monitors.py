@@ -4,7 +4,7 @@ import json
 import re
 from pathlib import Path
 
-from dqhash.metrics import ALL_METRICS
+from dqhash.ops.dogstatsd import ALL_METRICS
 
 ROOT = Path(__file__).parents[2]
 MONITORS = json.loads((ROOT / "docker" / "datadog" / "monitors.json").read_text())

@@ -6,11 +6,12 @@ import sqlite3
 import orjson
 import pytest
 
-from dqhash.cloudstore import CassandraStore, SQLiteStore
-from dqhash.hashing import RowHasher
-from dqhash.metrics import Metrics
-from dqhash.producer import CloudHashProducer, ProducerConfigError
-from dqhash.requests import LookupRequest, encode_request
+from dqhash.cloud.cassandra import CassandraStore
+from dqhash.cloud.hash_reader import CloudConfigError, CloudHashReader
+from dqhash.cloud.sqlite import SQLiteStore
+from dqhash.core.hashing import RowHasher
+from dqhash.core.lookups import LookupRequest, encode_request
+from dqhash.ops.dogstatsd import Metrics
 from tests.cassandra_double import FakeSession, timeout
 
 NOW = 1_714_564_800_000
@@ -39,7 +40,7 @@ def db(tmp_path):
 
 def producer(store, metrics, fields=("id", "name", "amount"), digests=False):
     hasher = RowHasher("v2", list(fields) if fields else None, {"amount": "decimal"})
-    return CloudHashProducer(store, hasher, "topic2", "dlq", "metrics", "lookups", metrics, column_digests=digests,
+    return CloudHashReader(store, hasher, "topic2", "dlq", "metrics", "lookups", metrics, column_digests=digests,
                              clock=lambda: NOW)
 
 
@@ -119,7 +120,7 @@ def test_hashed_column_removed_at_runtime_is_flagged(db):
 
 def test_unknown_column_in_the_hash_list_refuses_to_start(db):
     path, _ = db
-    with pytest.raises(ProducerConfigError, match="unknown column"):
+    with pytest.raises(CloudConfigError, match="unknown column"):
         producer(SQLiteStore(path, "rows", ["id"]), RecordingMetrics(), fields=("id", "nope"))
 
 
@@ -139,7 +140,7 @@ def test_exhausted_cassandra_retries_go_to_the_dlq_with_the_reason():
 def test_requests_wait_for_their_not_before_time(db, monkeypatch):
     path, _ = db
     clock = {"now": NOW}
-    p = CloudHashProducer(SQLiteStore(path, "rows", ["id"]), RowHasher("v2"), "topic2", "dlq", "metrics", "lookups",
+    p = CloudHashReader(SQLiteStore(path, "rows", ["id"]), RowHasher("v2"), "topic2", "dlq", "metrics", "lookups",
                           RecordingMetrics(), clock=lambda: clock["now"])
     slept = []
     real_sleep = asyncio.sleep

@@ -5,11 +5,13 @@ import itertools
 import orjson
 import pytest
 
-from dqhash.audit import DLQ_OFFSET, DLQ_PARTITION, DLQ_REASON, DLQ_TOPIC
-from dqhash.metrics import Metrics
-from dqhash.partitioning import partition_for
-from dqhash.codec import decode_state
-from dqhash.reconciler import SIDE_HEADER, Reconciler, is_window_key, window_key, window_partition_of
+from dqhash.core.codec import decode_state
+from dqhash.core.outputs import DLQ_OFFSET, DLQ_PARTITION, DLQ_REASON, DLQ_TOPIC
+from dqhash.core.partitioning import partition_for
+from dqhash.core.window_keys import is_window_key, window_key, window_partition_of
+from dqhash.engine.reconciler import Reconciler
+from dqhash.engine.routing import SIDE_HEADER
+from dqhash.ops.dogstatsd import Metrics
 from dqhash.settings import load
 
 T0 = 1_714_564_800_000

@@ -47,7 +47,7 @@ def test_readme_settings_table_is_the_generated_one():
 def test_the_garbage_collector_is_tuned_at_worker_start_and_left_alone_with_zero():
     import gc
 
-    from dqhash.worker import tune_garbage_collector
+    from dqhash.internals.worker import tune_garbage_collector
 
     before = gc.get_threshold()
     try:

@@ -1,11 +1,11 @@
-"""dqhash.taps: the buffer between the consumer and an agent (whole fetched batches, bounded)."""
+"""dqhash.kafka.taps: the buffer between the consumer and an agent (whole fetched batches, bounded)."""
 
 import asyncio
 from types import SimpleNamespace
 
 from aiokafka import TopicPartition
 
-from dqhash.taps import Chunk, Tap
+from dqhash.kafka.taps import Chunk, Tap
 
 A, B = TopicPartition("t", 0), TopicPartition("t", 1)
 

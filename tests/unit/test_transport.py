@@ -1,4 +1,4 @@
-"""After a rebalance, partitions with no committed offset restart from the reset policy (dqhash.transport)."""
+"""After a rebalance, partitions with no committed offset restart from the reset policy (dqhash.internals.transport)."""
 
 import asyncio
 from types import SimpleNamespace
@@ -7,8 +7,8 @@ import pytest
 from aiokafka import TopicPartition
 from intervaltree import IntervalTree
 
-from dqhash import tansu, transport
-from dqhash.transport import RewindingConsumerThread, uncommitted
+from dqhash.internals import tansu, transport
+from dqhash.internals.transport import RewindingConsumerThread, uncommitted
 
 A, B, C = (TopicPartition("t", p) for p in range(3))
 CHANGELOG = TopicPartition("app-table-changelog", 0)
@@ -74,7 +74,7 @@ def test_nothing_is_rewound_when_every_partition_has_a_commit():
     ("tansu://127.0.0.1:9092", tansu.Transport),
 ])
 def test_every_broker_scheme_consumes_through_the_rewinding_consumer(url, expected):
-    from dqhash.app import App
+    from dqhash.internals.app import App
 
     app = App("transport-test", broker=url)
     assert type(app.transport) is expected
@@ -413,7 +413,7 @@ def record(offset, tp=A):
 
 
 def tapping_consumer(committed=5, thread_seeks=None, generation_id=1):
-    from dqhash.taps import Tap
+    from dqhash.kafka.taps import Tap
 
     consumer = acking_consumer(committed=committed, generation_id=generation_id)
     consumer.app.monitor = SimpleNamespace(track_tp_end_offset=lambda tp, highwater: None)
@@ -501,7 +501,7 @@ def test_a_chunk_of_an_earlier_generation_or_taken_while_rebalancing_is_not_curr
 
 
 def test_a_full_tap_holds_the_fetch_until_the_agent_takes_or_a_rebalance_stops_the_flow():
-    from dqhash.taps import Tap
+    from dqhash.kafka.taps import Tap
 
     async def run(release):
         consumer = tapping_consumer()

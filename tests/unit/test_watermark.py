@@ -1,6 +1,6 @@
 """The sweep bound: deadlines are swept only as far as the cloud-side inputs are known to be read."""
 
-from dqhash.watermark import input_watermark
+from dqhash.core.watermark import input_watermark
 
 NOW = 1_000_000
 

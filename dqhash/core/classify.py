@@ -1,0 +1,343 @@
+"""Classification rules: (state of one PK, incoming fact) → (new state, verdicts).
+
+Pure and deterministic: the caller passes the clock. The rules are tabulated in
+``docs/classification.md``; each row there has a test in
+``tests/unit/test_classify.py``.
+
+Per PK we keep only the newest on-prem event (:class:`Tracked`), the newest
+cloud observation (:class:`CloudSeen`) and a bounded list of fingerprints of
+recent events for replay detection — never a history.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any, NamedTuple
+
+from dqhash.core.contracts import Action, CloudHash, OnPremEvent
+from dqhash.core.tuples import build
+from dqhash.core.windows import WindowSpec
+
+#: Fingerprints remembered per PK (two per event: its id and its content).
+RECENT_FINGERPRINTS = 16
+
+
+class Status(str, Enum):
+    MATCH = "MATCH"
+    MISMATCH = "MISMATCH"
+    MISSING_CLOUD = "MISSING_CLOUD"
+    SKIPPED_DELETE = "SKIPPED_DELETE"
+    HASH_VERSION_MISMATCH = "HASH_VERSION_MISMATCH"
+    SUPERSEDED = "SUPERSEDED"
+
+
+PENDING = "PENDING"
+
+
+class Tracked(NamedTuple):
+    """The newest on-prem event of a PK and where its classification stands."""
+
+    event_id: str
+    event_ts: int
+    action: str
+    hash_version: str | None
+    hash_digest: str | None
+    arrived_ms: int
+    deadline_ms: int
+    status: str  # PENDING or a Status value
+    by_deadline: bool  # the current status was decided at the deadline; a late hash may revise it
+    rechecks: int = 0  # re-reads of the cloud row requested before a final MISMATCH / MISSING_CLOUD
+    recheck_results: tuple[str, ...] = ()  # what the cloud showed before each re-read
+    awaiting_ms: int | None = None  # a requested read not yet answered (answer: any read at or after this time)
+
+
+class CloudSeen(NamedTuple):
+    """The newest cloud observation of a PK (``hash_digest`` None: row not found)."""
+
+    hash_version: str | None
+    hash_digest: str | None
+    cloud_ts: int
+    arrived_ms: int
+    columns_removed: tuple[str, ...] = ()
+
+
+class PairState(NamedTuple):
+    tracked: Tracked | None
+    cloud: CloudSeen | None
+    recent: tuple[str, ...]
+    updated_ms: int
+    #: source offsets (on-prem, cloud, re-key topic) of the newest record applied to this pk: a record
+    #: redelivered after a crash (at or below its offset) is recognised and not applied or counted again
+    applied: tuple[int, int, int] = (-1, -1, -1)
+    #: the pk's newest verdicts, newest last: [status, late, event_id, classified_ms, reason] (for inspection)
+    history: tuple[tuple[Any, ...], ...] = ()
+    #: origins ("side:partition:offset" in its input topic) of the newest records that reached this pk
+    #: through the re-key topic: a redelivered input record is forwarded again at a new re-key offset
+    origins: tuple[str, ...] = ()
+    #: the pk's verdicts of the last few seconds, stored with the state that follows from them: if this
+    #: state survived a crash, so did they, and a new owner re-publishes them (their audit records may not
+    #: have reached Kafka before the crash; audit ids are deterministic, so a repeat is an upsert)
+    outbox: tuple[Verdict, ...] = ()
+
+
+class Verdict(NamedTuple):
+    """One classification of one on-prem event: the source of an audit record."""
+
+    status: Status
+    reason: str
+    late: bool
+    event_id: str
+    event_ts: int
+    action: str
+    hash_onprem: str | None  # "version:digest"
+    hash_cloud: str | None
+    cloud_ts: int | None
+    window_start: int
+    window_end: int
+    arrived_ms: int
+    classified_ms: int
+    rechecks: int = 0
+    recheck_results: tuple[str, ...] = ()
+
+
+class Lookup(NamedTuple):
+    """A request to read the PK's row from the cloud store, not before ``not_before_ms``."""
+
+    not_before_ms: int
+    attempt: int  # 0: the event's first read; n: the n-th recheck
+
+
+class Step(NamedTuple):
+    state: PairState | None
+    verdicts: tuple[Verdict, ...] = ()
+    duplicate: bool = False  # a replayed event or cloud record: counted, not classified
+    stale_cloud: bool = False  # a cloud observation older than the one held: ignored
+    lookups: tuple[Lookup, ...] = ()  # cloud reads to request (only when Rules.lookups)
+
+
+class Rules(NamedTuple):
+    windows: WindowSpec = WindowSpec()
+    #: settled state (nothing pending) is dropped this long after its last change
+    retention_ms: int = 24 * 3600 * 1000
+    #: dqhash's own cloud producer answers lookups: request a read per event and rechecks
+    lookups: bool = False
+    #: wait this long after an on-prem event before reading the cloud row (replication lag)
+    lookup_delay_ms: int = 0
+    #: re-reads before a MISMATCH / MISSING_CLOUD is final (needs lookups)
+    rechecks: int = 0
+    #: the n-th recheck is requested n × this after the suspicious observation
+    recheck_backoff_ms: int = 2_000
+    #: a deadline waits at most this long past itself for an unanswered lookup (a stalled producer)
+    answer_wait_ms: int = 60_000
+
+
+def on_onprem(state: PairState | None, event: OnPremEvent, now_ms: int, rules: Rules) -> Step:
+    """An on-prem event arrives for the PK."""
+    recent = state.recent if state else ()
+    fingerprints = _fingerprints(event)
+    if fingerprints[0] in recent or fingerprints[1] in recent:
+        return Step(state, duplicate=True)
+    recent = (recent + fingerprints)[-RECENT_FINGERPRINTS:]
+    cloud = state.cloud if state else None
+    current = state.tracked if state else None
+    verdicts: list[Verdict] = []
+    incoming = _track(event, now_ms, rules.windows)
+
+    if current is not None and event.event_ts < current.event_ts:
+        reason = f"out of order: older than the newest event {current.event_id} of this pk, not compared with newer cloud state"
+        verdict = _verdict(incoming, Status.SUPERSEDED, reason, cloud, now_ms, rules.windows)
+        return Step(PairState(current, cloud, recent, now_ms), (verdict,))
+    if current is not None and current.status == PENDING:
+        reason = f"superseded by newer event {event.event_id} before the cloud confirmed this one"
+        verdicts.append(_verdict(current, Status.SUPERSEDED, reason, cloud, now_ms, rules.windows))
+
+    if event.action is Action.DELETE:
+        verdicts.append(_verdict(incoming, Status.SKIPPED_DELETE, "delete: no hash comparison", cloud, now_ms, rules.windows))
+        incoming = incoming._replace(status=Status.SKIPPED_DELETE.value)
+        lookups: tuple[Lookup, ...] = ()
+    else:
+        incoming, decided, lookups = _evaluate(incoming, cloud, now_ms, rules, at_deadline=False)
+        if decided:
+            verdicts.append(decided)
+        if rules.lookups and incoming.status == PENDING and not lookups:
+            lookups = (Lookup(now_ms + rules.lookup_delay_ms, 0),)
+        if lookups:
+            incoming = incoming._replace(awaiting_ms=lookups[-1].not_before_ms)
+    return _step(build(PairState, (incoming, cloud, recent, now_ms, _NOT_APPLIED, (), (), ())), tuple(verdicts), lookups)
+
+
+def on_cloud(state: PairState | None, cloud: CloudHash, now_ms: int, rules: Rules) -> Step:
+    """A cloud observation arrives for the PK."""
+    hash_ref = cloud.hash
+    seen = build(CloudSeen, (
+        hash_ref.version if hash_ref else None,
+        hash_ref.digest if hash_ref else None,
+        cloud.cloud_ts,
+        now_ms,
+        cloud.columns_removed,
+    ))
+    if state is None:
+        return _step(build(PairState, (None, seen, (), now_ms, _NOT_APPLIED, (), (), ())))
+    held = state.cloud
+    if held is not None:
+        if seen.cloud_ts < held.cloud_ts:
+            return Step(state, stale_cloud=True)
+        if seen[:3] == held[:3]:
+            return Step(state, duplicate=True)
+    tracked = state.tracked
+    verdict = None
+    lookups: tuple[Lookup, ...] = ()
+    if tracked is not None and tracked.awaiting_ms is not None and seen.cloud_ts >= tracked.awaiting_ms:
+        tracked = tracked._replace(awaiting_ms=None)  # the requested read has been answered
+    if tracked is not None:
+        if tracked.status == PENDING:
+            # The answer to a recheck is judged at once: the event already had its grace.
+            rechecking = tracked.rechecks > 0
+            tracked, verdict, lookups = _evaluate(tracked, seen, now_ms, rules, at_deadline=rechecking)
+        elif tracked.by_deadline and seen.hash_digest is not None:
+            revised, verdict, _ = _evaluate(tracked, seen, now_ms, rules._replace(rechecks=0), at_deadline=True)
+            if verdict is not None and verdict.status.value != tracked.status:
+                verdict = verdict._replace(late=True, reason=f"late: {verdict.reason} (after {tracked.status} at the deadline)")
+                tracked = revised
+            else:
+                verdict = None
+    return _step(build(PairState, (tracked, seen, state.recent, now_ms, _NOT_APPLIED, (), (), ())),
+                 (verdict,) if verdict else (), lookups)
+
+
+def on_deadline(state: PairState, now_ms: int, rules: Rules) -> Step:
+    """The deadline of the PK's pending event may have passed: decide with what is known."""
+    tracked = state.tracked
+    if tracked is None or tracked.status != PENDING or now_ms < tracked.deadline_ms:
+        return Step(state)
+    if tracked.awaiting_ms is not None and now_ms < tracked.awaiting_ms + rules.windows.grace_ms + rules.answer_wait_ms:
+        # The row's read was asked for and not answered yet (the producer or the cloud topic lags):
+        # judging now would call a row missing whose hash is still on its way.
+        deferred = tracked._replace(deadline_ms=now_ms + max(1_000, rules.windows.grace_ms // 4))
+        return Step(PairState(deferred, state.cloud, state.recent, now_ms))
+    tracked, verdict, lookups = _evaluate(tracked, state.cloud, now_ms, rules, at_deadline=True)
+    return Step(PairState(tracked, state.cloud, state.recent, now_ms), (verdict,) if verdict else (), lookups=lookups)
+
+
+def pending_deadline(state: PairState | None) -> int | None:
+    """The deadline still to be swept for this PK, if any."""
+    if state is None or state.tracked is None or state.tracked.status != PENDING:
+        return None
+    return state.tracked.deadline_ms
+
+
+def expires_at(state: PairState, rules: Rules) -> int | None:
+    """When the PK's state may be dropped; None while an event is pending."""
+    if pending_deadline(state) is not None:
+        return None
+    return state.updated_ms + rules.retention_ms
+
+
+def _evaluate(
+    tracked: Tracked, cloud: CloudSeen | None, now_ms: int, rules: Rules, at_deadline: bool
+) -> tuple[Tracked, Verdict | None, tuple[Lookup, ...]]:
+    status, reason = _compare(tracked, cloud, at_deadline)
+    if status is None:
+        return tracked, None, ()
+    if cloud is not None and cloud.columns_removed and status is not Status.MATCH:
+        reason += f" (column_removed: the cloud table lacks hashed column(s) {', '.join(cloud.columns_removed)})"
+    if status in _RECHECKED and rules.lookups and tracked.rechecks < rules.rechecks:
+        # Replication lag, not divergence? Read the row again before saying so.
+        attempt = tracked.rechecks + 1
+        not_before = now_ms + attempt * rules.recheck_backoff_ms
+        rechecking = tracked._replace(
+            rechecks=attempt,
+            recheck_results=tracked.recheck_results + (_describe(cloud),),
+            deadline_ms=max(tracked.deadline_ms, not_before + rules.windows.grace_ms),
+            awaiting_ms=not_before,
+        )
+        return rechecking, None, (Lookup(not_before, attempt),)
+    decided = _decided(tracked, status._value_, at_deadline and status is not Status.MATCH)
+    return decided, _verdict(tracked, status, reason, cloud, now_ms, rules.windows), ()
+
+
+_RECHECKED = (Status.MISMATCH, Status.MISSING_CLOUD)
+_NOT_APPLIED = PairState._field_defaults["applied"]
+
+
+def _step(state: PairState | None, verdicts: tuple[Verdict, ...] = (), lookups: tuple[Lookup, ...] = ()) -> Step:
+    """``Step(state, verdicts, lookups=lookups)``: an input record's usual outcome, neither duplicate nor stale."""
+    return build(Step, (state, verdicts, False, False, lookups))
+#: where ``status`` (then ``by_deadline``) sits in a Tracked tuple, and so in its stored JSON array
+TRACKED_STATUS = Tracked._fields.index("status")
+assert Tracked._fields[TRACKED_STATUS + 1] == "by_deadline"
+
+
+def _decided(tracked: Tracked, status: str, by_deadline: bool) -> Tracked:
+    """``tracked._replace(status=..., by_deadline=...)``, positionally: it runs for every classification."""
+    return build(Tracked, (*tracked[:TRACKED_STATUS], status, by_deadline, *tracked[TRACKED_STATUS + 2:]))
+
+
+def _describe(cloud: CloudSeen | None) -> str:
+    """What one read showed, for the audit record: ``v2:1a2b3c4d5e6f@<cloud_ts>``, ``not_found@...``, ``none``."""
+    if cloud is None:
+        return "none"
+    seen = f"{cloud.hash_version}:{cloud.hash_digest[:12]}" if cloud.hash_digest else "not_found"
+    return f"{seen}@{cloud.cloud_ts}"
+
+
+def _compare(tracked: Tracked, cloud: CloudSeen | None, at_deadline: bool) -> tuple[Status | None, str]:
+    if cloud is None or cloud.hash_digest is None:
+        if not at_deadline:
+            return None, ""
+        return Status.MISSING_CLOUD, "no cloud hash by the deadline" if cloud is None else "row not found in the cloud"
+    if cloud.hash_version != tracked.hash_version:
+        return Status.HASH_VERSION_MISMATCH, f"on-prem hash is {tracked.hash_version}, cloud hash is {cloud.hash_version}"
+    if cloud.hash_digest == tracked.hash_digest:
+        return Status.MATCH, "hashes equal"
+    if cloud.cloud_ts < tracked.event_ts:
+        if not at_deadline:
+            return None, ""
+        return Status.MISMATCH, "cloud never caught up: newest cloud hash is older than the event and differs"
+    return Status.MISMATCH, "hashes differ"
+
+
+def _track(event: OnPremEvent, now_ms: int, windows: WindowSpec) -> Tracked:
+    hash_ref = event.hash
+    return build(Tracked, (
+        event.event_id,
+        event.event_ts,
+        event.action._value_,
+        hash_ref.version if hash_ref else None,
+        hash_ref.digest if hash_ref else None,
+        now_ms,
+        windows.deadline(event.event_ts, now_ms),
+        PENDING,
+        False,
+        0,
+        (),
+        None,
+    ))
+
+
+def _fingerprints(event: OnPremEvent) -> tuple[str, str]:
+    content = event.hash.digest if event.hash else event.action._value_
+    return ("id:" + event.event_id, f"v:{event.event_ts}:{content}")
+
+
+def _verdict(
+    tracked: Tracked, status: Status, reason: str, cloud: CloudSeen | None, now_ms: int, windows: WindowSpec
+) -> Verdict:
+    start = windows.start(tracked.event_ts)
+    return build(Verdict, (
+        status,
+        reason,
+        False,
+        tracked.event_id,
+        tracked.event_ts,
+        tracked.action,
+        f"{tracked.hash_version}:{tracked.hash_digest}" if tracked.hash_digest else None,
+        f"{cloud.hash_version}:{cloud.hash_digest}" if cloud and cloud.hash_digest else None,
+        cloud.cloud_ts if cloud else None,
+        start,
+        start + windows.size_ms,
+        tracked.arrived_ms,
+        now_ms,
+        tracked.rechecks,
+        tracked.recheck_results + ((_describe(cloud),) if tracked.rechecks else ()),
+    ))

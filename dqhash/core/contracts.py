@@ -1,0 +1,280 @@
+"""Message contracts: raw Kafka bytes → typed, immutable records, or a rejection.
+
+Parsing never raises. Every input, however broken, yields either a record or a
+:class:`Rejection` carrying a machine-readable :class:`Reason`; the stream layer
+dead-letters rejections with that reason. The rules are written out in
+``docs/contracts.md``; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from enum import Enum
+from typing import Any, NamedTuple
+
+import orjson
+
+from dqhash.core.timeutil import MAX_EPOCH_MS, MIN_EPOCH_MS, TimestampError, parse_timestamp
+from dqhash.core.tuples import build
+
+#: Hash strategies a hash may be tagged with (see docs/hashing.md).
+KNOWN_HASH_VERSIONS = frozenset({"v1", "v2"})
+DEFAULT_HASH_VERSION = "v2"
+
+
+class Reason(str, Enum):
+    """Why a record was rejected; travels as the ``dq.error.reason`` DLQ header."""
+
+    INVALID_JSON = "INVALID_JSON"
+    NOT_AN_OBJECT = "NOT_AN_OBJECT"
+    EMPTY_VALUE = "EMPTY_VALUE"
+    MISSING_FIELD = "MISSING_FIELD"
+    INVALID_FIELD_TYPE = "INVALID_FIELD_TYPE"
+    MISSING_PK = "MISSING_PK"
+    INVALID_PK = "INVALID_PK"
+    INVALID_HASH_FORMAT = "INVALID_HASH_FORMAT"
+    UNKNOWN_HASH_VERSION = "UNKNOWN_HASH_VERSION"
+    UNKNOWN_ACTION = "UNKNOWN_ACTION"
+    INVALID_TIMESTAMP = "INVALID_TIMESTAMP"
+    #: not a contract violation: an unexpected error while processing the record
+    #: (a bug). The record is kept in the DLQ so it can be replayed after a fix.
+    PROCESSING_ERROR = "PROCESSING_ERROR"
+
+
+class Action(str, Enum):
+    CREATE = "CREATE"
+    UPDATE = "UPDATE"
+    UPSERT = "UPSERT"
+    DELETE = "DELETE"
+
+
+_ACTIONS = {a.value: a for a in Action}
+
+
+class HashRef(NamedTuple):
+    """A row hash together with the strategy that produced it.
+
+    Hashes of different strategies are never compared as if equal, so the
+    version always travels with the digest.
+    """
+
+    version: str
+    digest: str  # 64 lower-case hex characters
+
+    def __str__(self) -> str:
+        return f"{self.version}:{self.digest}"
+
+
+class OnPremEvent(NamedTuple):
+    """One Topic-1 record: a change to a row of the on-prem source."""
+
+    event_id: str
+    pk: str  # canonical PK string, see canonical_pk()
+    action: Action
+    hash: HashRef | None  # None only for a DELETE that carries no hash
+    event_ts: int  # epoch ms UTC
+
+
+class CloudHash(NamedTuple):
+    """One Topic-2 record: what the cloud copy held for a PK at ``cloud_ts``."""
+
+    pk: str
+    hash: HashRef | None  # None = row not found in the cloud
+    cloud_ts: int  # epoch ms UTC
+    column_digests: dict[str, str] | None = None
+    columns_removed: tuple[str, ...] = ()  # hashed columns the cloud table no longer has (schema drift)
+
+
+class Rejection(NamedTuple):
+    reason: Reason
+    message: str
+
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_VERSION = re.compile(r"v[0-9]+")
+
+
+def canonical_pk(values: Sequence[str | int]) -> str:
+    """The one string that identifies a row, identical on both sides.
+
+    One key column: its text (an integer in decimal). Several (composite key):
+    the JSON array of their texts in key-column order, e.g. ``["eu","42"]``.
+    A single text key that itself looks like such an array cannot collide with
+    a composite key of the same table, since a table's key shape is fixed.
+    """
+    texts = [v if isinstance(v, str) else str(v) for v in values]
+    if len(texts) == 1:
+        return texts[0]
+    return orjson.dumps(texts).decode()
+
+
+def parse_onprem(raw: bytes | None, default_version: str = DEFAULT_HASH_VERSION) -> OnPremEvent | Rejection:
+    """Parse a Topic-1 value."""
+    doc = _load_object(raw)
+    if isinstance(doc, Rejection):
+        return doc
+    event_id = doc.get("event_id")
+    if type(event_id) is not str or not event_id:  # (a non-empty string: the usual form, no more checks)
+        if event_id is None or event_id == "":
+            return Rejection(Reason.MISSING_FIELD, "missing field: event_id")
+        if isinstance(event_id, bool) or not isinstance(event_id, (str, int)):
+            return Rejection(Reason.INVALID_FIELD_TYPE, "event_id must be a string or an integer")
+        event_id = str(event_id)
+    pk = _pk_from_partition_columns(doc.get("partitionColumns"))
+    if isinstance(pk, Rejection):
+        return pk
+    action = _parse_action(doc.get("action"))
+    if isinstance(action, Rejection):
+        return action
+    event_ts = _required_timestamp(doc, "event_ts")
+    if isinstance(event_ts, Rejection):
+        return event_ts
+    raw_hash = doc.get("hash_onprem")
+    if raw_hash is None:
+        if action is not Action.DELETE:
+            return Rejection(Reason.MISSING_FIELD, "missing field: hash_onprem")
+        hash_ref = None
+    else:
+        hash_ref = parse_hash(raw_hash, doc.get("hash_version"), default_version)
+        if isinstance(hash_ref, Rejection):
+            return hash_ref
+    return build(OnPremEvent, (event_id, pk, action, hash_ref, event_ts))
+
+
+def parse_cloud(raw: bytes | None, default_version: str = DEFAULT_HASH_VERSION) -> CloudHash | Rejection:
+    """Parse a Topic-2 value; ``hash_cloud: null`` is valid and means "row not found"."""
+    doc = _load_object(raw)
+    if isinstance(doc, Rejection):
+        return doc
+    pk = _pk_from_value(doc.get("pk"))
+    if isinstance(pk, Rejection):
+        return pk
+    if "hash_cloud" not in doc:
+        return Rejection(Reason.MISSING_FIELD, "missing field: hash_cloud (use null for 'row not found')")
+    cloud_ts = _required_timestamp(doc, "cloud_ts")
+    if isinstance(cloud_ts, Rejection):
+        return cloud_ts
+    raw_hash = doc["hash_cloud"]
+    hash_ref = None
+    if raw_hash is not None:
+        hash_ref = parse_hash(raw_hash, doc.get("hash_version"), default_version)
+        if isinstance(hash_ref, Rejection):
+            return hash_ref
+    digests = doc.get("column_digests")
+    if digests is not None and not (
+        isinstance(digests, dict) and all(isinstance(v, str) for v in digests.values())
+    ):
+        return Rejection(Reason.INVALID_FIELD_TYPE, "column_digests must be an object of strings")
+    removed = doc.get("columns_removed") or ()
+    if removed and not (isinstance(removed, list) and all(isinstance(c, str) for c in removed)):
+        return Rejection(Reason.INVALID_FIELD_TYPE, "columns_removed must be an array of column names")
+    return build(CloudHash, (pk, hash_ref, cloud_ts, digests, tuple(removed)))
+
+
+def parse_hash(value: Any, declared_version: Any = None, default_version: str = DEFAULT_HASH_VERSION) -> HashRef | Rejection:
+    """Read ``[<version>:][sha256:]<64 hex>``, case-insensitive, into a HashRef.
+
+    The version comes from the prefix, else from a ``hash_version`` field,
+    else ``default_version``. A prefix that contradicts the field is refused.
+    """
+    if not isinstance(value, str):
+        return Rejection(Reason.INVALID_HASH_FORMAT, f"hash must be a string, got {type(value).__name__}")
+    if declared_version is None and len(value) == 64 and default_version in KNOWN_HASH_VERSIONS \
+            and _HEX64.fullmatch(value):
+        return build(HashRef, (default_version, value))  # the usual form, bare lowercase hex: what the rest would return
+    *prefix, text = value.lower().split(":")
+    if prefix and prefix[-1] == "sha256":
+        prefix.pop()
+    if len(prefix) > 1 or (prefix and not _VERSION.fullmatch(prefix[0])):
+        return Rejection(Reason.INVALID_HASH_FORMAT, f"unsupported hash prefix in {value[:80]!r}; expected [v1:|v2:][sha256:]<64 hex>")
+    version = prefix[0] if prefix else None
+    if not _HEX64.fullmatch(text):
+        return Rejection(Reason.INVALID_HASH_FORMAT, f"hash is not 64 hex characters (SHA-256): {value[:80]!r}")
+    if declared_version is not None:
+        if not isinstance(declared_version, str):
+            return Rejection(Reason.INVALID_FIELD_TYPE, "hash_version must be a string")
+        declared_version = declared_version.lower()
+        if version is not None and version != declared_version:
+            return Rejection(Reason.INVALID_HASH_FORMAT, f"hash prefix {version!r} contradicts hash_version {declared_version!r}")
+        version = declared_version
+    version = version or default_version
+    if version not in KNOWN_HASH_VERSIONS:
+        return Rejection(Reason.UNKNOWN_HASH_VERSION, f"unknown hash version {version[:16]!r}; known: {sorted(KNOWN_HASH_VERSIONS)}")
+    return HashRef(version, text)
+
+
+def _load_object(raw: bytes | None) -> dict[str, Any] | Rejection:
+    if raw is None or raw == b"":
+        return Rejection(Reason.EMPTY_VALUE, "record has no value (tombstone or empty message)")
+    try:
+        doc = orjson.loads(raw)
+    except (orjson.JSONDecodeError, TypeError) as exc:
+        return Rejection(Reason.INVALID_JSON, f"not valid JSON: {exc}")
+    if not isinstance(doc, dict):
+        return Rejection(Reason.NOT_AN_OBJECT, f"expected a JSON object, got {type(doc).__name__}")
+    return doc
+
+
+def _required_timestamp(doc: dict[str, Any], field: str) -> int | Rejection:
+    value = doc.get(field)
+    if type(value) is int and MIN_EPOCH_MS <= value < MAX_EPOCH_MS:
+        return value  # the usual form, epoch millis: what parse_timestamp would return
+    if value is None:
+        return Rejection(Reason.MISSING_FIELD, f"missing field: {field}")
+    try:
+        return parse_timestamp(value)
+    except TimestampError as exc:
+        return Rejection(Reason.INVALID_TIMESTAMP, f"{field}: {exc}")
+
+
+def _parse_action(value: Any) -> Action | Rejection:
+    if value is None:
+        return Action.UPSERT
+    if isinstance(value, str):
+        action = _ACTIONS.get(value) or _ACTIONS.get(value.upper())
+        if action is not None:
+            return action
+    return Rejection(Reason.UNKNOWN_ACTION, f"unknown action {str(value)[:32]!r}; expected one of CREATE, UPDATE, UPSERT, DELETE")
+
+
+def _pk_from_partition_columns(columns: Any) -> str | Rejection:
+    if type(columns) is list and len(columns) == 1:  # the usual form, one PK column of text: its text
+        (column,) = columns
+        if type(column) is dict and column.get("type") == "PK":
+            value = column.get("value")
+            if type(value) is str and value:
+                return value
+    if columns is None:
+        return Rejection(Reason.MISSING_PK, "missing partitionColumns")
+    if not isinstance(columns, list):
+        return Rejection(Reason.INVALID_FIELD_TYPE, "partitionColumns must be an array")
+    values = []
+    for column in columns:
+        if not isinstance(column, dict):
+            return Rejection(Reason.INVALID_FIELD_TYPE, "partitionColumns entries must be objects")
+        kind = column.get("type")
+        if isinstance(kind, str) and kind.upper() == "PK":
+            values.append(column.get("value"))
+    if not values:
+        return Rejection(Reason.MISSING_PK, "no partitionColumns entry of type PK")
+    return _checked_pk(values)
+
+
+def _pk_from_value(value: Any) -> str | Rejection:
+    if type(value) is str and value:
+        return value  # the usual form, one key column of text: canonical_pk would return it as it is
+    if isinstance(value, list):
+        if not value:
+            return Rejection(Reason.MISSING_PK, "pk is an empty array")
+        return _checked_pk(value)
+    return _checked_pk([value])
+
+
+def _checked_pk(values: list[Any]) -> str | Rejection:
+    for value in values:
+        if value is None or value == "":
+            return Rejection(Reason.MISSING_PK, "PK value is null or empty")
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            return Rejection(Reason.INVALID_PK, f"PK value must be a string or an integer, got {type(value).__name__}")
+    return canonical_pk(values)

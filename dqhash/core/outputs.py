@@ -1,0 +1,87 @@
+"""Output records: audit rows (one per classification) and dead-letter headers."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import Any
+
+from dqhash.core.classify import Status, Verdict
+from dqhash.core.timeutil import format_ms
+
+
+def audit_id(pk: str, verdict: Verdict) -> str:
+    """Deterministic: the same classification of the same event always gets the same id.
+
+    Replays and redeliveries then upsert the same row downstream instead of
+    adding one. ``late`` is part of the identity: a late re-classification is a
+    new fact about the event.
+    """
+    return _audit_id(pk, verdict, verdict.status.value)
+
+
+def _audit_id(pk: str, verdict: Verdict, status: str) -> str:
+    key = f"{pk}\x1f{verdict.event_id}\x1f{verdict.event_ts}\x1f{status}\x1f{'1' if verdict.late else '0'}"
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+#: window boundaries: a few values, in every audit record
+_format_boundary = lru_cache(maxsize=1024)(format_ms)
+
+
+def audit_record(pk: str, verdict: Verdict) -> dict[str, Any]:
+    status = verdict.status._value_  # ``.value`` is a Python-level property; this runs for every verdict
+    return {
+        "audit_id": _audit_id(pk, verdict, status),
+        "pk": pk,
+        "event_id": verdict.event_id,
+        "status": status,
+        "reason": verdict.reason,
+        "late": verdict.late,
+        "action": verdict.action,
+        "hash_onprem": verdict.hash_onprem,
+        "hash_cloud": verdict.hash_cloud,
+        "event_ts": format_ms(verdict.event_ts),
+        "cloud_ts": format_ms(verdict.cloud_ts) if verdict.cloud_ts is not None else None,
+        "window_start": _format_boundary(verdict.window_start),
+        "window_end": _format_boundary(verdict.window_end),
+        "classified_at": format_ms(verdict.classified_ms),
+        "time_to_classify_ms": verdict.classified_ms - verdict.arrived_ms,
+        "rechecks": verdict.rechecks,
+        "recheck_results": list(verdict.recheck_results),
+    }
+
+
+#: Confirmed problems a resync job should look at; dqhash itself never writes to the cloud.
+REPAIRABLE = (Status.MISMATCH, Status.MISSING_CLOUD)
+
+
+def repair_request(audit: dict[str, Any]) -> dict[str, Any]:
+    """What a resync job (e.g. a Debezium incremental snapshot of this PK) needs."""
+    return {key: audit[key] for key in ("audit_id", "pk", "event_id", "status", "reason", "late", "hash_onprem",
+                                        "hash_cloud", "event_ts", "classified_at", "rechecks")}
+
+
+#: DLQ header names (in the spirit of Kafka Connect's ``__connect.errors.*``).
+DLQ_REASON = "dq.error.reason"
+DLQ_MESSAGE = "dq.error.message"
+DLQ_TOPIC = "dq.source.topic"
+DLQ_PARTITION = "dq.source.partition"
+DLQ_OFFSET = "dq.source.offset"
+DLQ_HEADERS = (DLQ_REASON, DLQ_MESSAGE, DLQ_TOPIC, DLQ_PARTITION, DLQ_OFFSET)
+
+
+def dlq_headers(
+    reason: str, message: str, topic: str, partition: int, offset: int, original: Iterable[tuple[str, bytes]] | None
+) -> list[tuple[str, bytes]]:
+    """Reason headers first, then the record's own headers (minus stale error headers of an earlier pass)."""
+    headers = [
+        (DLQ_REASON, reason.encode()),
+        (DLQ_MESSAGE, message.encode()),
+        (DLQ_TOPIC, topic.encode()),
+        (DLQ_PARTITION, str(partition).encode()),
+        (DLQ_OFFSET, str(offset).encode()),
+    ]
+    headers.extend((k, v) for k, v in (original or ()) if k not in DLQ_HEADERS)
+    return headers

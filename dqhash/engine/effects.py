@@ -1,0 +1,24 @@
+"""What one input record does to its partition: window counts and pair writes, applied together.
+
+Window counts are written before pair state, to the same table (so the same changelog partition): if a
+pair's new state survived a crash, so did the counts it caused (``WindowBook.fold``).
+"""
+
+from __future__ import annotations
+
+from dqhash.core.classify import PairState
+
+
+class Effects:
+    __slots__ = ("partition", "source", "offset", "origin", "counts", "writes")
+
+    def __init__(self, partition: int, source: int, offset: int, origin: str | None = None) -> None:
+        self.partition, self.source, self.offset, self.origin = partition, source, offset, origin
+        self.counts: dict[int, dict[str, int]] = {}
+        self.writes: list[tuple[bytes, PairState]] = []
+
+    def count(self, window_start: int, key: str) -> None:
+        counts = self.counts.get(window_start)
+        if counts is None:
+            counts = self.counts[window_start] = {}
+        counts[key] = counts.get(key, 0) + 1

@@ -1,0 +1,59 @@
+"""Settled state expires: a bounded scan per tick drops pairs settled longer than the retention ago.
+
+A pass over a partition is spread over ticks (``EXPIRY_SCAN_BATCH`` keys each) and starts again at most
+every ``EXPIRY_PASS_INTERVAL_MS``, so a tick's work stays bounded however many PKs a partition holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from dqhash.core import classify
+from dqhash.core.classify import Rules
+from dqhash.core.codec import settled_since
+from dqhash.core.window_keys import is_window_key
+from dqhash.engine.ports import MetricsSink, Scan, Table
+from dqhash.engine.staged import StagedTable
+
+#: Keys read per partition and tick by the expiry scan (bounded work per tick).
+EXPIRY_SCAN_BATCH = 1000
+#: A new expiry pass over a partition starts at most this often (or every retention/4 if shorter).
+EXPIRY_PASS_INTERVAL_MS = 60_000
+
+
+class Expiry:
+    def __init__(self, pairs: Table, scan: Scan, rules: Rules, metrics: MetricsSink) -> None:
+        self.pairs, self.scan, self.rules, self.metrics = pairs, scan, rules, metrics
+        self._scans: dict[int, Iterator[tuple[bytes, bytes]]] = {}
+        self._next_pass: dict[int, int] = {}
+        self._interval_ms = max(1, min(EXPIRY_PASS_INTERVAL_MS, rules.retention_ms // 4))
+
+    def sweep(self, staged: StagedTable, partition: int, now: int) -> None:
+        scan = self._scans.get(partition)
+        if scan is None:
+            if now < self._next_pass.get(partition, 0):
+                return
+            self._next_pass[partition] = now + self._interval_ms
+            scan = self._scans[partition] = self.scan(self.pairs, partition)
+        expired = []
+        retention = self.rules.retention_ms
+        for n, (key, raw) in enumerate(scan, start=1):
+            if not is_window_key(key):
+                if staged.is_staged(key):  # the batch's own state, if it changed this key
+                    state = staged.state(partition, key)
+                    at = classify.expires_at(state, self.rules) if state is not None else None
+                else:
+                    since = settled_since(raw)
+                    at = since + retention if since is not None else None
+                if at is not None and at <= now:
+                    expired.append(key)
+            if n >= EXPIRY_SCAN_BATCH:
+                break
+        else:
+            del self._scans[partition]  # a full pass is done; the next starts after the interval
+        for key in expired:
+            staged.put_state(partition, key, None)
+        self.metrics.expired(len(expired))
+
+    def forget(self, partition: int) -> None:
+        self._scans.pop(partition, None)

@@ -1,0 +1,106 @@
+"""Partitions coming and going: derived state rebuilt from the table, a dead owner's last outputs republished.
+
+The deadline index and the window sets are derived from the pair table on every (re)assignment. A
+partition new to this worker also republishes what its previous owner published in its last moments:
+that owner may have died after their state reached the changelog and before their audit and metrics
+records reached Kafka.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from functools import partial
+from typing import TypeVar
+
+import orjson
+
+from dqhash.core import classify
+from dqhash.core.codec import decode_state
+from dqhash.core.deadlines import DeadlineIndex
+from dqhash.core.records import Out
+from dqhash.core.window_keys import is_window_key, window_start_of
+from dqhash.engine.expiry import Expiry
+from dqhash.engine.pair_updates import OUTBOX_MS, PairUpdates
+from dqhash.engine.ports import Scan, Table
+from dqhash.engine.window_book import REPUBLISHED, WindowBook
+
+log = logging.getLogger("dqhash.engine.reconciler")
+T = TypeVar("T")
+
+
+class Takeover:
+    def __init__(self, pairs: Table, scan: Scan, index: DeadlineIndex, windows: WindowBook, expiry: Expiry,
+                 updates: PairUpdates) -> None:
+        self.pairs, self.scan, self.index, self.windows, self.expiry, self.updates = (
+            pairs, scan, index, windows, expiry, updates)
+        #: the partitions of the last rebuild: only partitions new to this worker republish their outbox
+        self.owned: set[int] = set()
+
+    def rebuild(self, partitions: Iterable[int]) -> list[Out]:
+        """Re-derive the in-memory index and window sets from the table after (re)assignment.
+
+        Returns the outbox verdicts and the recently published windows of partitions this worker did not
+        own before, to publish again. A window is sent again as it was (same revision, counts and
+        ``emitted_at``), so consumers' upsert by revision is unchanged.
+        """
+        wanted = set(partitions)
+        for partition in set(self.index.partitions()) | self.windows.partitions():
+            if partition not in wanted:
+                self.forget(partition)
+        pending = scanned = 0
+        resend: list[Out] = []
+        windows = self.windows
+        for partition in wanted:
+            taken_over = partition not in self.owned
+            self.forget(partition)
+            open_windows, closed = windows.open.setdefault(partition, set()), windows.closed.setdefault(partition, set())
+            republish = windows.republish.setdefault(partition, set())
+            published: list[tuple[int, Callable[[], list[Out]]]] = []  # (when, its outputs) by the previous owner
+            for key, raw in self.scan(self.pairs, partition):
+                if is_window_key(key):
+                    start = window_start_of(key)
+                    window = orjson.loads(raw)
+                    (closed if window["closed"] else open_windows).add(start)
+                    if window["closed"] and window["revision"] > window.get("published", 0):
+                        republish.add(start)
+                    elif taken_over and window["closed"] and "published_ms" in window:
+                        # as verdicts: its record may be in the changelog, marked published, and not in Kafka
+                        published.append((window["published_ms"],
+                                          partial(windows.published_again, partition, start, window)))
+                    continue
+                scanned += 1
+                state = decode_state(raw)
+                if taken_over and state.outbox:
+                    pk = key.decode()
+                    published.extend((verdict.classified_ms,
+                                      partial(self.updates.verdict_outs, pk, key, verdict, REPUBLISHED))
+                                     for verdict in state.outbox)
+                due = classify.pending_deadline(state)
+                if due is not None:
+                    self.updates.track_deadline(partition, key.decode(), state.tracked.event_ts, due)  # type: ignore[union-attr]
+                    pending += 1
+            resend.extend(out for outputs in last_moments(published) for out in outputs())
+        self.owned = wanted  # (a revoke does not clear it: Faust revokes everything on every rebalance)
+        log.info("rebuilt the deadline index for partitions %s from %d keys: %d pending pairs, %d recent verdict "
+                 "and window outputs published again", sorted(wanted), scanned, pending, len(resend))
+        return resend
+
+    def forget(self, partition: int) -> None:
+        self.index.drop_partition(partition)
+        self.windows.forget(partition)
+        self.expiry.forget(partition)
+
+
+def last_moments(published: list[tuple[int, T]]) -> list[T]:
+    """What a partition published in its last OUTBOX_MS, measured from its newest output, not from now, oldest first.
+
+    A new owner rebuilds a session timeout or more after its predecessor died, so "recent" must be
+    judged on the predecessor's clock: what it published before its last commit was delivered.
+    Callers pass makers of outputs, not outputs: a settled pk keeps its last verdict in its outbox
+    until its next write, so most of a partition's outbox is older and is never serialised.
+    """
+    if not published:
+        return []
+    since = max(at for at, _ in published) - OUTBOX_MS
+    return [item for at, item in sorted(published, key=lambda entry: entry[0]) if at >= since]

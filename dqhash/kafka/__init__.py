@@ -1,0 +1,1 @@
+"""Kafka adapters on public APIs: batch sending, taps, topics, the embedded broker."""

@@ -1,0 +1,1 @@
+"""Operating dqhash: DogStatsD metrics, the logic of the inspection views, the dashboard page."""

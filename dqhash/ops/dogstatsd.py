@@ -1,0 +1,221 @@
+"""DataDog metrics over DogStatsD (UDP): the seed's counter names, low-cardinality tags only.
+
+Tags are env/service/version (constant), ``status``, ``topic``, ``reason`` and
+``partition`` — never a PK or a hash: every tag combination is a billed custom
+metric. The client aggregates counters in process and flushes a buffer every
+0.3 s from its own thread, so the hot path pays a dict update, and a missing
+agent costs nothing but lost UDP datagrams. Inside :meth:`Metrics.batch` (a
+reconciler batch) counters are summed locally and handed to the client once
+per name and tag set, as the client's own aggregation would have; distribution
+samples (one per verdict, which the client would format and buffer one line
+each: 8 % of a worker's time) are sent once per batch as packed lines,
+``name:v1:v2:...|d|#tags`` (DogStatsD protocol v1.1, Agent 6.25 / 7.25 and later):
+every sample still reaches the agent, none is sampled away.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from datadog.dogstatsd.base import DogStatsd
+
+from dqhash.core.contracts import Reason
+
+log = logging.getLogger(__name__)
+
+#: Classification status → the seed's counter name.
+STATUS_COUNTERS = {
+    "MATCH": "dq_hash_match",
+    "MISMATCH": "dq_hash_mismatch",
+    "MISSING_CLOUD": "dq_missing_cloud",
+    "SKIPPED_DELETE": "dq_delete_count",
+    "HASH_VERSION_MISMATCH": "dq_hash_version_mismatch",
+    "SUPERSEDED": "dq_superseded",
+}
+#: DLQ reasons that also have a counter of their own in the seed.
+REASON_COUNTERS = {
+    Reason.INVALID_HASH_FORMAT.value: "dq_invalid_hash",
+    Reason.MISSING_PK.value: "dq_missing_pk",
+}
+DUPLICATES = "dq_duplicates"
+LATE = "dq_late_arrival"
+DLQ_RECORDS = "dq_dlq_records"
+STALE_CLOUD = "dq_stale_cloud"
+EXPIRED = "dq_state_expired"
+TIME_TO_CLASSIFY = "dq_time_to_classify_ms"
+WINDOW_MATCH_RATE = "dq_window_match_rate"
+WINDOW_COMPARED = "dq_window_compared"
+LOOKUPS = "dq_lookups"
+LOOKUPS_COALESCED = "dq_lookups_coalesced"
+LOOKUP_FAILED = "dq_lookup_failed"
+CASSANDRA_TIMEOUT = "dq_cassandra_timeout"
+PARTIAL_ROW = "dq_partial_row"
+SCHEMA_DRIFT = "dq_schema_drift_detected"
+COLUMN_REMOVED = "dq_column_removed"
+REPAIR_REQUESTS = "dq_repair_requests"
+#: Every on-time classification, and those made within the SLO budget (window + grace + slack): the SLO's
+#: good/total events (docker/datadog/slos.json).
+CLASSIFIED = "dq_classified"
+CLASSIFIED_ON_TIME = "dq_classified_on_time"
+#: Samples per packed distribution line: about 1 KB, so a line fits one UDP packet (1,432 bytes)
+PACKED_SAMPLES = 150
+
+#: Every metric name dqhash emits (monitors are checked against this).
+ALL_METRICS = frozenset(
+    set(STATUS_COUNTERS.values()) | set(REASON_COUNTERS.values())
+    | {DUPLICATES, LATE, DLQ_RECORDS, STALE_CLOUD, EXPIRED, TIME_TO_CLASSIFY, WINDOW_MATCH_RATE, WINDOW_COMPARED,
+       LOOKUPS, LOOKUPS_COALESCED, LOOKUP_FAILED, CASSANDRA_TIMEOUT, PARTIAL_ROW, SCHEMA_DRIFT,
+       COLUMN_REMOVED, REPAIR_REQUESTS, CLASSIFIED, CLASSIFIED_ON_TIME}
+)
+
+
+class Metrics:
+    """What the pipeline reports; a disabled instance does nothing."""
+
+    def __init__(self, host: str, port: int, tags: list[str], enabled: bool = True,
+                 on_time_ms: int | None = None) -> None:
+        self.enabled = enabled
+        #: the SLO budget from arrival to verdict (None: every verdict counts as on time)
+        self.on_time_ms = on_time_ms
+        self.client = None
+        #: counts and distribution samples held while a batch runs: (name, tags) → n, (name, tags) → samples
+        self._held: Counter | None = None
+        self._samples: dict[tuple[str, tuple[str, ...]], list[int]] = {}
+        #: a batch's verdicts: (status, late, on time) → n, and status → time-to-classify samples
+        self._verdicts: Counter = Counter()
+        self._times: dict[str, list[int]] = {}
+        if enabled:
+            self.client = DogStatsd(
+                host=host,
+                port=port,
+                constant_tags=tags,
+                disable_buffering=False,
+                disable_aggregation=False,
+                disable_telemetry=True,
+                flush_interval=0.3,
+            )
+
+    def classified(self, status: str, late: bool, time_to_classify_ms: int) -> None:
+        """One verdict: a tally and a sample while a batch runs (one a record), made counters at its end."""
+        if self.client is None:
+            return
+        if self._held is None:
+            with self.batch():
+                self.classified(status, late, time_to_classify_ms)
+            return
+        on_time = not late and (self.on_time_ms is None or time_to_classify_ms <= self.on_time_ms)
+        self._verdicts[status, late, on_time] += 1
+        if not late:
+            samples = self._times.get(status)
+            if samples is None:
+                samples = self._times[status] = []
+            samples.append(time_to_classify_ms)
+
+    def duplicate(self, topic: str) -> None:
+        self._count(DUPLICATES, [f"topic:{topic}"])
+
+    def stale_cloud(self) -> None:
+        self._count(STALE_CLOUD)
+
+    def dead_lettered(self, reason: str, topic: str) -> None:
+        tags = [f"reason:{reason}", f"topic:{topic}"]
+        self._count(DLQ_RECORDS, tags)
+        if reason in REASON_COUNTERS:
+            self._count(REASON_COUNTERS[reason], tags)
+
+    def expired(self, n: int) -> None:
+        if n:
+            self._count(EXPIRED, n=n)
+
+    def window_closed(self, partition: int, compared: int, match_rate: float | None) -> None:
+        if self.client is None:
+            return
+        tags = [f"partition:{partition}"]
+        self.client.gauge(WINDOW_COMPARED, compared, tags=tags)
+        if match_rate is not None:
+            self.client.gauge(WINDOW_MATCH_RATE, match_rate, tags=tags)
+
+    def _count(self, name: str, tags: list[str] | None = None, n: int = 1) -> None:
+        if self.client is None:
+            return
+        if self._held is not None:
+            self._held[name, tuple(tags) if tags else ()] += n
+        else:
+            self.client.increment(name, n, tags=tags)
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Hold counters and samples until the end of the block, then send each (name, tags) once: counters
+        with their sum, distribution samples packed."""
+        if self._held is not None:  # already in a batch
+            yield
+            return
+        self._held = Counter()
+        try:
+            yield
+        finally:
+            self._fold_verdicts()
+            held, self._held = self._held, None
+            samples, self._samples = self._samples, {}
+            for (name, tags), n in held.items():
+                self._count(name, list(tags) or None, n)
+            for (name, tags), values in samples.items():
+                for start in range(0, len(values), PACKED_SAMPLES):
+                    # the client formats the value with str(): a packed value is a protocol v1.1 line
+                    self.client.distribution(name, ":".join(map(str, values[start:start + PACKED_SAMPLES])),
+                                             tags=list(tags))
+
+    def _fold_verdicts(self) -> None:
+        """The batch's verdict tallies as the counters and samples each verdict stands for."""
+        held = self._held
+        for (status, late, on_time), n in self._verdicts.items():
+            tags = (f"status:{status}",)
+            held[STATUS_COUNTERS[status], tags] += n
+            if late:
+                held[LATE, tags] += n
+            else:
+                held[CLASSIFIED, tags] += n
+                if on_time:
+                    held[CLASSIFIED_ON_TIME, tags] += n
+        for status, values in self._times.items():
+            self._samples.setdefault((TIME_TO_CLASSIFY, (f"status:{status}",)), []).extend(values)
+        self._verdicts.clear()
+        self._times.clear()
+
+    def looked_up(self, found: bool, attempt: int) -> None:
+        self._count(LOOKUPS, [f"found:{str(found).lower()}", f"recheck:{str(attempt > 0).lower()}"])
+
+    def lookup_coalesced(self) -> None:
+        self._count(LOOKUPS_COALESCED)
+
+    def lookup_failed(self, reason: str) -> None:
+        self._count(LOOKUP_FAILED, [f"reason:{reason}"])
+        if reason == "CASSANDRA_TIMEOUT":
+            self._count(CASSANDRA_TIMEOUT)
+
+    def partial_row(self) -> None:
+        self._count(PARTIAL_ROW)
+
+    def schema_drift(self, column: str) -> None:
+        self._count(SCHEMA_DRIFT, [f"column:{column}"])  # table columns: a small, fixed set
+
+    def column_removed(self, column: str) -> None:
+        self._count(COLUMN_REMOVED, [f"column:{column}"])
+
+    def repair_requested(self, status: str) -> None:
+        self._count(REPAIR_REQUESTS, [f"status:{status}"])
+
+    def flush(self) -> None:
+        if self.client is not None:
+            try:
+                self.client.flush()
+            except Exception:  # a metrics problem must never break shutdown
+                log.warning("could not flush DogStatsD buffer", exc_info=True)
+
+    def close(self) -> None:
+        self.flush()
+        if self.client is not None:
+            self.client.close_socket()

@@ -1,0 +1,187 @@
+"""Throughput of the pure domain (parse, hash, classify) on one core.
+
+Each figure is printed next to a floor measured in the same run on the same
+data — bare ``orjson.loads`` + ``hashlib.sha256`` per record — so the ratio,
+not the absolute number, is what to compare across noisy machines.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import orjson
+
+from dqhash.core.classify import Rules, on_cloud, on_onprem
+from dqhash.core.contracts import parse_cloud, parse_onprem
+from dqhash.core.hashing import RowHasher
+
+T0 = 1_714_564_800_000
+
+
+def sample_rows(n: int) -> list[dict]:
+    """Rows shaped like a typical customer table: text, numbers, decimal, timestamp, set."""
+    base = datetime(2024, 5, 1)
+    return [
+        {
+            "id": i,
+            "name": f"customer-{i}",
+            "email": f"c{i}@example.com",
+            "balance": Decimal(i) / 100,
+            "score": i * 0.5,
+            "active": i % 2 == 0,
+            "updated_at": base + timedelta(seconds=i),
+            "tags": {"a", "b"} if i % 3 else None,
+        }
+        for i in range(n)
+    ]
+
+
+def sample_messages(n: int) -> tuple[list[bytes], list[bytes]]:
+    onprem, cloud = [], []
+    for i in range(n):
+        digest = hashlib.sha256(str(i).encode()).hexdigest()
+        onprem.append(orjson.dumps({
+            "event_id": f"e-{i}", "hash_onprem": digest, "partitionColumns": [{"type": "PK", "value": str(i)}],
+            "event_ts": T0 + i, "action": "UPDATE",
+        }))
+        cloud.append(orjson.dumps({"pk": str(i), "hash_cloud": digest, "cloud_ts": T0 + i + 5}))
+    return onprem, cloud
+
+
+def rate(n: int, fn: Callable[[], object]) -> float:
+    """Records per second of ``fn`` over ``n`` records, best of three runs."""
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return n / best
+
+
+def _consume(items: Iterable[object]) -> None:
+    for _ in items:
+        pass
+
+
+def run(n: int = 100_000) -> dict[str, float]:
+    onprem, cloud = sample_messages(n)
+    rows = sample_rows(n)
+    hasher = RowHasher("v2")
+    rules = Rules()
+    loads, sha256 = orjson.loads, hashlib.sha256
+
+    def floor() -> None:
+        for raw in onprem:
+            loads(raw)
+            sha256(raw).hexdigest()
+
+    def classify() -> None:
+        states: dict = {}
+        for event, seen in zip(events, clouds):
+            states[event.pk] = on_onprem(states.get(event.pk), event, T0, rules).state
+            states[event.pk] = on_cloud(states[event.pk], seen, T0, rules).state
+
+    events = [parse_onprem(raw) for raw in onprem]
+    clouds = [parse_cloud(raw) for raw in cloud]
+    figures = {
+        "floor_loads_sha256_per_s": rate(n, floor),
+        "parse_onprem_per_s": rate(n, lambda: _consume(map(parse_onprem, onprem))),
+        "parse_cloud_per_s": rate(n, lambda: _consume(map(parse_cloud, cloud))),
+        "hash_v2_rows_per_s": rate(n, lambda: _consume(map(hasher.hash, rows))),
+        "classify_pairs_per_s": rate(n, classify),
+    }
+    figures["reconcile_records_per_s"] = _reconcile_rate(onprem, cloud)
+    figures["producer_lookups_sqlite_per_s"] = _lookup_rate(min(n, 20_000))
+    floor_rate = figures["floor_loads_sha256_per_s"]
+    for key in list(figures):
+        if key != "floor_loads_sha256_per_s":
+            figures[key.replace("_per_s", "_ratio_to_floor")] = figures[key] / floor_rate
+    return figures
+
+
+def main(n: int, as_json: bool) -> int:
+    figures = run(n)
+    if as_json:
+        print(orjson.dumps(figures).decode())
+    else:
+        for key, value in figures.items():
+            print(f"{key:40s} {value:14,.2f}")
+    return 0
+
+
+def _reconcile_rate(onprem: list[bytes], cloud: list[bytes], batch: int = 500) -> float:
+    """Records/s through ``Reconciler.process`` — parse, state, classify, audit and changelog records, metrics —
+    on a dict table: the worker's work without Kafka. Each pair's on-prem event, then its cloud hash (a MATCH)."""
+    from dqhash.core.partitioning import partition_for
+    from dqhash.core.records import SOURCE_CLOUD, SOURCE_ONPREM, Input
+    from dqhash.engine.reconciler import Reconciler
+    from dqhash.ops.dogstatsd import Metrics
+    from dqhash.settings import load
+
+    settings = load({})
+    offsets: dict[tuple[int, int], int] = {}
+
+    def inputs(source: int, topic: str, records: list[bytes]) -> list[Input]:
+        made = []
+        for i, value in enumerate(records):
+            partition = partition_for(str(i), settings.partitions)  # records sit in their PK's partition
+            offset = offsets[source, partition] = offsets.get((source, partition), -1) + 1
+            made.append(Input(source, topic, partition, offset, str(i).encode(), value, [], T0))
+        return made
+
+    batches = [batch_inputs[start:start + batch]
+               for batch_inputs in (inputs(SOURCE_ONPREM, settings.onprem_topic, onprem),
+                                    inputs(SOURCE_CLOUD, settings.cloud_topic, cloud))
+               for start in range(0, len(batch_inputs), batch)]
+    metrics = Metrics("127.0.0.1", 9, [], enabled=True)  # counters and samples as a worker's (UDP, discarded)
+
+    def reconcile() -> None:
+        reconciler = Reconciler(settings, {}, metrics, lambda table, partition: iter(()), clock=lambda: T0 + 10)
+        audits = 0
+        for records in batches:
+            audits += sum(out.topic == settings.audit_topic for out in reconciler.process(records))
+        if audits != len(cloud):  # a figure for work not done would be no figure
+            raise RuntimeError(f"the reconcile bench classified {audits} of {len(cloud)} pairs")
+
+    try:
+        return rate(len(onprem) + len(cloud), reconcile)
+    finally:
+        metrics.close()
+
+
+def _lookup_rate(n: int) -> float:
+    """Lookups/s through the cloud hash producer (read by PK + hash + record) against a SQLite store."""
+    import asyncio
+    import sqlite3
+    import tempfile
+    from pathlib import Path
+
+    from dqhash.cloud.hash_reader import CloudHashReader
+    from dqhash.cloud.sqlite import SQLiteStore
+    from dqhash.core.lookups import LookupRequest
+    from dqhash.ops.dogstatsd import Metrics
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "cloud.db"
+        connection = sqlite3.connect(path)
+        connection.execute("CREATE TABLE rows (id TEXT PRIMARY KEY, name TEXT, amount TEXT, updated_at TEXT)")
+        connection.executemany("INSERT INTO rows VALUES (?, ?, ?, ?)",
+                               [(str(i), f"customer {i}", f"{i}.50", "2024-05-01T12:00:00Z") for i in range(n)])
+        connection.commit()
+        producer = CloudHashReader(
+            SQLiteStore(path, "rows", ["id"]),
+            RowHasher("v2", ["id", "name", "amount", "updated_at"], {"amount": "decimal", "updated_at": "timestamp"}),
+            "topic2", "dlq", "metrics", "lookups", Metrics("127.0.0.1", 9, [], enabled=False), clock=lambda: T0)
+        requests = [LookupRequest(str(i), 0, 0, b"", 0, i) for i in range(n)]
+
+        async def serve() -> None:
+            for start in range(0, n, 128):
+                await producer.handle(requests[start:start + 128])
+
+        rate_ = rate(n, lambda: asyncio.run(serve()))
+        connection.close()
+        return rate_

@@ -1,0 +1,423 @@
+"""``dqhash bench``: one dqhash worker end to end, next to two floors measured in the same run.
+
+1. Pre-load N on-prem events and their cloud hashes (a realistic mix) into fresh topics.
+2. **dqhash**: start one worker; time from its first to its last audit record (every event classified).
+   Its peak RSS is read from /proc. Then a paced latency phase: pairs produced at a steady rate, latency =
+   audit record time - the cloud record's produce time (both sides present).
+3. **Faust floor**: a bare Faust agent that only parses the same input (dqhash/tools/bench/floor.py), on Faust's own
+   transport (``kafka://``, none of dqhash's consumer changes: Faust itself, as the issue asks).
+4. **Ceiling**: a bare aiokafka loop that consumes the same input and produces as many messages, of the same
+   sizes, as the dqhash worker produced (changelog, re-key, ticks, audit, metrics, DLQ; counted in step 2).
+5. **Sweep**: the time of one tick that sweeps 1,000 due pairs with 10,000 and with 1,000,000 PKs held.
+
+Ratios are the point: the machine is shared and noisy, the same-run floors are not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from dqhash import settings as settings_module
+from dqhash.core.timeutil import now_ms
+from dqhash.kafka.embedded_broker import EmbeddedBroker, free_port
+from dqhash.kafka.topics import create_topics
+from dqhash.tools.runner import clean_env, demo_topic_settings, start_worker, stop_worker, worker_env
+
+#: The mix of on-prem events (shares of N); every event but the bad ones is classified once.
+MIX = {"match": 0.85, "mismatch": 0.04, "missing_cloud": 0.03, "delete": 0.03, "duplicate": 0.03, "bad": 0.02}
+LATENCY_PAIRS = 2_000
+WINDOW_S, GRACE_S, TICK_S = 1, 1, 0.2
+
+
+def say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def workload(n: int, run: str, ts: int) -> tuple[list, list, int]:
+    """(on-prem records, cloud records, classifications expected)."""
+    onprem, cloud = [], []
+    classified = 0
+    bounds, edge = [], 0  # per-mille, in integers: float sums would shift a boundary
+    for name, share in MIX.items():
+        edge += round(share * 1000)
+        bounds.append((edge, name))
+    for i in range(n):
+        kind = next(name for edge, name in bounds if i % 1000 < edge)
+        pk = f"{run}-{i:08d}"
+        digest = hashlib.sha256(pk.encode()).hexdigest()
+        event = {"event_id": f"{run}-e{i}", "hash_onprem": digest, "partitionColumns": [{"type": "PK", "value": pk}],
+                 "event_ts": ts, "action": "UPDATE"}
+        key = pk.encode() if i % 2 == 0 else event["event_id"].encode()  # Topic-1 keys are not always the PK
+        if kind == "bad":
+            onprem.append((key, orjson.dumps(event)[:-5]))
+            continue
+        if kind == "duplicate" and onprem:
+            onprem.append(onprem[-1])
+            continue
+        if kind == "delete":
+            event["action"] = "DELETE"
+        onprem.append((key, orjson.dumps(event)))
+        classified += 1
+        if kind in ("match", "mismatch"):
+            cloud_digest = digest if kind == "match" else hashlib.sha256(b"x" + pk.encode()).hexdigest()
+            cloud.append((pk.encode(), orjson.dumps({"pk": pk, "hash_cloud": cloud_digest, "cloud_ts": ts + 1})))
+    return onprem, cloud, classified
+
+
+async def produce_all(bootstrap: str, topic: str, records: list) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=512 * 1024)
+    await producer.start()
+    try:
+        for key, value in records:
+            await producer.send(topic, value, key=key)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+def rss_mb(pid: int) -> tuple[float, float]:
+    """(current, peak) resident set size of a process, MB."""
+    fields = {}
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            name, _, value = line.partition(":")
+            fields[name] = value
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+class AuditWatch:
+    """Counts audit records and keeps the timestamps the benchmark needs, without holding the records."""
+
+    def __init__(self, bootstrap: str, topic: str, latency_prefix: bytes) -> None:
+        self.consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
+                                         auto_offset_reset="earliest", fetch_max_wait_ms=100)
+        self.latency_prefix = latency_prefix
+        self.count = 0
+        self.first_ms = self.last_ms = None
+        self.latency_audit_ms: dict[bytes, int] = {}
+        self._task = None
+
+    async def start(self) -> AuditWatch:
+        await self.consumer.start()
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def _run(self) -> None:
+        while True:
+            for messages in (await self.consumer.getmany(timeout_ms=200, max_records=10_000)).values():
+                for message in messages:
+                    if message.key is not None and message.key.startswith(self.latency_prefix):
+                        self.latency_audit_ms.setdefault(message.key, message.timestamp)
+                        continue
+                    self.count += 1
+                    self.first_ms = self.first_ms or message.timestamp
+                    self.last_ms = message.timestamp
+
+    async def stop(self) -> None:
+        self._task.cancel()
+        try:
+            await self._task
+        except (asyncio.CancelledError, Exception):
+            pass
+        await self.consumer.stop()
+
+
+async def until(condition, timeout_s: float, progress, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    last = 0.0
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+        if time.monotonic() - last >= 5:
+            last = time.monotonic()
+            progress()
+        await asyncio.sleep(0.1)  # polling counters another task updates
+
+
+async def topic_output(bootstrap: str, topics: list[str]) -> dict[str, tuple[int, float]]:
+    """Per topic: (messages, mean value bytes over a sample) — what the dqhash worker produced."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    result = {}
+    try:
+        for topic in topics:
+            partitions = consumer.partitions_for_topic(topic) or await _partitions(consumer, topic)
+            tps = [TopicPartition(topic, p) for p in sorted(partitions or ())]
+            if not tps:
+                result[topic] = (0, 0.0)
+                continue
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            sizes: list[int] = []
+            deadline = time.monotonic() + 30
+            # the fetch high watermark is exact on the embedded broker (ListOffsets is not): fetch until
+            # every partition has answered once
+            while any(consumer.highwater(tp) is None for tp in tps) and time.monotonic() < deadline:
+                batches = await consumer.getmany(*tps, timeout_ms=500, max_records=2000)
+                for messages in batches.values():
+                    sizes += [len(m.value or b"") for m in messages][:500]
+            result[topic] = (sum(consumer.highwater(tp) or 0 for tp in tps), statistics.mean(sizes) if sizes else 0.0)
+            consumer.unsubscribe()
+    finally:
+        await consumer.stop()
+    return result
+
+
+async def _partitions(consumer, topic: str):
+    await consumer.topics()  # a metadata request (public API), so the partitions below are current
+    return consumer.partitions_for_topic(topic)
+
+
+async def ceiling(bootstrap: str, topics: list[str], inputs: int, outputs: list[tuple[int, float]]) -> float:
+    """Input events/s of a bare aiokafka consume → produce loop with dqhash's output volume."""
+    out_total = sum(n for n, _ in outputs)
+    sizes = [max(1, int(size)) for n, size in outputs for _ in range(max(1, round(100 * n / max(out_total, 1))))]
+    payloads = [b"x" * s for s in sizes] or [b"x"]
+    group = f"ceiling-{uuid.uuid4().hex[:6]}"
+    consumer = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, group_id=group, auto_offset_reset="earliest",
+                                session_timeout_ms=6000, heartbeat_interval_ms=600, max_poll_records=5000)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=256 * 1024)
+    await consumer.start()
+    await producer.start()
+    sink = f"ceiling-sink-{uuid.uuid4().hex[:6]}"
+    try:
+        seen = produced = 0
+        first = None
+        owed = 0.0
+        per_input = out_total / max(inputs, 1)
+        while seen < inputs:
+            batches = await consumer.getmany(timeout_ms=500, max_records=5000)
+            for messages in batches.values():
+                for message in messages:
+                    first = first or time.perf_counter()
+                    try:
+                        orjson.loads(message.value)  # what every consumer pays at least, as the Faust floor does
+                    except orjson.JSONDecodeError:
+                        pass
+                    seen += 1
+                    owed += per_input
+                    while owed >= 1:
+                        await producer.send(sink, payloads[produced % len(payloads)], key=message.key)
+                        produced += 1
+                        owed -= 1
+        await producer.flush()
+        return inputs / (time.perf_counter() - first)
+    finally:
+        await producer.stop()
+        await consumer.stop()
+
+
+def faust_floor(url: str, onprem: str, cloud: str, total: int, workdir: Path, timeout_s: float) -> float:
+    """Input events/s of the bare Faust agent; on Faust's stock transport whatever scheme dqhash uses (the
+    floor reads no table, so the embedded broker's recovery fix in ``tansu://`` does not concern it)."""
+    out = workdir / "floor.json"
+    stock_url = ",".join("kafka://" + part.split("://", 1)[-1] for part in url.split(","))
+    env = {**clean_env(), "BENCH_FLOOR_APP": f"floor-{uuid.uuid4().hex[:6]}", "BENCH_FLOOR_BROKER": stock_url,
+           "BENCH_FLOOR_DATADIR": str(workdir / "floor-data"), "BENCH_FLOOR_TOTAL": str(total),
+           "BENCH_FLOOR_OUT": str(out), "BENCH_FLOOR_ONPREM": onprem, "BENCH_FLOOR_CLOUD": cloud}
+    with open(workdir / "floor.log", "ab") as log:
+        process = subprocess.Popen([sys.executable, "-m", "faust", "-A", "dqhash.tools.bench.floor", "worker", "-l", "warn"],
+                                   env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not out.exists():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the Faust floor did not finish; see {workdir / 'floor.log'}")
+            time.sleep(0.2)  # polling a file another process writes
+        result = json.loads(out.read_text())
+        return result["n"] / (result["last"] - result["first"])
+    finally:
+        stop_worker(process)
+
+
+def sweep_ms(held: int, due: int = 1_000, repeats: int = 5) -> float:
+    """One tick sweeping ``due`` pending pairs while ``held`` settled pairs sit in the table: the median of
+    ``repeats`` ticks (one tick is a few tens of ms, which one scheduling hiccup on a shared machine doubles)."""
+    from dqhash.core.classify import CloudSeen, PairState, Tracked
+    from dqhash.core.codec import encode_state
+    from dqhash.engine.reconciler import Reconciler
+    from dqhash.ops.dogstatsd import Metrics
+
+    settings = settings_module.load({"DQHASH_PARTITIONS": "1", "DQHASH_RETENTION_SECONDS": "86400"})
+    t0 = 1_714_564_800_000
+    settled = encode_state(PairState(Tracked("e", t0, "UPDATE", "v2", "a" * 64, t0, t0, "MATCH", False),
+                                     CloudSeen("v2", "a" * 64, t0, t0), ("f",), t0))
+    pairs = {f"held-{i:08d}".encode(): settled for i in range(held)}
+    snapshot = list(pairs.items())  # what a RocksDB iterator reads: the table as it was, started at no cost
+    clock = [t0]
+    reconciler = Reconciler(settings, pairs, Metrics("127.0.0.1", 9, [], enabled=False),
+                            lambda table, p: iter(snapshot), clock=lambda: clock[0])
+    timings = []
+    offset = 0
+    for repeat in range(repeats):
+        for i in range(due):
+            pk = f"due-{repeat}-{i:05d}"
+            event = orjson.dumps({"event_id": pk, "hash_onprem": "b" * 64,
+                                  "partitionColumns": [{"type": "PK", "value": pk}], "event_ts": clock[0],
+                                  "action": "UPDATE"})
+            reconciler.on_input("onprem", "t1", 0, offset, pk.encode(), event)
+            offset += 1
+        clock[0] += 10 * 60_000
+        started = time.perf_counter()
+        outs = reconciler.on_tick(0, repeat)
+        timings.append((time.perf_counter() - started) * 1000)
+        assert sum(1 for o in outs if o.topic == settings.audit_topic) == due
+    return statistics.median(timings)
+
+
+async def run(pairs: int) -> dict:
+    external = os.environ.get("DQHASH_BROKER")
+    workdir = Path(tempfile.mkdtemp(prefix="dqhash-bench-"))
+    broker = None if external else EmbeddedBroker(log_path=workdir / "broker.log").start()
+    url = external or broker.url
+    run_id = uuid.uuid4().hex[:8]
+    prefix = f"dqhash-bench-{run_id}"
+    worker = watch = None
+    try:
+        env = worker_env(clean_env(), DQHASH_BROKER=url, DQHASH_DATA_DIR=workdir / "data", DQHASH_WEB_PORT=free_port(),
+                         DQHASH_WEB_HOST="127.0.0.1", DQHASH_SESSION_TIMEOUT=6, DQHASH_WINDOW_SECONDS=WINDOW_S,
+                         DQHASH_GRACE_SECONDS=GRACE_S, DQHASH_TICK_SECONDS=TICK_S, DD_AGENT_HOST="127.0.0.1",
+                         DD_DOGSTATSD_PORT=free_port(), **demo_topic_settings(prefix))
+        settings = settings_module.load(env)
+        await create_topics(settings)
+        onprem, cloud, classified = workload(pairs, run_id, now_ms())
+        inputs = len(onprem) + len(cloud)
+        say(f"pre-loading {len(onprem):,} on-prem events and {len(cloud):,} cloud hashes ...")
+        await asyncio.gather(produce_all(settings.bootstrap_servers, settings.onprem_topic, onprem),
+                             produce_all(settings.bootstrap_servers, settings.cloud_topic, cloud))
+        del onprem, cloud
+
+        latency_prefix = f"lat-{run_id}".encode()
+        watch = await AuditWatch(settings.bootstrap_servers, settings.audit_topic, latency_prefix).start()
+        worker = start_worker(env, workdir / "worker.log", loglevel="warn")
+        say(f"dqhash worker started (pid {worker.pid}); waiting for {classified:,} classifications")
+        peak = [0.0, 0.0]  # current, peak RSS
+        baseline = []  # RSS when the first classification appeared (the worker running, its tables empty)
+
+        def progress() -> None:
+            peak[:] = rss_mb(worker.pid)
+            rate = f", {watch.count / max(1e-3, (watch.last_ms - watch.first_ms) / 1000):,.0f} pairs/s" \
+                if watch.count > 1 and watch.last_ms > watch.first_ms else ""
+            say(f"  dqhash: {watch.count:,}/{classified:,} classified{rate}, RSS {peak[0]:.0f} MB")
+
+        def done() -> bool:
+            if worker.poll() is not None:
+                raise RuntimeError(f"the dqhash worker exited ({worker.returncode}); see {workdir / 'worker.log'}")
+            if watch.count and not baseline:
+                baseline.append(rss_mb(worker.pid)[0])
+            return watch.count >= classified
+
+        await until(done, 120 + inputs / 200, progress, "every event to be classified")
+        progress()
+        seconds = (watch.last_ms - watch.first_ms) / 1000
+        events_per_s, pairs_per_s = inputs / seconds, classified / seconds
+        rss_loaded = peak[0]
+        say(f"  dqhash: {events_per_s:,.0f} input events/s; now the latency phase ({LATENCY_PAIRS} pairs)")
+        p50, p99 = await latency_phase(settings, watch, latency_prefix, min(500.0, pairs_per_s / 2))
+        current, hwm = rss_mb(worker.pid)
+        stop_worker(worker)
+        worker = None
+
+        produced = await topic_output(settings.bootstrap_servers, [
+            settings.audit_topic, settings.metrics_topic, settings.dlq_topic, settings.repair_topic,
+            settings.rekey_topic, settings.tick_topic, f"{settings.app_id}-pairs-changelog"])
+        say("Faust floor: a bare agent parsing the same input ...")
+        floor = faust_floor(url, settings.onprem_topic, settings.cloud_topic, inputs, workdir, 120 + inputs / 500)
+        say("ceiling: bare aiokafka consume + produce of the same volume ...")
+        ceiling_rate = await ceiling(settings.bootstrap_servers, [settings.onprem_topic, settings.cloud_topic],
+                                     inputs, list(produced.values()))
+        say("deadline sweep: 1,000 due pairs with 10,000 and 1,000,000 PKs held ...")
+        sweep_small, sweep_large = sweep_ms(10_000), sweep_ms(1_000_000)
+        held = pairs + LATENCY_PAIRS
+        return {
+            "pairs": pairs, "input_events": inputs, "classified": classified,
+            "events_per_s": round(events_per_s), "pairs_per_s": round(pairs_per_s),
+            "p50_ms": p50, "p99_ms": p99,
+            "peak_rss_mb": round(hwm), "rss_mb_at_end": round(max(current, rss_loaded)),
+            "rss_mb_baseline": round(baseline[0]),
+            "rss_mb_per_million_pks": round((max(current, rss_loaded) - baseline[0]) / held * 1_000_000),
+            "ceiling_events_per_s": round(ceiling_rate), "ratio": round(events_per_s / ceiling_rate, 3),
+            "faust_floor_events_per_s": round(floor), "ratio_faust": round(events_per_s / floor, 3),
+            "sweep_ms": round(sweep_large, 2), "sweep_ms_10k_pks": round(sweep_small, 2),
+            "sweep_growth": round(sweep_large / sweep_small, 2),
+            "worker_output_messages": {t.removeprefix(prefix + "-"): n for t, (n, _) in produced.items()},
+            "output_messages_per_input": round(sum(n for n, _ in produced.values()) / inputs, 2),
+            "broker": "embedded (Tansu)" if broker else external,
+        }
+    finally:
+        if watch:
+            await watch.stop()
+        if worker:
+            stop_worker(worker)
+        if broker:
+            broker.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def latency_phase(settings, watch: AuditWatch, prefix: bytes, rate: float) -> tuple[float, float]:
+    """Pairs at a steady rate after the backlog: audit time - produce time of the pair's second side."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=0)
+    await producer.start()
+    sent: dict[bytes, int] = {}
+    try:
+        start = time.perf_counter()
+        for i in range(LATENCY_PAIRS):
+            pk = prefix + f"-{i:06d}".encode()
+            digest = hashlib.sha256(pk).hexdigest()
+            text = pk.decode()
+            await producer.send(settings.onprem_topic, orjson.dumps(
+                {"event_id": f"{text}-e", "hash_onprem": digest, "partitionColumns": [{"type": "PK", "value": text}],
+                 "event_ts": now_ms(), "action": "UPDATE"}), key=pk)
+            metadata = await (await producer.send(settings.cloud_topic, orjson.dumps(
+                {"pk": text, "hash_cloud": digest, "cloud_ts": now_ms()}), key=pk))
+            sent[pk] = metadata.timestamp
+            pause = start + (i + 1) / rate - time.perf_counter()
+            if pause > 0:
+                await asyncio.sleep(pause)  # pacing the offered load
+    finally:
+        await producer.stop()
+    await until(lambda: len(watch.latency_audit_ms) >= LATENCY_PAIRS, 120, lambda: None, "the latency pairs")
+    latencies = sorted(watch.latency_audit_ms[pk] - ts for pk, ts in sent.items())
+    return float(latencies[len(latencies) // 2]), float(latencies[int(len(latencies) * 0.99) - 1])
+
+
+def main(pairs: int, as_json: bool) -> int:
+    try:
+        result = asyncio.run(run(pairs))
+    except KeyboardInterrupt:
+        say("interrupted; cleaned up")
+        return 130
+    except (RuntimeError, TimeoutError) as exc:
+        say(f"dqhash bench: {exc}")
+        return 1
+    if as_json:
+        print(json.dumps(result))
+        return 0
+    rows = [("input events/s (both topics)", f"{result['events_per_s']:,}"),
+            ("pairs classified/s", f"{result['pairs_per_s']:,}"),
+            ("classify latency p50 / p99", f"{result['p50_ms']:.0f} / {result['p99_ms']:.0f} ms"),
+            ("worker peak RSS", f"{result['peak_rss_mb']} MB ({result['rss_mb_per_million_pks']} MB per 1M PKs)"),
+            ("Faust floor (bare parsing agent)", f"{result['faust_floor_events_per_s']:,}/s  -> ratio_faust "
+                                                 f"{result['ratio_faust']}"),
+            ("ceiling (bare aiokafka, same output)", f"{result['ceiling_events_per_s']:,}/s  -> ratio {result['ratio']}"),
+            ("deadline sweep, 1,000 due", f"{result['sweep_ms']} ms at 1M PKs, {result['sweep_ms_10k_pks']} ms at 10k "
+                                          f"(x{result['sweep_growth']})"),
+            ("worker output messages per input", f"{result['output_messages_per_input']}")]
+    print(f"dqhash bench: {result['pairs']:,} pairs, {result['input_events']:,} input events, {result['broker']}")
+    for name, value in rows:
+        print(f"  {name:40s} {value}")
+    return 0

@@ -1,0 +1,130 @@
+"""A realistic mixed workload with known answers, for the demo, the benchmark and the tests.
+
+Pure: it builds on-prem records, the rows of the "cloud copy" (for the
+producer's SQLite store) and the counts a correct pipeline must report.
+On-prem rows render values differently from the cloud rows (``12.50`` vs
+``12.5``, ``+00:00`` vs ``Z``): canonical hashing must still call them equal.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+
+import orjson
+
+#: Share of on-prem records per scenario (sums to 1).
+MIX: dict[str, float] = {
+    "match": 0.70,
+    "mismatch": 0.06,
+    "missing_cloud": 0.04,  # the row never reaches the cloud
+    "late_in_grace": 0.04,  # the row replicates late, inside the grace: a recheck finds it
+    "late_after_grace": 0.03,  # the row shows up after MISSING_CLOUD was emitted
+    "delete": 0.04,
+    "duplicate": 0.04,  # an earlier match event replayed byte for byte
+    "invalid_hash": 0.01,
+    "missing_pk": 0.01,
+    "unknown_action": 0.015,
+    "broken_json": 0.015,
+}
+
+Record = tuple[bytes | None, bytes]  # (key, value)
+
+
+#: The demo table: hashed columns, their declared types, and a column that is not hashed (schema drift).
+HASH_COLUMNS = ("id", "name", "amount", "updated_at")
+HASH_TYPES = {"amount": "decimal", "updated_at": "timestamp"}
+TABLE_DDL = "CREATE TABLE rows (id TEXT PRIMARY KEY, name TEXT, amount TEXT, updated_at TEXT, notes TEXT)"
+
+Row = dict
+
+
+@dataclass
+class Workload:
+    onprem: list[Record] = field(default_factory=list)  # in send order; duplicates come after their originals
+    rows_now: list[Row] = field(default_factory=list)  # the cloud copy as it is at the start
+    rows_in_grace: list[Row] = field(default_factory=list)  # rows that replicate a little late
+    rows_late: dict[str, Row] = field(default_factory=dict)  # pk → row that appears after its MISSING_CLOUD
+    expected_audit: Counter = field(default_factory=Counter)  # (status, late) → n
+    expected_dlq: Counter = field(default_factory=Counter)  # reason → n
+    expected_duplicates: int = 0
+    scenario_counts: Counter = field(default_factory=Counter)
+
+    @property
+    def cloud_rows(self) -> int:
+        return len(self.rows_now) + len(self.rows_in_grace) + len(self.rows_late)
+
+
+def _counts(n: int) -> Counter:
+    counts = Counter({name: int(n * share) for name, share in MIX.items()})
+    counts["match"] += n - sum(counts.values())
+    if counts["duplicate"] > counts["match"]:
+        counts["match"], counts["duplicate"] = counts["match"] + counts["duplicate"], 0
+    return counts
+
+
+def build(n: int, now_ms: int, seed: int = 7, run_id: str = "demo") -> Workload:
+    """``n`` on-prem records with every scenario, and the cloud rows to go with them."""
+    from dqhash.core.hashing import RowHasher
+
+    hasher = RowHasher("v2", HASH_COLUMNS, HASH_TYPES)
+    rng = random.Random(seed)
+    counts = _counts(n)
+    scenarios = [name for name, k in counts.items() if name != "duplicate" for _ in range(k)]
+    rng.shuffle(scenarios)
+    w = Workload(scenario_counts=counts)
+    match_events: list[Record] = []
+    for i, scenario in enumerate(scenarios):
+        pk = f"{run_id}-{i:07d}"
+        event_id = f"{run_id}-e{i:07d}"
+        cents = rng.randrange(100, 1_000_000)
+        # on-prem renders 12.50 and +00:00; the cloud stores 12.5 and Z: the same values
+        onprem_row = {"id": pk, "name": f"customer {i}", "amount": f"{cents // 100}.{cents % 100:02d}",
+                      "updated_at": "2024-05-01T12:00:00.000+00:00"}
+        cloud_row = {**onprem_row, "amount": str(cents / 100), "updated_at": "2024-05-01T12:00:00Z",
+                     "notes": "not hashed"}
+        event = {"event_id": event_id, "hash_onprem": hasher.hash(onprem_row).digest,
+                 "partitionColumns": [{"type": "PK", "value": pk}], "event_ts": now_ms, "action": "UPDATE"}
+        # Topic-1 keys are not guaranteed to be the PK: key half of them by event id.
+        key = pk.encode() if i % 2 == 0 else event_id.encode()
+        if scenario == "match":
+            w.rows_now.append(cloud_row)
+            w.expected_audit["MATCH", False] += 1
+        elif scenario == "mismatch":
+            w.rows_now.append({**cloud_row, "name": f"customer {i} (drifted)"})
+            w.expected_audit["MISMATCH", False] += 1
+        elif scenario == "missing_cloud":
+            w.expected_audit["MISSING_CLOUD", False] += 1
+        elif scenario == "late_in_grace":
+            w.rows_in_grace.append(cloud_row)
+            w.expected_audit["MATCH", False] += 1
+        elif scenario == "late_after_grace":
+            w.rows_late[pk] = cloud_row
+            w.expected_audit["MISSING_CLOUD", False] += 1
+            w.expected_audit["MATCH", True] += 1
+        elif scenario == "delete":
+            event = {**event, "action": "DELETE"}
+            del event["hash_onprem"]
+            w.expected_audit["SKIPPED_DELETE", False] += 1
+        elif scenario == "invalid_hash":
+            event["hash_onprem"] = "not-a-sha256"
+            w.expected_dlq["INVALID_HASH_FORMAT"] += 1
+        elif scenario == "missing_pk":
+            event["partitionColumns"] = []
+            w.expected_dlq["MISSING_PK"] += 1
+        elif scenario == "unknown_action":
+            event["action"] = "MERGE"
+            w.expected_dlq["UNKNOWN_ACTION"] += 1
+        elif scenario == "broken_json":
+            w.onprem.append((key, orjson.dumps(event)[:-7]))
+            w.expected_dlq["INVALID_JSON"] += 1
+            continue
+        record = (key, orjson.dumps(event))
+        w.onprem.append(record)
+        if scenario == "match":
+            match_events.append(record)
+    for record in rng.sample(match_events, counts["duplicate"]):
+        w.onprem.append(record)
+        w.expected_duplicates += 1
+    return w
