@@ -49,20 +49,23 @@ class Outputs:
         consumer = self.app.consumer
         if consumer is None:
             return now
-        return input_watermark(now, consumer.highwater(tp), committed_offset(consumer, tp),
-                               self.progress.get((topic, partition)))
+        return input_watermark(
+            now, consumer.highwater(tp), committed_offset(consumer, tp), self.progress.get((topic, partition))
+        )
 
     def copartitioned_topic(self, name: str, internal: bool) -> Any:
         """A raw-bytes topic with DQHASH_PARTITIONS partitions, consumed by an agent and produced to alike."""
-        topic = self._topics[name] = self.app.topic(name, partitions=self.settings.partitions, key_serializer="raw",
-                                                    value_serializer="raw", internal=internal)
+        topic = self._topics[name] = self.app.topic(
+            name, partitions=self.settings.partitions, key_serializer="raw", value_serializer="raw", internal=internal
+        )
         return topic
 
     def output_topic(self, name: str) -> Any:
         topic = self._topics.get(name)
         if topic is None:
-            topic = self._topics[name] = self.app.topic(name, key_serializer="raw", value_serializer="raw",
-                                                        internal=False)
+            topic = self._topics[name] = self.app.topic(
+                name, key_serializer="raw", value_serializer="raw", internal=False
+            )
         return topic
 
     async def produce(self, outs: Iterable[Out]) -> None:

@@ -25,8 +25,12 @@ def register(runtime: Runtime) -> Any:
     app, settings, outputs = runtime.app, runtime.settings, runtime.outputs
 
     def connect() -> CassandraAuditSink:
-        return CassandraAuditSink(cassandra_session(settings), settings.cassandra_audit_keyspace,
-                                  retries=settings.cassandra_retries, ttl_days=settings.audit_ttl_days)
+        return CassandraAuditSink(
+            cassandra_session(settings),
+            settings.cassandra_audit_keyspace,
+            retries=settings.cassandra_retries,
+            ttl_days=settings.audit_ttl_days,
+        )
 
     async def send_dlq(key: bytes | None, value: bytes | None, headers: Any) -> None:
         await outputs.produce([Out(settings.dlq_topic, key, value, headers)])
@@ -41,8 +45,9 @@ def register(runtime: Runtime) -> Any:
                 log.warning("cannot reach Cassandra for audit rows (%s); retrying in %.0fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 60)
-        runner = AuditSinkRunner(sink, settings.bootstrap_servers, settings.audit_topic,
-                                 f"{settings.app_id}-audit-cassandra", send_dlq)
+        runner = AuditSinkRunner(
+            sink, settings.bootstrap_servers, settings.audit_topic, f"{settings.app_id}-audit-cassandra", send_dlq
+        )
         log.info("writing audit rows to Cassandra keyspace %s", settings.cassandra_audit_keyspace)
         await runner.run()
 

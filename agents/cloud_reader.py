@@ -31,8 +31,8 @@ def register(runtime: Runtime) -> Any:
         try:
             reader = build_reader(settings, metrics)
         except Exception as exc:  # a reader that cannot work must not look alive
-            log.critical("the cloud hash reader cannot start: %s", exc)
-            print(f"dqhash: the cloud hash reader cannot start: {exc}", file=sys.stderr)
+            log.critical("the cloud hash producer cannot start: %s", exc)
+            print(f"dqhash: the cloud hash producer cannot start: {exc}", file=sys.stderr)
             await app.crash(exc)
             return
         async for events in stream.take_events(settings.cassandra_max_in_flight, within=0.05):
@@ -42,10 +42,21 @@ def register(runtime: Runtime) -> Any:
                 try:
                     requests.append(decode_request(message.value, message.partition, message.offset))
                 except Exception as exc:  # never dropped silently: dead-lettered with the reason
-                    log.warning("unreadable lookup request at %s[%d]@%d: %s", message.topic, message.partition,
-                                message.offset, exc)
-                    headers = dlq_headers("INVALID_LOOKUP_REQUEST", f"{type(exc).__name__}: {exc}", message.topic,
-                                          message.partition, message.offset, message.headers)
+                    log.warning(
+                        "unreadable lookup request at %s[%d]@%d: %s",
+                        message.topic,
+                        message.partition,
+                        message.offset,
+                        exc,
+                    )
+                    headers = dlq_headers(
+                        "INVALID_LOOKUP_REQUEST",
+                        f"{type(exc).__name__}: {exc}",
+                        message.topic,
+                        message.partition,
+                        message.offset,
+                        message.headers,
+                    )
                     rejected.append(Out(settings.dlq_topic, message.key, message.value or b"", headers))
             await outputs.produce(rejected + await reader.handle(requests))
 

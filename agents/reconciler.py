@@ -43,8 +43,15 @@ class ReconcilerAgents:
         app, settings, outputs = runtime.app, runtime.settings, runtime.outputs
         self.app, self.settings, self.outputs, self.metrics = app, settings, outputs, runtime.metrics
         self.pairs = pairs = runtime.parts["pairs"]
-        self.reconciler = Reconciler(settings, pairs, runtime.metrics, partition_scanner(settings.partitions),
-                                     horizon=self.sweep_horizon, read=partition_reader(pairs), write=batch_writer(pairs))
+        self.reconciler = Reconciler(
+            settings,
+            pairs,
+            runtime.metrics,
+            partition_scanner(settings.partitions),
+            horizon=self.sweep_horizon,
+            read=partition_reader(pairs),
+            write=batch_writer(pairs),
+        )
         #: produces a batch's outputs (replaced in tests)
         self.produce = outputs.produce
         self._in_order = InOrder(lambda outs: self.produce(outs))
@@ -62,15 +69,24 @@ class ReconcilerAgents:
         def agent(topic: Any, source: int, name: str, doc: str) -> Any:
             async def consume(stream: Any) -> None:
                 await self.consume(stream, source)
+
             consume.__doc__ = doc
             return app.agent(topic, name=f"{__name__}.{name}", concurrency=1)(consume)
 
         self.onprem_events = agent(self.onprem_topic, SOURCE_ONPREM, "onprem_events", "Topic-1: on-prem change events.")
         self.cloud_hashes = agent(self.cloud_topic, SOURCE_CLOUD, "cloud_hashes", "Topic-2: cloud hashes.")
-        self.rekeyed = agent(self.rekey_topic, SOURCE_REKEY, "rekeyed",
-                             "Records of either side whose source partition was not their PK's.")
-        self.ticks = agent(self.tick_topic, SOURCE_TICK, "ticks",
-                           "Per-partition ticks: deadline sweep, expiry, window close — table writes inside the stream.")
+        self.rekeyed = agent(
+            self.rekey_topic,
+            SOURCE_REKEY,
+            "rekeyed",
+            "Records of either side whose source partition was not their PK's.",
+        )
+        self.ticks = agent(
+            self.tick_topic,
+            SOURCE_TICK,
+            "ticks",
+            "Per-partition ticks: deadline sweep, expiry, window close — table writes inside the stream.",
+        )
         app.timer(interval=settings.tick_seconds, name=f"{__name__}.send_ticks")(self.send_ticks)
         pairs.on_recover(self.rebuild_index)
         app.on_partitions_revoked.connect(self.on_revoked)
@@ -82,7 +98,9 @@ class ReconcilerAgents:
         (Reads requested from dqhash's own cloud reader are waited for per pair instead: classify row 22.)
         """
         settings = self.settings
-        return min(self.outputs.watermark(topic, partition, now) for topic in (settings.cloud_topic, settings.rekey_topic))
+        return min(
+            self.outputs.watermark(topic, partition, now) for topic in (settings.cloud_topic, settings.rekey_topic)
+        )
 
     async def consume(self, stream: Any, source: int) -> None:
         """Process what is buffered as one batch: one record when the agent keeps up (no added latency),
@@ -104,8 +122,9 @@ class ReconcilerAgents:
             events.append(event)
             if len(events) < batch_max and not queue_empty():
                 continue
-            inputs = [self.input_of(source, done.message) for done in events
-                      if not is_stale(self.app.consumer, done.message)]  # sought since: it comes again, in order
+            inputs = [
+                self.input_of(source, done.message) for done in events if not is_stale(self.app.consumer, done.message)
+            ]  # sought since: it comes again, in order
             await self.process(inputs, source)
             for done in events:
                 await manual.ack(done)
@@ -136,8 +155,12 @@ class ReconcilerAgents:
             inputs = []
             for chunk in chunks:
                 # aiokafka ``ConsumerRecord``s: timestamps in ms (``build``: past Input's Python-level constructor)
-                inputs.extend([build(Input, (source, r.topic, r.partition, r.offset, r.key, r.value, r.headers, r.timestamp))
-                               for r in chunk.records])
+                inputs.extend(
+                    [
+                        build(Input, (source, r.topic, r.partition, r.offset, r.key, r.value, r.headers, r.timestamp))
+                        for r in chunk.records
+                    ]
+                )
                 last = chunk.records[-1]
                 record_progress(last.topic, last.partition, last.offset, last.timestamp)
                 monitor.stream_inbound_time[chunk.tp] = time.monotonic()  # Faust's "stream idle" check
@@ -149,8 +172,16 @@ class ReconcilerAgents:
         """A Faust ``Message`` (timestamps in seconds) as the reconciler's input."""
         timestamp_ms = int(message.timestamp * 1000) if message.timestamp else None
         self.outputs.record_progress(message.topic, message.partition, message.offset, timestamp_ms)
-        return Input(source, message.topic, message.partition, message.offset, message.key, message.value,
-                     message.headers, timestamp_ms)
+        return Input(
+            source,
+            message.topic,
+            message.partition,
+            message.offset,
+            message.key,
+            message.value,
+            message.headers,
+            timestamp_ms,
+        )
 
     async def process(self, inputs: list[Input], source: int) -> None:
         try:
@@ -161,8 +192,11 @@ class ReconcilerAgents:
         await self._in_order.produce(outs)
 
     def _dead_letter_all(self, exc: Exception, inputs: list[Input]) -> list[Out]:
-        return [self.reconciler.dead_letter_error(exc, i.topic, i.partition, i.offset, i.key, i.value, i.headers)
-                for i in inputs if i.source != SOURCE_TICK]
+        return [
+            self.reconciler.dead_letter_error(exc, i.topic, i.partition, i.offset, i.key, i.value, i.headers)
+            for i in inputs
+            if i.source != SOURCE_TICK
+        ]
 
     async def send_ticks(self) -> None:
         """Timers cannot write tables (faust #497), so they send one tick per owned partition instead."""
@@ -174,8 +208,11 @@ class ReconcilerAgents:
     async def rebuild_index(self) -> None:
         """The deadline index is derived state: rebuild it once the tables are recovered."""
         changelog = self.pairs.changelog_topic.get_topic_name()
-        await self.outputs.produce(self.reconciler.rebuild(
-            tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == changelog))
+        await self.outputs.produce(
+            self.reconciler.rebuild(
+                tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == changelog
+            )
+        )
 
     async def on_revoked(self, app: Any, revoked: Any, **kwargs: Any) -> None:
         """Drop derived state of partitions that moved away; the new owner rebuilds it."""

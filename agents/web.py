@@ -54,10 +54,8 @@ def register(runtime: Runtime) -> None:
     def _busy() -> bool:
         return bool(app.rebalancing or getattr(app, "in_recovery", False))
 
-
     def _self_url() -> str:
         return str(app.conf.canonical_url).rstrip("/")
-
 
     def _peers() -> list[str]:
         """The other workers of the group, by their canonical URLs (from the partition assignor)."""
@@ -67,12 +65,11 @@ def register(runtime: Runtime) -> None:
             return []
         return sorted(h.rstrip("/") for h in hosts if h.rstrip("/") != _self_url())
 
-
     async def _gather(path: str, method: str = "GET", body: bytes | None = None) -> tuple[list[dict], list[str]]:
         """``path`` (with ``local=1``) asked of every peer: their JSON answers and the peers that failed."""
+
         async def ask(peer: str):
-            async with app.http_client.request(method, f"{peer}{path}", data=body,
-                                               timeout=_timeout()) as response:
+            async with app.http_client.request(method, f"{peer}{path}", data=body, timeout=_timeout()) as response:
                 if response.status != 200:
                     raise RuntimeError(f"{peer} answered {response.status}")
                 return orjson.loads(await response.read())
@@ -88,10 +85,8 @@ def register(runtime: Runtime) -> None:
                 answers.append(result)
         return answers, failed
 
-
     def _timeout():
         return aiohttp.ClientTimeout(total=PEER_TIMEOUT_S)
-
 
     @app.page("/dq/pairs/{pk}")
     class PairView(_Json):
@@ -110,19 +105,24 @@ def register(runtime: Runtime) -> None:
                 return self.unavailable()
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:  # the owner died or is unreachable
                 log.warning("could not reach the owner of pk %r: %s", pk, exc)
-                return self.problem(503, f"the worker owning this pk does not answer ({type(exc).__name__}); its "
-                                         f"partitions move to another worker within the session timeout: retry in "
-                                         f"{RETRY_AFTER_S} s")
+                return self.problem(
+                    503,
+                    f"the worker owning this pk does not answer ({type(exc).__name__}); its "
+                    f"partitions move to another worker within the session timeout: retry in "
+                    f"{RETRY_AFTER_S} s",
+                )
             except Exception as exc:
                 if type(exc).__name__ != "SameNode":
                     raise
             raw = pairs.get(pk.encode())
-            view = inspection.pair_view(pk, partition_for(pk, settings.partitions),
-                                        decode_state(raw) if raw is not None else None, _self_url())
+            view = inspection.pair_view(
+                pk, partition_for(pk, settings.partitions), decode_state(raw) if raw is not None else None, _self_url()
+            )
             if raw is None:
-                return self.ok({**view, "error": "no state held for this pk: never seen, or expired after retention"}, 404)
+                return self.ok(
+                    {**view, "error": "no state held for this pk: never seen, or expired after retention"}, 404
+                )
             return self.ok(view)
-
 
     @app.page("/dq/windows")
     class WindowsView(_Json):
@@ -141,7 +141,6 @@ def register(runtime: Runtime) -> None:
             rows = inspection.window_rows(records, settings.window_ms)
             return self.ok({**inspection.page(rows, limit, offset), "unreachable_workers": failed})
 
-
     def _local_windows() -> list[tuple[int, dict]]:
         """(window start, window record) for every window of this worker's partitions."""
         records = []
@@ -152,7 +151,6 @@ def register(runtime: Runtime) -> None:
                     records.append((start, orjson.loads(raw)))
         return records
 
-
     @app.page("/dq/mismatches")
     class MismatchesView(_Json):
         """The newest MISMATCH / MISSING_CLOUD audit records (newest first), gathered from all workers."""
@@ -160,15 +158,14 @@ def register(runtime: Runtime) -> None:
         async def get(self, request: Request) -> Response:
             return await _listing(self, request, "/dq/mismatches", lambda: list(recent.problems), "classified_at")
 
-
     @app.page("/dq/dlq")
     class DeadLettersView(_Json):
         """The newest dead-lettered records with their reasons (newest first); ids are what replay takes."""
 
         async def get(self, request: Request) -> Response:
-            return await _listing(self, request, "/dq/dlq",
-                                  lambda: [inspection.public(e) for e in recent.dead_letters], None)
-
+            return await _listing(
+                self, request, "/dq/dlq", lambda: [inspection.public(e) for e in recent.dead_letters], None
+            )
 
     async def _listing(view: _Json, request: Request, path: str, local, sort_key: str | None) -> Response:
         try:
@@ -183,7 +180,6 @@ def register(runtime: Runtime) -> None:
         if sort_key:
             items.sort(key=lambda item: item[sort_key], reverse=True)
         return view.ok({**inspection.page(items, limit, offset), "unreachable_workers": failed})
-
 
     @app.page("/dq/dlq/replay")
     class ReplayView(_Json):
@@ -200,9 +196,12 @@ def register(runtime: Runtime) -> None:
                 if entry is None:
                     missing.append(dlq_id)
                     continue
-                topic = inspection.replay_target(entry, settings.onprem_topic, settings.cloud_topic, settings.rekey_topic)
-                await output_topic(topic).send(key=entry["_key"], value=entry["_value"],
-                                               headers=inspection.replay_headers(entry))
+                topic = inspection.replay_target(
+                    entry, settings.onprem_topic, settings.cloud_topic, settings.rekey_topic
+                )
+                await output_topic(topic).send(
+                    key=entry["_key"], value=entry["_value"], headers=inspection.replay_headers(entry)
+                )
                 replayed.append({"id": dlq_id, "topic": topic})
             if missing and not request.query.get("local"):
                 answers, failed = await _gather("/dq/dlq/replay?local=1", "POST", orjson.dumps({"ids": missing}))
@@ -213,7 +212,6 @@ def register(runtime: Runtime) -> None:
             if replayed:
                 log.info("replayed %d DLQ record(s) on request: %s", len(replayed), [r["id"] for r in replayed])
             return self.ok({"replayed": replayed, "not_found": missing})
-
 
     @app.page("/")
     class Dashboard(View):

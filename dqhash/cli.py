@@ -57,8 +57,10 @@ def _parser() -> argparse.ArgumentParser:
     hash_cmd.set_defaults(run=_run_hash)
 
     demo = commands.add_parser(
-        "demo", help="run the whole pipeline on a mixed workload and check every outcome (embedded broker "
-        "unless DQHASH_BROKER is set)")
+        "demo",
+        help="run the whole pipeline on a mixed workload and check every outcome (embedded broker "
+        "unless DQHASH_BROKER is set)",
+    )
     demo.add_argument("--events", type=int, default=10_000, help="on-prem records to send (default 10000)")
     demo.set_defaults(run=lambda args: _demo(args.events))
 
@@ -69,11 +71,13 @@ def _parser() -> argparse.ArgumentParser:
     topics = commands.add_parser("topics", help="manage dqhash's Kafka topics")
     topic_commands = topics.add_subparsers(title="topics commands", metavar="ACTION")
     create = topic_commands.add_parser(
-        "create", help="create every topic with co-partitioned counts and configs; verify existing ones")
+        "create", help="create every topic with co-partitioned counts and configs; verify existing ones"
+    )
     create.set_defaults(run=lambda args: _topics_create())
 
     bench = commands.add_parser(
-        "bench", help="one worker end to end on the embedded broker (or DQHASH_BROKER), with same-run floors")
+        "bench", help="one worker end to end on the embedded broker (or DQHASH_BROKER), with same-run floors"
+    )
     bench.add_argument("--pairs", type=int, default=200_000, help="on-prem events to pre-load (default 200,000)")
     bench.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     bench.set_defaults(run=lambda args: _bench(args.pairs, args.json))
@@ -110,7 +114,9 @@ def _run_hash(args: argparse.Namespace, stdin: TextIO | None = None, stdout: Tex
                 raise ValueError(f"expected a JSON object, got {type(row).__name__}")
             digest = hasher.hash(row)
             if args.columns:
-                out = orjson.dumps({"line": number, "hash": str(digest), "columns": hasher.column_digests(row)}).decode()
+                out = orjson.dumps(
+                    {"line": number, "hash": str(digest), "columns": hasher.column_digests(row)}
+                ).decode()
             else:
                 out = str(digest)
         except (ValueError, CanonicalError) as exc:  # orjson.JSONDecodeError is a ValueError
@@ -165,8 +171,11 @@ def _topics_create() -> int:
         print(f"dqhash topics create: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except Exception as exc:  # broker unreachable and the like
-        print(f"dqhash topics create: cannot reach the broker at {os.environ.get('DQHASH_BROKER', 'kafka://127.0.0.1:9092')}"
-              f" ({type(exc).__name__}: {exc}); is DQHASH_BROKER right?", file=sys.stderr)
+        print(
+            f"dqhash topics create: cannot reach the broker at {os.environ.get('DQHASH_BROKER', 'kafka://127.0.0.1:9092')}"
+            f" ({type(exc).__name__}: {exc}); is DQHASH_BROKER right?",
+            file=sys.stderr,
+        )
         return 1
     for spec in topic_plan(settings):
         state = "created" if spec.name in created else "exists"

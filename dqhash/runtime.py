@@ -67,8 +67,13 @@ def build(settings: Settings) -> Runtime:
 
     app = create_app(settings)
     # SLO: an event is classified within its window + grace, plus scheduling slack (two ticks, at least 1 s).
-    metrics = Metrics(settings.dd_host, settings.dd_port, settings.dd_tags(), settings.metrics_enabled,
-                      on_time_ms=settings.window_ms + settings.grace_ms + max(1000, int(2_000 * settings.tick_seconds)))
+    metrics = Metrics(
+        settings.dd_host,
+        settings.dd_port,
+        settings.dd_tags(),
+        settings.metrics_enabled,
+        on_time_ms=settings.window_ms + settings.grace_ms + max(1000, int(2_000 * settings.tick_seconds)),
+    )
     runtime = Runtime(settings, app, metrics, Outputs(app, settings))
     _healthz(runtime)
     reconciles = settings.role in ("all", "reconciler")

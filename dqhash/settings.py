@@ -29,14 +29,20 @@ class Variable(NamedTuple):
 
 
 VARIABLES: tuple[Variable, ...] = (
-    Variable("DQHASH_BROKER", "kafka://127.0.0.1:9092", "Kafka bootstrap URL(s), comma-separated (`kafka://host:port`)"),
+    Variable(
+        "DQHASH_BROKER", "kafka://127.0.0.1:9092", "Kafka bootstrap URL(s), comma-separated (`kafka://host:port`)"
+    ),
     Variable("DQHASH_APP_ID", "dqhash", "Faust app id = Kafka consumer group; prefixes internal topics"),
     Variable("DQHASH_ONPREM_TOPIC", "topic1", "on-prem change events (Topic-1)"),
     Variable("DQHASH_CLOUD_TOPIC", "topic2", "cloud hashes (Topic-2)"),
     Variable("DQHASH_AUDIT_TOPIC", "dq-audit", "one record per classification"),
     Variable("DQHASH_METRICS_TOPIC", "dq-metrics", "one record per closed window and partition"),
     Variable("DQHASH_DLQ_TOPIC", "dq-dlq", "rejected records, original bytes + reason headers"),
-    Variable("DQHASH_PARTITIONS", "4", "partitions of the input, internal and table topics (must match existing input topics)"),
+    Variable(
+        "DQHASH_PARTITIONS",
+        "4",
+        "partitions of the input, internal and table topics (must match existing input topics)",
+    ),
     Variable("DQHASH_REPLICATION_FACTOR", "1", "replication factor for topics dqhash creates"),
     Variable("DQHASH_WINDOW_SECONDS", "60", "tumbling window length on event time"),
     Variable("DQHASH_GRACE_SECONDS", "30", "grace after window end (and after arrival) before MISSING_CLOUD"),
@@ -45,16 +51,30 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("DQHASH_HASH_STRATEGY", "v2", "hash version assumed for hashes that carry none (v1 | v2)"),
     Variable("DQHASH_DATA_DIR", "./dqhash-data", "local RocksDB state; wipe it when topics are recreated"),
     Variable("DQHASH_WEB_PORT", "6066", "Faust web server port (table-inspection views)"),
-    Variable("DQHASH_WEB_HOST", "", "host name other replicas use to reach this worker's web server (default: hostname)"),
+    Variable(
+        "DQHASH_WEB_HOST", "", "host name other replicas use to reach this worker's web server (default: hostname)"
+    ),
     Variable("DQHASH_SESSION_TIMEOUT", "30", "Kafka consumer session timeout, seconds (6 is good for local runs)"),
-    Variable("DQHASH_SHUTDOWN_SECONDS", "8", "a worker told to stop (SIGTERM) that has not stopped after this long "
-             "(e.g. the broker is gone) exits anyway; uncommitted records are redelivered"),
+    Variable(
+        "DQHASH_SHUTDOWN_SECONDS",
+        "8",
+        "a worker told to stop (SIGTERM) that has not stopped after this long "
+        "(e.g. the broker is gone) exits anyway; uncommitted records are redelivered",
+    ),
     Variable("DQHASH_STORE", "rocksdb://", "Faust table store (`rocksdb://`; `memory://` for tests only)"),
     Variable("DQHASH_ROCKSDB_CACHE_MB", "64", "RocksDB block cache per table partition, MiB"),
-    Variable("DQHASH_BATCH_MAX", "1000", "most records an agent processes as one batch (what is buffered, never waited for; "
-             "one table write per key per batch)"),
-    Variable("DQHASH_GC_THRESHOLD", "100000", "allocations between Python's young-generation garbage collections "
-             "(Python's default, 700, spent ~12 % of a busy worker in the collector; 0 keeps Python's settings)"),
+    Variable(
+        "DQHASH_BATCH_MAX",
+        "1000",
+        "most records an agent processes as one batch (what is buffered, never waited for; "
+        "one table write per key per batch)",
+    ),
+    Variable(
+        "DQHASH_GC_THRESHOLD",
+        "100000",
+        "allocations between Python's young-generation garbage collections "
+        "(Python's default, 700, spent ~12 % of a busy worker in the collector; 0 keeps Python's settings)",
+    ),
     Variable("DD_AGENT_HOST", "127.0.0.1", "DogStatsD host"),
     Variable("DD_DOGSTATSD_PORT", "8125", "DogStatsD UDP port"),
     Variable("DD_ENV", "", "DataDog env tag"),
@@ -62,7 +82,9 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("DD_VERSION", "", "DataDog version tag"),
     Variable("DQHASH_METRICS_ENABLED", "true", "send DogStatsD metrics (true | false)"),
     Variable("DQHASH_ROLE", "all", "what a worker runs: all | reconciler | producer (the cloud hash producer alone)"),
-    Variable("DQHASH_LOOKUPS", "false", "dqhash's own cloud producer answers lookups (true), or Topic-2 comes from elsewhere"),
+    Variable(
+        "DQHASH_LOOKUPS", "false", "dqhash's own cloud producer answers lookups (true), or Topic-2 comes from elsewhere"
+    ),
     Variable("DQHASH_LOOKUP_DELAY_SECONDS", "1", "wait after an on-prem event before reading the cloud row"),
     Variable("DQHASH_RECHECKS", "2", "re-reads before a final MISMATCH / MISSING_CLOUD (with lookups)"),
     Variable("DQHASH_RECHECK_BACKOFF_SECONDS", "2", "the n-th recheck waits n times this"),
@@ -247,24 +269,44 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     consistency = raw("DQHASH_CASSANDRA_CONSISTENCY").upper()
     if consistency not in ("ONE", "TWO", "THREE", "QUORUM", "ALL", "LOCAL_QUORUM", "EACH_QUORUM", "LOCAL_ONE"):
         raise SettingsError(f"DQHASH_CASSANDRA_CONSISTENCY={consistency!r} is invalid: expected e.g. LOCAL_QUORUM")
-    for name in ("DQHASH_ONPREM_TOPIC", "DQHASH_CLOUD_TOPIC", "DQHASH_AUDIT_TOPIC", "DQHASH_METRICS_TOPIC",
-                 "DQHASH_DLQ_TOPIC", "DQHASH_REPAIR_TOPIC", "DQHASH_APP_ID"):
+    for name in (
+        "DQHASH_ONPREM_TOPIC",
+        "DQHASH_CLOUD_TOPIC",
+        "DQHASH_AUDIT_TOPIC",
+        "DQHASH_METRICS_TOPIC",
+        "DQHASH_DLQ_TOPIC",
+        "DQHASH_REPAIR_TOPIC",
+        "DQHASH_APP_ID",
+    ):
         if not raw(name) or any(c not in _TOPIC_CHARS for c in raw(name)):
-            raise SettingsError(f"{name}={raw(name)!r} is invalid: expected a topic name of letters, digits, '.', '_', '-'")
+            raise SettingsError(
+                f"{name}={raw(name)!r} is invalid: expected a topic name of letters, digits, '.', '_', '-'"
+            )
     broker = raw("DQHASH_BROKER")
     if not broker or any("://" not in url or not url.split("://", 1)[1] for url in broker.split(",")):
         raise SettingsError(f"DQHASH_BROKER={broker!r} is invalid: expected kafka://host:port[,kafka://host:port]")
     strategy = raw("DQHASH_HASH_STRATEGY").lower()
     if strategy not in KNOWN_HASH_VERSIONS:
-        raise SettingsError(f"DQHASH_HASH_STRATEGY={strategy!r} is invalid: expected one of {sorted(KNOWN_HASH_VERSIONS)}")
+        raise SettingsError(
+            f"DQHASH_HASH_STRATEGY={strategy!r} is invalid: expected one of {sorted(KNOWN_HASH_VERSIONS)}"
+        )
     window_ms = seconds_ms("DQHASH_WINDOW_SECONDS")
     if window_ms <= 0:
         raise SettingsError("DQHASH_WINDOW_SECONDS must be > 0")
     store = raw("DQHASH_STORE")
     if store not in ("rocksdb://", "memory://"):
         raise SettingsError(f"DQHASH_STORE={store!r} is invalid: expected rocksdb:// or memory://")
-    topics = [raw(n) for n in ("DQHASH_ONPREM_TOPIC", "DQHASH_CLOUD_TOPIC", "DQHASH_AUDIT_TOPIC",
-                               "DQHASH_METRICS_TOPIC", "DQHASH_DLQ_TOPIC", "DQHASH_REPAIR_TOPIC")]
+    topics = [
+        raw(n)
+        for n in (
+            "DQHASH_ONPREM_TOPIC",
+            "DQHASH_CLOUD_TOPIC",
+            "DQHASH_AUDIT_TOPIC",
+            "DQHASH_METRICS_TOPIC",
+            "DQHASH_DLQ_TOPIC",
+            "DQHASH_REPAIR_TOPIC",
+        )
+    ]
     if len(set(topics)) != len(topics):
         raise SettingsError(f"the DQHASH_*_TOPIC settings must name six different topics, got {topics}")
     return Settings(
@@ -290,8 +332,12 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         store=store,
         rocksdb_cache_mb=positive_int("DQHASH_ROCKSDB_CACHE_MB"),
         batch_max=parse("DQHASH_BATCH_MAX", int, lambda v: 1 <= v <= 100_000, "an integer between 1 and 100000"),
-        gc_threshold=parse("DQHASH_GC_THRESHOLD", int, lambda v: v == 0 or 700 <= v <= 10_000_000,
-                           "0, or an integer between 700 and 10000000"),
+        gc_threshold=parse(
+            "DQHASH_GC_THRESHOLD",
+            int,
+            lambda v: v == 0 or 700 <= v <= 10_000_000,
+            "0, or an integer between 700 and 10000000",
+        ),
         dd_host=raw("DD_AGENT_HOST"),
         dd_port=port("DD_DOGSTATSD_PORT"),
         dd_env=raw("DD_ENV"),
@@ -331,4 +377,3 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
 
 
 _TOPIC_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
-

@@ -19,8 +19,13 @@ MIB = 1024 * 1024
 def register(runtime: Runtime) -> Any:
     """The pair table, on the runtime's app."""
     settings = runtime.settings
-    return raw_table(runtime.app, "pairs", settings.partitions, settings.rocksdb_cache_mb,
-                     "per-PK pair state (newest on-prem event, newest cloud hash, fingerprints) and window counts")
+    return raw_table(
+        runtime.app,
+        "pairs",
+        settings.partitions,
+        settings.rocksdb_cache_mb,
+        "per-PK pair state (newest on-prem event, newest cloud hash, fingerprints) and window counts",
+    )
 
 
 def raw_table(app: Any, name: str, partitions: int, cache_mb: int, help: str) -> Any:
@@ -29,8 +34,9 @@ def raw_table(app: Any, name: str, partitions: int, cache_mb: int, help: str) ->
     Faust derives a table's serializers from its types (bytes → json), so they are set to raw before the
     store and changelog topic, built lazily, pick them up.
     """
-    table = app.Table(name, partitions=partitions, key_type=bytes, value_type=bytes,
-                      options=rocksdb_options(cache_mb), help=help)
+    table = app.Table(
+        name, partitions=partitions, key_type=bytes, value_type=bytes, options=rocksdb_options(cache_mb), help=help
+    )
     table.key_serializer = table.value_serializer = "raw"
     return table
 

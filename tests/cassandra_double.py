@@ -56,6 +56,7 @@ class ResponseFuture:
                 errback(self.outcome)
             else:
                 callback(self.outcome)
+
         threading.Timer(self.delay_s, fire).start()
 
 
@@ -80,7 +81,9 @@ class FakeSession:
         self.in_flight = 0
         self.max_in_flight = 0
         self._lock = threading.Lock()
-        table = Table({n: Column(n, t) for n, t in self.columns.items()}, [Column(n, self.columns[n]) for n in self.key])
+        table = Table(
+            {n: Column(n, t) for n, t in self.columns.items()}, [Column(n, self.columns[n]) for n in self.key]
+        )
         metadata = type("Metadata", (), {"keyspaces": {self.keyspace: type("KS", (), {"tables": {self.table: table}})}})
         self.cluster = type("Cluster", (), {"metadata": metadata, "shutdown": lambda self: None})()
 
@@ -128,6 +131,7 @@ class FakeSession:
                     with session._lock:
                         session.in_flight -= 1
                     errback(exc)
+
                 ResponseFuture.add_callbacks(inner, done, failed)
 
         return Tracked(outcome, self.delay_s)
@@ -138,13 +142,15 @@ def timeout() -> OperationTimedOut:
 
 
 def read_timeout() -> ReadTimeout:
-    return ReadTimeout("Operation timed out - received only 1 responses.", consistency=6, required_responses=2,
-                       received_responses=1)
+    return ReadTimeout(
+        "Operation timed out - received only 1 responses.", consistency=6, required_responses=2, received_responses=1
+    )
 
 
 def unavailable() -> Unavailable:
-    return Unavailable("Cannot achieve consistency level LOCAL_QUORUM", consistency=6, required_replicas=2,
-                       alive_replicas=1)
+    return Unavailable(
+        "Cannot achieve consistency level LOCAL_QUORUM", consistency=6, required_replicas=2, alive_replicas=1
+    )
 
 
 def invalid() -> InvalidRequest:

@@ -27,17 +27,32 @@ from dqhash.cloud.cassandra import RetriesExhausted, bridge, retrying
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ("audit_id", "pk", "event_id", "status", "reason", "late", "action", "hash_onprem", "hash_cloud",
-           "event_ts", "cloud_ts", "window_start", "classified_at", "rechecks")
+COLUMNS = (
+    "audit_id",
+    "pk",
+    "event_id",
+    "status",
+    "reason",
+    "late",
+    "action",
+    "hash_onprem",
+    "hash_cloud",
+    "event_ts",
+    "cloud_ts",
+    "window_start",
+    "classified_at",
+    "rechecks",
+)
 
 
 def schema(keyspace: str, ttl_days: int = 90, shards: int = 16, replication: str | None = None) -> list[str]:
     ttl = ttl_days * 86_400
-    twcs = ("{'class': 'TimeWindowCompactionStrategy', 'compaction_window_unit': 'DAYS', "
-            "'compaction_window_size': 1}")
-    body = ("audit_id text, pk text, event_id text, status text, reason text, late boolean, action text, "
-            "hash_onprem text, hash_cloud text, event_ts timestamp, cloud_ts timestamp, window_start timestamp, "
-            "classified_at timestamp, rechecks int")
+    twcs = "{'class': 'TimeWindowCompactionStrategy', 'compaction_window_unit': 'DAYS', 'compaction_window_size': 1}"
+    body = (
+        "audit_id text, pk text, event_id text, status text, reason text, late boolean, action text, "
+        "hash_onprem text, hash_cloud text, event_ts timestamp, cloud_ts timestamp, window_start timestamp, "
+        "classified_at timestamp, rechecks int"
+    )
     statements = []
     if replication:
         statements.append(f"CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = {replication}")
@@ -66,8 +81,17 @@ def _instant(text: str | None) -> datetime | None:
 class CassandraAuditSink:
     """Writes audit records through prepared, idempotent INSERTs (an INSERT is an upsert)."""
 
-    def __init__(self, session, keyspace: str, shards: int = 16, retries: int = 3, backoff_s: float = 0.2,
-                 timeout_s: float = 5.0, create_schema: bool = True, ttl_days: int = 90) -> None:
+    def __init__(
+        self,
+        session,
+        keyspace: str,
+        shards: int = 16,
+        retries: int = 3,
+        backoff_s: float = 0.2,
+        timeout_s: float = 5.0,
+        create_schema: bool = True,
+        ttl_days: int = 90,
+    ) -> None:
         self.session, self.keyspace, self.shards = session, keyspace, shards
         self.retries, self.backoff_s, self.timeout_s = retries, backoff_s, timeout_s
         if create_schema:
@@ -76,7 +100,8 @@ class CassandraAuditSink:
         placeholders = ", ".join("?" for _ in COLUMNS)
         names = ", ".join(COLUMNS)
         self.by_day = session.prepare(
-            f"INSERT INTO {keyspace}.audit_by_day (day, shard, {names}) VALUES (?, ?, {placeholders})")
+            f"INSERT INTO {keyspace}.audit_by_day (day, shard, {names}) VALUES (?, ?, {placeholders})"
+        )
         self.by_pk = session.prepare(f"INSERT INTO {keyspace}.audit_by_pk ({names}) VALUES ({placeholders})")
         for statement in (self.by_day, self.by_pk):
             statement.is_idempotent = True
@@ -86,10 +111,20 @@ class CassandraAuditSink:
         event_ts = _instant(record["event_ts"])
         shard = int(hashlib.sha256(record["audit_id"].encode()).hexdigest()[:8], 16) % self.shards
         values = [
-            record["audit_id"], record["pk"], record["event_id"], record["status"], record["reason"], record["late"],
-            record.get("action"), record.get("hash_onprem"), record.get("hash_cloud"), event_ts,
-            _instant(record.get("cloud_ts")), _instant(record.get("window_start")),
-            _instant(record.get("classified_at")), int(record.get("rechecks", 0)),
+            record["audit_id"],
+            record["pk"],
+            record["event_id"],
+            record["status"],
+            record["reason"],
+            record["late"],
+            record.get("action"),
+            record.get("hash_onprem"),
+            record.get("hash_cloud"),
+            event_ts,
+            _instant(record.get("cloud_ts")),
+            _instant(record.get("window_start")),
+            _instant(record.get("classified_at")),
+            int(record.get("rechecks", 0)),
         ]
         day = event_ts.astimezone(UTC).date()
         return [day, shard, *values], values
@@ -114,8 +149,15 @@ class CassandraAuditSink:
 class AuditSinkRunner:
     """Audit topic → Cassandra, with its own consumer group; commits after each written batch."""
 
-    def __init__(self, sink: CassandraAuditSink, bootstrap: str, audit_topic: str, group_id: str,
-                 send_dlq: Callable[[bytes | None, bytes, list[tuple[str, bytes]]], Any], concurrency: int = 32) -> None:
+    def __init__(
+        self,
+        sink: CassandraAuditSink,
+        bootstrap: str,
+        audit_topic: str,
+        group_id: str,
+        send_dlq: Callable[[bytes | None, bytes, list[tuple[str, bytes]]], Any],
+        concurrency: int = 32,
+    ) -> None:
         self.sink, self.bootstrap, self.audit_topic, self.group_id = sink, bootstrap, audit_topic, group_id
         self.send_dlq, self.concurrency = send_dlq, concurrency
         self.written = 0
@@ -126,8 +168,14 @@ class AuditSinkRunner:
 
         from dqhash.core.outputs import dlq_headers
 
-        consumer = AIOKafkaConsumer(self.audit_topic, bootstrap_servers=self.bootstrap, group_id=self.group_id,
-                                    enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=500)
+        consumer = AIOKafkaConsumer(
+            self.audit_topic,
+            bootstrap_servers=self.bootstrap,
+            group_id=self.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=500,
+        )
         await consumer.start()
         limit = asyncio.Semaphore(self.concurrency)
         try:
@@ -144,8 +192,13 @@ class AuditSinkRunner:
                                 self.failed += 1
                                 reason = getattr(exc, "reason", "AUDIT_WRITE_FAILED")
                                 log.warning("audit row %s@%d not written (%s): %s", tp, message.offset, reason, exc)
-                                await self.send_dlq(message.key, message.value, dlq_headers(
-                                    reason, str(exc), tp.topic, tp.partition, message.offset, message.headers))
+                                await self.send_dlq(
+                                    message.key,
+                                    message.value,
+                                    dlq_headers(
+                                        reason, str(exc), tp.topic, tp.partition, message.offset, message.headers
+                                    ),
+                                )
 
                     await asyncio.gather(*(one(m) for m in messages))
                 if batches:

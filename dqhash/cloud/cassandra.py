@@ -39,6 +39,7 @@ def _typed(text: str, cql_type: str) -> Any:
             raise LookupFailed("INVALID_PK", f"key value {text[:40]!r} is not an integer ({cql_type})") from None
     if cql_type in ("uuid", "timeuuid"):
         from uuid import UUID
+
         try:
             return UUID(text)
         except ValueError:
@@ -155,8 +156,10 @@ def bridge(response) -> asyncio.Future:
     """An asyncio future for a driver ResponseFuture, whose callbacks run on the driver's IO thread."""
     loop = asyncio.get_running_loop()
     future = loop.create_future()
-    response.add_callbacks(callback=lambda rows: loop.call_soon_threadsafe(_settle, future, rows, None),
-                           errback=lambda exc: loop.call_soon_threadsafe(_settle, future, None, exc))
+    response.add_callbacks(
+        callback=lambda rows: loop.call_soon_threadsafe(_settle, future, rows, None),
+        errback=lambda exc: loop.call_soon_threadsafe(_settle, future, None, exc),
+    )
     return future
 
 
@@ -169,9 +172,16 @@ def _settle(future: asyncio.Future, rows, exc) -> None:
         future.set_result(rows)
 
 
-def connect_cassandra(contact_points: Sequence[str], port: int, local_dc: str | None, consistency: str,
-                      timeout_s: float, username: str | None = None, password: str | None = None,
-                      tls_ca: str | None = None):
+def connect_cassandra(
+    contact_points: Sequence[str],
+    port: int,
+    local_dc: str | None,
+    consistency: str,
+    timeout_s: float,
+    username: str | None = None,
+    password: str | None = None,
+    tls_ca: str | None = None,
+):
     """A Session with the profile dqhash reads with: token-aware + DC-aware, dict rows."""
     from cassandra.auth import PlainTextAuthProvider
     from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
@@ -187,9 +197,12 @@ def connect_cassandra(contact_points: Sequence[str], port: int, local_dc: str | 
     ssl_context = None
     if tls_ca:
         import ssl
+
         ssl_context = ssl.create_default_context(cafile=tls_ca)
     cluster = Cluster(
-        list(contact_points), port=port, execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+        list(contact_points),
+        port=port,
+        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
         auth_provider=PlainTextAuthProvider(username, password) if username else None,
         ssl_context=ssl_context,
     )

@@ -43,14 +43,19 @@ class CloudHashReader:
     ) -> None:
         self.store, self.hasher, self.metrics, self.clock = store, hasher, metrics, clock
         self.cloud_topic, self.dlq_topic, self.metrics_topic, self.lookup_topic = (
-            cloud_topic, dlq_topic, metrics_topic, lookup_topic)
+            cloud_topic,
+            dlq_topic,
+            metrics_topic,
+            lookup_topic,
+        )
         self.column_digests = column_digests
         table_columns = store.columns()
         if hasher.fields is not None:
             unknown = [c for c in hasher.fields if c not in table_columns]
             if unknown:
                 raise CloudConfigError(
-                    f"unknown column(s) in the hash list (DQHASH_HASH_COLUMNS): {unknown}; the table has {list(table_columns)}")
+                    f"unknown column(s) in the hash list (DQHASH_HASH_COLUMNS): {unknown}; the table has {list(table_columns)}"
+                )
         self.drift_columns: set[str] = set()
         self.removed_columns: set[str] = set()
         self._in_flight: set[str] = set()  # PKs being read now
@@ -85,8 +90,13 @@ class CloudHashReader:
             headers = dlq_headers(exc.reason, str(exc), self.lookup_topic, request.partition, request.offset, None)
             return [Out(self.dlq_topic, request.pk.encode(), request.raw, headers)]
         now = self.clock()
-        doc: dict = {"pk": request.pk, "hash_cloud": None, "cloud_ts": now, "hash_version": self.hasher.strategy,
-                     "attempt": request.attempt}
+        doc: dict = {
+            "pk": request.pk,
+            "hash_cloud": None,
+            "cloud_ts": now,
+            "hash_version": self.hasher.strategy,
+            "attempt": request.attempt,
+        }
         outs: list[Out] = []
         if row is not None:
             outs.extend(self._check_schema(row, now))

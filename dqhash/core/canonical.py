@@ -49,9 +49,23 @@ NULL: Canon = ("n", "")
 
 _INTEGER_TYPES = {"int", "bigint", "smallint", "tinyint", "varint", "counter"}
 _TEXT_TYPES = {"text", "ascii", "varchar"}
-_SCALAR_TYPES = _INTEGER_TYPES | _TEXT_TYPES | {
-    "float", "double", "decimal", "boolean", "timestamp", "date", "time", "uuid", "timeuuid", "blob", "inet",
-}
+_SCALAR_TYPES = (
+    _INTEGER_TYPES
+    | _TEXT_TYPES
+    | {
+        "float",
+        "double",
+        "decimal",
+        "boolean",
+        "timestamp",
+        "date",
+        "time",
+        "uuid",
+        "timeuuid",
+        "blob",
+        "inet",
+    }
+)
 _COLLECTION_ARITY = {"list": 1, "set": 1, "map": 2}
 _TOKEN = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*|<|>|,)")
 
@@ -190,7 +204,9 @@ def _collection(value: Any, ctype: ColumnType | None) -> Canon:
         value = {field: getattr(value, field) for field in value._fields}
     if isinstance(value, Mapping) and name in (None, "map", "udt"):
         key_type, value_type = params if len(params) == 2 else (None, None)
-        pairs = tuple(sorted(((canon(k, key_type), canon(v, value_type)) for k, v in value.items()), key=lambda kv: encode(kv[0])))
+        pairs = tuple(
+            sorted(((canon(k, key_type), canon(v, value_type)) for k, v in value.items()), key=lambda kv: encode(kv[0]))
+        )
         return ("m", pairs) if pairs else NULL
     is_set = isinstance(value, Set) or _is_driver_set(value)
     if name == "set" and isinstance(value, (list, tuple)) or is_set and name in (None, "set"):

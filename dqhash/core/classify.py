@@ -152,7 +152,9 @@ def on_onprem(state: PairState | None, event: OnPremEvent, now_ms: int, rules: R
         verdicts.append(_verdict(current, Status.SUPERSEDED, reason, cloud, now_ms, rules.windows))
 
     if event.action is Action.DELETE:
-        verdicts.append(_verdict(incoming, Status.SKIPPED_DELETE, "delete: no hash comparison", cloud, now_ms, rules.windows))
+        verdicts.append(
+            _verdict(incoming, Status.SKIPPED_DELETE, "delete: no hash comparison", cloud, now_ms, rules.windows)
+        )
         incoming = incoming._replace(status=Status.SKIPPED_DELETE.value)
         lookups: tuple[Lookup, ...] = ()
     else:
@@ -163,19 +165,24 @@ def on_onprem(state: PairState | None, event: OnPremEvent, now_ms: int, rules: R
             lookups = (Lookup(now_ms + rules.lookup_delay_ms, 0),)
         if lookups:
             incoming = incoming._replace(awaiting_ms=lookups[-1].not_before_ms)
-    return _step(build(PairState, (incoming, cloud, recent, now_ms, _NOT_APPLIED, (), (), ())), tuple(verdicts), lookups)
+    return _step(
+        build(PairState, (incoming, cloud, recent, now_ms, _NOT_APPLIED, (), (), ())), tuple(verdicts), lookups
+    )
 
 
 def on_cloud(state: PairState | None, cloud: CloudHash, now_ms: int, rules: Rules) -> Step:
     """A cloud observation arrives for the PK."""
     hash_ref = cloud.hash
-    seen = build(CloudSeen, (
-        hash_ref.version if hash_ref else None,
-        hash_ref.digest if hash_ref else None,
-        cloud.cloud_ts,
-        now_ms,
-        cloud.columns_removed,
-    ))
+    seen = build(
+        CloudSeen,
+        (
+            hash_ref.version if hash_ref else None,
+            hash_ref.digest if hash_ref else None,
+            cloud.cloud_ts,
+            now_ms,
+            cloud.columns_removed,
+        ),
+    )
     if state is None:
         return _step(build(PairState, (None, seen, (), now_ms, _NOT_APPLIED, (), (), ())))
     held = state.cloud
@@ -197,12 +204,17 @@ def on_cloud(state: PairState | None, cloud: CloudHash, now_ms: int, rules: Rule
         elif tracked.by_deadline and seen.hash_digest is not None:
             revised, verdict, _ = _evaluate(tracked, seen, now_ms, rules._replace(rechecks=0), at_deadline=True)
             if verdict is not None and verdict.status.value != tracked.status:
-                verdict = verdict._replace(late=True, reason=f"late: {verdict.reason} (after {tracked.status} at the deadline)")
+                verdict = verdict._replace(
+                    late=True, reason=f"late: {verdict.reason} (after {tracked.status} at the deadline)"
+                )
                 tracked = revised
             else:
                 verdict = None
-    return _step(build(PairState, (tracked, seen, state.recent, now_ms, _NOT_APPLIED, (), (), ())),
-                 (verdict,) if verdict else (), lookups)
+    return _step(
+        build(PairState, (tracked, seen, state.recent, now_ms, _NOT_APPLIED, (), (), ())),
+        (verdict,) if verdict else (),
+        lookups,
+    )
 
 
 def on_deadline(state: PairState, now_ms: int, rules: Rules) -> Step:
@@ -263,6 +275,8 @@ _NOT_APPLIED = PairState._field_defaults["applied"]
 def _step(state: PairState | None, verdicts: tuple[Verdict, ...] = (), lookups: tuple[Lookup, ...] = ()) -> Step:
     """``Step(state, verdicts, lookups=lookups)``: an input record's usual outcome, neither duplicate nor stale."""
     return build(Step, (state, verdicts, False, False, lookups))
+
+
 #: where ``status`` (then ``by_deadline``) sits in a Tracked tuple, and so in its stored JSON array
 TRACKED_STATUS = Tracked._fields.index("status")
 assert Tracked._fields[TRACKED_STATUS + 1] == "by_deadline"
@@ -270,7 +284,7 @@ assert Tracked._fields[TRACKED_STATUS + 1] == "by_deadline"
 
 def _decided(tracked: Tracked, status: str, by_deadline: bool) -> Tracked:
     """``tracked._replace(status=..., by_deadline=...)``, positionally: it runs for every classification."""
-    return build(Tracked, (*tracked[:TRACKED_STATUS], status, by_deadline, *tracked[TRACKED_STATUS + 2:]))
+    return build(Tracked, (*tracked[:TRACKED_STATUS], status, by_deadline, *tracked[TRACKED_STATUS + 2 :]))
 
 
 def _describe(cloud: CloudSeen | None) -> str:
@@ -287,7 +301,10 @@ def _compare(tracked: Tracked, cloud: CloudSeen | None, at_deadline: bool) -> tu
             return None, ""
         return Status.MISSING_CLOUD, "no cloud hash by the deadline" if cloud is None else "row not found in the cloud"
     if cloud.hash_version != tracked.hash_version:
-        return Status.HASH_VERSION_MISMATCH, f"on-prem hash is {tracked.hash_version}, cloud hash is {cloud.hash_version}"
+        return (
+            Status.HASH_VERSION_MISMATCH,
+            f"on-prem hash is {tracked.hash_version}, cloud hash is {cloud.hash_version}",
+        )
     if cloud.hash_digest == tracked.hash_digest:
         return Status.MATCH, "hashes equal"
     if cloud.cloud_ts < tracked.event_ts:
@@ -299,20 +316,23 @@ def _compare(tracked: Tracked, cloud: CloudSeen | None, at_deadline: bool) -> tu
 
 def _track(event: OnPremEvent, now_ms: int, windows: WindowSpec) -> Tracked:
     hash_ref = event.hash
-    return build(Tracked, (
-        event.event_id,
-        event.event_ts,
-        event.action._value_,
-        hash_ref.version if hash_ref else None,
-        hash_ref.digest if hash_ref else None,
-        now_ms,
-        windows.deadline(event.event_ts, now_ms),
-        PENDING,
-        False,
-        0,
-        (),
-        None,
-    ))
+    return build(
+        Tracked,
+        (
+            event.event_id,
+            event.event_ts,
+            event.action._value_,
+            hash_ref.version if hash_ref else None,
+            hash_ref.digest if hash_ref else None,
+            now_ms,
+            windows.deadline(event.event_ts, now_ms),
+            PENDING,
+            False,
+            0,
+            (),
+            None,
+        ),
+    )
 
 
 def _fingerprints(event: OnPremEvent) -> tuple[str, str]:
@@ -324,20 +344,23 @@ def _verdict(
     tracked: Tracked, status: Status, reason: str, cloud: CloudSeen | None, now_ms: int, windows: WindowSpec
 ) -> Verdict:
     start = windows.start(tracked.event_ts)
-    return build(Verdict, (
-        status,
-        reason,
-        False,
-        tracked.event_id,
-        tracked.event_ts,
-        tracked.action,
-        f"{tracked.hash_version}:{tracked.hash_digest}" if tracked.hash_digest else None,
-        f"{cloud.hash_version}:{cloud.hash_digest}" if cloud and cloud.hash_digest else None,
-        cloud.cloud_ts if cloud else None,
-        start,
-        start + windows.size_ms,
-        tracked.arrived_ms,
-        now_ms,
-        tracked.rechecks,
-        tracked.recheck_results + ((_describe(cloud),) if tracked.rechecks else ()),
-    ))
+    return build(
+        Verdict,
+        (
+            status,
+            reason,
+            False,
+            tracked.event_id,
+            tracked.event_ts,
+            tracked.action,
+            f"{tracked.hash_version}:{tracked.hash_digest}" if tracked.hash_digest else None,
+            f"{cloud.hash_version}:{cloud.hash_digest}" if cloud and cloud.hash_digest else None,
+            cloud.cloud_ts if cloud else None,
+            start,
+            start + windows.size_ms,
+            tracked.arrived_ms,
+            now_ms,
+            tracked.rechecks,
+            tracked.recheck_results + ((_describe(cloud),) if tracked.rechecks else ()),
+        ),
+    )

@@ -22,8 +22,19 @@ FORMAT = 1
 
 def encode_state(state: PairState) -> bytes:
     tracked, cloud, recent, updated_ms, applied, history, origins, outbox = state
-    return orjson.dumps([FORMAT, tuple(tracked) if tracked else None, tuple(cloud) if cloud else None, recent,
-                         updated_ms, applied, history, origins, [tuple(v) for v in outbox]])
+    return orjson.dumps(
+        [
+            FORMAT,
+            tuple(tracked) if tracked else None,
+            tuple(cloud) if cloud else None,
+            recent,
+            updated_ms,
+            applied,
+            history,
+            origins,
+            [tuple(v) for v in outbox],
+        ]
+    )
 
 
 def decode_state(data: bytes) -> PairState:
@@ -33,16 +44,19 @@ def decode_state(data: bytes) -> PairState:
     applied, history, origins, outbox = (later + [None] * 4)[:4]  # absent in records written before these fields
     # built with ``dqhash.core.tuples.build``, past the NamedTuples' constructors: a pair's second side decodes
     # its first side's state, and that cost 10 µs a record through the constructors (5 here)
-    return build(PairState, (
-        _tracked(tracked) if tracked else None,
-        _cloud(cloud) if cloud else None,
-        tuple(recent),
-        updated_ms,
-        tuple(applied) if applied else (-1, -1, -1),
-        tuple(map(tuple, history)) if history else (),
-        tuple(origins) if origins else (),
-        tuple(map(_verdict, outbox)) if outbox else (),
-    ))
+    return build(
+        PairState,
+        (
+            _tracked(tracked) if tracked else None,
+            _cloud(cloud) if cloud else None,
+            tuple(recent),
+            updated_ms,
+            tuple(applied) if applied else (-1, -1, -1),
+            tuple(map(tuple, history)) if history else (),
+            tuple(origins) if origins else (),
+            tuple(map(_verdict, outbox)) if outbox else (),
+        ),
+    )
 
 
 # Tuples decoded from JSON arrays come back as lists; they are made tuples again in place. Records written

@@ -162,9 +162,7 @@ def parse_cloud(raw: bytes | None, default_version: str = DEFAULT_HASH_VERSION) 
         if isinstance(hash_ref, Rejection):
             return hash_ref
     digests = doc.get("column_digests")
-    if digests is not None and not (
-        isinstance(digests, dict) and all(isinstance(v, str) for v in digests.values())
-    ):
+    if digests is not None and not (isinstance(digests, dict) and all(isinstance(v, str) for v in digests.values())):
         return Rejection(Reason.INVALID_FIELD_TYPE, "column_digests must be an object of strings")
     removed = doc.get("columns_removed") or ()
     if removed and not (isinstance(removed, list) and all(isinstance(c, str) for c in removed)):
@@ -172,7 +170,9 @@ def parse_cloud(raw: bytes | None, default_version: str = DEFAULT_HASH_VERSION) 
     return build(CloudHash, (pk, hash_ref, cloud_ts, digests, tuple(removed)))
 
 
-def parse_hash(value: Any, declared_version: Any = None, default_version: str = DEFAULT_HASH_VERSION) -> HashRef | Rejection:
+def parse_hash(
+    value: Any, declared_version: Any = None, default_version: str = DEFAULT_HASH_VERSION
+) -> HashRef | Rejection:
     """Read ``[<version>:][sha256:]<64 hex>``, case-insensitive, into a HashRef.
 
     The version comes from the prefix, else from a ``hash_version`` field,
@@ -180,14 +180,23 @@ def parse_hash(value: Any, declared_version: Any = None, default_version: str = 
     """
     if not isinstance(value, str):
         return Rejection(Reason.INVALID_HASH_FORMAT, f"hash must be a string, got {type(value).__name__}")
-    if declared_version is None and len(value) == 64 and default_version in KNOWN_HASH_VERSIONS \
-            and _HEX64.fullmatch(value):
-        return build(HashRef, (default_version, value))  # the usual form, bare lowercase hex: what the rest would return
+    if (
+        declared_version is None
+        and len(value) == 64
+        and default_version in KNOWN_HASH_VERSIONS
+        and _HEX64.fullmatch(value)
+    ):
+        return build(
+            HashRef, (default_version, value)
+        )  # the usual form, bare lowercase hex: what the rest would return
     *prefix, text = value.lower().split(":")
     if prefix and prefix[-1] == "sha256":
         prefix.pop()
     if len(prefix) > 1 or (prefix and not _VERSION.fullmatch(prefix[0])):
-        return Rejection(Reason.INVALID_HASH_FORMAT, f"unsupported hash prefix in {value[:80]!r}; expected [v1:|v2:][sha256:]<64 hex>")
+        return Rejection(
+            Reason.INVALID_HASH_FORMAT,
+            f"unsupported hash prefix in {value[:80]!r}; expected [v1:|v2:][sha256:]<64 hex>",
+        )
     version = prefix[0] if prefix else None
     if not _HEX64.fullmatch(text):
         return Rejection(Reason.INVALID_HASH_FORMAT, f"hash is not 64 hex characters (SHA-256): {value[:80]!r}")
@@ -196,11 +205,15 @@ def parse_hash(value: Any, declared_version: Any = None, default_version: str = 
             return Rejection(Reason.INVALID_FIELD_TYPE, "hash_version must be a string")
         declared_version = declared_version.lower()
         if version is not None and version != declared_version:
-            return Rejection(Reason.INVALID_HASH_FORMAT, f"hash prefix {version!r} contradicts hash_version {declared_version!r}")
+            return Rejection(
+                Reason.INVALID_HASH_FORMAT, f"hash prefix {version!r} contradicts hash_version {declared_version!r}"
+            )
         version = declared_version
     version = version or default_version
     if version not in KNOWN_HASH_VERSIONS:
-        return Rejection(Reason.UNKNOWN_HASH_VERSION, f"unknown hash version {version[:16]!r}; known: {sorted(KNOWN_HASH_VERSIONS)}")
+        return Rejection(
+            Reason.UNKNOWN_HASH_VERSION, f"unknown hash version {version[:16]!r}; known: {sorted(KNOWN_HASH_VERSIONS)}"
+        )
     return HashRef(version, text)
 
 
@@ -235,7 +248,9 @@ def _parse_action(value: Any) -> Action | Rejection:
         action = _ACTIONS.get(value) or _ACTIONS.get(value.upper())
         if action is not None:
             return action
-    return Rejection(Reason.UNKNOWN_ACTION, f"unknown action {str(value)[:32]!r}; expected one of CREATE, UPDATE, UPSERT, DELETE")
+    return Rejection(
+        Reason.UNKNOWN_ACTION, f"unknown action {str(value)[:32]!r}; expected one of CREATE, UPDATE, UPSERT, DELETE"
+    )
 
 
 def _pk_from_partition_columns(columns: Any) -> str | Rejection:

@@ -143,4 +143,3 @@ def parse_type_declarations(text: str | None) -> dict[str, str]:
         depth += {"<": 1, ">": -1}.get(char, 0)
         current += char
     return declarations
-

@@ -22,5 +22,6 @@ def encode_request(pk: str, not_before_ms: int, attempt: int) -> bytes:
 
 def decode_request(raw: bytes, partition: int, offset: int) -> LookupRequest:
     doc = orjson.loads(raw)
-    return LookupRequest(str(doc["pk"]), int(doc.get("not_before", 0)), int(doc.get("attempt", 0)), raw, partition,
-                         offset)
+    return LookupRequest(
+        str(doc["pk"]), int(doc.get("not_before", 0)), int(doc.get("attempt", 0)), raw, partition, offset
+    )

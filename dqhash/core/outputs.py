@@ -59,8 +59,22 @@ REPAIRABLE = (Status.MISMATCH, Status.MISSING_CLOUD)
 
 def repair_request(audit: dict[str, Any]) -> dict[str, Any]:
     """What a resync job (e.g. a Debezium incremental snapshot of this PK) needs."""
-    return {key: audit[key] for key in ("audit_id", "pk", "event_id", "status", "reason", "late", "hash_onprem",
-                                        "hash_cloud", "event_ts", "classified_at", "rechecks")}
+    return {
+        key: audit[key]
+        for key in (
+            "audit_id",
+            "pk",
+            "event_id",
+            "status",
+            "reason",
+            "late",
+            "hash_onprem",
+            "hash_cloud",
+            "event_ts",
+            "classified_at",
+            "rechecks",
+        )
+    }
 
 
 #: DLQ header names (in the spirit of Kafka Connect's ``__connect.errors.*``).

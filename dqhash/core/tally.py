@@ -38,7 +38,9 @@ def compared_and_match_rate(counts: dict[str, int]) -> tuple[int, float | None]:
     return compared, round(counts.get("MATCH", 0) / compared, 6) if compared else None
 
 
-def metrics_record(window: dict[str, Any], partition: int, window_start: int, window_ms: int, now_ms: int) -> dict[str, Any]:
+def metrics_record(
+    window: dict[str, Any], partition: int, window_start: int, window_ms: int, now_ms: int
+) -> dict[str, Any]:
     counts = window["counts"]
     compared, match_rate = compared_and_match_rate(counts)
     return {

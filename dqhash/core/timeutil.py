@@ -58,9 +58,7 @@ def _parse_iso(text: str) -> int:
 
 def _check_range(ms: int) -> int:
     if not MIN_EPOCH_MS <= ms < MAX_EPOCH_MS:
-        raise TimestampError(
-            f"epoch milliseconds {ms} outside 2000..2100 (seconds or microseconds sent by mistake?)"
-        )
+        raise TimestampError(f"epoch milliseconds {ms} outside 2000..2100 (seconds or microseconds sent by mistake?)")
     return ms
 
 

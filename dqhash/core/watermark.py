@@ -8,8 +8,7 @@ Kept free of I/O: the agents pass in what the consumer knows.
 from __future__ import annotations
 
 
-def input_watermark(now: int, highwater: int | None, committed: int | None,
-                    last_read: tuple[int, int] | None) -> int:
+def input_watermark(now: int, highwater: int | None, committed: int | None, last_read: tuple[int, int] | None) -> int:
     """``now`` when every record of the partition has been processed; else the newest processed record's timestamp.
 
     ``highwater``: the partition's end offset as last fetched, ``None`` until the first fetch

@@ -19,14 +19,25 @@ class DeadLetters:
     def __init__(self, dlq_topic: str, windows: WindowSpec, metrics: MetricsSink, clock: Clock) -> None:
         self.dlq_topic, self.windows, self.metrics, self.clock = dlq_topic, windows, metrics, clock
 
-    def reject(self, effects: Effects, rejection: Rejection, topic: str, key: bytes | None, value: bytes | None,
-               headers: Iterable[tuple[str, bytes]] | None, timestamp_ms: int | None) -> Out:
+    def reject(
+        self,
+        effects: Effects,
+        rejection: Rejection,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Iterable[tuple[str, bytes]] | None,
+        timestamp_ms: int | None,
+    ) -> Out:
         self.metrics.dead_lettered(rejection.reason.value, topic)
         effects.count(self.windows.start(timestamp_ms or self.clock()), f"DLQ_{rejection.reason.value}")
         log.debug("dead-lettered %s[%d]@%d: %s", topic, effects.partition, effects.offset, rejection.message)
-        return Out(self.dlq_topic, key, value if value is not None else b"",
-                   dlq_headers(rejection.reason.value, rejection.message, topic, effects.partition, effects.offset,
-                               headers))
+        return Out(
+            self.dlq_topic,
+            key,
+            value if value is not None else b"",
+            dlq_headers(rejection.reason.value, rejection.message, topic, effects.partition, effects.offset, headers),
+        )
 
 
 def processing_error(exc: BaseException) -> Rejection:

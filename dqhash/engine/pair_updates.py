@@ -36,13 +36,29 @@ OUTBOX_MS = 10_000
 
 
 class PairUpdates:
-    def __init__(self, rules: Rules, audit_topic: str, repair_topic: str, lookup_topic: str,
-                 index: DeadlineIndex, windows: WindowBook, metrics: MetricsSink, clock: Clock) -> None:
+    def __init__(
+        self,
+        rules: Rules,
+        audit_topic: str,
+        repair_topic: str,
+        lookup_topic: str,
+        index: DeadlineIndex,
+        windows: WindowBook,
+        metrics: MetricsSink,
+        clock: Clock,
+    ) -> None:
         self.rules, self.index, self.windows, self.metrics, self.clock = rules, index, windows, metrics, clock
         self.audit_topic, self.repair_topic, self.lookup_topic = audit_topic, repair_topic, lookup_topic
 
-    def apply(self, staged: StagedTable, effects: Effects, side: str, record: OnPremEvent | CloudHash, topic: str,
-              timestamp_ms: int | None) -> list[Out]:
+    def apply(
+        self,
+        staged: StagedTable,
+        effects: Effects,
+        side: str,
+        record: OnPremEvent | CloudHash,
+        topic: str,
+        timestamp_ms: int | None,
+    ) -> list[Out]:
         """A parsed input record in its PK's partition."""
         now = self.clock()
         key = record.pk.encode()
@@ -80,12 +96,14 @@ class PairUpdates:
             else:
                 applied, history, origins, kept = before.applied, before.history, before.origins, before.outbox
             if source != SOURCE_TICK:
-                applied = (*applied[:source], effects.offset, *applied[source + 1:])
+                applied = (*applied[:source], effects.offset, *applied[source + 1 :])
             if effects.origin:
                 origins = (*origins, effects.origin)[-ORIGINS_KEPT:]
             if verdicts:
-                history = (*history, *[(v.status._value_, v.late, v.event_id, v.classified_ms, v.reason)
-                                       for v in verdicts])[-HISTORY:]
+                history = (
+                    *history,
+                    *[(v.status._value_, v.late, v.event_id, v.classified_ms, v.reason) for v in verdicts],
+                )[-HISTORY:]
             if kept:
                 oldest = self.clock() - OUTBOX_MS
                 kept = tuple(v for v in kept if v.classified_ms >= oldest)
@@ -96,8 +114,14 @@ class PairUpdates:
             due = classify.pending_deadline(state)
             if due is not None and due != classify.pending_deadline(before):
                 self.track_deadline(partition, pk, state.tracked.event_ts, due)  # type: ignore[union-attr]
-        outs = [Out(self.lookup_topic, key, encode_request(pk, lookup.not_before_ms, lookup.attempt),
-                    None, partition) for lookup in step.lookups] if step.lookups else []
+        outs = (
+            [
+                Out(self.lookup_topic, key, encode_request(pk, lookup.not_before_ms, lookup.attempt), None, partition)
+                for lookup in step.lookups
+            ]
+            if step.lookups
+            else []
+        )
         for verdict in verdicts:
             status = verdict.status._value_  # (``.value`` is a Python-level property: 0.2 µs a read)
             effects.count(verdict.window_start, f"LATE_{status}" if verdict.late else status)
@@ -107,8 +131,9 @@ class PairUpdates:
             outs.extend(self.verdict_outs(pk, key, verdict))
         return outs
 
-    def verdict_outs(self, pk: str, key: bytes, verdict: classify.Verdict,
-                     headers: list[tuple[str, bytes]] | None = None) -> list[Out]:
+    def verdict_outs(
+        self, pk: str, key: bytes, verdict: classify.Verdict, headers: list[tuple[str, bytes]] | None = None
+    ) -> list[Out]:
         record = audit_record(pk, verdict)
         outs = [build(Out, (self.audit_topic, key, orjson.dumps(record), headers, None))]
         if verdict.status in REPAIRABLE:

@@ -55,9 +55,13 @@ class Reconciler:
     ) -> None:
         self.settings = settings
         self.rules = Rules(
-            WindowSpec(settings.window_ms, settings.grace_ms), settings.retention_ms, lookups=settings.lookups,
-            lookup_delay_ms=settings.lookup_delay_ms, rechecks=settings.rechecks,
-            recheck_backoff_ms=settings.recheck_backoff_ms, answer_wait_ms=settings.answer_wait_ms,
+            WindowSpec(settings.window_ms, settings.grace_ms),
+            settings.retention_ms,
+            lookups=settings.lookups,
+            lookup_delay_ms=settings.lookup_delay_ms,
+            rechecks=settings.rechecks,
+            recheck_backoff_ms=settings.recheck_backoff_ms,
+            answer_wait_ms=settings.answer_wait_ms,
         )
         self.pairs = pairs
         #: (partition, key) → value: a point read that skips the mapping layers of a Faust table
@@ -72,15 +76,27 @@ class Reconciler:
         self.horizon: Horizon = horizon or (lambda partition, now: now)
         self.index = DeadlineIndex(resolution_ms=max(50, int(settings.tick_seconds * 1000)))
         self.routing = Routing(settings.partitions, settings.rekey_topic)
-        self.windows = WindowBook(settings.metrics_topic, settings.window_ms, settings.grace_ms,
-                                  settings.retention_ms, metrics)
-        self.updates = PairUpdates(self.rules, settings.audit_topic, settings.repair_topic, settings.lookup_topic,
-                                   self.index, self.windows, metrics, clock)
+        self.windows = WindowBook(
+            settings.metrics_topic, settings.window_ms, settings.grace_ms, settings.retention_ms, metrics
+        )
+        self.updates = PairUpdates(
+            self.rules,
+            settings.audit_topic,
+            settings.repair_topic,
+            settings.lookup_topic,
+            self.index,
+            self.windows,
+            metrics,
+            clock,
+        )
         self.expiry = Expiry(pairs, scan, self.rules, metrics)
         self.takeover = Takeover(pairs, scan, self.index, self.windows, self.expiry, self.updates)
         self.dead_letters = DeadLetters(settings.dlq_topic, self.rules.windows, metrics, clock)
-        self._sources = {settings.onprem_topic: SOURCE_ONPREM, settings.cloud_topic: SOURCE_CLOUD,
-                         settings.rekey_topic: SOURCE_REKEY}
+        self._sources = {
+            settings.onprem_topic: SOURCE_ONPREM,
+            settings.cloud_topic: SOURCE_CLOUD,
+            settings.rekey_topic: SOURCE_REKEY,
+        }
         #: the batch being processed (see :meth:`process`)
         self._staged: StagedTable | None = None
 
@@ -116,10 +132,14 @@ class Reconciler:
                 return self._on_rekeyed(staged, record)
             return self._on_input(staged, ONPREM if record.source == SOURCE_ONPREM else CLOUD, record)
         except Exception as exc:  # one bad record must never stop the batch, nor the worker
-            log.exception("error processing %s[%d]@%d; dead-lettering it", record.topic, record.partition,
-                          record.offset)
-            return [self.dead_letter_error(exc, record.topic, record.partition, record.offset, record.key,
-                                           record.value, record.headers)]
+            log.exception(
+                "error processing %s[%d]@%d; dead-lettering it", record.topic, record.partition, record.offset
+            )
+            return [
+                self.dead_letter_error(
+                    exc, record.topic, record.partition, record.offset, record.key, record.value, record.headers
+                )
+            ]
 
     # --- one record at a time, as a batch of one (tests, benchmarks) ------------------------
 
@@ -139,12 +159,18 @@ class Reconciler:
         return self.process([Input(source, topic, partition, offset, key, value, _seq(headers), timestamp_ms)])
 
     def on_rekeyed(
-        self, partition: int, offset: int, key: bytes | None, value: bytes | None,
-        headers: Iterable[tuple[str, bytes]] | None, timestamp_ms: int | None = None,
+        self,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Iterable[tuple[str, bytes]] | None,
+        timestamp_ms: int | None = None,
     ) -> list[Out]:
         """A record forwarded to its PK's partition, as a batch of one."""
-        return self.process([Input(SOURCE_REKEY, self.settings.rekey_topic, partition, offset, key, value,
-                                   _seq(headers), timestamp_ms)])
+        return self.process(
+            [Input(SOURCE_REKEY, self.settings.rekey_topic, partition, offset, key, value, _seq(headers), timestamp_ms)]
+        )
 
     def on_tick(self, partition: int, offset: int) -> list[Out]:
         """A tick of one partition, as a batch of one (see :meth:`_on_tick`)."""
@@ -162,21 +188,26 @@ class Reconciler:
         home = self.routing.home(parsed.pk)
         if home != partition:
             return [self.routing.forward(side, parsed.pk, home, partition, offset, value, headers)]
-        return self._apply_effects(staged, effects,
-                                   self.updates.apply(staged, effects, side, parsed, topic, timestamp_ms))
+        return self._apply_effects(
+            staged, effects, self.updates.apply(staged, effects, side, parsed, topic, timestamp_ms)
+        )
 
     def _on_rekeyed(self, staged: StagedTable, record: Input) -> list[Out]:
         _, rekey_topic, partition, offset, key, value, headers, timestamp_ms = record
         side, origin = forwarded_from(headers)
         effects = Effects(partition, SOURCE_REKEY, offset, origin)
         topic = self.settings.onprem_topic if side == ONPREM else self.settings.cloud_topic
-        parsed = self._parse(side, value) if side in (ONPREM, CLOUD) else Rejection(
-            Reason.PROCESSING_ERROR, f"re-keyed record without a valid {SIDE_HEADER} header")
+        parsed = (
+            self._parse(side, value)
+            if side in (ONPREM, CLOUD)
+            else Rejection(Reason.PROCESSING_ERROR, f"re-keyed record without a valid {SIDE_HEADER} header")
+        )
         if isinstance(parsed, Rejection):
             out = self.dead_letters.reject(effects, parsed, rekey_topic, key, value, headers, timestamp_ms)
             return self._apply_effects(staged, effects, [out])
-        return self._apply_effects(staged, effects,
-                                   self.updates.apply(staged, effects, side, parsed, topic, timestamp_ms))
+        return self._apply_effects(
+            staged, effects, self.updates.apply(staged, effects, side, parsed, topic, timestamp_ms)
+        )
 
     def _on_tick(self, staged: StagedTable, partition: int, offset: int) -> list[Out]:
         """Sweep the partition's due deadlines, expire settled state, close due windows.
@@ -215,7 +246,13 @@ class Reconciler:
     # --- dead letters, partitions -------------------------------------------------------
 
     def dead_letter_error(
-        self, exc: BaseException, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
+        self,
+        exc: BaseException,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
         headers: Iterable[tuple[str, bytes]] | None,
     ) -> Out:
         """An unexpected error while processing one record: dead-letter it and carry on.

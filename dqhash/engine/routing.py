@@ -29,8 +29,16 @@ class Routing:
     def home(self, pk: str) -> int:
         return partition_for(pk, self.partitions)
 
-    def forward(self, side: str, pk: str, home: int, partition: int, offset: int, value: bytes | None,
-                headers: Sequence[tuple[str, bytes]] | None) -> Out:
+    def forward(
+        self,
+        side: str,
+        pk: str,
+        home: int,
+        partition: int,
+        offset: int,
+        value: bytes | None,
+        headers: Sequence[tuple[str, bytes]] | None,
+    ) -> Out:
         """The record as sent to its PK's partition through the re-key topic."""
         forwarded = [(SIDE_HEADER, _SIDES[side]), (ORIGIN_HEADER, f"{side}:{partition}:{offset}".encode())]
         if headers:

@@ -83,12 +83,15 @@ class StagedTable:
         produced: list[Out] = []
         windows, states = self._windows, self._states
         for partition in sorted(set(self._dirty_windows) | set(self._dirty_states)):
-            items = [(key, None if windows[key] is None else orjson.dumps(windows[key]))
-                     for key in self._dirty_windows.get(partition, ())]
-            items += [(key, None if (state := states[key]) is None else encode_state(state))
-                      for key in self._dirty_states.get(partition, ())]
+            items = [
+                (key, None if windows[key] is None else orjson.dumps(windows[key]))
+                for key in self._dirty_windows.get(partition, ())
+            ]
+            items += [
+                (key, None if (state := states[key]) is None else encode_state(state))
+                for key in self._dirty_states.get(partition, ())
+            ]
             produced.extend(self.write(partition, items))
         self._dirty_windows.clear()
         self._dirty_states.clear()
         return produced
-

@@ -30,10 +30,17 @@ T = TypeVar("T")
 
 
 class Takeover:
-    def __init__(self, pairs: Table, scan: Scan, index: DeadlineIndex, windows: WindowBook, expiry: Expiry,
-                 updates: PairUpdates) -> None:
+    def __init__(
+        self, pairs: Table, scan: Scan, index: DeadlineIndex, windows: WindowBook, expiry: Expiry, updates: PairUpdates
+    ) -> None:
         self.pairs, self.scan, self.index, self.windows, self.expiry, self.updates = (
-            pairs, scan, index, windows, expiry, updates)
+            pairs,
+            scan,
+            index,
+            windows,
+            expiry,
+            updates,
+        )
         #: the partitions of the last rebuild: only partitions new to this worker republish their outbox
         self.owned: set[int] = set()
 
@@ -54,7 +61,10 @@ class Takeover:
         for partition in wanted:
             taken_over = partition not in self.owned
             self.forget(partition)
-            open_windows, closed = windows.open.setdefault(partition, set()), windows.closed.setdefault(partition, set())
+            open_windows, closed = (
+                windows.open.setdefault(partition, set()),
+                windows.closed.setdefault(partition, set()),
+            )
             republish = windows.republish.setdefault(partition, set())
             published: list[tuple[int, Callable[[], list[Out]]]] = []  # (when, its outputs) by the previous owner
             for key, raw in self.scan(self.pairs, partition):
@@ -66,24 +76,32 @@ class Takeover:
                         republish.add(start)
                     elif taken_over and window["closed"] and "published_ms" in window:
                         # as verdicts: its record may be in the changelog, marked published, and not in Kafka
-                        published.append((window["published_ms"],
-                                          partial(windows.published_again, partition, start, window)))
+                        published.append(
+                            (window["published_ms"], partial(windows.published_again, partition, start, window))
+                        )
                     continue
                 scanned += 1
                 state = decode_state(raw)
                 if taken_over and state.outbox:
                     pk = key.decode()
-                    published.extend((verdict.classified_ms,
-                                      partial(self.updates.verdict_outs, pk, key, verdict, REPUBLISHED))
-                                     for verdict in state.outbox)
+                    published.extend(
+                        (verdict.classified_ms, partial(self.updates.verdict_outs, pk, key, verdict, REPUBLISHED))
+                        for verdict in state.outbox
+                    )
                 due = classify.pending_deadline(state)
                 if due is not None:
                     self.updates.track_deadline(partition, key.decode(), state.tracked.event_ts, due)  # type: ignore[union-attr]
                     pending += 1
             resend.extend(out for outputs in last_moments(published) for out in outputs())
         self.owned = wanted  # (a revoke does not clear it: Faust revokes everything on every rebalance)
-        log.info("rebuilt the deadline index for partitions %s from %d keys: %d pending pairs, %d recent verdict "
-                 "and window outputs published again", sorted(wanted), scanned, pending, len(resend))
+        log.info(
+            "rebuilt the deadline index for partitions %s from %d keys: %d pending pairs, %d recent verdict "
+            "and window outputs published again",
+            sorted(wanted),
+            scanned,
+            pending,
+            len(resend),
+        )
         return resend
 
     def forget(self, partition: int) -> None:

@@ -24,10 +24,15 @@ REPUBLISHED = [("dq.republished", b"1")]
 
 
 class WindowBook:
-    def __init__(self, metrics_topic: str, window_ms: int, grace_ms: int, retention_ms: int,
-                 metrics: MetricsSink) -> None:
+    def __init__(
+        self, metrics_topic: str, window_ms: int, grace_ms: int, retention_ms: int, metrics: MetricsSink
+    ) -> None:
         self.metrics_topic, self.window_ms, self.grace_ms, self.retention_ms = (
-            metrics_topic, window_ms, grace_ms, retention_ms)
+            metrics_topic,
+            window_ms,
+            grace_ms,
+            retention_ms,
+        )
         self.metrics = metrics
         self.open: dict[int, set[int]] = {}
         self.closed: dict[int, set[int]] = {}
@@ -41,7 +46,7 @@ class WindowBook:
         """Fold one record's counts into its windows (in the batch's staged copies, written once at its end)."""
         partition, source, offset = effects.partition, effects.source, effects.offset
         counts = effects.counts
-        for start, delta in (sorted(counts.items()) if len(counts) > 1 else counts.items()):
+        for start, delta in sorted(counts.items()) if len(counts) > 1 else counts.items():
             key = window_key(partition, start)
             window = staged.window(partition, key) or new_window()
             if offset <= window["applied"][source]:
@@ -92,7 +97,9 @@ class WindowBook:
         self.metrics.window_closed(partition, record["compared"], record["match_rate"])
         return self._out(partition, start, record)
 
-    def _out(self, partition: int, start: int, record: dict[str, Any], headers: list[tuple[str, bytes]] | None = None) -> Out:
+    def _out(
+        self, partition: int, start: int, record: dict[str, Any], headers: list[tuple[str, bytes]] | None = None
+    ) -> Out:
         return Out(self.metrics_topic, f"{partition}:{start}".encode(), orjson.dumps(record), headers)
 
     def published_again(self, partition: int, start: int, window: dict[str, Any]) -> list[Out]:

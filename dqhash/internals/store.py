@@ -22,6 +22,7 @@ from dqhash.engine.ports import PointRead, Scan, Writer
 
 def partition_scanner(partitions: int) -> Scan:
     """``scan(table, partition)``: the (key, value) pairs a table holds for one partition, read from a snapshot."""
+
     def scan(table: Any, partition: int) -> Iterator[tuple[bytes, bytes]]:
         store = table.data
         dbs = getattr(store, "_dbs", None)
@@ -29,6 +30,7 @@ def partition_scanner(partitions: int) -> Scan:
             db = dbs.get(partition)
             return iter(()) if db is None else store._visible_items(db)
         return iter([(k, v) for k, v in list(store.data.items()) if _partition_of(k, partitions) == partition])
+
     return scan
 
 
@@ -62,6 +64,7 @@ def batch_writer(table: Any) -> Writer:
         return [build(Out, (topic, key, value, None, partition)) for key, value in items]
 
     if getattr(store, "_dbs", None) is not None:
+
         def write(partition: int, items: list[tuple[bytes, bytes | None]]) -> list[Out]:
             batch = WriteBatch(raw_mode=True)
             for key, value in items:
@@ -72,6 +75,7 @@ def batch_writer(table: Any) -> Writer:
             store._db_for_partition(partition).write(batch)
             return changelog(partition, items)
     else:
+
         def write(partition: int, items: list[tuple[bytes, bytes | None]]) -> list[Out]:
             for key, value in items:
                 if value is None:
@@ -79,13 +83,16 @@ def batch_writer(table: Any) -> Writer:
                 else:
                     store.data[key] = value
             return changelog(partition, items)
+
     return write
 
 
 def persist_offset(table: Any) -> Callable[[int, int], None]:
     """``(partition, offset)`` of the newest delivered changelog record → the store's persisted offset."""
+
     def persisted(partition: int, offset: int) -> None:
         table.data.set_persisted_offset(TP(table.changelog_topic.get_topic_name(), partition), offset)
+
     return persisted
 
 

@@ -43,8 +43,13 @@ async def fetched_highwaters(bootstrap, listed: Mapping[TP, int]) -> dict[TP, in
     """max(listed, fetch high watermark) per partition, from one fetch at the listed offset."""
     if not listed:
         return {}
-    probe = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                             fetch_max_wait_ms=50, max_partition_fetch_bytes=1024)
+    probe = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        fetch_max_wait_ms=50,
+        max_partition_fetch_bytes=1024,
+    )
     await probe.start()
     try:
         probe.assign(list(listed))
@@ -58,8 +63,9 @@ async def fetched_highwaters(bootstrap, listed: Mapping[TP, int]) -> dict[TP, in
         for tp, offset in listed.items():
             highwater = probe.highwater(tp)
             if highwater is None:
-                log.warning("no fetch high watermark for %s within %.0fs; using the listed %d", tp, PROBE_TIMEOUT_S,
-                            offset)
+                log.warning(
+                    "no fetch high watermark for %s within %.0fs; using the listed %d", tp, PROBE_TIMEOUT_S, offset
+                )
             result[tp] = max(offset, highwater or 0)
         corrected = {tp: (listed[tp], result[tp]) for tp in listed if result[tp] != listed[tp]}
         if corrected:

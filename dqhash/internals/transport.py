@@ -119,8 +119,7 @@ class RewindingConsumerThread(stock.AIOKafkaConsumerThread):
         count_seeks(self._consumer._fetcher, self.seeks)
 
     async def _fetch_records(self, consumer, active_partitions, timeout=None, max_records=None):
-        records = await super()._fetch_records(consumer, active_partitions, timeout=timeout,
-                                               max_records=max_records)
+        records = await super()._fetch_records(consumer, active_partitions, timeout=timeout, max_records=max_records)
         self.fetched_seeks = dict(self.seeks)  # same step as aiokafka handed the records over: no seek between
         return records
 
@@ -212,8 +211,8 @@ class Consumer(stock.Consumer):
             return None
         stale = bisect.bisect_left(acked, start)  # acknowledged again after a rewind: already committed
         count = committable(acked[stale:], start)
-        done = acked[:stale + count]
-        acked[:stale + count] = []
+        done = acked[: stale + count]
+        acked[: stale + count] = []
         self._acked_index[tp].difference_update(done)
         if count:
             self._rereads.pop(tp, None)
@@ -239,9 +238,13 @@ class Consumer(stock.Consumer):
         pending = self._rereads.get(tp)
         if pending is not None and time.monotonic() - pending[1] < REREAD_RETRY_S:
             return
-        log.warning("%s: offsets %d to %d were read and not processed (skipped during a rebalance?); "
-                    "reading them again, after the records that followed them (window totals may miss them)",
-                    tp, start, acked_from - 1)
+        log.warning(
+            "%s: offsets %d to %d were read and not processed (skipped during a rebalance?); "
+            "reading them again, after the records that followed them (window totals may miss them)",
+            tp,
+            start,
+            acked_from - 1,
+        )
         self._rereads[tp] = (start, time.monotonic())
 
         async def seek_back() -> None:
@@ -273,8 +276,10 @@ class Consumer(stock.Consumer):
         lost. Not counted, they hold the commit until read again. A skipped record is one no stream took
         (``tracked``).
         """
-        if self.is_stale(message) or (not message.tracked and (
-                message.generation_id != self.app.consumer_generation_id or not self.app.flow_control.is_active())):
+        if self.is_stale(message) or (
+            not message.tracked
+            and (message.generation_id != self.app.consumer_generation_id or not self.app.flow_control.is_active())
+        ):
             message.acked = True
             self._unacked_messages.discard(message)
             notify(self._waiting_for_ack)  # ``wait_empty`` waits for the stream to be done with it
@@ -340,6 +345,17 @@ class Consumer(stock.Consumer):
         self._read_offset[tp] = batch[-1].offset
         return batch
 
+    async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
+        """Faust's drain loop calls this for the offsets missing between the read offset and the record at
+        ``offset_to``: they count as acknowledged. Faust's own counts the record itself too (``addi(from, to +
+        1)``: a commit could pass it before it is processed) and never the committed offset (the partition's
+        next offset missing from the log would hold the commit forever). Here: from the committed offset on, up
+        to the record, the record excluded, as the taps' ``_add_gaps`` does."""
+        committed = self._committed_offset[tp]
+        begin = offset_from if committed is None else max(offset_from, committed)
+        if begin < offset_to:
+            self._gap[tp].addi(begin, offset_to)
+
     def _add_gaps(self, tp: TP, expected: int, batch: list) -> None:
         """Offsets missing before and between the records (compacted away, control records) count as
         acknowledged. Not Faust's ``_add_gap``: it never counts the committed offset itself as a gap, so a
@@ -355,8 +371,11 @@ class Consumer(stock.Consumer):
 
     def is_current(self, chunk: Chunk) -> bool:
         """Still to be applied: not sought since, same generation, flow running (not rebalancing)."""
-        return (chunk.seeks == seek_count(self._thread.seeks, chunk.tp)
-                and chunk.generation == self.app.consumer_generation_id and self.flow_active)
+        return (
+            chunk.seeks == seek_count(self._thread.seeks, chunk.tp)
+            and chunk.generation == self.app.consumer_generation_id
+            and self.flow_active
+        )
 
     def ack_chunk(self, chunk: Chunk) -> int:
         """Counts a processed chunk's records as acknowledged (``Consumer.ack`` for each, in one step).
@@ -427,8 +446,12 @@ class Consumer(stock.Consumer):
             if seek_count(self._thread.seeks, tp) != seeks:
                 continue  # sought since (stale records): that seek says where the partition is read from
             first = next(record.offset for record in batch if record.offset > last_handed.get(tp, -1))
-            log.info("%s: offsets %d to %d were fetched and not handed out (flow stopped); seeking back to them",
-                     tp, first, batch[-1].offset)
+            log.info(
+                "%s: offsets %d to %d were fetched and not handed out (flow stopped); seeking back to them",
+                tp,
+                first,
+                batch[-1].offset,
+            )
             asyncio.ensure_future(self._seek_back_quietly(tp, first, seeks))
 
     async def _seek_back_quietly(self, tp: TP, offset: int, seeks: int) -> None:

@@ -66,14 +66,17 @@ def tune_garbage_collector(threshold: int) -> None:
     gc.freeze()
     _, older, oldest = gc.get_threshold()
     gc.set_threshold(threshold, older, oldest)
-    log.info("garbage collector: young-generation threshold %d, %d start-up objects frozen", threshold,
-             gc.get_freeze_count())
+    log.info(
+        "garbage collector: young-generation threshold %d, %d start-up objects frozen", threshold, gc.get_freeze_count()
+    )
 
 
 def _arm_watchdog(seconds: float) -> None:
     def expire() -> None:
-        message = (f"dqhash: shutdown did not finish within {seconds:g} s (DQHASH_SHUTDOWN_SECONDS); exiting now. "
-                   "Records not committed yet are redelivered to the next owner of their partitions.")
+        message = (
+            f"dqhash: shutdown did not finish within {seconds:g} s (DQHASH_SHUTDOWN_SECONDS); exiting now. "
+            "Records not committed yet are redelivered to the next owner of their partitions."
+        )
         log.error(message)
         print(message, file=sys.stderr, flush=True)
         os._exit(EXIT_SHUTDOWN_TIMEOUT)

@@ -81,7 +81,13 @@ def _report(future, callback: OnDelivered | None, topic: str, partition: int, co
         return
     error = future.exception()
     if error is not None:  # aiokafka retried until its request timeout: the broker is unreachable or refusing
-        log.error("could not deliver %d records to %s[%d]: %r; check the broker (their input records are "
-                  "redelivered if their offsets were not committed)", count, topic, partition, error)
+        log.error(
+            "could not deliver %d records to %s[%d]: %r; check the broker (their input records are "
+            "redelivered if their offsets were not committed)",
+            count,
+            topic,
+            partition,
+            error,
+        )
     elif callback is not None:
         callback(partition, future.result().offset + count - 1)

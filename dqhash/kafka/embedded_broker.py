@@ -27,7 +27,9 @@ def free_port() -> int:
 class EmbeddedBroker:
     """Start with ``with EmbeddedBroker() as broker:``; ``broker.url`` is ``kafka://127.0.0.1:P``."""
 
-    def __init__(self, port: int | None = None, log_path: Path | None = None, advertised_port: int | None = None) -> None:
+    def __init__(
+        self, port: int | None = None, log_path: Path | None = None, advertised_port: int | None = None
+    ) -> None:
         self.port = port or free_port()
         self.log_path = log_path
         #: the port clients are told to use (a proxy in front of the broker, in the outage test)
@@ -51,16 +53,25 @@ class EmbeddedBroker:
         address = f"tcp://127.0.0.1:{self.port}"
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self.process = subprocess.Popen(
-            [binary, "broker", "--listener-url", address,
-             "--advertised-listener-url", f"tcp://127.0.0.1:{self.advertised_port}"],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            [
+                binary,
+                "broker",
+                "--listener-url",
+                address,
+                "--advertised-listener-url",
+                f"tcp://127.0.0.1:{self.advertised_port}",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
         )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise BrokerError(f"embedded broker exited with code {self.process.returncode} "
-                                  f"(port {self.port} in use?)")
+                raise BrokerError(
+                    f"embedded broker exited with code {self.process.returncode} (port {self.port} in use?)"
+                )
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
                     return self

@@ -34,7 +34,9 @@ def topic_plan(settings: Settings) -> list[TopicSpec]:
     plan = [
         TopicSpec(settings.onprem_topic, n, {}, "input: on-prem change events"),
         TopicSpec(settings.cloud_topic, n, {}, "input: cloud hashes"),
-        TopicSpec(settings.rekey_topic, n, {"retention.ms": week}, "internal: records re-keyed to their PK's partition"),
+        TopicSpec(
+            settings.rekey_topic, n, {"retention.ms": week}, "internal: records re-keyed to their PK's partition"
+        ),
         TopicSpec(settings.tick_topic, n, {"retention.ms": str(3600 * 1000)}, "internal: deadline ticks"),
         TopicSpec(settings.lookup_topic, n, {"retention.ms": week}, "internal: cloud rows to read (lookups, rechecks)"),
         TopicSpec(settings.repair_topic, n, {"retention.ms": week}, "output: confirmed problems for a resync job"),
@@ -61,19 +63,24 @@ async def create_topics(settings: Settings, timeout_s: float = 30.0) -> list[str
         created = []
         for spec in missing:
             try:
-                await admin.create_topics([NewTopic(spec.name, spec.partitions, settings.replication_factor,
-                                                    topic_configs=spec.configs)])
+                await admin.create_topics(
+                    [NewTopic(spec.name, spec.partitions, settings.replication_factor, topic_configs=spec.configs)]
+                )
                 created.append(spec.name)
             except TopicAlreadyExistsError:  # another replica created it meanwhile
                 pass
         described = await admin.describe_topics([spec.name for spec in plan])
         counts = {d["topic"]: len(d["partitions"]) for d in described}
-        wrong = [f"{spec.name} has {counts.get(spec.name)} partitions, needs {spec.partitions}"
-                 for spec in plan if counts.get(spec.name) != spec.partitions]
+        wrong = [
+            f"{spec.name} has {counts.get(spec.name)} partitions, needs {spec.partitions}"
+            for spec in plan
+            if counts.get(spec.name) != spec.partitions
+        ]
         if wrong:
             raise TopicMismatch(
                 "topics do not match DQHASH_PARTITIONS; set DQHASH_PARTITIONS to the input topics' partition count "
-                "(or recreate the topics): " + "; ".join(wrong))
+                "(or recreate the topics): " + "; ".join(wrong)
+            )
         return created
     finally:
         await admin.close()

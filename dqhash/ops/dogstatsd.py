@@ -65,18 +65,37 @@ PACKED_SAMPLES = 150
 
 #: Every metric name dqhash emits (monitors are checked against this).
 ALL_METRICS = frozenset(
-    set(STATUS_COUNTERS.values()) | set(REASON_COUNTERS.values())
-    | {DUPLICATES, LATE, DLQ_RECORDS, STALE_CLOUD, EXPIRED, TIME_TO_CLASSIFY, WINDOW_MATCH_RATE, WINDOW_COMPARED,
-       LOOKUPS, LOOKUPS_COALESCED, LOOKUP_FAILED, CASSANDRA_TIMEOUT, PARTIAL_ROW, SCHEMA_DRIFT,
-       COLUMN_REMOVED, REPAIR_REQUESTS, CLASSIFIED, CLASSIFIED_ON_TIME}
+    set(STATUS_COUNTERS.values())
+    | set(REASON_COUNTERS.values())
+    | {
+        DUPLICATES,
+        LATE,
+        DLQ_RECORDS,
+        STALE_CLOUD,
+        EXPIRED,
+        TIME_TO_CLASSIFY,
+        WINDOW_MATCH_RATE,
+        WINDOW_COMPARED,
+        LOOKUPS,
+        LOOKUPS_COALESCED,
+        LOOKUP_FAILED,
+        CASSANDRA_TIMEOUT,
+        PARTIAL_ROW,
+        SCHEMA_DRIFT,
+        COLUMN_REMOVED,
+        REPAIR_REQUESTS,
+        CLASSIFIED,
+        CLASSIFIED_ON_TIME,
+    }
 )
 
 
 class Metrics:
     """What the pipeline reports; a disabled instance does nothing."""
 
-    def __init__(self, host: str, port: int, tags: list[str], enabled: bool = True,
-                 on_time_ms: int | None = None) -> None:
+    def __init__(
+        self, host: str, port: int, tags: list[str], enabled: bool = True, on_time_ms: int | None = None
+    ) -> None:
         self.enabled = enabled
         #: the SLO budget from arrival to verdict (None: every verdict counts as on time)
         self.on_time_ms = on_time_ms
@@ -165,8 +184,9 @@ class Metrics:
             for (name, tags), values in samples.items():
                 for start in range(0, len(values), PACKED_SAMPLES):
                     # the client formats the value with str(): a packed value is a protocol v1.1 line
-                    self.client.distribution(name, ":".join(map(str, values[start:start + PACKED_SAMPLES])),
-                                             tags=list(tags))
+                    self.client.distribution(
+                        name, ":".join(map(str, values[start : start + PACKED_SAMPLES])), tags=list(tags)
+                    )
 
     def _fold_verdicts(self) -> None:
         """The batch's verdict tallies as the counters and samples each verdict stands for."""

@@ -42,7 +42,7 @@ def parse_pk(raw: str) -> str:
         except orjson.JSONDecodeError:
             raise BadRequest("a pk starting with '[' must be a composite key: a JSON array of texts") from None
         if not isinstance(parts, list) or not parts or not all(isinstance(p, str) for p in parts):
-            raise BadRequest("a composite pk is a non-empty JSON array of texts, e.g. [\"a\",\"1\"]")
+            raise BadRequest('a composite pk is a non-empty JSON array of texts, e.g. ["a","1"]')
     return raw
 
 
@@ -65,10 +65,15 @@ def _int_param(query: Mapping[str, str], name: str, default: int, low: int, high
 
 
 def page(items: Sequence, limit: int, offset: int) -> dict:
-    chunk = list(items[offset:offset + limit])
+    chunk = list(items[offset : offset + limit])
     more = offset + limit < len(items)
-    return {"items": chunk, "total": len(items), "limit": limit, "offset": offset,
-            "next_offset": offset + limit if more else None}
+    return {
+        "items": chunk,
+        "total": len(items),
+        "limit": limit,
+        "offset": offset,
+        "next_offset": offset + limit if more else None,
+    }
 
 
 def pair_view(pk: str, partition: int, state: PairState | None, served_by: str) -> dict:
@@ -77,25 +82,33 @@ def pair_view(pk: str, partition: int, state: PairState | None, served_by: str) 
         return view
     tracked, cloud = state.tracked, state.cloud
     view["status"] = tracked.status if tracked else "CLOUD_ONLY"
-    view["onprem"] = None if tracked is None else {
-        "event_id": tracked.event_id,
-        "event_ts": format_ms(tracked.event_ts),
-        "action": tracked.action,
-        "hash": _hash(tracked.hash_version, tracked.hash_digest),
-        "arrived_at": format_ms(tracked.arrived_ms),
-        "deadline": format_ms(tracked.deadline_ms),
-        "decided_at_deadline": tracked.by_deadline,
-        "rechecks": tracked.rechecks,
-        "recheck_results": list(tracked.recheck_results),
-        "awaiting_cloud_read_since": format_ms(tracked.awaiting_ms) if tracked.awaiting_ms is not None else None,
-    }
-    view["cloud"] = None if cloud is None else {
-        "hash": _hash(cloud.hash_version, cloud.hash_digest),
-        "row_found": cloud.hash_digest is not None,
-        "cloud_ts": format_ms(cloud.cloud_ts),
-        "arrived_at": format_ms(cloud.arrived_ms),
-        "columns_removed": list(cloud.columns_removed),
-    }
+    view["onprem"] = (
+        None
+        if tracked is None
+        else {
+            "event_id": tracked.event_id,
+            "event_ts": format_ms(tracked.event_ts),
+            "action": tracked.action,
+            "hash": _hash(tracked.hash_version, tracked.hash_digest),
+            "arrived_at": format_ms(tracked.arrived_ms),
+            "deadline": format_ms(tracked.deadline_ms),
+            "decided_at_deadline": tracked.by_deadline,
+            "rechecks": tracked.rechecks,
+            "recheck_results": list(tracked.recheck_results),
+            "awaiting_cloud_read_since": format_ms(tracked.awaiting_ms) if tracked.awaiting_ms is not None else None,
+        }
+    )
+    view["cloud"] = (
+        None
+        if cloud is None
+        else {
+            "hash": _hash(cloud.hash_version, cloud.hash_digest),
+            "row_found": cloud.hash_digest is not None,
+            "cloud_ts": format_ms(cloud.cloud_ts),
+            "arrived_at": format_ms(cloud.arrived_ms),
+            "columns_removed": list(cloud.columns_removed),
+        }
+    )
     view["history"] = [
         {"status": status, "late": late, "event_id": event_id, "classified_at": format_ms(at), "reason": reason}
         for status, late, event_id, at, reason in reversed(state.history)
@@ -121,10 +134,17 @@ def window_rows(windows: Iterable[tuple[int, dict]], window_ms: int) -> list[dic
         row = by_start[start]
         counts = dict(row["counts"])
         compared, match_rate = compared_and_match_rate(counts)
-        rows.append({
-            "window_start": format_ms(start), "window_end": format_ms(start + window_ms), "closed": row["closed"],
-            "partitions": row["partitions"], "counts": counts, "compared": compared, "match_rate": match_rate,
-        })
+        rows.append(
+            {
+                "window_start": format_ms(start),
+                "window_end": format_ms(start + window_ms),
+                "closed": row["closed"],
+                "partitions": row["partitions"],
+                "counts": counts,
+                "compared": compared,
+                "match_rate": match_rate,
+            }
+        )
     return rows
 
 
@@ -138,7 +158,9 @@ class RecentOutputs:
         self.problems: deque[dict] = deque(maxlen=capacity)
         self.dead_letters: deque[dict] = deque(maxlen=capacity)
 
-    def saw(self, topic_kind: str, key: bytes | None, value: bytes, headers: Sequence[tuple[str, bytes]] | None) -> None:
+    def saw(
+        self, topic_kind: str, key: bytes | None, value: bytes, headers: Sequence[tuple[str, bytes]] | None
+    ) -> None:
         if topic_kind == "audit":
             record = orjson.loads(value)
             if record["status"] in PROBLEMS:
@@ -158,10 +180,14 @@ def dlq_entry(key: bytes | None, value: bytes, headers: Sequence[tuple[str, byte
         "id": f"{topic}:{partition}:{offset}",
         "reason": h.get(DLQ_REASON, b"").decode(),
         "message": h.get(DLQ_MESSAGE, b"").decode(errors="replace"),
-        "topic": topic, "partition": int(partition), "offset": int(offset),
+        "topic": topic,
+        "partition": int(partition),
+        "offset": int(offset),
         "key": key.decode(errors="replace") if key is not None else None,
         "value_preview": value[:200].decode(errors="replace"),
-        "_key": key, "_value": value, "_headers": list(headers),
+        "_key": key,
+        "_value": value,
+        "_headers": list(headers),
     }
 
 

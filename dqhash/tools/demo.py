@@ -90,24 +90,41 @@ async def run(events: int, timeout_s: float | None = None) -> int:
         store = CloudCopy(cloud_db)
         store.insert(workload.rows_now)
         env = worker_env(
-            clean_env(), DQHASH_BROKER=url, DQHASH_DATA_DIR=workdir / "data", DQHASH_WEB_PORT=free_port(),
-            DQHASH_WEB_HOST="127.0.0.1", DQHASH_SESSION_TIMEOUT=6, DQHASH_WINDOW_SECONDS=DEMO_WINDOW_S,
-            DQHASH_GRACE_SECONDS=DEMO_GRACE_S, DQHASH_TICK_SECONDS=0.2, DD_AGENT_HOST="127.0.0.1",
-            DD_DOGSTATSD_PORT=statsd.port, DD_SERVICE="dqhash-demo", DQHASH_LOOKUPS="true",
-            DQHASH_LOOKUP_DELAY_SECONDS=LOOKUP_DELAY_S, DQHASH_RECHECKS=RECHECKS,
-            DQHASH_RECHECK_BACKOFF_SECONDS=RECHECK_BACKOFF_S, DQHASH_CLOUD_STORE="sqlite", DQHASH_SQLITE_PATH=cloud_db,
-            DQHASH_SQLITE_TABLE="rows", DQHASH_SQLITE_KEY_COLUMNS="id", DQHASH_HASH_COLUMNS=",".join(HASH_COLUMNS),
-            DQHASH_HASH_TYPES=",".join(f"{k}={v}" for k, v in HASH_TYPES.items()), **demo_topic_settings(prefix),
+            clean_env(),
+            DQHASH_BROKER=url,
+            DQHASH_DATA_DIR=workdir / "data",
+            DQHASH_WEB_PORT=free_port(),
+            DQHASH_WEB_HOST="127.0.0.1",
+            DQHASH_SESSION_TIMEOUT=6,
+            DQHASH_WINDOW_SECONDS=DEMO_WINDOW_S,
+            DQHASH_GRACE_SECONDS=DEMO_GRACE_S,
+            DQHASH_TICK_SECONDS=0.2,
+            DD_AGENT_HOST="127.0.0.1",
+            DD_DOGSTATSD_PORT=statsd.port,
+            DD_SERVICE="dqhash-demo",
+            DQHASH_LOOKUPS="true",
+            DQHASH_LOOKUP_DELAY_SECONDS=LOOKUP_DELAY_S,
+            DQHASH_RECHECKS=RECHECKS,
+            DQHASH_RECHECK_BACKOFF_SECONDS=RECHECK_BACKOFF_S,
+            DQHASH_CLOUD_STORE="sqlite",
+            DQHASH_SQLITE_PATH=cloud_db,
+            DQHASH_SQLITE_TABLE="rows",
+            DQHASH_SQLITE_KEY_COLUMNS="id",
+            DQHASH_HASH_COLUMNS=",".join(HASH_COLUMNS),
+            DQHASH_HASH_TYPES=",".join(f"{k}={v}" for k, v in HASH_TYPES.items()),
+            **demo_topic_settings(prefix),
         )
         settings = settings_module.load(env)
         await create_topics(settings)
         worker = start_worker(env, workdir / "worker.log")
         say(f"worker started (pid {worker.pid}, log {workdir / 'worker.log'}), topics prefixed {prefix}")
-        reader = await OutputReader(settings.bootstrap_servers, settings.audit_topic, settings.dlq_topic,
-                                    settings.metrics_topic).start()
+        reader = await OutputReader(
+            settings.bootstrap_servers, settings.audit_topic, settings.dlq_topic, settings.metrics_topic
+        ).start()
         started = time.monotonic()
-        result = await _drive(settings, workload, reader, worker, statsd, store, started,
-                            timeout_s or 60 + events / 200)
+        result = await _drive(
+            settings, workload, reader, worker, statsd, store, started, timeout_s or 60 + events / 200
+        )
         return result
     finally:
         if reader:
@@ -137,17 +154,28 @@ class CloudCopy:
         with self.connection:
             self.connection.executemany(
                 "INSERT INTO rows (id, name, amount, updated_at, notes) VALUES (?, ?, ?, ?, ?)",
-                [(r["id"], r["name"], r["amount"], r["updated_at"], r["notes"]) for r in rows])
+                [(r["id"], r["name"], r["amount"], r["updated_at"], r["notes"]) for r in rows],
+            )
 
     def close(self) -> None:
         self.connection.close()
 
 
-async def _drive(settings, workload: Workload, reader: OutputReader, worker, statsd: UdpCounter, store: CloudCopy,
-                 started: float, timeout_s: float) -> int:
+async def _drive(
+    settings,
+    workload: Workload,
+    reader: OutputReader,
+    worker,
+    statsd: UdpCounter,
+    store: CloudCopy,
+    started: float,
+    timeout_s: float,
+) -> int:
     bootstrap = settings.bootstrap_servers
-    say(f"cloud copy (SQLite) seeded with {len(workload.rows_now)} rows; producing {len(workload.onprem)} "
-        "on-prem events")
+    say(
+        f"cloud copy (SQLite) seeded with {len(workload.rows_now)} rows; producing {len(workload.onprem)} "
+        "on-prem events"
+    )
     await produce(bootstrap, settings.onprem_topic, workload.onprem)
     await asyncio.sleep(IN_GRACE_DELAY_S)  # the scenario itself: rows that replicate late, inside the grace
     store.insert(workload.rows_in_grace)
@@ -159,8 +187,12 @@ async def _drive(settings, workload: Workload, reader: OutputReader, worker, sta
     last_progress = 0.0
 
     def done(out: Outputs) -> bool:
-        return (sum(out.audit.values()) >= expected_audit and sum(out.dlq.values()) >= expected_dlq
-                and out.window_total("DUPLICATES") >= workload.expected_duplicates and not late)
+        return (
+            sum(out.audit.values()) >= expected_audit
+            and sum(out.dlq.values()) >= expected_dlq
+            and out.window_total("DUPLICATES") >= workload.expected_duplicates
+            and not late
+        )
 
     while not done(reader.outputs):
         if worker.poll() is not None:
@@ -169,15 +201,16 @@ async def _drive(settings, workload: Workload, reader: OutputReader, worker, sta
         ready = [pk for pk in late if pk in reader.outputs.missing_cloud_pks]
         if ready:  # the scenario: the row shows up after MISSING_CLOUD was declared, and someone asks again
             store.insert([late.pop(pk) for pk in ready])
-            await produce(bootstrap, settings.lookup_topic,
-                          [(pk.encode(), encode_request(pk, 0, 0)) for pk in ready])
+            await produce(bootstrap, settings.lookup_topic, [(pk.encode(), encode_request(pk, 0, 0)) for pk in ready])
         if time.monotonic() - last_progress >= 1.0:
             last_progress = time.monotonic()
             out = reader.outputs
-            say(f"  {time.monotonic() - started:5.1f}s  audit {sum(out.audit.values())}/{expected_audit}  "
+            say(
+                f"  {time.monotonic() - started:5.1f}s  audit {sum(out.audit.values())}/{expected_audit}  "
                 f"dlq {sum(out.dlq.values())}/{expected_dlq}  "
                 f"duplicates {out.window_total('DUPLICATES')}/{workload.expected_duplicates}  late sent "
-                f"{len(workload.rows_late) - len(late)}/{len(workload.rows_late)}")
+                f"{len(workload.rows_late) - len(late)}/{len(workload.rows_late)}"
+            )
         if time.monotonic() > deadline:
             say(f"timed out after {timeout_s:.0f}s waiting for every event to be accounted for")
             break
@@ -210,8 +243,10 @@ def _report(workload: Workload, out: Outputs, elapsed: float, statsd: UdpCounter
         ok &= expected == actual
         rows.append((f"DLQ {reason}", expected, actual))
     rechecked = sum(1 for r in out.audit_records if r["rechecks"])
-    print(f"\ndqhash demo: {len(workload.onprem)} on-prem events; cloud copy of {workload.cloud_rows} rows read "
-          f"by the cloud hash producer; {rechecked} verdicts came after rechecks")
+    print(
+        f"\ndqhash demo: {len(workload.onprem)} on-prem events; cloud copy of {workload.cloud_rows} rows read "
+        f"by the cloud hash producer; {rechecked} verdicts came after rechecks"
+    )
     print(f"{'outcome':40s} {'expected':>9s} {'actual':>9s}")
     for name, expected, actual in rows:
         print(f"{name:40s} {expected:9d} {actual:9d}{'' if expected == actual else '   <-- differs'}")
@@ -221,11 +256,15 @@ def _report(workload: Workload, out: Outputs, elapsed: float, statsd: UdpCounter
         ok = False
         print(f"unreadable output records: {len(out.unreadable)} (first: {out.unreadable[0]})")
     windows = len(out.windows)
-    print(f"\nwindows published: {windows} (per partition); DogStatsD lines received: {sum(statsd.lines.values())} "
-          f"({', '.join(f'{k} {v}' for k, v in sorted(statsd.lines.items())[:6])}...)")
+    print(
+        f"\nwindows published: {windows} (per partition); DogStatsD lines received: {sum(statsd.lines.values())} "
+        f"({', '.join(f'{k} {v}' for k, v in sorted(statsd.lines.items())[:6])}...)"
+    )
     events = len(workload.onprem)
-    print(f"{events} on-prem events in {elapsed:.1f}s = {events / elapsed:,.0f} events/s end to end (includes "
-          f"{DEMO_WINDOW_S + DEMO_GRACE_S}s window + grace and {RECHECKS} rechecks for the MISSING_CLOUD cases)")
+    print(
+        f"{events} on-prem events in {elapsed:.1f}s = {events / elapsed:,.0f} events/s end to end (includes "
+        f"{DEMO_WINDOW_S + DEMO_GRACE_S}s window + grace and {RECHECKS} rechecks for the MISSING_CLOUD cases)"
+    )
     print("RESULT: every event accounted for, counts agree" if ok else "RESULT: counts differ from expected")
     return 0 if ok else 1
 

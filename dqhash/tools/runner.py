@@ -35,7 +35,10 @@ def start_worker(env: Mapping[str, str], log_path: Path, loglevel: str = "info")
     log = open(log_path, "ab")
     return subprocess.Popen(
         [sys.executable, "-m", "faust", "-A", "dqhash.app", "worker", "-l", loglevel],
-        env=dict(env), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        env=dict(env),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
     )
 
 
@@ -122,8 +125,15 @@ class Outputs:
 class OutputReader:
     """Reads the audit, DLQ and metrics topics from the beginning into :class:`Outputs`."""
 
-    def __init__(self, bootstrap: str, audit_topic: str, dlq_topic: str, metrics_topic: str,
-                 repair_topic: str | None = None, cloud_topic: str | None = None) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        audit_topic: str,
+        dlq_topic: str,
+        metrics_topic: str,
+        repair_topic: str | None = None,
+        cloud_topic: str | None = None,
+    ) -> None:
         self.kinds = {audit_topic: "audit", dlq_topic: "dlq", metrics_topic: "metrics"}
         if repair_topic:
             self.kinds[repair_topic] = "repair"
@@ -136,9 +146,15 @@ class OutputReader:
         self.changed = asyncio.Event()
 
     async def start(self) -> OutputReader:
-        self.consumer = AIOKafkaConsumer(*self.kinds, bootstrap_servers=self.bootstrap, auto_offset_reset="earliest",
-                                         enable_auto_commit=False, group_id=None, max_poll_records=5000,
-                                         fetch_max_wait_ms=100)  # the embedded broker waits a fetch out in full
+        self.consumer = AIOKafkaConsumer(
+            *self.kinds,
+            bootstrap_servers=self.bootstrap,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            group_id=None,
+            max_poll_records=5000,
+            fetch_max_wait_ms=100,
+        )  # the embedded broker waits a fetch out in full
         await self.consumer.start()
         self._task = asyncio.create_task(self._run())
         return self

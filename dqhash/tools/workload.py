@@ -80,12 +80,25 @@ def build(n: int, now_ms: int, seed: int = 7, run_id: str = "demo") -> Workload:
         event_id = f"{run_id}-e{i:07d}"
         cents = rng.randrange(100, 1_000_000)
         # on-prem renders 12.50 and +00:00; the cloud stores 12.5 and Z: the same values
-        onprem_row = {"id": pk, "name": f"customer {i}", "amount": f"{cents // 100}.{cents % 100:02d}",
-                      "updated_at": "2024-05-01T12:00:00.000+00:00"}
-        cloud_row = {**onprem_row, "amount": str(cents / 100), "updated_at": "2024-05-01T12:00:00Z",
-                     "notes": "not hashed"}
-        event = {"event_id": event_id, "hash_onprem": hasher.hash(onprem_row).digest,
-                 "partitionColumns": [{"type": "PK", "value": pk}], "event_ts": now_ms, "action": "UPDATE"}
+        onprem_row = {
+            "id": pk,
+            "name": f"customer {i}",
+            "amount": f"{cents // 100}.{cents % 100:02d}",
+            "updated_at": "2024-05-01T12:00:00.000+00:00",
+        }
+        cloud_row = {
+            **onprem_row,
+            "amount": str(cents / 100),
+            "updated_at": "2024-05-01T12:00:00Z",
+            "notes": "not hashed",
+        }
+        event = {
+            "event_id": event_id,
+            "hash_onprem": hasher.hash(onprem_row).digest,
+            "partitionColumns": [{"type": "PK", "value": pk}],
+            "event_ts": now_ms,
+            "action": "UPDATE",
+        }
         # Topic-1 keys are not guaranteed to be the PK: key half of them by event id.
         key = pk.encode() if i % 2 == 0 else event_id.encode()
         if scenario == "match":

@@ -15,8 +15,14 @@ from dqhash import settings as settings_module
 from dqhash.core.partitioning import partition_for
 from dqhash.runtime import build
 
-SETTINGS = settings_module.load({"DQHASH_STORE": "memory://", "DQHASH_METRICS_ENABLED": "false",
-                                 "DQHASH_PARTITIONS": "4", "DQHASH_DATA_DIR": tempfile.mkdtemp(prefix="dqhash-agents-")})
+SETTINGS = settings_module.load(
+    {
+        "DQHASH_STORE": "memory://",
+        "DQHASH_METRICS_ENABLED": "false",
+        "DQHASH_PARTITIONS": "4",
+        "DQHASH_DATA_DIR": tempfile.mkdtemp(prefix="dqhash-agents-"),
+    }
+)
 RUNTIME = build(SETTINGS)
 agents = RUNTIME.parts["reconciler"]
 
@@ -41,6 +47,7 @@ def produced(monkeypatch):
 @pytest.fixture
 def sent(produced):
     """The outputs the agents produce, without the table's changelog records (a view of ``produced``)."""
+
     class Outputs(list):
         def __iter__(self):
             return (o for o in produced if o.topic != CHANGELOG)
@@ -52,8 +59,15 @@ def sent(produced):
 
 
 def onprem(pk, action="UPDATE", event_ts=1_714_564_800_000):
-    return orjson.dumps({"event_id": f"e-{pk}", "hash_onprem": H, "partitionColumns": [{"type": "PK", "value": pk}],
-                         "event_ts": event_ts, "action": action})
+    return orjson.dumps(
+        {
+            "event_id": f"e-{pk}",
+            "hash_onprem": H,
+            "partitionColumns": [{"type": "PK", "value": pk}],
+            "event_ts": event_ts,
+            "action": action,
+        }
+    )
 
 
 @pytest.mark.asyncio
@@ -63,8 +77,11 @@ async def test_onprem_then_cloud_match_through_the_agents(sent):
     async with agents.onprem_events.test_context() as onprem_agent:
         await onprem_agent.put(onprem(pk), key=pk.encode(), partition=partition)
     async with agents.cloud_hashes.test_context() as cloud_agent:
-        await cloud_agent.put(orjson.dumps({"pk": pk, "hash_cloud": H, "cloud_ts": 1_714_564_800_100}),
-                              key=pk.encode(), partition=partition)
+        await cloud_agent.put(
+            orjson.dumps({"pk": pk, "hash_cloud": H, "cloud_ts": 1_714_564_800_100}),
+            key=pk.encode(),
+            partition=partition,
+        )
     audits = [orjson.loads(o.value) for o in sent if o.topic == "dq-audit"]
     assert [(a["pk"], a["status"]) for a in audits] == [(pk, "MATCH")]
 
@@ -101,8 +118,11 @@ async def test_a_batch_writes_the_store_and_produces_the_changelog_of_each_key_o
     async with agents.onprem_events.test_context() as agent:
         await agent.put(onprem(pk, event_ts=hour_later), key=pk.encode(), partition=partition)
     async with agents.cloud_hashes.test_context() as agent:
-        await agent.put(orjson.dumps({"pk": pk, "hash_cloud": H, "cloud_ts": hour_later + 100}),
-                        key=pk.encode(), partition=partition)
+        await agent.put(
+            orjson.dumps({"pk": pk, "hash_cloud": H, "cloud_ts": hour_later + 100}),
+            key=pk.encode(),
+            partition=partition,
+        )
     changelog = [o for o in produced if o.topic == CHANGELOG]
     pair_writes = [o for o in changelog if o.key == pk.encode()]
     assert len(pair_writes) == 2 and {o.partition for o in changelog} == {partition}  # one per batch
@@ -132,8 +152,17 @@ async def test_the_changelog_is_queued_in_the_order_the_store_was_written(monkey
     monkeypatch.setattr(agents, "produce", slow_first_produce)
 
     def event(topic, offset, value):
-        return SimpleNamespace(message=SimpleNamespace(topic=topic, partition=partition, offset=offset,
-                                                       key=pk.encode(), value=value, headers=[], timestamp=None))
+        return SimpleNamespace(
+            message=SimpleNamespace(
+                topic=topic,
+                partition=partition,
+                offset=offset,
+                key=pk.encode(),
+                value=value,
+                headers=[],
+                timestamp=None,
+            )
+        )
 
     hours_later = 1_714_564_800_000 + 7_200_000
     settings = SETTINGS
@@ -153,8 +182,9 @@ async def test_the_changelog_is_queued_in_the_order_the_store_was_written(monkey
     for out in queued:
         if out.topic == CHANGELOG:
             replayed[out.key] = out.value
-    assert replayed[pk.encode()] == agents.pairs.data.data[pk.encode()], \
+    assert replayed[pk.encode()] == agents.pairs.data.data[pk.encode()], (
         "replaying the changelog in queue order must end on the value the store holds"
+    )
 
 
 @pytest.mark.asyncio
@@ -173,8 +203,15 @@ async def test_the_tap_loop_applies_current_chunks_and_acknowledges_them_after_t
     tps = [TopicPartition(settings.onprem_topic, partition_for(pk, 4)) for pk in pks]
 
     def rec(tp, pk, offset):
-        return SimpleNamespace(topic=tp.topic, partition=tp.partition, offset=offset, key=pk.encode(),
-                               value=onprem(pk, action="DELETE"), headers=(), timestamp=1_714_564_800_000)
+        return SimpleNamespace(
+            topic=tp.topic,
+            partition=tp.partition,
+            offset=offset,
+            key=pk.encode(),
+            value=onprem(pk, action="DELETE"),
+            headers=(),
+            timestamp=1_714_564_800_000,
+        )
 
     current, stale = (Chunk(tp, [rec(tp, pk, 7)], seeks=1, generation=1) for tp, pk in zip(tps, pks))
     stale = stale._replace(seeks=0)
@@ -198,6 +235,7 @@ async def test_the_tap_loop_applies_current_chunks_and_acknowledges_them_after_t
     finally:
         loop.cancel()
     assert acked == [current], "only the current chunk is acknowledged"
-    assert [(orjson.loads(o.value)["pk"], orjson.loads(o.value)["status"]) for o in sent if o.topic == "dq-audit"] \
-        == [(pks[0], "SKIPPED_DELETE")], "the stale chunk is not applied"
+    assert [(orjson.loads(o.value)["pk"], orjson.loads(o.value)["status"]) for o in sent if o.topic == "dq-audit"] == [
+        (pks[0], "SKIPPED_DELETE")
+    ], "the stale chunk is not applied"
     assert outputs_when_acked == [1], "acknowledged after its outputs were queued"

@@ -102,13 +102,19 @@ class Pipeline:
         return [r for r in list(self.reader.outputs.audit_records) if r["pk"] == pk]
 
     def wait_audit(self, pk: str, count: int = 1, timeout_s: float = 30.0) -> list[dict]:
-        self._wait(lambda out: len(self.audits_for(pk)) >= count, timeout_s,
-                   lambda out: f"{count} audit record(s) for {pk}; have {self.audits_for(pk)}")
+        self._wait(
+            lambda out: len(self.audits_for(pk)) >= count,
+            timeout_s,
+            lambda out: f"{count} audit record(s) for {pk}; have {self.audits_for(pk)}",
+        )
         return self.audits_for(pk)
 
     def wait_dlq(self, predicate, timeout_s: float = 30.0):
-        self._wait(lambda out: any(predicate(*r) for r in list(out.dlq_records)), timeout_s,
-                   lambda out: f"a matching DLQ record; have {[r[2].get('dq.error.reason') for r in out.dlq_records]}")
+        self._wait(
+            lambda out: any(predicate(*r) for r in list(out.dlq_records)),
+            timeout_s,
+            lambda out: f"a matching DLQ record; have {[r[2].get('dq.error.reason') for r in out.dlq_records]}",
+        )
         return next(r for r in list(self.reader.outputs.dlq_records) if predicate(*r))
 
     def window_counts(self) -> Counter:
@@ -118,12 +124,16 @@ class Pipeline:
         return total
 
     def wait_window_count(self, key: str, at_least: int, timeout_s: float = 30.0) -> None:
-        self._wait(lambda out: self.window_counts()[key] >= at_least, timeout_s,
-                   lambda out: f"window count {key} >= {at_least}; have {dict(self.window_counts())}")
+        self._wait(
+            lambda out: self.window_counts()[key] >= at_least,
+            timeout_s,
+            lambda out: f"window count {key} >= {at_least}; have {dict(self.window_counts())}",
+        )
 
     def restart_worker(self, wipe_state: bool) -> None:
         """SIGTERM the worker, optionally delete its local RocksDB state, start it again."""
         import shutil
+
         code = stop_worker(self.worker)
         assert code == 0, f"the worker did not stop cleanly (exit {code}); log: {self.log_path()}"
         if wipe_state:
@@ -132,8 +142,10 @@ class Pipeline:
 
     def wait_statsd(self, predicate, timeout_s: float = 10.0) -> str:
         """The first DogStatsD line the worker sent that satisfies ``predicate``."""
+
         def found(_):
             return any(predicate(line) for line in list(self.statsd.lines))
+
         self._wait(found, timeout_s, lambda _: f"a matching DogStatsD line; last: {self.statsd.lines[-5:]}")
         return next(line for line in list(self.statsd.lines) if predicate(line))
 
@@ -166,18 +178,36 @@ def running_pipeline(workdir: Path, prefix: str, workers: int = 1, proxy: bool =
         tcp_proxy = asyncio.run_coroutine_threadsafe(TcpProxy(advertised, broker_port).start(), loop).result(10)
     statsd = StatsdListener()
     env = worker_env(
-        clean_env(), DQHASH_BROKER=broker.url, DQHASH_DATA_DIR=workdir / "data", DQHASH_WEB_PORT=free_port(),
-        DQHASH_WEB_HOST="127.0.0.1", DQHASH_SESSION_TIMEOUT=6, DQHASH_WINDOW_SECONDS=WINDOW_S,
-        DQHASH_GRACE_SECONDS=GRACE_S, DQHASH_TICK_SECONDS=0.2, DD_AGENT_HOST="127.0.0.1",
-        DD_DOGSTATSD_PORT=statsd.port, DD_ENV="e2e", **demo_topic_settings(prefix), **settings,
+        clean_env(),
+        DQHASH_BROKER=broker.url,
+        DQHASH_DATA_DIR=workdir / "data",
+        DQHASH_WEB_PORT=free_port(),
+        DQHASH_WEB_HOST="127.0.0.1",
+        DQHASH_SESSION_TIMEOUT=6,
+        DQHASH_WINDOW_SECONDS=WINDOW_S,
+        DQHASH_GRACE_SECONDS=GRACE_S,
+        DQHASH_TICK_SECONDS=0.2,
+        DD_AGENT_HOST="127.0.0.1",
+        DD_DOGSTATSD_PORT=statsd.port,
+        DD_ENV="e2e",
+        **demo_topic_settings(prefix),
+        **settings,
     )
     config = settings_module.load(env)
     reader = running = None
     try:
         asyncio.run_coroutine_threadsafe(create_topics(config), loop).result(60)
         reader = asyncio.run_coroutine_threadsafe(
-            OutputReader(config.bootstrap_servers, config.audit_topic, config.dlq_topic, config.metrics_topic,
-                         config.repair_topic, config.cloud_topic).start(), loop).result(60)
+            OutputReader(
+                config.bootstrap_servers,
+                config.audit_topic,
+                config.dlq_topic,
+                config.metrics_topic,
+                config.repair_topic,
+                config.cloud_topic,
+            ).start(),
+            loop,
+        ).result(60)
         running = Pipeline(loop, config, reader, workdir, statsd)
         running.proxy = tcp_proxy
         for _ in range(workers):
@@ -255,8 +285,14 @@ class TcpProxy:
 
 
 def onprem(pk, digest, event_id=None, action="UPDATE", ts=None, **extra):
-    doc = {"event_id": event_id or f"ev-{uuid.uuid4().hex[:10]}", "hash_onprem": digest,
-           "partitionColumns": [{"type": "PK", "value": pk}], "event_ts": ts or now_ms(), "action": action, **extra}
+    doc = {
+        "event_id": event_id or f"ev-{uuid.uuid4().hex[:10]}",
+        "hash_onprem": digest,
+        "partitionColumns": [{"type": "PK", "value": pk}],
+        "event_ts": ts or now_ms(),
+        "action": action,
+        **extra,
+    }
     return pk.encode(), orjson.dumps({k: v for k, v in doc.items() if v is not None})
 
 

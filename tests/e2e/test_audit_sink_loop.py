@@ -31,8 +31,13 @@ def start_runner(pipeline, session):
         finally:
             await producer.stop()
 
-    runner = AuditSinkRunner(sink, pipeline.settings.bootstrap_servers, pipeline.settings.audit_topic,
-                             f"sink-{uuid.uuid4().hex[:6]}", send_dlq)
+    runner = AuditSinkRunner(
+        sink,
+        pipeline.settings.bootstrap_servers,
+        pipeline.settings.audit_topic,
+        f"sink-{uuid.uuid4().hex[:6]}",
+        send_dlq,
+    )
     task = asyncio.run_coroutine_threadsafe(runner.run(stop), pipeline.loop)
     return runner, stop, task
 
@@ -45,9 +50,13 @@ def test_audit_records_become_cassandra_rows(pipeline):
     session = FakeSession("ks", "t", {"id": "text"}, ["id"])
     runner, stop, task = start_runner(pipeline, session)
     try:
-        pipeline.run(pipeline.reader.wait_for(
-            lambda out: any(values[1] == pk for query, values in list(session.writes) if "audit_by_pk" in query), 30,
-            lambda out: f"an audit_by_pk row for {pk}; writes so far {len(session.writes)}"))
+        pipeline.run(
+            pipeline.reader.wait_for(
+                lambda out: any(values[1] == pk for query, values in list(session.writes) if "audit_by_pk" in query),
+                30,
+                lambda out: f"an audit_by_pk row for {pk}; writes so far {len(session.writes)}",
+            )
+        )
         rows = [values for query, values in list(session.writes) if "audit_by_pk" in query and values[1] == pk]
         assert rows[0][0] == record["audit_id"] and rows[0][3] == "MATCH"
     finally:
@@ -64,8 +73,9 @@ def test_cassandra_outage_dead_letters_rows_and_classification_goes_on(pipeline)
         pipeline.send_onprem(onprem(pk, h(pk)))
         pipeline.send_cloud(cloud(pk, h(pk)))
         assert pipeline.wait_audit(pk)[0]["status"] == "MATCH"  # reconciliation is not held up
-        _, _, headers = pipeline.wait_dlq(lambda k, v, hd: hd.get(DLQ_REASON) == b"AUDIT_WRITE_TIMEOUT"
-                                          and k == pk.encode())
+        _, _, headers = pipeline.wait_dlq(
+            lambda k, v, hd: hd.get(DLQ_REASON) == b"AUDIT_WRITE_TIMEOUT" and k == pk.encode()
+        )
         assert headers["dq.source.topic"] == pipeline.settings.audit_topic.encode()
     finally:
         pipeline.loop.call_soon_threadsafe(stop.set)

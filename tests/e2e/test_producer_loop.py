@@ -21,9 +21,17 @@ def loop_pipeline(tmp_path_factory):
     connection.execute("CREATE TABLE rows (id TEXT PRIMARY KEY, name TEXT)")
     connection.commit()
     with running_pipeline(
-        workdir, "loop", DQHASH_LOOKUPS="true", DQHASH_LOOKUP_DELAY_SECONDS=0.3, DQHASH_RECHECKS=2,
-        DQHASH_RECHECK_BACKOFF_SECONDS=BACKOFF_S, DQHASH_CLOUD_STORE="sqlite", DQHASH_SQLITE_PATH=db,
-        DQHASH_SQLITE_TABLE="rows", DQHASH_SQLITE_KEY_COLUMNS="id", DQHASH_HASH_COLUMNS="id,name",
+        workdir,
+        "loop",
+        DQHASH_LOOKUPS="true",
+        DQHASH_LOOKUP_DELAY_SECONDS=0.3,
+        DQHASH_RECHECKS=2,
+        DQHASH_RECHECK_BACKOFF_SECONDS=BACKOFF_S,
+        DQHASH_CLOUD_STORE="sqlite",
+        DQHASH_SQLITE_PATH=db,
+        DQHASH_SQLITE_TABLE="rows",
+        DQHASH_SQLITE_KEY_COLUMNS="id",
+        DQHASH_HASH_COLUMNS="id,name",
     ) as running:
         running.cloud_db = connection
         yield running
@@ -51,8 +59,11 @@ def test_a_row_that_replicates_late_becomes_match_through_a_recheck(loop_pipelin
     pk = loop_pipeline.pk()
     put_row(loop_pipeline, pk, "stale")  # the cloud still holds the previous version
     loop_pipeline.send_onprem(event_for(pk))
-    loop_pipeline.run(loop_pipeline.reader.wait_for(  # the first read saw the stale row ...
-        lambda out: pk in out.cloud_hashes, 20, lambda out: f"the first cloud hash of {pk}"))
+    loop_pipeline.run(
+        loop_pipeline.reader.wait_for(  # the first read saw the stale row ...
+            lambda out: pk in out.cloud_hashes, 20, lambda out: f"the first cloud hash of {pk}"
+        )
+    )
     put_row(loop_pipeline, pk, "n")  # ... then replication catches up, before the recheck BACKOFF_S later
     [record] = loop_pipeline.wait_audit(pk, timeout_s=30)
     assert record["status"] == "MATCH" and record["rechecks"] >= 1
@@ -67,8 +78,11 @@ def test_a_truly_divergent_row_is_mismatch_after_k_rechecks_and_a_repair_request
     [record] = loop_pipeline.wait_audit(pk, timeout_s=30)
     assert (record["status"], record["rechecks"]) == ("MISMATCH", 2)
     assert len(record["recheck_results"]) == 3
-    loop_pipeline.run(loop_pipeline.reader.wait_for(
-        lambda out: any(r["pk"] == pk for r in out.repairs), 10, lambda out: f"a repair request for {pk}"))
+    loop_pipeline.run(
+        loop_pipeline.reader.wait_for(
+            lambda out: any(r["pk"] == pk for r in out.repairs), 10, lambda out: f"a repair request for {pk}"
+        )
+    )
     [repair] = [r for r in loop_pipeline.reader.outputs.repairs if r["pk"] == pk]
     assert repair["status"] == "MISMATCH" and repair["audit_id"] == record["audit_id"]
 

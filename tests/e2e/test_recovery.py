@@ -33,12 +33,19 @@ def h(text):
 def test_wiped_state_is_recovered_exactly_from_the_changelog(tmp_path):
     with running_pipeline(tmp_path, "recovery") as pipeline:
         assert pipeline.settings.broker.startswith("tansu://")
-        events = [onprem(f"rk-{i % KEYS}", h(f"v{i}"), event_id=f"re-{i}", ts=1_714_564_800_000 + i * 1000)
-                  for i in range(UPDATES)]
+        events = [
+            onprem(f"rk-{i % KEYS}", h(f"v{i}"), event_id=f"re-{i}", ts=1_714_564_800_000 + i * 1000)
+            for i in range(UPDATES)
+        ]
         pipeline.send_onprem(*events)
         # every update is classified once: 80 superseded by a newer update, 20 missing at their deadline
-        pipeline.run(pipeline.reader.wait_for(lambda out: sum(out.audit.values()) >= UPDATES, 60,
-                                              lambda out: f"{UPDATES} audit records; have {dict(out.audit)}"))
+        pipeline.run(
+            pipeline.reader.wait_for(
+                lambda out: sum(out.audit.values()) >= UPDATES,
+                60,
+                lambda out: f"{UPDATES} audit records; have {dict(out.audit)}",
+            )
+        )
         assert pipeline.reader.outputs.audit[("SUPERSEDED", False)] == UPDATES - KEYS
         outputs = pipeline.reader.outputs
         audit_messages_before = outputs.audit_messages
@@ -68,11 +75,15 @@ def test_every_key_of_the_tables_equals_the_changelog_after_a_wipe(tmp_path):
     """Stop, wipe local state, restart; every key of the table (pairs and window counts) equals the changelog's."""
     with running_pipeline(tmp_path, "exact") as pipeline:
         base = now_ms() - UPDATES * 1000  # recent: windows older than retention are dropped once closed
-        events = [onprem(f"xk-{i % KEYS}", h(f"x{i}"), event_id=f"xe-{i}", ts=base + i * 1000)
-                  for i in range(UPDATES)]
+        events = [onprem(f"xk-{i % KEYS}", h(f"x{i}"), event_id=f"xe-{i}", ts=base + i * 1000) for i in range(UPDATES)]
         pipeline.send_onprem(*events)
-        pipeline.run(pipeline.reader.wait_for(lambda out: sum(out.audit.values()) >= UPDATES, 60,
-                                              lambda out: f"{UPDATES} audit records; have {dict(out.audit)}"))
+        pipeline.run(
+            pipeline.reader.wait_for(
+                lambda out: sum(out.audit.values()) >= UPDATES,
+                60,
+                lambda out: f"{UPDATES} audit records; have {dict(out.audit)}",
+            )
+        )
         log = pipeline.workdir / "worker.log"
         rebuilt_before = log.read_text().count("rebuilt the deadline index")
         pipeline.restart_worker(wipe_state=True)
@@ -80,20 +91,25 @@ def test_every_key_of_the_tables_equals_the_changelog_after_a_wipe(tmp_path):
         stop_worker(pipeline.worker)  # closes RocksDB, so the files can be read
         for table in ("pairs",):
             topic = f"{pipeline.settings.app_id}-{table}-changelog"
-            expected = pipeline.run(changelog_state(pipeline.settings.bootstrap_servers, topic,
-                                                    pipeline.settings.partitions))
+            expected = pipeline.run(
+                changelog_state(pipeline.settings.bootstrap_servers, topic, pipeline.settings.partitions)
+            )
             actual = rocksdb_state(pipeline.settings.data_dir, table, pipeline.settings.partitions)
             pair_keys = sum(1 for keys in expected.values() for k in keys if not is_window_key(k))
             assert pair_keys == KEYS, f"{topic} holds {pair_keys} pair keys, not {KEYS}"
             assert any(is_window_key(k) for keys in expected.values() for k in keys), f"{topic}: no window counts"
             for partition in range(pipeline.settings.partitions):
                 missing = expected[partition].keys() - actual[partition].keys()
-                stale = [k for k in expected[partition].keys() & actual[partition].keys()
-                         if expected[partition][k] != actual[partition][k]]
+                stale = [
+                    k
+                    for k in expected[partition].keys() & actual[partition].keys()
+                    if expected[partition][k] != actual[partition][k]
+                ]
                 extra = actual[partition].keys() - expected[partition].keys()
                 assert not missing and not stale and not extra, (
                     f"{table}[{partition}] after recovery: {len(missing)} keys missing, {len(stale)} stale, "
-                    f"{len(extra)} not in the changelog {sorted(extra)[:3]}")
+                    f"{len(extra)} not in the changelog {sorted(extra)[:3]}"
+                )
 
 
 def wait_for_log(path, text, occurrences, timeout_s):
@@ -106,8 +122,9 @@ def wait_for_log(path, text, occurrences, timeout_s):
 
 async def changelog_state(bootstrap, topic, partitions):
     """Last value per key and partition, read up to each partition's fetch high watermark."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                fetch_max_wait_ms=100)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, fetch_max_wait_ms=100
+    )
     await consumer.start()
     try:
         tps = [TopicPartition(topic, p) for p in range(partitions)]

@@ -33,8 +33,13 @@ def mixed_workload(n, run, base_ts):
     for i in range(n):
         pk, kind = f"{run}-{i:05d}", i % 10
         key = pk.encode() if i % 2 == 0 else f"{run}-ev{i}".encode()  # half arrive off their pk's partition
-        event = {"event_id": f"{run}-e{i}", "hash_onprem": h(pk), "partitionColumns": [{"type": "PK", "value": pk}],
-                 "event_ts": base_ts + i, "action": "UPDATE"}
+        event = {
+            "event_id": f"{run}-e{i}",
+            "hash_onprem": h(pk),
+            "partitionColumns": [{"type": "PK", "value": pk}],
+            "event_ts": base_ts + i,
+            "action": "UPDATE",
+        }
         if kind <= 5:
             cloud.append((pk.encode(), orjson.dumps({"pk": pk, "hash_cloud": h(pk), "cloud_ts": base_ts + n + i})))
             expected["MATCH"] += 1
@@ -73,10 +78,16 @@ def window_totals(pipeline):
 
 def wait_complete(pipeline, expected, timeout_s):
     """Every classification published and every window closed with the expected totals."""
-    pipeline.run(pipeline.reader.wait_for(
-        lambda out: len(out.audit_ids) >= audit_total(expected) and window_totals(pipeline) == expected, timeout_s,
-        lambda out: f"{audit_total(expected)} audit records and window totals {dict(expected)}; have "
-                    f"{len(out.audit_ids)} and {dict(window_totals(pipeline))}; {unexpected_verdicts(out)}"))
+    pipeline.run(
+        pipeline.reader.wait_for(
+            lambda out: len(out.audit_ids) >= audit_total(expected) and window_totals(pipeline) == expected,
+            timeout_s,
+            lambda out: (
+                f"{audit_total(expected)} audit records and window totals {dict(expected)}; have "
+                f"{len(out.audit_ids)} and {dict(window_totals(pipeline))}; {unexpected_verdicts(out)}"
+            ),
+        )
+    )
 
 
 def unexpected_verdicts(out, shown=10):
@@ -84,13 +95,18 @@ def unexpected_verdicts(out, shown=10):
     by_pk = defaultdict(list)
     for record in list(out.audit_records):
         by_pk[record["pk"]].append(record)
-    odd = {pk: [(r["status"], r["late"], r["classified_at"], r["reason"]) for r in records]
-           for pk, records in by_pk.items() if len(records) > 1 or any(r["late"] for r in records)}
+    odd = {
+        pk: [(r["status"], r["late"], r["classified_at"], r["reason"]) for r in records]
+        for pk, records in by_pk.items()
+        if len(records) > 1 or any(r["late"] for r in records)
+    }
     return f"{len(odd)} pks with late or several verdicts: {dict(sorted(odd.items())[:shown])}"
 
 
 def audit_map(pipeline):
-    return {r["audit_id"]: (r["pk"], r["event_id"], r["status"], r["late"]) for r in pipeline.reader.outputs.audit_records}
+    return {
+        r["audit_id"]: (r["pk"], r["event_id"], r["status"], r["late"]) for r in pipeline.reader.outputs.audit_records
+    }
 
 
 def assert_no_conflicting_verdicts(pipeline):
@@ -177,16 +193,23 @@ def test_a_killed_worker_loses_nothing_and_counts_nothing_twice(tmp_path):
         rebuilds_before = survivor_log.read_text().count("rebuilt the deadline index")
         run(pipeline, onprem[:half], cloud[: len(cloud) // 2])
         candidates = {f"kill-{i:05d}" for i in range(0, 60, 10)}  # matches, in the first half: one is the victim's
-        pipeline.run(pipeline.reader.wait_for(
-            lambda out: len(out.audit_ids) >= 100 and candidates <= {r["pk"] for r in out.audit_records}, 60,
-            lambda out: f"100 audit records, {sorted(candidates)} among them; have {len(out.audit_ids)}"))
+        pipeline.run(
+            pipeline.reader.wait_for(
+                lambda out: len(out.audit_ids) >= 100 and candidates <= {r["pk"] for r in out.audit_records},
+                60,
+                lambda out: f"100 audit records, {sorted(candidates)} among them; have {len(out.audit_ids)}",
+            )
+        )
         survivor_port, victim_port = (env["DQHASH_WEB_PORT"] for env in pipeline.envs)
-        victims_pk = next(pk for pk in sorted(candidates)
-                          if get_json(survivor_port, f"/dq/pairs/{pk}")["served_by"].endswith(victim_port))
+        victims_pk = next(
+            pk
+            for pk in sorted(candidates)
+            if get_json(survivor_port, f"/dq/pairs/{pk}")["served_by"].endswith(victim_port)
+        )
         t0 = time.monotonic()
         pipeline.workers[1].kill()  # SIGKILL: no commit, no flush, no leave-group
         pipeline.workers[1].wait(10)
-        run(pipeline, onprem[half:], cloud[len(cloud) // 2:])
+        run(pipeline, onprem[half:], cloud[len(cloud) // 2 :])
         answers = poll_until_served(survivor_port, f"/dq/pairs/{victims_pk}", timeout_s=90)
         assert set(answers) <= {200, 503} and 503 in answers, f"answers while the owner was dead: {answers}"
         wait_for_log(survivor_log, "rebuilt the deadline index", rebuilds_before + 1, timeout_s=90)
@@ -196,8 +219,11 @@ def test_a_killed_worker_loses_nothing_and_counts_nothing_twice(tmp_path):
         t_done = time.monotonic() - t0
         assert_no_conflicting_verdicts(pipeline)
         assert window_totals(pipeline) == expected
-        timeline = {"survivor_ready_s": round(t_ready, 1), "backlog_cleared_s": round(t_done, 1),
-                    "audit_messages": pipeline.reader.outputs.audit_messages,
-                    "distinct_audit_records": len(pipeline.reader.outputs.audit_ids)}
+        timeline = {
+            "survivor_ready_s": round(t_ready, 1),
+            "backlog_cleared_s": round(t_done, 1),
+            "audit_messages": pipeline.reader.outputs.audit_messages,
+            "distinct_audit_records": len(pipeline.reader.outputs.audit_ids),
+        }
         (tmp_path / "failover-timeline.json").write_text(json.dumps(timeline))
         print(f"\nfailover timeline (from kill -9): {timeline}")

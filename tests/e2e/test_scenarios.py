@@ -8,6 +8,8 @@ import orjson
 import pytest
 
 from dqhash.core.outputs import DLQ_OFFSET, DLQ_PARTITION, DLQ_REASON, DLQ_TOPIC
+from dqhash.core.partitioning import partition_for
+from dqhash.core.timeutil import now_ms
 from tests.e2e.conftest import GRACE_S, WINDOW_S, cloud, onprem
 
 pytestmark = pytest.mark.e2e
@@ -101,12 +103,15 @@ def test_topic1_key_that_is_not_the_pk_is_rekeyed(pipeline):
     assert statuses(pipeline.wait_audit(pk + "x")) == [("MATCH", False)]
 
 
-@pytest.mark.parametrize("mutate, reason", [
-    (lambda doc: {**doc, "hash_onprem": "zz"}, "INVALID_HASH_FORMAT"),
-    (lambda doc: {**doc, "partitionColumns": []}, "MISSING_PK"),
-    (lambda doc: {**doc, "action": "MERGE"}, "UNKNOWN_ACTION"),
-    (None, "INVALID_JSON"),
-])
+@pytest.mark.parametrize(
+    "mutate, reason",
+    [
+        (lambda doc: {**doc, "hash_onprem": "zz"}, "INVALID_HASH_FORMAT"),
+        (lambda doc: {**doc, "partitionColumns": []}, "MISSING_PK"),
+        (lambda doc: {**doc, "action": "MERGE"}, "UNKNOWN_ACTION"),
+        (None, "INVALID_JSON"),
+    ],
+)
 def test_bad_records_go_to_the_dlq_with_their_reason(pipeline, mutate, reason):
     pk = pipeline.pk()
     _, value = onprem(pk, h(pk))
@@ -133,29 +138,64 @@ def test_poison_message_is_dead_lettered_and_the_next_message_still_processed(pi
 
 
 def test_windows_are_published_with_counts_and_match_rate(pipeline):
+    """The test's own window: an event time ten minutes back (a backfill) that no other test uses."""
     pk = pipeline.pk()
-    pipeline.send_onprem(onprem(pk, h(pk)))
+    window_ms = WINDOW_S * 1000
+    ts = (now_ms() - 600_000) // window_ms * window_ms + window_ms // 2
+    pipeline.send_onprem(onprem(pk, h(pk), ts=ts))
     pipeline.send_cloud(cloud(pk, h(pk)))
-    pipeline.wait_audit(pk)
-    pipeline.wait_window_count("MATCH", 1, timeout_s=WINDOW_S + GRACE_S + 30)
-    window = next(w for w in pipeline.reader.outputs.windows.values() if w["counts"].get("MATCH"))
+    [record] = pipeline.wait_audit(pk)
+    assert record["status"] == "MATCH"
+    key = (partition_for(pk, pipeline.settings.partitions), ts // window_ms * window_ms)
+
+    def own_window():
+        return next(
+            (w for w in list(pipeline.reader.outputs.windows.values()) if (w["partition"], w["window_start"]) == key),
+            None,
+        )
+
+    pipeline._wait(
+        lambda out: own_window() is not None, WINDOW_S + GRACE_S + 30, lambda out: f"the metrics record of window {key}"
+    )
+    window = own_window()
     assert set(window) >= {"window_start", "window_end", "partition", "counts", "match_rate", "revision"}
-    assert 0 <= window["match_rate"] <= 1
+    assert window["window_end"] == window["window_start"] + window_ms
+    assert window["counts"] == {"MATCH": 1} and window["compared"] == 1 and window["match_rate"] == 1.0
 
 
 def test_worker_reports_to_dogstatsd(pipeline):
-    pk = pipeline.pk()
-    pipeline.send_onprem(onprem(pk, h(pk)))
-    pipeline.send_cloud(cloud(pk, h(pk)))
-    pipeline.wait_audit(pk)
-    line = pipeline.wait_statsd(lambda line: line.startswith("dq_hash_match:"))
+    """Counters carry no PK (by design), so the test counts its own: the lines sent after it started add up to at
+    least its own three matches, in the real wire format."""
+    mark = len(pipeline.statsd.lines)
+    pks = [pipeline.pk() for _ in range(3)]
+    for pk in pks:
+        pipeline.send_onprem(onprem(pk, h(pk)))
+        pipeline.send_cloud(cloud(pk, h(pk)))
+    for pk in pks:
+        pipeline.wait_audit(pk)
+
+    def matches_since_mark():
+        lines = [line for line in list(pipeline.statsd.lines)[mark:] if line.startswith("dq_hash_match:")]
+        return sum(int(line.split(":", 1)[1].split("|", 1)[0]) for line in lines), lines
+
+    pipeline._wait(
+        lambda out: matches_since_mark()[0] >= len(pks),
+        10,
+        lambda out: f"dq_hash_match counting this test's {len(pks)} matches; have {matches_since_mark()}",
+    )
+    line = matches_since_mark()[1][0]
     assert "|c|" in line and "env:e2e" in line and "status:MATCH" in line
 
 
 def test_demo_cli_end_to_end(tmp_path):
     """The README's main job: `dqhash demo` on its own embedded broker."""
-    result = subprocess.run([sys.executable, "-m", "dqhash.cli", "demo", "--events", "600"], capture_output=True,
-                            text=True, timeout=300, cwd=tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "dqhash.cli", "demo", "--events", "600"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     assert "RESULT: every event accounted for, counts agree" in result.stdout
     assert "MATCH (late)" in result.stdout and "DLQ INVALID_JSON" in result.stdout

@@ -114,16 +114,31 @@ def test_dashboard_renders_its_chart_in_headless_chromium(pipeline, tmp_path):
     assert status == 200 and 'id="chart"' in html
     shot = tmp_path / "dashboard.png"
     subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--user-data-dir={tmp_path / 'profile'}", "--hide-scrollbars", "--window-size=1000,700",
-         "--virtual-time-budget=8000", f"--screenshot={shot}",
-         f"http://127.0.0.1:{pipeline.env['DQHASH_WEB_PORT']}/"],
-        check=True, capture_output=True, timeout=90)
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--hide-scrollbars",
+            "--window-size=1000,700",
+            "--virtual-time-budget=8000",
+            f"--screenshot={shot}",
+            f"http://127.0.0.1:{pipeline.env['DQHASH_WEB_PORT']}/",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=90,
+    )
     image = Image.open(shot).convert("RGB")
     pixels = list(image.get_flattened_data()) if hasattr(image, "get_flattened_data") else list(image.getdata())
-    green = sum(1 for p in pixels if _near(p, (0x2e, 0x9e, 0x44)))
-    blue = sum(1 for p in pixels if _near(p, (0x1f, 0x5f, 0xd6)))
+    green = sum(1 for p in pixels if _near(p, (0x2E, 0x9E, 0x44)))
+    blue = sum(1 for p in pixels if _near(p, (0x1F, 0x5F, 0xD6)))
     shutil.copy(shot, pipeline.workdir / "dashboard.png")
     # the legend alone has 100 px of each colour; bars and the rate line need far more
     assert green > 1_000, f"no MATCH bars in the chart ({green} green px); screenshot: {shot}"

@@ -9,10 +9,22 @@ import pytest
 from dqhash.cloud.audit_sink import AuditWriteFailed, CassandraAuditSink, schema
 from tests.cassandra_double import FakeSession, invalid, timeout
 
-RECORD = {"audit_id": "a1b2", "pk": "42", "event_id": "e1", "status": "MISMATCH", "reason": "hashes differ",
-          "late": False, "action": "UPDATE", "hash_onprem": "v2:aa", "hash_cloud": "v2:bb",
-          "event_ts": "2024-05-01T23:59:59.500Z", "cloud_ts": "2024-05-02T00:00:01.000Z",
-          "window_start": "2024-05-01T23:59:00.000Z", "classified_at": "2024-05-02T00:00:02.000Z", "rechecks": 2}
+RECORD = {
+    "audit_id": "a1b2",
+    "pk": "42",
+    "event_id": "e1",
+    "status": "MISMATCH",
+    "reason": "hashes differ",
+    "late": False,
+    "action": "UPDATE",
+    "hash_onprem": "v2:aa",
+    "hash_cloud": "v2:bb",
+    "event_ts": "2024-05-01T23:59:59.500Z",
+    "cloud_ts": "2024-05-02T00:00:01.000Z",
+    "window_start": "2024-05-01T23:59:00.000Z",
+    "classified_at": "2024-05-02T00:00:02.000Z",
+    "rechecks": 2,
+}
 
 
 def sink(**kwargs):

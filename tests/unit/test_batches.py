@@ -14,8 +14,15 @@ from dqhash.ops.dogstatsd import Metrics
 from dqhash.settings import load
 from tests.unit.test_reconciler import H1, H2, T0, Clock, N, cloud, event, home, scan
 
-SETTINGS = load({"DQHASH_PARTITIONS": str(N), "DQHASH_WINDOW_SECONDS": "60", "DQHASH_GRACE_SECONDS": "30",
-                 "DQHASH_RETENTION_SECONDS": "600", "DQHASH_TICK_SECONDS": "1"})
+SETTINGS = load(
+    {
+        "DQHASH_PARTITIONS": str(N),
+        "DQHASH_WINDOW_SECONDS": "60",
+        "DQHASH_GRACE_SECONDS": "30",
+        "DQHASH_RETENTION_SECONDS": "600",
+        "DQHASH_TICK_SECONDS": "1",
+    }
+)
 
 
 def reconciler(pairs, clock, write=None):
@@ -23,8 +30,14 @@ def reconciler(pairs, clock, write=None):
 
 
 # A record: (kind, pk index, variant); offsets are given per (source, partition) in arrival order.
-records = st.lists(st.tuples(st.sampled_from(["onprem", "cloud", "bad", "wrong_partition", "tick"]),
-                             st.integers(0, 5), st.sampled_from([H1, H2])), max_size=40)
+records = st.lists(
+    st.tuples(
+        st.sampled_from(["onprem", "cloud", "bad", "wrong_partition", "tick"]),
+        st.integers(0, 5),
+        st.sampled_from([H1, H2]),
+    ),
+    max_size=40,
+)
 
 
 def inputs_of(spec):
@@ -41,8 +54,7 @@ def inputs_of(spec):
             source, value = SOURCE_ONPREM, b"{broken"
         else:
             window = 0 if digest == H1 else 60_000  # two windows, so a batch often changes several
-            source, value = SOURCE_ONPREM, event(pk, event_id=f"e{len(out) % 3}", digest=digest,
-                                                 ts=T0 + 1_000 + window)
+            source, value = SOURCE_ONPREM, event(pk, event_id=f"e{len(out) % 3}", digest=digest, ts=T0 + 1_000 + window)
             if kind == "wrong_partition":
                 p = (p + 1) % N
         offset = offsets[source, p] = offsets.get((source, p), -1) + 1
@@ -69,7 +81,7 @@ def without_ticks_reordered(inputs):
 def test_a_batch_gives_the_same_table_outputs_and_counts_as_its_records_one_by_one(spec, size):
     inputs = inputs_of(spec)
     clock = Clock(T0 + 90_000)
-    batches = [without_ticks_reordered(inputs[i:i + size]) for i in range(0, len(inputs), size)]
+    batches = [without_ticks_reordered(inputs[i : i + size]) for i in range(0, len(inputs), size)]
     expected_pairs, expected_outs = run_one_by_one([i for b in batches for i in b], Clock(T0 + 90_000))
     pairs, outs = {}, []
     r = reconciler(pairs, clock)
@@ -89,9 +101,13 @@ def test_each_key_is_written_once_per_batch_windows_before_pairs():
 
     r = reconciler(pairs, Clock(T0 + 1_000), write)
     p = home("k1")
-    outs = r.process([Input(SOURCE_ONPREM, "topic1", p, 0, b"k1", event("k1", "e1")),
-                      Input(SOURCE_ONPREM, "topic1", p, 1, b"k1", event("k1", "e1")),  # a replay: DUPLICATES
-                      Input(SOURCE_CLOUD, "topic2", p, 0, b"k1", cloud("k1"))])
+    outs = r.process(
+        [
+            Input(SOURCE_ONPREM, "topic1", p, 0, b"k1", event("k1", "e1")),
+            Input(SOURCE_ONPREM, "topic1", p, 1, b"k1", event("k1", "e1")),  # a replay: DUPLICATES
+            Input(SOURCE_CLOUD, "topic2", p, 0, b"k1", cloud("k1")),
+        ]
+    )
     assert [orjson.loads(o.value)["status"] for o in outs if o.topic == "dq-audit"] == ["MATCH"]
     [(partition, keys)] = writes
     assert partition == p and len(keys) == len(set(keys)) == 2
@@ -107,10 +123,19 @@ def test_a_batch_replayed_after_a_crash_between_its_window_and_pair_writes_count
         raise OSError("killed after the window records reached the changelog")
 
     p = home("k1")
-    batch = [Input(SOURCE_ONPREM, "topic1", p, 0, b"k1", event("k1", "e1")),
-             Input(SOURCE_CLOUD, "topic2", p, 0, b"k1", cloud("k1")),
-             Input(SOURCE_REKEY, "dq-rekeyed", p, 0, b"k2", event("k2", "e2"),
-                   [("dq.side", b"onprem"), ("dq.origin", b"onprem:0:9")])]
+    batch = [
+        Input(SOURCE_ONPREM, "topic1", p, 0, b"k1", event("k1", "e1")),
+        Input(SOURCE_CLOUD, "topic2", p, 0, b"k1", cloud("k1")),
+        Input(
+            SOURCE_REKEY,
+            "dq-rekeyed",
+            p,
+            0,
+            b"k2",
+            event("k2", "e2"),
+            [("dq.side", b"onprem"), ("dq.origin", b"onprem:0:9")],
+        ),
+    ]
     clock = Clock(T0 + 1_000)
     try:
         reconciler(pairs, clock, crash_after_windows).process(batch)

@@ -38,6 +38,7 @@ class Producer:
 
     def acknowledge_all(self):
         from aiokafka.structs import RecordMetadata
+
         for future, base in self.deliveries:
             future.set_result(RecordMetadata("t", 0, None, base, -1, 0, -1))
 
@@ -76,7 +77,7 @@ async def test_a_full_batch_is_sent_and_another_started_and_delivery_reports_the
     producer.acknowledge_all()
     await asyncio.sleep(0)  # done callbacks run on the next loop turn
     sizes = [len(records) for _, _, records in producer.sent]
-    ends = [sum(sizes[:i + 1]) - 1 for i in range(len(sizes))]
+    ends = [sum(sizes[: i + 1]) - 1 for i in range(len(sizes))]
     assert delivered == [(1, end) for end in ends]
 
 

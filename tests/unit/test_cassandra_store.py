@@ -53,8 +53,10 @@ def test_named_tuple_rows_become_dicts():
 
 
 def test_timeouts_are_retried_then_succeed():
-    s = session(rows={("eu", 1): {"region": "eu", "id": 1, "name": "x", "amount": None}},
-                failures={("eu", 1): [timeout(), read_timeout()]})
+    s = session(
+        rows={("eu", 1): {"region": "eu", "id": 1, "name": "x", "amount": None}},
+        failures={("eu", 1): [timeout(), read_timeout()]},
+    )
     assert run(store(s, retries=3).fetch(("eu", 1)))["name"] == "x"
     assert len(s.executed) == 3
 
@@ -86,6 +88,7 @@ def test_in_flight_reads_are_bounded():
 
     async def many():
         await asyncio.gather(*(cs.fetch(("eu", i)) for i in range(40)))
+
     run(many())
     assert s.max_in_flight == 5
 

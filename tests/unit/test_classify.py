@@ -119,7 +119,9 @@ def test_row_7_replay_after_classification_is_still_a_duplicate():
 
 
 def test_row_8_out_of_order_event_is_superseded_not_compared():
-    state = on_cloud(pending(event("e2", ts=T0 + 5_000, digest=H2)), cloud(ts=T0 + 6_000, digest=H2), T0 + 7_000, RULES).state
+    state = on_cloud(
+        pending(event("e2", ts=T0 + 5_000, digest=H2)), cloud(ts=T0 + 6_000, digest=H2), T0 + 7_000, RULES
+    ).state
     step = on_onprem(state, event("e1", ts=T0 + 1_000, digest=H1), T0 + 8_000, RULES)
     assert statuses(step) == [(Status.SUPERSEDED, False)]
     assert step.verdicts[0].event_id == "e1" and "out of order" in step.verdicts[0].reason

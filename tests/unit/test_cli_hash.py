@@ -16,8 +16,14 @@ if DQHASH is None:
 
 
 def run(stdin, *args, env=None):
-    return subprocess.run([DQHASH, "hash", *args], input=stdin, capture_output=True, text=True, timeout=60,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [DQHASH, "hash", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def test_one_hash_per_line_and_bad_lines_reported_by_number():
@@ -38,8 +44,14 @@ def test_same_hash_in_another_process_with_another_hash_seed():
 
 
 def test_columns_output_and_field_selection():
-    result = run('{"id": 1, "amount": ".71", "ignored": true}\n', "--fields", "id,amount", "--types", "amount=decimal",
-                 "--columns")
+    result = run(
+        '{"id": 1, "amount": ".71", "ignored": true}\n',
+        "--fields",
+        "id,amount",
+        "--types",
+        "amount=decimal",
+        "--columns",
+    )
     assert result.returncode == 0, result.stderr
     out = orjson.loads(result.stdout)
     assert out["line"] == 1 and out["hash"].startswith("v2:") and set(out["columns"]) == {"id", "amount"}
@@ -50,13 +62,16 @@ def test_v1_strategy():
     assert result.returncode == 0 and result.stdout.startswith("v1:")
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--strategy", "v9"], "unknown hash strategy"),
-    (["--algorithm", "md5"], "unsupported hash algorithm"),
-    (["--types", "a=duration"], "unsupported column type"),
-    (["--types", "a"], "bad type declaration"),
-    (["--fields", "a,a"], "names a column twice"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--strategy", "v9"], "unknown hash strategy"),
+        (["--algorithm", "md5"], "unsupported hash algorithm"),
+        (["--types", "a=duration"], "unsupported column type"),
+        (["--types", "a"], "bad type declaration"),
+        (["--fields", "a,a"], "names a column twice"),
+    ],
+)
 def test_bad_configuration_exits_2_at_startup(args, message):
     result = run('{"a": 1}\n', *args)
     assert result.returncode == 2
@@ -70,6 +85,7 @@ def test_value_not_fitting_declared_type_is_a_bad_line():
 
 
 def test_module_entry_point_works_too():
-    result = subprocess.run([sys.executable, "-m", "dqhash.cli", "hash"], input='{"a": 1}\n', capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "dqhash.cli", "hash"], input='{"a": 1}\n', capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0 and result.stdout.startswith("v2:")

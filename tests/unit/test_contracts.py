@@ -24,8 +24,13 @@ TS_MS = 1714564800250
 
 
 def onprem(**overrides):
-    doc = {"event_id": "e1", "hash_onprem": H, "partitionColumns": [{"type": "PK", "value": "42"}],
-           "event_ts": TS, "action": "UPDATE"}
+    doc = {
+        "event_id": "e1",
+        "hash_onprem": H,
+        "partitionColumns": [{"type": "PK", "value": "42"}],
+        "event_ts": TS,
+        "action": "UPDATE",
+    }
     doc.update(overrides)
     return orjson.dumps({k: v for k, v in doc.items() if v is not ...})
 
@@ -46,47 +51,50 @@ def test_valid_cloud_hash_parses_and_null_hash_means_not_found():
     assert parse_cloud(cloud(hash_cloud=None)) == CloudHash("42", None, TS_MS, None)
 
 
-@pytest.mark.parametrize("parse, raw, reason", [
-    (parse_onprem, None, Reason.EMPTY_VALUE),
-    (parse_cloud, b"", Reason.EMPTY_VALUE),
-    (parse_onprem, b"{not json", Reason.INVALID_JSON),
-    (parse_cloud, b"\xff\xfe", Reason.INVALID_JSON),
-    (parse_onprem, b"[1,2]", Reason.NOT_AN_OBJECT),
-    (parse_onprem, onprem(event_id=...), Reason.MISSING_FIELD),
-    (parse_onprem, onprem(event_id={"x": 1}), Reason.INVALID_FIELD_TYPE),
-    (parse_onprem, onprem(partitionColumns=...), Reason.MISSING_PK),
-    (parse_onprem, onprem(partitionColumns=[]), Reason.MISSING_PK),
-    (parse_onprem, onprem(partitionColumns=[{"type": "CK", "value": "x"}]), Reason.MISSING_PK),
-    (parse_onprem, onprem(partitionColumns=[{"type": "PK", "value": ""}]), Reason.MISSING_PK),
-    (parse_onprem, onprem(partitionColumns=[{"type": "PK", "value": None}]), Reason.MISSING_PK),
-    (parse_onprem, onprem(partitionColumns=[{"type": "PK", "value": 1.5}]), Reason.INVALID_PK),
-    (parse_onprem, onprem(partitionColumns=[{"type": "PK", "value": True}]), Reason.INVALID_PK),
-    (parse_onprem, onprem(partitionColumns={"type": "PK"}), Reason.INVALID_FIELD_TYPE),
-    (parse_onprem, onprem(partitionColumns=["42"]), Reason.INVALID_FIELD_TYPE),
-    (parse_onprem, onprem(hash_onprem="xyz"), Reason.INVALID_HASH_FORMAT),
-    (parse_onprem, onprem(hash_onprem="g" * 64), Reason.INVALID_HASH_FORMAT),
-    (parse_onprem, onprem(hash_onprem=12), Reason.INVALID_HASH_FORMAT),
-    (parse_onprem, onprem(hash_onprem="md5:" + H), Reason.INVALID_HASH_FORMAT),
-    (parse_onprem, onprem(hash_onprem="v1:" + H, hash_version="v2"), Reason.INVALID_HASH_FORMAT),
-    (parse_onprem, onprem(hash_onprem="v7:" + H), Reason.UNKNOWN_HASH_VERSION),
-    (parse_onprem, onprem(hash_onprem=...), Reason.MISSING_FIELD),
-    (parse_onprem, onprem(action="MERGE"), Reason.UNKNOWN_ACTION),
-    (parse_onprem, onprem(action=3), Reason.UNKNOWN_ACTION),
-    (parse_onprem, onprem(event_ts=...), Reason.MISSING_FIELD),
-    (parse_onprem, onprem(event_ts="yesterday"), Reason.INVALID_TIMESTAMP),
-    (parse_onprem, onprem(event_ts="2024-05-01T12:00:00"), Reason.INVALID_TIMESTAMP),
-    (parse_onprem, onprem(event_ts=1714564800), Reason.INVALID_TIMESTAMP),  # seconds, not millis
-    (parse_onprem, onprem(event_ts=1714564800.5), Reason.INVALID_TIMESTAMP),
-    (parse_cloud, cloud(pk=...), Reason.MISSING_PK),
-    (parse_cloud, cloud(pk=[]), Reason.MISSING_PK),
-    (parse_cloud, cloud(pk={"a": 1}), Reason.INVALID_PK),
-    (parse_cloud, cloud(hash_cloud=...), Reason.MISSING_FIELD),
-    (parse_cloud, cloud(cloud_ts=...), Reason.MISSING_FIELD),
-    (parse_cloud, cloud(cloud_ts="2024-13-01T00:00:00Z"), Reason.INVALID_TIMESTAMP),
-    (parse_cloud, cloud(hash_cloud="abc"), Reason.INVALID_HASH_FORMAT),
-    (parse_cloud, cloud(column_digests=[1]), Reason.INVALID_FIELD_TYPE),
-    (parse_cloud, cloud(columns_removed="amount"), Reason.INVALID_FIELD_TYPE),
-])
+@pytest.mark.parametrize(
+    "parse, raw, reason",
+    [
+        (parse_onprem, None, Reason.EMPTY_VALUE),
+        (parse_cloud, b"", Reason.EMPTY_VALUE),
+        (parse_onprem, b"{not json", Reason.INVALID_JSON),
+        (parse_cloud, b"\xff\xfe", Reason.INVALID_JSON),
+        (parse_onprem, b"[1,2]", Reason.NOT_AN_OBJECT),
+        (parse_onprem, onprem(event_id=...), Reason.MISSING_FIELD),
+        (parse_onprem, onprem(event_id={"x": 1}), Reason.INVALID_FIELD_TYPE),
+        (parse_onprem, onprem(partitionColumns=...), Reason.MISSING_PK),
+        (parse_onprem, onprem(partitionColumns=[]), Reason.MISSING_PK),
+        (parse_onprem, onprem(partitionColumns=[{"type": "CK", "value": "x"}]), Reason.MISSING_PK),
+        (parse_onprem, onprem(partitionColumns=[{"type": "PK", "value": ""}]), Reason.MISSING_PK),
+        (parse_onprem, onprem(partitionColumns=[{"type": "PK", "value": None}]), Reason.MISSING_PK),
+        (parse_onprem, onprem(partitionColumns=[{"type": "PK", "value": 1.5}]), Reason.INVALID_PK),
+        (parse_onprem, onprem(partitionColumns=[{"type": "PK", "value": True}]), Reason.INVALID_PK),
+        (parse_onprem, onprem(partitionColumns={"type": "PK"}), Reason.INVALID_FIELD_TYPE),
+        (parse_onprem, onprem(partitionColumns=["42"]), Reason.INVALID_FIELD_TYPE),
+        (parse_onprem, onprem(hash_onprem="xyz"), Reason.INVALID_HASH_FORMAT),
+        (parse_onprem, onprem(hash_onprem="g" * 64), Reason.INVALID_HASH_FORMAT),
+        (parse_onprem, onprem(hash_onprem=12), Reason.INVALID_HASH_FORMAT),
+        (parse_onprem, onprem(hash_onprem="md5:" + H), Reason.INVALID_HASH_FORMAT),
+        (parse_onprem, onprem(hash_onprem="v1:" + H, hash_version="v2"), Reason.INVALID_HASH_FORMAT),
+        (parse_onprem, onprem(hash_onprem="v7:" + H), Reason.UNKNOWN_HASH_VERSION),
+        (parse_onprem, onprem(hash_onprem=...), Reason.MISSING_FIELD),
+        (parse_onprem, onprem(action="MERGE"), Reason.UNKNOWN_ACTION),
+        (parse_onprem, onprem(action=3), Reason.UNKNOWN_ACTION),
+        (parse_onprem, onprem(event_ts=...), Reason.MISSING_FIELD),
+        (parse_onprem, onprem(event_ts="yesterday"), Reason.INVALID_TIMESTAMP),
+        (parse_onprem, onprem(event_ts="2024-05-01T12:00:00"), Reason.INVALID_TIMESTAMP),
+        (parse_onprem, onprem(event_ts=1714564800), Reason.INVALID_TIMESTAMP),  # seconds, not millis
+        (parse_onprem, onprem(event_ts=1714564800.5), Reason.INVALID_TIMESTAMP),
+        (parse_cloud, cloud(pk=...), Reason.MISSING_PK),
+        (parse_cloud, cloud(pk=[]), Reason.MISSING_PK),
+        (parse_cloud, cloud(pk={"a": 1}), Reason.INVALID_PK),
+        (parse_cloud, cloud(hash_cloud=...), Reason.MISSING_FIELD),
+        (parse_cloud, cloud(cloud_ts=...), Reason.MISSING_FIELD),
+        (parse_cloud, cloud(cloud_ts="2024-13-01T00:00:00Z"), Reason.INVALID_TIMESTAMP),
+        (parse_cloud, cloud(hash_cloud="abc"), Reason.INVALID_HASH_FORMAT),
+        (parse_cloud, cloud(column_digests=[1]), Reason.INVALID_FIELD_TYPE),
+        (parse_cloud, cloud(columns_removed="amount"), Reason.INVALID_FIELD_TYPE),
+    ],
+)
 def test_every_rejection_reason(parse, raw, reason):
     result = parse(raw)
     assert isinstance(result, Rejection), result
@@ -109,9 +117,15 @@ def test_delete_needs_no_hash():
     assert event.action is Action.DELETE and event.hash is None
 
 
-@pytest.mark.parametrize("text, version", [
-    (H.upper(), "v2"), ("sha256:" + H, "v2"), ("v1:" + H, "v1"), ("V1:SHA256:" + H.upper(), "v1"),
-])
+@pytest.mark.parametrize(
+    "text, version",
+    [
+        (H.upper(), "v2"),
+        ("sha256:" + H, "v2"),
+        ("v1:" + H, "v1"),
+        ("V1:SHA256:" + H.upper(), "v1"),
+    ],
+)
 def test_hash_spellings_normalise(text, version):
     assert parse_hash(text) == HashRef(version, H)
 
@@ -166,10 +180,26 @@ json_values = st.recursive(
 
 
 @settings(max_examples=500)
-@given(st.dictionaries(
-    st.sampled_from(["event_id", "hash_onprem", "partitionColumns", "event_ts", "action", "pk", "hash_cloud",
-                     "cloud_ts", "hash_version", "column_digests"]),
-    json_values, max_size=8))
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "event_id",
+                "hash_onprem",
+                "partitionColumns",
+                "event_ts",
+                "action",
+                "pk",
+                "hash_cloud",
+                "cloud_ts",
+                "hash_version",
+                "column_digests",
+            ]
+        ),
+        json_values,
+        max_size=8,
+    )
+)
 def test_parsing_never_raises_on_arbitrary_json_objects(doc):
     raw = json.dumps(doc).encode()  # stdlib: also emits integers beyond 64 bits
     assert isinstance(parse_onprem(raw), (OnPremEvent, Rejection))

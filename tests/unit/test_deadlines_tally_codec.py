@@ -72,8 +72,21 @@ def test_audit_id_is_deterministic_and_distinguishes_late():
     assert audit_id("pk", verdict) == audit_id("pk", verdict._replace(classified_ms=T0 + 99))
     assert audit_id("pk", verdict) != audit_id("pk", verdict._replace(late=True))
     record = audit_record("pk", verdict)
-    assert set(record) >= {"audit_id", "pk", "event_id", "status", "reason", "late", "hash_onprem", "hash_cloud",
-                           "event_ts", "cloud_ts", "window_start", "window_end", "classified_at"}
+    assert set(record) >= {
+        "audit_id",
+        "pk",
+        "event_id",
+        "status",
+        "reason",
+        "late",
+        "hash_onprem",
+        "hash_cloud",
+        "event_ts",
+        "cloud_ts",
+        "window_start",
+        "window_end",
+        "classified_at",
+    }
     assert record["classified_at"].endswith("Z") and orjson.dumps(record)
 
 
@@ -85,6 +98,7 @@ def test_partition_for_is_in_range_and_matches_kafka_default(pk, n):
 def test_partition_for_known_murmur2_values():
     # Values computed by Kafka's Java DefaultPartitioner (Utils.toPositive(Utils.murmur2(key)) % n).
     from aiokafka.partitioner import DefaultPartitioner
+
     for pk in ("42", "customer-1", "é"):
         assert partition_for(pk, 12) == DefaultPartitioner()(pk.encode(), list(range(12)), list(range(12)))
 

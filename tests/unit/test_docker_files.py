@@ -23,6 +23,7 @@ def test_runs_the_faust_worker_on_the_dqhash_app_as_non_root():
 
 def test_every_dqhash_variable_it_sets_is_a_real_setting():
     from dqhash.settings import VARIABLES
+
     names = {v.name for v in VARIABLES}
     used = set(re.findall(r"\b(DQHASH_[A-Z_]+)", DOCKERFILE + (ROOT / "docker" / "README.md").read_text()))
     assert used and used <= names, used - names
@@ -48,6 +49,7 @@ def env_of(service):
 
 def test_compose_uses_only_real_settings():
     from dqhash.settings import VARIABLES
+
     names = {v.name for v in VARIABLES}
     used = set(re.findall(r"\b(DQHASH_[A-Z_]+)", COMPOSE_PATH.read_text()))
     assert used and used <= names, used - names
@@ -60,6 +62,7 @@ def test_compose_uses_only_real_settings():
 def test_compose_settings_load():
     """Each dqhash service's environment is valid for the settings module (as a worker would load it)."""
     from dqhash.settings import load
+
     for name, service in services().items():
         if service.get("image") == "dqhash:local":
             env = {k: str(v) for k, v in env_of(service).items() if not str(v).startswith("${")}
@@ -91,6 +94,7 @@ def test_each_replica_has_its_own_state_volume_and_web_host():
 
 def test_compose_paths_and_entry_points_exist():
     from dqhash import cli
+
     s = services()
     build = s["worker-1"]["build"]
     assert (COMPOSE_PATH.parent / build["context"] / build["dockerfile"]).is_file()
@@ -101,7 +105,7 @@ def test_compose_paths_and_entry_points_exist():
                 assert (COMPOSE_PATH.parent / source).exists(), source
     # `dqhash topics create` is a real command of the CLI the image installs (entry point `dqhash`)
     assert cli._parser().parse_args(s["topics"]["entrypoint"][1:]).run
-    assert "dqhash = \"dqhash.cli:main\"" in (ROOT / "pyproject.toml").read_text()
+    assert 'dqhash = "dqhash.cli:main"' in (ROOT / "pyproject.toml").read_text()
     assert "init.cql" in " ".join(s["cassandra-init"]["entrypoint"])
     assert "CREATE KEYSPACE IF NOT EXISTS shop" in (COMPOSE_PATH.parent / "cassandra" / "init.cql").read_text()
 
@@ -110,6 +114,7 @@ def test_datadog_agent_watches_the_dqhash_consumer_groups():
     import yaml
 
     from dqhash.settings import load
+
     conf = yaml.safe_load((ROOT / "docker" / "datadog" / "kafka_consumer.yaml").read_text())
     groups = conf["instances"][0]["consumer_groups"]
     app_id = env_of(services()["worker-1"])["DQHASH_APP_ID"]

@@ -41,15 +41,29 @@ def test_counters_gauges_distribution_on_the_wire(agent):
     metrics.duplicate("topic1")
     metrics.window_closed(3, 10, 0.9)
     metrics.flush()
-    lines = read_lines(agent, ["dq_hash_match:", "dq_missing_cloud:", "dq_late_arrival:", "dq_invalid_hash:",
-                               "dq_dlq_records:", "dq_duplicates:", "dq_window_match_rate:", "dq_time_to_classify_ms:",
-                               "dq_classified:", "dq_classified_on_time:"])
+    lines = read_lines(
+        agent,
+        [
+            "dq_hash_match:",
+            "dq_missing_cloud:",
+            "dq_late_arrival:",
+            "dq_invalid_hash:",
+            "dq_dlq_records:",
+            "dq_duplicates:",
+            "dq_window_match_rate:",
+            "dq_time_to_classify_ms:",
+            "dq_classified:",
+            "dq_classified_on_time:",
+        ],
+    )
     metrics.close()
     match = next(line for line in lines if line.startswith("dq_hash_match:"))
     assert match.startswith("dq_hash_match:2|c|#") and "service:dqhash" in match and "env:test" in match
     assert "status:MATCH" in match
     assert next(line for line in lines if line.startswith("dq_classified:")).startswith("dq_classified:2|c")
-    assert next(line for line in lines if line.startswith("dq_classified_on_time:")).startswith("dq_classified_on_time:1|c")
+    assert next(line for line in lines if line.startswith("dq_classified_on_time:")).startswith(
+        "dq_classified_on_time:1|c"
+    )
     rate = next(line for line in lines if line.startswith("dq_window_match_rate:"))
     assert rate.startswith("dq_window_match_rate:0.9|g|#") and "partition:3" in rate
     assert any(line.startswith("dq_time_to_classify_ms:") and "|d|" in line for line in lines)
@@ -71,8 +85,11 @@ def test_a_batch_sends_its_distribution_samples_packed_every_one_of_them(agent):
     want = 400 + 1
     lines, deadline = [], time.monotonic() + 5
     while sum(len(line.split("|", 1)[0].split(":")) - 1 for line in lines) < want:
-        lines += [line for line in read_lines(agent, ["dq_time_to_classify_ms:"], deadline - time.monotonic())
-                  if line.startswith("dq_time_to_classify_ms:")]
+        lines += [
+            line
+            for line in read_lines(agent, ["dq_time_to_classify_ms:"], deadline - time.monotonic())
+            if line.startswith("dq_time_to_classify_ms:")
+        ]
     metrics.close()
     matched = [line for line in lines if "status:MATCH" in line]
     samples = [int(v) for line in matched for v in line.split("|", 1)[0].split(":")[1:]]
@@ -114,6 +131,7 @@ def test_counts_held_in_a_batch_reach_the_wire_summed(agent):
     metrics.close()
     assert next(line for line in lines if line.startswith("dq_hash_match:")).startswith("dq_hash_match:3|c|#")
     assert next(line for line in lines if line.startswith("dq_classified_on_time:")).startswith(
-        "dq_classified_on_time:3|c|#")
+        "dq_classified_on_time:3|c|#"
+    )
     missing_pk = next(line for line in lines if line.startswith("dq_missing_pk:"))
     assert missing_pk.startswith("dq_missing_pk:1|c|#") and "reason:MISSING_PK" in missing_pk

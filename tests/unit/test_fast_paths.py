@@ -18,7 +18,7 @@ def test_murmur2_equals_aiokafkas(data):
     assert murmur2(data) == aiokafka_murmur2(data)
 
 
-@given(st.integers(min_value=-10**12, max_value=4 * 10**12))
+@given(st.integers(min_value=-(10**12), max_value=4 * 10**12))
 def test_format_ms_equals_datetime_formatting(ms):
     moment = EPOCH + timedelta(milliseconds=ms)
     assert format_ms(ms) == moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
@@ -34,8 +34,13 @@ def test_onprem_fast_path_equals_the_general_path(pk, ts):
     from dqhash.core.contracts import parse_onprem
     from dqhash.core.timeutil import format_ms as iso
 
-    fast = {"event_id": "e", "hash_onprem": _HASH, "partitionColumns": [{"type": "PK", "value": pk}],
-            "event_ts": ts, "action": "UPDATE"}
+    fast = {
+        "event_id": "e",
+        "hash_onprem": _HASH,
+        "partitionColumns": [{"type": "PK", "value": pk}],
+        "event_ts": ts,
+        "action": "UPDATE",
+    }
     general = {**fast, "partitionColumns": [{"type": "pk", "value": pk}], "event_ts": iso(ts), "action": "update"}
     assert parse_onprem(orjson.dumps(fast)) == parse_onprem(orjson.dumps(general))
 
@@ -53,15 +58,29 @@ def test_cloud_fast_path_equals_the_general_path(pk, ts):
 def test_fast_paths_still_refuse_what_the_general_path_refuses():
     from dqhash.core.contracts import Reason, parse_cloud, parse_onprem
 
-    event = {"event_id": "e", "hash_onprem": _HASH, "partitionColumns": [{"type": "PK", "value": ""}],
-             "event_ts": 1_714_564_800_000}
+    event = {
+        "event_id": "e",
+        "hash_onprem": _HASH,
+        "partitionColumns": [{"type": "PK", "value": ""}],
+        "event_ts": 1_714_564_800_000,
+    }
     assert parse_onprem(orjson.dumps(event)).reason is Reason.MISSING_PK
-    assert parse_onprem(orjson.dumps({**event, "partitionColumns": [{"type": "PK", "value": "k"}],
-                                      "event_ts": 1_714_564_800})).reason is Reason.INVALID_TIMESTAMP
-    assert parse_cloud(orjson.dumps({"pk": "", "hash_cloud": None, "cloud_ts": 1_714_564_800_000})).reason \
+    assert (
+        parse_onprem(
+            orjson.dumps({**event, "partitionColumns": [{"type": "PK", "value": "k"}], "event_ts": 1_714_564_800})
+        ).reason
+        is Reason.INVALID_TIMESTAMP
+    )
+    assert (
+        parse_cloud(orjson.dumps({"pk": "", "hash_cloud": None, "cloud_ts": 1_714_564_800_000})).reason
         is Reason.MISSING_PK
-    assert parse_cloud(orjson.dumps({"pk": "k", "hash_cloud": None, "cloud_ts": 1_714_564_800_000,
-                                     "columns_removed": "amount"})).reason is Reason.INVALID_FIELD_TYPE
+    )
+    assert (
+        parse_cloud(
+            orjson.dumps({"pk": "k", "hash_cloud": None, "cloud_ts": 1_714_564_800_000, "columns_removed": "amount"})
+        ).reason
+        is Reason.INVALID_FIELD_TYPE
+    )
 
 
 def test_positional_constructions_fill_every_field():
@@ -80,8 +99,18 @@ def test_positional_constructions_fill_every_field():
         assert len(value) == len(type(value)._fields), type(value).__name__
         return value
 
-    event = full(parse_onprem(orjson.dumps({"event_id": "e", "hash_onprem": _HASH, "event_ts": 1_714_564_800_000,
-                                            "partitionColumns": [{"type": "PK", "value": "k"}]})))
+    event = full(
+        parse_onprem(
+            orjson.dumps(
+                {
+                    "event_id": "e",
+                    "hash_onprem": _HASH,
+                    "event_ts": 1_714_564_800_000,
+                    "partitionColumns": [{"type": "PK", "value": "k"}],
+                }
+            )
+        )
+    )
     seen = full(parse_cloud(orjson.dumps({"pk": "k", "hash_cloud": _HASH, "cloud_ts": 1_714_564_800_001})))
     full(event.hash), full(seen.hash)
     first = full(on_onprem(None, event, 1_714_564_800_002, Rules()))
@@ -97,14 +126,30 @@ def test_positional_constructions_fill_every_field():
     key = b"k"
     home = partition_for("k", settings.partitions)
     away = (home + 1) % settings.partitions
-    onprem = orjson.dumps({"event_id": "e", "hash_onprem": _HASH, "event_ts": 1_714_564_800_000,
-                           "partitionColumns": [{"type": "PK", "value": "k"}]})
-    outs = reconciler.process([
-        Input(SOURCE_ONPREM, settings.onprem_topic, away, 0, b"e", onprem, [], 1),  # forwarded
-        Input(SOURCE_ONPREM, settings.onprem_topic, home, 0, key, onprem, [], 1),
-        Input(SOURCE_CLOUD, settings.cloud_topic, home, 0, key, orjson.dumps(
-            {"pk": "k", "hash_cloud": "cd" * 32, "cloud_ts": 1_714_564_800_001}), [], 1),  # a MISMATCH: audit + repair
-    ])
+    onprem = orjson.dumps(
+        {
+            "event_id": "e",
+            "hash_onprem": _HASH,
+            "event_ts": 1_714_564_800_000,
+            "partitionColumns": [{"type": "PK", "value": "k"}],
+        }
+    )
+    outs = reconciler.process(
+        [
+            Input(SOURCE_ONPREM, settings.onprem_topic, away, 0, b"e", onprem, [], 1),  # forwarded
+            Input(SOURCE_ONPREM, settings.onprem_topic, home, 0, key, onprem, [], 1),
+            Input(
+                SOURCE_CLOUD,
+                settings.cloud_topic,
+                home,
+                0,
+                key,
+                orjson.dumps({"pk": "k", "hash_cloud": "cd" * 32, "cloud_ts": 1_714_564_800_001}),
+                [],
+                1,
+            ),  # a MISMATCH: audit + repair
+        ]
+    )
     assert {out.topic for out in outs} >= {settings.rekey_topic, settings.audit_topic, settings.repair_topic}
     for out in outs:
         full(out)

@@ -51,13 +51,16 @@ def vector_hash(name, strategy="v2"):
     raise KeyError(name)
 
 
-@pytest.mark.parametrize("left, right", [
-    ("decimal leading dot", "decimal trailing zeros"),
-    ("timestamp with Z", "timestamp with offset, same instant"),
-    ("timestamp with Z", "timestamp microseconds floored"),
-    ("timestamp with Z", "timestamp as epoch ms"),
-    ("set sorted", "set sorted, other input order"),
-])
+@pytest.mark.parametrize(
+    "left, right",
+    [
+        ("decimal leading dot", "decimal trailing zeros"),
+        ("timestamp with Z", "timestamp with offset, same instant"),
+        ("timestamp with Z", "timestamp microseconds floored"),
+        ("timestamp with Z", "timestamp as epoch ms"),
+        ("set sorted", "set sorted, other input order"),
+    ],
+)
 def test_equivalent_renderings_hash_equal(left, right):
     assert vector_hash(left) == vector_hash(right)
 
@@ -71,15 +74,45 @@ def test_v2_distinguishes_what_v1_confuses():
 
 def test_cassandra_driver_values_equal_their_declared_json_forms():
     """What cassandra-driver returns must hash like the JSON the on-prem side declares."""
-    types = {"ts": "timestamp", "d": "date", "t": "time", "amt": "decimal", "u": "uuid", "b": "blob",
-             "ip": "inet", "s": "set<int>", "m": "map<text,int>", "l": "list<text>", "f": "float"}
-    json_row = {"ts": "2024-03-10T12:34:56.789Z", "d": "2024-02-29", "t": "13:45:00.5", "amt": "1.50",
-                "u": "8F14E45F-CEEA-467A-9575-8C5E1E3C2D4B", "b": "0xcafe", "ip": "10.0.0.1", "s": [3, 1, 2],
-                "m": {"b": 2, "a": 1}, "l": [], "f": 0.5}
-    driver_row = {"ts": datetime(2024, 3, 10, 12, 34, 56, 789000), "d": Date(date(2024, 2, 29)),
-                  "t": Time(time(13, 45, 0, 500000)), "amt": Decimal("1.5"),
-                  "u": UUID("8f14e45f-ceea-467a-9575-8c5e1e3c2d4b"), "b": b"\xca\xfe",
-                  "ip": "10.0.0.1", "s": SortedSet([1, 2, 3]), "m": {"a": 1, "b": 2}, "l": None, "f": 0.5}
+    types = {
+        "ts": "timestamp",
+        "d": "date",
+        "t": "time",
+        "amt": "decimal",
+        "u": "uuid",
+        "b": "blob",
+        "ip": "inet",
+        "s": "set<int>",
+        "m": "map<text,int>",
+        "l": "list<text>",
+        "f": "float",
+    }
+    json_row = {
+        "ts": "2024-03-10T12:34:56.789Z",
+        "d": "2024-02-29",
+        "t": "13:45:00.5",
+        "amt": "1.50",
+        "u": "8F14E45F-CEEA-467A-9575-8C5E1E3C2D4B",
+        "b": "0xcafe",
+        "ip": "10.0.0.1",
+        "s": [3, 1, 2],
+        "m": {"b": 2, "a": 1},
+        "l": [],
+        "f": 0.5,
+    }
+    driver_row = {
+        "ts": datetime(2024, 3, 10, 12, 34, 56, 789000),
+        "d": Date(date(2024, 2, 29)),
+        "t": Time(time(13, 45, 0, 500000)),
+        "amt": Decimal("1.5"),
+        "u": UUID("8f14e45f-ceea-467a-9575-8c5e1e3c2d4b"),
+        "b": b"\xca\xfe",
+        "ip": "10.0.0.1",
+        "s": SortedSet([1, 2, 3]),
+        "m": {"a": 1, "b": 2},
+        "l": None,
+        "f": 0.5,
+    }
     declared = RowHasher("v2", types=types)
     inferred = RowHasher("v2", types={"ip": "inet"})  # the driver returns inet as str
     assert declared.hash(json_row) == inferred.hash(driver_row)
@@ -87,6 +120,7 @@ def test_cassandra_driver_values_equal_their_declared_json_forms():
 
 def test_udt_namedtuple_hashes_like_a_map():
     from collections import namedtuple
+
     Address = namedtuple("Address", "street zip")
     hasher = RowHasher("v2")
     assert hasher.hash({"a": Address("Main", 1000)}) == hasher.hash({"a": {"zip": 1000, "street": "Main"}})
@@ -107,26 +141,43 @@ def test_ipv6_canonical_form():
     assert canon("2001:DB8::1", parse_type("inet")) == canon(ipaddress.ip_address("2001:db8::1"))
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("map<text, frozen<list<int>>>", "map<text,list<int>>"),
-    ("tuple<int,text,timestamp>", "tuple<int,text,timestamp>"),
-    ("TIMESTAMP", "timestamp"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("map<text, frozen<list<int>>>", "map<text,list<int>>"),
+        ("tuple<int,text,timestamp>", "tuple<int,text,timestamp>"),
+        ("TIMESTAMP", "timestamp"),
+    ],
+)
 def test_parse_type(text, expected):
     assert str(parse_type(text)) == expected
 
 
-@pytest.mark.parametrize("text", ["duration", "map<text>", "list<int", "int<text>", "map<text,int>>", "", "frozen<a,b>"])
+@pytest.mark.parametrize(
+    "text", ["duration", "map<text>", "list<int", "int<text>", "map<text,int>>", "", "frozen<a,b>"]
+)
 def test_bad_types_are_refused(text):
     with pytest.raises(CanonicalError):
         parse_type(text)
 
 
-@pytest.mark.parametrize("value, ctype", [
-    ("abc", "int"), (True, "int"), ("x", "decimal"), ("2024-01-01T00:00:00", "timestamp"), (1, "text"),
-    ("yes", "boolean"), ("nope", "uuid"), ("zz", "blob"), ("300.1.1.1", "inet"), ("25:00", "time"),
-    ([1, 2], "tuple<int>"), (object(), "list"),
-])
+@pytest.mark.parametrize(
+    "value, ctype",
+    [
+        ("abc", "int"),
+        (True, "int"),
+        ("x", "decimal"),
+        ("2024-01-01T00:00:00", "timestamp"),
+        (1, "text"),
+        ("yes", "boolean"),
+        ("nope", "uuid"),
+        ("zz", "blob"),
+        ("300.1.1.1", "inet"),
+        ("25:00", "time"),
+        ([1, 2], "tuple<int>"),
+        (object(), "list"),
+    ],
+)
 def test_values_that_do_not_fit_their_type_are_refused(value, ctype):
     with pytest.raises(CanonicalError):
         canon(value, parse_type(ctype))
@@ -137,9 +188,16 @@ def test_unsupported_python_type_refused():
         RowHasher("v2").hash({"x": object()})
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"strategy": "v3"}, {"algorithm": "md5"}, {"fields": []}, {"fields": ["a", "a"]}, {"types": {"a": "nope"}},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"strategy": "v3"},
+        {"algorithm": "md5"},
+        {"fields": []},
+        {"fields": ["a", "a"]},
+        {"types": {"a": "nope"}},
+    ],
+)
 def test_bad_configuration_refused(kwargs):
     with pytest.raises((HashConfigError, CanonicalError)):
         RowHasher(**kwargs)
@@ -155,17 +213,27 @@ def test_differing_columns():
 
 def test_ordered_map_from_driver():
     from cassandra.cqltypes import UTF8Type
+
     m = OrderedMapSerializedKey(UTF8Type, 4)
     m._insert_unchecked("b", b"b", 2)
     m._insert_unchecked("a", b"a", 1)
     assert RowHasher().hash({"m": m}) == RowHasher().hash({"m": {"a": 1, "b": 2}})
 
 
-scalars = (st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
-           | st.decimals(allow_nan=False, places=3) | st.binary(max_size=8) | st.uuids()
-           | st.datetimes(timezones=st.just(UTC)))
-values = st.recursive(scalars, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3),
-                      max_leaves=8)
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text(max_size=20)
+    | st.decimals(allow_nan=False, places=3)
+    | st.binary(max_size=8)
+    | st.uuids()
+    | st.datetimes(timezones=st.just(UTC))
+)
+values = st.recursive(
+    scalars, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3), max_leaves=8
+)
 rows = st.dictionaries(st.text(min_size=1, max_size=8), values, min_size=1, max_size=6)
 
 

@@ -48,7 +48,9 @@ def test_paging_defaults_and_next_offset():
 
 
 def test_pair_view_shows_both_sides_and_newest_verdict_first():
-    tracked = Tracked("e2", T0, "UPDATE", "v2", "ab" * 32, T0 + 5, T0 + 90_000, "MISMATCH", False, 2, ("v2:cd", "v2:cd"))
+    tracked = Tracked(
+        "e2", T0, "UPDATE", "v2", "ab" * 32, T0 + 5, T0 + 90_000, "MISMATCH", False, 2, ("v2:cd", "v2:cd")
+    )
     cloud = CloudSeen("v2", "cd" * 32, T0 + 7, T0 + 8)
     history = (("MATCH", False, "e1", T0, "equal"), ("MISMATCH", False, "e2", T0 + 9, "differ"))
     view = pair_view("k1", 3, PairState(tracked, cloud, (), T0 + 9, (1, 2, -1), history), "http://w1:6066")
@@ -60,12 +62,21 @@ def test_pair_view_shows_both_sides_and_newest_verdict_first():
 
 def test_window_rows_sum_partitions_and_workers():
     w = lambda counts, closed=True: {"counts": counts, "closed": closed}
-    rows = window_rows([(T0, w({"MATCH": 3, "MISMATCH": 1})), (T0, w({"MATCH": 1}, closed=False)),
-                        (T0 + 60_000, w({"MATCH": 2}))], 60_000)
+    rows = window_rows(
+        [(T0, w({"MATCH": 3, "MISMATCH": 1})), (T0, w({"MATCH": 1}, closed=False)), (T0 + 60_000, w({"MATCH": 2}))],
+        60_000,
+    )
     assert [r["counts"] for r in rows] == [{"MATCH": 2}, {"MATCH": 4, "MISMATCH": 1}]  # newest first
     assert rows[1]["match_rate"] == 0.8 and rows[1]["closed"] is False and rows[1]["partitions"] == 2
-    merged = window_rows([(T0, w({"MATCH": 3, "MISMATCH": 1})), (T0, w({"MATCH": 1}, closed=False)),
-                          (T0 + 60_000, w({"MATCH": 2})), (T0, w({"MISSING_CLOUD": 5}))], 60_000)  # another worker's
+    merged = window_rows(
+        [
+            (T0, w({"MATCH": 3, "MISMATCH": 1})),
+            (T0, w({"MATCH": 1}, closed=False)),
+            (T0 + 60_000, w({"MATCH": 2})),
+            (T0, w({"MISSING_CLOUD": 5})),
+        ],
+        60_000,
+    )  # another worker's
     assert merged[1]["counts"] == {"MATCH": 4, "MISMATCH": 1, "MISSING_CLOUD": 5} and merged[1]["partitions"] == 3
 
 

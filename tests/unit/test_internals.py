@@ -37,8 +37,10 @@ def _sets_attribute(cls: type, name: str) -> bool:
             source = inspect.getsource(klass)
         except (OSError, TypeError):
             continue
-        if any(isinstance(node, ast.Attribute) and node.attr == name and isinstance(node.ctx, ast.Store)
-               for node in ast.walk(ast.parse(textwrap.dedent(source)))):
+        if any(
+            isinstance(node, ast.Attribute) and node.attr == name and isinstance(node.ctx, ast.Store)
+            for node in ast.walk(ast.parse(textwrap.dedent(source)))
+        ):
             return True
     return False
 
@@ -50,12 +52,12 @@ def test_each_private_symbol_exists_with_the_expected_shape(symbol: Symbol) -> N
         method = getattr(cls, symbol.name, None)
         assert callable(method), f"{symbol.owner}.{symbol.name} is gone: {symbol.breaks}"
         params = tuple(inspect.signature(method).parameters)
-        assert params == symbol.params, (f"{symbol.owner}.{symbol.name} now takes {params}, "
-                                         f"dqhash expects {symbol.params}: {symbol.breaks}")
+        assert params == symbol.params, (
+            f"{symbol.owner}.{symbol.name} now takes {params}, dqhash expects {symbol.params}: {symbol.breaks}"
+        )
     else:
         assert symbol.kind == "attribute"
-        assert _sets_attribute(cls, symbol.name), (f"{symbol.owner} no longer sets self.{symbol.name}: "
-                                                   f"{symbol.breaks}")
+        assert _sets_attribute(cls, symbol.name), f"{symbol.owner} no longer sets self.{symbol.name}: {symbol.breaks}"
 
 
 def test_the_fence_lists_every_symbol_once() -> None:
@@ -70,8 +72,11 @@ def _framework_names() -> set[str]:
 
 def _outside_the_fence() -> list[Path]:
     """The product's modules but the fence's (dqhash/agents and dqhash/tables are links: read once, at the top)."""
-    own = [f for f in (ROOT / "dqhash").rglob("*.py")
-           if f.relative_to(ROOT / "dqhash").parts[0] not in ("internals", "agents", "tables")]
+    own = [
+        f
+        for f in (ROOT / "dqhash").rglob("*.py")
+        if f.relative_to(ROOT / "dqhash").parts[0] not in ("internals", "agents", "tables")
+    ]
     return sorted([*own, *(ROOT / "agents").rglob("*.py"), *(ROOT / "tables").rglob("*.py")])
 
 
@@ -84,16 +89,20 @@ def private_uses(source: str) -> list[tuple[int, str]]:
         if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
             if node.attr in PUBLIC_UNDERSCORED:
                 continue
-            via_super = (isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Name)
-                         and node.value.func.id == "super")
+            via_super = (
+                isinstance(node.value, ast.Call)
+                and isinstance(node.value.func, ast.Name)
+                and node.value.func.id == "super"
+            )
             if node.attr in listed or via_super:
                 found.append((node.lineno, node.attr))
     return found
 
 
 def test_no_module_outside_the_fence_uses_a_private_framework_symbol() -> None:
-    offenders = {str(path.relative_to(ROOT)): uses for path in _outside_the_fence()
-                 if (uses := private_uses(path.read_text()))}
+    offenders = {
+        str(path.relative_to(ROOT)): uses for path in _outside_the_fence() if (uses := private_uses(path.read_text()))
+    }
     assert offenders == {}, f"private framework symbols outside dqhash/internals: {offenders}"
 
 
@@ -114,9 +123,18 @@ def test_copies_of_faust_logic_still_match_faust(copy: str, original: str, what:
     from dqhash.internals.transport import _fill_gaps
 
     tp = TP("t", 0)
-    for acked, gaps in [([10, 11, 15], [(12, 15)]), ([3, 4], [(5, 9)]), ([7], []), ([20, 21, 30], [(22, 25), (25, 30)])]:
-        stock = SimpleNamespace(_acked={tp: list(acked)}, _acked_index={tp: set(acked)},
-                                _gap={tp: IntervalTree.from_tuples(gaps)}, _committed_offset={tp: acked[0]})
+    for acked, gaps in [
+        ([10, 11, 15], [(12, 15)]),
+        ([3, 4], [(5, 9)]),
+        ([7], []),
+        ([20, 21, 30], [(22, 25), (25, 30)]),
+    ]:
+        stock = SimpleNamespace(
+            _acked={tp: list(acked)},
+            _acked_index={tp: set(acked)},
+            _gap={tp: IntervalTree.from_tuples(gaps)},
+            _committed_offset={tp: acked[0]},
+        )
         expected = Consumer._new_offset(stock, tp)  # Faust's own code, on a stand-in for its state
         mine = list(acked)
         tree = IntervalTree.from_tuples(gaps)

@@ -34,12 +34,15 @@ def test_the_import_contracts_hold() -> None:
 def test_every_module_imports_on_its_own_in_a_fresh_interpreter(tmp_path: Path) -> None:
     """No cycle and no import-time dependence on another module having been imported first."""
     modules = all_modules()
-    assert {"dqhash.agents.reconciler", "dqhash.tables", "dqhash.engine.reconciler", "dqhash.tools.bench.floor"} <= set(modules)
+    assert {"dqhash.agents.reconciler", "dqhash.tables", "dqhash.engine.reconciler", "dqhash.tools.bench.floor"} <= set(
+        modules
+    )
     env = {**os.environ, "DQHASH_DATA_DIR": str(tmp_path)}
 
     def imports(name: str) -> tuple[str, str]:
-        result = subprocess.run([sys.executable, "-c", f"import {name}"], cwd=tmp_path, env=env,
-                                capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            [sys.executable, "-c", f"import {name}"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+        )
         return name, "" if result.returncode == 0 else result.stderr.strip().splitlines()[-1]
 
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
@@ -61,15 +64,17 @@ sys.exit(main(["hash"]))
 
 def test_the_reference_hasher_runs_without_cassandra_driver() -> None:
     """``dqhash hash`` with cassandra-driver made unimportable (the wheel test also runs it with it uninstalled)."""
-    result = subprocess.run([sys.executable, "-c", BLOCK_CASSANDRA], input=GOLDEN_ROW, capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", BLOCK_CASSANDRA], input=GOLDEN_ROW, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == GOLDEN_HASH
 
 
 def test_the_block_really_blocks_cassandra() -> None:
     """The check above can fail: code that needs the driver does fail under the same block."""
-    code = BLOCK_CASSANDRA.replace("from dqhash.cli import main\nsys.exit(main([\"hash\"]))",
-                                   "import dqhash.cloud.cassandra")
+    code = BLOCK_CASSANDRA.replace(
+        'from dqhash.cli import main\nsys.exit(main(["hash"]))', "import dqhash.cloud.cassandra"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode != 0 and "cassandra-driver is not installed" in result.stderr

@@ -20,7 +20,9 @@ def metrics_in(text):
 
 
 def runbook_anchors():
-    return {re.sub(r"[^a-z0-9-]", "", h.strip().lower().replace(" ", "-")) for h in re.findall(r"^## (.+)$", RUNBOOK, re.M)}
+    return {
+        re.sub(r"[^a-z0-9-]", "", h.strip().lower().replace(" ", "-")) for h in re.findall(r"^## (.+)$", RUNBOOK, re.M)
+    }
 
 
 def test_every_referenced_metric_is_emitted_by_dqhash_or_the_configured_agent_check():

@@ -31,8 +31,7 @@ def db(tmp_path):
     path = tmp_path / "cloud.db"
     connection = sqlite3.connect(path)
     connection.execute("CREATE TABLE rows (id TEXT PRIMARY KEY, name TEXT, amount TEXT, notes TEXT)")
-    connection.executemany("INSERT INTO rows VALUES (?, ?, ?, ?)",
-                           [("a", "Ada", "1.50", "x"), ("b", "Bob", None, "y")])
+    connection.executemany("INSERT INTO rows VALUES (?, ?, ?, ?)", [("a", "Ada", "1.50", "x"), ("b", "Bob", None, "y")])
     connection.commit()
     yield path, connection
     connection.close()
@@ -40,8 +39,9 @@ def db(tmp_path):
 
 def producer(store, metrics, fields=("id", "name", "amount"), digests=False):
     hasher = RowHasher("v2", list(fields) if fields else None, {"amount": "decimal"})
-    return CloudHashReader(store, hasher, "topic2", "dlq", "metrics", "lookups", metrics, column_digests=digests,
-                             clock=lambda: NOW)
+    return CloudHashReader(
+        store, hasher, "topic2", "dlq", "metrics", "lookups", metrics, column_digests=digests, clock=lambda: NOW
+    )
 
 
 def request(pk, offset=0, attempt=0):
@@ -59,7 +59,8 @@ def test_found_row_is_hashed_with_the_shared_hasher(db):
     outs = asyncio.run(p.handle([request("a")]))
     [doc] = cloud_docs(outs)
     expected = RowHasher("v2", ["id", "name", "amount"], {"amount": "decimal"}).hash(
-        {"id": "a", "name": "Ada", "amount": "1.5"})
+        {"id": "a", "name": "Ada", "amount": "1.5"}
+    )
     assert doc["hash_cloud"] == expected.digest and doc["hash_version"] == "v2" and doc["cloud_ts"] == NOW
     assert set(doc["column_digests"]) == {"id", "name", "amount"}
     assert outs[-1].key == b"a"
@@ -67,7 +68,9 @@ def test_found_row_is_hashed_with_the_shared_hasher(db):
 
 def test_missing_row_is_a_null_hash(db):
     path, _ = db
-    [doc] = cloud_docs(asyncio.run(producer(SQLiteStore(path, "rows", ["id"]), RecordingMetrics()).handle([request("zz")])))
+    [doc] = cloud_docs(
+        asyncio.run(producer(SQLiteStore(path, "rows", ["id"]), RecordingMetrics()).handle([request("zz")]))
+    )
     assert doc["hash_cloud"] is None and doc["pk"] == "zz"
 
 
@@ -81,6 +84,7 @@ def test_duplicate_requests_in_flight_are_coalesced_into_one_read(db):
         reads.append(key)
         await asyncio.sleep(0.01)
         return await original(key)
+
     store.fetch = counting
     metrics = RecordingMetrics()
     outs = asyncio.run(producer(store, metrics).handle([request("a", 1), request("a", 2), request("b", 3)]))
@@ -140,14 +144,23 @@ def test_exhausted_cassandra_retries_go_to_the_dlq_with_the_reason():
 def test_requests_wait_for_their_not_before_time(db, monkeypatch):
     path, _ = db
     clock = {"now": NOW}
-    p = CloudHashReader(SQLiteStore(path, "rows", ["id"]), RowHasher("v2"), "topic2", "dlq", "metrics", "lookups",
-                          RecordingMetrics(), clock=lambda: clock["now"])
+    p = CloudHashReader(
+        SQLiteStore(path, "rows", ["id"]),
+        RowHasher("v2"),
+        "topic2",
+        "dlq",
+        "metrics",
+        "lookups",
+        RecordingMetrics(),
+        clock=lambda: clock["now"],
+    )
     slept = []
     real_sleep = asyncio.sleep
 
     async def fake_sleep(seconds):
         slept.append(seconds)
         await real_sleep(0)
+
     monkeypatch.setattr(asyncio, "sleep", fake_sleep)
     asyncio.run(p.handle([LookupRequest("a", NOW + 1_500, 0, b"", 0, 0)]))
     assert slept == [1.5]

@@ -29,8 +29,13 @@ class Clock:
 
 def scan(table, partition):
     """Snapshot per partition, as the RocksDB store's iterator is."""
-    return iter([(k, v) for k, v in list(table.items())
-                 if (window_partition_of(k) if is_window_key(k) else partition_for(k.decode(), N)) == partition])
+    return iter(
+        [
+            (k, v)
+            for k, v in list(table.items())
+            if (window_partition_of(k) if is_window_key(k) else partition_for(k.decode(), N)) == partition
+        ]
+    )
 
 
 _tick_offsets = itertools.count()
@@ -43,8 +48,15 @@ def tick(r, partition, offset=None):
 
 @pytest.fixture
 def rig():
-    settings = load({"DQHASH_PARTITIONS": str(N), "DQHASH_WINDOW_SECONDS": "60", "DQHASH_GRACE_SECONDS": "30",
-                     "DQHASH_RETENTION_SECONDS": "600", "DQHASH_TICK_SECONDS": "1"})
+    settings = load(
+        {
+            "DQHASH_PARTITIONS": str(N),
+            "DQHASH_WINDOW_SECONDS": "60",
+            "DQHASH_GRACE_SECONDS": "30",
+            "DQHASH_RETENTION_SECONDS": "600",
+            "DQHASH_TICK_SECONDS": "1",
+        }
+    )
     clock = Clock(T0 + 1_000)
     pairs = {}
     reconciler = Reconciler(settings, pairs, Metrics("127.0.0.1", 9, [], enabled=False), scan, clock)
@@ -52,8 +64,15 @@ def rig():
 
 
 def event(pk="k1", event_id="e1", digest=H1, action="UPDATE", ts=T0 + 1_000):
-    return orjson.dumps({"event_id": event_id, "hash_onprem": digest, "partitionColumns": [{"type": "PK", "value": pk}],
-                         "event_ts": ts, "action": action})
+    return orjson.dumps(
+        {
+            "event_id": event_id,
+            "hash_onprem": digest,
+            "partitionColumns": [{"type": "PK", "value": pk}],
+            "event_ts": ts,
+            "action": action,
+        }
+    )
 
 
 def cloud(pk="k1", digest=H1, ts=T0 + 2_000):

@@ -6,24 +6,44 @@ from dqhash.settings import VARIABLES, SettingsError, load, markdown_table
 def test_defaults_load():
     settings = load({})
     assert settings.onprem_topic == "topic1" and settings.cloud_topic == "topic2"
-    assert settings.audit_topic == "dq-audit" and settings.metrics_topic == "dq-metrics" and settings.dlq_topic == "dq-dlq"
+    assert (
+        settings.audit_topic == "dq-audit" and settings.metrics_topic == "dq-metrics" and settings.dlq_topic == "dq-dlq"
+    )
     assert (settings.window_ms, settings.grace_ms) == (60_000, 30_000)
     assert settings.bootstrap_servers == "127.0.0.1:9092"
 
 
 def test_overrides():
-    settings = load({"DQHASH_BROKER": "kafka://a:1,kafka://b:2", "DQHASH_PARTITIONS": "8", "DQHASH_WINDOW_SECONDS": "2.5",
-                     "DD_ENV": "prod", "DD_VERSION": "1.2"})
+    settings = load(
+        {
+            "DQHASH_BROKER": "kafka://a:1,kafka://b:2",
+            "DQHASH_PARTITIONS": "8",
+            "DQHASH_WINDOW_SECONDS": "2.5",
+            "DD_ENV": "prod",
+            "DD_VERSION": "1.2",
+        }
+    )
     assert settings.bootstrap_servers == "a:1,b:2" and settings.partitions == 8 and settings.window_ms == 2500
     assert settings.dd_tags() == ["service:dqhash", "env:prod", "version:1.2"]
 
 
-@pytest.mark.parametrize("name, value", [
-    ("DQHASH_PARTITIONS", "0"), ("DQHASH_PARTITIONS", "four"), ("DQHASH_WINDOW_SECONDS", "0"),
-    ("DQHASH_GRACE_SECONDS", "-1"), ("DQHASH_BROKER", "localhost:9092"), ("DQHASH_HASH_STRATEGY", "v9"),
-    ("DQHASH_WEB_PORT", "70000"), ("DD_DOGSTATSD_PORT", "x"), ("DQHASH_METRICS_ENABLED", "maybe"),
-    ("DQHASH_ONPREM_TOPIC", "bad topic"), ("DQHASH_STORE", "redis://"), ("DQHASH_TICK_SECONDS", "0"),
-])
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("DQHASH_PARTITIONS", "0"),
+        ("DQHASH_PARTITIONS", "four"),
+        ("DQHASH_WINDOW_SECONDS", "0"),
+        ("DQHASH_GRACE_SECONDS", "-1"),
+        ("DQHASH_BROKER", "localhost:9092"),
+        ("DQHASH_HASH_STRATEGY", "v9"),
+        ("DQHASH_WEB_PORT", "70000"),
+        ("DD_DOGSTATSD_PORT", "x"),
+        ("DQHASH_METRICS_ENABLED", "maybe"),
+        ("DQHASH_ONPREM_TOPIC", "bad topic"),
+        ("DQHASH_STORE", "redis://"),
+        ("DQHASH_TICK_SECONDS", "0"),
+    ],
+)
 def test_bad_setting_names_the_variable(name, value):
     with pytest.raises(SettingsError, match=name):
         load({name: value})
@@ -36,11 +56,13 @@ def test_topics_must_differ():
 
 def test_readme_settings_table_is_the_generated_one():
     from pathlib import Path
+
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     section = readme.split("<!-- settings-table -->\n", 1)[1].split("\n<!-- /settings-table -->", 1)[0]
     assert section == markdown_table(), (
         "README's settings table is stale; regenerate it: "
-        "python -c 'import dqhash.settings as s; print(s.markdown_table())'")
+        "python -c 'import dqhash.settings as s; print(s.markdown_table())'"
+    )
     assert all(v.name in section for v in VARIABLES)
 
 

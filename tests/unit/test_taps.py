@@ -43,6 +43,7 @@ def test_get_waits_for_a_chunk():
         assert not getter.done()
         tap.put(chunk(A, 4))
         return offsets(await asyncio.wait_for(getter, 5))
+
     assert asyncio.run(run()) == [(0, [4])]
 
 
@@ -57,6 +58,7 @@ def test_a_full_tap_makes_the_consumer_wait_until_the_agent_takes():
         tap.take(2)
         await asyncio.wait_for(waiter, 5)
         return tap.size
+
     assert asyncio.run(run()) == 1
 
 

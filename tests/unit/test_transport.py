@@ -40,8 +40,10 @@ def seek(committed, policy="earliest"):
     thread = RewindingConsumerThread.__new__(RewindingConsumerThread)
     fake = FakeAIOKafkaConsumer(committed)
     thread._ensure_consumer = lambda: fake
-    thread.app = SimpleNamespace(conf=SimpleNamespace(consumer_auto_offset_reset=policy),
-                                 tables=SimpleNamespace(changelog_topics={CHANGELOG.topic}))
+    thread.app = SimpleNamespace(
+        conf=SimpleNamespace(consumer_auto_offset_reset=policy),
+        tables=SimpleNamespace(changelog_topics={CHANGELOG.topic}),
+    )
     returned = asyncio.run(thread._seek_to_committed_or_reset())
     return fake.calls, returned
 
@@ -68,11 +70,14 @@ def test_nothing_is_rewound_when_every_partition_has_a_commit():
     assert calls == [("committed",)]
 
 
-@pytest.mark.parametrize("url, expected", [
-    ("kafka://127.0.0.1:9092", transport.Transport),
-    ("aiokafka://127.0.0.1:9092", transport.Transport),
-    ("tansu://127.0.0.1:9092", tansu.Transport),
-])
+@pytest.mark.parametrize(
+    "url, expected",
+    [
+        ("kafka://127.0.0.1:9092", transport.Transport),
+        ("aiokafka://127.0.0.1:9092", transport.Transport),
+        ("tansu://127.0.0.1:9092", tansu.Transport),
+    ],
+)
 def test_every_broker_scheme_consumes_through_the_rewinding_consumer(url, expected):
     from dqhash.internals.app import App
 
@@ -82,13 +87,16 @@ def test_every_broker_scheme_consumes_through_the_rewinding_consumer(url, expect
     assert issubclass(tansu.TansuConsumerThread, RewindingConsumerThread)
 
 
-@pytest.mark.parametrize("acked, start, expected", [
-    ([5, 6, 7], 5, 3),          # the records after the committed offset, in a row
-    ([5, 6, 8, 9], 5, 2),       # up to the first hole
-    ([6, 7, 8], 5, 0),          # offset 5 was read and not processed: nothing to commit past it
-    ([1, 2, 3], 0, 0),          # a partition read from 0 whose first record was skipped (Faust commits 4)
-    ([], 5, 0),
-])
+@pytest.mark.parametrize(
+    "acked, start, expected",
+    [
+        ([5, 6, 7], 5, 3),  # the records after the committed offset, in a row
+        ([5, 6, 8, 9], 5, 2),  # up to the first hole
+        ([6, 7, 8], 5, 0),  # offset 5 was read and not processed: nothing to commit past it
+        ([1, 2, 3], 0, 0),  # a partition read from 0 whose first record was skipped (Faust commits 4)
+        ([], 5, 0),
+    ],
+)
 def test_a_commit_extends_the_committed_offset_only_by_acknowledged_records_in_a_row(acked, start, expected):
     assert transport.committable(acked, start) == expected
 
@@ -159,8 +167,9 @@ def seeking_thread(seeks):
     """A consumer thread over a fake aiokafka consumer whose seeks are recorded in ``fake.sought``."""
     thread = RewindingConsumerThread.__new__(RewindingConsumerThread)
     fake = SimpleNamespace(sought=[])
-    fake._fetcher = SimpleNamespace(seek_to=lambda tp, offset: fake.sought.append((tp, offset)),
-                                    request_offset_reset=None)
+    fake._fetcher = SimpleNamespace(
+        seek_to=lambda tp, offset: fake.sought.append((tp, offset)), request_offset_reset=None
+    )
     fake.seek = lambda tp, offset: fake._fetcher.seek_to(tp, offset)
     thread._ensure_consumer = lambda: fake
     thread.seeks = seeks
@@ -205,26 +214,71 @@ def test_nothing_is_committed_or_re_read_before_the_seek_says_where_a_partition_
     assert consumer._new_offset(A) == 42
 
 
-
 def message(offset, seeks=0, tp=A):
-    return SimpleNamespace(offset=offset, seeks=seeks, tp=tp)
+    return SimpleNamespace(offset=offset, seeks=seeks, tp=tp, topic=tp.topic)
 
 
 def drain(consumer, gaps=None):
-    """Faust's ``Consumer._drain_messages`` rule: a record is handed on if its offset is >= the read offset,
-    which then becomes its offset (a jump of more than one is a gap); the rest are dropped as already read.
-    The (partition, offset) pairs handed on."""
+    """Faust's own drain loop (``Consumer._drain_messages``) over one ``getmany`` of the consumer: the
+    (partition, offset) pairs it hands on; the gaps it records, as (first, last) offsets, into ``gaps``."""
+
     async def run():
-        handed = []
-        async for tp, msg in consumer.getmany(timeout=1.0):
-            read = consumer._read_offset.get(tp)
-            if read is None or msg.offset >= read:
-                if gaps is not None and read is not None and msg.offset - read > 1:
-                    gaps.append((read + 1, msg.offset))
-                consumer._read_offset[tp] = msg.offset
-                handed.append((tp.partition, msg.offset))
+        handed, passes = [], []
+
+        async def callback(message):
+            handed.append((message.tp.partition, message.offset))
+
+        real_getmany = consumer.getmany
+
+        async def one_pass(timeout):
+            async for item in real_getmany(timeout):
+                yield item
+            passes.append(1)
+
+        async def wait_first(first, *others):
+            for other in others:
+                other.close()
+            await first
+
+        async def sleep(seconds):
+            await asyncio.sleep(0)
+
+        recorded = _GapsOf(gaps)
+        consumer._gap = {A: recorded, B: recorded}
+        consumer._committed_offset.setdefault(B, None)
+        consumer.__dict__.update(
+            callback=callback,
+            getmany=one_pass,
+            wait_first=wait_first,
+            sleep=sleep,
+            _commit_every=None,
+            _stopped=asyncio.Event(),
+            _crashed=asyncio.Event(),
+            suspend_flow=asyncio.Event(),
+            log=SimpleNamespace(dev=lambda *a, **k: None, exception=_raise),
+            diag=SimpleNamespace(set_flag=lambda flag: None, unset_flag=lambda flag: None),
+            app=SimpleNamespace(topics=SimpleNamespace(acks_enabled_for=lambda topic: gaps is not None)),
+        )
+        fetcher = SimpleNamespace(_stopped=SimpleNamespace(is_set=lambda: bool(passes)))
+        await transport.stock.Consumer._drain_messages(consumer, fetcher)
+        await asyncio.sleep(0)  # lets a seek back scheduled by the wrapper run
         return handed
+
     return asyncio.run(run())
+
+
+def _raise(message, *args):
+    raise AssertionError(message % args)
+
+
+class _GapsOf:
+    """Faust's gap tree (``addi``: the end excluded), recorded as (first, last) offsets."""
+
+    def __init__(self, into):
+        self.into = into if into is not None else []
+
+    def addi(self, begin, end):
+        self.into.append((begin, end - 1))
 
 
 @pytest.fixture
@@ -238,7 +292,6 @@ def fetches(monkeypatch):
         self._fetched = fetched[0] if fetched else {}
         for msg in messages:
             yield msg.tp, msg
-        await asyncio.sleep(0)  # lets a seek back scheduled by the wrapper run before ``drain`` returns
 
     monkeypatch.setattr(transport.stock.Consumer, "getmany", stock_getmany)
     return batches
@@ -246,8 +299,10 @@ def fetches(monkeypatch):
 
 def test_seeks_and_resets_are_counted_as_aiokafka_moves_the_partition():
     moved = []
-    fetcher = SimpleNamespace(seek_to=lambda tp, offset: moved.append((tp, offset)),
-                              request_offset_reset=lambda tps, strategy: moved.append((tuple(tps), strategy)))
+    fetcher = SimpleNamespace(
+        seek_to=lambda tp, offset: moved.append((tp, offset)),
+        request_offset_reset=lambda tps, strategy: moved.append((tuple(tps), strategy)),
+    )
     seeks = {}
     transport.count_seeks(fetcher, seeks)
     transport.count_seeks(fetcher, seeks)  # installed once
@@ -277,7 +332,7 @@ def test_a_first_record_past_the_sought_offset_is_a_gap_not_a_hole(fetches):
     consumer._thread.seeks = {A: (1, 5)}
     fetches.append(({A: (1, 5)}, [message(7, 1), message(8, 1)]))
     gaps = []
-    assert drain(consumer, gaps) == [(0, 7), (0, 8)] and gaps == [(5, 7)]
+    assert drain(consumer, gaps) == [(0, 7), (0, 8)] and gaps == [(5, 6)]
 
 
 def test_a_record_of_a_partition_sought_since_is_stale_and_its_acknowledgement_not_counted():
@@ -316,25 +371,30 @@ def test_a_rebalance_forgets_pending_re_reads():
 
     async def revoke():
         with pytest.MonkeyPatch.context() as patch:
+
             async def stock_revoked(self, revoked):
                 pass
+
             patch.setattr(transport.stock.Consumer, "on_partitions_revoked", stock_revoked)
             await consumer.on_partitions_revoked({A})
+
     asyncio.run(revoke())
     assert consumer._rereads == {} and consumer._starts == {}
 
 
 def consumer_message(offset, generation_id=1):
     from faust.types.tuples import ConsumerMessage
-    return ConsumerMessage(A.topic, A.partition, offset, 0.0, 0, [], b"k", b"v", None,
-                           generation_id=generation_id)
+
+    return ConsumerMessage(A.topic, A.partition, offset, 0.0, 0, [], b"k", b"v", None, generation_id=generation_id)
 
 
 def acking_consumer(committed, generation_id=1, flow_active=True):
     consumer = consumer_with([], committed=committed)
-    consumer.app = SimpleNamespace(topics=SimpleNamespace(acks_enabled_for=lambda topic: True),
-                                   consumer_generation_id=generation_id,
-                                   flow_control=SimpleNamespace(is_active=lambda: flow_active))
+    consumer.app = SimpleNamespace(
+        topics=SimpleNamespace(acks_enabled_for=lambda topic: True),
+        consumer_generation_id=generation_id,
+        flow_control=SimpleNamespace(is_active=lambda: flow_active),
+    )
     consumer._unacked_messages, consumer._waiting_for_ack, consumer._n_acked = set(), None, 0
     return consumer
 
@@ -357,6 +417,7 @@ def test_a_record_the_stream_skipped_during_a_rebalance_is_not_counted_as_proces
     async def commit():
         assert consumer._new_offset(A) is None  # offset 5 holds the commit
         await asyncio.sleep(0)
+
     asyncio.run(commit())
     assert consumer.sought == [(A, 5)]  # and is read again
 
@@ -376,8 +437,9 @@ def test_records_faust_fetched_and_did_not_hand_out_are_sought_back_to(fetches):
     """Faust's ``getmany`` stops a batch when the flow stops; aiokafka's position is already past it."""
     consumer = consumer_with([], committed=0)
     consumer._thread.seeks = {A: (1, None), B: (1, None)}
-    fetches.append(({A: (1, None), B: (1, None)}, [message(0, 1, B), message(1, 1, B)],
-                    {A: records(0, 1, 2), B: records(0, 1, 2)}))
+    fetches.append(
+        ({A: (1, None), B: (1, None)}, [message(0, 1, B), message(1, 1, B)], {A: records(0, 1, 2), B: records(0, 1, 2)})
+    )
     assert drain(consumer) == [(1, 0), (1, 1)]
     asyncio.run(asyncio.sleep(0))
     assert consumer.sought == [(A, 0, 1), (B, 2, 1)]
@@ -386,8 +448,13 @@ def test_records_faust_fetched_and_did_not_hand_out_are_sought_back_to(fetches):
 def test_nothing_is_sought_back_when_the_batch_was_handed_out_or_its_partition_sought_since(fetches):
     consumer = consumer_with([], committed=0)
     consumer._thread.seeks = {A: (2, 0), B: (1, None)}
-    fetches.append(({A: (1, None), B: (1, None)}, [message(0, 1, A), message(0, 1, B), message(1, 1, B)],
-                    {A: records(0, 1), B: records(0, 1)}))
+    fetches.append(
+        (
+            {A: (1, None), B: (1, None)},
+            [message(0, 1, A), message(0, 1, B), message(1, 1, B)],
+            {A: records(0, 1), B: records(0, 1)},
+        )
+    )
     assert drain(consumer) == [(1, 0), (1, 1)]
     assert consumer.sought == []
 
@@ -405,8 +472,8 @@ def test_the_thread_seeks_back_only_if_no_seek_came_between():
     assert fake.sought == [(A, 9)] and thread.seeks[A] == (4, 9)
 
 
-
 # --- taps: whole fetched batches straight to the agents --------------------------------------------------
+
 
 def record(offset, tp=A):
     return SimpleNamespace(offset=offset, topic=tp.topic, partition=tp.partition)
@@ -442,7 +509,9 @@ def test_a_tapped_topic_s_records_go_to_its_tap_a_partition_at_a_time_and_the_re
     assert list(rest) == [OTHER]
     chunks = consumer.taps["t"].take(100)
     assert [(c.tp, [r.offset for r in c.records], c.seeks, c.generation) for c in chunks] == [
-        (A, [5, 6], 1, 1), (B, [5], 1, 1)]
+        (A, [5, 6], 1, 1),
+        (B, [5], 1, 1),
+    ]
     assert consumer._tapped == {A: 6, B: 5} and consumer._read_offset[A] == 6
 
 
@@ -510,8 +579,9 @@ def test_a_full_tap_holds_the_fetch_until_the_agent_takes_or_a_rebalance_stops_t
         consumer.suspend_flow = stop
 
         async def wait_first(*coros):
-            done, pending = await asyncio.wait([asyncio.ensure_future(c) for c in coros],
-                                               return_when=asyncio.FIRST_COMPLETED)
+            done, pending = await asyncio.wait(
+                [asyncio.ensure_future(c) for c in coros], return_when=asyncio.FIRST_COMPLETED
+            )
             for task in pending:
                 task.cancel()
 

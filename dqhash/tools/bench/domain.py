@@ -44,10 +44,17 @@ def sample_messages(n: int) -> tuple[list[bytes], list[bytes]]:
     onprem, cloud = [], []
     for i in range(n):
         digest = hashlib.sha256(str(i).encode()).hexdigest()
-        onprem.append(orjson.dumps({
-            "event_id": f"e-{i}", "hash_onprem": digest, "partitionColumns": [{"type": "PK", "value": str(i)}],
-            "event_ts": T0 + i, "action": "UPDATE",
-        }))
+        onprem.append(
+            orjson.dumps(
+                {
+                    "event_id": f"e-{i}",
+                    "hash_onprem": digest,
+                    "partitionColumns": [{"type": "PK", "value": str(i)}],
+                    "event_ts": T0 + i,
+                    "action": "UPDATE",
+                }
+            )
+        )
         cloud.append(orjson.dumps({"pk": str(i), "hash_cloud": digest, "cloud_ts": T0 + i + 5}))
     return onprem, cloud
 
@@ -133,10 +140,14 @@ def _reconcile_rate(onprem: list[bytes], cloud: list[bytes], batch: int = 500) -
             made.append(Input(source, topic, partition, offset, str(i).encode(), value, [], T0))
         return made
 
-    batches = [batch_inputs[start:start + batch]
-               for batch_inputs in (inputs(SOURCE_ONPREM, settings.onprem_topic, onprem),
-                                    inputs(SOURCE_CLOUD, settings.cloud_topic, cloud))
-               for start in range(0, len(batch_inputs), batch)]
+    batches = [
+        batch_inputs[start : start + batch]
+        for batch_inputs in (
+            inputs(SOURCE_ONPREM, settings.onprem_topic, onprem),
+            inputs(SOURCE_CLOUD, settings.cloud_topic, cloud),
+        )
+        for start in range(0, len(batch_inputs), batch)
+    ]
     metrics = Metrics("127.0.0.1", 9, [], enabled=True)  # counters and samples as a worker's (UDP, discarded)
 
     def reconcile() -> None:
@@ -169,18 +180,26 @@ def _lookup_rate(n: int) -> float:
         path = Path(tmp) / "cloud.db"
         connection = sqlite3.connect(path)
         connection.execute("CREATE TABLE rows (id TEXT PRIMARY KEY, name TEXT, amount TEXT, updated_at TEXT)")
-        connection.executemany("INSERT INTO rows VALUES (?, ?, ?, ?)",
-                               [(str(i), f"customer {i}", f"{i}.50", "2024-05-01T12:00:00Z") for i in range(n)])
+        connection.executemany(
+            "INSERT INTO rows VALUES (?, ?, ?, ?)",
+            [(str(i), f"customer {i}", f"{i}.50", "2024-05-01T12:00:00Z") for i in range(n)],
+        )
         connection.commit()
         producer = CloudHashReader(
             SQLiteStore(path, "rows", ["id"]),
             RowHasher("v2", ["id", "name", "amount", "updated_at"], {"amount": "decimal", "updated_at": "timestamp"}),
-            "topic2", "dlq", "metrics", "lookups", Metrics("127.0.0.1", 9, [], enabled=False), clock=lambda: T0)
+            "topic2",
+            "dlq",
+            "metrics",
+            "lookups",
+            Metrics("127.0.0.1", 9, [], enabled=False),
+            clock=lambda: T0,
+        )
         requests = [LookupRequest(str(i), 0, 0, b"", 0, i) for i in range(n)]
 
         async def serve() -> None:
             for start in range(0, n, 128):
-                await producer.handle(requests[start:start + 128])
+                await producer.handle(requests[start : start + 128])
 
         rate_ = rate(n, lambda: asyncio.run(serve()))
         connection.close()

@@ -59,8 +59,13 @@ def workload(n: int, run: str, ts: int) -> tuple[list, list, int]:
         kind = next(name for edge, name in bounds if i % 1000 < edge)
         pk = f"{run}-{i:08d}"
         digest = hashlib.sha256(pk.encode()).hexdigest()
-        event = {"event_id": f"{run}-e{i}", "hash_onprem": digest, "partitionColumns": [{"type": "PK", "value": pk}],
-                 "event_ts": ts, "action": "UPDATE"}
+        event = {
+            "event_id": f"{run}-e{i}",
+            "hash_onprem": digest,
+            "partitionColumns": [{"type": "PK", "value": pk}],
+            "event_ts": ts,
+            "action": "UPDATE",
+        }
         key = pk.encode() if i % 2 == 0 else event["event_id"].encode()  # Topic-1 keys are not always the PK
         if kind == "bad":
             onprem.append((key, orjson.dumps(event)[:-5]))
@@ -103,8 +108,9 @@ class AuditWatch:
     """Counts audit records and keeps the timestamps the benchmark needs, without holding the records."""
 
     def __init__(self, bootstrap: str, topic: str, latency_prefix: bytes) -> None:
-        self.consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
-                                         auto_offset_reset="earliest", fetch_max_wait_ms=100)
+        self.consumer = AIOKafkaConsumer(
+            topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest", fetch_max_wait_ms=100
+        )
         self.latency_prefix = latency_prefix
         self.count = 0
         self.first_ms = self.last_ms = None
@@ -188,8 +194,15 @@ async def ceiling(bootstrap: str, topics: list[str], inputs: int, outputs: list[
     sizes = [max(1, int(size)) for n, size in outputs for _ in range(max(1, round(100 * n / max(out_total, 1))))]
     payloads = [b"x" * s for s in sizes] or [b"x"]
     group = f"ceiling-{uuid.uuid4().hex[:6]}"
-    consumer = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, group_id=group, auto_offset_reset="earliest",
-                                session_timeout_ms=6000, heartbeat_interval_ms=600, max_poll_records=5000)
+    consumer = AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=bootstrap,
+        group_id=group,
+        auto_offset_reset="earliest",
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=600,
+        max_poll_records=5000,
+    )
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=256 * 1024)
     await consumer.start()
     await producer.start()
@@ -226,12 +239,23 @@ def faust_floor(url: str, onprem: str, cloud: str, total: int, workdir: Path, ti
     floor reads no table, so the embedded broker's recovery fix in ``tansu://`` does not concern it)."""
     out = workdir / "floor.json"
     stock_url = ",".join("kafka://" + part.split("://", 1)[-1] for part in url.split(","))
-    env = {**clean_env(), "BENCH_FLOOR_APP": f"floor-{uuid.uuid4().hex[:6]}", "BENCH_FLOOR_BROKER": stock_url,
-           "BENCH_FLOOR_DATADIR": str(workdir / "floor-data"), "BENCH_FLOOR_TOTAL": str(total),
-           "BENCH_FLOOR_OUT": str(out), "BENCH_FLOOR_ONPREM": onprem, "BENCH_FLOOR_CLOUD": cloud}
+    env = {
+        **clean_env(),
+        "BENCH_FLOOR_APP": f"floor-{uuid.uuid4().hex[:6]}",
+        "BENCH_FLOOR_BROKER": stock_url,
+        "BENCH_FLOOR_DATADIR": str(workdir / "floor-data"),
+        "BENCH_FLOOR_TOTAL": str(total),
+        "BENCH_FLOOR_OUT": str(out),
+        "BENCH_FLOOR_ONPREM": onprem,
+        "BENCH_FLOOR_CLOUD": cloud,
+    }
     with open(workdir / "floor.log", "ab") as log:
-        process = subprocess.Popen([sys.executable, "-m", "faust", "-A", "dqhash.tools.bench.floor", "worker", "-l", "warn"],
-                                   env=env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "faust", "-A", "dqhash.tools.bench.floor", "worker", "-l", "warn"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
         deadline = time.monotonic() + timeout_s
         while not out.exists():
@@ -254,21 +278,38 @@ def sweep_ms(held: int, due: int = 1_000, repeats: int = 5) -> float:
 
     settings = settings_module.load({"DQHASH_PARTITIONS": "1", "DQHASH_RETENTION_SECONDS": "86400"})
     t0 = 1_714_564_800_000
-    settled = encode_state(PairState(Tracked("e", t0, "UPDATE", "v2", "a" * 64, t0, t0, "MATCH", False),
-                                     CloudSeen("v2", "a" * 64, t0, t0), ("f",), t0))
+    settled = encode_state(
+        PairState(
+            Tracked("e", t0, "UPDATE", "v2", "a" * 64, t0, t0, "MATCH", False),
+            CloudSeen("v2", "a" * 64, t0, t0),
+            ("f",),
+            t0,
+        )
+    )
     pairs = {f"held-{i:08d}".encode(): settled for i in range(held)}
     snapshot = list(pairs.items())  # what a RocksDB iterator reads: the table as it was, started at no cost
     clock = [t0]
-    reconciler = Reconciler(settings, pairs, Metrics("127.0.0.1", 9, [], enabled=False),
-                            lambda table, p: iter(snapshot), clock=lambda: clock[0])
+    reconciler = Reconciler(
+        settings,
+        pairs,
+        Metrics("127.0.0.1", 9, [], enabled=False),
+        lambda table, p: iter(snapshot),
+        clock=lambda: clock[0],
+    )
     timings = []
     offset = 0
     for repeat in range(repeats):
         for i in range(due):
             pk = f"due-{repeat}-{i:05d}"
-            event = orjson.dumps({"event_id": pk, "hash_onprem": "b" * 64,
-                                  "partitionColumns": [{"type": "PK", "value": pk}], "event_ts": clock[0],
-                                  "action": "UPDATE"})
+            event = orjson.dumps(
+                {
+                    "event_id": pk,
+                    "hash_onprem": "b" * 64,
+                    "partitionColumns": [{"type": "PK", "value": pk}],
+                    "event_ts": clock[0],
+                    "action": "UPDATE",
+                }
+            )
             reconciler.on_input("onprem", "t1", 0, offset, pk.encode(), event)
             offset += 1
         clock[0] += 10 * 60_000
@@ -288,17 +329,29 @@ async def run(pairs: int) -> dict:
     prefix = f"dqhash-bench-{run_id}"
     worker = watch = None
     try:
-        env = worker_env(clean_env(), DQHASH_BROKER=url, DQHASH_DATA_DIR=workdir / "data", DQHASH_WEB_PORT=free_port(),
-                         DQHASH_WEB_HOST="127.0.0.1", DQHASH_SESSION_TIMEOUT=6, DQHASH_WINDOW_SECONDS=WINDOW_S,
-                         DQHASH_GRACE_SECONDS=GRACE_S, DQHASH_TICK_SECONDS=TICK_S, DD_AGENT_HOST="127.0.0.1",
-                         DD_DOGSTATSD_PORT=free_port(), **demo_topic_settings(prefix))
+        env = worker_env(
+            clean_env(),
+            DQHASH_BROKER=url,
+            DQHASH_DATA_DIR=workdir / "data",
+            DQHASH_WEB_PORT=free_port(),
+            DQHASH_WEB_HOST="127.0.0.1",
+            DQHASH_SESSION_TIMEOUT=6,
+            DQHASH_WINDOW_SECONDS=WINDOW_S,
+            DQHASH_GRACE_SECONDS=GRACE_S,
+            DQHASH_TICK_SECONDS=TICK_S,
+            DD_AGENT_HOST="127.0.0.1",
+            DD_DOGSTATSD_PORT=free_port(),
+            **demo_topic_settings(prefix),
+        )
         settings = settings_module.load(env)
         await create_topics(settings)
         onprem, cloud, classified = workload(pairs, run_id, now_ms())
         inputs = len(onprem) + len(cloud)
         say(f"pre-loading {len(onprem):,} on-prem events and {len(cloud):,} cloud hashes ...")
-        await asyncio.gather(produce_all(settings.bootstrap_servers, settings.onprem_topic, onprem),
-                             produce_all(settings.bootstrap_servers, settings.cloud_topic, cloud))
+        await asyncio.gather(
+            produce_all(settings.bootstrap_servers, settings.onprem_topic, onprem),
+            produce_all(settings.bootstrap_servers, settings.cloud_topic, cloud),
+        )
         del onprem, cloud
 
         latency_prefix = f"lat-{run_id}".encode()
@@ -310,8 +363,11 @@ async def run(pairs: int) -> dict:
 
         def progress() -> None:
             peak[:] = rss_mb(worker.pid)
-            rate = f", {watch.count / max(1e-3, (watch.last_ms - watch.first_ms) / 1000):,.0f} pairs/s" \
-                if watch.count > 1 and watch.last_ms > watch.first_ms else ""
+            rate = (
+                f", {watch.count / max(1e-3, (watch.last_ms - watch.first_ms) / 1000):,.0f} pairs/s"
+                if watch.count > 1 and watch.last_ms > watch.first_ms
+                else ""
+            )
             say(f"  dqhash: {watch.count:,}/{classified:,} classified{rate}, RSS {peak[0]:.0f} MB")
 
         def done() -> bool:
@@ -332,27 +388,45 @@ async def run(pairs: int) -> dict:
         stop_worker(worker)
         worker = None
 
-        produced = await topic_output(settings.bootstrap_servers, [
-            settings.audit_topic, settings.metrics_topic, settings.dlq_topic, settings.repair_topic,
-            settings.rekey_topic, settings.tick_topic, f"{settings.app_id}-pairs-changelog"])
+        produced = await topic_output(
+            settings.bootstrap_servers,
+            [
+                settings.audit_topic,
+                settings.metrics_topic,
+                settings.dlq_topic,
+                settings.repair_topic,
+                settings.rekey_topic,
+                settings.tick_topic,
+                f"{settings.app_id}-pairs-changelog",
+            ],
+        )
         say("Faust floor: a bare agent parsing the same input ...")
         floor = faust_floor(url, settings.onprem_topic, settings.cloud_topic, inputs, workdir, 120 + inputs / 500)
         say("ceiling: bare aiokafka consume + produce of the same volume ...")
-        ceiling_rate = await ceiling(settings.bootstrap_servers, [settings.onprem_topic, settings.cloud_topic],
-                                     inputs, list(produced.values()))
+        ceiling_rate = await ceiling(
+            settings.bootstrap_servers, [settings.onprem_topic, settings.cloud_topic], inputs, list(produced.values())
+        )
         say("deadline sweep: 1,000 due pairs with 10,000 and 1,000,000 PKs held ...")
         sweep_small, sweep_large = sweep_ms(10_000), sweep_ms(1_000_000)
         held = pairs + LATENCY_PAIRS
         return {
-            "pairs": pairs, "input_events": inputs, "classified": classified,
-            "events_per_s": round(events_per_s), "pairs_per_s": round(pairs_per_s),
-            "p50_ms": p50, "p99_ms": p99,
-            "peak_rss_mb": round(hwm), "rss_mb_at_end": round(max(current, rss_loaded)),
+            "pairs": pairs,
+            "input_events": inputs,
+            "classified": classified,
+            "events_per_s": round(events_per_s),
+            "pairs_per_s": round(pairs_per_s),
+            "p50_ms": p50,
+            "p99_ms": p99,
+            "peak_rss_mb": round(hwm),
+            "rss_mb_at_end": round(max(current, rss_loaded)),
             "rss_mb_baseline": round(baseline[0]),
             "rss_mb_per_million_pks": round((max(current, rss_loaded) - baseline[0]) / held * 1_000_000),
-            "ceiling_events_per_s": round(ceiling_rate), "ratio": round(events_per_s / ceiling_rate, 3),
-            "faust_floor_events_per_s": round(floor), "ratio_faust": round(events_per_s / floor, 3),
-            "sweep_ms": round(sweep_large, 2), "sweep_ms_10k_pks": round(sweep_small, 2),
+            "ceiling_events_per_s": round(ceiling_rate),
+            "ratio": round(events_per_s / ceiling_rate, 3),
+            "faust_floor_events_per_s": round(floor),
+            "ratio_faust": round(events_per_s / floor, 3),
+            "sweep_ms": round(sweep_large, 2),
+            "sweep_ms_10k_pks": round(sweep_small, 2),
             "sweep_growth": round(sweep_large / sweep_small, 2),
             "worker_output_messages": {t.removeprefix(prefix + "-"): n for t, (n, _) in produced.items()},
             "output_messages_per_input": round(sum(n for n, _ in produced.values()) / inputs, 2),
@@ -379,11 +453,24 @@ async def latency_phase(settings, watch: AuditWatch, prefix: bytes, rate: float)
             pk = prefix + f"-{i:06d}".encode()
             digest = hashlib.sha256(pk).hexdigest()
             text = pk.decode()
-            await producer.send(settings.onprem_topic, orjson.dumps(
-                {"event_id": f"{text}-e", "hash_onprem": digest, "partitionColumns": [{"type": "PK", "value": text}],
-                 "event_ts": now_ms(), "action": "UPDATE"}), key=pk)
-            metadata = await (await producer.send(settings.cloud_topic, orjson.dumps(
-                {"pk": text, "hash_cloud": digest, "cloud_ts": now_ms()}), key=pk))
+            await producer.send(
+                settings.onprem_topic,
+                orjson.dumps(
+                    {
+                        "event_id": f"{text}-e",
+                        "hash_onprem": digest,
+                        "partitionColumns": [{"type": "PK", "value": text}],
+                        "event_ts": now_ms(),
+                        "action": "UPDATE",
+                    }
+                ),
+                key=pk,
+            )
+            metadata = await (
+                await producer.send(
+                    settings.cloud_topic, orjson.dumps({"pk": text, "hash_cloud": digest, "cloud_ts": now_ms()}), key=pk
+                )
+            )
             sent[pk] = metadata.timestamp
             pause = start + (i + 1) / rate - time.perf_counter()
             if pause > 0:
@@ -407,16 +494,22 @@ def main(pairs: int, as_json: bool) -> int:
     if as_json:
         print(json.dumps(result))
         return 0
-    rows = [("input events/s (both topics)", f"{result['events_per_s']:,}"),
-            ("pairs classified/s", f"{result['pairs_per_s']:,}"),
-            ("classify latency p50 / p99", f"{result['p50_ms']:.0f} / {result['p99_ms']:.0f} ms"),
-            ("worker peak RSS", f"{result['peak_rss_mb']} MB ({result['rss_mb_per_million_pks']} MB per 1M PKs)"),
-            ("Faust floor (bare parsing agent)", f"{result['faust_floor_events_per_s']:,}/s  -> ratio_faust "
-                                                 f"{result['ratio_faust']}"),
-            ("ceiling (bare aiokafka, same output)", f"{result['ceiling_events_per_s']:,}/s  -> ratio {result['ratio']}"),
-            ("deadline sweep, 1,000 due", f"{result['sweep_ms']} ms at 1M PKs, {result['sweep_ms_10k_pks']} ms at 10k "
-                                          f"(x{result['sweep_growth']})"),
-            ("worker output messages per input", f"{result['output_messages_per_input']}")]
+    rows = [
+        ("input events/s (both topics)", f"{result['events_per_s']:,}"),
+        ("pairs classified/s", f"{result['pairs_per_s']:,}"),
+        ("classify latency p50 / p99", f"{result['p50_ms']:.0f} / {result['p99_ms']:.0f} ms"),
+        ("worker peak RSS", f"{result['peak_rss_mb']} MB ({result['rss_mb_per_million_pks']} MB per 1M PKs)"),
+        (
+            "Faust floor (bare parsing agent)",
+            f"{result['faust_floor_events_per_s']:,}/s  -> ratio_faust {result['ratio_faust']}",
+        ),
+        ("ceiling (bare aiokafka, same output)", f"{result['ceiling_events_per_s']:,}/s  -> ratio {result['ratio']}"),
+        (
+            "deadline sweep, 1,000 due",
+            f"{result['sweep_ms']} ms at 1M PKs, {result['sweep_ms_10k_pks']} ms at 10k (x{result['sweep_growth']})",
+        ),
+        ("worker output messages per input", f"{result['output_messages_per_input']}"),
+    ]
     print(f"dqhash bench: {result['pairs']:,} pairs, {result['input_events']:,} input events, {result['broker']}")
     for name, value in rows:
         print(f"  {name:40s} {value}")
