@@ -1,7 +1,7 @@
 """Counts per (partition, window): what the metrics topic publishes when a window closes.
 
 Each record folds its counts into its windows as it is processed (see
-``Reconciler._apply_effects``); the tick of each partition closes windows whose
+``dqhash.engine.window_book.WindowBook.fold``); the tick of each partition closes windows whose
 ``window_end + grace`` has passed. A verdict that lands in an already closed
 window (a backfill, a late re-classification) folds in too and re-publishes
 that window with its ``revision`` raised, so consumers upsert by

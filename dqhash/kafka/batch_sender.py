@@ -29,7 +29,7 @@ OnDelivered = Callable[[int, int], None]
 
 class BatchSender:
     def __init__(self, producer: Callable[[], object]) -> None:
-        #: returns the started aiokafka producer (Faust's: ``app.producer._ensure_producer``)
+        #: returns the started aiokafka producer (Faust's: ``dqhash.internals.clients.started_producer``)
         self._producer = producer
         self._partition_counts: dict[str, int] = {}
         self._round_robin = itertools.count()
