@@ -9,7 +9,7 @@ import pytest
 
 from dqhash.core.outputs import DLQ_OFFSET, DLQ_PARTITION, DLQ_REASON, DLQ_TOPIC
 from dqhash.core.partitioning import partition_for
-from dqhash.core.timeutil import now_ms
+from dqhash.core.timeutil import format_ms, now_ms
 from tests.e2e.conftest import GRACE_S, WINDOW_S, cloud, onprem
 
 pytestmark = pytest.mark.e2e
@@ -146,7 +146,8 @@ def test_windows_are_published_with_counts_and_match_rate(pipeline):
     pipeline.send_cloud(cloud(pk, h(pk)))
     [record] = pipeline.wait_audit(pk)
     assert record["status"] == "MATCH"
-    key = (partition_for(pk, pipeline.settings.partitions), ts // window_ms * window_ms)
+    start = ts // window_ms * window_ms
+    key = (partition_for(pk, pipeline.settings.partitions), format_ms(start))
 
     def own_window():
         return next(
@@ -159,7 +160,7 @@ def test_windows_are_published_with_counts_and_match_rate(pipeline):
     )
     window = own_window()
     assert set(window) >= {"window_start", "window_end", "partition", "counts", "match_rate", "revision"}
-    assert window["window_end"] == window["window_start"] + window_ms
+    assert window["window_end"] == format_ms(start + window_ms)
     assert window["counts"] == {"MATCH": 1} and window["compared"] == 1 and window["match_rate"] == 1.0
 
 
