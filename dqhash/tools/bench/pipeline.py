@@ -33,6 +33,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from dqhash import settings as settings_module
 from dqhash.core.timeutil import now_ms
+from dqhash.internals.clients import partitions_now
 from dqhash.kafka.embedded_broker import EmbeddedBroker, free_port
 from dqhash.kafka.topics import create_topics
 from dqhash.tools.runner import clean_env, demo_topic_settings, start_worker, stop_worker, worker_env
@@ -161,7 +162,7 @@ async def topic_output(bootstrap: str, topics: list[str]) -> dict[str, tuple[int
     result = {}
     try:
         for topic in topics:
-            partitions = consumer.partitions_for_topic(topic) or await _partitions(consumer, topic)
+            partitions = consumer.partitions_for_topic(topic) or await partitions_now(consumer, topic)
             tps = [TopicPartition(topic, p) for p in sorted(partitions or ())]
             if not tps:
                 result[topic] = (0, 0.0)
@@ -181,11 +182,6 @@ async def topic_output(bootstrap: str, topics: list[str]) -> dict[str, tuple[int
     finally:
         await consumer.stop()
     return result
-
-
-async def _partitions(consumer, topic: str):
-    await consumer.topics()  # a metadata request (public API), so the partitions below are current
-    return consumer.partitions_for_topic(topic)
 
 
 async def ceiling(bootstrap: str, topics: list[str], inputs: int, outputs: list[tuple[int, float]]) -> float:
