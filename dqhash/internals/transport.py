@@ -346,28 +346,26 @@ class Consumer(stock.Consumer):
         return batch
 
     async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
-        """Faust's drain loop calls this for the offsets missing between the read offset and the record at
-        ``offset_to``: they count as acknowledged. Faust's own counts the record itself too (``addi(from, to +
-        1)``: a commit could pass it before it is processed) and never the committed offset (the partition's
-        next offset missing from the log would hold the commit forever). Here: from the committed offset on, up
-        to the record, the record excluded, as the taps' ``_add_gaps`` does."""
-        committed = self._committed_offset[tp]
-        begin = offset_from if committed is None else max(offset_from, committed)
-        if begin < offset_to:
-            self._gap[tp].addi(begin, offset_to)
+        """Faust's drain loop calls this for the offsets missing between its read offset and the record at
+        ``offset_to``; recorded by dqhash's rule (:meth:`_gap_before`), not Faust's."""
+        self._gap_before(tp, offset_from, offset_to)
 
     def _add_gaps(self, tp: TP, expected: int, batch: list) -> None:
-        """Offsets missing before and between the records (compacted away, control records) count as
-        acknowledged. Not Faust's ``_add_gap``: it never counts the committed offset itself as a gap, so a
-        partition whose next offset is missing from the log could never be committed past it."""
-        committed = self._committed_offset[tp]
-        gaps = self._gap[tp]
+        """The taps' path: the offsets missing before and between the records, by the same rule."""
         for record in batch:
-            begin = expected if committed is None else max(expected, committed)
-            if record.offset > begin:
-                gaps.addi(begin, record.offset)  # the interval excludes its end: the record is not a gap
+            self._gap_before(tp, expected, record.offset)
             expected = record.offset + 1
-        gaps.merge_overlaps()
+        self._gap[tp].merge_overlaps()
+
+    def _gap_before(self, tp: TP, first: int, record_offset: int) -> None:
+        """Offsets from ``first`` up to the record at ``record_offset`` are missing from the log (compacted away,
+        control records): they count as acknowledged. From the committed offset on: Faust's own rule starts one
+        past it, so a partition whose next offset is missing from the log could never be committed past it. And
+        never the record itself: Faust's counts it, so a commit could pass it before it is processed."""
+        committed = self._committed_offset[tp]
+        begin = first if committed is None else max(first, committed)
+        if begin < record_offset:
+            self._gap[tp].addi(begin, record_offset)  # the interval excludes its end: the record is not a gap
 
     def is_current(self, chunk: Chunk) -> bool:
         """Still to be applied: not sought since, same generation, flow running (not rebalancing)."""

@@ -24,17 +24,15 @@ from pathlib import Path
 from dqhash import settings as settings_module
 from dqhash.core.lookups import encode_request
 from dqhash.core.timeutil import now_ms
-from dqhash.kafka.embedded_broker import EmbeddedBroker, free_port
+from dqhash.kafka.embedded_broker import EmbeddedBroker
 from dqhash.kafka.topics import create_topics
 from dqhash.tools.runner import (
     OutputReader,
     Outputs,
-    clean_env,
-    demo_topic_settings,
+    local_worker_env,
     produce,
     start_worker,
     stop_worker,
-    worker_env,
 )
 from dqhash.tools.workload import HASH_COLUMNS, HASH_TYPES, TABLE_DDL, Workload, build
 
@@ -89,18 +87,14 @@ async def run(events: int, timeout_s: float | None = None) -> int:
         cloud_db = workdir / "cloud.db"
         store = CloudCopy(cloud_db)
         store.insert(workload.rows_now)
-        env = worker_env(
-            clean_env(),
-            DQHASH_BROKER=url,
-            DQHASH_DATA_DIR=workdir / "data",
-            DQHASH_WEB_PORT=free_port(),
-            DQHASH_WEB_HOST="127.0.0.1",
-            DQHASH_SESSION_TIMEOUT=6,
-            DQHASH_WINDOW_SECONDS=DEMO_WINDOW_S,
-            DQHASH_GRACE_SECONDS=DEMO_GRACE_S,
-            DQHASH_TICK_SECONDS=0.2,
-            DD_AGENT_HOST="127.0.0.1",
-            DD_DOGSTATSD_PORT=statsd.port,
+        env = local_worker_env(
+            url,
+            workdir,
+            prefix,
+            DEMO_WINDOW_S,
+            DEMO_GRACE_S,
+            0.2,
+            statsd.port,
             DD_SERVICE="dqhash-demo",
             DQHASH_LOOKUPS="true",
             DQHASH_LOOKUP_DELAY_SECONDS=LOOKUP_DELAY_S,
@@ -112,7 +106,6 @@ async def run(events: int, timeout_s: float | None = None) -> int:
             DQHASH_SQLITE_KEY_COLUMNS="id",
             DQHASH_HASH_COLUMNS=",".join(HASH_COLUMNS),
             DQHASH_HASH_TYPES=",".join(f"{k}={v}" for k, v in HASH_TYPES.items()),
-            **demo_topic_settings(prefix),
         )
         settings = settings_module.load(env)
         await create_topics(settings)

@@ -21,6 +21,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from dqhash.core.outputs import DLQ_REASON
+from dqhash.kafka.embedded_broker import free_port
 from dqhash.tools.workload import Record
 
 
@@ -29,6 +30,34 @@ def worker_env(base: Mapping[str, str], **settings: object) -> dict[str, str]:
     env = dict(base)
     env.update({name: str(value) for name, value in settings.items()})
     return env
+
+
+def local_worker_env(
+    broker_url: str,
+    workdir: Path,
+    prefix: str,
+    window_s: float,
+    grace_s: float,
+    tick_s: float,
+    dogstatsd_port: int,
+    **settings: object,
+) -> dict[str, str]:
+    """A worker on this machine (demo, bench, e2e): its own data dir and web port on loopback, a quick group
+    join, short windows, DogStatsD on loopback, topics of its own run; ``settings`` add to or override these."""
+    defaults: dict[str, object] = {
+        "DQHASH_BROKER": broker_url,
+        "DQHASH_DATA_DIR": workdir / "data",
+        "DQHASH_WEB_PORT": free_port(),
+        "DQHASH_WEB_HOST": "127.0.0.1",
+        "DQHASH_SESSION_TIMEOUT": 6,
+        "DQHASH_WINDOW_SECONDS": window_s,
+        "DQHASH_GRACE_SECONDS": grace_s,
+        "DQHASH_TICK_SECONDS": tick_s,
+        "DD_AGENT_HOST": "127.0.0.1",
+        "DD_DOGSTATSD_PORT": dogstatsd_port,
+        **demo_topic_settings(prefix),
+    }
+    return worker_env(clean_env(), **{**defaults, **settings})
 
 
 def start_worker(env: Mapping[str, str], log_path: Path, loglevel: str = "info") -> subprocess.Popen:

@@ -20,12 +20,10 @@ from dqhash.kafka.embedded_broker import EmbeddedBroker, free_port
 from dqhash.kafka.topics import create_topics
 from dqhash.tools.runner import (
     OutputReader,
-    clean_env,
-    demo_topic_settings,
+    local_worker_env,
     produce,
     start_worker,
     stop_worker,
-    worker_env,
 )
 
 WINDOW_S, GRACE_S = 2, 2
@@ -177,22 +175,7 @@ def running_pipeline(workdir: Path, prefix: str, workers: int = 1, proxy: bool =
     if proxy:
         tcp_proxy = asyncio.run_coroutine_threadsafe(TcpProxy(advertised, broker_port).start(), loop).result(10)
     statsd = StatsdListener()
-    env = worker_env(
-        clean_env(),
-        DQHASH_BROKER=broker.url,
-        DQHASH_DATA_DIR=workdir / "data",
-        DQHASH_WEB_PORT=free_port(),
-        DQHASH_WEB_HOST="127.0.0.1",
-        DQHASH_SESSION_TIMEOUT=6,
-        DQHASH_WINDOW_SECONDS=WINDOW_S,
-        DQHASH_GRACE_SECONDS=GRACE_S,
-        DQHASH_TICK_SECONDS=0.2,
-        DD_AGENT_HOST="127.0.0.1",
-        DD_DOGSTATSD_PORT=statsd.port,
-        DD_ENV="e2e",
-        **demo_topic_settings(prefix),
-        **settings,
-    )
+    env = local_worker_env(broker.url, workdir, prefix, WINDOW_S, GRACE_S, 0.2, statsd.port, DD_ENV="e2e", **settings)
     config = settings_module.load(env)
     reader = running = None
     try:

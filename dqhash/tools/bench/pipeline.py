@@ -36,7 +36,7 @@ from dqhash.core.timeutil import now_ms
 from dqhash.internals.clients import partitions_now
 from dqhash.kafka.embedded_broker import EmbeddedBroker, free_port
 from dqhash.kafka.topics import create_topics
-from dqhash.tools.runner import clean_env, demo_topic_settings, start_worker, stop_worker, worker_env
+from dqhash.tools.runner import clean_env, local_worker_env, start_worker, stop_worker
 
 #: The mix of on-prem events (shares of N); every event but the bad ones is classified once.
 MIX = {"match": 0.85, "mismatch": 0.04, "missing_cloud": 0.03, "delete": 0.03, "duplicate": 0.03, "bad": 0.02}
@@ -325,20 +325,7 @@ async def run(pairs: int) -> dict:
     prefix = f"dqhash-bench-{run_id}"
     worker = watch = None
     try:
-        env = worker_env(
-            clean_env(),
-            DQHASH_BROKER=url,
-            DQHASH_DATA_DIR=workdir / "data",
-            DQHASH_WEB_PORT=free_port(),
-            DQHASH_WEB_HOST="127.0.0.1",
-            DQHASH_SESSION_TIMEOUT=6,
-            DQHASH_WINDOW_SECONDS=WINDOW_S,
-            DQHASH_GRACE_SECONDS=GRACE_S,
-            DQHASH_TICK_SECONDS=TICK_S,
-            DD_AGENT_HOST="127.0.0.1",
-            DD_DOGSTATSD_PORT=free_port(),
-            **demo_topic_settings(prefix),
-        )
+        env = local_worker_env(url, workdir, prefix, WINDOW_S, GRACE_S, TICK_S, free_port())
         settings = settings_module.load(env)
         await create_topics(settings)
         onprem, cloud, classified = workload(pairs, run_id, now_ms())
