@@ -7,12 +7,13 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 import orjson
 
 from dqhash.core.canonical import CanonicalError
 from dqhash.core.hashing import ALGORITHMS, STRATEGIES, HashConfigError, RowHasher, parse_type_declarations
+from dqhash.core.jsontext import loads_exact
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_USAGE = 0, 1, 2
 
@@ -91,8 +92,8 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run_hash(args: argparse.Namespace, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
-    stdin = stdin or sys.stdin
+def _run_hash(args: argparse.Namespace, stdin: BinaryIO | None = None, stdout: TextIO | None = None) -> int:
+    stdin = stdin or sys.stdin.buffer  # bytes: invalid UTF-8 is one line's error, not the end of the input
     stdout = stdout or sys.stdout
     try:
         hasher = RowHasher(
@@ -106,28 +107,29 @@ def _run_hash(args: argparse.Namespace, stdin: TextIO | None = None, stdout: Tex
         return EXIT_USAGE
     bad = 0
     for number, line in enumerate(stdin, start=1):
-        if not line.strip():
-            continue
         try:
-            row = orjson.loads(line)
-            if not isinstance(row, dict):
-                raise ValueError(f"expected a JSON object, got {type(row).__name__}")
-            digest = hasher.hash(row)
-            if args.columns:
-                out = orjson.dumps(
-                    {"line": number, "hash": str(digest), "columns": hasher.column_digests(row)}
-                ).decode()
-            else:
-                out = str(digest)
-        except (ValueError, CanonicalError) as exc:  # orjson.JSONDecodeError is a ValueError
+            out = _hash_line(hasher, line, number, args.columns)
+        except (ValueError, CanonicalError) as exc:  # JsonTextError and CanonicalError are ValueErrors
             bad += 1
             print(f"dqhash hash: line {number}: {exc}", file=sys.stderr)
-            out = ""
+            out = ""  # every input line has its output line, so the two stay aligned
         stdout.write(out + "\n")
     if bad:
         print(f"dqhash hash: {bad} bad line(s); the others were hashed", file=sys.stderr)
         return EXIT_BAD_INPUT
     return EXIT_OK
+
+
+def _hash_line(hasher: RowHasher, line: bytes, number: int, with_columns: bool) -> str:
+    if not line.strip(b" \t\r\n"):
+        raise ValueError("blank line; expected a JSON object")
+    row = loads_exact(line)
+    if not isinstance(row, dict):
+        raise ValueError(f"expected a JSON object, got {type(row).__name__}")
+    digest = hasher.hash(row)
+    if not with_columns:
+        return str(digest)
+    return orjson.dumps({"line": number, "hash": str(digest), "columns": hasher.column_digests(row)}).decode()
 
 
 def _demo(events: int) -> int:

@@ -16,15 +16,17 @@ string), so JSON callers declare such columns.
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 import struct
 from collections.abc import Mapping, Set
 from datetime import date, datetime, time
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, NamedTuple
 from uuid import UUID
 
-from dqhash.core.timeutil import TimestampError, datetime_to_ms, parse_timestamp
+from dqhash.core.jsontext import JsonNumber
+from dqhash.core.timeutil import TimestampError, datetime_to_ms
 
 
 class CanonicalError(ValueError):
@@ -114,7 +116,10 @@ def _parse_tokens(tokens: list[str], text: str) -> tuple[ColumnType, list[str]]:
     elif name in _COLLECTION_ARITY:
         if params and len(params) != _COLLECTION_ARITY[name]:
             raise CanonicalError(f"{name} takes {_COLLECTION_ARITY[name]} type parameter(s) in {text!r}")
-    elif name not in {"tuple", "udt"}:
+    elif name == "udt":
+        if params:
+            raise CanonicalError(f"udt takes no type parameters (its fields' types are inferred) in {text!r}")
+    elif name != "tuple":
         raise CanonicalError(
             f"unsupported column type {name!r}; supported: {sorted(_SCALAR_TYPES | set(_COLLECTION_ARITY) | {'tuple', 'udt', 'frozen'})}"
         )
@@ -132,11 +137,13 @@ def canon(value: Any, ctype: ColumnType | None = None) -> Canon:
         if name in _TEXT_TYPES:
             if not isinstance(value, str):
                 raise CanonicalError(f"expected text, got {type(value).__name__}")
-            return ("s", value)
+            return ("s", _text(value))
         if name in _INTEGER_TYPES:
-            return ("i", _integer(value))
-        if name in ("float", "double"):
-            return ("f", _float_payload(_to_float(value)))
+            return ("i", _integer(value, name))
+        if name == "double":
+            return ("f", _float_payload(_double(value)))
+        if name == "float":
+            return ("f", _float_payload(_binary32(_double(value))))
         if name == "decimal":
             return ("d", _decimal_payload(_to_decimal(value)))
         if name == "boolean":
@@ -148,27 +155,33 @@ def canon(value: Any, ctype: ColumnType | None = None) -> Canon:
         if name == "time":
             return ("T", str(_time_ns(value)))
         if name in ("uuid", "timeuuid"):
-            return ("u", str(value if isinstance(value, UUID) else UUID(str(value))))
+            return ("u", _uuid(value, name))
         if name == "blob":
             return ("x", _blob_hex(value))
         if name == "inet":
-            return ("a", str(ipaddress.ip_address(value)))
-    except (ValueError, TypeError, InvalidOperation, TimestampError) as exc:
+            return ("a", _inet(value))
+    except (ValueError, TypeError, ArithmeticError, TimestampError) as exc:
         if isinstance(exc, CanonicalError):
             raise
-        raise CanonicalError(f"{value!r:.60} is not a valid {name}: {exc}") from None
+        raise CanonicalError(f"{_shown(value)} is not a valid {name}: {exc}") from None
     return _collection(value, ctype)
+
+
+def _shown(value: Any) -> str:
+    """A bounded rendering of a refused value for an error message."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _infer(value: Any) -> Canon:
     if isinstance(value, str):
-        return ("s", value)
+        return ("s", _text(value))
     if isinstance(value, bool):
         return ("b", "true" if value else "false")
     if isinstance(value, int):
-        return ("i", str(value))
+        return ("i", _integer(value, "varint"))
     if isinstance(value, float):
-        return ("f", _float_payload(value))
+        return ("f", _float_payload(_double(value)))
     if isinstance(value, Decimal):
         return ("d", _decimal_payload(value))
     if isinstance(value, datetime):
@@ -182,7 +195,7 @@ def _infer(value: Any) -> Canon:
     if isinstance(value, (bytes, bytearray, memoryview)):
         return ("x", bytes(value).hex())
     if isinstance(value, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
-        return ("a", str(value))
+        return ("a", _inet(value))
     if hasattr(value, "days_from_epoch"):  # cassandra.util.Date
         return ("D", str(value.days_from_epoch))
     if hasattr(value, "nanosecond_time"):  # cassandra.util.Time
@@ -204,14 +217,19 @@ def _collection(value: Any, ctype: ColumnType | None) -> Canon:
         value = {field: getattr(value, field) for field in value._fields}
     if isinstance(value, Mapping) and name in (None, "map", "udt"):
         key_type, value_type = params if len(params) == 2 else (None, None)
-        pairs = tuple(
-            sorted(((canon(k, key_type), canon(v, value_type)) for k, v in value.items()), key=lambda kv: encode(kv[0]))
-        )
-        return ("m", pairs) if pairs else NULL
+        pairs = sorted(((canon(k, key_type), canon(v, value_type)) for k, v in value.items()), key=_key_encoding)
+        for (left, _), (right, _) in zip(pairs, pairs[1:]):
+            if encode(left) == encode(right):
+                raise CanonicalError(
+                    f"two map keys are equal as {key_type or 'text'} after normalisation ({_shown(left[1])});"
+                    " a Cassandra map holds each key once, so the row cannot be hashed unambiguously"
+                )
+        return ("m", tuple(pairs)) if pairs else NULL
     is_set = isinstance(value, Set) or _is_driver_set(value)
     if name == "set" and isinstance(value, (list, tuple)) or is_set and name in (None, "set"):
         element_type = params[0] if params else None
-        items = tuple(sorted((canon(v, element_type) for v in value), key=encode))
+        encoded = {encode(item): item for item in (canon(v, element_type) for v in value)}  # a set holds each once
+        items = tuple(encoded[key] for key in sorted(encoded))
         return ("e", items) if items else NULL
     if isinstance(value, (list, tuple)) and name in (None, "list", "tuple"):
         if name == "tuple" and params:
@@ -223,6 +241,10 @@ def _collection(value: Any, ctype: ColumnType | None) -> Canon:
             items = tuple(canon(v, element_type) for v in value)
         return ("l", items) if items else NULL
     raise CanonicalError(f"cannot hash a value of type {type(value).__name__}" + (f" as {ctype}" if ctype else ""))
+
+
+def _key_encoding(pair: tuple[Canon, Canon]) -> bytes:
+    return encode(pair[0])
 
 
 def encode(c: Canon) -> bytes:
@@ -240,24 +262,102 @@ def encode(c: Canon) -> bytes:
     return b"%s%d:%s" % (tag.encode(), len(payload), body)
 
 
-def _integer(value: Any) -> str:
+def _text(value: str) -> str:
+    """Text must be encodable as UTF-8: a lone surrogate (JSON allows ``"\\ud800"``) has no UTF-8 form."""
+    if not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise CanonicalError(f"{_shown(value)} holds a lone UTF-16 surrogate, which is not text") from None
+    return value
+
+
+#: Numeric payloads (``i`` and ``d``) longer than this are refused: a guard against a value that
+#: would take gigabytes to write out (``1E+999999999``), identical in every implementation.
+MAX_NUMBER_CHARS = 1000
+_INTEGER_BITS = {"tinyint": 8, "smallint": 16, "int": 32, "bigint": 64, "counter": 64}
+_INTEGER_TEXT = re.compile(r"-?[0-9]+", re.ASCII)
+_TOO_BIG = 10**MAX_NUMBER_CHARS
+
+
+def _integral(value: Any) -> int:
+    """An integer from an int, a number with an integral value, or a string of ASCII digits."""
     if isinstance(value, bool):
         raise CanonicalError("a boolean is not an integer")
     if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, str) and re.fullmatch(r"[+-]?[0-9]+", value.strip()):
-        return str(int(value))
-    raise CanonicalError(f"{value!r:.60} is not an integer")
+        if not -_TOO_BIG < value < _TOO_BIG:
+            raise CanonicalError(f"integer longer than {MAX_NUMBER_CHARS} digits")
+        return value
+    if isinstance(value, str):
+        if not _INTEGER_TEXT.fullmatch(value):
+            raise CanonicalError(f"{_shown(value)} is not an integer (ASCII digits with an optional '-' only)")
+        if len(value) > MAX_NUMBER_CHARS + 1:
+            raise CanonicalError(f"integer longer than {MAX_NUMBER_CHARS} digits")
+        return int(value)
+    if isinstance(value, (float, Decimal)):  # a JsonNumber keeps its text: read that, not the double
+        number = Decimal(value.text) if isinstance(value, JsonNumber) else Decimal(value)
+        payload = _decimal_payload(number) if number.is_finite() else "."
+        if "." in payload or not number.is_finite():
+            raise CanonicalError(f"{_shown(value)} is not an integer")
+        return int(payload)
+    raise CanonicalError(f"{type(value).__name__} is not an integer")
 
 
-def _to_float(value: Any) -> float:
+def _integer(value: Any, name: str) -> str:
+    number = _integral(value)
+    bits = _INTEGER_BITS.get(name)
+    if bits is not None and not -(1 << (bits - 1)) <= number < 1 << (bits - 1):
+        raise CanonicalError(f"{number} is outside the {name} range [{-(1 << (bits - 1))}, {(1 << (bits - 1)) - 1}]")
+    text = str(number)
+    if len(text.lstrip("-")) > MAX_NUMBER_CHARS:
+        raise CanonicalError(f"integer longer than {MAX_NUMBER_CHARS} digits")
+    return text
+
+
+_JSON_NUMBER_TEXT = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?", re.ASCII)
+_SPECIAL_DOUBLES = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def _double(value: Any) -> float:
+    """A binary64 value; a number written in finite digits must be finite (``1e400`` is refused)."""
     if isinstance(value, bool):
         raise CanonicalError("a boolean is not a number")
-    if isinstance(value, (int, float, Decimal, str)):
-        return float(value)
-    raise CanonicalError(f"{type(value).__name__} is not a number")
+    if isinstance(value, JsonNumber):
+        number = float(value.text)
+    elif isinstance(value, float):
+        return value  # a driver value: any binary64, infinities included
+    elif isinstance(value, str):
+        if value in _SPECIAL_DOUBLES:
+            return _SPECIAL_DOUBLES[value]
+        if not _JSON_NUMBER_TEXT.fullmatch(value):
+            raise CanonicalError(
+                f"{_shown(value)} is not a number (JSON number syntax, or exactly NaN, Infinity, -Infinity)"
+            )
+        number = float(value)
+    elif isinstance(value, int):
+        try:
+            number = float(value)
+        except OverflowError:
+            raise CanonicalError(f"{_shown(value)} is outside the double range") from None
+    elif isinstance(value, Decimal):
+        if not value.is_finite():
+            return float(value)
+        number = float(value)
+    else:
+        raise CanonicalError(f"{type(value).__name__} is not a number")
+    if math.isinf(number):
+        raise CanonicalError(f"{_shown(value)} is outside the double range")
+    return number
+
+
+def _binary32(value: float) -> float:
+    """Round a binary64 to binary32 (nearest, ties to even) and widen it back exactly: a float column."""
+    if value != value or math.isinf(value):
+        return value
+    try:
+        return float(struct.unpack(">f", struct.pack(">f", value))[0])
+    except OverflowError:
+        raise CanonicalError(f"{value!r} is outside the float (binary32) range") from None
 
 
 def _float_payload(value: float) -> str:
@@ -269,12 +369,27 @@ def _float_payload(value: float) -> str:
     return struct.pack(">d", value).hex()
 
 
+_DECIMAL_TEXT = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
+_SPECIAL_DECIMALS = ("NaN", "Infinity", "-Infinity")
+
+
 def _to_decimal(value: Any) -> Decimal:
     if isinstance(value, bool):
         raise CanonicalError("a boolean is not a decimal")
+    if isinstance(value, JsonNumber):
+        return Decimal(value.text)  # exact: the digits as written
     if isinstance(value, float):
         return Decimal(repr(value))  # the shortest text that reads back as this float
-    return Decimal(value if isinstance(value, (int, Decimal)) else str(value).strip())
+    if isinstance(value, (int, Decimal)):
+        return Decimal(value)
+    if isinstance(value, str):
+        if value in _SPECIAL_DECIMALS or _DECIMAL_TEXT.fullmatch(value):
+            return Decimal(value)
+        raise CanonicalError(
+            f"{_shown(value)} is not a decimal (digits with an optional '-', '.' and exponent;"
+            " or exactly NaN, Infinity, -Infinity)"
+        )
+    raise CanonicalError(f"{type(value).__name__} is not a decimal")
 
 
 def _decimal_payload(value: Decimal) -> str:
@@ -291,6 +406,14 @@ def _decimal_payload(value: Decimal) -> str:
     while exponent < 0 and digits and digits[-1] == 0:
         digits.pop()
         exponent += 1
+    while len(digits) > 1 and digits[0] == 0:
+        digits.pop(0)
+    if exponent >= 0:
+        length = len(digits) + exponent
+    else:
+        length = len(digits) + 1 if len(digits) > -exponent else 2 - exponent
+    if length + sign > MAX_NUMBER_CHARS:
+        raise CanonicalError(f"decimal longer than {MAX_NUMBER_CHARS} characters in plain notation")
     return format(Decimal((sign, tuple(digits), exponent)), "f")
 
 
@@ -299,13 +422,59 @@ def _boolean(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, str) and value.lower() in ("true", "false"):
         return value.lower()
-    raise CanonicalError(f"{value!r:.60} is not a boolean")
+    raise CanonicalError(f"{_shown(value)} is not a boolean")
+
+
+_TIMESTAMP_TEXT = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?(Z|[+-][0-9]{2}:[0-9]{2})",
+    re.ASCII,
+)
+_MIN_INT64, _MAX_INT64 = -(1 << 63), (1 << 63) - 1
 
 
 def _timestamp_ms(value: Any) -> int:
     if isinstance(value, datetime):
         return datetime_to_ms(value)
-    return parse_timestamp(value, bounded=False)
+    if isinstance(value, str):
+        match = _TIMESTAMP_TEXT.fullmatch(value)
+        if not match:
+            raise CanonicalError(
+                f"{_shown(value)} is not a timestamp (YYYY-MM-DDTHH:MM:SS[.fffffffff] with Z or ±HH:MM)"
+            )
+        year, month, day, hour, minute, second, fraction, zone = match.groups()
+        days = _civil_days(year, month, day)
+        _check_clock(hour, minute, second)
+        offset = 0
+        if zone != "Z":
+            if int(zone[1:3]) > 23 or int(zone[4:6]) > 59:
+                raise CanonicalError(f"{_shown(value)} has a zone offset outside ±23:59")
+            offset = (int(zone[1:3]) * 60 + int(zone[4:6])) * (1 if zone[0] == "+" else -1)
+        seconds = days * 86_400 + int(hour) * 3600 + int(minute) * 60 + int(second) - offset * 60
+        return seconds * 1000 + int((fraction or "0").ljust(3, "0")[:3])
+    if isinstance(value, (int, float, Decimal)):
+        ms = _integral(value)
+        if not _MIN_INT64 <= ms <= _MAX_INT64:
+            raise CanonicalError(f"{ms} epoch milliseconds is outside the signed 64-bit range")
+        return ms
+    raise CanonicalError(f"{type(value).__name__} is not a timestamp")
+
+
+def _civil_days(year: str, month: str, day: str) -> int:
+    """Days since 1970-01-01 of a proleptic Gregorian date with a four-digit year 0001-9999."""
+    try:
+        return date(int(year), int(month), int(day)).toordinal() - _EPOCH_ORDINAL
+    except ValueError:
+        raise CanonicalError(f"{year}-{month}-{day} is not a calendar date (years 0001-9999)") from None
+
+
+def _check_clock(hour: str, minute: str, second: str) -> None:
+    if int(hour) > 23 or int(minute) > 59 or int(second) > 59:
+        raise CanonicalError(f"{hour}:{minute}:{second} is not a time of day (00:00:00 to 23:59:59)")
+
+
+_DATE_TEXT = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})", re.ASCII)
+#: Cassandra's ``date`` is an unsigned 32-bit day count centred on the epoch.
+_MIN_DAYS, _MAX_DAYS = -(1 << 31), (1 << 31) - 1
 
 
 def _date_days(value: Any) -> int:
@@ -313,39 +482,91 @@ def _date_days(value: Any) -> int:
         return int(value.days_from_epoch)
     if isinstance(value, datetime):
         raise CanonicalError("a datetime is not a date")
-    if isinstance(value, str):
-        value = date.fromisoformat(value)
     if isinstance(value, date):
         return value.toordinal() - _EPOCH_ORDINAL
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    raise CanonicalError(f"{value!r:.60} is not a date")
+    if isinstance(value, str):
+        match = _DATE_TEXT.fullmatch(value)
+        if not match:
+            raise CanonicalError(f"{_shown(value)} is not a date (YYYY-MM-DD)")
+        return _civil_days(*match.groups())
+    if isinstance(value, (int, float, Decimal)):
+        days = _integral(value)
+        if not _MIN_DAYS <= days <= _MAX_DAYS:
+            raise CanonicalError(f"{days} days is outside Cassandra's date range")
+        return days
+    raise CanonicalError(f"{type(value).__name__} is not a date")
 
 
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_TIME_TEXT = re.compile(r"([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?", re.ASCII)
+_NANOS_PER_DAY = 86_400 * 1_000_000_000
 
 
 def _time_ns(value: Any) -> int:
     if hasattr(value, "nanosecond_time"):
         return int(value.nanosecond_time)
     if isinstance(value, str):
-        match = re.fullmatch(r"(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?", value.strip())
+        match = _TIME_TEXT.fullmatch(value)
         if not match:
-            raise CanonicalError(f"{value!r:.60} is not HH:MM:SS[.fffffffff]")
+            raise CanonicalError(f"{_shown(value)} is not HH:MM:SS[.fffffffff]")
         hours, minutes, seconds, fraction = match.groups()
+        _check_clock(hours, minutes, seconds)
         nanos = int((fraction or "0").ljust(9, "0"))
         return ((int(hours) * 60 + int(minutes)) * 60 + int(seconds)) * 1_000_000_000 + nanos
     if isinstance(value, time):
         return ((value.hour * 60 + value.minute) * 60 + value.second) * 1_000_000_000 + value.microsecond * 1000
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    raise CanonicalError(f"{value!r:.60} is not a time")
+    if isinstance(value, (int, float, Decimal)):
+        nanos = _integral(value)
+        if not 0 <= nanos < _NANOS_PER_DAY:
+            raise CanonicalError(f"{nanos} nanoseconds is outside a day [0, {_NANOS_PER_DAY - 1}]")
+        return nanos
+    raise CanonicalError(f"{type(value).__name__} is not a time")
+
+
+_UUID_TEXT = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}", re.ASCII)
+
+
+def _uuid(value: Any, name: str) -> str:
+    if isinstance(value, UUID):
+        text = str(value)
+    elif isinstance(value, str):
+        hyphens = value.count("-")
+        if not _UUID_TEXT.fullmatch(value) or hyphens not in (0, 4):
+            raise CanonicalError(f"{_shown(value)} is not a UUID (8-4-4-4-12 hex digits, or 32 without hyphens)")
+        text = str(UUID(value))
+    else:
+        raise CanonicalError(f"{type(value).__name__} is not a UUID")
+    if name == "timeuuid" and text[14] != "1":
+        raise CanonicalError(f"{text} is a version {text[14]} UUID; a timeuuid is version 1")
+    return text
+
+
+_BLOB_TEXT = re.compile(r"(?:0[xX])?(?:[0-9a-fA-F]{2})*", re.ASCII)
 
 
 def _blob_hex(value: Any) -> str:
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value).hex()
     if isinstance(value, str):
-        text = value[2:] if value[:2].lower() == "0x" else value
-        return bytes.fromhex(text).hex()
+        if not _BLOB_TEXT.fullmatch(value):
+            raise CanonicalError(f"{_shown(value)} is not a blob (pairs of hex digits, optionally after 0x)")
+        return value[2:].lower() if value[:2] in ("0x", "0X") else value.lower()
     raise CanonicalError(f"{type(value).__name__} is not a blob")
+
+
+_INET_TEXT = re.compile(r"[0-9A-Fa-f:.]+", re.ASCII)
+
+
+def _inet(value: Any) -> str:
+    """IPv4 dotted quad; IPv6 in RFC 5952 form, with IPv4-mapped addresses in its mixed form (§5)."""
+    if isinstance(value, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
+        address = value
+    elif isinstance(value, str):
+        if not _INET_TEXT.fullmatch(value):  # no zone id, prefix length, brackets or spaces
+            raise CanonicalError(f"{_shown(value)} is not an IP address (no zone, prefix or brackets)")
+        address = ipaddress.ip_address(value)
+    else:
+        raise CanonicalError(f"{type(value).__name__} is not an IP address")
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return f"::ffff:{address.ipv4_mapped}"
+    return str(address)

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from dqhash.core.jsontext import JsonTextError, loads_exact
 from dqhash.core.timeutil import MAX_EPOCH_MS, MIN_EPOCH_MS, TimestampError, parse_timestamp
 from dqhash.core.tuples import build
 
@@ -92,6 +93,7 @@ class Rejection(NamedTuple):
 
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
 _VERSION = re.compile(r"v[0-9]+")
 
 
@@ -221,7 +223,11 @@ def _load_object(raw: bytes | None) -> dict[str, Any] | Rejection:
     if raw is None or raw == b"":
         return Rejection(Reason.EMPTY_VALUE, "record has no value (tombstone or empty message)")
     try:
-        doc = orjson.loads(raw)
+        # orjson turns an integer beyond 64 bits into a double; a PK must keep every digit, so a record
+        # with a long run of digits anywhere is read by the exact parser (rare: hex hashes seldom have one).
+        doc = loads_exact(raw) if _LONG_DIGITS.search(raw) else orjson.loads(raw)
+    except JsonTextError as exc:
+        return Rejection(Reason.INVALID_JSON, str(exc))
     except (orjson.JSONDecodeError, TypeError) as exc:
         return Rejection(Reason.INVALID_JSON, f"not valid JSON: {exc}")
     if not isinstance(doc, dict):

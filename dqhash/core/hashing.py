@@ -10,14 +10,13 @@ from __future__ import annotations
 import hashlib
 import struct
 from collections.abc import Mapping, Sequence
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import orjson
 
-from dqhash.core.canonical import Canon, ColumnType, canon, encode, parse_type
+from dqhash.core.canonical import Canon, CanonicalError, ColumnType, canon, encode, parse_type
 from dqhash.core.contracts import HashRef
-from dqhash.core.timeutil import format_ms
 
 STRATEGIES = ("v1", "v2")
 ALGORITHMS = ("sha256",)
@@ -60,13 +59,15 @@ class RowHasher:
         self.types: dict[str, ColumnType] = {name: parse_type(text) for name, text in (types or {}).items()}
 
     def hash(self, row: Mapping[str, Any]) -> HashRef:
+        return HashRef(self.strategy, hashlib.sha256(self.preimage(row)).hexdigest())
+
+    def preimage(self, row: Mapping[str, Any]) -> bytes:
+        """The exact bytes that are hashed: what an implementer diffs when a hash disagrees."""
         columns = self._canon_columns(row)
         if self.strategy == "v2":
             body = b"".join(encode(("s", name)) + encode(c) for name, c in columns)
-            data = _V2_HEADER + b"%d:" % len(columns) + body
-        else:
-            data = "|".join(render_v1(c) for _, c in columns).encode()
-        return HashRef(self.strategy, hashlib.sha256(data).hexdigest())
+            return _V2_HEADER + b"%d:" % len(columns) + body
+        return "|".join(render_v1(c) for _, c in columns).encode()
 
     def column_digests(self, row: Mapping[str, Any]) -> dict[str, str]:
         """A short digest per hashed column, so a MISMATCH can name the columns that differ."""
@@ -84,7 +85,10 @@ class RowHasher:
 
 def _name_order(name: str) -> bytes:
     """Columns sort by their UTF-8 bytes: the same order in every language."""
-    return name.encode()
+    try:
+        return name.encode()
+    except UnicodeEncodeError:
+        raise CanonicalError(f"column name {name[:40]!r} holds a lone UTF-16 surrogate, which is not text") from None
 
 
 def differing_columns(left: Mapping[str, str] | None, right: Mapping[str, str] | None) -> list[str]:
@@ -108,13 +112,35 @@ def render_v1(c: Canon) -> str:
     if tag == "f":
         return _float_text(payload)
     if tag == "t":
-        return format_ms(int(payload))
+        return _iso_timestamp(int(payload))
     if tag == "D":
-        return (date(1970, 1, 1) + timedelta(days=int(payload))).isoformat()
+        return _iso_date(int(payload))
     if tag == "T":
         seconds, nanos = divmod(int(payload), 1_000_000_000)
         return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}.{nanos:09d}"
     return str(payload)
+
+
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
+def _civil(days: int) -> date:
+    """The calendar date ``days`` after 1970-01-01; v1 writes four-digit years, so only 0001-9999."""
+    ordinal = _EPOCH_ORDINAL + days
+    if not date.min.toordinal() <= ordinal <= date.max.toordinal():
+        raise CanonicalError(f"v1 writes years 0001-9999 only; day {days} since 1970 is outside them (use v2)")
+    return date.fromordinal(ordinal)
+
+
+def _iso_date(days: int) -> str:
+    day = _civil(days)
+    return f"{day.year:04d}-{day.month:02d}-{day.day:02d}"
+
+
+def _iso_timestamp(ms: int) -> str:
+    days, ms_of_day = divmod(ms, 86_400_000)
+    seconds, millis = divmod(ms_of_day, 1000)
+    return f"{_iso_date(days)}T{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}.{millis:03d}Z"
 
 
 def _float_text(bits_hex: str) -> str:
@@ -127,7 +153,7 @@ def _float_text(bits_hex: str) -> str:
 
 
 def parse_type_declarations(text: str | None) -> dict[str, str]:
-    """``a=timestamp,b=map<text,int>``: commas inside <> belong to the type."""
+    """``a=timestamp,b=map<text,int>``: commas inside <> belong to the type; each type must parse."""
     if not text:
         return {}
     declarations: dict[str, str] = {}
@@ -135,11 +161,22 @@ def parse_type_declarations(text: str | None) -> dict[str, str]:
     for char in text + ",":
         if char == "," and depth == 0:
             name, sep, ctype = current.partition("=")
-            if not sep or not name.strip() or not ctype.strip():
+            name, ctype = name.strip(), ctype.strip()
+            if not sep or not name or not ctype:
                 raise HashConfigError(f"bad type declaration {current!r}; expected column=type")
-            declarations[name.strip()] = ctype.strip()
+            if name in declarations:
+                raise HashConfigError(f"column {name!r} is declared twice ({declarations[name]} and {ctype})")
+            try:
+                parse_type(ctype)
+            except CanonicalError as exc:
+                raise HashConfigError(f"bad type for column {name!r}: {exc}") from None
+            declarations[name] = ctype
             current = ""
             continue
         depth += {"<": 1, ">": -1}.get(char, 0)
+        if depth < 0:
+            raise HashConfigError(f"unbalanced '>' in type declaration {(current + char)!r}")
         current += char
+    if depth:
+        raise HashConfigError(f"unclosed '<' in type declaration {current.rstrip(',')!r}")
     return declarations

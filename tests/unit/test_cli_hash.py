@@ -26,13 +26,40 @@ def run(stdin, *args, env=None):
     )
 
 
-def test_one_hash_per_line_and_bad_lines_reported_by_number():
+def test_one_output_line_per_input_line_and_bad_lines_reported_by_number():
     result = run('{"id": 42, "name": "Ada"}\n{broken\n\n[1]\n{"name": "Ada", "id": 42}\n')
     lines = result.stdout.splitlines()
     assert result.returncode == 1
-    assert lines[0] == lines[3] == "v2:9567b657d65c7bb479ecc12c64d60329b26a058e241f2711e661b9ca4a654372"
-    assert lines[1] == lines[2] == ""  # bad lines keep their place; the blank line is skipped
-    assert "line 2:" in result.stderr and "line 4:" in result.stderr and "2 bad line(s)" in result.stderr
+    assert len(lines) == 5  # a blank line is a bad line with its own empty output line, so outputs stay aligned
+    assert lines[0] == lines[4] == "v2:9567b657d65c7bb479ecc12c64d60329b26a058e241f2711e661b9ca4a654372"
+    assert lines[1] == lines[2] == lines[3] == ""
+    assert "line 2:" in result.stderr and "line 3: blank line" in result.stderr and "line 4:" in result.stderr
+    assert "3 bad line(s)" in result.stderr
+
+
+def test_a_value_that_cannot_be_rendered_is_one_bad_line_not_a_crash():
+    rows = '{"d": -800000}\n{"d": 1}\n{"d": 99999999}\n{"d": 2}\n'
+    result = run(rows, "--strategy", "v1", "--types", "d=date")
+    lines = result.stdout.splitlines()
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert lines[0] == lines[2] == "" and lines[1].startswith("v1:") and lines[3].startswith("v1:")
+    assert "line 1: v1 writes years 0001-9999 only" in result.stderr and "line 3: v1 writes" in result.stderr
+
+
+def test_invalid_utf8_and_refused_json_are_errors_of_their_own_line():
+    rows = b'{"a": "\xff"}\n{"a": NaN}\n{"a": 1, "a": 2}\n{"a": 12345678901234567890123}\n'
+    result = subprocess.run([DQHASH, "hash", "--columns"], input=rows, capture_output=True, timeout=60)
+    lines = result.stdout.decode().splitlines()
+    stderr = result.stderr.decode()
+    assert lines[:3] == ["", "", ""] and orjson.loads(lines[3])["line"] == 4
+    assert "line 1: not valid UTF-8" in stderr and "line 2: NaN is not JSON" in stderr
+    assert "line 3: duplicate key 'a'" in stderr
+
+
+def test_big_integers_keep_every_digit():
+    result = run('{"n": 12345678901234567890123}\n{"n": 12345678901234567890124}\n', "--types", "n=varint")
+    first, second = result.stdout.splitlines()
+    assert result.returncode == 0 and first != second
 
 
 def test_same_hash_in_another_process_with_another_hash_seed():
@@ -70,6 +97,11 @@ def test_v1_strategy():
         (["--types", "a=duration"], "unsupported column type"),
         (["--types", "a"], "bad type declaration"),
         (["--fields", "a,a"], "names a column twice"),
+        (["--types", "a=set<int"], "unclosed '<'"),
+        (["--types", "a=list<int>>"], "unbalanced '>'"),
+        (["--types", "a=udt<int>"], "udt takes no type parameters"),
+        (["--types", "a=int,a=text"], "declared twice"),
+        (["--types", "a=map<int>"], "map takes 2 type parameter"),
     ],
 )
 def test_bad_configuration_exits_2_at_startup(args, message):

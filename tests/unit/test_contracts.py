@@ -204,3 +204,16 @@ def test_parsing_never_raises_on_arbitrary_json_objects(doc):
     raw = json.dumps(doc).encode()  # stdlib: also emits integers beyond 64 bits
     assert isinstance(parse_onprem(raw), (OnPremEvent, Rejection))
     assert isinstance(parse_cloud(raw), (CloudHash, Rejection))
+
+
+def test_integer_pk_beyond_64_bits_keeps_every_digit():
+    base = {"event_id": "e1", "hash_onprem": "a" * 64, "event_ts": 1_710_000_000_000}
+    first = parse_onprem(
+        orjson.dumps(base)[:-1] + b',"partitionColumns":[{"type":"PK","value":12345678901234567890123}]}'
+    )
+    second = parse_onprem(
+        orjson.dumps(base)[:-1] + b',"partitionColumns":[{"type":"PK","value":12345678901234567890124}]}'
+    )
+    assert first.pk == "12345678901234567890123" and second.pk == "12345678901234567890124"
+    cloud = parse_cloud(b'{"pk": 12345678901234567890123, "hash_cloud": null, "cloud_ts": 1710000000000}')
+    assert cloud.pk == first.pk

@@ -5,7 +5,6 @@ from decimal import Decimal
 from pathlib import Path
 from uuid import UUID
 
-import orjson
 import pytest
 from cassandra.util import Date, OrderedMapSerializedKey, SortedSet, Time
 from hypothesis import given, settings
@@ -13,28 +12,62 @@ from hypothesis import strategies as st
 
 from dqhash.core.canonical import CanonicalError, canon, parse_type
 from dqhash.core.hashing import HashConfigError, RowHasher, differing_columns
+from dqhash.core.jsontext import JsonTextError, loads_exact
 
 VECTORS = Path(__file__).parent.parent / "vectors"
 
 
 def load_vectors():
-    for path in sorted(VECTORS.glob("*.jsonl")):
+    for path in sorted(VECTORS.glob("v*.jsonl")):
         for line in path.read_bytes().splitlines():
-            vector = orjson.loads(line)
+            vector = loads_exact(line)  # exactly as an implementer must read them: 23-digit integers stay exact
             yield pytest.param(vector, id=f"{vector['strategy']}-{vector['name']}")
 
 
 @pytest.mark.parametrize("vector", list(load_vectors()))
 def test_golden_vector(vector):
     hasher = RowHasher(vector["strategy"], vector["fields"], vector["types"])
+    if "error" in vector:
+        with pytest.raises(CanonicalError) as refused:
+            hasher.hash(vector["row"])
+        assert str(refused.value) == vector["error"]
+        return
+    assert hasher.preimage(vector["row"]).decode() == vector["preimage"]
+    assert hashlib.sha256(vector["preimage"].encode()).hexdigest() == vector["hash"]
     assert hasher.hash(vector["row"]).digest == vector["hash"]
     assert hasher.column_digests(vector["row"]) == vector["columns"]
 
 
-def test_vectors_cover_both_strategies_and_many_cases():
+@pytest.mark.parametrize("line", (VECTORS / "config.jsonl").read_bytes().splitlines())
+def test_configuration_vectors_are_refused(line):
+    vector = loads_exact(line)
+    with pytest.raises((HashConfigError, CanonicalError), match=vector["config_error"]):
+        RowHasher("v2", vector["fields"], vector["types"])
+
+
+def test_vectors_cover_both_strategies_every_type_and_its_refusals():
     vectors = [p.values[0] for p in load_vectors()]
     assert {v["strategy"] for v in vectors} == {"v1", "v2"}
-    assert len(vectors) >= 60
+    assert len(vectors) >= 300
+    declared = {str(parse_type(t)).split("<")[0] for v in vectors for t in v["types"].values()}
+    refused = {str(parse_type(t)).split("<")[0] for v in vectors if "error" in v for t in v["types"].values()}
+    scalar = {"int", "bigint", "smallint", "tinyint", "varint", "counter", "float", "double", "decimal", "boolean"}
+    scalar |= {"timestamp", "date", "time", "uuid", "timeuuid", "blob", "inet", "text"}
+    assert scalar | {"list", "set", "map", "tuple", "udt"} <= declared
+    assert scalar - {"varint"} <= refused  # every bounded type has a vector at or past its edge
+
+
+def test_build_script_reproduces_the_vectors(tmp_path):
+    """The vectors are what tests/vectors/build.py writes: nobody edits one by hand and forgets its preimage."""
+    import shutil
+    import subprocess
+    import sys
+
+    for name in ("build.py", "v1.jsonl", "v2.jsonl", "config.jsonl"):
+        shutil.copy(VECTORS / name, tmp_path / name)
+    subprocess.run([sys.executable, str(tmp_path / "build.py")], check=True, capture_output=True, timeout=60)
+    for name in ("v1.jsonl", "v2.jsonl", "config.jsonl"):
+        assert (tmp_path / name).read_bytes() == (VECTORS / name).read_bytes(), f"{name} differs from build.py's output"
 
 
 def test_v2_worked_example_rederived_from_the_spec_text():
@@ -45,7 +78,7 @@ def test_v2_worked_example_rederived_from_the_spec_text():
 def vector_hash(name, strategy="v2"):
     for path in VECTORS.glob(f"{strategy}.jsonl"):
         for line in path.read_bytes().splitlines():
-            vector = orjson.loads(line)
+            vector = loads_exact(line)
             if vector["name"] == name:
                 return vector["hash"]
     raise KeyError(name)
@@ -59,6 +92,10 @@ def vector_hash(name, strategy="v2"):
         ("timestamp with Z", "timestamp microseconds floored"),
         ("timestamp with Z", "timestamp as epoch ms"),
         ("set sorted", "set sorted, other input order"),
+        ("set drops duplicates", "set without duplicates"),
+        ("float rounds to binary32", "float from a string rounds the same"),
+        ("inet IPv4-mapped in mixed form", "inet IPv4-mapped written in hex"),
+        ("decimal exponent", "decimal exponent"),
     ],
 )
 def test_equivalent_renderings_hash_equal(left, right):
@@ -257,3 +294,34 @@ def test_any_single_value_change_changes_the_v2_hash(row, data):
     if canon(new_value) == canon(row[column]):
         return  # not a change of value (e.g. [] and None, -0.0 and 0.0)
     assert hasher.hash(changed) != hasher.hash(row)
+
+
+def test_big_integers_do_not_collide():
+    assert vector_hash("varint beyond 64 bits stays exact") != vector_hash("varint beyond 64 bits, next value")
+
+
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        (b'{"a": 1, "a": 2}', "duplicate key 'a'"),
+        (b'{"a": NaN}', "NaN is not JSON"),
+        (b'{"a": -Infinity}', "-Infinity is not JSON"),
+        (b'{"a": "\xff"}', "not valid UTF-8 at byte 7"),
+        (b'{"a": 1} x', "extra data"),
+        (b"[" * 513 + b"]" * 513, "nested deeper than 512"),
+        (b"[" * 5000 + b"]" * 5000, "nested deeper than 512"),
+        (b'{"a": 1', "not valid JSON"),
+        (b'"\x01"', "not valid JSON"),  # a raw control character inside a string
+    ],
+)
+def test_exact_json_refuses_what_is_ambiguous(text, reason):
+    with pytest.raises(JsonTextError, match=reason):
+        loads_exact(text)
+
+
+def test_exact_json_keeps_integers_and_number_text():
+    doc = loads_exact(
+        b' {"n": 12345678901234567890123, "f": 1.10, "e": 1e400, "depth": ' + b"[" * 511 + b"]" * 511 + b"} "
+    )
+    assert doc["n"] == 12345678901234567890123 and type(doc["n"]) is int
+    assert doc["f"] == 1.1 and doc["f"].text == "1.10" and doc["e"].text == "1e400"
