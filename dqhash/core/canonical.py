@@ -420,7 +420,7 @@ def _decimal_payload(value: Decimal) -> str:
 def _boolean(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, str) and value.lower() in ("true", "false"):
+    if isinstance(value, str) and value.isascii() and value.lower() in ("true", "false"):
         return value.lower()
     raise CanonicalError(f"{_shown(value)} is not a boolean")
 

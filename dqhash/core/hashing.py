@@ -1,8 +1,8 @@
 """Row hashing strategies — the contract both sides share (docs/hashing.md).
 
 ``v2`` (default) hashes an unambiguous, type-tagged, length-prefixed encoding;
-``v1`` is the seed's Kafka Connect SMT format (``|``-joined text) made
-null-safe, kept for compatibility with existing on-prem producers.
+``v1`` joins each value's text with ``|``: kept for on-prem producers already
+using it (it is not the seed SMT's output; docs/hashing.md §4 says where they differ).
 """
 
 from __future__ import annotations

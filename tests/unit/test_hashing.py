@@ -325,3 +325,24 @@ def test_exact_json_keeps_integers_and_number_text():
     )
     assert doc["n"] == 12345678901234567890123 and type(doc["n"]) is int
     assert doc["f"] == 1.1 and doc["f"].text == "1.10" and doc["e"].text == "1e400"
+
+
+@pytest.mark.parametrize(
+    "row, types, preimage",
+    [  # each written out by hand from docs/hashing.md, not from the implementation
+        ('{"f": 0.1}', {"f": "float"}, b"1:s1:ff16:3fb99999a0000000"),
+        ('{"n": 12345678901234567890123}', {"n": "varint"}, b"1:s1:ni23:12345678901234567890123"),
+        ('{"s": [1, "1", "01"]}', {"s": "set<int>"}, b"1:s1:se1:i1:1"),
+        ('{"ip": "::FFFF:C000:0201"}', {"ip": "inet"}, b"1:s2:ipa16:::ffff:192.0.2.1"),
+        ('{"d": 1e2}', {"d": "decimal"}, b"1:s1:dd3:100"),
+        ('{"b": "0x"}', {"b": "blob"}, b"1:s1:bx0:"),
+    ],
+)
+def test_rules_rederived_from_the_spec_text(row, types, preimage):
+    assert RowHasher("v2", types=types).preimage(loads_exact(row)) == b"dqhash:v2\n" + preimage
+
+
+def test_v1_texts_rederived_from_the_spec_text():
+    hasher = RowHasher("v1", types={"ts": "timestamp", "m": "map<text,frozen<list<int>>>"})
+    row = loads_exact('{"a": 1e-05, "b": 1e16, "c": 0.0001, "m": {"k": [1, 2]}, "ts": "0999-05-06T07:08:09.01Z"}')
+    assert hasher.preimage(row) == b'1e-05|1e+16|0.0001|{"k":"[\\"1\\",\\"2\\"]"}|0999-05-06T07:08:09.010Z'
