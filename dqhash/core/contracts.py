@@ -93,7 +93,6 @@ class Rejection(NamedTuple):
 
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_LONG_DIGITS = re.compile(rb"[0-9]{19}")
 _VERSION = re.compile(r"v[0-9]+")
 
 
@@ -124,6 +123,9 @@ def parse_onprem(raw: bytes | None, default_version: str = DEFAULT_HASH_VERSION)
             return Rejection(Reason.INVALID_FIELD_TYPE, "event_id must be a string or an integer")
         event_id = str(event_id)
     pk = _pk_from_partition_columns(doc.get("partitionColumns"))
+    if pk is _INEXACT:
+        exact = _exact(raw)
+        pk = exact if isinstance(exact, Rejection) else _pk_from_partition_columns(exact.get("partitionColumns"))
     if isinstance(pk, Rejection):
         return pk
     action = _parse_action(doc.get("action"))
@@ -150,6 +152,9 @@ def parse_cloud(raw: bytes | None, default_version: str = DEFAULT_HASH_VERSION) 
     if isinstance(doc, Rejection):
         return doc
     pk = _pk_from_value(doc.get("pk"))
+    if pk is _INEXACT:
+        exact = _exact(raw)
+        pk = exact if isinstance(exact, Rejection) else _pk_from_value(exact.get("pk"))
     if isinstance(pk, Rejection):
         return pk
     if "hash_cloud" not in doc:
@@ -223,11 +228,7 @@ def _load_object(raw: bytes | None) -> dict[str, Any] | Rejection:
     if raw is None or raw == b"":
         return Rejection(Reason.EMPTY_VALUE, "record has no value (tombstone or empty message)")
     try:
-        # orjson turns an integer beyond 64 bits into a double; a PK must keep every digit, so a record
-        # with a long run of digits anywhere is read by the exact parser (rare: hex hashes seldom have one).
-        doc = loads_exact(raw) if _LONG_DIGITS.search(raw) else orjson.loads(raw)
-    except JsonTextError as exc:
-        return Rejection(Reason.INVALID_JSON, str(exc))
+        doc = orjson.loads(raw)
     except (orjson.JSONDecodeError, TypeError) as exc:
         return Rejection(Reason.INVALID_JSON, f"not valid JSON: {exc}")
     if not isinstance(doc, dict):
@@ -292,10 +293,29 @@ def _pk_from_value(value: Any) -> str | Rejection:
     return _checked_pk([value])
 
 
+#: orjson reads an integer beyond 64 bits as a double; a PK must keep every digit. A PK value that comes
+#: back as a plain float sends the record to the exact parser, which keeps integers whole (and leaves a
+#: real fraction a float, refused below). Only such records pay for the second parse.
+_INEXACT = Rejection(Reason.INVALID_PK, "PK value read inexactly")
+
+
+def _exact(raw: bytes | None) -> dict[str, Any] | Rejection:
+    try:
+        doc = loads_exact(raw or b"")
+    except JsonTextError as exc:  # stricter than orjson: a duplicate key, say
+        return Rejection(Reason.INVALID_JSON, str(exc))
+    return doc if isinstance(doc, dict) else Rejection(Reason.NOT_AN_OBJECT, "expected a JSON object")
+
+
 def _checked_pk(values: list[Any]) -> str | Rejection:
+    if any(type(value) is float for value in values):
+        return _INEXACT
     for value in values:
         if value is None or value == "":
             return Rejection(Reason.MISSING_PK, "PK value is null or empty")
         if isinstance(value, bool) or not isinstance(value, (str, int)):
-            return Rejection(Reason.INVALID_PK, f"PK value must be a string or an integer, got {type(value).__name__}")
+            return Rejection(
+                Reason.INVALID_PK,
+                f"PK value must be a string or an integer, got {'float' if isinstance(value, float) else type(value).__name__}",
+            )
     return canonical_pk(values)

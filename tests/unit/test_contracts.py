@@ -217,3 +217,10 @@ def test_integer_pk_beyond_64_bits_keeps_every_digit():
     assert first.pk == "12345678901234567890123" and second.pk == "12345678901234567890124"
     cloud = parse_cloud(b'{"pk": 12345678901234567890123, "hash_cloud": null, "cloud_ts": 1710000000000}')
     assert cloud.pk == first.pk
+
+
+def test_a_fractional_pk_is_still_refused_as_a_float_after_the_exact_reread():
+    refused = parse_cloud(b'{"pk": 1.5, "hash_cloud": null, "cloud_ts": 1710000000000}')
+    assert refused.reason is Reason.INVALID_PK and "got float" in refused.message
+    duplicate = parse_cloud(b'{"pk": 1, "pk": 12345678901234567890123, "hash_cloud": null, "cloud_ts": 1710000000000}')
+    assert duplicate.reason is Reason.INVALID_JSON and "duplicate key 'pk'" in duplicate.message
