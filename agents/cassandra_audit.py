@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from dqhash.cloud.audit_sink import AuditSinkRunner, CassandraAuditSink
 from dqhash.cloud.factory import cassandra_session
 from dqhash.core.records import Out
+from dqhash.kafka.security import connect_args
 
 if TYPE_CHECKING:
     from dqhash.runtime import Runtime
@@ -46,7 +47,7 @@ def register(runtime: Runtime) -> Any:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 60)
         runner = AuditSinkRunner(
-            sink, settings.bootstrap_servers, settings.audit_topic, f"{settings.app_id}-audit-cassandra", send_dlq
+            sink, connect_args(settings), settings.audit_topic, f"{settings.app_id}-audit-cassandra", send_dlq
         )
         log.info("writing audit rows to Cassandra keyspace %s", settings.cassandra_audit_keyspace)
         await runner.run()

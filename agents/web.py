@@ -22,7 +22,7 @@ from faust.web.exceptions import ServiceUnavailable
 from dqhash.core.codec import decode_state
 from dqhash.core.partitioning import partition_for
 from dqhash.core.window_keys import window_key
-from dqhash.ops import inspection
+from dqhash.ops import access, inspection
 
 if TYPE_CHECKING:
     from dqhash.runtime import Runtime
@@ -69,7 +69,10 @@ def register(runtime: Runtime) -> None:
         """``path`` (with ``local=1``) asked of every peer: their JSON answers and the peers that failed."""
 
         async def ask(peer: str):
-            async with app.http_client.request(method, f"{peer}{path}", data=body, timeout=_timeout()) as response:
+            request = app.http_client.request(
+                method, f"{peer}{path}", data=body, timeout=_timeout(), headers=access.bearer(settings.web_token)
+            )
+            async with request as response:
                 if response.status != 200:
                     raise RuntimeError(f"{peer} answered {response.status}")
                 return orjson.loads(await response.read())
@@ -88,11 +91,26 @@ def register(runtime: Runtime) -> None:
     def _timeout():
         return aiohttp.ClientTimeout(total=PEER_TIMEOUT_S)
 
+    def _denied(view: _Json, request: Request, changes_state: bool = False) -> Response | None:
+        refused = access.refusal(
+            request.headers.get("Authorization"), settings.web_token, changes_state, settings.web_token_reads
+        )
+        if refused is None:
+            return None
+        status, message = refused
+        log.warning("refused %s %s from %s: %s", request.method, request.path, request.remote, message)
+        response = view.problem(status, message)
+        if status == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="dqhash"'
+        return response
+
     @app.page("/dq/pairs/{pk}")
     class PairView(_Json):
         """Both sides of one pk as the tables hold them, its status and newest verdicts."""
 
         async def get(self, request: Request, pk: str) -> Response:
+            if denied := _denied(self, request):
+                return denied
             try:
                 pk = inspection.parse_pk(pk)
             except inspection.BadRequest as exc:
@@ -129,6 +147,8 @@ def register(runtime: Runtime) -> None:
         """Recent windows summed over all partitions: counts by status and match rate (newest first)."""
 
         async def get(self, request: Request) -> Response:
+            if denied := _denied(self, request):
+                return denied
             try:
                 limit, offset = inspection.parse_paging(request.query)
             except inspection.BadRequest as exc:
@@ -168,6 +188,8 @@ def register(runtime: Runtime) -> None:
             )
 
     async def _listing(view: _Json, request: Request, path: str, local, sort_key: str | None) -> Response:
+        if denied := _denied(view, request):
+            return denied
         try:
             limit, offset = inspection.parse_paging(request.query)
         except inspection.BadRequest as exc:
@@ -186,6 +208,8 @@ def register(runtime: Runtime) -> None:
         """POST {"ids": [...]}: re-inject those DLQ records into their source topics, marked as replays."""
 
         async def post(self, request: Request) -> Response:
+            if denied := _denied(self, request, changes_state=True):
+                return denied
             try:
                 ids = inspection.parse_replay_ids(await request.read())
             except inspection.BadRequest as exc:

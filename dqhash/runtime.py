@@ -16,6 +16,7 @@ import faust
 
 from dqhash.agents import Outputs
 from dqhash.internals.app import App
+from dqhash.kafka.security import faust_credentials
 from dqhash.ops.dogstatsd import Metrics
 from dqhash.settings import Settings
 
@@ -49,6 +50,8 @@ def create_app(settings: Settings) -> App:
         producer_max_batch_size=256 * 1024,
         web_port=settings.web_port,
         web_host=web_host,
+        web_bind=settings.web_bind,
+        broker_credentials=faust_credentials(settings),
         canonical_url=f"http://{web_host}:{settings.web_port}",
         web_in_thread=False,
         processing_guarantee="at_least_once",

@@ -7,11 +7,12 @@ A bad value stops start-up with :class:`SettingsError` naming the variable.
 
 from __future__ import annotations
 
+import hmac
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from dqhash.core.contracts import KNOWN_HASH_VERSIONS
 
@@ -20,6 +21,37 @@ T = TypeVar("T")
 
 class SettingsError(ValueError):
     """A setting that cannot work; the message names the variable and what to do."""
+
+
+class Secret:
+    """A credential from the environment. It prints as ``***``, in reprs, logs, f-strings and error messages
+    alike; only :meth:`reveal`, at the one place a client library takes it, gives the value."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __str__(self) -> str:
+        return "***" if self._value else ""
+
+    def __repr__(self) -> str:
+        return "Secret('***')" if self._value else "Secret('')"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and hmac.compare_digest(self._value.encode(), other._value.encode())
+
+    def __hash__(self) -> int:
+        return hash(Secret)
+
+    def __reduce__(self) -> tuple[object, ...]:  # pickling would write the value out
+        raise TypeError("a Secret is not serialisable")
 
 
 class Variable(NamedTuple):
@@ -54,6 +86,31 @@ VARIABLES: tuple[Variable, ...] = (
     Variable(
         "DQHASH_WEB_HOST", "", "host name other replicas use to reach this worker's web server (default: hostname)"
     ),
+    Variable(
+        "DQHASH_WEB_BIND",
+        "0.0.0.0",
+        "interface the web server listens on; replicas forward `/dq/pairs/{pk}` and gather list views from each "
+        "other at DQHASH_WEB_HOST:DQHASH_WEB_PORT, so bind one they can reach (`127.0.0.1` for a single worker)",
+    ),
+    Variable(
+        "DQHASH_WEB_TOKEN",
+        "",
+        "secret bearer token for endpoints that change something (`POST /dq/dlq/replay`; disabled while empty); "
+        "sent as `Authorization: Bearer <token>`",
+    ),
+    Variable("DQHASH_WEB_TOKEN_READS", "false", "also require the token for every read view (true | false)"),
+    Variable(
+        "DQHASH_KAFKA_SECURITY_PROTOCOL",
+        "PLAINTEXT",
+        "PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL, for every Kafka client",
+    ),
+    Variable("DQHASH_KAFKA_SASL_MECHANISM", "", "with SASL_*: PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512"),
+    Variable("DQHASH_KAFKA_USERNAME", "", "with SASL_*: the SASL user"),
+    Variable("DQHASH_KAFKA_PASSWORD", "", "with SASL_*: the SASL password (secret: never logged or shown)"),
+    Variable("DQHASH_KAFKA_SSL_CA", "", "with SSL / SASL_SSL: CA bundle file (empty: the system's trust store)"),
+    Variable("DQHASH_KAFKA_SSL_CERT", "", "with SSL / SASL_SSL: client certificate file (mutual TLS; with the key)"),
+    Variable("DQHASH_KAFKA_SSL_KEY", "", "with SSL / SASL_SSL: client private key file"),
+    Variable("DQHASH_KAFKA_SSL_KEY_PASSWORD", "", "password of the client key, if it has one (secret)"),
     Variable("DQHASH_SESSION_TIMEOUT", "30", "Kafka consumer session timeout, seconds (6 is good for local runs)"),
     Variable(
         "DQHASH_SHUTDOWN_SECONDS",
@@ -142,6 +199,17 @@ class Settings:
     data_dir: Path
     web_port: int
     web_host: str
+    web_bind: str
+    web_token: Secret
+    web_token_reads: bool
+    kafka_security_protocol: str
+    kafka_sasl_mechanism: str
+    kafka_username: str
+    kafka_password: Secret
+    kafka_ssl_ca: str
+    kafka_ssl_cert: str
+    kafka_ssl_key: str
+    kafka_ssl_key_password: Secret
     session_timeout: float
     shutdown_seconds: float
     store: str
@@ -178,7 +246,7 @@ class Settings:
     cassandra_retries: int
     cassandra_max_in_flight: int
     cassandra_username: str
-    cassandra_password: str
+    cassandra_password: Secret
     cassandra_tls_ca: str
     cassandra_audit: bool
     cassandra_audit_keyspace: str
@@ -257,6 +325,9 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     def nonnegative_int(name: str) -> int:
         return parse(name, int, lambda v: v >= 0, "a whole number >= 0")
 
+    def secret(name: str) -> Secret:
+        return Secret(source.get(name, ""))  # as given: a password may begin or end with a space
+
     def names(name: str) -> tuple[str, ...]:
         return tuple(part.strip() for part in raw(name).split(",") if part.strip())
 
@@ -309,6 +380,9 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     ]
     if len(set(topics)) != len(topics):
         raise SettingsError(f"the DQHASH_*_TOPIC settings must name six different topics, got {topics}")
+    kafka = _kafka_security(raw, secret)
+    if flag("DQHASH_WEB_TOKEN_READS") and not secret("DQHASH_WEB_TOKEN"):
+        raise SettingsError("DQHASH_WEB_TOKEN_READS=true needs DQHASH_WEB_TOKEN (the token the reads must carry)")
     return Settings(
         broker=broker,
         app_id=raw("DQHASH_APP_ID"),
@@ -327,6 +401,10 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         data_dir=Path(raw("DQHASH_DATA_DIR")),
         web_port=port("DQHASH_WEB_PORT"),
         web_host=raw("DQHASH_WEB_HOST"),
+        web_bind=raw("DQHASH_WEB_BIND") or "0.0.0.0",
+        web_token=secret("DQHASH_WEB_TOKEN"),
+        web_token_reads=flag("DQHASH_WEB_TOKEN_READS"),
+        **kafka,
         session_timeout=parse("DQHASH_SESSION_TIMEOUT", float, lambda v: 1 <= v <= 300, "seconds between 1 and 300"),
         shutdown_seconds=parse("DQHASH_SHUTDOWN_SECONDS", float, lambda v: 1 <= v <= 600, "seconds between 1 and 600"),
         store=store,
@@ -368,12 +446,63 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         cassandra_retries=nonnegative_int("DQHASH_CASSANDRA_RETRIES"),
         cassandra_max_in_flight=positive_int("DQHASH_CASSANDRA_MAX_IN_FLIGHT"),
         cassandra_username=raw("DQHASH_CASSANDRA_USERNAME"),
-        cassandra_password=source.get("DQHASH_CASSANDRA_PASSWORD", ""),
+        cassandra_password=secret("DQHASH_CASSANDRA_PASSWORD"),
         cassandra_tls_ca=raw("DQHASH_CASSANDRA_TLS_CA"),
         cassandra_audit=flag("DQHASH_CASSANDRA_AUDIT"),
         cassandra_audit_keyspace=raw("DQHASH_CASSANDRA_AUDIT_KEYSPACE"),
         audit_ttl_days=positive_int("DQHASH_AUDIT_TTL_DAYS"),
     )
+
+
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
+def _kafka_security(raw: Callable[[str], str], secret: Callable[[str], Secret]) -> dict[str, Any]:
+    """The Kafka security settings, checked as a whole: a half-configured TLS or SASL setup fails at start,
+    naming what is missing, instead of at the first connection with a broker's terse refusal."""
+    protocol = raw("DQHASH_KAFKA_SECURITY_PROTOCOL").upper()
+    if protocol not in SECURITY_PROTOCOLS:
+        raise SettingsError(
+            f"DQHASH_KAFKA_SECURITY_PROTOCOL={protocol!r} is invalid: expected one of {', '.join(SECURITY_PROTOCOLS)}"
+        )
+    mechanism = raw("DQHASH_KAFKA_SASL_MECHANISM").upper()
+    username, password = raw("DQHASH_KAFKA_USERNAME"), secret("DQHASH_KAFKA_PASSWORD")
+    if protocol.startswith("SASL_"):
+        if mechanism not in SASL_MECHANISMS:
+            raise SettingsError(
+                f"DQHASH_KAFKA_SASL_MECHANISM={mechanism!r} is invalid with {protocol}: expected one of "
+                f"{', '.join(SASL_MECHANISMS)}"
+            )
+        if not username or not password:
+            raise SettingsError(f"{protocol} needs DQHASH_KAFKA_USERNAME and DQHASH_KAFKA_PASSWORD")
+    elif mechanism or username or password:
+        raise SettingsError(
+            f"DQHASH_KAFKA_SASL_MECHANISM, _USERNAME or _PASSWORD is set, but DQHASH_KAFKA_SECURITY_PROTOCOL="
+            f"{protocol} uses no SASL: set it to SASL_SSL (or SASL_PLAINTEXT), or unset them"
+        )
+    files = {name: raw(name) for name in ("DQHASH_KAFKA_SSL_CA", "DQHASH_KAFKA_SSL_CERT", "DQHASH_KAFKA_SSL_KEY")}
+    if protocol in ("SSL", "SASL_SSL"):
+        for name, path in files.items():
+            if path and not Path(path).is_file():
+                raise SettingsError(f"{name}={path!r}: no such file")
+        if bool(files["DQHASH_KAFKA_SSL_CERT"]) != bool(files["DQHASH_KAFKA_SSL_KEY"]):
+            raise SettingsError("mutual TLS needs both DQHASH_KAFKA_SSL_CERT and DQHASH_KAFKA_SSL_KEY")
+    elif any(files.values()):
+        raise SettingsError(
+            f"DQHASH_KAFKA_SSL_* files are set, but DQHASH_KAFKA_SECURITY_PROTOCOL={protocol} uses no TLS: "
+            "set it to SSL (or SASL_SSL), or unset them"
+        )
+    return {
+        "kafka_security_protocol": protocol,
+        "kafka_sasl_mechanism": mechanism,
+        "kafka_username": username,
+        "kafka_password": password,
+        "kafka_ssl_ca": files["DQHASH_KAFKA_SSL_CA"],
+        "kafka_ssl_cert": files["DQHASH_KAFKA_SSL_CERT"],
+        "kafka_ssl_key": files["DQHASH_KAFKA_SSL_KEY"],
+        "kafka_ssl_key_password": secret("DQHASH_KAFKA_SSL_KEY_PASSWORD"),
+    }
 
 
 _TOPIC_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")

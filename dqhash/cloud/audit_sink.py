@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -152,13 +152,13 @@ class AuditSinkRunner:
     def __init__(
         self,
         sink: CassandraAuditSink,
-        bootstrap: str,
+        kafka: Mapping[str, Any],
         audit_topic: str,
         group_id: str,
         send_dlq: Callable[[bytes | None, bytes, list[tuple[str, bytes]]], Any],
         concurrency: int = 32,
     ) -> None:
-        self.sink, self.bootstrap, self.audit_topic, self.group_id = sink, bootstrap, audit_topic, group_id
+        self.sink, self.kafka, self.audit_topic, self.group_id = sink, kafka, audit_topic, group_id
         self.send_dlq, self.concurrency = send_dlq, concurrency
         self.written = 0
         self.failed = 0
@@ -170,7 +170,7 @@ class AuditSinkRunner:
 
         consumer = AIOKafkaConsumer(
             self.audit_topic,
-            bootstrap_servers=self.bootstrap,
+            **self.kafka,
             group_id=self.group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

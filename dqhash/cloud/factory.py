@@ -20,7 +20,7 @@ def cassandra_session(settings: Settings):
         settings.cassandra_consistency,
         settings.cassandra_timeout_s,
         settings.cassandra_username or None,
-        settings.cassandra_password or None,
+        settings.cassandra_password.reveal() or None,
         settings.cassandra_tls_ca or None,
     )
 

@@ -27,8 +27,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer
+from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 from faust.types import TP
 
 from dqhash.internals import transport
@@ -39,12 +41,13 @@ log = logging.getLogger(__name__)
 PROBE_TIMEOUT_S = 5.0
 
 
-async def fetched_highwaters(bootstrap, listed: Mapping[TP, int]) -> dict[TP, int]:
+async def fetched_highwaters(bootstrap, listed: Mapping[TP, int], auth: Mapping[str, Any]) -> dict[TP, int]:
     """max(listed, fetch high watermark) per partition, from one fetch at the listed offset."""
     if not listed:
         return {}
     probe = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
+        **auth,  # the worker's own TLS and SASL
         group_id=None,
         enable_auto_commit=False,
         fetch_max_wait_ms=50,
@@ -79,7 +82,9 @@ class TansuConsumerThread(RewindingConsumerThread):
     async def _highwaters(self, partitions: list[TP]) -> Mapping[TP, int]:
         listed = await super()._highwaters(partitions)
         bootstrap = self._ensure_consumer()._client._bootstrap_servers
-        return await fetched_highwaters(bootstrap, dict(listed))
+        conf = self.app.conf
+        auth = credentials_to_aiokafka_auth(conf.broker_credentials, conf.ssl_context)
+        return await fetched_highwaters(bootstrap, dict(listed), auth)
 
 
 class Consumer(transport.Consumer):

@@ -13,6 +13,7 @@ from typing import NamedTuple
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from dqhash.kafka.security import connect_args
 from dqhash.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ class TopicMismatch(RuntimeError):
 
 async def create_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
     """Create what is missing; verify what exists. Returns the names created."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, request_timeout_ms=int(timeout_s * 1000))
+    admin = AIOKafkaAdminClient(**connect_args(settings), request_timeout_ms=int(timeout_s * 1000))
     await asyncio.wait_for(admin.start(), timeout_s)
     try:
         plan = topic_plan(settings)

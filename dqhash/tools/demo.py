@@ -25,6 +25,7 @@ from dqhash import settings as settings_module
 from dqhash.core.lookups import encode_request
 from dqhash.core.timeutil import now_ms
 from dqhash.kafka.embedded_broker import EmbeddedBroker
+from dqhash.kafka.security import connect_args
 from dqhash.kafka.topics import create_topics
 from dqhash.tools.runner import (
     OutputReader,
@@ -112,7 +113,7 @@ async def run(events: int, timeout_s: float | None = None) -> int:
         worker = start_worker(env, workdir / "worker.log")
         say(f"worker started (pid {worker.pid}, log {workdir / 'worker.log'}), topics prefixed {prefix}")
         reader = await OutputReader(
-            settings.bootstrap_servers, settings.audit_topic, settings.dlq_topic, settings.metrics_topic
+            connect_args(settings), settings.audit_topic, settings.dlq_topic, settings.metrics_topic
         ).start()
         started = time.monotonic()
         result = await _drive(
@@ -164,12 +165,12 @@ async def _drive(
     started: float,
     timeout_s: float,
 ) -> int:
-    bootstrap = settings.bootstrap_servers
+    kafka = connect_args(settings)
     say(
         f"cloud copy (SQLite) seeded with {len(workload.rows_now)} rows; producing {len(workload.onprem)} "
         "on-prem events"
     )
-    await produce(bootstrap, settings.onprem_topic, workload.onprem)
+    await produce(kafka, settings.onprem_topic, workload.onprem)
     await asyncio.sleep(IN_GRACE_DELAY_S)  # the scenario itself: rows that replicate late, inside the grace
     store.insert(workload.rows_in_grace)
 
@@ -194,7 +195,7 @@ async def _drive(
         ready = [pk for pk in late if pk in reader.outputs.missing_cloud_pks]
         if ready:  # the scenario: the row shows up after MISSING_CLOUD was declared, and someone asks again
             store.insert([late.pop(pk) for pk in ready])
-            await produce(bootstrap, settings.lookup_topic, [(pk.encode(), encode_request(pk, 0, 0)) for pk in ready])
+            await produce(kafka, settings.lookup_topic, [(pk.encode(), encode_request(pk, 0, 0)) for pk in ready])
         if time.monotonic() - last_progress >= 1.0:
             last_progress = time.monotonic()
             out = reader.outputs

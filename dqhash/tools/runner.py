@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -49,6 +50,7 @@ def local_worker_env(
         "DQHASH_DATA_DIR": workdir / "data",
         "DQHASH_WEB_PORT": free_port(),
         "DQHASH_WEB_HOST": "127.0.0.1",
+        "DQHASH_WEB_BIND": "127.0.0.1",  # local replicas reach each other on loopback; nothing else can
         "DQHASH_SESSION_TIMEOUT": 6,
         "DQHASH_WINDOW_SECONDS": window_s,
         "DQHASH_GRACE_SECONDS": grace_s,
@@ -83,9 +85,9 @@ def stop_worker(process: subprocess.Popen, timeout_s: float = 15.0) -> int:
     return process.returncode
 
 
-async def produce(bootstrap: str, topic: str, records: Iterable[Record], linger_ms: int = 5) -> int:
+async def produce(kafka: Mapping[str, Any], topic: str, records: Iterable[Record], linger_ms: int = 5) -> int:
     """Send records keyed as given (murmur2 partitioner, like Java clients); returns how many."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=linger_ms, max_batch_size=256 * 1024)
+    producer = AIOKafkaProducer(**kafka, linger_ms=linger_ms, max_batch_size=256 * 1024)
     await producer.start()
     try:
         n = 0
@@ -156,7 +158,7 @@ class OutputReader:
 
     def __init__(
         self,
-        bootstrap: str,
+        kafka: Mapping[str, Any],
         audit_topic: str,
         dlq_topic: str,
         metrics_topic: str,
@@ -168,7 +170,7 @@ class OutputReader:
             self.kinds[repair_topic] = "repair"
         if cloud_topic:
             self.kinds[cloud_topic] = "cloud"
-        self.bootstrap = bootstrap
+        self.kafka = kafka
         self.outputs = Outputs()
         self.consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task | None = None
@@ -177,7 +179,7 @@ class OutputReader:
     async def start(self) -> OutputReader:
         self.consumer = AIOKafkaConsumer(
             *self.kinds,
-            bootstrap_servers=self.bootstrap,
+            **self.kafka,
             auto_offset_reset="earliest",
             enable_auto_commit=False,
             group_id=None,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import ssl
+import subprocess
 import threading
 import uuid
 from collections import Counter
@@ -17,6 +19,7 @@ import pytest
 from dqhash import settings as settings_module
 from dqhash.core.timeutil import now_ms
 from dqhash.kafka.embedded_broker import EmbeddedBroker, free_port
+from dqhash.kafka.security import connect_args
 from dqhash.kafka.topics import create_topics
 from dqhash.tools.runner import (
     OutputReader,
@@ -91,10 +94,10 @@ class Pipeline:
         return f"pk-{uuid.uuid4().hex[:12]}"
 
     def send_onprem(self, *records):
-        self.run(produce(self.settings.bootstrap_servers, self.settings.onprem_topic, records))
+        self.run(produce(connect_args(self.settings), self.settings.onprem_topic, records))
 
     def send_cloud(self, *records):
-        self.run(produce(self.settings.bootstrap_servers, self.settings.cloud_topic, records))
+        self.run(produce(connect_args(self.settings), self.settings.cloud_topic, records))
 
     def audits_for(self, pk: str) -> list[dict]:
         return [r for r in list(self.reader.outputs.audit_records) if r["pk"] == pk]
@@ -158,13 +161,21 @@ class Pipeline:
 
 
 @contextmanager
-def running_pipeline(workdir: Path, prefix: str, workers: int = 1, proxy: bool = False, **settings):
+def running_pipeline(workdir: Path, prefix: str, workers: int = 1, proxy: bool = False, tls: bool = False, **settings):
     """Broker + topics + ``workers`` workers + output reader, torn down on exit.
 
     ``proxy``: every client reaches the broker through a TcpProxy (``Pipeline.proxy``) that a test
-    can cut and restore, as a network outage would.
+    can cut and restore, as a network outage would. ``tls``: that proxy speaks TLS only, with a
+    self-signed certificate, and every client is configured for it (DQHASH_KAFKA_SECURITY_PROTOCOL=SSL).
     """
     workdir.mkdir(parents=True, exist_ok=True)
+    server_tls = None
+    if tls:
+        proxy = True
+        certificate, key = self_signed_certificate(workdir)
+        server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        server_tls.load_cert_chain(certificate, key)
+        settings = {**settings, "DQHASH_KAFKA_SECURITY_PROTOCOL": "SSL", "DQHASH_KAFKA_SSL_CA": str(certificate)}
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
@@ -173,7 +184,9 @@ def running_pipeline(workdir: Path, prefix: str, workers: int = 1, proxy: bool =
     broker = EmbeddedBroker(port=broker_port, advertised_port=advertised, log_path=workdir / "broker.log").start()
     tcp_proxy = None
     if proxy:
-        tcp_proxy = asyncio.run_coroutine_threadsafe(TcpProxy(advertised, broker_port).start(), loop).result(10)
+        tcp_proxy = asyncio.run_coroutine_threadsafe(
+            TcpProxy(advertised, broker_port, server_tls).start(), loop
+        ).result(10)
     statsd = StatsdListener()
     env = local_worker_env(broker.url, workdir, prefix, WINDOW_S, GRACE_S, 0.2, statsd.port, DD_ENV="e2e", **settings)
     config = settings_module.load(env)
@@ -182,7 +195,7 @@ def running_pipeline(workdir: Path, prefix: str, workers: int = 1, proxy: bool =
         asyncio.run_coroutine_threadsafe(create_topics(config), loop).result(60)
         reader = asyncio.run_coroutine_threadsafe(
             OutputReader(
-                config.bootstrap_servers,
+                connect_args(config),
                 config.audit_topic,
                 config.dlq_topic,
                 config.metrics_topic,
@@ -209,24 +222,43 @@ def running_pipeline(workdir: Path, prefix: str, workers: int = 1, proxy: bool =
                 teardown.callback(lambda: asyncio.run_coroutine_threadsafe(reader.stop(), loop).result(30))
 
 
+#: Secrets the session's worker is given; tests/e2e/test_web.py checks they never come out.
+WEB_TOKEN = "tok-" + uuid.uuid4().hex
+CASSANDRA_PASSWORD = "pw-" + uuid.uuid4().hex
+
+
 @pytest.fixture(scope="session")
 def pipeline(tmp_path_factory):
     """A worker fed Topic-2 directly (an external cloud pipeline)."""
-    with running_pipeline(tmp_path_factory.mktemp("e2e"), "e2e") as running:
+    secrets = {"DQHASH_WEB_TOKEN": WEB_TOKEN, "DQHASH_CASSANDRA_PASSWORD": CASSANDRA_PASSWORD}
+    with running_pipeline(tmp_path_factory.mktemp("e2e"), "e2e", **secrets) as running:
         yield running
+
+
+def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, made by openssl (Debian has it; so does every CI image)."""
+    certificate, key = folder / "broker-cert.pem", folder / "broker-key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(certificate)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return certificate, key
 
 
 class TcpProxy:
     """A loopback TCP relay in front of the broker: ``cut()`` drops every connection and refuses new
     ones (a network outage), ``restore()`` listens again on the same port."""
 
-    def __init__(self, listen_port: int, target_port: int) -> None:
-        self.listen_port, self.target_port = listen_port, target_port
+    def __init__(self, listen_port: int, target_port: int, tls: ssl.SSLContext | None = None) -> None:
+        self.listen_port, self.target_port, self.tls = listen_port, target_port, tls
         self.server = None
         self.connections: set = set()
 
     async def start(self) -> TcpProxy:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", self.listen_port, reuse_address=True)
+        self.server = await asyncio.start_server(
+            self._serve, "127.0.0.1", self.listen_port, reuse_address=True, ssl=self.tls
+        )
         return self
 
     async def _serve(self, reader, writer) -> None:

@@ -11,7 +11,7 @@ import urllib.request
 import orjson
 import pytest
 
-from tests.e2e.conftest import cloud, onprem
+from tests.e2e.conftest import CASSANDRA_PASSWORD, WEB_TOKEN, cloud, onprem
 
 pytestmark = pytest.mark.e2e
 
@@ -20,10 +20,11 @@ def h(text):
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def call(pipeline, path, body=None):
-    """(status, JSON or text) of a request to the worker's web server."""
+def call(pipeline, path, body=None, token=WEB_TOKEN):
+    """(status, JSON or text) of a request to the worker's web server, with the session's web token."""
     url = f"http://127.0.0.1:{pipeline.env['DQHASH_WEB_PORT']}{path}"
-    request = urllib.request.Request(url, data=body, method="POST" if body is not None else "GET")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    request = urllib.request.Request(url, data=body, method="POST" if body is not None else "GET", headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=15) as response:
             status, raw, kind = response.status, response.read(), response.headers.get("Content-Type", "")
@@ -85,7 +86,12 @@ def test_dead_letters_are_listed_and_replayed_into_their_source_topic(pipeline):
     status, listing = call(pipeline, "/dq/dlq?limit=500")
     [entry] = [e for e in listing["items"] if e["key"] == marker]
     assert status == 200 and entry["reason"] == "INVALID_JSON" and entry["topic"] == pipeline.settings.onprem_topic
-    status, body = call(pipeline, "/dq/dlq/replay", orjson.dumps({"ids": [entry["id"], "nope:0:0"]}))
+    request = orjson.dumps({"ids": [entry["id"], "nope:0:0"]})
+    status, body = call(pipeline, "/dq/dlq/replay", request, token=None)
+    assert status == 401 and "Authorization: Bearer" in body["error"] and WEB_TOKEN not in str(body)
+    status, body = call(pipeline, "/dq/dlq/replay", request, token=WEB_TOKEN[:-1] + "x")
+    assert status == 403 and body["error"] == "the web token is wrong"
+    status, body = call(pipeline, "/dq/dlq/replay", request)
     assert status == 200 and body["replayed"] == [{"id": entry["id"], "topic": pipeline.settings.onprem_topic}]
     assert body["not_found"] == ["nope:0:0"]
     # still broken, so it comes back to the DLQ: now marked as a replay, from a new source offset
@@ -147,3 +153,22 @@ def test_dashboard_renders_its_chart_in_headless_chromium(pipeline, tmp_path):
 
 def _near(pixel, colour, tolerance=12):
     return all(abs(a - b) <= tolerance for a, b in zip(pixel, colour))
+
+
+def test_secrets_never_appear_in_logs_views_or_dead_letters(pipeline):
+    """The worker holds a web token and a Cassandra password: neither may leave it, in any form."""
+    marker = pipeline.pk()
+    pipeline.send_onprem((marker.encode(), b"{broken"))
+    pipeline.wait_dlq(lambda key, value, headers: key == marker.encode())
+    secrets = (WEB_TOKEN.encode(), CASSANDRA_PASSWORD.encode())
+    views = ["/dq/windows", "/dq/mismatches", "/dq/dlq?limit=500", f"/dq/pairs/{marker}", "/", "/dq/nope"]
+    for path in views:
+        status, body = call(pipeline, path)
+        text = body if isinstance(body, str) else orjson.dumps(body).decode()
+        assert not any(s.decode() in text for s in secrets), f"a secret is in the answer to {path}"
+    for _key, value, headers in list(pipeline.reader.outputs.dlq_records):
+        shown = b"".join([value or b"", *(k.encode() + v for k, v in headers.items())])
+        assert not any(s in shown for s in secrets), "a secret is in a dead letter"
+    logs = b"".join(path.read_bytes() for path in pipeline.workdir.glob("*.log"))
+    assert logs, "no worker log to check"
+    assert not any(s in logs for s in secrets), "a secret is in a worker's log"

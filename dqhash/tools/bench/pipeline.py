@@ -26,7 +26,9 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -35,6 +37,7 @@ from dqhash import settings as settings_module
 from dqhash.core.timeutil import now_ms
 from dqhash.internals.clients import partitions_now
 from dqhash.kafka.embedded_broker import EmbeddedBroker, free_port
+from dqhash.kafka.security import connect_args
 from dqhash.kafka.topics import create_topics
 from dqhash.tools.runner import clean_env, local_worker_env, start_worker, stop_worker
 
@@ -84,8 +87,8 @@ def workload(n: int, run: str, ts: int) -> tuple[list, list, int]:
     return onprem, cloud, classified
 
 
-async def produce_all(bootstrap: str, topic: str, records: list) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=512 * 1024)
+async def produce_all(kafka: Mapping[str, Any], topic: str, records: list) -> None:
+    producer = AIOKafkaProducer(**kafka, linger_ms=20, max_batch_size=512 * 1024)
     await producer.start()
     try:
         for key, value in records:
@@ -108,9 +111,9 @@ def rss_mb(pid: int) -> tuple[float, float]:
 class AuditWatch:
     """Counts audit records and keeps the timestamps the benchmark needs, without holding the records."""
 
-    def __init__(self, bootstrap: str, topic: str, latency_prefix: bytes) -> None:
+    def __init__(self, kafka: Mapping[str, Any], topic: str, latency_prefix: bytes) -> None:
         self.consumer = AIOKafkaConsumer(
-            topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest", fetch_max_wait_ms=100
+            topic, **kafka, group_id=None, auto_offset_reset="earliest", fetch_max_wait_ms=100
         )
         self.latency_prefix = latency_prefix
         self.count = 0
@@ -155,9 +158,9 @@ async def until(condition, timeout_s: float, progress, what: str) -> None:
         await asyncio.sleep(0.1)  # polling counters another task updates
 
 
-async def topic_output(bootstrap: str, topics: list[str]) -> dict[str, tuple[int, float]]:
+async def topic_output(kafka: Mapping[str, Any], topics: list[str]) -> dict[str, tuple[int, float]]:
     """Per topic: (messages, mean value bytes over a sample) — what the dqhash worker produced."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**kafka, group_id=None, enable_auto_commit=False)
     await consumer.start()
     result = {}
     try:
@@ -184,7 +187,7 @@ async def topic_output(bootstrap: str, topics: list[str]) -> dict[str, tuple[int
     return result
 
 
-async def ceiling(bootstrap: str, topics: list[str], inputs: int, outputs: list[tuple[int, float]]) -> float:
+async def ceiling(kafka: Mapping[str, Any], topics: list[str], inputs: int, outputs: list[tuple[int, float]]) -> float:
     """Input events/s of a bare aiokafka consume → produce loop with dqhash's output volume."""
     out_total = sum(n for n, _ in outputs)
     sizes = [max(1, int(size)) for n, size in outputs for _ in range(max(1, round(100 * n / max(out_total, 1))))]
@@ -192,14 +195,14 @@ async def ceiling(bootstrap: str, topics: list[str], inputs: int, outputs: list[
     group = f"ceiling-{uuid.uuid4().hex[:6]}"
     consumer = AIOKafkaConsumer(
         *topics,
-        bootstrap_servers=bootstrap,
+        **kafka,
         group_id=group,
         auto_offset_reset="earliest",
         session_timeout_ms=6000,
         heartbeat_interval_ms=600,
         max_poll_records=5000,
     )
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=256 * 1024)
+    producer = AIOKafkaProducer(**kafka, linger_ms=5, max_batch_size=256 * 1024)
     await consumer.start()
     await producer.start()
     sink = f"ceiling-sink-{uuid.uuid4().hex[:6]}"
@@ -332,13 +335,13 @@ async def run(pairs: int) -> dict:
         inputs = len(onprem) + len(cloud)
         say(f"pre-loading {len(onprem):,} on-prem events and {len(cloud):,} cloud hashes ...")
         await asyncio.gather(
-            produce_all(settings.bootstrap_servers, settings.onprem_topic, onprem),
-            produce_all(settings.bootstrap_servers, settings.cloud_topic, cloud),
+            produce_all(connect_args(settings), settings.onprem_topic, onprem),
+            produce_all(connect_args(settings), settings.cloud_topic, cloud),
         )
         del onprem, cloud
 
         latency_prefix = f"lat-{run_id}".encode()
-        watch = await AuditWatch(settings.bootstrap_servers, settings.audit_topic, latency_prefix).start()
+        watch = await AuditWatch(connect_args(settings), settings.audit_topic, latency_prefix).start()
         worker = start_worker(env, workdir / "worker.log", loglevel="warn")
         say(f"dqhash worker started (pid {worker.pid}); waiting for {classified:,} classifications")
         peak = [0.0, 0.0]  # current, peak RSS
@@ -372,7 +375,7 @@ async def run(pairs: int) -> dict:
         worker = None
 
         produced = await topic_output(
-            settings.bootstrap_servers,
+            connect_args(settings),
             [
                 settings.audit_topic,
                 settings.metrics_topic,
@@ -387,7 +390,7 @@ async def run(pairs: int) -> dict:
         floor = faust_floor(url, settings.onprem_topic, settings.cloud_topic, inputs, workdir, 120 + inputs / 500)
         say("ceiling: bare aiokafka consume + produce of the same volume ...")
         ceiling_rate = await ceiling(
-            settings.bootstrap_servers, [settings.onprem_topic, settings.cloud_topic], inputs, list(produced.values())
+            connect_args(settings), [settings.onprem_topic, settings.cloud_topic], inputs, list(produced.values())
         )
         say("deadline sweep: 1,000 due pairs with 10,000 and 1,000,000 PKs held ...")
         sweep_small, sweep_large = sweep_ms(10_000), sweep_ms(1_000_000)
@@ -427,7 +430,7 @@ async def run(pairs: int) -> dict:
 
 async def latency_phase(settings, watch: AuditWatch, prefix: bytes, rate: float) -> tuple[float, float]:
     """Pairs at a steady rate after the backlog: audit time - produce time of the pair's second side."""
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=0)
+    producer = AIOKafkaProducer(**connect_args(settings), linger_ms=0)
     await producer.start()
     sent: dict[bytes, int] = {}
     try:
