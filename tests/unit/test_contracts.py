@@ -224,3 +224,30 @@ def test_a_fractional_pk_is_still_refused_as_a_float_after_the_exact_reread():
     assert refused.reason is Reason.INVALID_PK and "got float" in refused.message
     duplicate = parse_cloud(b'{"pk": 1, "pk": 12345678901234567890123, "hash_cloud": null, "cloud_ts": 1710000000000}')
     assert duplicate.reason is Reason.INVALID_JSON and "duplicate key 'pk'" in duplicate.message
+
+
+@pytest.mark.parametrize(
+    "raw, reason, words",
+    [
+        (
+            b'{"pk": "a", "pk": "b", "hash_cloud": null, "cloud_ts": 1710000000000}',
+            Reason.INVALID_JSON,
+            "duplicate key 'pk'",
+        ),
+        (
+            b'{"pk": "' + b"k" * 1025 + b'", "hash_cloud": null, "cloud_ts": 1710000000000}',
+            Reason.INVALID_PK,
+            "longer than 1024 bytes",
+        ),
+        (b'{"pk": "a\\u0007", "hash_cloud": null, "cloud_ts": 1710000000000}', Reason.INVALID_PK, "control character"),
+    ],
+)
+def test_ambiguous_keys_and_unprintable_or_huge_pks_are_refused(raw, reason, words):
+    refused = parse_cloud(raw)
+    assert refused.reason is reason and words in refused.message
+
+
+def test_a_key_name_inside_a_value_is_only_a_false_alarm():
+    raw = b'{"pk": "x\\":y", "hash_cloud": null, "cloud_ts": 1710000000000}'
+    assert parse_cloud(raw).pk == 'x":y'
+    assert parse_cloud(b'{"pk": "' + "é".encode() * 512 + b'", "hash_cloud": null, "cloud_ts": 1710000000000}').pk
