@@ -6,12 +6,15 @@ from typing import Any
 
 import faust
 
-from dqhash.internals import transport
+from dqhash.internals import tansu
 
 
 class App(faust.App):
-    """Consumes through ``dqhash.internals.transport`` on ``kafka://`` and ``aiokafka://`` (other schemes: their
-    registered transport, e.g. ``tansu://`` → ``dqhash.internals.tansu``, built on the same fix)."""
+    """Consumes through dqhash's transport on every scheme. ``kafka://`` and ``aiokafka://`` get the same
+    one as ``tansu://`` (``dqhash.internals.tansu``): a broker whose ListOffsets answer is short (the
+    embedded one) would otherwise make recovery stop early and lose table values, or crash a restarted
+    worker with Faust's misleading ConsistencyError. On a correct broker the check is one small fetch per
+    partition at recovery, and changes nothing."""
 
     #: what the runtime was built with; the worker reads its own settings here (``dqhash.runtime``)
     dqhash_settings: Any = None
@@ -19,5 +22,5 @@ class App(faust.App):
     def _new_transport(self) -> Any:
         url = self.conf.broker_consumer[0]
         if url.scheme in ("kafka", "aiokafka"):
-            return transport.Transport(self.conf.broker_consumer, self)
+            return tansu.Transport(self.conf.broker_consumer, self)
         return super()._new_transport()

@@ -161,12 +161,21 @@ class Pipeline:
 
 
 @contextmanager
-def running_pipeline(workdir: Path, prefix: str, workers: int = 1, proxy: bool = False, tls: bool = False, **settings):
+def running_pipeline(
+    workdir: Path,
+    prefix: str,
+    workers: int = 1,
+    proxy: bool = False,
+    tls: bool = False,
+    scheme: str = "tansu",
+    **settings,
+):
     """Broker + topics + ``workers`` workers + output reader, torn down on exit.
 
     ``proxy``: every client reaches the broker through a TcpProxy (``Pipeline.proxy``) that a test
     can cut and restore, as a network outage would. ``tls``: that proxy speaks TLS only, with a
     self-signed certificate, and every client is configured for it (DQHASH_KAFKA_SECURITY_PROTOCOL=SSL).
+    ``scheme``: the transport the workers use (``tansu://`` or ``kafka://``, the one real clusters use).
     """
     workdir.mkdir(parents=True, exist_ok=True)
     server_tls = None
@@ -188,7 +197,8 @@ def running_pipeline(workdir: Path, prefix: str, workers: int = 1, proxy: bool =
             TcpProxy(advertised, broker_port, server_tls).start(), loop
         ).result(10)
     statsd = StatsdListener()
-    env = local_worker_env(broker.url, workdir, prefix, WINDOW_S, GRACE_S, 0.2, statsd.port, DD_ENV="e2e", **settings)
+    url = broker.url.replace("tansu://", f"{scheme}://", 1)
+    env = local_worker_env(url, workdir, prefix, WINDOW_S, GRACE_S, 0.2, statsd.port, DD_ENV="e2e", **settings)
     config = settings_module.load(env)
     reader = running = None
     try:
