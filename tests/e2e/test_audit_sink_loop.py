@@ -9,6 +9,7 @@ from aiokafka import AIOKafkaProducer
 
 from dqhash.cloud.audit_sink import AuditSinkRunner, CassandraAuditSink
 from dqhash.core.outputs import DLQ_REASON
+from dqhash.kafka.security import connect_args
 from tests.cassandra_double import FakeSession, timeout
 from tests.e2e.conftest import cloud, onprem
 
@@ -24,7 +25,7 @@ def start_runner(pipeline, session):
     stop = asyncio.Event()
 
     async def send_dlq(key, value, headers):
-        producer = AIOKafkaProducer(bootstrap_servers=pipeline.settings.bootstrap_servers)
+        producer = AIOKafkaProducer(**connect_args(pipeline.settings))
         await producer.start()
         try:
             await producer.send_and_wait(pipeline.settings.dlq_topic, value, key=key, headers=headers)
@@ -33,7 +34,7 @@ def start_runner(pipeline, session):
 
     runner = AuditSinkRunner(
         sink,
-        pipeline.settings.bootstrap_servers,
+        connect_args(pipeline.settings),
         pipeline.settings.audit_topic,
         f"sink-{uuid.uuid4().hex[:6]}",
         send_dlq,

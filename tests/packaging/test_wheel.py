@@ -1,0 +1,76 @@
+"""The wheel holds the whole product: every module, the agents and tables, the dashboard and the Java hasher.
+
+Built with ``pip wheel`` (a non-editable build, as ``pip install .`` makes) and imported from outside the
+source tree, so nothing can come from the checkout by accident.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+GOLDEN = "v2:9567b657d65c7bb479ecc12c64d60329b26a058e241f2711e661b9ca4a654372"  # tests/vectors/v2.jsonl, first
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory) -> tuple[Path, set[str]]:
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(ROOT)],
+        check=True,
+        timeout=300,
+    )
+    (wheel,) = out.glob("dqhash-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    site = out / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(wheel)],
+        check=True,
+        timeout=300,
+    )
+    return site, names
+
+
+def expected_files() -> set[str]:
+    files = {str(p.relative_to(ROOT)) for p in (ROOT / "dqhash").rglob("*.py") if "__pycache__" not in p.parts}
+    files |= {f"dqhash/agents/{p.name}" for p in (ROOT / "agents").glob("*.py")}
+    files |= {f"dqhash/tables/{p.name}" for p in (ROOT / "tables").glob("*.py")}
+    return files | {"dqhash/ops/dashboard.html", "dqhash/java/DqHash.java"}
+
+
+def test_the_wheel_holds_every_file_of_the_product(installed):
+    _, names = installed
+    missing = sorted(f for f in expected_files() if f not in names)
+    assert not missing, f"the wheel lacks {missing}"
+
+
+def test_the_installed_wheel_runs_outside_the_checkout(installed, tmp_path):
+    site, _ = installed
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    probe = (
+        "import dqhash, dqhash.app, dqhash.agents.reconciler, dqhash.tables; "
+        "from importlib.resources import files; "
+        "assert files('dqhash.ops').joinpath('dashboard.html').is_file(); "
+        "assert files('dqhash.java').joinpath('DqHash.java').is_file(); "
+        "print(dqhash.__file__)"
+    )
+    where = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert where.returncode == 0, where.stderr
+    assert where.stdout.strip().startswith(str(site)), f"dqhash came from {where.stdout.strip()}, not the wheel"
+    hashed = subprocess.run(
+        [sys.executable, "-m", "dqhash.cli", "hash"],
+        input='{"id": 42, "name": "Ada"}\n',
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert hashed.stdout.strip() == GOLDEN, hashed.stderr
