@@ -462,7 +462,7 @@ def _timestamp_ms(value: Any) -> int:
 def _civil_days(year: str, month: str, day: str) -> int:
     """Days since 1970-01-01 of a proleptic Gregorian date with a four-digit year 0001-9999."""
     try:
-        return date(int(year), int(month), int(day)).toordinal() - _EPOCH_ORDINAL
+        return date(int(year), int(month), int(day)).toordinal() - EPOCH_ORDINAL
     except ValueError:
         raise CanonicalError(f"{year}-{month}-{day} is not a calendar date (years 0001-9999)") from None
 
@@ -483,7 +483,7 @@ def _date_days(value: Any) -> int:
     if isinstance(value, datetime):
         raise CanonicalError("a datetime is not a date")
     if isinstance(value, date):
-        return value.toordinal() - _EPOCH_ORDINAL
+        return value.toordinal() - EPOCH_ORDINAL
     if isinstance(value, str):
         match = _DATE_TEXT.fullmatch(value)
         if not match:
@@ -497,7 +497,8 @@ def _date_days(value: Any) -> int:
     raise CanonicalError(f"{type(value).__name__} is not a date")
 
 
-_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+#: The proleptic Gregorian ordinal of 1970-01-01: days since the epoch are ordinals minus this.
+EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _TIME_TEXT = re.compile(r"([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?", re.ASCII)
 _NANOS_PER_DAY = 86_400 * 1_000_000_000
 

@@ -9,7 +9,7 @@ dead-letters rejections with that reason. The rules are written out in
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from enum import Enum
 from typing import Any, NamedTuple
 
@@ -122,12 +122,7 @@ def parse_onprem(raw: bytes | None, default_version: str = DEFAULT_HASH_VERSION)
         if isinstance(event_id, bool) or not isinstance(event_id, (str, int)):
             return Rejection(Reason.INVALID_FIELD_TYPE, "event_id must be a string or an integer")
         event_id = str(event_id)
-    pk = _pk_from_partition_columns(doc.get("partitionColumns"))
-    if pk is _INEXACT:
-        exact = _exact(raw)
-        pk = exact if isinstance(exact, Rejection) else _pk_from_partition_columns(exact.get("partitionColumns"))
-    if not isinstance(pk, Rejection):
-        pk = _bounded_pk(pk)
+    pk = _read_pk(raw, doc, "partitionColumns", _pk_from_partition_columns)
     if isinstance(pk, Rejection):
         return pk
     action = _parse_action(doc.get("action"))
@@ -153,12 +148,7 @@ def parse_cloud(raw: bytes | None, default_version: str = DEFAULT_HASH_VERSION) 
     doc = _load_object(raw)
     if isinstance(doc, Rejection):
         return doc
-    pk = _pk_from_value(doc.get("pk"))
-    if pk is _INEXACT:
-        exact = _exact(raw)
-        pk = exact if isinstance(exact, Rejection) else _pk_from_value(exact.get("pk"))
-    if not isinstance(pk, Rejection):
-        pk = _bounded_pk(pk)
+    pk = _read_pk(raw, doc, "pk", _pk_from_value)
     if isinstance(pk, Rejection):
         return pk
     if "hash_cloud" not in doc:
@@ -338,6 +328,17 @@ def _checked_pk(values: list[Any]) -> str | Rejection:
     if any(type(value) is float for value in values):
         return _INEXACT
     return _checked_pk_values(values)
+
+
+def _read_pk(
+    raw: bytes | None, doc: dict[str, Any], field: str, extract: Callable[[Any], str | Rejection]
+) -> str | Rejection:
+    """The canonical PK from ``doc[field]``: re-read exactly if orjson rounded an integer, then bounded."""
+    pk = extract(doc.get(field))
+    if pk is _INEXACT:
+        exact = _exact(raw)
+        pk = exact if isinstance(exact, Rejection) else extract(exact.get(field))
+    return pk if isinstance(pk, Rejection) else _bounded_pk(pk)
 
 
 def _bounded_pk(pk: str) -> str | Rejection:

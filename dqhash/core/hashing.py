@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from dqhash.core.canonical import Canon, CanonicalError, ColumnType, canon, encode, parse_type
+from dqhash.core.canonical import EPOCH_ORDINAL, Canon, CanonicalError, ColumnType, canon, encode, parse_type
 from dqhash.core.contracts import HashRef
 
 STRATEGIES = ("v1", "v2")
@@ -121,12 +121,9 @@ def render_v1(c: Canon) -> str:
     return str(payload)
 
 
-_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
-
-
 def _civil(days: int) -> date:
     """The calendar date ``days`` after 1970-01-01; v1 writes four-digit years, so only 0001-9999."""
-    ordinal = _EPOCH_ORDINAL + days
+    ordinal = EPOCH_ORDINAL + days
     if not date.min.toordinal() <= ordinal <= date.max.toordinal():
         raise CanonicalError(f"v1 writes years 0001-9999 only; day {days} since 1970 is outside them (use v2)")
     return date.fromordinal(ordinal)

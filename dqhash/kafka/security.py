@@ -10,6 +10,7 @@ from typing import Any
 
 import faust
 from aiokafka.helpers import create_ssl_context
+from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 
 from dqhash.settings import Settings
 
@@ -31,16 +32,9 @@ def ssl_context(settings: Settings) -> ssl.SSLContext | None:
 
 
 def client_options(settings: Settings) -> dict[str, Any]:
-    """Keyword arguments for an aiokafka producer, consumer or admin client."""
-    options: dict[str, Any] = {"security_protocol": settings.kafka_security_protocol}
-    context = ssl_context(settings)
-    if context is not None:
-        options["ssl_context"] = context
-    if settings.kafka_security_protocol.startswith("SASL_"):
-        options["sasl_mechanism"] = settings.kafka_sasl_mechanism
-        options["sasl_plain_username"] = settings.kafka_username
-        options["sasl_plain_password"] = settings.kafka_password.reveal()
-    return options
+    """Keyword arguments for an aiokafka producer, consumer or admin client: Faust's own mapping of the
+    worker's credentials, the one the embedded broker's recovery probe uses too."""
+    return dict(credentials_to_aiokafka_auth(faust_credentials(settings)))
 
 
 def faust_credentials(settings: Settings) -> faust.SASLCredentials | faust.SSLCredentials | None:
