@@ -16,7 +16,7 @@ from faust.types import TP
 
 from dqhash.core.records import Out
 from dqhash.core.watermark import input_watermark
-from dqhash.internals.clients import committed_offset, started_producer
+from dqhash.internals.clients import committed_offset, highwater_fetched_at, started_producer
 from dqhash.kafka.batch_sender import BatchSender
 from dqhash.ops.inspection import RecentOutputs
 from dqhash.settings import Settings
@@ -49,8 +49,13 @@ class Outputs:
         consumer = self.app.consumer
         if consumer is None:
             return now
+        fetched_at = highwater_fetched_at(consumer, tp)  # first: an older time with a newer highwater errs safe
         return input_watermark(
-            now, consumer.highwater(tp), committed_offset(consumer, tp), self.progress.get((topic, partition))
+            now,
+            consumer.highwater(tp),
+            fetched_at,
+            committed_offset(consumer, tp),
+            self.progress.get((topic, partition)),
         )
 
     def copartitioned_topic(self, name: str, internal: bool) -> Any:

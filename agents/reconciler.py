@@ -19,13 +19,23 @@ from typing import TYPE_CHECKING, Any
 import faust
 from mode.utils.aiter import aiter
 
+from dqhash.core.epochs import EpochGate, epoch_key
 from dqhash.core.records import SOURCE_CLOUD, SOURCE_ONPREM, SOURCE_REKEY, SOURCE_TICK, Input, Out
 from dqhash.core.timeutil import now_ms
 from dqhash.core.tuples import build
 from dqhash.engine.reconciler import Reconciler
-from dqhash.internals.store import batch_writer, partition_reader, partition_scanner, persist_offset
+from dqhash.internals.store import (
+    batch_writer,
+    fence_changelog_replay,
+    partition_reader,
+    partition_scanner,
+    persist_offset,
+    stored_epoch,
+    wipe_partition,
+)
 from dqhash.internals.transport import Consumer as TappingConsumer
 from dqhash.internals.transport import is_stale
+from dqhash.kafka.ownership import Ownership
 from dqhash.kafka.taps import Tap
 
 if TYPE_CHECKING:
@@ -43,6 +53,12 @@ class ReconcilerAgents:
         app, settings, outputs = runtime.app, runtime.settings, runtime.outputs
         self.app, self.settings, self.outputs, self.metrics = app, settings, outputs, runtime.metrics
         self.pairs = pairs = runtime.parts["pairs"]
+        #: the lease on the assigned partitions (``core.lease``) and the epochs claimed for them (``core.epochs``)
+        self.ownership = Ownership(settings.session_timeout)
+        self.epochs = EpochGate(stored_epoch(pairs))
+        self._write = batch_writer(pairs, self.epochs)
+        #: the changelog partitions this worker owns, as of the last assignment
+        self._actives: set[int] = set()
         self.reconciler = Reconciler(
             settings,
             pairs,
@@ -50,7 +66,7 @@ class ReconcilerAgents:
             partition_scanner(settings.partitions),
             horizon=self.sweep_horizon,
             read=partition_reader(pairs),
-            write=batch_writer(pairs),
+            write=self._write,
         )
         #: produces a batch's outputs (replaced in tests)
         self.produce = outputs.produce
@@ -59,7 +75,8 @@ class ReconcilerAgents:
         # The table's changelog is written by ``batch_writer`` through ``produce`` (declared by Faust with the table).
         changelog = pairs.changelog_topic.get_topic_name()
         outputs.declared.add(changelog)
-        outputs.sender.on_delivered[changelog] = persist_offset(pairs)
+        outputs.sender.on_delivered[changelog] = persist_offset(pairs, trusted=self.owns)
+        fence_changelog_replay(pairs, self.epochs)
 
         self.onprem_topic = outputs.copartitioned_topic(settings.onprem_topic, internal=False)
         self.cloud_topic = outputs.copartitioned_topic(settings.cloud_topic, internal=False)
@@ -89,6 +106,7 @@ class ReconcilerAgents:
         )
         app.timer(interval=settings.tick_seconds, name=f"{__name__}.send_ticks")(self.send_ticks)
         pairs.on_recover(self.rebuild_index)
+        app.on_partitions_assigned.connect(self.on_assigned)
         app.on_partitions_revoked.connect(self.on_revoked)
         app.on_before_shutdown.connect(self.flush_metrics)
 
@@ -148,8 +166,12 @@ class ReconcilerAgents:
         monitor = self.app.monitor
         record_progress = self.outputs.record_progress
         batch_max = self.settings.batch_max
+        ownership = self.ownership
         while True:
             chunks = [chunk for chunk in await tap.get(batch_max) if consumer.is_current(chunk)]
+            if chunks and not ownership.held():  # woken from a pause: its partitions may be someone else's now
+                await ownership.wait_held()
+                chunks = [chunk for chunk in chunks if consumer.is_current(chunk)]
             if not chunks:
                 continue
             inputs = []
@@ -184,12 +206,40 @@ class ReconcilerAgents:
         )
 
     async def process(self, inputs: list[Input], source: int) -> None:
+        generation = self.app.consumer_generation_id
         try:
             outs = self.reconciler.process(inputs)
         except Exception as exc:  # the batch's table writes failed: dead-letter it, never ack it unprocessed
             log.exception("could not write the state of a batch of %d records; dead-lettering them", len(inputs))
             outs = self._dead_letter_all(exc, inputs)
-        await self._in_order.produce(outs)
+        await self._in_order.produce(outs, lambda: self.publishable(generation, len(inputs)))
+
+    def owns(self) -> bool:
+        """The lease holds, or no consumer group keeps one (Faust's test tooling)."""
+        return not isinstance(self.app.consumer, TappingConsumer) or self.ownership.held()
+
+    async def publishable(self, generation: int, count: int) -> bool:
+        """Whether a batch applied under ``generation`` may still be published, once it is its turn.
+
+        A worker frozen between applying a batch and queueing its outputs wakes up without a lease. If a
+        heartbeat of the same generation renews it, no one else owned the partitions: publish. If the
+        partitions were reassigned meanwhile, the batch's records are read again by their owner, and its
+        outputs, built from state the new owner has moved past, are dropped (this worker's copy of that
+        state is wiped at the revocation: ``on_revoked``).
+        """
+        if self.owns():
+            return True
+        await self.ownership.wait_held()
+        if self.app.consumer_generation_id == generation:
+            return True
+        log.warning(
+            "dropped the outputs of a batch of %d records applied before a pause: its partitions were reassigned "
+            "meanwhile (generation %s, now %s), and their owner reads those records again",
+            count,
+            generation,
+            self.app.consumer_generation_id,
+        )
+        return False
 
     def _dead_letter_all(self, exc: Exception, inputs: list[Input]) -> list[Out]:
         return [
@@ -200,24 +250,60 @@ class ReconcilerAgents:
 
     async def send_ticks(self) -> None:
         """Timers cannot write tables (faust #497), so they send one tick per owned partition instead."""
+        if not self.owns():
+            return
         value = str(now_ms()).encode()
         for tp in self.app.assignor.assigned_actives():
             if tp.topic == self.settings.tick_topic:
                 await self.tick_topic.send(value=value, partition=tp.partition)
 
     async def rebuild_index(self) -> None:
-        """The deadline index is derived state: rebuild it once the tables are recovered."""
+        """Once the tables are recovered: claim an epoch for each owned partition (its marker is the first
+        record this owner writes to the changelog: ``core.epochs``), then rebuild the deadline index, which is
+        derived state."""
+        partitions = sorted(self._changelog_actives())
+        markers = []
+        for partition in partitions:
+            epoch = self.epochs.claim(partition)
+            markers.extend(self._write(partition, [(epoch_key(partition), str(epoch).encode())]))
+        if markers:
+            await self.outputs.produce(markers)
+            log.info("claimed epochs %s for partitions %s", [self.epochs.claimed(p) for p in partitions], partitions)
+        await self.outputs.produce(self.reconciler.rebuild(partitions))
+
+    def _changelog_actives(self) -> set[int]:
         changelog = self.pairs.changelog_topic.get_topic_name()
-        await self.outputs.produce(
-            self.reconciler.rebuild(
-                tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == changelog
-            )
-        )
+        return {tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == changelog}
+
+    async def on_assigned(self, app: Any, assigned: Any, **kwargs: Any) -> None:
+        consumer = app.consumer
+        if isinstance(consumer, TappingConsumer) and not self.ownership.attached:
+            self.ownership.attach(consumer.heartbeats)
+        self.ownership.assigned(app.consumer_generation_id)
+        self._actives = self._changelog_actives()
 
     async def on_revoked(self, app: Any, revoked: Any, **kwargs: Any) -> None:
-        """Drop derived state of partitions that moved away; the new owner rebuilds it."""
+        """Drop derived state of partitions that moved away; the new owner rebuilds it.
+
+        If the lease lapsed while they were held, this worker's local state of its active partitions may
+        hold what it applied and never published, or published after a new owner's records: it is wiped,
+        and the next recovery of those partitions replays the changelog (fenced by epoch) from its start.
+        """
         for partition in {tp.partition for tp in revoked if tp.topic == self.settings.tick_topic}:
             self.reconciler.forget(partition)
+        for partition in self._actives:
+            self.epochs.release(partition)
+        if self.ownership.revoked() and self._actives:
+            wiped = {p: wipe_partition(self.pairs, p, self.settings.partitions) for p in sorted(self._actives)}
+            for partition in wiped:
+                self.epochs.forget(partition)
+            log.warning(
+                "the ownership lease lapsed while partitions %s were held: wiped their local state (%s keys) so "
+                "their next recovery replays the changelog from its start",
+                sorted(wiped),
+                sum(wiped.values()),
+            )
+        self._actives = set()
 
     async def flush_metrics(self, app: Any, **kwargs: Any) -> None:
         self.metrics.close()
@@ -238,13 +324,17 @@ class InOrder:
         self._produce = produce
         self._last: asyncio.Future | None = None
 
-    async def produce(self, outs: list[Out]) -> None:
-        """Await it right after applying the batch: its turn is taken before the coroutine's first await."""
+    async def produce(self, outs: list[Out], publishable: Any = None) -> None:
+        """Await it right after applying the batch: its turn is taken before the coroutine's first await.
+
+        ``publishable``: awaited once it is the batch's turn; outputs it refuses are not produced.
+        """
         previous, mine = self._last, asyncio.get_running_loop().create_future()
         self._last = mine
         try:
             if previous is not None:
                 await asyncio.shield(previous)
-            await self._produce(outs)
+            if publishable is None or await publishable():
+                await self._produce(outs)
         finally:
             mine.set_result(None)

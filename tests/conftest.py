@@ -6,3 +6,13 @@ from hypothesis import HealthCheck, settings
 # (Hypothesis's too_slow health check failed the run), so timing checks are off for them.
 settings.register_profile("dqhash", suppress_health_check=[HealthCheck.too_slow], deadline=None)
 settings.load_profile("dqhash")
+
+
+def pytest_addoption(parser):
+    """Here, not in tests/e2e/conftest.py: pytest registers options only from the conftests it starts with."""
+    parser.addoption(
+        "--broker",
+        choices=("embedded", "mock", "both"),
+        default="both",
+        help="the test broker(s) the e2e suite runs on: embedded (Tansu, tansu://), mock (librdkafka's, kafka://)",
+    )

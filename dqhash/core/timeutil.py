@@ -95,3 +95,15 @@ def _format_second(seconds: int) -> str:
 def now_ms() -> int:
     """Wall-clock UTC epoch milliseconds."""
     return time.time_ns() // 1_000_000
+
+
+def lease_clock() -> float:
+    """Seconds on a clock that keeps running while the process is stopped or the machine suspended.
+
+    An ownership lease (``dqhash.core.lease``) must age while the worker is frozen; Linux's boot-time
+    clock also counts suspended time, which the monotonic clock does not.
+    """
+    return time.clock_gettime(_LEASE_CLOCK)
+
+
+_LEASE_CLOCK = getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC)

@@ -182,6 +182,28 @@ SYMBOLS: tuple[Symbol, ...] = (
         "end offsets are not corrected on tansu://",
     ),
     Symbol(
+        "aiokafka:AIOKafkaConsumer",
+        "_coordinator",
+        "attribute",
+        "the group coordinator, whose heartbeats renew the ownership lease (internals.transport.report_heartbeats)",
+        "the lease is never renewed: the agents hold every batch after the first lease runs out",
+    ),
+    Symbol(
+        "aiokafka.consumer.group_coordinator:GroupCoordinator",
+        "_do_heartbeat",
+        "method",
+        "wrapped: each heartbeat answered renews the ownership lease from its send time",
+        "the lease is never renewed, or renewed by a heartbeat that was not answered (a zombie emits)",
+        ("self",),
+    ),
+    Symbol(
+        "aiokafka.consumer.group_coordinator:GroupCoordinator",
+        "generation",
+        "attribute",
+        "the generation a heartbeat was sent under: a lapse is forgiven only within one generation",
+        "a lapse across a rebalance is forgiven: state applied during it is trusted",
+    ),
+    Symbol(
         "aiokafka.consumer.fetcher:Fetcher",
         "seek_to",
         "method",

@@ -49,7 +49,7 @@ import asyncio
 import bisect
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 
 from aiokafka import AIOKafkaConsumer
 from faust.transport.drivers import aiokafka as stock
@@ -57,6 +57,7 @@ from faust.types import TP
 from faust.types.tuples import ack_lock
 from mode.utils.futures import notify
 
+from dqhash.core.timeutil import lease_clock
 from dqhash.kafka.taps import Chunk, Tap
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,33 @@ def count_seeks(fetcher, seeks: dict) -> None:
     fetcher._dqhash_counts_seeks = True
 
 
+#: called, in the consumer's thread, with (send time on ``lease_clock``, generation) of each heartbeat answered
+HeartbeatListener = Callable[[float, int], None]
+
+
+def report_heartbeats(coordinator, listeners: list[HeartbeatListener]) -> None:
+    """Tells ``listeners`` of every heartbeat the group coordinator answered, with the time it was sent.
+
+    aiokafka keeps its heartbeats to itself; the worker's ownership lease (``dqhash.core.lease``) is
+    renewed by them. An answer of REBALANCE_IN_PROGRESS counts (aiokafka's own rule: still a member
+    until the rebalance decides).
+    """
+    if getattr(coordinator, "_dqhash_reports_heartbeats", False):
+        return
+    beat = coordinator._do_heartbeat
+
+    async def reported_heartbeat():
+        sent_at, generation = lease_clock(), coordinator.generation
+        answered = await beat()
+        if answered:
+            for listener in listeners:
+                listener(sent_at, generation)
+        return answered
+
+    coordinator._do_heartbeat = reported_heartbeat
+    coordinator._dqhash_reports_heartbeats = True
+
+
 class RewindingConsumerThread(stock.AIOKafkaConsumerThread):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -117,6 +145,9 @@ class RewindingConsumerThread(stock.AIOKafkaConsumerThread):
     async def on_start(self) -> None:
         await super().on_start()  # creates and starts aiokafka's consumer, and with it its fetcher
         count_seeks(self._consumer._fetcher, self.seeks)
+        coordinator = getattr(self._consumer, "_coordinator", None)
+        if coordinator is not None and hasattr(coordinator, "_do_heartbeat"):
+            report_heartbeats(coordinator, self.consumer.heartbeats)
 
     async def _fetch_records(self, consumer, active_partitions, timeout=None, max_records=None):
         records = await super()._fetch_records(consumer, active_partitions, timeout=timeout, max_records=max_records)
@@ -188,6 +219,8 @@ class Consumer(stock.Consumer):
         self.taps: dict[str, Tap] = {}
         #: partition → offset of the last record of this fetch handed to a tap
         self._tapped: dict[TP, int] = {}
+        #: told of each heartbeat the coordinator answered (``report_heartbeats``), in the consumer's thread
+        self.heartbeats: list[HeartbeatListener] = []
 
     def _new_consumer_thread(self) -> RewindingConsumerThread:
         return RewindingConsumerThread(self, loop=self.loop, beacon=self.beacon)

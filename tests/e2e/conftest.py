@@ -1,4 +1,11 @@
-"""One embedded broker + one real worker process for the e2e tests (short windows)."""
+"""A broker + real worker processes for the e2e tests (short windows), on either test broker.
+
+``--broker`` picks the brokers the suite runs on (default: both): ``embedded`` is Tansu, through the
+``tansu://`` transport; ``mock`` is librdkafka's mock cluster (``tests/e2e/mock_cluster.py``), through
+``kafka://``, the path real clusters use, with Faust's stock recovery and fault injection. A test takes
+the ``broker`` fixture to run on each; tests of what only one broker can do (TLS through a proxy, a cut
+connection) run on the embedded broker, and the fault tests on the mock.
+"""
 
 from __future__ import annotations
 
@@ -28,8 +35,16 @@ from dqhash.tools.runner import (
     start_worker,
     stop_worker,
 )
+from tests.e2e.mock_cluster import MockCluster
 
 WINDOW_S, GRACE_S = 2, 2
+BROKERS = ("embedded", "mock")
+
+
+def pytest_generate_tests(metafunc):
+    if "broker" in metafunc.fixturenames:
+        chosen = metafunc.config.getoption("--broker")
+        metafunc.parametrize("broker", BROKERS if chosen == "both" else (chosen,), scope="session")
 
 
 class StatsdListener:
@@ -66,6 +81,7 @@ class Pipeline:
         self.workers: list = []  # worker processes, in start order
         self.envs: list[dict] = []  # their environments (own data dir, web port, log)
         self.proxy = None  # the TcpProxy clients reach the broker through, when asked for
+        self.cluster: MockCluster | None = None  # the mock cluster, for fault injection
 
     @property
     def worker(self):
@@ -167,7 +183,8 @@ def running_pipeline(
     workers: int = 1,
     proxy: bool = False,
     tls: bool = False,
-    scheme: str = "tansu",
+    scheme: str | None = None,
+    broker: str = "embedded",
     **settings,
 ):
     """Broker + topics + ``workers`` workers + output reader, torn down on exit.
@@ -175,8 +192,11 @@ def running_pipeline(
     ``proxy``: every client reaches the broker through a TcpProxy (``Pipeline.proxy``) that a test
     can cut and restore, as a network outage would. ``tls``: that proxy speaks TLS only, with a
     self-signed certificate, and every client is configured for it (DQHASH_KAFKA_SECURITY_PROTOCOL=SSL).
-    ``scheme``: the transport the workers use (``tansu://`` or ``kafka://``, the one real clusters use).
+    ``scheme``: the transport the workers use (``tansu://`` or ``kafka://``, the one real clusters use); by
+    default the broker's own. ``broker``: ``embedded`` (Tansu) or ``mock`` (librdkafka's mock cluster).
     """
+    if broker == "mock" and (proxy or tls):
+        raise ValueError("the proxy and TLS run in front of the embedded broker only")
     workdir.mkdir(parents=True, exist_ok=True)
     server_tls = None
     if tls:
@@ -188,16 +208,21 @@ def running_pipeline(
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
-    broker_port = free_port()
-    advertised = free_port() if proxy else broker_port
-    broker = EmbeddedBroker(port=broker_port, advertised_port=advertised, log_path=workdir / "broker.log").start()
+    cluster = embedded = None
+    if broker == "mock":
+        cluster = asyncio.run_coroutine_threadsafe(MockCluster().start(), loop).result(30)
+        url = ",".join(f"{scheme or 'kafka'}://{address}" for address in cluster.bootstrap.split(","))
+    else:
+        broker_port = free_port()
+        advertised = free_port() if proxy else broker_port
+        embedded = EmbeddedBroker(port=broker_port, advertised_port=advertised, log_path=workdir / "broker.log").start()
+        url = embedded.url.replace("tansu://", f"{scheme or 'tansu'}://", 1)
     tcp_proxy = None
     if proxy:
         tcp_proxy = asyncio.run_coroutine_threadsafe(
             TcpProxy(advertised, broker_port, server_tls).start(), loop
         ).result(10)
     statsd = StatsdListener()
-    url = broker.url.replace("tansu://", f"{scheme}://", 1)
     env = local_worker_env(url, workdir, prefix, WINDOW_S, GRACE_S, 0.2, statsd.port, DD_ENV="e2e", **settings)
     config = settings_module.load(env)
     reader = running = None
@@ -215,7 +240,7 @@ def running_pipeline(
             loop,
         ).result(60)
         running = Pipeline(loop, config, reader, workdir, statsd)
-        running.proxy = tcp_proxy
+        running.proxy, running.cluster = tcp_proxy, cluster
         for _ in range(workers):
             running.start_worker(env)
         yield running
@@ -223,7 +248,10 @@ def running_pipeline(
         with contextlib.ExitStack() as teardown:  # callbacks run last-registered first
             teardown.callback(loop.call_soon_threadsafe, loop.stop)
             teardown.callback(statsd.close)
-            teardown.callback(broker.stop)
+            if embedded:
+                teardown.callback(embedded.stop)
+            if cluster:
+                teardown.callback(lambda: asyncio.run_coroutine_threadsafe(cluster.stop(), loop).result(30))
             if tcp_proxy:
                 teardown.callback(lambda: asyncio.run_coroutine_threadsafe(tcp_proxy.close(), loop).result(10))
             for worker in running.workers if running else ():  # restarted ones too, even after a failure
@@ -238,10 +266,10 @@ CASSANDRA_PASSWORD = "pw-" + uuid.uuid4().hex
 
 
 @pytest.fixture(scope="session")
-def pipeline(tmp_path_factory):
-    """A worker fed Topic-2 directly (an external cloud pipeline)."""
+def pipeline(tmp_path_factory, broker):
+    """A worker fed Topic-2 directly (an external cloud pipeline), one per broker."""
     secrets = {"DQHASH_WEB_TOKEN": WEB_TOKEN, "DQHASH_CASSANDRA_PASSWORD": CASSANDRA_PASSWORD}
-    with running_pipeline(tmp_path_factory.mktemp("e2e"), "e2e", **secrets) as running:
+    with running_pipeline(tmp_path_factory.mktemp(f"e2e-{broker}"), "e2e", broker=broker, **secrets) as running:
         yield running
 
 

@@ -13,9 +13,9 @@ HASHER = RowHasher("v2", ["id", "name"])
 BACKOFF_S = 1
 
 
-@pytest.fixture(scope="module")
-def loop_pipeline(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("producer")
+@pytest.fixture(scope="session")
+def loop_pipeline(tmp_path_factory, broker):
+    workdir = tmp_path_factory.mktemp(f"producer-{broker}")
     db = workdir / "cloud.db"
     connection = sqlite3.connect(db, check_same_thread=False)
     connection.execute("CREATE TABLE rows (id TEXT PRIMARY KEY, name TEXT)")
@@ -23,6 +23,7 @@ def loop_pipeline(tmp_path_factory):
     with running_pipeline(
         workdir,
         "loop",
+        broker=broker,
         DQHASH_LOOKUPS="true",
         DQHASH_LOOKUP_DELAY_SECONDS=0.3,
         DQHASH_RECHECKS=2,

@@ -122,12 +122,12 @@ def run(pipeline, onprem, cloud):
     pipeline.send_cloud(*cloud)
 
 
-def test_two_workers_publish_exactly_what_one_worker_does(tmp_path):
+def test_two_workers_publish_exactly_what_one_worker_does(tmp_path, broker):
     base = now_ms() - 60_000
     onprem, cloud, expected = mixed_workload(400, "same", base)
     results = {}
     for workers in (1, 2):
-        with running_pipeline(tmp_path / f"w{workers}", f"w{workers}", workers=workers) as pipeline:
+        with running_pipeline(tmp_path / f"w{workers}", f"w{workers}", workers=workers, broker=broker) as pipeline:
             if workers == 2:
                 for i in range(2):
                     wait_for_log(pipeline.log_path(i), "rebuilt the deadline index", 1, timeout_s=60)
@@ -183,10 +183,10 @@ def poll_until_served(port, path, timeout_s):
     pytest.fail(f"{path} was not served within {timeout_s}s; answers: {answers}")
 
 
-def test_a_killed_worker_loses_nothing_and_counts_nothing_twice(tmp_path):
+def test_a_killed_worker_loses_nothing_and_counts_nothing_twice(tmp_path, broker):
     onprem, cloud, expected = mixed_workload(1_000, "kill", now_ms() - 60_000)
     half = len(onprem) // 2
-    with running_pipeline(tmp_path, "kill", workers=2) as pipeline:
+    with running_pipeline(tmp_path, "kill", workers=2, broker=broker) as pipeline:
         for i in range(2):
             wait_for_log(pipeline.log_path(i), "rebuilt the deadline index", 1, timeout_s=60)
         survivor_log = pipeline.log_path(0)

@@ -38,8 +38,8 @@ def sigterm_and_time(process):
     return code, time.monotonic() - started
 
 
-def test_sigterm_stops_a_busy_worker_within_10_seconds(tmp_path):
-    with running_pipeline(tmp_path, "term") as pipeline:
+def test_sigterm_stops_a_busy_worker_within_10_seconds(tmp_path, broker):
+    with running_pipeline(tmp_path, "term", broker=broker) as pipeline:
         matched_pair(pipeline)
         pipeline.send_onprem(*(onprem(f"busy-{i}", h(str(i))) for i in range(3_000)))  # a backlog in flight
         code, took = sigterm_and_time(pipeline.worker)
