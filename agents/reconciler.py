@@ -17,25 +17,30 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import faust
+from faust.types import TP
 from mode.utils.aiter import aiter
 
-from dqhash.core.epochs import EpochGate, epoch_key
+from dqhash.core.epochs import EpochGate, epoch_header, epoch_key
 from dqhash.core.records import SOURCE_CLOUD, SOURCE_ONPREM, SOURCE_REKEY, SOURCE_TICK, Input, Out
 from dqhash.core.timeutil import now_ms
 from dqhash.core.tuples import build
 from dqhash.engine.reconciler import Reconciler
+from dqhash.internals.clients import started_producer
 from dqhash.internals.store import (
     batch_writer,
     fence_changelog_replay,
     partition_reader,
     partition_scanner,
     persist_offset,
+    persists_offsets,
     stored_epoch,
     wipe_partition,
 )
 from dqhash.internals.transport import Consumer as TappingConsumer
 from dqhash.internals.transport import is_stale
+from dqhash.kafka.changelog import read_range
 from dqhash.kafka.ownership import Ownership
+from dqhash.kafka.security import connect_args
 from dqhash.kafka.taps import Tap
 
 if TYPE_CHECKING:
@@ -262,14 +267,40 @@ class ReconcilerAgents:
         record this owner writes to the changelog: ``core.epochs``), then rebuild the deadline index, which is
         derived state."""
         partitions = sorted(self._changelog_actives())
-        markers = []
-        for partition in partitions:
-            epoch = self.epochs.claim(partition)
-            markers.extend(self._write(partition, [(epoch_key(partition), str(epoch).encode())]))
-        if markers:
-            await self.outputs.produce(markers)
-            log.info("claimed epochs %s for partitions %s", [self.epochs.claimed(p) for p in partitions], partitions)
+        if partitions:
+            epochs = await asyncio.gather(*(self._claim(partition) for partition in partitions))
+            log.info("claimed epochs %s for partitions %s", list(epochs), partitions)
         await self.outputs.produce(self.reconciler.rebuild(partitions))
+
+    async def _claim(self, partition: int) -> int:
+        """Writes the partition's epoch marker, catches up with whatever landed between the recovered end and
+        the marker (a paused owner's late records: every replay applies them, so this owner does too), then
+        claims the epoch: its own records carry it, and replays refuse older epochs after the marker."""
+        changelog = self.pairs.changelog_topic.get_topic_name()
+        tp = TP(changelog, partition)
+        epoch = self.epochs.newest(partition) + 1
+        key, value = epoch_key(partition), str(epoch).encode()
+        marker = await started_producer(self.app).send_and_wait(
+            changelog, value, key=key, partition=partition, headers=[epoch_header(epoch)]
+        )
+        recovered = self.pairs.data.persisted_offset(tp)
+        start = 0 if recovered is None else recovered + 1
+        if marker.offset > start and persists_offsets(self.pairs):  # the memory store recovers all, every time
+            landed = await read_range(connect_args(self.settings), changelog, partition, start, marker.offset)
+            self.pairs.apply_changelog_batch(landed)  # fenced by epoch, exactly as any replay applies them
+            if recovered is not None:
+                log.warning(
+                    "%d changelog records of partition %d landed after its recovery and before this owner's epoch "
+                    "marker (a paused owner's late writes?): applied as any replay applies them",
+                    len(landed),
+                    partition,
+                )
+        claimed = self.epochs.claim(partition)
+        if claimed != epoch:  # a record of a newer epoch before the marker: another owner claimed it meanwhile
+            raise RuntimeError(f"partition {partition}: epoch {claimed} claimed after writing marker {epoch}")
+        self._write(partition, [(key, value)])  # the local copy; the changelog record is the marker
+        self.pairs.data.set_persisted_offset(tp, marker.offset)
+        return epoch
 
     def _changelog_actives(self) -> set[int]:
         changelog = self.pairs.changelog_topic.get_topic_name()

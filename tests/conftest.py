@@ -16,3 +16,4 @@ def pytest_addoption(parser):
         default="both",
         help="the test broker(s) the e2e suite runs on: embedded (Tansu, tansu://), mock (librdkafka's, kafka://)",
     )
+

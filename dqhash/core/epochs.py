@@ -39,7 +39,7 @@ def epoch_header(epoch: int) -> tuple[str, bytes]:
     return (EPOCH_HEADER, str(epoch).encode())
 
 
-def epoch_of(headers: Iterable | None) -> int | None:
+def epoch_of(headers: Iterable[tuple[str, bytes]] | dict[str, bytes] | None) -> int | None:
     """The epoch a changelog record was written under; None if it carries none (or an unreadable one)."""
     if not headers:
         return None

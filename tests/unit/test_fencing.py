@@ -256,3 +256,76 @@ def test_ownership_waits_for_a_heartbeat_then_lets_the_batch_through():
 
     assert asyncio.run(scenario()) == 1
     assert not ownership.lapsed
+
+
+# --- claiming a partition: the marker, and catching up with what landed before it ----------------------------
+
+
+class RocksTable(MemoryTable):
+    """A table whose store is one real rocksdict DB for partition 0 and keeps a persisted offset."""
+
+    def __init__(self, path, recovered):
+        super().__init__()
+        from rocksdict import Options, Rdict
+
+        db = Rdict(str(path), Options(raw_mode=True))
+        self.db = db
+        self.data._dbs = {0: db}
+        self.data._db_for_partition = lambda partition: db
+        self.data.persisted_offset = lambda tp: self.data.persisted.get(tp, recovered)
+
+    def _apply(self, events):
+        for event in events:
+            self.applied.append(event.message.offset)
+            self.db[event.message.key] = event.message.value
+
+
+def claiming_agents(table, marker_offset, landed, monkeypatch):
+    from agents import reconciler as module
+    from dqhash.settings import load
+
+    gate = EpochGate(stored=stored_epoch(table))
+    fence_changelog_replay(table, gate)
+    agents = object.__new__(module.ReconcilerAgents)
+    agents.pairs, agents.epochs, agents._write = table, gate, batch_writer(table, gate)
+    agents.settings, agents.app = load({}), None
+    sent, reads = [], []
+
+    class Producer:
+        async def send_and_wait(self, topic, value, key, partition, headers):
+            sent.append((topic, key, value, partition, headers))
+            return SimpleNamespace(offset=marker_offset)
+
+    async def read_range(kafka, topic, partition, start, end):
+        reads.append((start, end))
+        return landed
+
+    monkeypatch.setattr(module, "started_producer", lambda app: Producer())
+    monkeypatch.setattr(module, "read_range", read_range)
+    return agents, gate, sent, reads
+
+
+def test_a_claim_writes_its_marker_and_reads_nothing_when_nothing_landed(tmp_path, monkeypatch):
+    table = RocksTable(tmp_path / "db", recovered=9)
+    table.db[epoch_key(0)] = b"3"
+    agents, gate, sent, reads = claiming_agents(table, marker_offset=10, landed=[], monkeypatch=monkeypatch)
+    assert asyncio.run(agents._claim(0)) == 4
+    assert sent == [("app-pairs-changelog", epoch_key(0), b"4", 0, [epoch_header(4)])]
+    assert reads == [] and gate.claimed(0) == 4 and table.db[epoch_key(0)] == b"4"
+    assert table.data.persisted[TP("app-pairs-changelog", 0)] == 10
+
+
+def test_a_claim_applies_what_landed_between_the_recovered_end_and_its_marker_as_any_replay_would(
+    tmp_path, monkeypatch
+):
+    """A paused owner's late records (epoch 3) landed at offsets 10 and 11, before the new owner's marker at 12: every
+    replay applies them, so the new owner does too; its own records then carry epoch 4."""
+    table = RocksTable(tmp_path / "db", recovered=9)
+    table.db[epoch_key(0)] = b"3"
+    landed = [event(0, 10, b"pk", b"late", 3), event(0, 11, b"pk2", b"late2", 3)]
+    agents, gate, sent, reads = claiming_agents(table, marker_offset=12, landed=landed, monkeypatch=monkeypatch)
+    assert asyncio.run(agents._claim(0)) == 4
+    assert reads == [(10, 12)]
+    assert table.db[b"pk"] == b"late" and table.db[b"pk2"] == b"late2"
+    assert table.data.persisted[TP("app-pairs-changelog", 0)] == 12
+    assert not gate.admits(0, 3), "after the claim, the paused owner's epoch is refused"
