@@ -17,3 +17,15 @@ def pytest_addoption(parser):
         help="the test broker(s) the e2e suite runs on: embedded (Tansu, tansu://), mock (librdkafka's, kafka://)",
     )
 
+
+#: e2e modules by how long their tests run, longest first: with ``-n 4 --dist worksteal`` (the README's test command)
+#: the longest start first and idle processes steal what is left, so no process finishes alone with a long test
+LONGEST_FIRST = ("test_zombies", "test_replicas", "test_faults", "test_recovery", "test_shutdown", "test_scenarios")
+
+
+def pytest_collection_modifyitems(config, items):
+    def rank(item):
+        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
+        return LONGEST_FIRST.index(module) if module in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: within a module, the order stays

@@ -185,6 +185,7 @@ def running_pipeline(
     tls: bool = False,
     scheme: str | None = None,
     broker: str = "embedded",
+    sasl: tuple[str, str, str] | None = None,
     **settings,
 ):
     """Broker + topics + ``workers`` workers + output reader, torn down on exit.
@@ -192,11 +193,23 @@ def running_pipeline(
     ``proxy``: every client reaches the broker through a TcpProxy (``Pipeline.proxy``) that a test
     can cut and restore, as a network outage would. ``tls``: that proxy speaks TLS only, with a
     self-signed certificate, and every client is configured for it (DQHASH_KAFKA_SECURITY_PROTOCOL=SSL).
+    ``sasl``: (mechanism, user, password) the mock's relays require, and every client is configured with.
     ``scheme``: the transport the workers use (``tansu://`` or ``kafka://``, the one real clusters use); by
     default the broker's own. ``broker``: ``embedded`` (Tansu) or ``mock`` (librdkafka's mock cluster).
     """
     if broker == "mock" and (proxy or tls):
         raise ValueError("the proxy and TLS run in front of the embedded broker only")
+    if sasl and broker != "mock":
+        raise ValueError("SASL (mechanism, user, password) is served by the mock cluster's relays only")
+    if sasl:
+        mechanism, user, password = sasl
+        settings = {
+            **settings,
+            "DQHASH_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+            "DQHASH_KAFKA_SASL_MECHANISM": mechanism,
+            "DQHASH_KAFKA_USERNAME": user,
+            "DQHASH_KAFKA_PASSWORD": password,
+        }
     workdir.mkdir(parents=True, exist_ok=True)
     server_tls = None
     if tls:
@@ -210,7 +223,7 @@ def running_pipeline(
     thread.start()
     cluster = embedded = None
     if broker == "mock":
-        cluster = asyncio.run_coroutine_threadsafe(MockCluster().start(), loop).result(30)
+        cluster = asyncio.run_coroutine_threadsafe(MockCluster(sasl=sasl).start(), loop).result(30)
         url = ",".join(f"{scheme or 'kafka'}://{address}" for address in cluster.bootstrap.split(","))
     else:
         broker_port = free_port()

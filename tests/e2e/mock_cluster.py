@@ -13,7 +13,10 @@ closed here, in front of it, by a loopback relay per mock broker:
   assignment, and then refuses a follower's SyncGroup that comes after it (INVALID_REQUEST: a real
   broker answers it with the assignment). aiokafka does not retry that, so the follower drops out of the
   group. The relay holds a leader's SyncGroup until the followers' of the same generation have gone
-  through (bounded), the order in which the mock expects them.
+  through (bounded), the order in which the mock expects them;
+- it has no SASL. With ``sasl=(mechanism, user, password)`` the relay is the SASL server (PLAIN, SCRAM-SHA-256,
+  SCRAM-SHA-512; RFC 4616 and RFC 5802): a client is served only after a real handshake with the right
+  credentials, so a test sees every dqhash client authenticate.
 
 Everything else passes through byte for byte. The mock's fault injection (``rd_kafka_mock_*``, an
 experimental C API, hence the pinned confluent-kafka version in the test extras) is bound with ctypes.
@@ -22,9 +25,12 @@ experimental C API, hence the pinned confluent-kafka version in the test extras)
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import ctypes
 import glob
+import hashlib
+import hmac
 import io
 import logging
 import os
@@ -39,7 +45,8 @@ from aiokafka.protocol import metadata as metadata_protocol
 log = logging.getLogger(__name__)
 
 API_PRODUCE, API_FETCH, API_METADATA, API_OFFSET_COMMIT, API_HEARTBEAT = 0, 1, 3, 8, 12
-API_SYNC_GROUP, API_VERSIONS, API_CREATE_TOPICS = 14, 18, 19
+API_SYNC_GROUP, API_SASL_HANDSHAKE, API_VERSIONS, API_CREATE_TOPICS, API_SASL_AUTHENTICATE = 14, 17, 18, 19, 36
+SASL_AUTHENTICATION_FAILED, UNSUPPORTED_SASL_MECHANISM, ILLEGAL_SASL_STATE = 58, 33, 34
 #: how long the relay holds a leader's SyncGroup for its followers' (see ``_in_sync_order``)
 SYNC_HOLD_S = 3.0
 #: Kafka error codes the fault tests inject
@@ -88,7 +95,11 @@ class _Broker:
 class MockCluster:
     """A mock cluster of ``brokers`` brokers, each behind a relay; ``bootstrap`` is the relays' addresses."""
 
-    def __init__(self, brokers: int = 3) -> None:
+    def __init__(self, brokers: int = 3, sasl: tuple[str, str, str] | None = None) -> None:
+        #: (mechanism, user, password) a client must authenticate with, or None
+        self.sasl = sasl
+        #: (mechanism, user, succeeded) of every SASL authentication the relays answered
+        self.authentications: list[tuple[str, str, bool]] = []
         self._lib = lib = _library()
         errors = ctypes.create_string_buffer(512)
         conf = lib.rd_kafka_conf_new()
@@ -180,6 +191,7 @@ class MockCluster:
         answers: deque[tuple[int, int, asyncio.Future]] = deque()
         forwarded: deque[asyncio.Future] = deque()
         ready = asyncio.Event()
+        sasl = _SaslServer(self.sasl, self.authentications)
 
         async def from_client() -> None:
             while True:
@@ -188,6 +200,11 @@ class MockCluster:
                 answer = asyncio.get_running_loop().create_future()
                 answers.append((api_key, api_version, answer))
                 ready.set()
+                if api_key in (API_SASL_HANDSHAKE, API_SASL_AUTHENTICATE):
+                    answer.set_result(sasl.answer(frame, api_key, correlation_id))
+                    continue
+                if sasl.required and not sasl.done and api_key != API_VERSIONS:
+                    raise ConnectionError(f"api {api_key} before SASL authentication: connection closed")
                 if api_key == API_CREATE_TOPICS:
                     answer.set_result(self._create_topics(frame, api_version, correlation_id))
                 else:
@@ -226,6 +243,8 @@ class MockCluster:
         finally:
             for pump in pumps:
                 pump.cancel()
+                if pump.done() and not pump.cancelled():
+                    pump.exception()  # a closed connection or a refused request: retrieved, not logged as lost
             for w in (writer, upstream_writer):
                 w.close()
             self._connections.discard(task)
@@ -279,18 +298,18 @@ class MockCluster:
     def _rewrite(self, frame: bytes, api_key: int, api_version: int) -> bytes:
         log.debug("response to api %d v%d", api_key, api_version)
         if api_key == API_VERSIONS and api_version <= 2:
-            return frame[:4] + self._with_create_topics(frame[4:], api_version)
+            return frame[:4] + self._with_relay_apis(frame[4:], api_version)
         if api_key == API_METADATA and 1 <= api_version <= 5:
             return frame[:4] + self._through_relays(frame[4:], api_version)
         return frame
 
-    @staticmethod
-    def _with_create_topics(body: bytes, version: int) -> bytes:
+    def _with_relay_apis(self, body: bytes, version: int) -> bytes:
         response_class = getattr(admin_protocol, f"ApiVersionResponse_v{version}")
         fields = list(response_class.SCHEMA.decode(io.BytesIO(body)))
-        fields[1] = [api for api in fields[1] if api[0] != API_CREATE_TOPICS] + [
-            (API_CREATE_TOPICS, *CREATE_TOPICS_VERSIONS)
-        ]
+        added = {API_CREATE_TOPICS: CREATE_TOPICS_VERSIONS}
+        if self.sasl:
+            added.update({API_SASL_HANDSHAKE: (1, 1), API_SASL_AUTHENTICATE: (0, 0)})
+        fields[1] = [api for api in fields[1] if api[0] not in added] + [(k, *v) for k, v in added.items()]
         return response_class.SCHEMA.encode(fields)
 
     def _through_relays(self, body: bytes, version: int) -> bytes:
@@ -307,6 +326,63 @@ class MockCluster:
         if fields[controller_at] not in relays:  # the mock answers 0, no broker's id
             fields[controller_at] = self.brokers[0].broker_id
         return response_class.SCHEMA.encode(fields)
+
+
+class _SaslServer:
+    """One connection's SASL exchange (handshake v1, then SaslAuthenticate v0 frames)."""
+
+    def __init__(self, credentials: tuple[str, str, str] | None, log_to: list) -> None:
+        self.required = credentials is not None
+        self.mechanism, self.user, self.password = credentials or ("", "", "")
+        self.done = False
+        self._log = log_to
+        self._scram: dict | None = None
+
+    def answer(self, frame: bytes, api_key: int, correlation_id: int) -> bytes:
+        data = io.BytesIO(frame[8:])
+        _read_string(data)  # client id
+        if api_key == API_SASL_HANDSHAKE:
+            mechanism = _read_string(data)
+            error = 0 if mechanism == self.mechanism else UNSUPPORTED_SASL_MECHANISM
+            body = admin_protocol.SaslHandShakeResponse_v1(error_code=error, enabled_mechanisms=[self.mechanism])
+            return struct.pack(">i", correlation_id) + body.encode()
+        (size,) = struct.unpack(">i", data.read(4))
+        token = data.read(size)
+        error, reply = self._step(token)
+        body = admin_protocol.SaslAuthenticateResponse_v0(
+            error_code=error, error_message="authentication failed" if error else None, sasl_auth_bytes=reply
+        )
+        return struct.pack(">i", correlation_id) + body.encode()
+
+    def _step(self, token: bytes) -> tuple[int, bytes]:
+        if self.mechanism == "PLAIN":
+            _authzid, user, password = token.split(b"\0", 2)
+            return self._finish(user.decode(), password.decode() == self.password, b"")
+        if self._scram is None:  # client-first: "n,,n=user,r=nonce"
+            bare = token.decode().split(",", 2)[2]
+            fields = dict(part.split("=", 1) for part in bare.split(","))
+            salt, nonce = os.urandom(16), fields["r"] + base64.b64encode(os.urandom(12)).decode()
+            first = f"r={nonce},s={base64.b64encode(salt).decode()},i=4096"
+            self._scram = {"bare": bare, "user": fields["n"], "salt": salt, "first": first, "nonce": nonce}
+            return 0, first.encode()
+        scram, digest = self._scram, "sha256" if self.mechanism == "SCRAM-SHA-256" else "sha512"
+        final = token.decode()
+        without_proof, proof = final.rsplit(",p=", 1)
+        salted = hashlib.pbkdf2_hmac(digest, self.password.encode(), scram["salt"], 4096)
+        client_key = hmac.new(salted, b"Client Key", digest).digest()
+        message = ",".join((scram["bare"], scram["first"], without_proof)).encode()
+        signature = hmac.new(hashlib.new(digest, client_key).digest(), message, digest).digest()
+        sent_key = bytes(a ^ b for a, b in zip(base64.b64decode(proof), signature, strict=True))
+        ok = hmac.compare_digest(sent_key, client_key) and f"r={scram['nonce']}" in without_proof
+        server_key = hmac.new(salted, b"Server Key", digest).digest()
+        verifier = base64.b64encode(hmac.new(server_key, message, digest).digest())
+        return self._finish(scram["user"], ok, b"v=" + verifier)
+
+    def _finish(self, user: str, ok: bool, reply: bytes) -> tuple[int, bytes]:
+        ok = ok and user == self.user
+        self._log.append((self.mechanism, user, ok))
+        self.done = ok
+        return (0, reply) if ok else (SASL_AUTHENTICATION_FAILED, b"")
 
 
 def _read_string(data: io.BytesIO) -> str:

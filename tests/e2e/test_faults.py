@@ -29,10 +29,10 @@ from tests.e2e.test_recovery import wait_for_log
 
 pytestmark = pytest.mark.e2e
 
-PAIRS = 300
+PAIRS = 200
 OUTAGE_S = 8
 #: longer than any fault delays a cloud hash behind its on-prem event: every verdict is decided by the data alone
-GRACE_S = 15
+GRACE_S = 12
 READY = "rebuilt the deadline index"
 
 
