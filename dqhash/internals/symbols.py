@@ -182,6 +182,21 @@ SYMBOLS: tuple[Symbol, ...] = (
         "end offsets are not corrected on tansu://",
     ),
     Symbol(
+        CONSUMER_THREAD,
+        "verify_event_path",
+        "method",
+        "overridden: Faust's livelock check is skipped for a partition with no position yet (it asserted one)",
+        "a broker outage longer than the session timeout crashes the worker (AssertionError in the check)",
+        ("self", "now", "tp"),
+    ),
+    Symbol(
+        "aiokafka.consumer.fetcher:Fetcher",
+        "_subscriptions",
+        "attribute",
+        "a partition's fetch state: whether it has a position, before Faust's livelock check reads it",
+        "the livelock check guard fails: a broker outage crashes the worker again",
+    ),
+    Symbol(
         "aiokafka:AIOKafkaConsumer",
         "_coordinator",
         "attribute",

@@ -51,7 +51,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.transport.drivers import aiokafka as stock
 from faust.types import TP
 from faust.types.tuples import ack_lock
@@ -153,6 +153,18 @@ class RewindingConsumerThread(stock.AIOKafkaConsumerThread):
         records = await super()._fetch_records(consumer, active_partitions, timeout=timeout, max_records=max_records)
         self.fetched_seeks = dict(self.seeks)  # same step as aiokafka handed the records over: no seek between
         return records
+
+    def verify_event_path(self, now: float, tp: TP) -> None:
+        """Faust's livelock check reads aiokafka's position of ``tp``, which asserts that one exists. A partition
+        awaiting its reset after a rejoin has none: when a broker went down for longer than the session timeout,
+        the check's AssertionError crashed the consumer and the worker died. Such a partition is checked once it
+        has a position again."""
+        state = self._ensure_consumer()._fetcher._subscriptions.subscription.assignment.state_value(
+            TopicPartition(tp.topic, tp.partition)
+        )
+        if state is None or not state.has_valid_position:
+            return None
+        return super().verify_event_path(now, tp)
 
     async def seek_to_committed(self) -> Mapping[TP, int]:
         return await self.call_thread(self._seek_to_committed_or_reset)

@@ -329,3 +329,22 @@ def test_a_claim_applies_what_landed_between_the_recovered_end_and_its_marker_as
     assert table.db[b"pk"] == b"late" and table.db[b"pk2"] == b"late2"
     assert table.data.persisted[TP("app-pairs-changelog", 0)] == 12
     assert not gate.admits(0, 3), "after the claim, the paused owner's epoch is refused"
+
+
+def test_the_livelock_check_skips_a_partition_with_no_position_instead_of_crashing():
+    """After a rejoin during a broker outage a partition awaits its reset: aiokafka's ``position`` asserts, and
+    Faust's livelock check, reading it, crashed the worker (seen with a broker down for 8 s)."""
+    from aiokafka.consumer.subscription_state import TopicPartitionState
+
+    from dqhash.internals.transport import RewindingConsumerThread
+
+    async def awaiting_reset():
+        return TopicPartitionState(assignment=None)  # a newly assigned partition, before its reset
+
+    state = asyncio.run(awaiting_reset())
+    with pytest.raises(AssertionError):
+        _ = state.position  # what Faust's own check reads
+    assignment = SimpleNamespace(state_value=lambda tp: state)
+    fetcher = SimpleNamespace(_subscriptions=SimpleNamespace(subscription=SimpleNamespace(assignment=assignment)))
+    thread = SimpleNamespace(_ensure_consumer=lambda: SimpleNamespace(_fetcher=fetcher))
+    assert RewindingConsumerThread.verify_event_path(thread, 0.0, TP("t", 0)) is None
