@@ -167,32 +167,42 @@ def wait_verdicts(pipeline, at_least: int, timeout_s: float) -> None:
     )
 
 
+def both_workers_ready(pipeline) -> None:
+    for i in range(2):
+        wait_for_log(pipeline.log_path(i), READY, 1, timeout_s=60)
+
+
+def freeze_until_taken_over(pipeline, pks, during=()) -> None:
+    """Freezes worker 1 until worker 0 has taken over its partitions and matched every pair, then thaws it and
+    waits until it has rejoined and recovered. ``during``: cloud hashes sent while it is frozen."""
+    survivor_log, zombie_log = pipeline.log_path(0), pipeline.log_path(1)
+    rebuilds, zombie_rebuilds = (log.read_text().count(READY) for log in (survivor_log, zombie_log))
+    zombie = pipeline.workers[1]
+    freeze(zombie)
+    try:
+        if during:
+            pipeline.send_cloud(*during)
+        wait_for_log(survivor_log, READY, rebuilds + 1, timeout_s=120)  # frozen past its session: taken over
+        wait_all_matched(pipeline, pks, timeout_s=240)
+    finally:
+        thaw(zombie)
+    wait_for_log(zombie_log, READY, zombie_rebuilds + 1, timeout_s=120)  # it rejoined and recovered
+    pipeline.check_alive()
+
+
 def test_a_worker_frozen_past_its_session_wakes_up_without_emitting_for_lost_partitions(tmp_path, broker):
     """The issue's scenario: every on-prem event and half the cloud hashes; freeze one worker once about half the
     verdicts are out; the other half of the cloud hashes; the survivor classifies everything; thaw."""
     onprem, cloud, pks = pairs("zombie", PAIRS)
     with running_pipeline(tmp_path, "zombie", workers=2, DQHASH_GRACE_SECONDS=GRACE_S, broker=broker) as pipeline:
-        for i in range(2):
-            wait_for_log(pipeline.log_path(i), READY, 1, timeout_s=60)
-        survivor_log, zombie_log = pipeline.log_path(0), pipeline.log_path(1)
-        rebuilds = survivor_log.read_text().count(READY)
+        both_workers_ready(pipeline)
         pipeline.send_onprem(*onprem)
         pipeline.send_cloud(*cloud[: PAIRS // 2])
         wait_verdicts(pipeline, PAIRS // 4, timeout_s=120)
-        zombie = pipeline.workers[1]
-        freeze(zombie)
-        try:
-            pipeline.send_cloud(*cloud[PAIRS // 2 :])
-            wait_for_log(survivor_log, READY, rebuilds + 1, timeout_s=120)  # it took the frozen worker's partitions
-            wait_all_matched(pipeline, pks, timeout_s=180)
-        finally:
-            thaw(zombie)
-        zombie_rebuilds = zombie_log.read_text().count(READY)
-        wait_for_log(zombie_log, READY, zombie_rebuilds + 1, timeout_s=120)  # it rejoined and recovered
-        pipeline.check_alive()
+        freeze_until_taken_over(pipeline, pks, during=cloud[PAIRS // 2 :])
         wait_deadlines_swept(pipeline)
         assert_every_pair_matched_once(pipeline, pks)
-        assert LAPSED in zombie_log.read_text(), "the thawed worker never noticed its lease lapsed"
+        assert LAPSED in pipeline.log_path(1).read_text(), "the thawed worker never noticed its lease lapsed"
         assert_recovery_equals_live_state(pipeline, tmp_path, pks)
 
 
@@ -200,22 +210,11 @@ def test_a_worker_frozen_in_the_middle_of_a_busy_backlog(tmp_path, broker):
     """Both sides of every pair queued at once, the worker frozen while it is working through them."""
     onprem, cloud, pks = pairs("busy", PAIRS * 2 // 3)
     with running_pipeline(tmp_path, "busy", workers=2, DQHASH_GRACE_SECONDS=GRACE_S, broker=broker) as pipeline:
-        for i in range(2):
-            wait_for_log(pipeline.log_path(i), READY, 1, timeout_s=60)
-        survivor_log, zombie_log = pipeline.log_path(0), pipeline.log_path(1)
-        rebuilds = survivor_log.read_text().count(READY)
+        both_workers_ready(pipeline)
         pipeline.send_onprem(*onprem)
         pipeline.send_cloud(*cloud)
         wait_verdicts(pipeline, len(pks) // 50, timeout_s=120)  # the backlog is being worked through
-        zombie = pipeline.workers[1]
-        freeze(zombie)
-        try:
-            wait_for_log(survivor_log, READY, rebuilds + 1, timeout_s=120)  # frozen past its session: taken over
-            wait_all_matched(pipeline, pks, timeout_s=240)
-        finally:
-            thaw(zombie)
-        wait_for_log(zombie_log, READY, zombie_log.read_text().count(READY) + 1, timeout_s=120)
-        pipeline.check_alive()
+        freeze_until_taken_over(pipeline, pks)
         wait_deadlines_swept(pipeline)
         assert_every_pair_matched_once(pipeline, pks)
         assert_recovery_equals_live_state(pipeline, tmp_path, pks)
