@@ -27,7 +27,7 @@ class Ownership:
         self._changed: asyncio.Event | None = None
         #: the lease was found lapsed and not yet reported in the log
         self._warned = False
-        #: lapses seen since start (for the closing figures and the views)
+        #: lapses this worker waited out since start
         self.lapses = 0
 
     def attach(self, heartbeats: list) -> None:
