@@ -22,7 +22,7 @@ from dqhash.ops.inspection import RecentOutputs
 from dqhash.settings import Settings
 
 #: A cheap test before parsing an audit record: only problems are kept.
-_PROBLEM_MARK = b'"status":"MIS'
+_PROBLEM_MARKS = (b'"status":"MIS', b'"status":"EXTRA_', b'"status":"CLOUD_', b'"status":"DELETE_NOT')
 
 
 class Outputs:
@@ -86,5 +86,5 @@ class Outputs:
             for out in outs:
                 if out.topic == dlq:
                     recent.saw("dlq", out.key, out.value, out.headers)
-                elif out.topic == audit and out.value is not None and _PROBLEM_MARK in out.value:
+                elif out.topic == audit and out.value is not None and any(m in out.value for m in _PROBLEM_MARKS):
                     recent.saw("audit", out.key, out.value, out.headers)

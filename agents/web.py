@@ -21,7 +21,10 @@ from faust.web.exceptions import ServiceUnavailable
 
 from dqhash.core.codec import decode_state
 from dqhash.core.partitioning import partition_for
+from dqhash.core.snapshot_report import build_report, summaries
+from dqhash.core.timeutil import now_ms
 from dqhash.core.window_keys import window_key
+from dqhash.kafka.snapshot_log import read_snapshot_records
 from dqhash.ops import access, inspection
 
 if TYPE_CHECKING:
@@ -234,6 +237,40 @@ def register(runtime: Runtime) -> None:
             if replayed:
                 log.info("replayed %d DLQ record(s) on request: %s", len(replayed), [r["id"] for r in replayed])
             return self.ok({"replayed": replayed, "not_found": missing})
+
+    snapshot_cache: dict[str, tuple[float, list[dict]]] = {}
+
+    async def _snapshot_records() -> list[dict]:
+        """The snapshots topic, read whole at most once a second however many views ask."""
+        loop = asyncio.get_running_loop()
+        cached = snapshot_cache.get("records")
+        if cached is None or loop.time() - cached[0] > 1.0:
+            cached = snapshot_cache["records"] = (loop.time(), await read_snapshot_records(settings))
+        return cached[1]
+
+    @app.page("/dq/snapshots")
+    class SnapshotsView(_Json):
+        """Every snapshot run, newest first: state, rows on each side, counts by status (docs/snapshots.md)."""
+
+        async def get(self, request: Request) -> Response:
+            try:
+                records = await _snapshot_records()
+            except Exception as exc:
+                return self.problem(503, f"cannot read the snapshots topic: {type(exc).__name__}: {exc}")
+            return self.ok({"items": summaries(records, settings.partitions, now_ms())})
+
+    @app.page("/dq/snapshots/{snapshot_id}")
+    class SnapshotView(_Json):
+        """One run's report: rows per side, counts by status, per partition and token range, progress."""
+
+        async def get(self, request: Request, snapshot_id: str) -> Response:
+            try:
+                records = await _snapshot_records()
+            except Exception as exc:
+                return self.problem(503, f"cannot read the snapshots topic: {type(exc).__name__}: {exc}")
+            if not any(r.get("snapshot_id") == snapshot_id for r in records):
+                return self.problem(404, f"no records of snapshot {snapshot_id!r}")
+            return self.ok(build_report(records, snapshot_id, settings.partitions, now_ms()))
 
     @app.page("/")
     class Dashboard(View):

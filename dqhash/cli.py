@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
-from typing import BinaryIO, TextIO
+from typing import Any, BinaryIO, TextIO
 
 import orjson
 
@@ -83,6 +83,8 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     bench.set_defaults(run=lambda args: _bench(args.pairs, args.json))
 
+    _snapshot_parser(commands)
+
     bench_domain = commands.add_parser(
         "bench-domain", help="throughput of parse, hash and classify on one core, next to a bare orjson+sha256 floor"
     )
@@ -90,6 +92,247 @@ def _parser() -> argparse.ArgumentParser:
     bench_domain.add_argument("--json", action="store_true", help="print one JSON object")
     bench_domain.set_defaults(run=lambda args: _bench_domain(args.records, args.json))
     return parser
+
+
+def _snapshot_parser(commands: Any) -> None:
+    snapshot = commands.add_parser(
+        "snapshot",
+        help="prove the whole table: publish the on-prem side, scan the cloud side, report (docs/snapshots.md)",
+    )
+    actions = snapshot.add_subparsers(title="snapshot commands", metavar="ACTION")
+
+    def hashing(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--snapshot-id", required=True, help="the run's id (letters, digits, . _ : -)")
+        parser.add_argument("--splits", type=int, default=256, help="token ranges the ring is split into (default 256)")
+        parser.add_argument(
+            "--ranges-from",
+            metavar="SNAPSHOT_ID",
+            help="cover only the token ranges in which that earlier run found differences",
+        )
+        parser.add_argument("--strategy", default=None, help="hash strategy (default DQHASH_HASH_STRATEGY)")
+        parser.add_argument("--fields", help="columns to hash (default DQHASH_HASH_COLUMNS, else every column)")
+        parser.add_argument("--types", help="column=cqltype declarations (default DQHASH_HASH_TYPES)")
+
+    publish = actions.add_parser(
+        "publish", help="hash an on-prem export (JSON Lines or CSV) by the spec and publish it to Topic-1"
+    )
+    publish.add_argument("export", help="the export file (JSON Lines, or CSV with a header); - for stdin")
+    publish.add_argument("--format", choices=("jsonl", "csv"), help="default: from the file name (.csv), else jsonl")
+    publish.add_argument("--key-columns", required=True, help="the primary key columns, in key order")
+    publish.add_argument(
+        "--partition-key", help="the Cassandra partition key columns (default: the key columns), for token ranges"
+    )
+    publish.add_argument("--as-of", help="when the export was taken (ISO-8601 or epoch ms; default now)")
+    hashing(publish)
+    publish.set_defaults(run=_snapshot_publish)
+
+    scan = actions.add_parser(
+        "scan", help="read the whole cloud table by token range, hash it and publish it to Topic-2"
+    )
+    hashing(scan)
+    scan.add_argument("--parallel", type=int, default=4, help="token ranges read at once (default 4)")
+    scan.add_argument("--fetch-size", type=int, default=1000, help="rows per page (default 1000)")
+    scan.add_argument(
+        "--rows-per-second", type=float, default=5000, help="most rows read a second, all ranges together (0: no limit)"
+    )
+    scan.add_argument("--checkpoint", help="file of finished ranges (default ./dqhash-scan-<id>.json): resumes a scan")
+    scan.set_defaults(run=_snapshot_scan)
+
+    report = actions.add_parser("report", help="a run's report (from the snapshots topic)")
+    report.add_argument("snapshot_id", nargs="?", help="the run (default: list every run)")
+    report.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    report.set_defaults(run=_snapshot_report)
+
+
+def _snapshot_setup(args: argparse.Namespace) -> tuple[Any, Any, set[int] | None] | int:
+    """Settings, hasher and the ranges to cover, or an exit status after saying what is wrong."""
+    import asyncio
+
+    from dqhash import settings as settings_module
+    from dqhash.core.contracts import Rejection, check_snapshot_id
+
+    try:
+        settings = settings_module.load()
+    except settings_module.SettingsError as exc:
+        print(f"dqhash snapshot: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    checked = check_snapshot_id(args.snapshot_id)
+    if isinstance(checked, Rejection):
+        print(f"dqhash snapshot: --snapshot-id: {checked.message}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.splits < 1 or args.splits > 1_000_000:
+        print("dqhash snapshot: --splits must be between 1 and 1000000", file=sys.stderr)
+        return EXIT_USAGE
+    fields = _split(args.fields) if args.fields else settings.hash_columns
+    types = args.types if args.types is not None else settings.hash_types
+    try:
+        hasher = RowHasher(args.strategy or settings.hash_strategy, fields, parse_type_declarations(types))
+    except (HashConfigError, CanonicalError) as exc:
+        print(f"dqhash snapshot: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    only = None
+    if args.ranges_from:
+        from dqhash.core.snapshot_report import build_report
+        from dqhash.core.timeutil import now_ms
+        from dqhash.kafka.snapshot_log import read_snapshot_records
+
+        records = asyncio.run(read_snapshot_records(settings))
+        earlier = build_report(records, args.ranges_from, settings.partitions, now_ms())
+        if earlier["splits"] not in (None, args.splits):
+            print(
+                f"dqhash snapshot: run {args.ranges_from} used --splits {earlier['splits']}; give the same",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+        only = set(earlier["ranges_with_differences"])
+        print(
+            f"dqhash snapshot: covering the {len(only)} token ranges {sorted(only)} of {args.ranges_from}",
+            file=sys.stderr,
+        )
+    return settings, hasher, only
+
+
+def _snapshot_publish(args: argparse.Namespace) -> int:
+    import asyncio
+    from pathlib import Path
+
+    from dqhash.core.timeutil import TimestampError, now_ms, parse_timestamp
+    from dqhash.tools.snapshot.publish import publish
+
+    setup = _snapshot_setup(args)
+    if isinstance(setup, int):
+        return setup
+    settings, hasher, only = setup
+    try:
+        as_of = parse_timestamp(args.as_of) if args.as_of else now_ms()
+    except TimestampError as exc:
+        print(f"dqhash snapshot publish: --as-of: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    key_columns = _split(args.key_columns) or []
+    partition_key = _split(args.partition_key) if args.partition_key else key_columns
+    path = None if args.export == "-" else Path(args.export)
+    if path is not None and not path.is_file():
+        print(f"dqhash snapshot publish: no such file: {path}", file=sys.stderr)
+        return EXIT_USAGE
+    fmt = args.format or ("csv" if path is not None and path.suffix.lower() == ".csv" else "jsonl")
+    types = dict(parse_type_declarations(args.types if args.types is not None else settings.hash_types) or {})
+    with open(path, "rb") if path is not None else os.fdopen(os.dup(0), "rb") as stream:
+        errors = asyncio.run(
+            publish(
+                settings,
+                path,
+                stream,
+                fmt,
+                args.snapshot_id,
+                hasher,
+                key_columns,
+                partition_key or [],
+                types,
+                args.splits,
+                only,
+                as_of,
+            )
+        )
+    return EXIT_BAD_INPUT if errors else EXIT_OK
+
+
+def _snapshot_scan(args: argparse.Namespace) -> int:
+    import asyncio
+    from pathlib import Path
+
+    from dqhash.cloud.scanner import CassandraRangeScan, SQLiteRangeScan
+    from dqhash.tools.snapshot.scan import Checkpoint, scan
+
+    setup = _snapshot_setup(args)
+    if isinstance(setup, int):
+        return setup
+    settings, hasher, only = setup
+    try:
+        checkpoint = Checkpoint(
+            Path(args.checkpoint or f"dqhash-scan-{args.snapshot_id}.json"), args.snapshot_id, args.splits
+        )
+        if settings.cloud_store == "sqlite":
+            types = dict(parse_type_declarations(args.types if args.types is not None else settings.hash_types) or {})
+            source = SQLiteRangeScan(
+                settings.sqlite_path, settings.sqlite_table, settings.sqlite_key_columns, types, args.fetch_size
+            )
+        else:
+            from dqhash.cloud.factory import cassandra_session
+
+            source = CassandraRangeScan(
+                cassandra_session(settings),
+                settings.cassandra_keyspace,
+                settings.cassandra_table,
+                settings.cassandra_consistency,
+                args.fetch_size,
+                max(settings.cassandra_timeout_s, 10.0),
+                settings.cassandra_retries,
+            )
+    except Exception as exc:
+        print(f"dqhash snapshot scan: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        failed = asyncio.run(
+            scan(
+                settings,
+                source,
+                hasher,
+                args.snapshot_id,
+                args.splits,
+                only,
+                args.parallel,
+                args.rows_per_second,
+                checkpoint,
+            )
+        )
+    finally:
+        source.close()
+    if failed:
+        print(
+            f"dqhash snapshot scan: {failed} token range(s) failed; run the same command again to read them",
+            file=sys.stderr,
+        )
+        return 1
+    return EXIT_OK
+
+
+def _snapshot_report(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from dqhash import settings as settings_module
+    from dqhash.core.snapshot_report import build_report, render_table, summaries
+    from dqhash.core.timeutil import now_ms
+    from dqhash.kafka.snapshot_log import read_snapshot_records
+
+    try:
+        settings = settings_module.load()
+        records = asyncio.run(read_snapshot_records(settings))
+    except settings_module.SettingsError as exc:
+        print(f"dqhash snapshot report: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as exc:
+        print(f"dqhash snapshot report: cannot read the snapshots topic ({type(exc).__name__}: {exc})", file=sys.stderr)
+        return 1
+    if not args.snapshot_id:
+        listing = summaries(records, settings.partitions, now_ms())
+        if args.json:
+            print(orjson.dumps(listing, option=orjson.OPT_INDENT_2).decode())
+        else:
+            for row in listing:
+                print(
+                    f"{row['snapshot_id']:32s} {row['state']:9s} {row['rows']['onprem']:>10,} on-prem "
+                    f"{row['rows']['cloud']:>10,} cloud  {row['counts']}"
+                )
+        return EXIT_OK
+    report = build_report(records, args.snapshot_id, settings.partitions, now_ms())
+    if not any(r.get("snapshot_id") == args.snapshot_id for r in records):
+        print(
+            f"dqhash snapshot report: no records of snapshot {args.snapshot_id!r} on {settings.snapshot_topic}",
+            file=sys.stderr,
+        )
+        return 1
+    print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() if args.json else render_table(report))
+    return EXIT_OK
 
 
 def _run_hash(args: argparse.Namespace, stdin: BinaryIO | None = None, stdout: TextIO | None = None) -> int:

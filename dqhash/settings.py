@@ -146,7 +146,35 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("DQHASH_RECHECKS", "2", "re-reads before a final MISMATCH / MISSING_CLOUD (with lookups)"),
     Variable("DQHASH_RECHECK_BACKOFF_SECONDS", "2", "the n-th recheck waits n times this"),
     Variable("DQHASH_ANSWER_WAIT_SECONDS", "60", "a deadline waits at most this long for an unanswered lookup"),
-    Variable("DQHASH_REPAIR_TOPIC", "dq-repair", "confirmed MISMATCH / MISSING_CLOUD pairs, for a resync job"),
+    Variable("DQHASH_REPAIR_TOPIC", "dq-repair", "confirmed problems (MISMATCH, MISSING_CLOUD, ...), for a resync job"),
+    Variable(
+        "DQHASH_SNAPSHOT_TOPIC",
+        "dq-snapshots",
+        "snapshot runs: the publishers' and scanners' progress, each partition's reconciliation (compacted)",
+    ),
+    Variable(
+        "DQHASH_VERIFY_DELETES",
+        "false",
+        "check that an on-prem DELETE reached the cloud (DELETE_CONFIRMED / DELETE_NOT_PROPAGATED) instead of "
+        "SKIPPED_DELETE: by a lookup, or by a Topic-2 `hash_cloud: null` after the delete (true | false)",
+    ),
+    Variable(
+        "DQHASH_ONPREM_TOMBSTONES",
+        "delete",
+        "a Topic-1 tombstone (key, no value, as Debezium emits after a delete): `delete` of the keyed PK, or "
+        "`dead_letter` (EMPTY_VALUE) when Topic-1 keys are not PKs",
+    ),
+    Variable(
+        "DQHASH_REVERIFY_ROWS_PER_SECOND",
+        "0",
+        "with lookups: re-read this many settled MATCH rows a second, for the whole table, to catch cloud drift "
+        "(0: off)",
+    ),
+    Variable(
+        "DQHASH_REVERIFY_MIN_AGE_SECONDS",
+        "3600",
+        "a settled MATCH is re-read only once it has been unchanged this long",
+    ),
     Variable("DQHASH_CLOUD_STORE", "cassandra", "where the producer reads rows: cassandra | sqlite"),
     Variable("DQHASH_HASH_COLUMNS", "", "comma-separated columns to hash (empty: every column)"),
     Variable("DQHASH_HASH_TYPES", "", "column=cqltype declarations for the hasher, e.g. amount=decimal"),
@@ -229,6 +257,11 @@ class Settings:
     recheck_backoff_ms: int
     answer_wait_ms: int
     repair_topic: str
+    snapshot_topic: str
+    verify_deletes: bool
+    onprem_tombstones: str
+    reverify_rows_per_second: float
+    reverify_min_age_ms: int
     cloud_store: str
     hash_columns: tuple[str, ...] | None
     hash_types: str
@@ -347,6 +380,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         "DQHASH_METRICS_TOPIC",
         "DQHASH_DLQ_TOPIC",
         "DQHASH_REPAIR_TOPIC",
+        "DQHASH_SNAPSHOT_TOPIC",
         "DQHASH_APP_ID",
     ):
         if not raw(name) or any(c not in _TOPIC_CHARS for c in raw(name)):
@@ -376,10 +410,14 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
             "DQHASH_METRICS_TOPIC",
             "DQHASH_DLQ_TOPIC",
             "DQHASH_REPAIR_TOPIC",
+            "DQHASH_SNAPSHOT_TOPIC",
         )
     ]
     if len(set(topics)) != len(topics):
-        raise SettingsError(f"the DQHASH_*_TOPIC settings must name six different topics, got {topics}")
+        raise SettingsError(f"the DQHASH_*_TOPIC settings must name seven different topics, got {topics}")
+    tombstones = raw("DQHASH_ONPREM_TOMBSTONES").lower()
+    if tombstones not in ("delete", "dead_letter"):
+        raise SettingsError(f"DQHASH_ONPREM_TOMBSTONES={tombstones!r} is invalid: expected delete or dead_letter")
     kafka = _kafka_security(raw, secret)
     if flag("DQHASH_WEB_TOKEN_READS") and not secret("DQHASH_WEB_TOKEN"):
         raise SettingsError("DQHASH_WEB_TOKEN_READS=true needs DQHASH_WEB_TOKEN (the token the reads must carry)")
@@ -429,6 +467,13 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         recheck_backoff_ms=seconds_ms("DQHASH_RECHECK_BACKOFF_SECONDS"),
         answer_wait_ms=seconds_ms("DQHASH_ANSWER_WAIT_SECONDS"),
         repair_topic=raw("DQHASH_REPAIR_TOPIC"),
+        snapshot_topic=topics[6],
+        verify_deletes=flag("DQHASH_VERIFY_DELETES"),
+        onprem_tombstones=tombstones,
+        reverify_rows_per_second=parse(
+            "DQHASH_REVERIFY_ROWS_PER_SECOND", float, lambda v: 0 <= v <= 1_000_000, "rows a second, 0..1000000"
+        ),
+        reverify_min_age_ms=seconds_ms("DQHASH_REVERIFY_MIN_AGE_SECONDS"),
         cloud_store=cloud_store,
         hash_columns=names("DQHASH_HASH_COLUMNS") or None,
         hash_types=raw("DQHASH_HASH_TYPES"),

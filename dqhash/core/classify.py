@@ -29,9 +29,22 @@ class Status(str, Enum):
     SKIPPED_DELETE = "SKIPPED_DELETE"
     HASH_VERSION_MISMATCH = "HASH_VERSION_MISMATCH"
     SUPERSEDED = "SUPERSEDED"
+    #: a snapshot found the row in the cloud and not on-prem (docs/snapshots.md)
+    EXTRA_IN_CLOUD = "EXTRA_IN_CLOUD"
+    #: a re-verification found a row that matched no longer does; then one that has vanished from the cloud
+    CLOUD_DRIFT = "CLOUD_DRIFT"
+    CLOUD_VANISHED = "CLOUD_VANISHED"
+    #: an on-prem DELETE checked against the cloud (DQHASH_VERIFY_DELETES): gone there too, or still there
+    DELETE_CONFIRMED = "DELETE_CONFIRMED"
+    DELETE_NOT_PROPAGATED = "DELETE_NOT_PROPAGATED"
 
 
 PENDING = "PENDING"
+#: the deadline of a snapshot row: none, it waits for its snapshot to be complete on both sides
+#: (``on_snapshot_complete``), never for a timer
+AWAITING_SNAPSHOT = 1 << 62
+#: event ids of DELETEs made from Topic-1 tombstones (``contracts.tombstone_event``)
+TOMBSTONE_PREFIX = "tombstone:"
 
 
 class Tracked(NamedTuple):
@@ -49,6 +62,8 @@ class Tracked(NamedTuple):
     rechecks: int = 0  # re-reads of the cloud row requested before a final MISMATCH / MISSING_CLOUD
     recheck_results: tuple[str, ...] = ()  # what the cloud showed before each re-read
     awaiting_ms: int | None = None  # a requested read not yet answered (answer: any read at or after this time)
+    snapshot_id: str | None = None  # a snapshot row: the run it belongs to
+    reverify: bool = False  # a settled MATCH being read again (re-verification), not a new event
 
 
 class CloudSeen(NamedTuple):
@@ -59,6 +74,17 @@ class CloudSeen(NamedTuple):
     cloud_ts: int
     arrived_ms: int
     columns_removed: tuple[str, ...] = ()
+    snapshot_id: str | None = None  # read by a snapshot scan
+
+
+class Membership(NamedTuple):
+    """Where a PK stands in its newest snapshot: which sides have shown it, and whether it was judged."""
+
+    snapshot_id: str
+    onprem: bool
+    cloud: bool
+    token_range: int | None
+    judged: bool  # its snapshot verdict is given (or left to a newer stream event): a re-sweep skips it
 
 
 class PairState(NamedTuple):
@@ -78,6 +104,8 @@ class PairState(NamedTuple):
     #: state survived a crash, so did they, and a new owner re-publishes them (their audit records may not
     #: have reached Kafka before the crash; audit ids are deterministic, so a repeat is an upsert)
     outbox: tuple[Verdict, ...] = ()
+    #: the pk's part in its newest snapshot run, if any (docs/snapshots.md)
+    snapshot: Membership | None = None
 
 
 class Verdict(NamedTuple):
@@ -98,6 +126,7 @@ class Verdict(NamedTuple):
     classified_ms: int
     rechecks: int = 0
     recheck_results: tuple[str, ...] = ()
+    snapshot_id: str | None = None  # a verdict of a snapshot run
 
 
 class Lookup(NamedTuple):
@@ -113,6 +142,7 @@ class Step(NamedTuple):
     duplicate: bool = False  # a replayed event or cloud record: counted, not classified
     stale_cloud: bool = False  # a cloud observation older than the one held: ignored
     lookups: tuple[Lookup, ...] = ()  # cloud reads to request (only when Rules.lookups)
+    reverified: bool = False  # a re-verification read found the row as it was
 
 
 class Rules(NamedTuple):
@@ -129,6 +159,9 @@ class Rules(NamedTuple):
     recheck_backoff_ms: int = 2_000
     #: a deadline waits at most this long past itself for an unanswered lookup (a stalled producer)
     answer_wait_ms: int = 60_000
+    #: check that an on-prem DELETE reached the cloud (DELETE_CONFIRMED / DELETE_NOT_PROPAGATED), rather than
+    #: SKIPPED_DELETE: by a lookup, or by a Topic-2 "not found" after the delete
+    verify_deletes: bool = False
 
 
 def on_onprem(state: PairState | None, event: OnPremEvent, now_ms: int, rules: Rules) -> Step:
@@ -137,36 +170,48 @@ def on_onprem(state: PairState | None, event: OnPremEvent, now_ms: int, rules: R
     fingerprints = _fingerprints(event)
     if fingerprints[0] in recent or fingerprints[1] in recent:
         return Step(state, duplicate=True)
-    recent = (recent + fingerprints)[-RECENT_FINGERPRINTS:]
     cloud = state.cloud if state else None
     current = state.tracked if state else None
+    if (
+        event.action is Action.DELETE
+        and current is not None
+        and current.action == "DELETE"
+        and event.event_id.startswith(TOMBSTONE_PREFIX)
+    ):
+        return Step(state, duplicate=True)  # Debezium's tombstone after its delete event: the same delete
+    recent = (recent + fingerprints)[-RECENT_FINGERPRINTS:]
+    member = state.snapshot if state else None
+    snapshot_id = event.snapshot_id
+    if snapshot_id is not None:
+        member = _joined(member, snapshot_id, onprem=True, token_range=event.snapshot_range)
     verdicts: list[Verdict] = []
     incoming = _track(event, now_ms, rules.windows)
 
     if current is not None and event.event_ts < current.event_ts:
         reason = f"out of order: older than the newest event {current.event_id} of this pk, not compared with newer cloud state"
         verdict = _verdict(incoming, Status.SUPERSEDED, reason, cloud, now_ms, rules.windows)
-        return Step(PairState(current, cloud, recent, now_ms), (verdict,))
-    if current is not None and current.status == PENDING:
+        return Step(PairState(current, cloud, recent, now_ms, snapshot=member), (verdict,))
+    if current is not None and current.status == PENDING and not current.reverify:
         reason = f"superseded by newer event {event.event_id} before the cloud confirmed this one"
         verdicts.append(_verdict(current, Status.SUPERSEDED, reason, cloud, now_ms, rules.windows))
 
-    if event.action is Action.DELETE:
+    lookups: tuple[Lookup, ...] = ()
+    if event.action is Action.DELETE and not rules.verify_deletes:
         verdicts.append(
             _verdict(incoming, Status.SKIPPED_DELETE, "delete: no hash comparison", cloud, now_ms, rules.windows)
         )
         incoming = incoming._replace(status=Status.SKIPPED_DELETE.value)
-        lookups: tuple[Lookup, ...] = ()
     else:
         incoming, decided, lookups = _evaluate(incoming, cloud, now_ms, rules, at_deadline=False)
         if decided:
             verdicts.append(decided)
-        if rules.lookups and incoming.status == PENDING and not lookups:
+        # a snapshot row's cloud side comes from the snapshot scan: a read per row would double the cloud's load
+        if rules.lookups and incoming.status == PENDING and not lookups and snapshot_id is None:
             lookups = (Lookup(now_ms + rules.lookup_delay_ms, 0),)
         if lookups:
             incoming = incoming._replace(awaiting_ms=lookups[-1].not_before_ms)
     return _step(
-        build(PairState, (incoming, cloud, recent, now_ms, _NOT_APPLIED, (), (), ())), tuple(verdicts), lookups
+        build(PairState, (incoming, cloud, recent, now_ms, _NOT_APPLIED, (), (), (), member)), tuple(verdicts), lookups
     )
 
 
@@ -181,27 +226,35 @@ def on_cloud(state: PairState | None, cloud: CloudHash, now_ms: int, rules: Rule
             cloud.cloud_ts,
             now_ms,
             cloud.columns_removed,
+            cloud.snapshot_id,
         ),
     )
+    member = state.snapshot if state else None
+    if cloud.snapshot_id is not None:
+        member = _joined(member, cloud.snapshot_id, onprem=False, token_range=cloud.snapshot_range)
     if state is None:
-        return _step(build(PairState, (None, seen, (), now_ms, _NOT_APPLIED, (), (), ())))
+        return _step(build(PairState, (None, seen, (), now_ms, _NOT_APPLIED, (), (), (), member)))
     held = state.cloud
     if held is not None:
         if seen.cloud_ts < held.cloud_ts:
-            return Step(state, stale_cloud=True)
+            return Step(state._replace(snapshot=member) if member is not state.snapshot else state, stale_cloud=True)
         if seen[:3] == held[:3]:
-            return Step(state, duplicate=True)
+            return Step(state._replace(snapshot=member) if member is not state.snapshot else state, duplicate=True)
     tracked = state.tracked
     verdict = None
     lookups: tuple[Lookup, ...] = ()
+    reverified = False
     if tracked is not None and tracked.awaiting_ms is not None and seen.cloud_ts >= tracked.awaiting_ms:
         tracked = tracked._replace(awaiting_ms=None)  # the requested read has been answered
     if tracked is not None:
-        if tracked.status == PENDING:
+        if tracked.reverify and tracked.status == PENDING:
+            if tracked.awaiting_ms is None:  # the re-read's answer (not an older observation on its way)
+                tracked, verdict, lookups, reverified = _reverified(tracked, seen, now_ms, rules)
+        elif tracked.status == PENDING:
             # The answer to a recheck is judged at once: the event already had its grace.
             rechecking = tracked.rechecks > 0
             tracked, verdict, lookups = _evaluate(tracked, seen, now_ms, rules, at_deadline=rechecking)
-        elif tracked.by_deadline and seen.hash_digest is not None:
+        elif tracked.by_deadline and (seen.hash_digest is not None or tracked.action == "DELETE"):
             revised, verdict, _ = _evaluate(tracked, seen, now_ms, rules._replace(rechecks=0), at_deadline=True)
             if verdict is not None and verdict.status.value != tracked.status:
                 verdict = verdict._replace(
@@ -210,10 +263,16 @@ def on_cloud(state: PairState | None, cloud: CloudHash, now_ms: int, rules: Rule
                 tracked = revised
             else:
                 verdict = None
-    return _step(
-        build(PairState, (tracked, seen, state.recent, now_ms, _NOT_APPLIED, (), (), ())),
-        (verdict,) if verdict else (),
-        lookups,
+    return build(
+        Step,
+        (
+            build(PairState, (tracked, seen, state.recent, now_ms, _NOT_APPLIED, (), (), (), member)),
+            (verdict,) if verdict else (),
+            False,
+            False,
+            lookups,
+            reverified,
+        ),
     )
 
 
@@ -226,21 +285,143 @@ def on_deadline(state: PairState, now_ms: int, rules: Rules) -> Step:
         # The row's read was asked for and not answered yet (the producer or the cloud topic lags):
         # judging now would call a row missing whose hash is still on its way.
         deferred = tracked._replace(deadline_ms=now_ms + max(1_000, rules.windows.grace_ms // 4))
-        return Step(PairState(deferred, state.cloud, state.recent, now_ms))
+        return Step(state._replace(tracked=deferred, updated_ms=now_ms))
+    if tracked.reverify:
+        # no answer to the re-read: nothing new is known of the row, it stays as it was verified
+        return Step(state._replace(tracked=_settled_match(tracked), updated_ms=now_ms))
     tracked, verdict, lookups = _evaluate(tracked, state.cloud, now_ms, rules, at_deadline=True)
-    return Step(PairState(tracked, state.cloud, state.recent, now_ms), (verdict,) if verdict else (), lookups=lookups)
+    return Step(state._replace(tracked=tracked, updated_ms=now_ms), (verdict,) if verdict else (), lookups=lookups)
+
+
+def on_snapshot_complete(state: PairState, started_ts: int | None, now_ms: int, rules: Rules) -> Step:
+    """Both sides of the pk's snapshot are complete in its partition: judge what the snapshot alone can tell.
+
+    A snapshot row still pending is judged as at a deadline (with rechecks, as for streaming); a row the
+    cloud scan found and the on-prem snapshot did not is EXTRA_IN_CLOUD, unless a stream event since the
+    on-prem side began (``started_ts``) speaks for the row: the newest wins.
+    """
+    member = state.snapshot
+    if member is None or member.judged:
+        return Step(state)
+    judged = member._replace(judged=True)
+    tracked, cloud = state.tracked, state.cloud
+    if tracked is not None and tracked.snapshot_id == member.snapshot_id and tracked.status == PENDING:
+        tracked, verdict, lookups = _evaluate(
+            tracked._replace(deadline_ms=now_ms), cloud, now_ms, rules, at_deadline=True
+        )
+        if verdict is not None and verdict.status is Status.MISSING_CLOUD:
+            verdict = verdict._replace(reason="in the on-prem snapshot, not in the cloud snapshot")
+        return _step(
+            state._replace(tracked=tracked, updated_ms=now_ms, snapshot=judged), (verdict,) if verdict else (), lookups
+        )
+    if member.onprem or not member.cloud or cloud is None or cloud.hash_digest is None:
+        return Step(state)  # judged when it paired, or left to a newer stream event: nothing to write
+    if tracked is not None and (
+        tracked.snapshot_id == member.snapshot_id or (started_ts is not None and tracked.event_ts >= started_ts)
+    ):
+        return Step(state)  # a stream event since the on-prem side began speaks for the row
+    extra = build(
+        Tracked,
+        (
+            f"snapshot:{member.snapshot_id}",
+            cloud.cloud_ts,
+            Action.SNAPSHOT._value_,
+            None,
+            None,
+            now_ms,
+            now_ms,
+            Status.EXTRA_IN_CLOUD._value_,
+            False,
+            0,
+            (),
+            None,
+            member.snapshot_id,
+            False,
+        ),
+    )
+    reason = "in the cloud snapshot, not in the on-prem snapshot"
+    verdict = _verdict(extra, Status.EXTRA_IN_CLOUD, reason, cloud, now_ms, rules.windows)
+    return _step(state._replace(updated_ms=now_ms, snapshot=judged), (verdict,))
+
+
+def reverify(state: PairState, now_ms: int, rules: Rules) -> Step | None:
+    """Read a settled MATCH again (continuous re-verification); None when the pk is not one to re-read."""
+    tracked, cloud = state.tracked, state.cloud
+    if (
+        tracked is None
+        or tracked.status != Status.MATCH._value_
+        or cloud is None
+        or cloud.hash_digest is None
+        or not rules.lookups
+    ):
+        return None
+    again = tracked._replace(
+        status=PENDING,
+        by_deadline=False,
+        rechecks=0,
+        recheck_results=(),
+        deadline_ms=now_ms + rules.windows.grace_ms,
+        awaiting_ms=now_ms,
+        reverify=True,
+    )
+    return _step(state._replace(tracked=again, updated_ms=now_ms), (), (Lookup(now_ms, 0),))
+
+
+def _reverified(
+    tracked: Tracked, seen: CloudSeen, now_ms: int, rules: Rules
+) -> tuple[Tracked, Verdict | None, tuple[Lookup, ...], bool]:
+    """A re-verification read answered: the row as it was, or drift (after rechecks)."""
+    if seen.hash_digest == tracked.hash_digest and seen.hash_version == tracked.hash_version:
+        return _settled_match(tracked), None, (), True
+    if seen.hash_digest is None:
+        status, reason = Status.CLOUD_VANISHED, "the row matched, and a re-verification no longer finds it in the cloud"
+    else:
+        status, reason = Status.CLOUD_DRIFT, "the row matched, and a re-verification reads a different hash"
+    if tracked.rechecks < rules.rechecks:
+        attempt = tracked.rechecks + 1
+        not_before = now_ms + attempt * rules.recheck_backoff_ms
+        rechecking = tracked._replace(
+            rechecks=attempt,
+            recheck_results=tracked.recheck_results + (_describe(seen),),
+            deadline_ms=not_before + rules.windows.grace_ms,
+            awaiting_ms=not_before,
+        )
+        return rechecking, None, (Lookup(not_before, attempt),), False
+    decided = tracked._replace(status=status._value_, by_deadline=False, reverify=False)
+    verdict = _verdict(tracked, status, reason, seen, now_ms, rules.windows)
+    return decided, verdict, (), False
+
+
+def _settled_match(tracked: Tracked) -> Tracked:
+    return tracked._replace(
+        status=Status.MATCH._value_, rechecks=0, recheck_results=(), awaiting_ms=None, reverify=False
+    )
+
+
+def _joined(member: Membership | None, snapshot_id: str, onprem: bool, token_range: int | None) -> Membership:
+    """The pk's membership once one side of ``snapshot_id`` has shown it (a newer run starts afresh)."""
+    if member is None or member.snapshot_id != snapshot_id:
+        member = Membership(snapshot_id, False, False, None, False)
+    if token_range is None:
+        token_range = member.token_range
+    if onprem:
+        return member._replace(onprem=True, token_range=token_range)
+    return member._replace(cloud=True, token_range=token_range)
 
 
 def pending_deadline(state: PairState | None) -> int | None:
-    """The deadline still to be swept for this PK, if any."""
+    """The deadline still to be swept for this PK, if any (a snapshot row waits for its snapshot instead)."""
     if state is None or state.tracked is None or state.tracked.status != PENDING:
         return None
-    return state.tracked.deadline_ms
+    due = state.tracked.deadline_ms
+    return None if due >= AWAITING_SNAPSHOT else due
 
 
 def expires_at(state: PairState, rules: Rules) -> int | None:
-    """When the PK's state may be dropped; None while an event is pending."""
-    if pending_deadline(state) is not None:
+    """When the PK's state may be dropped; None while an event is pending, or its snapshot is unjudged."""
+    if state.tracked is not None and state.tracked.status == PENDING:
+        return None
+    if state.snapshot is not None and not state.snapshot.judged:
         return None
     return state.updated_ms + rules.retention_ms
 
@@ -268,13 +449,13 @@ def _evaluate(
     return decided, _verdict(tracked, status, reason, cloud, now_ms, rules.windows), ()
 
 
-_RECHECKED = (Status.MISMATCH, Status.MISSING_CLOUD)
+_RECHECKED = (Status.MISMATCH, Status.MISSING_CLOUD, Status.DELETE_NOT_PROPAGATED)
 _NOT_APPLIED = PairState._field_defaults["applied"]
 
 
 def _step(state: PairState | None, verdicts: tuple[Verdict, ...] = (), lookups: tuple[Lookup, ...] = ()) -> Step:
     """``Step(state, verdicts, lookups=lookups)``: an input record's usual outcome, neither duplicate nor stale."""
-    return build(Step, (state, verdicts, False, False, lookups))
+    return build(Step, (state, verdicts, False, False, lookups, False))
 
 
 #: where ``status`` (then ``by_deadline``) sits in a Tracked tuple, and so in its stored JSON array
@@ -296,6 +477,15 @@ def _describe(cloud: CloudSeen | None) -> str:
 
 
 def _compare(tracked: Tracked, cloud: CloudSeen | None, at_deadline: bool) -> tuple[Status | None, str]:
+    if tracked.action == "DELETE":
+        return _compare_delete(tracked, cloud, at_deadline)
+    if (
+        tracked.snapshot_id is not None
+        and cloud is not None
+        and cloud.snapshot_id != tracked.snapshot_id
+        and cloud.cloud_ts < tracked.event_ts
+    ):
+        cloud = None  # a snapshot row is judged by its own scan or a later read, never by what the cloud held before
     if cloud is None or cloud.hash_digest is None:
         if not at_deadline:
             return None, ""
@@ -314,8 +504,26 @@ def _compare(tracked: Tracked, cloud: CloudSeen | None, at_deadline: bool) -> tu
     return Status.MISMATCH, "hashes differ"
 
 
+def _compare_delete(tracked: Tracked, cloud: CloudSeen | None, at_deadline: bool) -> tuple[Status | None, str]:
+    """A DELETE is confirmed by the cloud not finding the row; a row still found waits, as replication lags."""
+    if cloud is not None and cloud.cloud_ts >= tracked.event_ts:
+        if cloud.hash_digest is None:
+            return Status.DELETE_CONFIRMED, "row not found in the cloud after the delete"
+        if at_deadline:
+            return Status.DELETE_NOT_PROPAGATED, "the row is still in the cloud after the delete"
+        return None, ""
+    if not at_deadline:
+        return None, ""
+    if cloud is None:
+        return Status.DELETE_NOT_PROPAGATED, "no cloud observation after the delete by the deadline"
+    if cloud.hash_digest is None:
+        return Status.DELETE_CONFIRMED, "the cloud had no row (its newest observation predates the delete)"
+    return Status.DELETE_NOT_PROPAGATED, "the newest cloud observation predates the delete and still shows the row"
+
+
 def _track(event: OnPremEvent, now_ms: int, windows: WindowSpec) -> Tracked:
     hash_ref = event.hash
+    snapshot_id = event.snapshot_id
     return build(
         Tracked,
         (
@@ -325,12 +533,14 @@ def _track(event: OnPremEvent, now_ms: int, windows: WindowSpec) -> Tracked:
             hash_ref.version if hash_ref else None,
             hash_ref.digest if hash_ref else None,
             now_ms,
-            windows.deadline(event.event_ts, now_ms),
+            windows.deadline(event.event_ts, now_ms) if snapshot_id is None else AWAITING_SNAPSHOT,
             PENDING,
             False,
             0,
             (),
             None,
+            snapshot_id,
+            False,
         ),
     )
 
@@ -362,5 +572,6 @@ def _verdict(
             now_ms,
             tracked.rechecks,
             tracked.recheck_results + ((_describe(cloud),) if tracked.rechecks else ()),
+            tracked.snapshot_id,
         ),
     )

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from dqhash.core.classify import PENDING, TRACKED_STATUS, CloudSeen, PairState, Status, Tracked, Verdict
+from dqhash.core.classify import PENDING, TRACKED_STATUS, CloudSeen, Membership, PairState, Status, Tracked, Verdict
 from dqhash.core.tuples import build
 
 T = TypeVar("T", bound=tuple[Any, ...])
@@ -21,27 +21,28 @@ FORMAT = 1
 
 
 def encode_state(state: PairState) -> bytes:
-    tracked, cloud, recent, updated_ms, applied, history, origins, outbox = state
-    return orjson.dumps(
-        [
-            FORMAT,
-            tuple(tracked) if tracked else None,
-            tuple(cloud) if cloud else None,
-            recent,
-            updated_ms,
-            applied,
-            history,
-            origins,
-            [tuple(v) for v in outbox],
-        ]
-    )
+    tracked, cloud, recent, updated_ms, applied, history, origins, outbox, snapshot = state
+    fields = [
+        FORMAT,
+        tuple(tracked) if tracked else None,
+        tuple(cloud) if cloud else None,
+        recent,
+        updated_ms,
+        applied,
+        history,
+        origins,
+        [tuple(v) for v in outbox],
+    ]
+    if snapshot is not None:
+        fields.append(tuple(snapshot))
+    return orjson.dumps(fields)
 
 
 def decode_state(data: bytes) -> PairState:
     fmt, tracked, cloud, recent, updated_ms, *later = orjson.loads(data)
     if fmt != FORMAT:
         raise ValueError(f"unknown pair-state format {fmt}; this worker reads format {FORMAT}")
-    applied, history, origins, outbox = (later + [None] * 4)[:4]  # absent in records written before these fields
+    applied, history, origins, outbox, snapshot = (later + [None] * 5)[:5]  # absent in older records
     # built with ``dqhash.core.tuples.build``, past the NamedTuples' constructors: a pair's second side decodes
     # its first side's state, and that cost 10 µs a record through the constructors (5 here)
     return build(
@@ -55,6 +56,7 @@ def decode_state(data: bytes) -> PairState:
             tuple(map(tuple, history)) if history else (),
             tuple(origins) if origins else (),
             tuple(map(_verdict, outbox)) if outbox else (),
+            build(Membership, snapshot) if snapshot else None,
         ),
     )
 

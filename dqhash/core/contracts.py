@@ -48,9 +48,11 @@ class Action(str, Enum):
     UPDATE = "UPDATE"
     UPSERT = "UPSERT"
     DELETE = "DELETE"
+    #: a row read by a whole-table snapshot (docs/snapshots.md); Debezium's ``READ`` / ``r`` mean the same
+    SNAPSHOT = "SNAPSHOT"
 
 
-_ACTIONS = {a.value: a for a in Action}
+_ACTIONS = {a.value: a for a in Action} | {"READ": Action.SNAPSHOT, "R": Action.SNAPSHOT}
 
 
 class HashRef(NamedTuple):
@@ -75,6 +77,8 @@ class OnPremEvent(NamedTuple):
     action: Action
     hash: HashRef | None  # None only for a DELETE that carries no hash
     event_ts: int  # epoch ms UTC
+    snapshot_id: str | None = None  # set on a SNAPSHOT row: the run it belongs to
+    snapshot_range: int | None = None  # the token range of the row's key, when its publisher knows it
 
 
 class CloudHash(NamedTuple):
@@ -85,6 +89,20 @@ class CloudHash(NamedTuple):
     cloud_ts: int  # epoch ms UTC
     column_digests: dict[str, str] | None = None
     columns_removed: tuple[str, ...] = ()  # hashed columns the cloud table no longer has (schema drift)
+    snapshot_id: str | None = None  # set on a row read by ``dqhash snapshot scan``
+    snapshot_range: int | None = None  # the token range it was read in
+
+
+class SnapshotEnd(NamedTuple):
+    """One side's snapshot is complete for the partition this record was written to (docs/snapshots.md).
+
+    ``rows`` counts the snapshot's rows whose PK belongs to that partition: the partition's side is complete
+    once that many distinct PKs of the snapshot have arrived there, whatever order the re-key topic gave them.
+    """
+
+    snapshot_id: str
+    rows: int
+    started_ts: int | None  # when the side began reading its table: changes after it are the stream's to judge
 
 
 class Rejection(NamedTuple):
@@ -110,11 +128,15 @@ def canonical_pk(values: Sequence[str | int]) -> str:
     return orjson.dumps(texts).decode()
 
 
-def parse_onprem(raw: bytes | None, default_version: str = DEFAULT_HASH_VERSION) -> OnPremEvent | Rejection:
+def parse_onprem(
+    raw: bytes | None, default_version: str = DEFAULT_HASH_VERSION
+) -> OnPremEvent | SnapshotEnd | Rejection:
     """Parse a Topic-1 value."""
     doc = _load_object(raw)
     if isinstance(doc, Rejection):
         return doc
+    if "snapshot_end" in doc:
+        return _snapshot_end(doc)
     event_id = doc.get("event_id")
     if type(event_id) is not str or not event_id:  # (a non-empty string: the usual form, no more checks)
         if event_id is None or event_id == "":
@@ -140,14 +162,21 @@ def parse_onprem(raw: bytes | None, default_version: str = DEFAULT_HASH_VERSION)
         hash_ref = parse_hash(raw_hash, doc.get("hash_version"), default_version)
         if isinstance(hash_ref, Rejection):
             return hash_ref
-    return build(OnPremEvent, (event_id, pk, action, hash_ref, event_ts))
+    if action is not Action.SNAPSHOT:
+        return build(OnPremEvent, (event_id, pk, action, hash_ref, event_ts, None, None))
+    snapshot = _snapshot_fields(doc, required=True)
+    if isinstance(snapshot, Rejection):
+        return snapshot
+    return build(OnPremEvent, (event_id, pk, action, hash_ref, event_ts, *snapshot))
 
 
-def parse_cloud(raw: bytes | None, default_version: str = DEFAULT_HASH_VERSION) -> CloudHash | Rejection:
+def parse_cloud(raw: bytes | None, default_version: str = DEFAULT_HASH_VERSION) -> CloudHash | SnapshotEnd | Rejection:
     """Parse a Topic-2 value; ``hash_cloud: null`` is valid and means "row not found"."""
     doc = _load_object(raw)
     if isinstance(doc, Rejection):
         return doc
+    if "snapshot_end" in doc:
+        return _snapshot_end(doc)
     pk = _read_pk(raw, doc, "pk", _pk_from_value)
     if isinstance(pk, Rejection):
         return pk
@@ -168,7 +197,92 @@ def parse_cloud(raw: bytes | None, default_version: str = DEFAULT_HASH_VERSION) 
     removed = doc.get("columns_removed") or ()
     if removed and not (isinstance(removed, list) and all(isinstance(c, str) for c in removed)):
         return Rejection(Reason.INVALID_FIELD_TYPE, "columns_removed must be an array of column names")
-    return build(CloudHash, (pk, hash_ref, cloud_ts, digests, tuple(removed)))
+    snapshot = _snapshot_fields(doc, required=False) if "snapshot_id" in doc else (None, None)
+    if isinstance(snapshot, Rejection):
+        return snapshot
+    return build(CloudHash, (pk, hash_ref, cloud_ts, digests, tuple(removed), *snapshot))
+
+
+#: A snapshot id names a run in topic keys, table keys and URLs: short, and of plain characters.
+_SNAPSHOT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+
+
+def check_snapshot_id(value: Any) -> str | Rejection:
+    if value is None or value == "":
+        return Rejection(Reason.MISSING_FIELD, "missing field: snapshot_id (a snapshot row names its run)")
+    if not isinstance(value, str) or not _SNAPSHOT_ID.fullmatch(value):
+        return Rejection(
+            Reason.INVALID_FIELD_TYPE,
+            f"snapshot_id must be 1-128 characters of letters, digits and . _ : - (starting with a letter or "
+            f"digit), got {str(value)[:40]!r}",
+        )
+    return value
+
+
+def _snapshot_fields(doc: dict[str, Any], required: bool) -> tuple[str, int | None] | Rejection:
+    snapshot_id = check_snapshot_id(doc.get("snapshot_id"))
+    if isinstance(snapshot_id, Rejection):
+        return snapshot_id
+    token_range = doc.get("range")
+    if token_range is not None and (type(token_range) is not int or token_range < 0):
+        return Rejection(Reason.INVALID_FIELD_TYPE, "range must be a non-negative integer (a token range index)")
+    return snapshot_id, token_range
+
+
+def _snapshot_end(doc: dict[str, Any]) -> SnapshotEnd | Rejection:
+    if doc.get("snapshot_end") is not True:
+        return Rejection(Reason.INVALID_FIELD_TYPE, "snapshot_end must be true (it marks a side's end of a snapshot)")
+    snapshot_id = check_snapshot_id(doc.get("snapshot_id"))
+    if isinstance(snapshot_id, Rejection):
+        return snapshot_id
+    rows = doc.get("rows")
+    if type(rows) is not int or rows < 0:
+        return Rejection(Reason.INVALID_FIELD_TYPE, "rows must be a non-negative integer (the partition's row count)")
+    started = doc.get("started_ts")
+    if started is not None:
+        try:
+            started = parse_timestamp(started)
+        except TimestampError as exc:
+            return Rejection(Reason.INVALID_TIMESTAMP, f"started_ts: {exc}")
+    return SnapshotEnd(snapshot_id, rows, started)
+
+
+def tombstone_event(key: bytes | None, partition: int, offset: int, timestamp_ms: int | None) -> bytes | Rejection:
+    """A Topic-1 tombstone (a key, no value: what Debezium emits after a delete) as the DELETE it stands for.
+
+    The key is the PK: its text, a JSON scalar, or a JSON object of key columns (Debezium's key struct, with or
+    without its ``schema`` / ``payload`` envelope), whose values in order form the PK. The event id names the
+    record (``tombstone:<partition>:<offset>``), so a redelivery is the same event.
+    """
+    if not key:
+        return Rejection(Reason.EMPTY_VALUE, "record has no value and no key (an empty tombstone)")
+    if timestamp_ms is None:
+        return Rejection(Reason.INVALID_TIMESTAMP, "tombstone without a record timestamp: its delete has no time")
+    values: list[Any]
+    try:
+        doc = loads_exact(key)
+    except JsonTextError:
+        doc = None
+        values = [key.decode("utf-8", "replace")]
+    else:
+        if isinstance(doc, dict) and isinstance(doc.get("payload"), dict) and "schema" in doc:
+            doc = doc["payload"]  # Debezium's JSON converter with schemas enabled
+        if isinstance(doc, dict):
+            values = list(doc.values())
+        elif isinstance(doc, list):
+            values = doc
+        else:
+            values = [doc]
+    if not values:
+        return Rejection(Reason.MISSING_PK, "tombstone key holds no key columns")
+    return orjson.dumps(
+        {
+            "event_id": f"tombstone:{partition}:{offset}",
+            "partitionColumns": [{"type": "PK", "value": value} for value in values],
+            "event_ts": timestamp_ms,
+            "action": "DELETE",
+        }
+    )
 
 
 def parse_hash(
@@ -252,7 +366,8 @@ def _parse_action(value: Any) -> Action | Rejection:
         if action is not None:
             return action
     return Rejection(
-        Reason.UNKNOWN_ACTION, f"unknown action {str(value)[:32]!r}; expected one of CREATE, UPDATE, UPSERT, DELETE"
+        Reason.UNKNOWN_ACTION,
+        f"unknown action {str(value)[:32]!r}; expected one of CREATE, UPDATE, UPSERT, DELETE, SNAPSHOT (or READ / r)",
     )
 
 

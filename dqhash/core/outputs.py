@@ -50,30 +50,44 @@ def audit_record(pk: str, verdict: Verdict) -> dict[str, Any]:
         "time_to_classify_ms": verdict.classified_ms - verdict.arrived_ms,
         "rechecks": verdict.rechecks,
         "recheck_results": list(verdict.recheck_results),
+        "snapshot_id": verdict.snapshot_id,
     }
 
 
 #: Confirmed problems a resync job should look at; dqhash itself never writes to the cloud.
-REPAIRABLE = (Status.MISMATCH, Status.MISSING_CLOUD)
+REPAIRABLE = (
+    Status.MISMATCH,
+    Status.MISSING_CLOUD,
+    Status.EXTRA_IN_CLOUD,
+    Status.CLOUD_DRIFT,
+    Status.CLOUD_VANISHED,
+    Status.DELETE_NOT_PROPAGATED,
+)
+#: What the resync job should do to the cloud row: delete it, or copy it again from the source.
+REPAIR_ACTIONS = {Status.EXTRA_IN_CLOUD.value: "delete", Status.DELETE_NOT_PROPAGATED.value: "delete"}
 
 
 def repair_request(audit: dict[str, Any]) -> dict[str, Any]:
     """What a resync job (e.g. a Debezium incremental snapshot of this PK) needs."""
     return {
-        key: audit[key]
-        for key in (
-            "audit_id",
-            "pk",
-            "event_id",
-            "status",
-            "reason",
-            "late",
-            "hash_onprem",
-            "hash_cloud",
-            "event_ts",
-            "classified_at",
-            "rechecks",
-        )
+        "repair": REPAIR_ACTIONS.get(audit["status"], "resync"),
+        "snapshot_id": audit.get("snapshot_id"),
+        **{
+            key: audit[key]
+            for key in (
+                "audit_id",
+                "pk",
+                "event_id",
+                "status",
+                "reason",
+                "late",
+                "hash_onprem",
+                "hash_cloud",
+                "event_ts",
+                "classified_at",
+                "rechecks",
+            )
+        },
     }
 
 

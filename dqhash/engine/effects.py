@@ -6,16 +6,20 @@ pair's new state survived a crash, so did the counts it caused (``WindowBook.fol
 
 from __future__ import annotations
 
+from typing import Any
+
 from dqhash.core.classify import PairState
 
 
 class Effects:
-    __slots__ = ("partition", "source", "offset", "origin", "counts", "writes")
+    __slots__ = ("partition", "source", "offset", "origin", "counts", "writes", "snapshot_events")
 
     def __init__(self, partition: int, source: int, offset: int, origin: str | None = None) -> None:
         self.partition, self.source, self.offset, self.origin = partition, source, offset, origin
         self.counts: dict[int, dict[str, int]] = {}
         self.writes: list[tuple[bytes, PairState]] = []
+        #: (kind, snapshot id, what, detail) for ``SnapshotBook.fold``: rows joining a side, verdicts, end markers
+        self.snapshot_events: list[tuple[str, str, str, Any]] = []
 
     def count(self, window_start: int, key: str) -> None:
         counts = self.counts.get(window_start)

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dqhash.core import classify
 from dqhash.core.classify import Rules
 from dqhash.core.codec import settled_since
-from dqhash.core.window_keys import is_window_key
+from dqhash.core.snapshots import SNAPSHOT_PREFIX
 from dqhash.engine.ports import MetricsSink, Scan, Table
 from dqhash.engine.staged import StagedTable
 
@@ -38,7 +38,7 @@ class Expiry:
         expired = []
         retention = self.rules.retention_ms
         for n, (key, raw) in enumerate(scan, start=1):
-            if not is_window_key(key):
+            if key[:1] < SNAPSHOT_PREFIX:  # a pair (window and snapshot records sort after every PK)
                 if staged.is_staged(key):  # the batch's own state, if it changed this key
                     state = staged.state(partition, key)
                     at = classify.expires_at(state, self.rules) if state is not None else None

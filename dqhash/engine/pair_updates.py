@@ -22,6 +22,7 @@ from dqhash.core.tuples import build
 from dqhash.engine.effects import Effects
 from dqhash.engine.ports import Clock, MetricsSink
 from dqhash.engine.routing import ONPREM
+from dqhash.engine.snapshot_book import SnapshotBook
 from dqhash.engine.staged import StagedTable
 from dqhash.engine.window_book import WindowBook
 
@@ -46,8 +47,10 @@ class PairUpdates:
         windows: WindowBook,
         metrics: MetricsSink,
         clock: Clock,
+        snapshots: SnapshotBook,
     ) -> None:
         self.rules, self.index, self.windows, self.metrics, self.clock = rules, index, windows, metrics, clock
+        self.snapshots = snapshots
         self.audit_topic, self.repair_topic, self.lookup_topic = audit_topic, repair_topic, lookup_topic
 
     def apply(
@@ -77,6 +80,9 @@ class PairUpdates:
                 effects.count(windows.start(timestamp_ms or now), "STALE_CLOUD")
             if step.duplicate:
                 effects.count(windows.start(record.cloud_ts), "DUPLICATES")  # type: ignore[union-attr]
+            if step.reverified:
+                self.metrics.reverified()
+                effects.count(windows.start(now), "REVERIFIED")
         if step.duplicate:
             self.metrics.duplicate(topic)
         return self.record_step(effects, record.pk, key, state, step)
@@ -109,7 +115,11 @@ class PairUpdates:
                 kept = tuple(v for v in kept if v.classified_ms >= oldest)
             # built with ``build``, not the NamedTuple's constructor nor ``_replace``: this runs for every
             # record (``_replace`` cost 5 % of a worker)
-            effects.writes.append((key, build(PairState, (*state[:4], applied, history, origins, (*kept, *verdicts)))))
+            effects.writes.append(
+                (key, build(PairState, (*state[:4], applied, history, origins, (*kept, *verdicts), state.snapshot)))
+            )
+        if state is not None and state.snapshot is not None:
+            self.snapshots.note_step(effects, before, state)
         if state is not before:
             due = classify.pending_deadline(state)
             if due is not None and due != classify.pending_deadline(before):
@@ -128,6 +138,8 @@ class PairUpdates:
             self.metrics.classified(status, verdict.late, verdict.classified_ms - verdict.arrived_ms)
             if verdict.status in REPAIRABLE:
                 self.metrics.repair_requested(status)
+            if verdict.snapshot_id is not None:
+                self.snapshots.note_verdict(effects, state, verdict)
             outs.extend(self.verdict_outs(pk, key, verdict))
         return outs
 

@@ -22,7 +22,16 @@ from collections.abc import Iterable, Sequence
 
 from dqhash.core import classify
 from dqhash.core.classify import Rules
-from dqhash.core.contracts import CloudHash, OnPremEvent, Reason, Rejection, parse_cloud, parse_onprem
+from dqhash.core.contracts import (
+    CloudHash,
+    OnPremEvent,
+    Reason,
+    Rejection,
+    SnapshotEnd,
+    parse_cloud,
+    parse_onprem,
+    tombstone_event,
+)
 from dqhash.core.deadlines import DeadlineIndex
 from dqhash.core.records import SOURCE_CLOUD, SOURCE_ONPREM, SOURCE_REKEY, SOURCE_TICK, Input, Out
 from dqhash.core.timeutil import now_ms
@@ -32,7 +41,9 @@ from dqhash.engine.effects import Effects
 from dqhash.engine.expiry import Expiry
 from dqhash.engine.pair_updates import PairUpdates
 from dqhash.engine.ports import Clock, Horizon, MetricsSink, PointRead, Scan, Table, Writer
+from dqhash.engine.reverify import Reverifier
 from dqhash.engine.routing import CLOUD, ONPREM, SIDE_HEADER, Routing, forwarded_from
+from dqhash.engine.snapshot_book import SnapshotBook
 from dqhash.engine.staged import StagedTable, mapping_writer
 from dqhash.engine.takeover import Takeover
 from dqhash.engine.window_book import WindowBook
@@ -62,6 +73,7 @@ class Reconciler:
             rechecks=settings.rechecks,
             recheck_backoff_ms=settings.recheck_backoff_ms,
             answer_wait_ms=settings.answer_wait_ms,
+            verify_deletes=settings.verify_deletes,
         )
         self.pairs = pairs
         #: (partition, key) → value: a point read that skips the mapping layers of a Faust table
@@ -79,6 +91,7 @@ class Reconciler:
         self.windows = WindowBook(
             settings.metrics_topic, settings.window_ms, settings.grace_ms, settings.retention_ms, metrics
         )
+        self.snapshots = SnapshotBook(settings.snapshot_topic, pairs, scan, self.rules, clock)
         self.updates = PairUpdates(
             self.rules,
             settings.audit_topic,
@@ -88,9 +101,19 @@ class Reconciler:
             self.windows,
             metrics,
             clock,
+            self.snapshots,
         )
         self.expiry = Expiry(pairs, scan, self.rules, metrics)
-        self.takeover = Takeover(pairs, scan, self.index, self.windows, self.expiry, self.updates)
+        self.reverifier = Reverifier(
+            pairs,
+            scan,
+            self.rules,
+            settings.reverify_rows_per_second,
+            settings.partitions,
+            settings.reverify_min_age_ms,
+            clock,
+        )
+        self.takeover = Takeover(pairs, scan, self.index, self.windows, self.expiry, self.updates, self.snapshots)
         self.dead_letters = DeadLetters(settings.dlq_topic, self.rules.windows, metrics, clock)
         self._sources = {
             settings.onprem_topic: SOURCE_ONPREM,
@@ -180,11 +203,18 @@ class Reconciler:
 
     def _on_input(self, staged: StagedTable, side: str, record: Input) -> list[Out]:
         source, topic, partition, offset, key, value, headers, timestamp_ms = record
+        if value is None and side == ONPREM and self.settings.onprem_tombstones == "delete":
+            made = tombstone_event(key, partition, offset, timestamp_ms)
+            if not isinstance(made, Rejection):
+                value = made  # the DELETE it stands for, forwarded as such if its PK lives elsewhere
         parsed = self._parse(side, value)
         effects = Effects(partition, source, offset)
         if isinstance(parsed, Rejection):
-            out = self.dead_letters.reject(effects, parsed, topic, key, value, headers, timestamp_ms)
+            out = self.dead_letters.reject(effects, parsed, topic, key, record.value, headers, timestamp_ms)
             return self._apply_effects(staged, effects, [out])
+        if isinstance(parsed, SnapshotEnd):  # written to each partition by the side's publisher
+            self.snapshots.note_end(effects, side, parsed)
+            return self._apply_effects(staged, effects, [])
         home = self.routing.home(parsed.pk)
         if home != partition:
             return [self.routing.forward(side, parsed.pk, home, partition, offset, value, headers)]
@@ -204,6 +234,10 @@ class Reconciler:
         )
         if isinstance(parsed, Rejection):
             out = self.dead_letters.reject(effects, parsed, rekey_topic, key, value, headers, timestamp_ms)
+            return self._apply_effects(staged, effects, [out])
+        if isinstance(parsed, SnapshotEnd):  # never forwarded by dqhash; one that was belongs to no partition
+            reason = Rejection(Reason.PROCESSING_ERROR, "a snapshot end marker came through the re-key topic")
+            out = self.dead_letters.reject(effects, reason, rekey_topic, key, value, headers, timestamp_ms)
             return self._apply_effects(staged, effects, [out])
         return self._apply_effects(
             staged, effects, self.updates.apply(staged, effects, side, parsed, topic, timestamp_ms)
@@ -226,18 +260,23 @@ class Reconciler:
             if state is None:
                 continue
             outs.extend(self.updates.record_step(effects, pk, key, state, classify.on_deadline(state, now, self.rules)))
+        outs.extend(self.snapshots.sweep(staged, effects, self.updates))
+        outs.extend(self.reverifier.sweep(staged, effects, self.updates))
         self._apply_effects(staged, effects, outs)
         self.expiry.sweep(staged, partition, now)
         outs.extend(self.windows.close_due(staged, partition, now, horizon))
+        outs.extend(self.snapshots.publish_due(staged, partition))
         return outs
 
-    def _parse(self, side: str, value: bytes | None) -> OnPremEvent | CloudHash | Rejection:
+    def _parse(self, side: str, value: bytes | None) -> OnPremEvent | CloudHash | SnapshotEnd | Rejection:
         parse = parse_onprem if side == ONPREM else parse_cloud
         return parse(value, self.settings.hash_strategy)
 
     def _apply_effects(self, staged: StagedTable, effects: Effects, outs: list[Out]) -> list[Out]:
         """Fold the record's counts into its windows, then write the pairs it changed."""
         self.windows.fold(staged, effects)
+        if effects.snapshot_events:
+            self.snapshots.fold(staged, effects)
         partition = effects.partition
         for key, state in effects.writes:
             staged.put_state(partition, key, state)
@@ -275,6 +314,7 @@ class Reconciler:
     def forget(self, partition: int) -> None:
         """Drop derived state of a partition that moved away; the new owner rebuilds it."""
         self.takeover.forget(partition)
+        self.reverifier.forget(partition)
 
 
 def _seq(headers: Iterable[tuple[str, bytes]] | None) -> Sequence[tuple[str, bytes]] | None:

@@ -19,10 +19,12 @@ from dqhash.core import classify
 from dqhash.core.codec import decode_state
 from dqhash.core.deadlines import DeadlineIndex
 from dqhash.core.records import Out
+from dqhash.core.snapshots import is_snapshot_key
 from dqhash.core.window_keys import is_window_key, window_start_of
 from dqhash.engine.expiry import Expiry
 from dqhash.engine.pair_updates import OUTBOX_MS, PairUpdates
 from dqhash.engine.ports import Scan, Table
+from dqhash.engine.snapshot_book import SnapshotBook
 from dqhash.engine.window_book import REPUBLISHED, WindowBook
 
 log = logging.getLogger("dqhash.engine.reconciler")
@@ -31,8 +33,16 @@ T = TypeVar("T")
 
 class Takeover:
     def __init__(
-        self, pairs: Table, scan: Scan, index: DeadlineIndex, windows: WindowBook, expiry: Expiry, updates: PairUpdates
+        self,
+        pairs: Table,
+        scan: Scan,
+        index: DeadlineIndex,
+        windows: WindowBook,
+        expiry: Expiry,
+        updates: PairUpdates,
+        snapshots: SnapshotBook,
     ) -> None:
+        self.snapshots = snapshots
         self.pairs, self.scan, self.index, self.windows, self.expiry, self.updates = (
             pairs,
             scan,
@@ -80,6 +90,9 @@ class Takeover:
                             (window["published_ms"], partial(windows.published_again, partition, start, window))
                         )
                     continue
+                if is_snapshot_key(key):
+                    self.snapshots.rebuilt(partition, key, raw)
+                    continue
                 scanned += 1
                 state = decode_state(raw)
                 if taken_over and state.outbox:
@@ -108,6 +121,7 @@ class Takeover:
         self.index.drop_partition(partition)
         self.windows.forget(partition)
         self.expiry.forget(partition)
+        self.snapshots.forget(partition)
 
 
 def last_moments(published: list[tuple[int, T]]) -> list[T]:

@@ -16,6 +16,7 @@ from rocksdict import WriteBatch
 from dqhash.core.epochs import EpochGate, decode_epoch, epoch_header, epoch_key, epoch_of, is_epoch_key
 from dqhash.core.partitioning import partition_for
 from dqhash.core.records import Out
+from dqhash.core.snapshots import is_snapshot_key, snapshot_partition_of
 from dqhash.core.tuples import build
 from dqhash.core.window_keys import is_window_key, window_partition_of
 from dqhash.engine.ports import PointRead, Scan, Writer
@@ -176,4 +177,8 @@ def wipe_partition(table: Any, partition: int, partitions: int) -> int:
 
 
 def _partition_of(key: bytes, partitions: int) -> int:
-    return window_partition_of(key) if is_window_key(key) else partition_for(key.decode(), partitions)
+    if is_window_key(key):
+        return window_partition_of(key)
+    if is_snapshot_key(key):
+        return snapshot_partition_of(key)
+    return partition_for(key.decode(), partitions)

@@ -34,13 +34,23 @@ STATUS_COUNTERS = {
     "SKIPPED_DELETE": "dq_delete_count",
     "HASH_VERSION_MISMATCH": "dq_hash_version_mismatch",
     "SUPERSEDED": "dq_superseded",
+    "EXTRA_IN_CLOUD": "dq_extra_in_cloud",
+    "CLOUD_DRIFT": "dq_cloud_drift",
+    "CLOUD_VANISHED": "dq_cloud_vanished",
+    "DELETE_CONFIRMED": "dq_delete_confirmed",
+    "DELETE_NOT_PROPAGATED": "dq_delete_not_propagated",
 }
+#: Every on-prem DELETE counts in ``dq_delete_count`` once, at its first verdict, whether it was checked or not.
+DELETE_STATUSES = frozenset({"SKIPPED_DELETE", "DELETE_CONFIRMED", "DELETE_NOT_PROPAGATED"})
+DELETE_COUNT = "dq_delete_count"
 #: DLQ reasons that also have a counter of their own in the seed.
 REASON_COUNTERS = {
     Reason.INVALID_HASH_FORMAT.value: "dq_invalid_hash",
     Reason.MISSING_PK.value: "dq_missing_pk",
 }
 DUPLICATES = "dq_duplicates"
+#: re-verification reads that found the row as it was (drift is a status: ``dq_cloud_drift``)
+REVERIFIED = "dq_reverified"
 LATE = "dq_late_arrival"
 DLQ_RECORDS = "dq_dlq_records"
 STALE_CLOUD = "dq_stale_cloud"
@@ -69,6 +79,7 @@ ALL_METRICS = frozenset(
     | set(REASON_COUNTERS.values())
     | {
         DUPLICATES,
+        REVERIFIED,
         LATE,
         DLQ_RECORDS,
         STALE_CLOUD,
@@ -139,6 +150,9 @@ class Metrics:
     def stale_cloud(self) -> None:
         self._count(STALE_CLOUD)
 
+    def reverified(self) -> None:
+        self._count(REVERIFIED)
+
     def dead_lettered(self, reason: str, topic: str) -> None:
         tags = [f"reason:{reason}", f"topic:{topic}"]
         self._count(DLQ_RECORDS, tags)
@@ -194,6 +208,8 @@ class Metrics:
         for (status, late, on_time), n in self._verdicts.items():
             tags = (f"status:{status}",)
             held[STATUS_COUNTERS[status], tags] += n
+            if status in DELETE_STATUSES and status != "SKIPPED_DELETE" and not late:
+                held[DELETE_COUNT, tags] += n
             if late:
                 held[LATE, tags] += n
             else:

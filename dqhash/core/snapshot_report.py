@@ -1,0 +1,185 @@
+"""A snapshot run's report, folded from the snapshots topic: both sides' progress, every partition's counts.
+
+Pure: the caller reads the records (``kafka.snapshot_log``) and passes the clock. The report never hides a
+gap: a partition with no reconciliation record, a side still running or failed, a partition whose rows fall
+short of its end marker, all show in ``problems`` and keep ``state`` from saying ``complete``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from dqhash.core.timeutil import format_ms, parse_timestamp
+
+#: statuses that mean the two sides differ (a rerun covers the token ranges that have any)
+DIFFERENCES = ("MISMATCH", "MISSING_CLOUD", "EXTRA_IN_CLOUD", "HASH_VERSION_MISMATCH")
+#: the first verdicts an on-prem snapshot row can get (late revisions and cloud-only rows aside)
+ON_PREM_VERDICTS = ("MATCH", "MISMATCH", "MISSING_CLOUD", "HASH_VERSION_MISMATCH", "SUPERSEDED")
+
+
+def snapshot_ids(records: list[dict[str, Any]]) -> list[str]:
+    return sorted({r["snapshot_id"] for r in records if isinstance(r.get("snapshot_id"), str)})
+
+
+def build_report(records: list[dict[str, Any]], snapshot_id: str, partitions: int, now_ms: int) -> dict[str, Any]:
+    mine = [r for r in records if r.get("snapshot_id") == snapshot_id]
+    sides = {r["side"]: r for r in mine if r.get("type") == "side"}
+    recon = {r["partition"]: r for r in mine if r.get("type") == "reconcile"}
+    counts: Counter = Counter()
+    ranges: dict[int, Counter] = {}
+    per_partition = []
+    problems = []
+    for partition in range(partitions):
+        record = recon.get(partition)
+        if record is None:
+            per_partition.append({"partition": partition, "state": "no record"})
+            continue
+        counts.update(record["counts"])
+        for token_range, tally in record["ranges"].items():
+            ranges.setdefault(int(token_range), Counter()).update(tally)
+        # every on-prem row has its verdict once the sweep is over and its rechecks are answered
+        decided = sum(n for status, n in record["counts"].items() if status in ON_PREM_VERDICTS)
+        if record["judged"]:
+            state = "judged" if decided >= record["onprem"]["rows"] else "rechecking"
+        else:
+            state = "judging" if record["complete"] else "receiving"
+        entry = {
+            "partition": partition,
+            "state": state,
+            "onprem_rows": record["onprem"]["rows"],
+            "onprem_expected": record["onprem"]["expected"],
+            "cloud_rows": record["cloud"]["rows"],
+            "cloud_expected": record["cloud"]["expected"],
+            "counts": record["counts"],
+        }
+        per_partition.append(entry)
+        for side in ("onprem", "cloud"):
+            expected, rows = record[side]["expected"], record[side]["rows"]
+            if expected is not None and rows < expected and sides.get(side, {}).get("state") == "done":
+                problems.append(
+                    f"partition {partition}: {rows} of the {expected} {side} rows its end marker names have arrived"
+                )
+    for side in ("onprem", "cloud"):
+        info = sides.get(side)
+        if info is None:
+            problems.append(f"no {side} progress record: has its publisher run for this snapshot?")
+        elif info["state"] == "failed":
+            problems.append(f"the {side} side failed: {info.get('error', 'see its log')}")
+        elif info.get("ranges_failed"):
+            problems.append(f"the {side} side could not read token ranges {info['ranges_failed']}: rerun it")
+    missing = [p["partition"] for p in per_partition if p["state"] == "no record"]
+    if missing and sides:
+        problems.append(f"partitions {missing} have published no reconciliation yet")
+    judged = sum(1 for p in per_partition if p["state"] == "judged")
+    compared = sum(counts.get(s, 0) for s in ("MATCH", *DIFFERENCES))
+    state = "complete" if judged == partitions and not problems else "running"
+    if any(s.get("state") == "failed" for s in sides.values()):
+        state = "failed"
+    onprem, cloud = sides.get("onprem", {}), sides.get("cloud", {})
+    started = [parse_timestamp(s["started_at"]) for s in sides.values() if s.get("started_at")]
+    ended = [parse_timestamp(p["judged_at"]) for p in recon.values() if p.get("judged_at")]
+    duration_s = (
+        round((max(ended) - min(started)) / 1000, 3)
+        if started and ended and state == "complete"
+        else (round((now_ms - min(started)) / 1000, 3) if started else None)
+    )
+    return {
+        "snapshot_id": snapshot_id,
+        "state": state,
+        "rows": {
+            "onprem": sum(p.get("onprem_rows", 0) for p in per_partition),
+            "cloud": sum(p.get("cloud_rows", 0) for p in per_partition),
+            "onprem_published": onprem.get("rows"),
+            "cloud_scanned": cloud.get("rows"),
+        },
+        "counts": dict(sorted(counts.items())),
+        "match_rate": round(counts.get("MATCH", 0) / compared, 6) if compared else None,
+        "progress": {
+            "partitions_judged": judged,
+            "partitions": partitions,
+            "onprem": _progress(onprem),
+            "cloud": _progress(cloud),
+        },
+        "duration_s": duration_s,
+        "partitions": per_partition,
+        "ranges": [{"range": r, **dict(sorted(tally.items()))} for r, tally in sorted(ranges.items())],
+        "ranges_with_differences": sorted(r for r, tally in ranges.items() if any(tally.get(s) for s in DIFFERENCES)),
+        "splits": cloud.get("splits") or onprem.get("splits"),
+        "problems": problems,
+        "reported_at": format_ms(now_ms),
+    }
+
+
+def summaries(records: list[dict[str, Any]], partitions: int, now_ms: int) -> list[dict[str, Any]]:
+    """One line per snapshot run, newest first (``GET /dq/snapshots``)."""
+    rows = []
+    for snapshot_id in snapshot_ids(records):
+        report = build_report(records, snapshot_id, partitions, now_ms)
+        rows.append(
+            {
+                "snapshot_id": snapshot_id,
+                "state": report["state"],
+                "rows": report["rows"],
+                "counts": report["counts"],
+                "match_rate": report["match_rate"],
+                "duration_s": report["duration_s"],
+                "problems": len(report["problems"]),
+                "started_at": min(
+                    (r["started_at"] for r in records if r.get("snapshot_id") == snapshot_id and r.get("started_at")),
+                    default=None,
+                ),
+            }
+        )
+    return sorted(rows, key=lambda r: r["started_at"] or "", reverse=True)
+
+
+def render_table(report: dict[str, Any]) -> str:
+    """The report as text, for ``dqhash snapshot report``."""
+    rows = report["rows"]
+    lines = [
+        f"snapshot {report['snapshot_id']}: {report['state']}"
+        + (f" in {report['duration_s']:.1f}s" if report["duration_s"] is not None else ""),
+        f"rows: on-prem {rows['onprem']:,} received ({rows['onprem_published'] or 0:,} published), "
+        f"cloud {rows['cloud']:,} received ({rows['cloud_scanned'] or 0:,} scanned)",
+    ]
+    progress = report["progress"]
+    for side in ("onprem", "cloud"):
+        info = progress[side]
+        if info:
+            eta = f", ETA {info['eta_s']:.0f}s" if info.get("eta_s") is not None else ""
+            pct = f"{info['percent']:.1f}%" if info.get("percent") is not None else "?"
+            lines.append(f"{side:7s} {info['state']:8s} {pct:>6s} {info['rows_per_s']:>10,.0f} rows/s{eta}")
+    lines.append(f"partitions judged: {progress['partitions_judged']}/{progress['partitions']}")
+    rate = report["match_rate"]
+    lines.append("match rate: " + (f"{rate:.4%}" if rate is not None else "n/a"))
+    lines.append(f"{'status':24s} {'rows':>10s}")
+    for status, n in report["counts"].items():
+        lines.append(f"{status:24s} {n:>10,}")
+    lines.append(f"{'partition':>9s} {'state':10s} {'on-prem':>15s} {'cloud':>15s}  counts")
+    for p in report["partitions"]:
+        if "onprem_rows" not in p:
+            lines.append(f"{p['partition']:>9d} {p['state']:10s}")
+            continue
+        onprem = f"{p['onprem_rows']}/{p['onprem_expected'] if p['onprem_expected'] is not None else '?'}"
+        cloud = f"{p['cloud_rows']}/{p['cloud_expected'] if p['cloud_expected'] is not None else '?'}"
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(p["counts"].items()))
+        lines.append(f"{p['partition']:>9d} {p['state']:10s} {onprem:>15s} {cloud:>15s}  {counts}")
+    if report["ranges_with_differences"]:
+        lines.append(f"token ranges with differences (of {report['splits']}): {report['ranges_with_differences']}")
+    for problem in report["problems"]:
+        lines.append(f"PROBLEM: {problem}")
+    return "\n".join(lines)
+
+
+def _progress(side: dict[str, Any]) -> dict[str, Any]:
+    if not side:
+        return {}
+    return {
+        "state": side["state"],
+        "rows": side["rows"],
+        "rows_per_s": side.get("rows_per_s", 0.0),
+        "percent": side.get("percent"),
+        "eta_s": side.get("eta_s"),
+        "elapsed_s": side.get("elapsed_s"),
+    }

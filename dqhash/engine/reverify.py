@@ -1,0 +1,83 @@
+"""Continuous re-verification: settled MATCH pairs are read again from the cloud, within a rows/s budget.
+
+A row that matched can drift afterwards (a bad repair, a cloud-side write, a lost SSTable) without any
+on-prem change to show it. Each partition walks its pairs in key order, a pass after another, and asks the
+cloud hash producer to re-read those settled as MATCH for at least ``min_age_ms``: in steady state every
+pass re-reads the pairs verified longest ago first. The budget (``DQHASH_REVERIFY_ROWS_PER_SECOND``) is for
+the whole table: each partition spends its share, whichever worker owns it. The outcome is judged by
+``classify`` (``CLOUD_DRIFT``, ``CLOUD_VANISHED``, rechecked first; or the row as it was, counted).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from dqhash.core import classify
+from dqhash.core.classify import Rules, Status
+from dqhash.core.snapshots import SNAPSHOT_PREFIX
+from dqhash.engine.effects import Effects
+from dqhash.engine.ports import Clock, Scan, Table
+from dqhash.engine.staged import StagedTable
+
+#: Pair keys read per partition and tick while looking for pairs to re-read (bounded work per tick).
+SCAN_LIMIT = 2_000
+_MATCH = f'"{Status.MATCH.value}"'.encode()
+
+
+class Reverifier:
+    def __init__(
+        self,
+        pairs: Table,
+        scan: Scan,
+        rules: Rules,
+        rows_per_second: float,
+        partitions: int,
+        min_age_ms: int,
+        clock: Clock,
+    ) -> None:
+        self.pairs, self.scan, self.rules, self.clock = pairs, scan, rules, clock
+        self.min_age_ms = min_age_ms
+        #: each partition's share of the budget
+        self.rate_ms = rows_per_second / max(1, partitions) / 1000
+        self.enabled = rows_per_second > 0 and rules.lookups
+        self._passes: dict[int, Iterator[tuple[bytes, bytes]]] = {}
+        self._credit: dict[int, float] = {}
+        self._last: dict[int, int] = {}
+
+    def sweep(self, staged: StagedTable, effects: Effects, updates: Any) -> list:
+        if not self.enabled:
+            return []
+        partition, now = effects.partition, self.clock()
+        last = self._last.get(partition, now)
+        self._last[partition] = now
+        # credit for the time since the last tick, capped at two seconds' worth: a pause is not caught up on
+        credit = min(self._credit.get(partition, 0.0) + (now - last) * self.rate_ms, max(1.0, 2000 * self.rate_ms))
+        outs: list = []
+        if credit < 1:
+            self._credit[partition] = credit
+            return outs
+        pairs = self._passes.get(partition)
+        if pairs is None:
+            pairs = self._passes[partition] = self.scan(self.pairs, partition)
+        settled_before = now - self.min_age_ms
+        read = 0
+        for key, raw in pairs:
+            read += 1
+            if key[:1] < SNAPSHOT_PREFIX and _MATCH in raw:
+                state = staged.state(partition, key)
+                if state is not None and state.updated_ms <= settled_before:
+                    step = classify.reverify(state, now, self.rules)
+                    if step is not None:
+                        outs.extend(updates.record_step(effects, key.decode(), key, state, step))
+                        credit -= 1
+            if credit < 1 or read >= SCAN_LIMIT:
+                break
+        else:
+            del self._passes[partition]  # a pass is done; the next begins at the next tick
+        self._credit[partition] = credit
+        return outs
+
+    def forget(self, partition: int) -> None:
+        for derived in (self._passes, self._credit, self._last):
+            derived.pop(partition, None)

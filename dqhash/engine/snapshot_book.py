@@ -1,0 +1,191 @@
+"""Snapshot runs per partition: rows counted once, both sides' completeness, then a bounded judging sweep.
+
+The counts live in the table (``core.snapshots``); which runs a partition holds and which of them are being
+swept is derived state, rebuilt from the table on assignment (``Takeover``). The sweep reads the partition's
+pairs from a store snapshot, ``SWEEP_BATCH`` keys a tick, so a tick's work stays bounded however large the
+table; it writes only the pairs it gives a verdict, and a re-sweep after a restart skips what was judged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+
+from dqhash.core import classify
+from dqhash.core.classify import PairState, Rules
+from dqhash.core.contracts import SnapshotEnd
+from dqhash.core.records import Out
+from dqhash.core.snapshots import (
+    SNAPSHOT_PREFIX,
+    count_row,
+    count_verdict,
+    is_complete,
+    is_snapshot_key,
+    mark_end,
+    new_record,
+    snapshot_key,
+    summary,
+)
+from dqhash.engine.effects import Effects
+from dqhash.engine.ports import Clock, Scan, Table
+from dqhash.engine.staged import StagedTable
+
+#: Pair keys read per partition and tick by a judging sweep.
+SWEEP_BATCH = 20_000
+#: A running snapshot's summary is published at most this often per partition (and once more when judged).
+PUBLISH_INTERVAL_MS = 1_000
+
+_SIDE_OF_SOURCE = ("onprem", "cloud")
+
+
+class SnapshotBook:
+    def __init__(self, topic: str, pairs: Table, scan: Scan, rules: Rules, clock: Clock) -> None:
+        self.topic, self.pairs, self.scan, self.rules, self.clock = topic, pairs, scan, rules, clock
+        #: partition → snapshot ids whose records it holds
+        self.known: dict[int, set[str]] = {}
+        #: partition → snapshot id → the judging sweep's iterator over the partition's pairs (None: not begun)
+        self.sweeps: dict[int, dict[str, Iterator[tuple[bytes, bytes]] | None]] = {}
+
+    # --- counting, record by record ---------------------------------------------------------
+
+    def note_step(self, effects: Effects, before: PairState | None, after: PairState | None) -> None:
+        """Rows that joined a side of a snapshot with this step (a pk counts once per side and run)."""
+        member = after.snapshot if after is not None else None
+        if member is None:
+            return
+        was = before.snapshot if before is not None else None
+        fresh = was is None or was.snapshot_id != member.snapshot_id
+        if member.onprem and (fresh or not was.onprem):  # type: ignore[union-attr]
+            effects.snapshot_events.append(("row", member.snapshot_id, "onprem", member.token_range))
+        if member.cloud and (fresh or not was.cloud):  # type: ignore[union-attr]
+            effects.snapshot_events.append(("row", member.snapshot_id, "cloud", member.token_range))
+
+    def note_verdict(self, effects: Effects, state: PairState | None, verdict: classify.Verdict) -> None:
+        member = state.snapshot if state is not None else None
+        token_range = member.token_range if member is not None and member.snapshot_id == verdict.snapshot_id else None
+        status = verdict.status._value_
+        effects.snapshot_events.append(
+            ("verdict", verdict.snapshot_id, f"LATE_{status}" if verdict.late else status, token_range)
+        )
+
+    def note_end(self, effects: Effects, side: str, end: SnapshotEnd) -> None:
+        effects.snapshot_events.append(("end", end.snapshot_id, side, (end.rows, end.started_ts)))
+
+    def fold(self, staged: StagedTable, effects: Effects) -> None:
+        """Fold one record's snapshot events into the partition's records (the batch's staged copies)."""
+        partition, source, offset = effects.partition, effects.source, effects.offset
+        now = self.clock()
+        for kind, snapshot_id, what, extra in effects.snapshot_events:
+            key = snapshot_key(partition, snapshot_id)
+            record = staged.window(partition, key)
+            if record is None:
+                record = new_record(snapshot_id, partition, now)
+                self.known.setdefault(partition, set()).add(snapshot_id)
+            elif offset <= record["applied"][source]:
+                continue
+            if kind == "row":
+                count_row(record, what, extra)
+            elif kind == "verdict":
+                count_verdict(record, what, extra)
+            else:
+                rows, started_ts = extra
+                mark_end(record, what, rows, started_ts, now)
+            record["revision"] += 1
+            staged.put_window(partition, key, record)
+        for snapshot_id in {event[1] for event in effects.snapshot_events}:
+            key = snapshot_key(partition, snapshot_id)
+            record = staged.window(partition, key)
+            if record is None:
+                continue
+            record["applied"][source] = max(record["applied"][source], offset)
+            if record["complete_ms"] is None and is_complete(record):
+                record["complete_ms"] = now
+                self._start_sweep(partition, snapshot_id)
+            staged.put_window(partition, key, record)
+
+    # --- ticks ------------------------------------------------------------------------------
+
+    def sweep(self, staged: StagedTable, effects: Effects, updates: Any) -> list[Out]:
+        """Judge up to SWEEP_BATCH pairs of each complete snapshot; publish changed summaries."""
+        partition, now = effects.partition, self.clock()
+        outs: list[Out] = []
+        sweeps = self.sweeps.get(partition, {})
+        for snapshot_id, pairs in list(sweeps.items()):
+            key = snapshot_key(partition, snapshot_id)
+            record = staged.window(partition, key)
+            if record is None:
+                sweeps.pop(snapshot_id)
+                continue
+            if pairs is None:  # begun at the first tick after completion: every row's state is in the store then
+                pairs = sweeps[snapshot_id] = self.scan(self.pairs, partition)
+            started_ts = record["onprem"]["started_ts"]
+            needle = orjson.dumps(snapshot_id)  # how the id appears in a member pair's stored state
+            read = 0
+            for pair_key, raw in pairs:
+                read += 1
+                if pair_key[:1] < SNAPSHOT_PREFIX and needle in raw:  # a pair, perhaps of this run
+                    state = staged.state(partition, pair_key)
+                    member = state.snapshot if state is not None else None
+                    if member is not None and member.snapshot_id == snapshot_id and not member.judged:
+                        step = classify.on_snapshot_complete(state, started_ts, now, self.rules)  # type: ignore[arg-type]
+                        if step.state is not state:
+                            outs.extend(updates.record_step(effects, pair_key.decode(), pair_key, state, step))
+                if read >= SWEEP_BATCH:
+                    break
+            else:
+                sweeps.pop(snapshot_id)
+                record["judged_ms"] = now
+                record["revision"] += 1
+                staged.put_window(partition, key, record)
+        return outs
+
+    def publish_due(self, staged: StagedTable, partition: int) -> list[Out]:
+        """Summaries of the partition's snapshots that changed since last published (at most once a second)."""
+        now = self.clock()
+        outs = []
+        for snapshot_id in sorted(self.known.get(partition, ())):
+            key = snapshot_key(partition, snapshot_id)
+            record = staged.window(partition, key)
+            if record is None:
+                self.known[partition].discard(snapshot_id)
+                continue
+            if record["judged_ms"] is not None and record["judged_ms"] + self.rules.retention_ms <= now:
+                staged.put_window(partition, key, None)  # judged longer than the retention ago
+                self.known[partition].discard(snapshot_id)
+                continue
+            changed = record["revision"] > record["published"]
+            if not changed or (now - record.get("published_ms", 0) < PUBLISH_INTERVAL_MS and not record["judged_ms"]):
+                continue
+            record.update(published=record["revision"], published_ms=now)
+            staged.put_window(partition, key, record)
+            outs.append(
+                Out(self.topic, f"recon:{snapshot_id}:{partition}".encode(), orjson.dumps(summary(record, now)))
+            )
+        return outs
+
+    # --- partitions coming and going --------------------------------------------------------
+
+    def rebuilt(self, partition: int, key: bytes, raw: bytes) -> None:
+        """A snapshot record found while rebuilding a partition: resume its sweep if it was not finished."""
+        record = orjson.loads(raw)
+        snapshot_id = record["snapshot_id"]
+        self.known.setdefault(partition, set()).add(snapshot_id)
+        if record["complete_ms"] is not None and record["judged_ms"] is None:
+            self._start_sweep(partition, snapshot_id)
+
+    def forget(self, partition: int) -> None:
+        self.known.pop(partition, None)
+        self.sweeps.pop(partition, None)
+
+    def _start_sweep(self, partition: int, snapshot_id: str) -> None:
+        self.sweeps.setdefault(partition, {})[snapshot_id] = None
+
+
+def side_of(source: int) -> str:
+    """The snapshot side of an input source (on-prem or cloud)."""
+    return _SIDE_OF_SOURCE[source]
+
+
+__all__ = ["SnapshotBook", "is_snapshot_key", "side_of"]

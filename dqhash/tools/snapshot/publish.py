@@ -1,0 +1,135 @@
+"""``dqhash snapshot publish``: the reference on-prem side of a snapshot run.
+
+Reads an export of the on-prem table (JSON Lines, or CSV with a header), hashes every row by the shared
+spec (``core.hashing``: the same hasher as ``dqhash hash``, values read exactly by ``loads_exact``), and
+publishes each as a ``SNAPSHOT`` row on Topic-1 at its PK's partition, then each partition's end marker.
+A row that cannot be read or hashed goes to the DLQ with its reason and line number; the run goes on.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from dqhash.cloud.tokens import TokenError, token_of
+from dqhash.core.canonical import CanonicalError
+from dqhash.core.contracts import canonical_pk
+from dqhash.core.hashing import RowHasher
+from dqhash.core.jsontext import JsonTextError, loads_exact
+from dqhash.core.outputs import dlq_headers
+from dqhash.core.token_ranges import range_of, split
+from dqhash.settings import Settings
+from dqhash.tools.snapshot.common import SidePublisher, say
+
+
+class ExportError(ValueError):
+    """One line of the export that cannot be published; ``reason`` becomes its DLQ reason."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def read_rows(stream: BinaryIO, fmt: str) -> Iterator[tuple[int, bytes, dict[str, Any] | ExportError]]:
+    """(line number, raw bytes, row or the error reading it), for JSON Lines or CSV (empty field: null)."""
+    if fmt == "csv":
+        text = io.TextIOWrapper(stream, encoding="utf-8", newline="")
+        reader = csv.DictReader(text)
+        for number, row in enumerate(reader, start=2):
+            raw = ",".join(v or "" for v in row.values()).encode()
+            if None in row or any(v is None for v in row.values()):
+                yield number, raw, ExportError("INVALID_ROW", f"line {number}: not as many fields as the header")
+                continue
+            yield number, raw, {k: (v if v != "" else None) for k, v in row.items()}
+        return
+    for number, line in enumerate(stream, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = loads_exact(line)
+        except JsonTextError as exc:
+            yield number, line.rstrip(b"\n"), ExportError("INVALID_JSON", f"line {number}: {exc}")
+            continue
+        if not isinstance(row, dict):
+            yield number, line.rstrip(b"\n"), ExportError("NOT_AN_OBJECT", f"line {number}: not a JSON object")
+            continue
+        yield number, line.rstrip(b"\n"), row
+
+
+async def publish(
+    settings: Settings,
+    path: Path | None,
+    stream: BinaryIO,
+    fmt: str,
+    snapshot_id: str,
+    hasher: RowHasher,
+    key_columns: Sequence[str],
+    partition_key: Sequence[str],
+    types: dict[str, str],
+    splits: int,
+    only_ranges: set[int] | None,
+    as_of_ms: int,
+) -> int:
+    """Publish the export; returns the number of lines that went to the DLQ."""
+    ranges = split(splits)
+    total_bytes = os.path.getsize(path) if path is not None else None
+    extra = {"splits": splits, "ranges": sorted(only_ranges) if only_ranges is not None else None}
+    side = await SidePublisher(settings, "onprem", snapshot_id, settings.onprem_topic, extra).start()
+    source = str(path) if path is not None else "stdin"
+    try:
+        read = 0
+        for number, raw, row in read_rows(stream, fmt):
+            read += len(raw) + 1
+            try:
+                if isinstance(row, ExportError):
+                    raise row
+                missing = [c for c in key_columns if row.get(c) in (None, "")]
+                if missing:
+                    raise ExportError("MISSING_PK", f"line {number}: no value for key column(s) {missing}")
+                token_range = range_of(token_of(row, partition_key, types), ranges)
+                if only_ranges is not None and token_range not in only_ranges:
+                    continue
+                values = [row[c] for c in key_columns]
+                if any(isinstance(v, bool) or not isinstance(v, (str, int)) for v in values):
+                    raise ExportError("INVALID_PK", f"line {number}: key values must be strings or integers")
+                pk = canonical_pk(values)
+                digest = hasher.hash(row)
+            except (ExportError, TokenError, CanonicalError, ValueError) as exc:
+                reason = exc.reason if isinstance(exc, ExportError) else "INVALID_ROW"
+                say(f"dqhash snapshot publish: {exc}" if isinstance(exc, ExportError) else f"line {number}: {exc}")
+                await side.dead_letter(raw, dlq_headers(reason, str(exc), f"snapshot-export:{source}", 0, number, None))
+                continue
+            await side.send(
+                pk,
+                {
+                    "event_id": f"{snapshot_id}:{pk}",
+                    "hash_onprem": digest.digest,
+                    "hash_version": digest.version,
+                    "partitionColumns": [{"type": "PK", "value": v} for v in values],
+                    "event_ts": as_of_ms,
+                    "action": "SNAPSHOT",
+                    "snapshot_id": snapshot_id,
+                    "range": token_range,
+                },
+            )
+            if total_bytes:
+                percent = min(99.9, 100.0 * read / total_bytes)
+                eta = (total_bytes - read) / (read / side.elapsed())
+                await side.progress("running", percent=round(percent, 1), eta_s=round(eta, 1) if eta else None)
+            else:
+                await side.progress("running")
+        await side.finish(as_of_ms)
+        say(
+            f"dqhash snapshot publish: {side.rows:,} rows of {snapshot_id} published to {settings.onprem_topic} "
+            f"({side.errors} to the DLQ)"
+        )
+        return side.errors
+    except BaseException as exc:
+        await side.progress("failed", force=True, error=f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        await side.stop()

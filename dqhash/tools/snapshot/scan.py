@@ -1,0 +1,167 @@
+"""``dqhash snapshot scan``: the cloud side of a snapshot run, read by token range.
+
+Ranges are read a bounded number at a time, each a page at a time, within a rows/s budget. Each row is
+hashed by the shared hasher and published to Topic-2 at its PK's partition, tagged with the run and its
+range. A range is checkpointed once all its rows are delivered: an interrupted scan resumes with the ranges
+it had not finished (their rows may be sent twice; the reconciler counts a PK once per side).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from dqhash.cloud.scanner import RangeScan
+from dqhash.core.contracts import canonical_pk
+from dqhash.core.hashing import RowHasher
+from dqhash.core.partitioning import partition_for
+from dqhash.core.timeutil import now_ms
+from dqhash.core.token_ranges import split
+from dqhash.settings import Settings
+from dqhash.tools.snapshot.common import Budget, SidePublisher, say
+
+
+class Checkpoint:
+    """Finished ranges and their rows per partition, in a JSON file replaced atomically after each range."""
+
+    def __init__(self, path: Path, snapshot_id: str, splits: int) -> None:
+        self.path = path
+        self.done: dict[int, dict[int, int]] = {}
+        self.started_ts: int | None = None
+        if path.exists():
+            saved = orjson.loads(path.read_bytes())
+            if saved.get("snapshot_id") != snapshot_id or saved.get("splits") != splits:
+                raise ValueError(
+                    f"checkpoint {path} belongs to snapshot {saved.get('snapshot_id')!r} with "
+                    f"{saved.get('splits')} splits, not {snapshot_id!r} with {splits}: give another --checkpoint"
+                )
+            self.done = {int(r): {int(p): n for p, n in c.items()} for r, c in saved["done"].items()}
+            self.started_ts = saved.get("started_ts")
+        self.snapshot_id, self.splits = snapshot_id, splits
+
+    def finish(self, token_range: int, per_partition: dict[int, int]) -> None:
+        self.done[token_range] = per_partition
+        tmp = self.path.with_suffix(self.path.suffix + ".tmp")
+        tmp.write_bytes(
+            orjson.dumps(
+                {
+                    "snapshot_id": self.snapshot_id,
+                    "splits": self.splits,
+                    "started_ts": self.started_ts,
+                    "done": {str(r): {str(p): n for p, n in c.items()} for r, c in self.done.items()},
+                }
+            )
+        )
+        os.replace(tmp, self.path)
+
+    def rows_per_partition(self) -> dict[int, int]:
+        totals: dict[int, int] = {}
+        for per_partition in self.done.values():
+            for partition, n in per_partition.items():
+                totals[partition] = totals.get(partition, 0) + n
+        return totals
+
+
+async def scan(
+    settings: Settings,
+    source: RangeScan,
+    hasher: RowHasher,
+    snapshot_id: str,
+    splits: int,
+    only_ranges: set[int] | None,
+    parallel: int,
+    rows_per_second: float,
+    checkpoint: Checkpoint,
+) -> int:
+    """Scan the table; returns the number of ranges that failed (0: the cloud side is complete)."""
+    ranges = split(splits)
+    wanted = [i for i in range(splits) if only_ranges is None or i in only_ranges]
+    todo = [i for i in wanted if i not in checkpoint.done]
+    if checkpoint.started_ts is None:
+        checkpoint.started_ts = now_ms()
+    if len(todo) < len(wanted):
+        say(f"dqhash snapshot scan: resuming {snapshot_id}: {len(wanted) - len(todo)} of {len(wanted)} ranges done")
+    extra: dict[str, Any] = {"splits": splits, "ranges": sorted(only_ranges) if only_ranges is not None else None}
+    side = await SidePublisher(settings, "cloud", snapshot_id, settings.cloud_topic, extra).start()
+    budget = Budget(rows_per_second)
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for index in todo:
+        queue.put_nowait(index)
+    failed: list[int] = []
+    key_columns = source.key_columns
+
+    async def read_range(index: int) -> None:
+        start, end = ranges[index]
+        per_partition: dict[int, int] = {}
+        async for rows in source.pages(start, end):
+            await budget.take(len(rows))
+            read_at = now_ms()
+            for row in rows:
+                pk = canonical_pk([v if isinstance(v, (str, int)) else str(v) for v in (row[c] for c in key_columns)])
+                digest = hasher.hash(row)
+                value = {
+                    "pk": pk,
+                    "hash_cloud": digest.digest,
+                    "hash_version": digest.version,
+                    "cloud_ts": read_at,
+                    "snapshot_id": snapshot_id,
+                    "range": index,
+                }
+                await side.send(pk, value)
+                partition = partition_for(pk, settings.partitions)
+                per_partition[partition] = per_partition.get(partition, 0) + 1
+            await progress()
+        await side.producer.flush()  # the range's rows are delivered before it counts as done
+        checkpoint.finish(index, per_partition)
+
+    async def progress() -> None:
+        done = len([i for i in wanted if i in checkpoint.done])
+        percent = 100.0 * done / len(wanted) if wanted else 100.0
+        scanned_ranges = done - (len(wanted) - len(todo))
+        eta = None
+        if scanned_ranges > 0:
+            eta = (len(wanted) - done) * side.elapsed() / scanned_ranges
+        await side.progress(
+            "running",
+            percent=round(percent, 1),
+            eta_s=round(eta, 1) if eta is not None else None,
+            ranges_total=len(wanted),
+            ranges_done=done,
+        )
+
+    async def worker() -> None:
+        while True:
+            try:
+                index = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            try:
+                await read_range(index)
+            except Exception as exc:  # a range that fails for good is reported, and read again by a rerun
+                failed.append(index)
+                say(f"dqhash snapshot scan: token range {index} failed: {type(exc).__name__}: {exc}")
+
+    try:
+        await asyncio.gather(*(worker() for _ in range(max(1, parallel))))
+        if failed:
+            await side.progress("failed", force=True, ranges_failed=sorted(failed), error="token ranges failed")
+            return len(failed)
+        await side.finish(
+            checkpoint.started_ts,
+            checkpoint.rows_per_partition(),
+            ranges_total=len(wanted),
+            ranges_done=len(wanted),
+            rows_total=sum(checkpoint.rows_per_partition().values()),
+        )
+        say(f"dqhash snapshot scan: {snapshot_id} complete: {sum(checkpoint.rows_per_partition().values()):,} rows")
+        return 0
+    except BaseException as exc:
+        if not isinstance(exc, Exception) or not failed:
+            await side.progress("failed", force=True, error=f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        await side.stop()
