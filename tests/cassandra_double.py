@@ -26,6 +26,7 @@ class Column:
 class Table:
     columns: dict
     primary_key: list
+    partition_key: list = field(default_factory=list)
 
 
 class Prepared:
@@ -33,6 +34,7 @@ class Prepared:
         self.query_string = query
         self.consistency_level = None
         self.is_idempotent = False
+        self.fetch_size = None
 
     def bind(self, values):
         return Bound(self, tuple(values))
@@ -47,8 +49,17 @@ class Bound:
 class ResponseFuture:
     """Callbacks run on a separate thread, like the driver's IO thread."""
 
-    def __init__(self, outcome, delay_s: float) -> None:
+    def __init__(self, outcome, delay_s: float, paging_state=None) -> None:
         self.outcome, self.delay_s = outcome, delay_s
+        self._next_page = paging_state
+
+    @property
+    def has_more_pages(self) -> bool:
+        return self._next_page is not None
+
+    def result(self):
+        """Like the driver's: once the page is in, a ResultSet whose ``paging_state`` names the next page."""
+        return type("ResultSet", (), {"paging_state": self._next_page, "current_rows": self.outcome})()
 
     def add_callbacks(self, callback, errback):
         def fire():
@@ -71,6 +82,8 @@ class FakeSession:
     delay_s: float = 0.001
     named_tuple_rows: bool = False
     fail_next: list = field(default_factory=list)  # exceptions for the next executions, whatever the key
+    partition_key: list | None = None  # partition key columns (default: the whole primary key)
+    types: dict = field(default_factory=dict)  # column -> CQL type for the token of a row (default text)
 
     def __post_init__(self) -> None:
         self.prepared: list[Prepared] = []
@@ -81,8 +94,11 @@ class FakeSession:
         self.in_flight = 0
         self.max_in_flight = 0
         self._lock = threading.Lock()
+        self.partition_key = self.partition_key or list(self.key)
         table = Table(
-            {n: Column(n, t) for n, t in self.columns.items()}, [Column(n, self.columns[n]) for n in self.key]
+            {n: Column(n, t) for n, t in self.columns.items()},
+            [Column(n, self.columns[n]) for n in self.key],
+            [Column(n, self.columns[n]) for n in self.partition_key],
         )
         metadata = type("Metadata", (), {"keyspaces": {self.keyspace: type("KS", (), {"tables": {self.table: table}})}})
         self.cluster = type("Cluster", (), {"metadata": metadata, "shutdown": lambda self: None})()
@@ -96,15 +112,29 @@ class FakeSession:
         self.schema.append(statement)
         return []
 
-    def execute_async(self, bound: Bound, timeout=None, execution_profile=None):
+    def token_rows(self, start: int, end: int) -> list[dict]:
+        """The rows whose token is in (start, end], in token order, as a range query returns them."""
+        from dqhash.cloud.tokens import token_of
+
+        picked = [(token_of(row, self.partition_key, self.types), row) for row in self.rows.values()]
+        return [dict(row) for token, row in sorted(picked, key=lambda p: p[0]) if start < token <= end]
+
+    def execute_async(self, bound: Bound, timeout=None, execution_profile=None, paging_state=None):
         with self._lock:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
         self.executed.append(bound.values)
-        self.execute_kwargs.append({"timeout": timeout})
+        self.execute_kwargs.append({"timeout": timeout, "paging_state": paging_state})
         pending = self.failures.get(bound.values)
+        next_page = None
         if self.fail_next:
             outcome = self.fail_next.pop(0)
+        elif "token(" in bound.prepared.query_string:
+            rows = self.token_rows(*bound.values)
+            first = paging_state or 0
+            size = bound.prepared.fetch_size or 5000
+            outcome = rows[first : first + size]
+            next_page = first + size if first + size < len(rows) else None
         elif pending:
             outcome = pending.pop(0)
         elif bound.prepared.query_string.startswith("INSERT"):
@@ -134,7 +164,7 @@ class FakeSession:
 
                 ResponseFuture.add_callbacks(inner, done, failed)
 
-        return Tracked(outcome, self.delay_s)
+        return Tracked(outcome, self.delay_s, next_page)
 
 
 def timeout() -> OperationTimedOut:

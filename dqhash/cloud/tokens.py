@@ -31,13 +31,13 @@ def serialized(value: Any, cql_type: str) -> bytes:
     kind = _cqltypes.get(cql_type)
     if kind is None:
         raise TokenError(f"unsupported partition key type {cql_type!r}")
-    if cql_type in _INTEGERS and isinstance(value, str):
-        value = int(value)
-    if cql_type in ("uuid", "timeuuid") and isinstance(value, str):
-        from uuid import UUID
-
-        value = UUID(value)
     try:
+        if cql_type in _INTEGERS and isinstance(value, str):
+            value = int(value)
+        if cql_type in ("uuid", "timeuuid") and isinstance(value, str):
+            from uuid import UUID
+
+            value = UUID(value)
         return bytes(kind.serialize(value, _PROTOCOL))
     except (TypeError, ValueError, struct.error) as exc:
         raise TokenError(f"{value!r} is not a {cql_type}: {exc}") from exc
