@@ -123,7 +123,7 @@ class PairUpdates:
         if state is not before:
             due = classify.pending_deadline(state)
             if due is not None and due != classify.pending_deadline(before):
-                self.track_deadline(partition, pk, state.tracked.event_ts, due)  # type: ignore[union-attr]
+                self.track_deadline(partition, pk, state.tracked, due)  # type: ignore[arg-type]
         outs = (
             [
                 Out(self.lookup_topic, key, encode_request(pk, lookup.not_before_ms, lookup.attempt), None, partition)
@@ -152,6 +152,7 @@ class PairUpdates:
             outs.append(build(Out, (self.repair_topic, key, orjson.dumps(repair_request(record)), headers, None)))
         return outs
 
-    def track_deadline(self, partition: int, pk: str, event_ts: int, due: int) -> None:
+    def track_deadline(self, partition: int, pk: str, tracked: classify.Tracked, due: int) -> None:
         self.index.add(partition, pk, due)
-        self.windows.extend_due(partition, self.rules.windows.start(event_ts), due)
+        if not tracked.reverify:  # a re-read of a settled pair: its event's window need not wait for it
+            self.windows.extend_due(partition, self.rules.windows.start(tracked.event_ts), due)

@@ -103,7 +103,7 @@ class Takeover:
                     )
                 due = classify.pending_deadline(state)
                 if due is not None:
-                    self.updates.track_deadline(partition, key.decode(), state.tracked.event_ts, due)  # type: ignore[union-attr]
+                    self.updates.track_deadline(partition, key.decode(), state.tracked, due)  # type: ignore[union-attr]
                     pending += 1
             resend.extend(out for outputs in last_moments(published) for out in outputs())
         self.owned = wanted  # (a revoke does not clear it: Faust revokes everything on every rebalance)

@@ -21,11 +21,17 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
+import orjson
+
 from dqhash import settings as settings_module
+from dqhash.cloud.scanner import SQLiteRangeScan
+from dqhash.core.hashing import RowHasher
 from dqhash.core.lookups import encode_request
+from dqhash.core.snapshot_report import build_report, render_table
 from dqhash.core.timeutil import now_ms
 from dqhash.kafka.embedded_broker import EmbeddedBroker
 from dqhash.kafka.security import connect_args
+from dqhash.kafka.snapshot_log import read_snapshot_records
 from dqhash.kafka.topics import create_topics
 from dqhash.tools.runner import (
     OutputReader,
@@ -35,13 +41,18 @@ from dqhash.tools.runner import (
     start_worker,
     stop_worker,
 )
-from dqhash.tools.workload import HASH_COLUMNS, HASH_TYPES, TABLE_DDL, Workload, build
+from dqhash.tools.snapshot.publish import publish
+from dqhash.tools.snapshot.scan import Checkpoint, scan
+from dqhash.tools.workload import HASH_COLUMNS, HASH_TYPES, TABLE_DDL, Workload, add_snapshot_scenarios, build
 
 #: Short windows so MISSING_CLOUD, rechecks and late arrivals play out in seconds.
 DEMO_WINDOW_S, DEMO_GRACE_S = 2, 3
 LOOKUP_DELAY_S, RECHECKS, RECHECK_BACKOFF_S = 0.5, 2, 1
 #: Rows that "replicate late" land after the first read and before the deadline's rechecks.
 IN_GRACE_DELAY_S = 2.0
+#: Re-verification's budget: a pass over the demo's matched rows takes seconds.
+REVERIFY_ROWS_PER_SECOND = 2000
+SNAPSHOT_SPLITS = 16
 
 
 def say(text: str) -> None:
@@ -84,7 +95,9 @@ async def run(events: int, timeout_s: float | None = None) -> int:
             say(f"embedded broker (Tansu) at {broker.url}")
         url = external or broker.url
         prefix = f"dqhash-demo-{uuid.uuid4().hex[:8]}"
-        workload = build(events, now_ms(), run_id=prefix[-8:])
+        workload = build(events, now_ms(), run_id=prefix[-8:], verify_deletes=True)
+        stream_audit = sum(workload.expected_audit.values())
+        add_snapshot_scenarios(workload, max(2, events // 2000), max(3, events // 1000), run_id=prefix[-8:])
         cloud_db = workdir / "cloud.db"
         store = CloudCopy(cloud_db)
         store.insert(workload.rows_now)
@@ -107,6 +120,9 @@ async def run(events: int, timeout_s: float | None = None) -> int:
             DQHASH_SQLITE_KEY_COLUMNS="id",
             DQHASH_HASH_COLUMNS=",".join(HASH_COLUMNS),
             DQHASH_HASH_TYPES=",".join(f"{k}={v}" for k, v in HASH_TYPES.items()),
+            DQHASH_VERIFY_DELETES="true",
+            DQHASH_REVERIFY_ROWS_PER_SECOND=REVERIFY_ROWS_PER_SECOND,
+            DQHASH_REVERIFY_MIN_AGE_SECONDS=1,
         )
         settings = settings_module.load(env)
         await create_topics(settings)
@@ -117,9 +133,14 @@ async def run(events: int, timeout_s: float | None = None) -> int:
         ).start()
         started = time.monotonic()
         result = await _drive(
-            settings, workload, reader, worker, statsd, store, started, timeout_s or 60 + events / 200
+            settings, workload, reader, worker, statsd, store, started, timeout_s or 60 + events / 200, stream_audit
         )
-        return result
+        elapsed = time.monotonic() - started  # the stream's part: the snapshot run reports its own duration
+        if result == 0:
+            result = await _snapshot_phase(settings, workload, reader, worker, store, workdir, cloud_db)
+        await asyncio.sleep(0.5)  # let the last DogStatsD flush (every 0.3 s) arrive before counting datagrams
+        statsd.drain()
+        return _report(workload, reader.outputs, elapsed, statsd) if result == 0 else result
     finally:
         if reader:
             await reader.stop()
@@ -147,7 +168,7 @@ class CloudCopy:
     def insert(self, rows) -> None:
         with self.connection:
             self.connection.executemany(
-                "INSERT INTO rows (id, name, amount, updated_at, notes) VALUES (?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO rows (id, name, amount, updated_at, notes) VALUES (?, ?, ?, ?, ?)",
                 [(r["id"], r["name"], r["amount"], r["updated_at"], r["notes"]) for r in rows],
             )
 
@@ -164,6 +185,7 @@ async def _drive(
     store: CloudCopy,
     started: float,
     timeout_s: float,
+    expected_audit: int,
 ) -> int:
     kafka = connect_args(settings)
     say(
@@ -175,7 +197,6 @@ async def _drive(
     store.insert(workload.rows_in_grace)
 
     late = dict(workload.rows_late)
-    expected_audit = sum(workload.expected_audit.values())
     expected_dlq = sum(workload.expected_dlq.values())
     deadline = time.monotonic() + timeout_s
     last_progress = 0.0
@@ -207,21 +228,77 @@ async def _drive(
             )
         if time.monotonic() > deadline:
             say(f"timed out after {timeout_s:.0f}s waiting for every event to be accounted for")
+            return 1
+        await _changed(reader)
+    return 0
+
+
+async def _changed(reader: OutputReader) -> None:
+    """Until the reader sees a new output, at most half a second (the loops check their own conditions)."""
+    reader.changed.clear()
+    try:
+        await asyncio.wait_for(reader.changed.wait(), 0.5)
+    except TimeoutError:
+        pass
+
+
+async def _snapshot_phase(settings, workload: Workload, reader: OutputReader, worker, store, workdir, cloud_db) -> int:
+    """Rows drift in the cloud (re-verification must find them), then a snapshot run compares every row,
+    the cloud-only ones included, and its report must agree with what the workload knows."""
+    say(f"changing {len(workload.drift_rows)} matched rows in the cloud only; re-verification should notice")
+    store.insert(workload.drift_rows)
+    deadline = time.monotonic() + 60
+    while reader.outputs.audit.get(("CLOUD_DRIFT", False), 0) < len(workload.drift_rows):
+        if worker.poll() is not None or time.monotonic() > deadline:
+            say(
+                "re-verification did not report every drifted row within 60 s"
+                if worker.poll() is None
+                else f"the worker exited with code {worker.returncode}; see its log"
+            )
+            return 1
+        await _changed(reader)
+    snapshot_id = f"demo-{uuid.uuid4().hex[:6]}"
+    store.insert(workload.cloud_only_rows)
+    export = workdir / "onprem-export.jsonl"
+    export.write_bytes(b"".join(orjson.dumps(row) + b"\n" for row in workload.onprem_table))
+    say(
+        f"snapshot {snapshot_id}: {len(workload.onprem_table)} on-prem rows exported; the cloud copy holds "
+        f"{len(workload.cloud_only_rows)} rows the on-prem table never had"
+    )
+    hasher = RowHasher("v2", HASH_COLUMNS, HASH_TYPES)
+    with open(export, "rb") as stream:
+        await publish(
+            settings, export, stream, "jsonl", snapshot_id, hasher, ["id"], ["id"], {}, SNAPSHOT_SPLITS, None, now_ms()
+        )
+    source = SQLiteRangeScan(cloud_db, "rows", ["id"], {}, fetch_size=500)
+    try:
+        checkpoint = Checkpoint(workdir / f"scan-{snapshot_id}.json", snapshot_id, SNAPSHOT_SPLITS)
+        if await scan(settings, source, hasher, snapshot_id, SNAPSHOT_SPLITS, None, 4, 0, checkpoint):
+            return 1
+    finally:
+        source.close()
+    deadline = time.monotonic() + 120
+    while True:
+        report = build_report(await read_snapshot_records(settings), snapshot_id, settings.partitions, now_ms())
+        if report["state"] == "complete":
             break
-        reader.changed.clear()
-        try:
-            await asyncio.wait_for(reader.changed.wait(), 0.5)
-        except TimeoutError:
-            pass
-    elapsed = time.monotonic() - started
-    await asyncio.sleep(0.5)  # let the last DogStatsD flush (every 0.3 s) arrive before counting datagrams
-    statsd.drain()
-    return _report(workload, reader.outputs, elapsed, statsd)
+        if worker.poll() is not None or time.monotonic() > deadline:
+            say(f"snapshot {snapshot_id} did not complete: {report['state']}, problems {report['problems']}")
+            return 1
+        await asyncio.sleep(0.5)  # the report is read from a topic: polled, each read bounded
+    workload.snapshot_report = report
+    return 0
 
 
 def _report(workload: Workload, out: Outputs, elapsed: float, statsd: UdpCounter) -> int:
     rows = []
     ok = True
+    snapshot = workload.snapshot_report
+    print("\n" + render_table(snapshot))
+    for status in sorted(set(workload.expected_snapshot) | set(snapshot["counts"])):
+        expected, actual = workload.expected_snapshot.get(status, 0), snapshot["counts"].get(status, 0)
+        ok &= expected == actual
+        rows.append((f"snapshot {status}", expected, actual))
     for (status, late), expected in sorted(workload.expected_audit.items()):
         actual = out.audit.get((status, late), 0)
         ok &= actual == expected

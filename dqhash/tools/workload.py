@@ -50,6 +50,13 @@ class Workload:
     expected_dlq: Counter = field(default_factory=Counter)  # reason → n
     expected_duplicates: int = 0
     scenario_counts: Counter = field(default_factory=Counter)
+    #: the on-prem table after the events (what a snapshot export holds), and the cloud rows of the
+    #: snapshot scenarios (``add_snapshot_scenarios``)
+    onprem_table: list[Row] = field(default_factory=list)
+    cloud_only_rows: list[Row] = field(default_factory=list)
+    drift_rows: list[Row] = field(default_factory=list)  # matched rows, then changed in the cloud only
+    expected_snapshot: Counter = field(default_factory=Counter)  # status → n, within the snapshot run
+    snapshot_report: dict = field(default_factory=dict)  # the run's report, once it is complete
 
     @property
     def cloud_rows(self) -> int:
@@ -64,8 +71,12 @@ def _counts(n: int) -> Counter:
     return counts
 
 
-def build(n: int, now_ms: int, seed: int = 7, run_id: str = "demo") -> Workload:
-    """``n`` on-prem records with every scenario, and the cloud rows to go with them."""
+def build(n: int, now_ms: int, seed: int = 7, run_id: str = "demo", verify_deletes: bool = False) -> Workload:
+    """``n`` on-prem records with every scenario, and the cloud rows to go with them.
+
+    ``verify_deletes``: DELETEs are checked against the cloud (DQHASH_VERIFY_DELETES): every fourth one keeps
+    its cloud row, an unpropagated delete.
+    """
     from dqhash.core.hashing import RowHasher
 
     hasher = RowHasher("v2", HASH_COLUMNS, HASH_TYPES)
@@ -101,6 +112,8 @@ def build(n: int, now_ms: int, seed: int = 7, run_id: str = "demo") -> Workload:
         }
         # Topic-1 keys are not guaranteed to be the PK: key half of them by event id.
         key = pk.encode() if i % 2 == 0 else event_id.encode()
+        if scenario in ("match", "mismatch", "missing_cloud", "late_in_grace", "late_after_grace"):
+            w.onprem_table.append(onprem_row)
         if scenario == "match":
             w.rows_now.append(cloud_row)
             w.expected_audit["MATCH", False] += 1
@@ -119,7 +132,13 @@ def build(n: int, now_ms: int, seed: int = 7, run_id: str = "demo") -> Workload:
         elif scenario == "delete":
             event = {**event, "action": "DELETE"}
             del event["hash_onprem"]
-            w.expected_audit["SKIPPED_DELETE", False] += 1
+            if not verify_deletes:
+                w.expected_audit["SKIPPED_DELETE", False] += 1
+            elif i % 4 == 0:
+                w.rows_now.append(cloud_row)  # the delete never reached the cloud
+                w.expected_audit["DELETE_NOT_PROPAGATED", False] += 1
+            else:
+                w.expected_audit["DELETE_CONFIRMED", False] += 1
         elif scenario == "invalid_hash":
             event["hash_onprem"] = "not-a-sha256"
             w.expected_dlq["INVALID_HASH_FORMAT"] += 1
@@ -141,3 +160,37 @@ def build(n: int, now_ms: int, seed: int = 7, run_id: str = "demo") -> Workload:
         w.onprem.append(record)
         w.expected_duplicates += 1
     return w
+
+
+def add_snapshot_scenarios(w: Workload, drifted: int, cloud_only: int, run_id: str = "demo") -> None:
+    """A snapshot run after the stream: ``drifted`` matched rows changed in the cloud only (re-verification
+    finds them first: CLOUD_DRIFT), ``cloud_only`` rows the on-prem table never had, and what the run must find.
+
+    Every row of the on-prem table is compared; the cloud's rows of unpropagated deletes are cloud-only too.
+    """
+    onprem_ids = {row["id"] for row in w.onprem_table}
+    matched = [row for row in w.rows_now if row["id"] in onprem_ids and not row["name"].endswith("(drifted)")]
+    w.drift_rows = [{**row, "name": row["name"] + " (changed in the cloud)"} for row in matched[:drifted]]
+    w.expected_audit["CLOUD_DRIFT", False] += len(w.drift_rows)
+    w.cloud_only_rows = [
+        {
+            "id": f"{run_id}-cloud-only-{i:04d}",
+            "name": f"orphan {i}",
+            "amount": "1.5",
+            "updated_at": "2024-05-01T12:00:00Z",
+            "notes": "only in the cloud",
+        }
+        for i in range(cloud_only)
+    ]
+    kept_deletes = w.expected_audit["DELETE_NOT_PROPAGATED", False]
+    counts = w.scenario_counts
+    w.expected_snapshot.update(
+        {
+            "MATCH": counts["match"] + counts["late_in_grace"] + counts["late_after_grace"] - len(w.drift_rows),
+            "MISMATCH": counts["mismatch"] + len(w.drift_rows),
+            "MISSING_CLOUD": counts["missing_cloud"],
+            "EXTRA_IN_CLOUD": cloud_only + kept_deletes,
+        }
+    )
+    for status, n in w.expected_snapshot.items():
+        w.expected_audit[status, False] += n
