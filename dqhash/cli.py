@@ -81,7 +81,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--pairs", type=int, default=200_000, help="on-prem events to pre-load (default 200,000)")
     bench.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-    bench.set_defaults(run=lambda args: _bench(args.pairs, args.json))
+    bench.add_argument(
+        "--snapshot-rows",
+        type=int,
+        help="instead: a whole-table snapshot run of this many rows (rows/s, peak RSS; docs/snapshots.md)",
+    )
+    bench.add_argument(
+        "--workers", type=int, default=1, help="also run on this many workers, as a ratio to one (default 1)"
+    )
+    bench.set_defaults(run=lambda args: _bench(args.pairs, args.json, args.snapshot_rows, args.workers))
 
     _snapshot_parser(commands)
 
@@ -428,13 +436,23 @@ def _topics_create() -> int:
     return EXIT_OK
 
 
-def _bench(pairs: int, as_json: bool) -> int:
+def _bench(pairs: int, as_json: bool, snapshot_rows: int | None = None, workers: int = 1) -> int:
+    if not 1 <= workers <= 8:
+        print("dqhash bench: --workers must be between 1 and 8", file=sys.stderr)
+        return EXIT_USAGE
+    if snapshot_rows is not None:
+        if snapshot_rows < 1000:
+            print("dqhash bench: --snapshot-rows must be at least 1000", file=sys.stderr)
+            return EXIT_USAGE
+        from dqhash.tools.bench import snapshot
+
+        return snapshot.main(snapshot_rows, workers, as_json)
     if pairs < 1000:
         print("dqhash bench: --pairs must be at least 1000", file=sys.stderr)
         return EXIT_USAGE
     from dqhash.tools.bench import pipeline
 
-    return pipeline.main(pairs, as_json)
+    return pipeline.main(pairs, as_json, workers)
 
 
 def _bench_domain(records: int, as_json: bool) -> int:

@@ -100,9 +100,11 @@ class CloudHashReader:
         outs: list[Out] = []
         if row is not None:
             outs.extend(self._check_schema(row, now))
-            doc["hash_cloud"] = self.hasher.hash(row).digest
             if self.column_digests:
-                doc["column_digests"] = self.hasher.column_digests(row)
+                digest, doc["column_digests"] = self.hasher.hash_and_digests(row)
+            else:
+                digest = self.hasher.hash(row)
+            doc["hash_cloud"] = digest.digest
             fields = self.hasher.fields or sorted(row)
             removed = [c for c in fields if c not in row]
             if removed:

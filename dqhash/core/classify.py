@@ -15,6 +15,7 @@ from enum import Enum
 from typing import Any, NamedTuple
 
 from dqhash.core.contracts import Action, CloudHash, OnPremEvent
+from dqhash.core.hashing import differing_columns
 from dqhash.core.tuples import build
 from dqhash.core.windows import WindowSpec
 
@@ -64,6 +65,7 @@ class Tracked(NamedTuple):
     awaiting_ms: int | None = None  # a requested read not yet answered (answer: any read at or after this time)
     snapshot_id: str | None = None  # a snapshot row: the run it belongs to
     reverify: bool = False  # a settled MATCH being read again (re-verification), not a new event
+    column_digests: dict[str, str] | None = None  # the event's per-column digests, if its producer sent them
 
 
 class CloudSeen(NamedTuple):
@@ -75,6 +77,7 @@ class CloudSeen(NamedTuple):
     arrived_ms: int
     columns_removed: tuple[str, ...] = ()
     snapshot_id: str | None = None  # read by a snapshot scan
+    column_digests: dict[str, str] | None = None  # per-column digests, if the cloud side sent them
 
 
 class Membership(NamedTuple):
@@ -127,6 +130,8 @@ class Verdict(NamedTuple):
     rechecks: int = 0
     recheck_results: tuple[str, ...] = ()
     snapshot_id: str | None = None  # a verdict of a snapshot run
+    #: the columns whose digests differ (both sides sent digests and the hashes differ), else empty
+    differing_columns: tuple[str, ...] = ()
 
 
 class Lookup(NamedTuple):
@@ -227,6 +232,7 @@ def on_cloud(state: PairState | None, cloud: CloudHash, now_ms: int, rules: Rule
             now_ms,
             cloud.columns_removed,
             cloud.snapshot_id,
+            cloud.column_digests,
         ),
     )
     member = state.snapshot if state else None
@@ -337,6 +343,7 @@ def on_snapshot_complete(state: PairState, started_ts: int | None, now_ms: int, 
             None,
             member.snapshot_id,
             False,
+            None,
         ),
     )
     reason = "in the cloud snapshot, not in the on-prem snapshot"
@@ -541,6 +548,7 @@ def _track(event: OnPremEvent, now_ms: int, windows: WindowSpec) -> Tracked:
             None,
             snapshot_id,
             False,
+            event.column_digests,
         ),
     )
 
@@ -573,5 +581,15 @@ def _verdict(
             tracked.rechecks,
             tracked.recheck_results + ((_describe(cloud),) if tracked.rechecks else ()),
             tracked.snapshot_id,
+            _differing(tracked, cloud) if status in _DIFFERING else (),
         ),
     )
+
+
+#: verdicts whose two hashes differ: the ones a per-column comparison explains
+_DIFFERING = frozenset({Status.MISMATCH, Status.CLOUD_DRIFT})
+
+
+def _differing(tracked: Tracked, cloud: CloudSeen | None) -> tuple[str, ...]:
+    """``hashing.differing_columns`` of the two sides: () unless both sent digests."""
+    return tuple(differing_columns(tracked.column_digests, cloud.column_digests if cloud is not None else None))

@@ -64,6 +64,7 @@ def decode_state(data: bytes) -> PairState:
 # Tuples decoded from JSON arrays come back as lists; they are made tuples again in place. Records written
 # before a field existed are shorter: they go through the NamedTuple's constructor, whose defaults fill in.
 _VERDICT_STATUS, _VERDICT_RESULTS = Verdict._fields.index("status"), Verdict._fields.index("recheck_results")
+_VERDICT_COLUMNS = Verdict._fields.index("differing_columns")
 _TRACKED_RESULTS = Tracked._fields.index("recheck_results")
 _CLOUD_REMOVED = CloudSeen._fields.index("columns_removed")
 #: a dict, not ``Status(value)``: the enum's call costs more than the rest of a verdict's decoding
@@ -87,6 +88,8 @@ def _verdict(fields: list[Any]) -> Verdict:
     if status is None:
         raise ValueError(f"unknown verdict status {fields[_VERDICT_STATUS]!r} in a stored pair state")
     fields[_VERDICT_STATUS] = status
+    if len(fields) > _VERDICT_COLUMNS:
+        fields[_VERDICT_COLUMNS] = tuple(fields[_VERDICT_COLUMNS])
     return _typed(Verdict, fields, _VERDICT_RESULTS)
 
 

@@ -22,6 +22,10 @@ from dqhash.core.tuples import build
 #: Hash strategies a hash may be tagged with (see docs/hashing.md).
 KNOWN_HASH_VERSIONS = frozenset({"v1", "v2"})
 DEFAULT_HASH_VERSION = "v2"
+#: Per-column digests are the first 16 hex characters (64 bits) of SHA-256 (docs/hashing.md)
+COLUMN_DIGEST_HEX = 16
+#: Columns a record may carry digests for, and the longest column name: pair state stays bounded.
+MAX_DIGEST_COLUMNS, MAX_COLUMN_NAME = 256, 128
 
 
 class Reason(str, Enum):
@@ -38,6 +42,7 @@ class Reason(str, Enum):
     UNKNOWN_HASH_VERSION = "UNKNOWN_HASH_VERSION"
     UNKNOWN_ACTION = "UNKNOWN_ACTION"
     INVALID_TIMESTAMP = "INVALID_TIMESTAMP"
+    INVALID_COLUMN_DIGESTS = "INVALID_COLUMN_DIGESTS"
     #: not a contract violation: an unexpected error while processing the record
     #: (a bug). The record is kept in the DLQ so it can be replayed after a fix.
     PROCESSING_ERROR = "PROCESSING_ERROR"
@@ -79,6 +84,7 @@ class OnPremEvent(NamedTuple):
     event_ts: int  # epoch ms UTC
     snapshot_id: str | None = None  # set on a SNAPSHOT row: the run it belongs to
     snapshot_range: int | None = None  # the token range of the row's key, when its publisher knows it
+    column_digests: dict[str, str] | None = None  # column → 16-hex digest, to name the columns that differ
 
 
 class CloudHash(NamedTuple):
@@ -162,12 +168,17 @@ def parse_onprem(
         hash_ref = parse_hash(raw_hash, doc.get("hash_version"), default_version)
         if isinstance(hash_ref, Rejection):
             return hash_ref
+    digests = doc.get("column_digests")
+    if digests is not None:
+        digests = _column_digests(digests)
+        if isinstance(digests, Rejection):
+            return digests
     if action is not Action.SNAPSHOT:
-        return build(OnPremEvent, (event_id, pk, action, hash_ref, event_ts, None, None))
+        return build(OnPremEvent, (event_id, pk, action, hash_ref, event_ts, None, None, digests))
     snapshot = _snapshot_fields(doc, required=True)
     if isinstance(snapshot, Rejection):
         return snapshot
-    return build(OnPremEvent, (event_id, pk, action, hash_ref, event_ts, *snapshot))
+    return build(OnPremEvent, (event_id, pk, action, hash_ref, event_ts, *snapshot, digests))
 
 
 def parse_cloud(raw: bytes | None, default_version: str = DEFAULT_HASH_VERSION) -> CloudHash | SnapshotEnd | Rejection:
@@ -192,8 +203,10 @@ def parse_cloud(raw: bytes | None, default_version: str = DEFAULT_HASH_VERSION) 
         if isinstance(hash_ref, Rejection):
             return hash_ref
     digests = doc.get("column_digests")
-    if digests is not None and not (isinstance(digests, dict) and all(isinstance(v, str) for v in digests.values())):
-        return Rejection(Reason.INVALID_FIELD_TYPE, "column_digests must be an object of strings")
+    if digests is not None:
+        digests = _column_digests(digests)
+        if isinstance(digests, Rejection):
+            return digests
     removed = doc.get("columns_removed") or ()
     if removed and not (isinstance(removed, list) and all(isinstance(c, str) for c in removed)):
         return Rejection(Reason.INVALID_FIELD_TYPE, "columns_removed must be an array of column names")
@@ -201,6 +214,29 @@ def parse_cloud(raw: bytes | None, default_version: str = DEFAULT_HASH_VERSION) 
     if isinstance(snapshot, Rejection):
         return snapshot
     return build(CloudHash, (pk, hash_ref, cloud_ts, digests, tuple(removed), *snapshot))
+
+
+_DIGEST = re.compile(f"[0-9a-f]{{{COLUMN_DIGEST_HEX}}}")
+
+
+def _column_digests(value: Any) -> dict[str, str] | Rejection:
+    """``{"column": "<16 hex>", ...}``, lower-cased; bounded in columns and name length."""
+    if not isinstance(value, dict):
+        return Rejection(Reason.INVALID_COLUMN_DIGESTS, "column_digests must be an object of column → digest")
+    if len(value) > MAX_DIGEST_COLUMNS:
+        return Rejection(Reason.INVALID_COLUMN_DIGESTS, f"column_digests has more than {MAX_DIGEST_COLUMNS} columns")
+    digests = {}
+    for name, digest in value.items():
+        if not name or len(name) > MAX_COLUMN_NAME or _CONTROL.search(name):
+            return Rejection(Reason.INVALID_COLUMN_DIGESTS, f"column_digests: bad column name {name[:40]!r}")
+        text = digest.lower() if isinstance(digest, str) else None
+        if text is None or not _DIGEST.fullmatch(text):
+            return Rejection(
+                Reason.INVALID_COLUMN_DIGESTS,
+                f"column_digests[{name[:40]!r}] must be {COLUMN_DIGEST_HEX} hex characters, got {str(digest)[:40]!r}",
+            )
+        digests[name] = text
+    return digests
 
 
 #: A snapshot id names a run in topic keys, table keys and URLs: short, and of plain characters.

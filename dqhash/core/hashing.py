@@ -16,13 +16,12 @@ from typing import Any
 import orjson
 
 from dqhash.core.canonical import EPOCH_ORDINAL, Canon, CanonicalError, ColumnType, canon, encode, parse_type
-from dqhash.core.contracts import HashRef
+from dqhash.core.contracts import COLUMN_DIGEST_HEX, HashRef
 
 STRATEGIES = ("v1", "v2")
 ALGORITHMS = ("sha256",)
-#: Per-column digests are the first 16 hex characters (64 bits) of SHA-256:
-#: plenty to say *which* columns differ, at a quarter of the size on the wire.
-COLUMN_DIGEST_HEX = 16
+#: Per-column digests (``contracts.COLUMN_DIGEST_HEX``: 16 hex characters, 64 bits of SHA-256) are plenty to
+#: say *which* columns differ, at a quarter of the size on the wire.
 _V2_HEADER = b"dqhash:v2\n"
 
 
@@ -71,11 +70,22 @@ class RowHasher:
 
     def column_digests(self, row: Mapping[str, Any]) -> dict[str, str]:
         """A short digest per hashed column, so a MISMATCH can name the columns that differ."""
+        return self.hash_and_digests(row)[1]
+
+    def hash_and_digests(self, row: Mapping[str, Any]) -> tuple[HashRef, dict[str, str]]:
+        """``hash(row)`` and ``column_digests(row)``, normalising each value once."""
+        columns = self._canon_columns(row)
         digests = {}
-        for name, c in self._canon_columns(row):
+        parts = []
+        for name, c in columns:
             data = encode(("s", name)) + encode(c) if self.strategy == "v2" else render_v1(c).encode()
+            parts.append(data)
             digests[name] = hashlib.sha256(data).hexdigest()[:COLUMN_DIGEST_HEX]
-        return digests
+        if self.strategy == "v2":
+            preimage = _V2_HEADER + b"%d:" % len(columns) + b"".join(parts)
+        else:
+            preimage = b"|".join(parts)
+        return HashRef(self.strategy, hashlib.sha256(preimage).hexdigest()), digests
 
     def _canon_columns(self, row: Mapping[str, Any]) -> list[tuple[str, Canon]]:
         names = self.fields if self.fields is not None else sorted(row, key=_name_order)

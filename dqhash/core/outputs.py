@@ -51,6 +51,7 @@ def audit_record(pk: str, verdict: Verdict) -> dict[str, Any]:
         "rechecks": verdict.rechecks,
         "recheck_results": list(verdict.recheck_results),
         "snapshot_id": verdict.snapshot_id,
+        "differing_columns": list(verdict.differing_columns),
     }
 
 
@@ -72,6 +73,7 @@ def repair_request(audit: dict[str, Any]) -> dict[str, Any]:
     return {
         "repair": REPAIR_ACTIONS.get(audit["status"], "resync"),
         "snapshot_id": audit.get("snapshot_id"),
+        "differing_columns": audit.get("differing_columns", []),
         **{
             key: audit[key]
             for key in (

@@ -26,8 +26,8 @@ def build_report(records: list[dict[str, Any]], snapshot_id: str, partitions: in
     mine = [r for r in records if r.get("snapshot_id") == snapshot_id]
     sides = {r["side"]: r for r in mine if r.get("type") == "side"}
     recon = {r["partition"]: r for r in mine if r.get("type") == "reconcile"}
-    counts: Counter = Counter()
-    ranges: dict[int, Counter] = {}
+    counts: Counter[str] = Counter()
+    ranges: dict[int, Counter[str]] = {}
     per_partition = []
     problems = []
     for partition in range(partitions):

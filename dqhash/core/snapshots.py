@@ -104,7 +104,7 @@ def summary(record: dict[str, Any], now_ms: int) -> dict[str, Any]:
 def _range(record: dict[str, Any], token_range: int) -> dict[str, int]:
     ranges = record["ranges"]
     key = str(token_range)  # a JSON object key
-    found = ranges.get(key)
+    found: dict[str, int] | None = ranges.get(key)
     if found is None:
         found = ranges[key] = {}
     return found

@@ -6,12 +6,11 @@ every ``EXPIRY_PASS_INTERVAL_MS``, so a tick's work stays bounded however many P
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from dqhash.core import classify
 from dqhash.core.classify import Rules
 from dqhash.core.codec import settled_since
 from dqhash.core.snapshots import SNAPSHOT_PREFIX
+from dqhash.engine.cursors import Cursors
 from dqhash.engine.ports import MetricsSink, Scan, Table
 from dqhash.engine.staged import StagedTable
 
@@ -24,20 +23,22 @@ EXPIRY_PASS_INTERVAL_MS = 60_000
 class Expiry:
     def __init__(self, pairs: Table, scan: Scan, rules: Rules, metrics: MetricsSink) -> None:
         self.pairs, self.scan, self.rules, self.metrics = pairs, scan, rules, metrics
-        self._scans: dict[int, Iterator[tuple[bytes, bytes]]] = {}
+        self._passes = Cursors(pairs, scan)
         self._next_pass: dict[int, int] = {}
         self._interval_ms = max(1, min(EXPIRY_PASS_INTERVAL_MS, rules.retention_ms // 4))
 
     def sweep(self, staged: StagedTable, partition: int, now: int) -> None:
-        scan = self._scans.get(partition)
-        if scan is None:
+        if not self._passes.active(partition, "expiry"):
             if now < self._next_pass.get(partition, 0):
                 return
             self._next_pass[partition] = now + self._interval_ms
-            scan = self._scans[partition] = self.scan(self.pairs, partition)
+            self._passes.begin(partition, "expiry")
         expired = []
         retention = self.rules.retention_ms
-        for n, (key, raw) in enumerate(scan, start=1):
+        items, _done = self._passes.read(
+            partition, "expiry", EXPIRY_SCAN_BATCH
+        )  # a done pass begins after the interval
+        for key, raw in items:
             if key[:1] < SNAPSHOT_PREFIX:  # a pair (window and snapshot records sort after every PK)
                 if staged.is_staged(key):  # the batch's own state, if it changed this key
                     state = staged.state(partition, key)
@@ -47,13 +48,9 @@ class Expiry:
                     at = since + retention if since is not None else None
                 if at is not None and at <= now:
                     expired.append(key)
-            if n >= EXPIRY_SCAN_BATCH:
-                break
-        else:
-            del self._scans[partition]  # a full pass is done; the next starts after the interval
         for key in expired:
             staged.put_state(partition, key, None)
         self.metrics.expired(len(expired))
 
     def forget(self, partition: int) -> None:
-        self._scans.pop(partition, None)
+        self._passes.forget(partition)

@@ -123,7 +123,7 @@ class PairUpdates:
         if state is not before:
             due = classify.pending_deadline(state)
             if due is not None and due != classify.pending_deadline(before):
-                self.track_deadline(partition, pk, state.tracked, due)  # type: ignore[arg-type]
+                self.track_deadline(partition, pk, state.tracked, due)  # type: ignore[union-attr,arg-type]
         outs = (
             [
                 Out(self.lookup_topic, key, encode_request(pk, lookup.not_before_ms, lookup.attempt), None, partition)
@@ -140,6 +140,8 @@ class PairUpdates:
                 self.metrics.repair_requested(status)
             if verdict.snapshot_id is not None:
                 self.snapshots.note_verdict(effects, state, verdict)
+            if verdict.differing_columns and not verdict.late:
+                self.metrics.column_mismatch(verdict.differing_columns)
             outs.extend(self.verdict_outs(pk, key, verdict))
         return outs
 

@@ -18,8 +18,10 @@ Table = MutableMapping[bytes, bytes]
 PointRead = Callable[[int, bytes], "bytes | None"]
 #: ``(partition, [(key, value or None to delete), ...]) → records to produce for them`` (a changelog), if any.
 Writer = Callable[[int, "list[tuple[bytes, bytes | None]]"], "list[Out]"]
-#: ``(table, partition) → (key, value)`` pairs of one partition, from a snapshot.
-Scan = Callable[[Table, int], Iterator[tuple[bytes, bytes]]]
+#: ``(table, partition, after) → (key, value)`` pairs of one partition in key order, from a snapshot, the keys
+#: after ``after`` (all when None). Work spread over ticks resumes from the last key read, never from an
+#: iterator kept open: a RocksDB iterator pins every memtable written while it lives.
+Scan = Callable[[Table, int, "bytes | None"], Iterator[tuple[bytes, bytes]]]
 #: Milliseconds since the epoch.
 Clock = Callable[[], int]
 #: ``(partition, now) → the time up to which deadlines may be swept`` (``now`` unless cloud inputs lag).
@@ -40,6 +42,8 @@ class MetricsSink(Protocol):
     def stale_cloud(self) -> None: ...
 
     def reverified(self) -> None: ...
+
+    def column_mismatch(self, columns: tuple[str, ...]) -> None: ...
 
     def dead_lettered(self, reason: str, topic: str) -> None: ...
 

@@ -10,18 +10,20 @@ the whole table: each partition spends its share, whichever worker owns it. The 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from dqhash.core import classify
 from dqhash.core.classify import Rules, Status
+from dqhash.core.records import Out
 from dqhash.core.snapshots import SNAPSHOT_PREFIX
+from dqhash.engine.cursors import Cursors
 from dqhash.engine.effects import Effects
 from dqhash.engine.ports import Clock, Scan, Table
 from dqhash.engine.staged import StagedTable
 
-#: Pair keys read per partition and tick while looking for pairs to re-read (bounded work per tick).
-SCAN_LIMIT = 2_000
+#: Pair keys read per partition and tick while looking for pairs to re-read (bounded work per tick), in reads of
+#: SCAN_BATCH keys; the credit may go below zero by what one read found, and is paid back before the next.
+SCAN_LIMIT, SCAN_BATCH = 2_000, 200
 _MATCH = f'"{Status.MATCH.value}"'.encode()
 
 
@@ -41,11 +43,11 @@ class Reverifier:
         #: each partition's share of the budget
         self.rate_ms = rows_per_second / max(1, partitions) / 1000
         self.enabled = rows_per_second > 0 and rules.lookups
-        self._passes: dict[int, Iterator[tuple[bytes, bytes]]] = {}
+        self._passes = Cursors(pairs, scan)
         self._credit: dict[int, float] = {}
         self._last: dict[int, int] = {}
 
-    def sweep(self, staged: StagedTable, effects: Effects, updates: Any) -> list:
+    def sweep(self, staged: StagedTable, effects: Effects, updates: Any) -> list[Out]:
         if not self.enabled:
             return []
         partition, now = effects.partition, self.clock()
@@ -53,31 +55,31 @@ class Reverifier:
         self._last[partition] = now
         # credit for the time since the last tick, capped at two seconds' worth: a pause is not caught up on
         credit = min(self._credit.get(partition, 0.0) + (now - last) * self.rate_ms, max(1.0, 2000 * self.rate_ms))
-        outs: list = []
+        outs: list[Out] = []
         if credit < 1:
             self._credit[partition] = credit
             return outs
-        pairs = self._passes.get(partition)
-        if pairs is None:
-            pairs = self._passes[partition] = self.scan(self.pairs, partition)
-        settled_before = now - self.min_age_ms
         read = 0
-        for key, raw in pairs:
-            read += 1
-            if key[:1] < SNAPSHOT_PREFIX and _MATCH in raw:
-                state = staged.state(partition, key)
-                if state is not None and state.updated_ms <= settled_before:
-                    step = classify.reverify(state, now, self.rules)
-                    if step is not None:
-                        outs.extend(updates.record_step(effects, key.decode(), key, state, step))
-                        credit -= 1
-            if credit < 1 or read >= SCAN_LIMIT:
+        if not self._passes.active(partition, "reverify"):
+            self._passes.begin(partition, "reverify")  # a pass after another
+        settled_before = now - self.min_age_ms
+        while credit >= 1:
+            items, done = self._passes.read(partition, "reverify", SCAN_BATCH)
+            for key, raw in items:  # every pair of a read is judged: a read's overshoot is paid back next ticks
+                if key[:1] < SNAPSHOT_PREFIX and _MATCH in raw:
+                    state = staged.state(partition, key)
+                    if state is not None and state.updated_ms <= settled_before:
+                        step = classify.reverify(state, now, self.rules)
+                        if step is not None:
+                            outs.extend(updates.record_step(effects, key.decode(), key, state, step))
+                            credit -= 1
+            read += len(items)
+            if done or read >= SCAN_LIMIT:
                 break
-        else:
-            del self._passes[partition]  # a pass is done; the next begins at the next tick
         self._credit[partition] = credit
         return outs
 
     def forget(self, partition: int) -> None:
-        for derived in (self._passes, self._credit, self._last):
+        self._passes.forget(partition)
+        for derived in (self._credit, self._last):
             derived.pop(partition, None)

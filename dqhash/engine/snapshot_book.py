@@ -8,7 +8,6 @@ table; it writes only the pairs it gives a verdict, and a re-sweep after a resta
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -28,6 +27,7 @@ from dqhash.core.snapshots import (
     snapshot_key,
     summary,
 )
+from dqhash.engine.cursors import Cursors
 from dqhash.engine.effects import Effects
 from dqhash.engine.ports import Clock, Scan, Table
 from dqhash.engine.staged import StagedTable
@@ -45,8 +45,9 @@ class SnapshotBook:
         self.topic, self.pairs, self.scan, self.rules, self.clock = topic, pairs, scan, rules, clock
         #: partition → snapshot ids whose records it holds
         self.known: dict[int, set[str]] = {}
-        #: partition → snapshot id → the judging sweep's iterator over the partition's pairs (None: not begun)
-        self.sweeps: dict[int, dict[str, Iterator[tuple[bytes, bytes]] | None]] = {}
+        #: partition → snapshot ids being judged, each a pass over the partition's pairs (``_passes``)
+        self.sweeps: dict[int, set[str]] = {}
+        self._passes = Cursors(pairs, scan)
 
     # --- counting, record by record ---------------------------------------------------------
 
@@ -66,9 +67,11 @@ class SnapshotBook:
         member = state.snapshot if state is not None else None
         token_range = member.token_range if member is not None and member.snapshot_id == verdict.snapshot_id else None
         status = verdict.status._value_
-        effects.snapshot_events.append(
-            ("verdict", verdict.snapshot_id, f"LATE_{status}" if verdict.late else status, token_range)
-        )
+        snapshot_id = verdict.snapshot_id
+        if snapshot_id is not None:
+            effects.snapshot_events.append(
+                ("verdict", snapshot_id, f"LATE_{status}" if verdict.late else status, token_range)
+            )
 
     def note_end(self, effects: Effects, side: str, end: SnapshotEnd) -> None:
         effects.snapshot_events.append(("end", end.snapshot_id, side, (end.rows, end.started_ts)))
@@ -111,20 +114,19 @@ class SnapshotBook:
         """Judge up to SWEEP_BATCH pairs of each complete snapshot; publish changed summaries."""
         partition, now = effects.partition, self.clock()
         outs: list[Out] = []
-        sweeps = self.sweeps.get(partition, {})
-        for snapshot_id, pairs in list(sweeps.items()):
+        for snapshot_id in sorted(self.sweeps.get(partition, ())):
             key = snapshot_key(partition, snapshot_id)
             record = staged.window(partition, key)
+            name = f"snapshot:{snapshot_id}"
             if record is None:
-                sweeps.pop(snapshot_id)
+                self._end_sweep(partition, snapshot_id)
                 continue
-            if pairs is None:  # begun at the first tick after completion: every row's state is in the store then
-                pairs = sweeps[snapshot_id] = self.scan(self.pairs, partition)
+            if not self._passes.active(partition, name):  # begun at the first tick after completion: every
+                self._passes.begin(partition, name)  # row's state is in the store by then
             started_ts = record["onprem"]["started_ts"]
             needle = orjson.dumps(snapshot_id)  # how the id appears in a member pair's stored state
-            read = 0
-            for pair_key, raw in pairs:
-                read += 1
+            items, done = self._passes.read(partition, name, SWEEP_BATCH)
+            for pair_key, raw in items:
                 if pair_key[:1] < SNAPSHOT_PREFIX and needle in raw:  # a pair, perhaps of this run
                     state = staged.state(partition, pair_key)
                     member = state.snapshot if state is not None else None
@@ -132,10 +134,8 @@ class SnapshotBook:
                         step = classify.on_snapshot_complete(state, started_ts, now, self.rules)  # type: ignore[arg-type]
                         if step.state is not state:
                             outs.extend(updates.record_step(effects, pair_key.decode(), pair_key, state, step))
-                if read >= SWEEP_BATCH:
-                    break
-            else:
-                sweeps.pop(snapshot_id)
+            if done:
+                self._end_sweep(partition, snapshot_id)
                 record["judged_ms"] = now
                 record["revision"] += 1
                 staged.put_window(partition, key, record)
@@ -178,9 +178,14 @@ class SnapshotBook:
     def forget(self, partition: int) -> None:
         self.known.pop(partition, None)
         self.sweeps.pop(partition, None)
+        self._passes.forget(partition)
 
     def _start_sweep(self, partition: int, snapshot_id: str) -> None:
-        self.sweeps.setdefault(partition, {})[snapshot_id] = None
+        self.sweeps.setdefault(partition, set()).add(snapshot_id)
+
+    def _end_sweep(self, partition: int, snapshot_id: str) -> None:
+        self.sweeps.get(partition, set()).discard(snapshot_id)
+        self._passes.end(partition, f"snapshot:{snapshot_id}")
 
 
 def side_of(source: int) -> str:

@@ -77,7 +77,7 @@ class Takeover:
             )
             republish = windows.republish.setdefault(partition, set())
             published: list[tuple[int, Callable[[], list[Out]]]] = []  # (when, its outputs) by the previous owner
-            for key, raw in self.scan(self.pairs, partition):
+            for key, raw in self.scan(self.pairs, partition, None):
                 if is_window_key(key):
                     start = window_start_of(key)
                     window = orjson.loads(raw)
@@ -103,7 +103,7 @@ class Takeover:
                     )
                 due = classify.pending_deadline(state)
                 if due is not None:
-                    self.updates.track_deadline(partition, key.decode(), state.tracked, due)  # type: ignore[union-attr]
+                    self.updates.track_deadline(partition, key.decode(), state.tracked, due)  # type: ignore[arg-type]
                     pending += 1
             resend.extend(out for outputs in last_moments(published) for out in outputs())
         self.owned = wanted  # (a revoke does not clear it: Faust revokes everything on every rebalance)

@@ -25,20 +25,25 @@ from dqhash.engine.ports import PointRead, Scan, Writer
 def partition_scanner(partitions: int) -> Scan:
     """``scan(table, partition)``: the (key, value) pairs a table holds for one partition, read from a snapshot."""
 
-    def scan(table: Any, partition: int) -> Iterator[tuple[bytes, bytes]]:
+    def scan(table: Any, partition: int, after: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
         store = table.data
         dbs = getattr(store, "_dbs", None)
         if dbs is not None:
             db = dbs.get(partition)
             if db is None:
                 return iter(())
-            return ((k, v) for k, v in store._visible_items(db) if not is_epoch_key(k))  # the epoch marker
+            if after is None:
+                items = store._visible_items(db)
+            else:  # rocksdict seeks to the first key at or after it
+                offset_key = store.offset_key
+                items = ((k, v) for k, v in db.items(from_key=after) if k != after and k != offset_key)
+            return ((k, v) for k, v in items if not is_epoch_key(k))  # the epoch marker
         return iter(
-            [
+            sorted(
                 (k, v)
                 for k, v in list(store.data.items())
-                if not is_epoch_key(k) and _partition_of(k, partitions) == partition
-            ]
+                if not is_epoch_key(k) and _partition_of(k, partitions) == partition and (after is None or k > after)
+            )
         )
 
     return scan

@@ -51,6 +51,10 @@ REASON_COUNTERS = {
 DUPLICATES = "dq_duplicates"
 #: re-verification reads that found the row as it was (drift is a status: ``dq_cloud_drift``)
 REVERIFIED = "dq_reverified"
+#: a MISMATCH / CLOUD_DRIFT per column that differs, tagged ``column:<name>``
+COLUMN_MISMATCH = "dq_column_mismatch"
+#: distinct column tags per worker when the hashed columns are not configured; the rest count as ``_other``
+COLUMN_TAGS_MAX = 64
 LATE = "dq_late_arrival"
 DLQ_RECORDS = "dq_dlq_records"
 STALE_CLOUD = "dq_stale_cloud"
@@ -80,6 +84,7 @@ ALL_METRICS = frozenset(
     | {
         DUPLICATES,
         REVERIFIED,
+        COLUMN_MISMATCH,
         LATE,
         DLQ_RECORDS,
         STALE_CLOUD,
@@ -105,9 +110,18 @@ class Metrics:
     """What the pipeline reports; a disabled instance does nothing."""
 
     def __init__(
-        self, host: str, port: int, tags: list[str], enabled: bool = True, on_time_ms: int | None = None
+        self,
+        host: str,
+        port: int,
+        tags: list[str],
+        enabled: bool = True,
+        on_time_ms: int | None = None,
+        columns: tuple[str, ...] | None = None,
     ) -> None:
         self.enabled = enabled
+        #: the hashed columns (DQHASH_HASH_COLUMNS), the only names ``dq_column_mismatch`` is tagged with
+        self.columns = frozenset(columns) if columns else None
+        self._seen_columns: set[str] = set()
         #: the SLO budget from arrival to verdict (None: every verdict counts as on time)
         self.on_time_ms = on_time_ms
         self.client = None
@@ -152,6 +166,19 @@ class Metrics:
 
     def reverified(self) -> None:
         self._count(REVERIFIED)
+
+    def column_mismatch(self, columns: tuple[str, ...]) -> None:
+        """Tags come from the schema, never the data: the configured hashed columns, else the first
+        COLUMN_TAGS_MAX names seen (a column name outside those is ``_other``)."""
+        for column in columns:
+            if self.columns is not None:
+                tag = column if column in self.columns else "_other"
+            elif column in self._seen_columns or len(self._seen_columns) < COLUMN_TAGS_MAX:
+                self._seen_columns.add(column)
+                tag = column
+            else:
+                tag = "_other"
+            self._count(COLUMN_MISMATCH, [f"column:{tag}"])
 
     def dead_lettered(self, reason: str, topic: str) -> None:
         tags = [f"reason:{reason}", f"topic:{topic}"]

@@ -12,7 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import orjson
 
-from dqhash.core.classify import PairState
+from dqhash.core.classify import AWAITING_SNAPSHOT, PairState
+from dqhash.core.hashing import differing_columns
 from dqhash.core.outputs import DLQ_HEADERS, DLQ_MESSAGE, DLQ_OFFSET, DLQ_PARTITION, DLQ_REASON, DLQ_TOPIC
 from dqhash.core.tally import compared_and_match_rate
 from dqhash.core.timeutil import format_ms
@@ -91,7 +92,10 @@ def pair_view(pk: str, partition: int, state: PairState | None, served_by: str) 
             "action": tracked.action,
             "hash": _hash(tracked.hash_version, tracked.hash_digest),
             "arrived_at": format_ms(tracked.arrived_ms),
-            "deadline": format_ms(tracked.deadline_ms),
+            "deadline": format_ms(tracked.deadline_ms) if tracked.deadline_ms < AWAITING_SNAPSHOT else None,
+            "snapshot_id": tracked.snapshot_id,
+            "reverifying": tracked.reverify,
+            "column_digests": tracked.column_digests,
             "decided_at_deadline": tracked.by_deadline,
             "rechecks": tracked.rechecks,
             "recheck_results": list(tracked.recheck_results),
@@ -107,6 +111,25 @@ def pair_view(pk: str, partition: int, state: PairState | None, served_by: str) 
             "cloud_ts": format_ms(cloud.cloud_ts),
             "arrived_at": format_ms(cloud.arrived_ms),
             "columns_removed": list(cloud.columns_removed),
+            "snapshot_id": cloud.snapshot_id,
+            "column_digests": cloud.column_digests,
+        }
+    )
+    view["differing_columns"] = (
+        differing_columns(tracked.column_digests, cloud.column_digests)
+        if tracked is not None and cloud is not None and tracked.hash_digest != cloud.hash_digest
+        else []
+    )
+    member = state.snapshot
+    view["snapshot"] = (
+        None
+        if member is None
+        else {
+            "snapshot_id": member.snapshot_id,
+            "onprem": member.onprem,
+            "cloud": member.cloud,
+            "token_range": member.token_range,
+            "judged": member.judged,
         }
     )
     view["history"] = [

@@ -121,6 +121,7 @@ async def run(events: int, timeout_s: float | None = None) -> int:
             DQHASH_HASH_COLUMNS=",".join(HASH_COLUMNS),
             DQHASH_HASH_TYPES=",".join(f"{k}={v}" for k, v in HASH_TYPES.items()),
             DQHASH_VERIFY_DELETES="true",
+            DQHASH_COLUMN_DIGESTS="true",
             DQHASH_REVERIFY_ROWS_PER_SECOND=REVERIFY_ROWS_PER_SECOND,
             DQHASH_REVERIFY_MIN_AGE_SECONDS=1,
         )
@@ -314,6 +315,11 @@ def _report(workload: Workload, out: Outputs, elapsed: float, statsd: UdpCounter
         ok &= expected == actual
         rows.append((f"DLQ {reason}", expected, actual))
     rechecked = sum(1 for r in out.audit_records if r["rechecks"])
+    # the demo's rows differ in their name alone: every hash difference must say so
+    differing = [r for r in out.audit_records if r["status"] in ("MISMATCH", "CLOUD_DRIFT")]
+    named = sum(1 for r in differing if r.get("differing_columns") == ["name"])
+    rows.append(("hash differences naming their column", len(differing), named))
+    ok &= named == len(differing)
     print(
         f"\ndqhash demo: {len(workload.onprem)} on-prem events; cloud copy of {workload.cloud_rows} rows read "
         f"by the cloud hash producer; {rechecked} verdicts came after rechecks"
@@ -321,6 +327,9 @@ def _report(workload: Workload, out: Outputs, elapsed: float, statsd: UdpCounter
     print(f"{'outcome':40s} {'expected':>9s} {'actual':>9s}")
     for name, expected, actual in rows:
         print(f"{name:40s} {expected:9d} {actual:9d}{'' if expected == actual else '   <-- differs'}")
+    if differing:
+        example = {k: differing[0][k] for k in ("pk", "status", "reason", "differing_columns", "snapshot_id")}
+        print(f"\na mismatch with its columns named: {orjson.dumps(example).decode()}")
     drift = sorted({f"{e['type']}: {e['column']}" for e in out.schema_events})
     print(f"\nschema events from the producer: {', '.join(drift) or 'none'}")
     if out.unreadable:

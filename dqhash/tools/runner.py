@@ -241,6 +241,7 @@ def demo_topic_settings(prefix: str) -> dict[str, str]:
         "DQHASH_METRICS_TOPIC": f"{prefix}-metrics",
         "DQHASH_DLQ_TOPIC": f"{prefix}-dlq",
         "DQHASH_REPAIR_TOPIC": f"{prefix}-repair",
+        "DQHASH_SNAPSHOT_TOPIC": f"{prefix}-snapshots",
     }
 
 

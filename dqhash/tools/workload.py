@@ -103,9 +103,11 @@ def build(n: int, now_ms: int, seed: int = 7, run_id: str = "demo", verify_delet
             "updated_at": "2024-05-01T12:00:00Z",
             "notes": "not hashed",
         }
+        digest, columns = hasher.hash_and_digests(onprem_row)
         event = {
             "event_id": event_id,
-            "hash_onprem": hasher.hash(onprem_row).digest,
+            "hash_onprem": digest.digest,
+            "column_digests": columns,
             "partitionColumns": [{"type": "PK", "value": pk}],
             "event_ts": now_ms,
             "action": "UPDATE",
@@ -131,7 +133,7 @@ def build(n: int, now_ms: int, seed: int = 7, run_id: str = "demo", verify_delet
             w.expected_audit["MATCH", True] += 1
         elif scenario == "delete":
             event = {**event, "action": "DELETE"}
-            del event["hash_onprem"]
+            del event["hash_onprem"], event["column_digests"]
             if not verify_deletes:
                 w.expected_audit["SKIPPED_DELETE", False] += 1
             elif i % 4 == 0:

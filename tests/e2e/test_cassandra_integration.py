@@ -107,3 +107,31 @@ def test_audit_rows_are_written_idempotently_and_queryable_by_pk(cassandra):
     asyncio.run(sink.write(record))  # a redelivery: the same row, not a second one
     rows = list(session.execute(f"SELECT audit_id, status, rechecks FROM {keyspace}.audit_by_pk WHERE pk = '42'"))
     assert [(r["audit_id"], r["status"], r["rechecks"]) for r in rows] == [("it-1", "MISMATCH", 2)]
+
+
+def test_the_range_scan_reads_every_row_once_and_our_token_is_cassandras(cassandra):
+    from dqhash.cloud.scanner import CassandraRangeScan
+    from dqhash.cloud.tokens import token_of
+    from dqhash.core.token_ranges import split
+
+    session, keyspace = cassandra
+    for i in range(57):
+        session.execute(
+            f"INSERT INTO {keyspace}.customers (region, id, name) VALUES (%s, %s, %s)", (f"r{i % 3}", 1000 + i, "n")
+        )
+    scan = CassandraRangeScan(session, keyspace, "customers", consistency="LOCAL_ONE", fetch_size=10)
+    assert scan.partition_key == ("region", "id")
+    seen = []
+    for start, end in split(6):
+        for page in asyncio.run(_pages(scan, start, end)):
+            assert len(page) <= 10
+            seen += [(row["region"], row["id"]) for row in page]
+    assert len(seen) == len(set(seen)) and {k for k in seen if k[1] >= 1000} == {
+        (f"r{i % 3}", 1000 + i) for i in range(57)
+    }
+    for row in session.execute(f"SELECT region, id, token(region, id) AS t FROM {keyspace}.customers"):
+        assert token_of(row, ["region", "id"], {"id": "bigint"}) == row["t"]
+
+
+async def _pages(scan, start, end):
+    return [page async for page in scan.pages(start, end)]

@@ -181,3 +181,99 @@ def test_a_matched_row_that_drifts_in_the_cloud_is_found_by_re_verification(snap
     drift = snap.wait_audit(pk, count=2, timeout_s=60)[1]
     assert drift["status"] == "CLOUD_DRIFT" and drift["rechecks"] == 1, drift
     delete_rows(snap, [pk])
+
+
+class FailingRanges:
+    """A range scan whose given ranges fail for good, as a Cassandra node down for the whole retry budget."""
+
+    def __init__(self, inner, failing):
+        self.inner, self.failing, self.key_columns = inner, failing, inner.key_columns
+
+    async def pages(self, start, end):
+        from dqhash.core.token_ranges import split
+
+        if split(SPLITS).index((start, end)) in self.failing:
+            raise TimeoutError("the replicas of this range did not answer")
+        async for page in self.inner.pages(start, end):
+            yield page
+
+    def close(self):
+        self.inner.close()
+
+
+def cli(pipeline, *args, stdin=None):
+    return subprocess.run(
+        [sys.executable, "-m", "dqhash.cli", "snapshot", *args],
+        env={**os.environ, **pipeline.env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=pipeline.workdir,
+    )
+
+
+def test_a_failed_scan_is_reported_and_resumed_and_a_bad_export_line_is_dead_lettered(snap, tmp_path):
+    tag = snap.pk()
+    rows = [(f"{tag}-{i}", f"n{i}") for i in range(30)]
+    put_rows(snap, rows)
+    snapshot_id = f"s-{tag}"
+    export = tmp_path / "export.csv"
+    lines = ["id,name"] + [f"{pk},{name}" for pk, name in rows] + [f"{tag}-bad,too,many", ",no key"]
+    export.write_text("\n".join(lines) + "\n")
+    try:
+        published = cli(
+            snap,
+            "publish",
+            str(export),
+            "--snapshot-id",
+            snapshot_id,
+            "--key-columns",
+            "id",
+            "--fields",
+            "id,name",
+            "--types",
+            "",
+            "--splits",
+            str(SPLITS),
+        )
+        assert published.returncode == 1, published.stderr  # bad lines: reported, dead-lettered, the rest sent
+        assert "30 rows" in published.stderr and "2 to the DLQ" in published.stderr, published.stderr
+        for reason, value in (("INVALID_ROW", f"{tag}-bad,too,many"), ("MISSING_PK", ",no key")):
+            _, raw, headers = snap.wait_dlq(lambda k, v, h, reason=reason, value=value: v == value.encode())
+            assert headers["dq.error.reason"] == reason.encode()
+            assert headers["dq.source.topic"].startswith(b"snapshot-export:"), headers
+        # the first scan loses two ranges for good: the side is marked failed, and no end markers are written
+        checkpoint_path = snap.workdir / f"dqhash-scan-{snapshot_id}.json"
+        source = FailingRanges(SQLiteRangeScan(snap.db_path, "rows", ["id"], {}, fetch_size=5), {1, 6})
+        try:
+            checkpoint = Checkpoint(checkpoint_path, snapshot_id, SPLITS)
+            failed = snap.run(scan(snap.settings, source, HASHER, snapshot_id, SPLITS, None, 2, 0, checkpoint))
+        finally:
+            source.close()
+        assert failed == 2
+        records = snap.run(read_snapshot_records(snap.settings))
+        report = build_report(records, snapshot_id, snap.settings.partitions, now_ms())
+        assert report["state"] == "failed" and any("[1, 6]" in p for p in report["problems"]), report
+        # the same command again reads only the two ranges that were not done, and the run completes
+        resumed = cli(
+            snap,
+            "scan",
+            "--snapshot-id",
+            snapshot_id,
+            "--fields",
+            "id,name",
+            "--types",
+            "",
+            "--splits",
+            str(SPLITS),
+            "--rows-per-second",
+            "0",
+        )
+        assert resumed.returncode == 0, resumed.stderr
+        assert "6 of 8 ranges done" in resumed.stderr, resumed.stderr
+        final = wait_report(snap, snapshot_id)
+        assert final["counts"] == {"MATCH": 30} and final["rows"] == {**final["rows"], "onprem": 30, "cloud": 30}
+        printed = cli(snap, "report", snapshot_id)
+        assert printed.returncode == 0 and f"snapshot {snapshot_id}: complete" in printed.stdout, printed
+    finally:
+        delete_rows(snap, [pk for pk, _ in rows])

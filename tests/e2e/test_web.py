@@ -11,6 +11,9 @@ import urllib.request
 import orjson
 import pytest
 
+from dqhash.core.timeutil import now_ms
+from dqhash.kafka.security import connect_args
+from dqhash.tools.runner import produce
 from tests.e2e.conftest import CASSANDRA_PASSWORD, WEB_TOKEN, cloud, onprem
 
 pytestmark = pytest.mark.e2e
@@ -172,3 +175,86 @@ def test_secrets_never_appear_in_logs_views_or_dead_letters(pipeline):
     logs = b"".join(path.read_bytes() for path in pipeline.workdir.glob("*.log"))
     assert logs, "no worker log to check"
     assert not any(s in logs for s in secrets), "a secret is in a worker's log"
+
+
+def test_dashboard_lists_snapshot_runs_in_headless_chromium(pipeline, tmp_path):
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        message = "no Chromium for the dashboard test: apt-get install -y chromium (CI installs it)"
+        if os.environ.get("DQHASH_REQUIRE_BROWSER"):
+            pytest.fail(message)
+        pytest.skip(message)
+    snapshot_id = f"dash-{pipeline.pk()}"
+    progress = {
+        "type": "side",
+        "side": "onprem",
+        "snapshot_id": snapshot_id,
+        "state": "running",
+        "rows": 1234,
+        "rows_per_s": 500.0,
+        "percent": 12.5,
+        "eta_s": 20.0,
+        "started_at": "2026-12-02T10:00:00.000Z",
+    }
+    pipeline.run(
+        produce(
+            connect_args(pipeline.settings),
+            pipeline.settings.snapshot_topic,
+            [(f"onprem:{snapshot_id}".encode(), orjson.dumps(progress))],
+        )
+    )
+    status, listed = call(pipeline, "/dq/snapshots")
+    assert status == 200 and snapshot_id in [item["snapshot_id"] for item in listed["items"]], listed
+    status, report = call(pipeline, f"/dq/snapshots/{snapshot_id}")
+    assert status == 200 and report["progress"]["onprem"]["percent"] == 12.5 and report["state"] == "running"
+    assert call(pipeline, "/dq/snapshots/no-such-run")[0] == 404
+    dom = subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--virtual-time-budget=8000",
+            "--dump-dom",
+            f"http://127.0.0.1:{pipeline.env['DQHASH_WEB_PORT']}/",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    ).stdout
+    table = dom.split('id="snapshots"', 1)[1].split("</tbody>", 1)[0]
+    assert snapshot_id in table and "running" in table, table[:500]
+
+
+def test_a_mismatch_names_its_columns_in_the_audit_record_the_repair_request_and_the_pair_view(pipeline):
+    from dqhash.core.hashing import RowHasher
+
+    hasher = RowHasher("v2", ["id", "name", "amount"])
+    pk = pipeline.pk()
+    onprem_row, cloud_row = {"id": pk, "name": "Ada", "amount": "1"}, {"id": pk, "name": "Ada L.", "amount": "1"}
+    (digest, onprem_columns), (cloud_digest, cloud_columns) = (
+        hasher.hash_and_digests(onprem_row),
+        hasher.hash_and_digests(cloud_row),
+    )
+    key, value = onprem(pk, digest.digest, column_digests=onprem_columns)
+    pipeline.send_onprem((key, value))
+    cloud_doc = {"pk": pk, "hash_cloud": cloud_digest.digest, "cloud_ts": now_ms() + 5, "column_digests": cloud_columns}
+    pipeline.send_cloud((pk.encode(), orjson.dumps(cloud_doc)))
+    [record] = pipeline.wait_audit(pk)
+    assert record["status"] == "MISMATCH" and record["differing_columns"] == ["name"], record
+    pipeline._wait(
+        lambda out: any(r["pk"] == pk for r in out.repairs),
+        30,
+        lambda out: f"a repair request for {pk}",
+    )
+    [repair] = [r for r in pipeline.reader.outputs.repairs if r["pk"] == pk]
+    assert repair["differing_columns"] == ["name"] and repair["repair"] == "resync"
+    status, view = call(pipeline, f"/dq/pairs/{pk}")
+    assert status == 200 and view["differing_columns"] == ["name"], view
+    assert view["onprem"]["column_digests"] == onprem_columns and view["cloud"]["column_digests"] == cloud_columns
+    status, listed = call(pipeline, "/dq/mismatches?limit=500")
+    assert any(item["pk"] == pk and item["differing_columns"] == ["name"] for item in listed["items"])

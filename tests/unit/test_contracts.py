@@ -91,7 +91,12 @@ def test_valid_cloud_hash_parses_and_null_hash_means_not_found():
         (parse_cloud, cloud(cloud_ts=...), Reason.MISSING_FIELD),
         (parse_cloud, cloud(cloud_ts="2024-13-01T00:00:00Z"), Reason.INVALID_TIMESTAMP),
         (parse_cloud, cloud(hash_cloud="abc"), Reason.INVALID_HASH_FORMAT),
-        (parse_cloud, cloud(column_digests=[1]), Reason.INVALID_FIELD_TYPE),
+        (parse_cloud, cloud(column_digests=[1]), Reason.INVALID_COLUMN_DIGESTS),
+        (parse_cloud, cloud(column_digests={"name": "not-hex"}), Reason.INVALID_COLUMN_DIGESTS),
+        (parse_onprem, onprem(column_digests={"name": "ab" * 9}), Reason.INVALID_COLUMN_DIGESTS),
+        (parse_onprem, onprem(column_digests={"": "ab" * 8}), Reason.INVALID_COLUMN_DIGESTS),
+        (parse_onprem, onprem(column_digests={f"c{i}": "ab" * 8 for i in range(257)}), Reason.INVALID_COLUMN_DIGESTS),
+        (parse_onprem, onprem(column_digests={"name": 7}), Reason.INVALID_COLUMN_DIGESTS),
         (parse_cloud, cloud(columns_removed="amount"), Reason.INVALID_FIELD_TYPE),
     ],
 )

@@ -135,3 +135,27 @@ def test_counts_held_in_a_batch_reach_the_wire_summed(agent):
     )
     missing_pk = next(line for line in lines if line.startswith("dq_missing_pk:"))
     assert missing_pk.startswith("dq_missing_pk:1|c|#") and "reason:MISSING_PK" in missing_pk
+
+
+def test_column_mismatches_are_tagged_by_the_schemas_columns_never_by_the_data(agent):
+    metrics = Metrics("127.0.0.1", agent.getsockname()[1], ["service:dqhash"], columns=("id", "name", "amount"))
+    with metrics.batch():
+        metrics.column_mismatch(("name",))
+        metrics.column_mismatch(("amount", "name"))
+        metrics.column_mismatch(("surprise-from-the-data",))
+    metrics.flush()
+    lines = [line for line in read_lines(agent, ["dq_column_mismatch:"]) if line.startswith("dq_column_mismatch:")]
+    metrics.close()
+    by_tag = {next(t for t in line.split("|#", 1)[1].split(",") if t.startswith("column:")): line for line in lines}
+    assert set(by_tag) == {"column:name", "column:amount", "column:_other"}
+    assert by_tag["column:name"].startswith("dq_column_mismatch:2|c")
+
+
+def test_without_configured_columns_at_most_64_column_tags_are_made():
+    metrics = Metrics("127.0.0.1", 9, [], enabled=True)
+    with metrics.batch():
+        for i in range(100):
+            metrics.column_mismatch((f"c{i}",))
+        tags = {tags for (name, tags) in metrics._held if name == "dq_column_mismatch"}
+    metrics.close()
+    assert len(tags) == 65 and ("column:_other",) in tags

@@ -348,3 +348,22 @@ def test_the_livelock_check_skips_a_partition_with_no_position_instead_of_crashi
     fetcher = SimpleNamespace(_subscriptions=SimpleNamespace(subscription=SimpleNamespace(assignment=assignment)))
     thread = SimpleNamespace(_ensure_consumer=lambda: SimpleNamespace(_fetcher=fetcher))
     assert RewindingConsumerThread.verify_event_path(thread, 0.0, TP("t", 0)) is None
+
+
+def test_a_scan_resumes_after_a_key_and_skips_the_offset_record(tmp_path):
+    """The RocksDB path: rocksdict seeks to the key, and Faust's offset record is never handed out as a pair."""
+    import faust
+
+    from dqhash.internals.store import partition_scanner
+
+    app = faust.App("scan-resume", store=f"rocksdb://{tmp_path}", broker="memory://")
+    table = app.Table("pairs", partitions=1, key_type=bytes, value_type=bytes)
+    store = table.data
+    db = store._db_for_partition(0)
+    for key in (b"a", b"b", b"c"):
+        db[key] = b"v"
+    db[store.offset_key] = b"7"
+    scan = partition_scanner(1)
+    assert [k for k, _ in scan(table, 0, None)] == [b"a", b"b", b"c"]
+    assert [k for k, _ in scan(table, 0, b"a")] == [b"b", b"c"]
+    assert [k for k, _ in scan(table, 0, b"bb")] == [b"c"]

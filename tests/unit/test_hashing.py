@@ -346,3 +346,11 @@ def test_v1_texts_rederived_from_the_spec_text():
     hasher = RowHasher("v1", types={"ts": "timestamp", "m": "map<text,frozen<list<int>>>"})
     row = loads_exact('{"a": 1e-05, "b": 1e16, "c": 0.0001, "m": {"k": [1, 2]}, "ts": "0999-05-06T07:08:09.01Z"}')
     assert hasher.preimage(row) == b'1e-05|1e+16|0.0001|{"k":"[\\"1\\",\\"2\\"]"}|0999-05-06T07:08:09.010Z'
+
+
+def test_hash_and_digests_in_one_pass_equal_hash_and_column_digests():
+    for strategy in ("v1", "v2"):
+        hasher = RowHasher(strategy, types={"amount": "decimal"})
+        row = {"id": "42", "name": "Ada", "amount": "12.50", "tags": ["b", "a"], "gone": None}
+        digest, columns = hasher.hash_and_digests(row)
+        assert digest == hasher.hash(row) and columns == hasher.column_digests(row)

@@ -27,14 +27,15 @@ class Clock:
         return self.now
 
 
-def scan(table, partition):
-    """Snapshot per partition, as the RocksDB store's iterator is."""
+def scan(table, partition, after=None):
+    """Snapshot per partition in key order, after ``after``, as the RocksDB store's iterator is."""
     return iter(
-        [
+        sorted(
             (k, v)
             for k, v in list(table.items())
             if (window_partition_of(k) if is_window_key(k) else partition_for(k.decode(), N)) == partition
-        ]
+            and (after is None or k > after)
+        )
     )
 
 

@@ -27,8 +27,10 @@ def partition_of(key):
     return partition_for(key.decode(), N)
 
 
-def scan(table, partition):
-    return iter(sorted((k, v) for k, v in list(table.items()) if partition_of(k) == partition))
+def scan(table, partition, after=None):
+    return iter(
+        sorted((k, v) for k, v in list(table.items()) if partition_of(k) == partition and (after is None or k > after))
+    )
 
 
 class Clock:
@@ -106,7 +108,9 @@ def test_a_partition_is_judged_once_both_sides_markers_and_rows_are_in_whatever_
     r.on_input("cloud", "topic2", p, 3, None, end(2))
     assert record(pairs, p)["complete_ms"] is None  # one on-prem row is still on its way
     assert [a["status"] for a in audits(ticks(r, p))] == []  # no verdict from a timer's guess
-    outs = r.on_rekeyed(p, 1, forwarded.encode(), row(forwarded), [("dq.side", b"onprem"), ("dq.origin", b"onprem:1:9")])
+    outs = r.on_rekeyed(
+        p, 1, forwarded.encode(), row(forwarded), [("dq.side", b"onprem"), ("dq.origin", b"onprem:1:9")]
+    )
     assert record(pairs, p)["complete_ms"] is not None
     judging = ticks(r, p)
     judged = audits(judging)

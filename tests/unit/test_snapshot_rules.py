@@ -12,8 +12,18 @@ from dqhash.core.classify import (
     pending_deadline,
     reverify,
 )
-from dqhash.core.contracts import Action, CloudHash, HashRef, OnPremEvent, SnapshotEnd, parse_cloud, parse_onprem
-from dqhash.core.contracts import Reason, Rejection, tombstone_event
+from dqhash.core.contracts import (
+    Action,
+    CloudHash,
+    HashRef,
+    OnPremEvent,
+    Reason,
+    Rejection,
+    SnapshotEnd,
+    parse_cloud,
+    parse_onprem,
+    tombstone_event,
+)
 from dqhash.core.windows import WindowSpec
 
 RULES = Rules(WindowSpec(size_ms=60_000, grace_ms=30_000), retention_ms=3_600_000)
@@ -112,9 +122,7 @@ def test_row_28_newest_wins_a_stream_event_after_the_snapshot_row_supersedes_it(
 def test_row_29_a_verified_delete_confirmed_by_a_not_found_after_it():
     step = on_onprem(None, event(digest=None, action=Action.DELETE), T0 + 1_000, DELETES)
     assert step.verdicts == () and pending_deadline(step.state) is not None
-    assert statuses(on_cloud(step.state, cloud(digest=None), T0 + 2_000, DELETES)) == [
-        (Status.DELETE_CONFIRMED, False)
-    ]
+    assert statuses(on_cloud(step.state, cloud(digest=None), T0 + 2_000, DELETES)) == [(Status.DELETE_CONFIRMED, False)]
 
 
 def test_row_30_a_row_still_in_the_cloud_after_the_grace_is_delete_not_propagated_then_late_confirmed():
@@ -205,7 +213,40 @@ def test_snapshot_contract_rows_and_end_markers_parse_and_bad_ones_are_refused()
     assert isinstance(missing, Rejection) and missing.reason is Reason.MISSING_FIELD
     end = parse_cloud(b'{"snapshot_id":"s1","snapshot_end":true,"rows":12,"started_ts":1714564800000}')
     assert end == SnapshotEnd("s1", 12, T0)
-    for bad in (b'{"snapshot_id":"s1","snapshot_end":true,"rows":-1}', b'{"snapshot_id":"a b","snapshot_end":true,"rows":1}'):
+    for bad in (
+        b'{"snapshot_id":"s1","snapshot_end":true,"rows":-1}',
+        b'{"snapshot_id":"a b","snapshot_end":true,"rows":1}',
+    ):
         assert isinstance(parse_onprem(bad), Rejection)
-    scan = parse_cloud(b'{"pk":"k","hash_cloud":"' + H1.encode() + b'","cloud_ts":1714564800000,"snapshot_id":"s1","range":2}')
+    scan = parse_cloud(
+        b'{"pk":"k","hash_cloud":"' + H1.encode() + b'","cloud_ts":1714564800000,"snapshot_id":"s1","range":2}'
+    )
     assert (scan.snapshot_id, scan.snapshot_range) == ("s1", 2)
+
+
+def test_the_pair_view_shows_a_snapshot_rows_run_and_no_deadline():
+    from dqhash.ops.inspection import pair_view
+
+    state = on_onprem(None, snapshot_row(), T0, RULES).state
+    view = pair_view("k", 0, state, "http://w")
+    assert view["onprem"]["deadline"] is None and view["onprem"]["snapshot_id"] == "s1"
+    assert view["snapshot"] == {"snapshot_id": "s1", "onprem": True, "cloud": False, "token_range": 3, "judged": False}
+
+
+def test_a_mismatch_names_the_columns_whose_digests_differ_when_both_sides_sent_them():
+    onprem_digests = {"id": "0" * 16, "name": "1" * 16, "amount": "2" * 16}
+    cloud_digests = {"id": "0" * 16, "name": "f" * 16, "amount": "2" * 16, "extra": "3" * 16}
+    ev = event()._replace(column_digests=onprem_digests)
+    state = on_onprem(None, ev, T0 + 1_000, RULES).state
+    mismatch = on_cloud(state, cloud(digest=H2)._replace(column_digests=cloud_digests), T0 + 2_000, RULES)
+    assert statuses(mismatch) == [(Status.MISMATCH, False)]
+    assert mismatch.verdicts[0].differing_columns == ("extra", "name")
+    match = on_cloud(state, cloud()._replace(column_digests=onprem_digests), T0 + 2_000, RULES)
+    assert match.verdicts[0].differing_columns == ()
+    one_side = on_cloud(state, cloud(digest=H2), T0 + 2_000, RULES)
+    assert one_side.verdicts[0].differing_columns == ()  # the cloud sent none: unknown, not "all"
+    from dqhash.core.outputs import audit_record, repair_request
+
+    record = audit_record("k", mismatch.verdicts[0])
+    assert record["differing_columns"] == ["extra", "name"]
+    assert repair_request(record)["differing_columns"] == ["extra", "name"]

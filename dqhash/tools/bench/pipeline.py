@@ -267,6 +267,19 @@ def faust_floor(url: str, onprem: str, cloud: str, total: int, workdir: Path, ti
         stop_worker(process)
 
 
+def resumable_scan(snapshot: list[tuple[bytes, bytes]]) -> Any:
+    """A scan of a sorted snapshot that resumes after a key by bisection, as a RocksDB seek does."""
+    import bisect
+
+    keys = [key for key, _ in snapshot]
+
+    def scan(table: Any, partition: int, after: bytes | None = None) -> Any:
+        start = 0 if after is None else bisect.bisect_right(keys, after)
+        return (snapshot[i] for i in range(start, len(snapshot)))
+
+    return scan
+
+
 def sweep_ms(held: int, due: int = 1_000, repeats: int = 5) -> float:
     """One tick sweeping ``due`` pending pairs while ``held`` settled pairs sit in the table: the median of
     ``repeats`` ticks (one tick is a few tens of ms, which one scheduling hiccup on a shared machine doubles)."""
@@ -292,7 +305,7 @@ def sweep_ms(held: int, due: int = 1_000, repeats: int = 5) -> float:
         settings,
         pairs,
         Metrics("127.0.0.1", 9, [], enabled=False),
-        lambda table, p: iter(snapshot),
+        resumable_scan(snapshot),
         clock=lambda: clock[0],
     )
     timings = []
@@ -319,7 +332,49 @@ def sweep_ms(held: int, due: int = 1_000, repeats: int = 5) -> float:
     return statistics.median(timings)
 
 
-async def run(pairs: int) -> dict:
+async def classify_phase(url: str, workdir: Path, pairs: int, workers: int) -> float:
+    """The same backlog on fresh topics, classified by ``workers`` workers: input events/s, first to last audit."""
+    run_id = uuid.uuid4().hex[:8]
+    prefix = f"dqhash-bench-{run_id}"
+    env = local_worker_env(url, workdir, prefix, WINDOW_S, GRACE_S, TICK_S, free_port())
+    settings = settings_module.load(env)
+    await create_topics(settings)
+    onprem, cloud, classified = workload(pairs, run_id, now_ms())
+    inputs = len(onprem) + len(cloud)
+    await asyncio.gather(
+        produce_all(connect_args(settings), settings.onprem_topic, onprem),
+        produce_all(connect_args(settings), settings.cloud_topic, cloud),
+    )
+    del onprem, cloud
+    watch = await AuditWatch(connect_args(settings), settings.audit_topic, b"\xff-none").start()
+    processes = []
+    try:
+        for index in range(workers):
+            own = {
+                **env,
+                "DQHASH_DATA_DIR": str(workdir / f"data-{run_id}-{index}"),
+                "DQHASH_WEB_PORT": str(free_port()),
+            }
+            processes.append(start_worker(own, workdir / f"worker-{run_id}-{index}.log", loglevel="warn"))
+
+        def done() -> bool:
+            for process in processes:
+                if process.poll() is not None:
+                    raise RuntimeError(f"a dqhash worker exited ({process.returncode}); see {workdir}")
+            return watch.count >= classified
+
+        def progress() -> None:
+            say(f"  {workers} workers: {watch.count:,}/{classified:,} classified")
+
+        await until(done, 120 + inputs / 200, progress, f"every event to be classified by {workers} workers")
+        return inputs / ((watch.last_ms - watch.first_ms) / 1000)
+    finally:
+        for process in processes:
+            stop_worker(process)
+        await watch.stop()
+
+
+async def run(pairs: int, workers: int = 1) -> dict:
     external = os.environ.get("DQHASH_BROKER")
     workdir = Path(tempfile.mkdtemp(prefix="dqhash-bench-"))
     broker = None if external else EmbeddedBroker(log_path=workdir / "broker.log").start()
@@ -392,6 +447,10 @@ async def run(pairs: int) -> dict:
         ceiling_rate = await ceiling(
             connect_args(settings), [settings.onprem_topic, settings.cloud_topic], inputs, list(produced.values())
         )
+        scaled = None
+        if workers > 1:
+            say(f"the same backlog on {workers} workers, fresh topics ...")
+            scaled = await classify_phase(url, workdir, pairs, workers)
         say("deadline sweep: 1,000 due pairs with 10,000 and 1,000,000 PKs held ...")
         sweep_small, sweep_large = sweep_ms(10_000), sweep_ms(1_000_000)
         held = pairs + LATENCY_PAIRS
@@ -417,6 +476,15 @@ async def run(pairs: int) -> dict:
             "worker_output_messages": {t.removeprefix(prefix + "-"): n for t, (n, _) in produced.items()},
             "output_messages_per_input": round(sum(n for n, _ in produced.values()) / inputs, 2),
             "broker": "embedded (Tansu)" if broker else external,
+            **(
+                {
+                    "workers": workers,
+                    "events_per_s_workers": round(scaled),
+                    "ratio_workers": round(scaled / events_per_s, 3),
+                }
+                if scaled
+                else {}
+            ),
         }
     finally:
         if watch:
@@ -468,9 +536,9 @@ async def latency_phase(settings, watch: AuditWatch, prefix: bytes, rate: float)
     return float(latencies[len(latencies) // 2]), float(latencies[int(len(latencies) * 0.99) - 1])
 
 
-def main(pairs: int, as_json: bool) -> int:
+def main(pairs: int, as_json: bool, workers: int = 1) -> int:
     try:
-        result = asyncio.run(run(pairs))
+        result = asyncio.run(run(pairs, workers))
     except KeyboardInterrupt:
         say("interrupted; cleaned up")
         return 130
@@ -496,6 +564,13 @@ def main(pairs: int, as_json: bool) -> int:
         ),
         ("worker output messages per input", f"{result['output_messages_per_input']}"),
     ]
+    if "ratio_workers" in result:
+        rows.append(
+            (
+                f"input events/s on {result['workers']} workers",
+                f"{result['events_per_s_workers']:,}/s  -> ratio to one worker {result['ratio_workers']}",
+            )
+        )
     print(f"dqhash bench: {result['pairs']:,} pairs, {result['input_events']:,} input events, {result['broker']}")
     for name, value in rows:
         print(f"  {name:40s} {value}")

@@ -40,7 +40,10 @@ def read_rows(stream: BinaryIO, fmt: str) -> Iterator[tuple[int, bytes, dict[str
         text = io.TextIOWrapper(stream, encoding="utf-8", newline="")
         reader = csv.DictReader(text)
         for number, row in enumerate(reader, start=2):
-            raw = ",".join(v or "" for v in row.values()).encode()
+            fields = [v for k, v in row.items() if k is not None] + list(row.get(None) or [])  # type: ignore[call-overload]
+            line = io.StringIO()
+            csv.writer(line, lineterminator="").writerow(["" if v is None else v for v in fields])
+            raw = line.getvalue().encode()
             if None in row or any(v is None for v in row.values()):
                 yield number, raw, ExportError("INVALID_ROW", f"line {number}: not as many fields as the header")
                 continue
@@ -97,7 +100,7 @@ async def publish(
                 if any(isinstance(v, bool) or not isinstance(v, (str, int)) for v in values):
                     raise ExportError("INVALID_PK", f"line {number}: key values must be strings or integers")
                 pk = canonical_pk(values)
-                digest = hasher.hash(row)
+                digest, columns = hasher.hash_and_digests(row)
             except (ExportError, TokenError, CanonicalError, ValueError) as exc:
                 reason = exc.reason if isinstance(exc, ExportError) else "INVALID_ROW"
                 say(f"dqhash snapshot publish: {exc}" if isinstance(exc, ExportError) else f"line {number}: {exc}")
@@ -114,6 +117,7 @@ async def publish(
                     "action": "SNAPSHOT",
                     "snapshot_id": snapshot_id,
                     "range": token_range,
+                    "column_digests": columns,
                 },
             )
             if total_bytes:

@@ -102,7 +102,7 @@ async def scan(
             read_at = now_ms()
             for row in rows:
                 pk = canonical_pk([v if isinstance(v, (str, int)) else str(v) for v in (row[c] for c in key_columns)])
-                digest = hasher.hash(row)
+                digest, columns = hasher.hash_and_digests(row)
                 value = {
                     "pk": pk,
                     "hash_cloud": digest.digest,
@@ -110,6 +110,7 @@ async def scan(
                     "cloud_ts": read_at,
                     "snapshot_id": snapshot_id,
                     "range": index,
+                    "column_digests": columns,
                 }
                 await side.send(pk, value)
                 partition = partition_for(pk, settings.partitions)
