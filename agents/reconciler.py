@@ -42,6 +42,7 @@ from dqhash.kafka.changelog import read_range
 from dqhash.kafka.ownership import Ownership
 from dqhash.kafka.security import connect_args
 from dqhash.kafka.taps import Tap
+from dqhash.ops.status import BatchStats
 
 if TYPE_CHECKING:
     from dqhash.runtime import Runtime
@@ -75,6 +76,10 @@ class ReconcilerAgents:
         )
         #: produces a batch's outputs (replaced in tests)
         self.produce = outputs.produce
+        #: per input topic: its tap (the agent's buffer of fetched records) and the batches processed from it,
+        #: for the lag and backpressure report (``agents.status``)
+        self.taps: dict[str, Tap] = {}
+        self.batch_stats: dict[str, BatchStats] = {}
         self._in_order = InOrder(lambda outs: self.produce(outs))
 
         # The table's changelog is written by ``batch_writer`` through ``produce`` (declared by Faust with the table).
@@ -162,6 +167,8 @@ class ReconcilerAgents:
         tap = Tap(maxsize=max(self.app.conf.stream_buffer_maxsize, 2 * self.settings.batch_max))
         for name in channel.topics:
             consumer.taps[name] = tap
+            self.taps[name] = tap
+            self.batch_stats[name] = BatchStats()
         aiter(channel)  # adds the topic to Faust's conductor: subscribed, assigned, its records come to the tap
         return tap
 
@@ -191,6 +198,9 @@ class ReconcilerAgents:
                 last = chunk.records[-1]
                 record_progress(last.topic, last.partition, last.offset, last.timestamp)
                 monitor.stream_inbound_time[chunk.tp] = time.monotonic()  # Faust's "stream idle" check
+            stats = self.batch_stats.get(chunks[0].tp.topic)  # a tap serves one topic
+            if stats is not None:
+                stats.saw(len(inputs), batch_max)
             await self.process(inputs, source)
             for chunk in chunks:
                 consumer.ack_chunk(chunk)

@@ -25,7 +25,7 @@ from dqhash.core.snapshot_report import build_report, summaries
 from dqhash.core.timeutil import now_ms
 from dqhash.core.window_keys import window_key
 from dqhash.kafka.snapshot_log import read_snapshot_records
-from dqhash.ops import access, inspection
+from dqhash.ops import access, inspection, status
 
 if TYPE_CHECKING:
     from dqhash.runtime import Runtime
@@ -127,6 +127,9 @@ def register(runtime: Runtime) -> None:
             try:
                 return await app.router.route_req(pairs.name, pk.encode(), self.web, request)
             except ServiceUnavailable:
+                return self.unavailable()
+            except TypeError:  # Faust's router before the producer knows the table's partitions (start-up)
+                log.debug("pair view asked before the table's partitions are known", exc_info=True)
                 return self.unavailable()
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:  # the owner died or is unreachable
                 log.warning("could not reach the owner of pk %r: %s", pk, exc)
@@ -271,6 +274,19 @@ def register(runtime: Runtime) -> None:
             if not any(r.get("snapshot_id") == snapshot_id for r in records):
                 return self.problem(404, f"no records of snapshot {snapshot_id!r}")
             return self.ok(build_report(records, snapshot_id, settings.partitions, now_ms()))
+
+    collector = runtime.parts["status"]
+
+    @app.page("/dq/status")
+    class StatusView(_Json):
+        """Lag per input partition and backpressure, from every worker (docs/web.md)."""
+
+        async def get(self, request: Request) -> Response:
+            mine = collector.collect()
+            if request.query.get("local"):
+                return self.ok(mine)
+            answers, failed = await _gather("/dq/status?local=1")
+            return self.ok(status.group_status(mine, answers, failed))
 
     @app.page("/")
     class Dashboard(View):

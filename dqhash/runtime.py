@@ -66,7 +66,7 @@ def create_app(settings: Settings) -> App:
 def build(settings: Settings) -> Runtime:
     """The runtime of one worker, with the tables, agents and views of its role (DQHASH_ROLE)."""
     from dqhash import tables
-    from dqhash.agents import cassandra_audit, cloud_reader, reconciler, web
+    from dqhash.agents import cassandra_audit, cloud_reader, reconciler, status, web
 
     app = create_app(settings)
     # SLO: an event is classified within its window + grace, plus scheduling slack (two ticks, at least 1 s).
@@ -84,6 +84,7 @@ def build(settings: Settings) -> Runtime:
     if reconciles:
         runtime.parts["pairs"] = tables.register(runtime)
         runtime.parts["reconciler"] = reconciler.register(runtime)
+        runtime.parts["status"] = status.register(runtime)
         runtime.parts["web"] = web.register(runtime)
     if settings.role == "producer" or (settings.role == "all" and settings.lookups):
         runtime.parts["cloud_reader"] = cloud_reader.register(runtime)

@@ -64,10 +64,13 @@ def build_report(records: list[dict[str, Any]], snapshot_id: str, partitions: in
         info = sides.get(side)
         if info is None:
             problems.append(f"no {side} progress record: has its publisher run for this snapshot?")
+        elif info.get("ranges_failed"):
+            problems.append(
+                f"the {side} side could not read token ranges {info['ranges_failed']}: run the same command again "
+                "to read them"
+            )
         elif info["state"] == "failed":
             problems.append(f"the {side} side failed: {info.get('error', 'see its log')}")
-        elif info.get("ranges_failed"):
-            problems.append(f"the {side} side could not read token ranges {info['ranges_failed']}: rerun it")
     missing = [p["partition"] for p in per_partition if p["state"] == "no record"]
     if missing and sides:
         problems.append(f"partitions {missing} have published no reconciliation yet")

@@ -51,6 +51,10 @@ REASON_COUNTERS = {
 DUPLICATES = "dq_duplicates"
 #: re-verification reads that found the row as it was (drift is a status: ``dq_cloud_drift``)
 REVERIFIED = "dq_reverified"
+#: per input partition this worker owns: records and seconds behind (``dqhash.ops.status``), every 5 s
+KAFKA_LAG, KAFKA_LAG_SECONDS = "dq_kafka_lag", "dq_kafka_lag_seconds"
+#: tap fill and the share of full batches per input topic, tagged ``kind`` and ``topic``
+BACKPRESSURE = "dq_backpressure"
 #: a MISMATCH / CLOUD_DRIFT per column that differs, tagged ``column:<name>``
 COLUMN_MISMATCH = "dq_column_mismatch"
 #: distinct column tags per worker when the hashed columns are not configured; the rest count as ``_other``
@@ -85,6 +89,9 @@ ALL_METRICS = frozenset(
         DUPLICATES,
         REVERIFIED,
         COLUMN_MISMATCH,
+        KAFKA_LAG,
+        KAFKA_LAG_SECONDS,
+        BACKPRESSURE,
         LATE,
         DLQ_RECORDS,
         STALE_CLOUD,
@@ -166,6 +173,18 @@ class Metrics:
 
     def reverified(self) -> None:
         self._count(REVERIFIED)
+
+    def lag(self, topic: str, partition: int, records: int | None, seconds: float | None) -> None:
+        if self.client is None or records is None:
+            return
+        tags = [f"topic:{topic}", f"partition:{partition}"]
+        self.client.gauge(KAFKA_LAG, records, tags=tags)
+        if seconds is not None:
+            self.client.gauge(KAFKA_LAG_SECONDS, seconds, tags=tags)
+
+    def backpressure(self, kind: str, topic: str, value: float) -> None:
+        if self.client is not None:
+            self.client.gauge(BACKPRESSURE, value, tags=[f"kind:{kind}", f"topic:{topic}"])
 
     def column_mismatch(self, columns: tuple[str, ...]) -> None:
         """Tags come from the schema, never the data: the configured hashed columns, else the first

@@ -15,6 +15,7 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 import uuid
 from collections import Counter
 from contextlib import contextmanager
@@ -170,6 +171,29 @@ class Pipeline:
         self.check_alive()
         self.run(self.reader.wait_for(condition, timeout_s, describe))
 
+    def wait_web(self, index: int = 0, timeout_s: float = 90.0) -> None:
+        """Until worker ``index`` has its partitions: a pk's view answers (404 for a pk never seen) rather
+        than refusing the connection (no web server yet) or 503 (assigning, recovering)."""
+        import urllib.error
+        import urllib.request
+
+        url = f"http://127.0.0.1:{self.envs[index]['DQHASH_WEB_PORT']}/dq/pairs/readiness-probe"
+        deadline = time.monotonic() + timeout_s
+        while True:
+            self.check_alive(index)
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except urllib.error.HTTPError as error:
+                if error.code == 404:
+                    return
+            except (urllib.error.URLError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"worker {index}'s web server did not answer {url} within {timeout_s:.0f}s")
+            time.sleep(0.2)  # polling another process's port: there is no event to await
+
     def check_alive(self, *indexes: int) -> None:
         for i in indexes or range(len(self.workers)):
             if self.workers[i].poll() is not None:
@@ -256,6 +280,8 @@ def running_pipeline(
         running.proxy, running.cluster = tcp_proxy, cluster
         for _ in range(workers):
             running.start_worker(env)
+        for index in range(workers):
+            running.wait_web(index)
         yield running
     finally:  # every step runs even if an earlier one fails: no orphaned worker or broker
         with contextlib.ExitStack() as teardown:  # callbacks run last-registered first
