@@ -258,3 +258,33 @@ def test_a_mismatch_names_its_columns_in_the_audit_record_the_repair_request_and
     assert view["onprem"]["column_digests"] == onprem_columns and view["cloud"]["column_digests"] == cloud_columns
     status, listed = call(pipeline, "/dq/mismatches?limit=500")
     assert any(item["pk"] == pk and item["differing_columns"] == ["name"] for item in listed["items"])
+
+
+def test_status_reports_lag_and_backpressure_under_a_backlog_and_none_once_caught_up(pipeline):
+    import time
+
+    records = [onprem(f"lag-{pipeline.pk()}-{i}", h(str(i))) for i in range(40_000)]
+    pipeline.send_onprem(*records)
+    deadline, seen = time.monotonic() + 30, None
+    while time.monotonic() < deadline:
+        status, body = call(pipeline, "/dq/status")
+        assert status == 200, body
+        if body["lag_records"] > 0:
+            seen = body
+            break
+    assert seen is not None, "no lag seen while a 40,000-record backlog was processed"
+    (pipeline.workdir / "status-under-backlog.json").write_bytes(orjson.dumps(seen, option=orjson.OPT_INDENT_2))
+    [worker] = seen["workers"]
+    behind = [lag for lag in worker["lag"] if lag["records"]]
+    assert behind and all(
+        lag["topic"] in (pipeline.settings.onprem_topic, pipeline.settings.rekey_topic) for lag in behind
+    )
+    assert set(worker["backpressure"]["taps"]) >= {pipeline.settings.onprem_topic, pipeline.settings.cloud_topic}
+    deadline = time.monotonic() + 120
+    while True:
+        status, body = call(pipeline, "/dq/status")
+        if body["lag_records"] == 0 and body["lag_seconds_max"] == 0:
+            break
+        assert time.monotonic() < deadline, f"the backlog did not drain: {body}"
+        time.sleep(0.2)  # polling the view: the drain has no event to await
+    pipeline.wait_statsd(lambda line: line.startswith("dq_kafka_lag:"))
