@@ -93,6 +93,24 @@ def _parser() -> argparse.ArgumentParser:
 
     _snapshot_parser(commands)
 
+    report = commands.add_parser(
+        "report",
+        help="what a period's audit, metrics and snapshot records say; exits 3 when a gate is breached",
+        description="Reads the audit, metrics and snapshots topics for the period and prints counts by status, the "
+        "match rate, the top differing columns, dead-letter reasons, recheck outcomes and snapshot runs. Anything "
+        "incomplete is listed as a problem, and a report with problems passes no gate. Exit status: 0 passed, "
+        "3 a gate was breached, 1 the topics could not be read.",
+    )
+    report.add_argument("--since", default="24h", help="the period: 90m, 24h, 7d ... (default 24h)")
+    report.add_argument("--json", action="store_true", help="print JSON instead of text")
+    report.add_argument("--max-mismatch-rate", type=float, help="fail above this share of MISMATCH / CLOUD_DRIFT")
+    report.add_argument(
+        "--max-missing-rate", type=float, help="fail above this share of MISSING_CLOUD / CLOUD_VANISHED"
+    )
+    report.add_argument("--max-dlq-rate", type=float, help="fail above this share of dead-lettered records")
+    report.add_argument("--min-match-rate", type=float, help="fail below this match rate")
+    report.set_defaults(run=_report)
+
     bench_domain = commands.add_parser(
         "bench-domain", help="throughput of parse, hash and classify on one core, next to a bare orjson+sha256 floor"
     )
@@ -150,6 +168,58 @@ def _snapshot_parser(commands: Any) -> None:
     report.add_argument("snapshot_id", nargs="?", help="the run (default: list every run)")
     report.add_argument("--json", action="store_true", help="print JSON instead of a table")
     report.set_defaults(run=_snapshot_report)
+
+
+EXIT_BREACHED = 3
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _report(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from dqhash import settings as settings_module
+    from dqhash.core import run_report
+    from dqhash.core.snapshot_report import summaries
+    from dqhash.core.timeutil import now_ms
+    from dqhash.kafka.snapshot_log import read_snapshot_records
+    from dqhash.kafka.topic_reader import read_records
+
+    text = args.since.strip().lower()
+    if len(text) < 2 or text[-1] not in _UNITS or not text[:-1].isdigit() or int(text[:-1]) <= 0:
+        print(f"dqhash report: --since {args.since!r}: expected a duration such as 90m, 24h or 7d", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        settings = settings_module.load()
+    except settings_module.SettingsError as exc:
+        print(f"dqhash report: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    now = now_ms()
+    since = now - int(text[:-1]) * _UNITS[text[-1]] * 1000
+
+    async def read() -> tuple[list, list, list]:
+        audit, windows = await asyncio.gather(
+            read_records(settings, settings.audit_topic, since), read_records(settings, settings.metrics_topic, since)
+        )
+        return (
+            [r.value for r in audit.records],
+            [r.value for r in windows.records],
+            await read_snapshot_records(settings),
+        )
+
+    try:
+        audit, windows, snapshots = asyncio.run(read())
+    except Exception as exc:
+        print(
+            f"dqhash report: cannot read the topics ({type(exc).__name__}: {exc}); is DQHASH_BROKER right?",
+            file=sys.stderr,
+        )
+        return 1
+    gates = run_report.Gates(args.max_mismatch_rate, args.max_missing_rate, args.max_dlq_rate, args.min_match_rate)
+    report = run_report.build(
+        audit, windows, summaries(snapshots, settings.partitions, now), settings.partitions, since, now, gates
+    )
+    print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() if args.json else run_report.render(report))
+    return EXIT_OK if report["passed"] else EXIT_BREACHED
 
 
 def _snapshot_setup(args: argparse.Namespace) -> tuple[Any, Any, set[int] | None] | int:

@@ -311,7 +311,12 @@ def on_snapshot_complete(state: PairState, started_ts: int | None, now_ms: int, 
         return Step(state)
     judged = member._replace(judged=True)
     tracked, cloud = state.tracked, state.cloud
-    if tracked is not None and tracked.snapshot_id == member.snapshot_id and tracked.status == PENDING:
+    if (
+        tracked is not None
+        and tracked.snapshot_id == member.snapshot_id
+        and tracked.status == PENDING
+        and not tracked.reverify  # a snapshot row that matched, being read again: judged already
+    ):
         tracked, verdict, lookups = _evaluate(
             tracked._replace(deadline_ms=now_ms), cloud, now_ms, rules, at_deadline=True
         )

@@ -16,7 +16,15 @@ from typing import Any
 from dqhash.core.timeutil import format_ms
 
 #: Outcomes that count towards the match rate (compared pairs).
-COMPARED = ("MATCH", "MISMATCH", "MISSING_CLOUD", "HASH_VERSION_MISMATCH")
+COMPARED = (
+    "MATCH",
+    "MISMATCH",
+    "MISSING_CLOUD",
+    "HASH_VERSION_MISMATCH",
+    "EXTRA_IN_CLOUD",
+    "CLOUD_DRIFT",
+    "CLOUD_VANISHED",
+)
 
 
 def new_window() -> dict[str, Any]:

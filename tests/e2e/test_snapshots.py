@@ -284,3 +284,33 @@ def test_a_failed_scan_is_reported_and_resumed_and_a_bad_export_line_is_dead_let
         assert printed.returncode == 0 and f"snapshot {snapshot_id}: complete" in printed.stdout, printed
     finally:
         delete_rows(snap, [pk for pk, _ in rows])
+
+
+def test_the_report_command_counts_the_period_and_gates_on_a_rate(snap):
+    pk, other = snap.pk(), snap.pk()
+    put_rows(snap, [(pk, "n"), (other, "different in the cloud")])
+    snap.send_onprem(
+        onprem(pk, HASHER.hash({"id": pk, "name": "n"}).digest),
+        onprem(other, HASHER.hash({"id": other, "name": "n"}).digest),
+    )
+    assert snap.wait_audit(pk)[0]["status"] == "MATCH"
+    assert snap.wait_audit(other, timeout_s=60)[0]["status"] == "MISMATCH"
+    printed = subprocess.run(
+        [sys.executable, "-m", "dqhash.cli", "report", "--since", "1h", "--json"],
+        env={**os.environ, **snap.env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert printed.returncode == 0, printed.stderr
+    report = json.loads(printed.stdout)
+    assert report["counts"]["MATCH"] >= 1 and report["counts"]["MISMATCH"] >= 1 and report["passed"], report
+    gated = subprocess.run(
+        [sys.executable, "-m", "dqhash.cli", "report", "--since", "1h", "--max-mismatch-rate", "0"],
+        env={**os.environ, **snap.env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert gated.returncode == 3 and "BREACH: mismatch rate" in gated.stdout, gated.stdout + gated.stderr
+    delete_rows(snap, [pk, other])

@@ -250,3 +250,10 @@ def test_a_mismatch_names_the_columns_whose_digests_differ_when_both_sides_sent_
     record = audit_record("k", mismatch.verdicts[0])
     assert record["differing_columns"] == ["extra", "name"]
     assert repair_request(record)["differing_columns"] == ["extra", "name"]
+
+
+def test_a_snapshot_row_that_matched_and_is_being_re_read_is_not_judged_again_at_completion():
+    state = on_cloud(on_onprem(None, snapshot_row(), T0, LOOKUPS).state, scanned(), T0 + 600, LOOKUPS).state
+    assert state.tracked.status == "MATCH"
+    rereading = reverify(state, T0 + 100_000, LOOKUPS).state
+    assert on_snapshot_complete(rereading, T0, T0 + 100_100, LOOKUPS).verdicts == ()

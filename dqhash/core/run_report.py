@@ -1,0 +1,174 @@
+"""``dqhash report``: what a period of audit, metrics and snapshot records says, and whether it breached a gate.
+
+Pure: the caller reads the topics (``kafka.topic_reader``) and passes the clock. Nothing incomplete is hidden
+under a success line: a partition that published no metrics window in the period, records that could not be
+read, a snapshot run that did not complete, all go to ``problems``, and a report with problems never passes a
+gate.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, NamedTuple
+
+import orjson
+
+from dqhash.core.tally import COMPARED
+from dqhash.core.timeutil import format_ms
+
+#: the statuses whose share each gate bounds
+GATED = {"mismatch": ("MISMATCH", "CLOUD_DRIFT"), "missing": ("MISSING_CLOUD", "CLOUD_VANISHED")}
+
+
+class Gates(NamedTuple):
+    max_mismatch_rate: float | None = None
+    max_missing_rate: float | None = None
+    max_dlq_rate: float | None = None
+    min_match_rate: float | None = None
+
+
+def build(
+    audit: list[bytes | None],
+    windows: list[bytes | None],
+    snapshots: list[dict[str, Any]],
+    partitions: int,
+    since_ms: int,
+    now_ms: int,
+    gates: Gates = Gates(),
+) -> dict[str, Any]:
+    problems: list[str] = []
+    statuses: Counter[str] = Counter()
+    late: Counter[str] = Counter()
+    columns: Counter[str] = Counter()
+    rechecks: Counter[str] = Counter()
+    seen: set[str] = set()
+    unreadable = 0
+    for raw in audit:
+        record = _load(raw)
+        if record is None or "audit_id" not in record:
+            unreadable += 1
+            continue
+        if record["audit_id"] in seen:  # a replay or a new owner's republication: the same verdict
+            continue
+        seen.add(record["audit_id"])
+        status = record["status"]
+        (late if record.get("late") else statuses)[status] += 1
+        columns.update(record.get("differing_columns") or ())
+        if record.get("rechecks"):
+            rechecks[f"{status} after {record['rechecks']} recheck(s)"] += 1
+    if unreadable:
+        problems.append(f"{unreadable} audit record(s) could not be read")
+    newest: dict[tuple[int, str], dict[str, Any]] = {}
+    for raw in windows:
+        record = _load(raw)
+        if record is None or record.get("type") != "window":
+            continue
+        key = (record["partition"], record["window_start"])
+        if key not in newest or record["revision"] >= newest[key]["revision"]:
+            newest[key] = record
+    dlq: Counter[str] = Counter()
+    duplicates = 0
+    for record in newest.values():
+        for name, n in record["counts"].items():
+            if name.startswith("DLQ_"):
+                dlq[name[4:]] += n
+            elif name == "DUPLICATES":
+                duplicates += n
+    silent = sorted(set(range(partitions)) - {partition for partition, _ in newest})
+    if silent:
+        problems.append(
+            f"partitions {silent} published no metrics window in the period: a worker down, or no input there"
+        )
+    runs = [s for s in snapshots if (s.get("started_at") or "") >= format_ms(since_ms)]
+    for run in runs:
+        if run["state"] != "complete":
+            problems.append(f"snapshot {run['snapshot_id']} is {run['state']} ({run['problems']} problem(s))")
+    compared = sum(statuses.get(s, 0) for s in COMPARED)
+    classified = sum(statuses.values())
+    rates = {
+        "match_rate": _rate(statuses.get("MATCH", 0), compared),
+        "mismatch_rate": _rate(sum(statuses.get(s, 0) for s in GATED["mismatch"]), compared),
+        "missing_rate": _rate(sum(statuses.get(s, 0) for s in GATED["missing"]), compared),
+        "dlq_rate": _rate(sum(dlq.values()), classified + sum(dlq.values())),
+    }
+    breaches = _breaches(rates, gates)
+    if problems and any(g is not None for g in gates):
+        breaches.append("the report is incomplete (see problems): a gate cannot pass on missing data")
+    return {
+        "since": format_ms(since_ms),
+        "until": format_ms(now_ms),
+        "counts": dict(sorted(statuses.items())),
+        "late": dict(sorted(late.items())),
+        "compared": compared,
+        **rates,
+        "top_differing_columns": columns.most_common(10),
+        "dlq_reasons": dict(dlq.most_common()),
+        "duplicates": duplicates,
+        "recheck_outcomes": dict(sorted(rechecks.items())),
+        "snapshots": runs,
+        "windows": len(newest),
+        "problems": problems,
+        "breaches": breaches,
+        "passed": not breaches,
+    }
+
+
+def render(report: dict[str, Any]) -> str:
+    lines = [f"dqhash report {report['since']} .. {report['until']}"]
+    rate = report["match_rate"]
+    lines.append(
+        f"compared {report['compared']:,}, match rate "
+        + (f"{rate:.4%}" if rate is not None else "n/a")
+        + f"; {report['windows']} metrics windows"
+    )
+    lines.append(f"{'status':28s} {'verdicts':>10s}")
+    for status, n in report["counts"].items():
+        lines.append(f"{status:28s} {n:>10,}")
+    for status, n in report["late"].items():
+        lines.append(f"{status + ' (late)':28s} {n:>10,}")
+    if report["top_differing_columns"]:
+        lines.append("top differing columns: " + ", ".join(f"{c} {n}" for c, n in report["top_differing_columns"]))
+    if report["dlq_reasons"]:
+        lines.append("dead letters: " + ", ".join(f"{r} {n}" for r, n in report["dlq_reasons"].items()))
+    if report["recheck_outcomes"]:
+        lines.append("after rechecks: " + ", ".join(f"{o}: {n}" for o, n in report["recheck_outcomes"].items()))
+    for run in report["snapshots"]:
+        lines.append(f"snapshot {run['snapshot_id']}: {run['state']}, {run['counts']}")
+    for problem in report["problems"]:
+        lines.append(f"PROBLEM: {problem}")
+    for breach in report["breaches"]:
+        lines.append(f"BREACH: {breach}")
+    lines.append("RESULT: " + ("passed" if report["passed"] else "failed"))
+    return "\n".join(lines)
+
+
+def _breaches(rates: dict[str, float | None], gates: Gates) -> list[str]:
+    out = []
+    for name, limit, rate in (
+        ("mismatch rate", gates.max_mismatch_rate, rates["mismatch_rate"]),
+        ("missing rate", gates.max_missing_rate, rates["missing_rate"]),
+        ("dead-letter rate", gates.max_dlq_rate, rates["dlq_rate"]),
+    ):
+        if limit is not None and rate is not None and rate > limit:
+            out.append(f"{name} {rate:.4%} is above {limit:.4%}")
+    if gates.min_match_rate is not None:
+        match = rates["match_rate"]
+        if match is None:
+            out.append("no pair was compared in the period: the match rate cannot be checked")
+        elif match < gates.min_match_rate:
+            out.append(f"match rate {match:.4%} is below {gates.min_match_rate:.4%}")
+    return out
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 6) if whole else None
+
+
+def _load(raw: bytes | None) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None

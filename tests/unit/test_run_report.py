@@ -1,0 +1,72 @@
+"""dqhash report's logic: counts, rates, columns, dead letters, rechecks, snapshots, problems and gates."""
+
+import orjson
+
+from dqhash.core.run_report import Gates, build, render
+
+NOW = 1_764_676_800_000
+SINCE = NOW - 3_600_000
+
+
+def audit(audit_id, status, late=False, rechecks=0, columns=()):
+    return orjson.dumps(
+        {"audit_id": audit_id, "status": status, "late": late, "rechecks": rechecks, "differing_columns": list(columns)}
+    )
+
+
+def window(partition, start, revision, **counts):
+    return orjson.dumps(
+        {"type": "window", "partition": partition, "window_start": start, "revision": revision, "counts": counts}
+    )
+
+
+AUDIT = [
+    audit("a1", "MATCH"),
+    audit("a1", "MATCH"),  # republished by a new owner: the same verdict, counted once
+    audit("a2", "MATCH"),
+    audit("a3", "MISMATCH", rechecks=2, columns=["name", "amount"]),
+    audit("a4", "MISMATCH", columns=["name"]),
+    audit("a5", "MISSING_CLOUD", rechecks=2),
+    audit("a6", "MATCH", late=True),
+    b"{not json",
+]
+WINDOWS = [
+    window(0, "w1", 1, DLQ_INVALID_JSON=1, DUPLICATES=2),
+    window(0, "w1", 2, DLQ_INVALID_JSON=2, DUPLICATES=3),  # a newer revision replaces the first
+    window(1, "w1", 1, DLQ_MISSING_PK=1),
+]
+
+
+def test_counts_rates_columns_dead_letters_and_rechecks():
+    report = build(AUDIT, WINDOWS, [], 2, SINCE, NOW)
+    assert report["counts"] == {"MATCH": 2, "MISMATCH": 2, "MISSING_CLOUD": 1} and report["late"] == {"MATCH": 1}
+    assert report["compared"] == 5 and report["match_rate"] == 0.4 and report["mismatch_rate"] == 0.4
+    assert report["top_differing_columns"] == [("name", 2), ("amount", 1)]
+    assert report["dlq_reasons"] == {"INVALID_JSON": 2, "MISSING_PK": 1} and report["duplicates"] == 3
+    assert report["recheck_outcomes"] == {"MISMATCH after 2 recheck(s)": 1, "MISSING_CLOUD after 2 recheck(s)": 1}
+    assert report["problems"] == ["1 audit record(s) could not be read"]
+    assert report["passed"] and "RESULT: passed" in render(report)
+
+
+def test_a_breached_gate_fails_and_says_which():
+    report = build(AUDIT[:-1], WINDOWS, [], 2, SINCE, NOW, Gates(max_mismatch_rate=0.01, min_match_rate=0.3))
+    assert report["breaches"] == ["mismatch rate 40.0000% is above 1.0000%"] and not report["passed"]
+    assert "BREACH: mismatch rate" in render(report)
+    assert build(AUDIT[:-1], WINDOWS, [], 2, SINCE, NOW, Gates(max_mismatch_rate=0.5))["passed"]
+
+
+def test_missing_data_is_a_problem_and_fails_any_gate():
+    runs = [
+        {"snapshot_id": "s1", "state": "running", "problems": 1, "counts": {}, "started_at": "2026-12-02T12:30:00.000Z"}
+    ]
+    report = build(AUDIT[:-1], WINDOWS[:2], runs, 3, SINCE, NOW, Gates(max_mismatch_rate=0.5))
+    assert report["problems"] == [
+        "partitions [1, 2] published no metrics window in the period: a worker down, or no input there",
+        "snapshot s1 is running (1 problem(s))",
+    ]
+    assert not report["passed"] and report["breaches"][-1].startswith("the report is incomplete")
+
+
+def test_nothing_compared_cannot_pass_a_minimum_match_rate():
+    report = build([], [window(0, "w", 1)], [], 1, SINCE, NOW, Gates(min_match_rate=0.99))
+    assert report["match_rate"] is None and not report["passed"]
