@@ -25,7 +25,8 @@ from dqhash.core.snapshot_report import build_report, summaries
 from dqhash.core.timeutil import now_ms
 from dqhash.core.window_keys import window_key
 from dqhash.kafka.snapshot_log import read_snapshot_records
-from dqhash.ops import access, inspection, status
+from dqhash.kafka.triage_log import follow
+from dqhash.ops import access, inspection, status, triage
 
 if TYPE_CHECKING:
     from dqhash.runtime import Runtime
@@ -179,12 +180,57 @@ def register(runtime: Runtime) -> None:
                     records.append((start, orjson.loads(raw)))
         return records
 
+    triage_book = triage.TriageBook()
+
+    @app.task
+    async def follow_triage() -> None:
+        """Every worker follows the triage topic: any of them answers for the group, after any restart."""
+        await follow(settings, triage_book.apply)
+
     @app.page("/dq/mismatches")
     class MismatchesView(_Json):
-        """The newest MISMATCH / MISSING_CLOUD audit records (newest first), gathered from all workers."""
+        """The newest problem audit records (newest first) with their triage, gathered from all workers;
+        ``?state=open|acknowledged|resolved`` filters."""
 
         async def get(self, request: Request) -> Response:
-            return await _listing(self, request, "/dq/mismatches", lambda: list(recent.problems), "classified_at")
+            try:
+                state = triage.check_state(request.query.get("state"))
+            except triage.TriageError as exc:
+                return self.problem(400, str(exc))
+
+            def annotated(items: list[dict]) -> list[dict]:
+                return [item for item in triage_book.annotate(items) if triage.matches(item, state)]
+
+            return await _listing(
+                self, request, "/dq/mismatches", lambda: list(recent.problems), "classified_at", annotated
+            )
+
+    @app.page("/dq/triage/{audit_id}")
+    class TriageRecordView(_Json):
+        """An audit id's triage record, as every worker follows it from the triage topic (404: none)."""
+
+        async def get(self, request: Request, audit_id: str) -> Response:
+            found = triage_book.records.get(audit_id)
+            return self.ok(found) if found else self.problem(404, f"no triage record for {audit_id[:40]!r}")
+
+    @app.page("/dq/mismatches/{audit_id}/{action}")
+    class TriageView(_Json):
+        """POST ``{"who": "...", "note": "..."}`` to ``.../ack`` or ``.../resolve`` (needs the web token)."""
+
+        async def post(self, request: Request, audit_id: str, action: str) -> Response:
+            try:
+                triage.check_audit_id(audit_id)
+                if action not in triage.ACTIONS:
+                    raise triage.TriageError(f"unknown action {action[:20]!r}: ack or resolve")
+                who, note = triage.parse_body(await request.read())
+            except triage.TriageError as exc:
+                return self.problem(400, str(exc))
+            problem = next((p for p in recent.problems if p["audit_id"] == audit_id), None)
+            entry = triage.record(audit_id, action, who, note, now_ms(), problem)
+            await output_topic(settings.triage_topic).send(key=audit_id.encode(), value=orjson.dumps(entry))
+            triage_book.apply(entry, audit_id)
+            log.info("mismatch %s %s by %s", audit_id, entry["state"], who)
+            return self.ok(entry)
 
     @app.page("/dq/dlq")
     class DeadLettersView(_Json):
@@ -195,7 +241,9 @@ def register(runtime: Runtime) -> None:
                 self, request, "/dq/dlq", lambda: [inspection.public(e) for e in recent.dead_letters], None
             )
 
-    async def _listing(view: _Json, request: Request, path: str, local, sort_key: str | None) -> Response:
+    async def _listing(
+        view: _Json, request: Request, path: str, local, sort_key: str | None, transform=None
+    ) -> Response:
         try:
             limit, offset = inspection.parse_paging(request.query)
         except inspection.BadRequest as exc:
@@ -207,6 +255,8 @@ def register(runtime: Runtime) -> None:
         items = mine + [item for answer in answers for item in answer["items"]]
         if sort_key:
             items.sort(key=lambda item: item[sort_key], reverse=True)
+        if transform is not None:
+            items = transform(items)
         return view.ok({**inspection.page(items, limit, offset), "unreachable_workers": failed})
 
     @app.page("/dq/dlq/replay")

@@ -153,6 +153,11 @@ VARIABLES: tuple[Variable, ...] = (
         "snapshot runs: the publishers' and scanners' progress, each partition's reconciliation (compacted)",
     ),
     Variable(
+        "DQHASH_TRIAGE_TOPIC",
+        "dq-triage",
+        "acknowledged and resolved mismatches, by audit id (compacted; every worker follows it)",
+    ),
+    Variable(
         "DQHASH_VERIFY_DELETES",
         "false",
         "check that an on-prem DELETE reached the cloud (DELETE_CONFIRMED / DELETE_NOT_PROPAGATED) instead of "
@@ -258,6 +263,7 @@ class Settings:
     answer_wait_ms: int
     repair_topic: str
     snapshot_topic: str
+    triage_topic: str
     verify_deletes: bool
     onprem_tombstones: str
     reverify_rows_per_second: float
@@ -381,6 +387,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         "DQHASH_DLQ_TOPIC",
         "DQHASH_REPAIR_TOPIC",
         "DQHASH_SNAPSHOT_TOPIC",
+        "DQHASH_TRIAGE_TOPIC",
         "DQHASH_APP_ID",
     ):
         if not raw(name) or any(c not in _TOPIC_CHARS for c in raw(name)):
@@ -411,10 +418,11 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
             "DQHASH_DLQ_TOPIC",
             "DQHASH_REPAIR_TOPIC",
             "DQHASH_SNAPSHOT_TOPIC",
+            "DQHASH_TRIAGE_TOPIC",
         )
     ]
     if len(set(topics)) != len(topics):
-        raise SettingsError(f"the DQHASH_*_TOPIC settings must name seven different topics, got {topics}")
+        raise SettingsError(f"the DQHASH_*_TOPIC settings must name eight different topics, got {topics}")
     tombstones = raw("DQHASH_ONPREM_TOMBSTONES").lower()
     if tombstones not in ("delete", "dead_letter"):
         raise SettingsError(f"DQHASH_ONPREM_TOMBSTONES={tombstones!r} is invalid: expected delete or dead_letter")
@@ -468,6 +476,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         answer_wait_ms=seconds_ms("DQHASH_ANSWER_WAIT_SECONDS"),
         repair_topic=raw("DQHASH_REPAIR_TOPIC"),
         snapshot_topic=topics[6],
+        triage_topic=topics[7],
         verify_deletes=flag("DQHASH_VERIFY_DELETES"),
         onprem_tombstones=tombstones,
         reverify_rows_per_second=parse(

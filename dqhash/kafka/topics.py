@@ -45,6 +45,7 @@ def topic_plan(settings: Settings) -> list[TopicSpec]:
         TopicSpec(settings.metrics_topic, 1, {"retention.ms": week}, "output: per-window counts"),
         TopicSpec(settings.dlq_topic, 1, {"retention.ms": str(30 * 24 * 3600 * 1000)}, "output: dead letters"),
         TopicSpec(settings.snapshot_topic, 1, compact, "output: snapshot progress and reconciliation per partition"),
+        TopicSpec(settings.triage_topic, 1, compact, "state: acknowledged and resolved mismatches, by audit id"),
     ]
     plan += [TopicSpec(f"{settings.app_id}-{t}-changelog", n, compact, f"table changelog: {t}") for t in TABLES]
     return plan

@@ -14,7 +14,15 @@ import orjson
 
 from dqhash.core.classify import AWAITING_SNAPSHOT, PairState
 from dqhash.core.hashing import differing_columns
-from dqhash.core.outputs import DLQ_HEADERS, DLQ_MESSAGE, DLQ_OFFSET, DLQ_PARTITION, DLQ_REASON, DLQ_TOPIC
+from dqhash.core.outputs import (
+    DLQ_HEADERS,
+    DLQ_MESSAGE,
+    DLQ_OFFSET,
+    DLQ_PARTITION,
+    DLQ_REASON,
+    DLQ_TOPIC,
+    REPAIRABLE,
+)
 from dqhash.core.tally import compared_and_match_rate
 from dqhash.core.timeutil import format_ms
 
@@ -22,8 +30,8 @@ MAX_PK_CHARS = 1024
 DEFAULT_LIMIT, MAX_LIMIT = 50, 500
 #: Header marking a record re-injected from the DLQ (value: the DLQ id it came from).
 REPLAY_HEADER = "dq.replay"
-#: Problem audit records listed by /dq/mismatches.
-PROBLEMS = ("MISMATCH", "MISSING_CLOUD")
+#: Problem audit records listed by /dq/mismatches: the confirmed problems a resync job is asked to repair.
+PROBLEMS = tuple(status.value for status in REPAIRABLE)
 
 
 class BadRequest(ValueError):

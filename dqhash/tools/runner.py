@@ -242,6 +242,7 @@ def demo_topic_settings(prefix: str) -> dict[str, str]:
         "DQHASH_DLQ_TOPIC": f"{prefix}-dlq",
         "DQHASH_REPAIR_TOPIC": f"{prefix}-repair",
         "DQHASH_SNAPSHOT_TOPIC": f"{prefix}-snapshots",
+        "DQHASH_TRIAGE_TOPIC": f"{prefix}-triage",
     }
 
 
