@@ -38,6 +38,7 @@ from dqhash.internals.store import (
 )
 from dqhash.internals.transport import Consumer as TappingConsumer
 from dqhash.internals.transport import is_stale
+from dqhash.kafka import schema_registry
 from dqhash.kafka.changelog import read_range
 from dqhash.kafka.ownership import Ownership
 from dqhash.kafka.security import connect_args
@@ -76,6 +77,8 @@ class ReconcilerAgents:
         )
         #: produces a batch's outputs (replaced in tests)
         self.produce = outputs.produce
+        #: decodes Confluent wire-format inputs (DQHASH_SCHEMA_REGISTRY_URL), None when not configured
+        self.registry = schema_registry.from_settings(settings)
         #: per input topic: its tap (the agent's buffer of fetched records) and the batches processed from it,
         #: for the lag and backpressure report (``agents.status``)
         self.taps: dict[str, Tap] = {}
@@ -222,6 +225,8 @@ class ReconcilerAgents:
 
     async def process(self, inputs: list[Input], source: int) -> None:
         generation = self.app.consumer_generation_id
+        if self.registry is not None:
+            inputs = await self.registry.decode(inputs)
         try:
             outs = self.reconciler.process(inputs)
         except Exception as exc:  # the batch's table writes failed: dead-letter it, never ack it unprocessed
@@ -348,6 +353,8 @@ class ReconcilerAgents:
 
     async def flush_metrics(self, app: Any, **kwargs: Any) -> None:
         self.metrics.close()
+        if self.registry is not None:
+            await self.registry.close()
 
 
 class InOrder:

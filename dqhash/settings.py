@@ -180,6 +180,16 @@ VARIABLES: tuple[Variable, ...] = (
         "3600",
         "a settled MATCH is re-read only once it has been unchanged this long",
     ),
+    Variable(
+        "DQHASH_SCHEMA_REGISTRY_URL",
+        "",
+        "Confluent Schema Registry for Topic-1 / Topic-2 records in its wire format (Avro or JSON Schema); empty: "
+        "JSON only",
+    ),
+    Variable("DQHASH_SCHEMA_REGISTRY_USERNAME", "", "registry basic-auth user (Confluent Cloud: the API key)"),
+    Variable("DQHASH_SCHEMA_REGISTRY_PASSWORD", "", "registry basic-auth password / API secret (secret)"),
+    Variable("DQHASH_SCHEMA_REGISTRY_TIMEOUT_SECONDS", "2", "per-request timeout to the registry"),
+    Variable("DQHASH_SCHEMA_REGISTRY_RETRIES", "3", "retries before a record is dead-lettered REGISTRY_UNAVAILABLE"),
     Variable("DQHASH_CLOUD_STORE", "cassandra", "where the producer reads rows: cassandra | sqlite"),
     Variable("DQHASH_HASH_COLUMNS", "", "comma-separated columns to hash (empty: every column)"),
     Variable("DQHASH_HASH_TYPES", "", "column=cqltype declarations for the hasher, e.g. amount=decimal"),
@@ -268,6 +278,11 @@ class Settings:
     onprem_tombstones: str
     reverify_rows_per_second: float
     reverify_min_age_ms: int
+    schema_registry_url: str
+    schema_registry_username: str
+    schema_registry_password: Secret
+    schema_registry_timeout_s: float
+    schema_registry_retries: int
     cloud_store: str
     hash_columns: tuple[str, ...] | None
     hash_types: str
@@ -483,6 +498,13 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
             "DQHASH_REVERIFY_ROWS_PER_SECOND", float, lambda v: 0 <= v <= 1_000_000, "rows a second, 0..1000000"
         ),
         reverify_min_age_ms=seconds_ms("DQHASH_REVERIFY_MIN_AGE_SECONDS"),
+        schema_registry_url=_registry_url(raw("DQHASH_SCHEMA_REGISTRY_URL")),
+        schema_registry_username=raw("DQHASH_SCHEMA_REGISTRY_USERNAME"),
+        schema_registry_password=secret("DQHASH_SCHEMA_REGISTRY_PASSWORD"),
+        schema_registry_timeout_s=parse(
+            "DQHASH_SCHEMA_REGISTRY_TIMEOUT_SECONDS", float, lambda v: 0 < v <= 60, "seconds between 0 and 60"
+        ),
+        schema_registry_retries=nonnegative_int("DQHASH_SCHEMA_REGISTRY_RETRIES"),
         cloud_store=cloud_store,
         hash_columns=names("DQHASH_HASH_COLUMNS") or None,
         hash_types=raw("DQHASH_HASH_TYPES"),
@@ -506,6 +528,12 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         cassandra_audit_keyspace=raw("DQHASH_CASSANDRA_AUDIT_KEYSPACE"),
         audit_ttl_days=positive_int("DQHASH_AUDIT_TTL_DAYS"),
     )
+
+
+def _registry_url(url: str) -> str:
+    if url and not url.startswith(("http://", "https://")):
+        raise SettingsError(f"DQHASH_SCHEMA_REGISTRY_URL={url!r} is invalid: expected http(s)://host:port")
+    return url
 
 
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")

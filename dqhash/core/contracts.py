@@ -43,6 +43,12 @@ class Reason(str, Enum):
     UNKNOWN_ACTION = "UNKNOWN_ACTION"
     INVALID_TIMESTAMP = "INVALID_TIMESTAMP"
     INVALID_COLUMN_DIGESTS = "INVALID_COLUMN_DIGESTS"
+    #: Confluent wire format (Schema Registry): the schema id is unknown to the registry
+    SCHEMA_NOT_FOUND = "SCHEMA_NOT_FOUND"
+    #: the registry did not answer within its retries: the record waits in the DLQ to be replayed
+    REGISTRY_UNAVAILABLE = "REGISTRY_UNAVAILABLE"
+    #: the body does not decode by its schema (or is a format dqhash does not read, or no registry is set)
+    UNDECODABLE = "UNDECODABLE"
     #: not a contract violation: an unexpected error while processing the record
     #: (a bug). The record is kept in the DLQ so it can be replayed after a fix.
     PROCESSING_ERROR = "PROCESSING_ERROR"

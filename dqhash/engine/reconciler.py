@@ -36,6 +36,7 @@ from dqhash.core.deadlines import DeadlineIndex
 from dqhash.core.records import SOURCE_CLOUD, SOURCE_ONPREM, SOURCE_REKEY, SOURCE_TICK, Input, Out
 from dqhash.core.timeutil import now_ms
 from dqhash.core.windows import WindowSpec
+from dqhash.core.wire import DECODE_MESSAGE, DECODE_REASON
 from dqhash.engine.dead_letters import DeadLetters, processing_error
 from dqhash.engine.effects import Effects
 from dqhash.engine.expiry import Expiry
@@ -203,6 +204,10 @@ class Reconciler:
 
     def _on_input(self, staged: StagedTable, side: str, record: Input) -> list[Out]:
         source, topic, partition, offset, key, value, headers, timestamp_ms = record
+        if value and value[0] == 0:  # Confluent's wire format, left undecoded: its headers say why
+            effects = Effects(partition, source, offset)
+            out = self.dead_letters.reject(effects, undecoded(headers), topic, key, value, headers, timestamp_ms)
+            return self._apply_effects(staged, effects, [out])
         if value is None and side == ONPREM and self.settings.onprem_tombstones == "delete":
             made = tombstone_event(key, partition, offset, timestamp_ms)
             if not isinstance(made, Rejection):
@@ -315,6 +320,18 @@ class Reconciler:
         """Drop derived state of a partition that moved away; the new owner rebuilds it."""
         self.takeover.forget(partition)
         self.reverifier.forget(partition)
+
+
+def undecoded(headers: Sequence[tuple[str, bytes]] | None) -> Rejection:
+    """Why a wire-format record was not decoded (``dqhash.kafka.schema_registry``), as its rejection."""
+    found = dict(headers or ())
+    reason = found.get(DECODE_REASON)
+    if reason is None:
+        return Rejection(
+            Reason.UNDECODABLE,
+            "Confluent wire format (Schema Registry) and no registry is configured: set DQHASH_SCHEMA_REGISTRY_URL",
+        )
+    return Rejection(Reason(reason.decode()), found.get(DECODE_MESSAGE, b"").decode(errors="replace"))
 
 
 def _seq(headers: Iterable[tuple[str, bytes]] | None) -> Sequence[tuple[str, bytes]] | None:
