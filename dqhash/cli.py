@@ -109,6 +109,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--max-dlq-rate", type=float, help="fail above this share of dead-lettered records")
     report.add_argument("--min-match-rate", type=float, help="fail below this match rate")
+    report.add_argument(
+        "--web",
+        metavar="URL",
+        help="also ask a worker's GET /dq/status (e.g. http://worker:6066): lag, and workers that do not answer",
+    )
     report.set_defaults(run=_report)
 
     bench_domain = commands.add_parser(
@@ -206,6 +211,9 @@ def _report(args: argparse.Namespace) -> int:
             await read_snapshot_records(settings),
         )
 
+    status = None
+    if args.web:
+        status = _worker_status(args.web.rstrip("/"), settings.web_token.reveal())
     try:
         audit, windows, snapshots = asyncio.run(read())
     except Exception as exc:
@@ -216,10 +224,23 @@ def _report(args: argparse.Namespace) -> int:
         return 1
     gates = run_report.Gates(args.max_mismatch_rate, args.max_missing_rate, args.max_dlq_rate, args.min_match_rate)
     report = run_report.build(
-        audit, windows, summaries(snapshots, settings.partitions, now), settings.partitions, since, now, gates
+        audit, windows, summaries(snapshots, settings.partitions, now), settings.partitions, since, now, gates, status
     )
     print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() if args.json else run_report.render(report))
     return EXIT_OK if report["passed"] else EXIT_BREACHED
+
+
+def _worker_status(url: str, token: str) -> dict[str, Any]:
+    """A worker's ``GET /dq/status``, or why it could not be had (the report shows it as a problem)."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(f"{url}/dq/status", headers={"Authorization": f"Bearer {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return dict(orjson.loads(response.read()))
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        return {"error": f"the worker at {url} did not answer GET /dq/status ({exc})"}
 
 
 def _snapshot_setup(args: argparse.Namespace) -> tuple[Any, Any, set[int] | None] | int:

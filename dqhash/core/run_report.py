@@ -35,8 +35,15 @@ def build(
     since_ms: int,
     now_ms: int,
     gates: Gates = Gates(),
+    status: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """``status``: a worker's ``GET /dq/status`` answer (or ``{"error": ...}``), when one was asked."""
     problems: list[str] = []
+    if status is not None:
+        if "error" in status:
+            problems.append(status["error"])
+        else:
+            problems += [f"worker {w} did not answer its peers" for w in status.get("unreachable_workers", [])]
     statuses: Counter[str] = Counter()
     late: Counter[str] = Counter()
     columns: Counter[str] = Counter()
@@ -51,11 +58,11 @@ def build(
         if record["audit_id"] in seen:  # a replay or a new owner's republication: the same verdict
             continue
         seen.add(record["audit_id"])
-        status = record["status"]
-        (late if record.get("late") else statuses)[status] += 1
+        verdict = record["status"]
+        (late if record.get("late") else statuses)[verdict] += 1
         columns.update(record.get("differing_columns") or ())
         if record.get("rechecks"):
-            rechecks[f"{status} after {record['rechecks']} recheck(s)"] += 1
+            rechecks[f"{verdict} after {record['rechecks']} recheck(s)"] += 1
     if unreadable:
         problems.append(f"{unreadable} audit record(s) could not be read")
     newest: dict[tuple[int, str], dict[str, Any]] = {}
@@ -107,6 +114,11 @@ def build(
         "recheck_outcomes": dict(sorted(rechecks.items())),
         "snapshots": runs,
         "windows": len(newest),
+        "lag": (
+            {"records": status["lag_records"], "seconds_max": status["lag_seconds_max"]}
+            if status is not None and "error" not in status
+            else None
+        ),
         "problems": problems,
         "breaches": breaches,
         "passed": not breaches,

@@ -313,4 +313,32 @@ def test_the_report_command_counts_the_period_and_gates_on_a_rate(snap):
         timeout=120,
     )
     assert gated.returncode == 3 and "BREACH: mismatch rate" in gated.stdout, gated.stdout + gated.stderr
+    web = f"http://127.0.0.1:{snap.env['DQHASH_WEB_PORT']}"
+    asked = subprocess.run(
+        [sys.executable, "-m", "dqhash.cli", "report", "--since", "1h", "--json", "--web", web],
+        env={**os.environ, **snap.env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert json.loads(asked.stdout)["lag"] is not None, asked.stdout
+    silent = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dqhash.cli",
+            "report",
+            "--since",
+            "1h",
+            "--web",
+            "http://127.0.0.1:9",
+            "--min-match-rate",
+            "0",
+        ],
+        env={**os.environ, **snap.env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert silent.returncode == 3 and "PROBLEM: the worker at http://127.0.0.1:9 did not answer" in silent.stdout
     delete_rows(snap, [pk, other])

@@ -70,3 +70,12 @@ def test_missing_data_is_a_problem_and_fails_any_gate():
 def test_nothing_compared_cannot_pass_a_minimum_match_rate():
     report = build([], [window(0, "w", 1)], [], 1, SINCE, NOW, Gates(min_match_rate=0.99))
     assert report["match_rate"] is None and not report["passed"]
+
+
+def test_a_worker_that_does_not_answer_and_its_unreachable_peers_are_problems():
+    down = build(AUDIT[:-1], WINDOWS, [], 2, SINCE, NOW, Gates(), {"error": "the worker at http://w did not answer"})
+    assert down["problems"] == ["the worker at http://w did not answer"] and down["lag"] is None
+    status = {"lag_records": 12, "lag_seconds_max": 3.5, "unreachable_workers": ["http://w2:6066"]}
+    report = build(AUDIT[:-1], WINDOWS, [], 2, SINCE, NOW, Gates(max_mismatch_rate=0.9), status)
+    assert report["lag"] == {"records": 12, "seconds_max": 3.5}
+    assert report["problems"] == ["worker http://w2:6066 did not answer its peers"] and not report["passed"]
