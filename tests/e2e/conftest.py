@@ -299,6 +299,36 @@ def running_pipeline(
                 teardown.callback(lambda: asyncio.run_coroutine_threadsafe(reader.stop(), loop).result(30))
 
 
+@contextmanager
+def sqlite_pipeline(workdir: Path, prefix: str, broker: str, **settings):
+    """A pipeline whose cloud hash producer reads a SQLite table ``rows (id, name)``: ``cloud_db`` (a connection)
+    and ``db_path`` on the pipeline let a test play the cloud copy."""
+    import sqlite3
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    db = workdir / "cloud.db"
+    connection = sqlite3.connect(db, check_same_thread=False)
+    connection.execute("CREATE TABLE rows (id TEXT PRIMARY KEY, name TEXT)")
+    connection.commit()
+    try:
+        with running_pipeline(
+            workdir,
+            prefix,
+            broker=broker,
+            DQHASH_LOOKUPS="true",
+            DQHASH_CLOUD_STORE="sqlite",
+            DQHASH_SQLITE_PATH=db,
+            DQHASH_SQLITE_TABLE="rows",
+            DQHASH_SQLITE_KEY_COLUMNS="id",
+            DQHASH_HASH_COLUMNS="id,name",
+            **settings,
+        ) as running:
+            running.cloud_db, running.db_path = connection, db
+            yield running
+    finally:
+        connection.close()
+
+
 #: Secrets the session's worker is given; tests/e2e/test_web.py checks they never come out.
 WEB_TOKEN = "tok-" + uuid.uuid4().hex
 CASSANDRA_PASSWORD = "pw-" + uuid.uuid4().hex

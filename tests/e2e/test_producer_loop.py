@@ -1,11 +1,9 @@
 """The whole loop through dqhash's cloud hash producer (SQLite store), with rechecks."""
 
-import sqlite3
-
 import pytest
 
 from dqhash.core.hashing import RowHasher
-from tests.e2e.conftest import onprem, running_pipeline
+from tests.e2e.conftest import onprem, sqlite_pipeline
 
 pytestmark = pytest.mark.e2e
 
@@ -15,28 +13,15 @@ BACKOFF_S = 1
 
 @pytest.fixture(scope="session")
 def loop_pipeline(tmp_path_factory, broker):
-    workdir = tmp_path_factory.mktemp(f"producer-{broker}")
-    db = workdir / "cloud.db"
-    connection = sqlite3.connect(db, check_same_thread=False)
-    connection.execute("CREATE TABLE rows (id TEXT PRIMARY KEY, name TEXT)")
-    connection.commit()
-    with running_pipeline(
-        workdir,
+    with sqlite_pipeline(
+        tmp_path_factory.mktemp(f"producer-{broker}"),
         "loop",
-        broker=broker,
-        DQHASH_LOOKUPS="true",
+        broker,
         DQHASH_LOOKUP_DELAY_SECONDS=0.3,
         DQHASH_RECHECKS=2,
         DQHASH_RECHECK_BACKOFF_SECONDS=BACKOFF_S,
-        DQHASH_CLOUD_STORE="sqlite",
-        DQHASH_SQLITE_PATH=db,
-        DQHASH_SQLITE_TABLE="rows",
-        DQHASH_SQLITE_KEY_COLUMNS="id",
-        DQHASH_HASH_COLUMNS="id,name",
     ) as running:
-        running.cloud_db = connection
         yield running
-    connection.close()
 
 
 def put_row(pipeline, pk, name):

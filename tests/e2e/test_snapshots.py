@@ -4,7 +4,6 @@ ranges that differed, deletes checked against the cloud, Debezium tombstones, an
 import asyncio
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ from dqhash.core.token_ranges import range_of, split
 from dqhash.kafka.snapshot_log import read_snapshot_records
 from dqhash.tools.snapshot.publish import publish
 from dqhash.tools.snapshot.scan import Checkpoint, scan
-from tests.e2e.conftest import onprem, running_pipeline
+from tests.e2e.conftest import onprem, sqlite_pipeline
 
 pytestmark = pytest.mark.e2e
 
@@ -31,31 +30,18 @@ SPLITS = 8
 
 @pytest.fixture(scope="module")
 def snap(tmp_path_factory, broker):
-    workdir = tmp_path_factory.mktemp(f"snapshots-{broker}")
-    db = workdir / "cloud.db"
-    connection = sqlite3.connect(db, check_same_thread=False)
-    connection.execute("CREATE TABLE rows (id TEXT PRIMARY KEY, name TEXT)")
-    connection.commit()
-    with running_pipeline(
-        workdir,
+    with sqlite_pipeline(
+        tmp_path_factory.mktemp(f"snapshots-{broker}"),
         "snap",
-        broker=broker,
-        DQHASH_LOOKUPS="true",
+        broker,
         DQHASH_LOOKUP_DELAY_SECONDS=0.2,
         DQHASH_RECHECKS=1,
         DQHASH_RECHECK_BACKOFF_SECONDS=0.5,
-        DQHASH_CLOUD_STORE="sqlite",
-        DQHASH_SQLITE_PATH=db,
-        DQHASH_SQLITE_TABLE="rows",
-        DQHASH_SQLITE_KEY_COLUMNS="id",
-        DQHASH_HASH_COLUMNS="id,name",
         DQHASH_VERIFY_DELETES="true",
         DQHASH_REVERIFY_ROWS_PER_SECOND=200,
         DQHASH_REVERIFY_MIN_AGE_SECONDS=1,
     ) as running:
-        running.cloud_db, running.db_path = connection, db
         yield running
-    connection.close()
 
 
 def put_rows(pipeline, rows):
@@ -135,13 +121,7 @@ def test_a_snapshot_compares_every_row_and_reports_cloud_only_rows(snap, tmp_pat
         ) as response:
             served = json.loads(response.read())
         assert served["counts"] == report["counts"]
-        printed = subprocess.run(
-            [sys.executable, "-m", "dqhash.cli", "snapshot", "report", snapshot_id, "--json"],
-            env={**os.environ, **snap.env},
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        printed = cli(snap, "snapshot", "report", snapshot_id, "--json")
         assert printed.returncode == 0, printed.stderr
         assert json.loads(printed.stdout)["counts"] == report["counts"]
         # after a repair, a rerun covering only the ranges that differed finds them all equal
@@ -208,9 +188,10 @@ class FailingRanges:
         self.inner.close()
 
 
-def cli(pipeline, *args, stdin=None):
+def cli(pipeline, *args):
+    """``dqhash ARGS`` as a newcomer runs it, with the pipeline's settings."""
     return subprocess.run(
-        [sys.executable, "-m", "dqhash.cli", "snapshot", *args],
+        [sys.executable, "-m", "dqhash.cli", *args],
         env={**os.environ, **pipeline.env},
         capture_output=True,
         text=True,
@@ -230,6 +211,7 @@ def test_a_failed_scan_is_reported_and_resumed_and_a_bad_export_line_is_dead_let
     try:
         published = cli(
             snap,
+            "snapshot",
             "publish",
             str(export),
             "--snapshot-id",
@@ -264,6 +246,7 @@ def test_a_failed_scan_is_reported_and_resumed_and_a_bad_export_line_is_dead_let
         # the same command again reads only the two ranges that were not done, and the run completes
         resumed = cli(
             snap,
+            "snapshot",
             "scan",
             "--snapshot-id",
             snapshot_id,
@@ -280,7 +263,7 @@ def test_a_failed_scan_is_reported_and_resumed_and_a_bad_export_line_is_dead_let
         assert "6 of 8 ranges done" in resumed.stderr, resumed.stderr
         final = wait_report(snap, snapshot_id)
         assert final["counts"] == {"MATCH": 30} and final["rows"] == {**final["rows"], "onprem": 30, "cloud": 30}
-        printed = cli(snap, "report", snapshot_id)
+        printed = cli(snap, "snapshot", "report", snapshot_id)
         assert printed.returncode == 0 and f"snapshot {snapshot_id}: complete" in printed.stdout, printed
     finally:
         delete_rows(snap, [pk for pk, _ in rows])
@@ -295,50 +278,15 @@ def test_the_report_command_counts_the_period_and_gates_on_a_rate(snap):
     )
     assert snap.wait_audit(pk)[0]["status"] == "MATCH"
     assert snap.wait_audit(other, timeout_s=60)[0]["status"] == "MISMATCH"
-    printed = subprocess.run(
-        [sys.executable, "-m", "dqhash.cli", "report", "--since", "1h", "--json"],
-        env={**os.environ, **snap.env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    printed = cli(snap, "report", "--since", "1h", "--json")
     assert printed.returncode == 0, printed.stderr
     report = json.loads(printed.stdout)
     assert report["counts"]["MATCH"] >= 1 and report["counts"]["MISMATCH"] >= 1 and report["passed"], report
-    gated = subprocess.run(
-        [sys.executable, "-m", "dqhash.cli", "report", "--since", "1h", "--max-mismatch-rate", "0"],
-        env={**os.environ, **snap.env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    gated = cli(snap, "report", "--since", "1h", "--max-mismatch-rate", "0")
     assert gated.returncode == 3 and "BREACH: mismatch rate" in gated.stdout, gated.stdout + gated.stderr
     web = f"http://127.0.0.1:{snap.env['DQHASH_WEB_PORT']}"
-    asked = subprocess.run(
-        [sys.executable, "-m", "dqhash.cli", "report", "--since", "1h", "--json", "--web", web],
-        env={**os.environ, **snap.env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    asked = cli(snap, "report", "--since", "1h", "--json", "--web", web)
     assert json.loads(asked.stdout)["lag"] is not None, asked.stdout
-    silent = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "dqhash.cli",
-            "report",
-            "--since",
-            "1h",
-            "--web",
-            "http://127.0.0.1:9",
-            "--min-match-rate",
-            "0",
-        ],
-        env={**os.environ, **snap.env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    silent = cli(snap, "report", "--since", "1h", "--web", "http://127.0.0.1:9", "--min-match-rate", "0")
     assert silent.returncode == 3 and "PROBLEM: the worker at http://127.0.0.1:9 did not answer" in silent.stdout
     delete_rows(snap, [pk, other])

@@ -109,12 +109,7 @@ def test_dead_letters_are_listed_and_replayed_into_their_source_topic(pipeline):
 def test_dashboard_renders_its_chart_in_headless_chromium(pipeline, tmp_path):
     from PIL import Image
 
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        message = "no Chromium for the dashboard test: apt-get install -y chromium (CI installs it)"
-        if os.environ.get("DQHASH_REQUIRE_BROWSER"):
-            pytest.fail(message)
-        pytest.skip(message)
+    browser = chromium()
     for _ in range(2):  # windows with matches for the chart
         pk = pipeline.pk()
         pipeline.send_onprem(onprem(pk, h(pk)))
@@ -155,6 +150,39 @@ def test_dashboard_renders_its_chart_in_headless_chromium(pipeline, tmp_path):
     assert blue > 150, f"no match-rate marks in the chart ({blue} blue px); screenshot: {shot}"
 
 
+def chromium():
+    """Debian's Chromium, or a skip (a failure where CI requires it) saying how to get it."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        message = "no Chromium for the dashboard test: apt-get install -y chromium (CI installs it)"
+        if os.environ.get("DQHASH_REQUIRE_BROWSER"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return browser
+
+
+def dump_dom(browser, pipeline, tmp_path, path):
+    """The dashboard's DOM once its scripts have run (headless Chromium, 8 s of virtual time)."""
+    return subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--virtual-time-budget=8000",
+            "--dump-dom",
+            f"http://127.0.0.1:{pipeline.env['DQHASH_WEB_PORT']}{path}",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    ).stdout
+
+
 def _near(pixel, colour, tolerance=12):
     return all(abs(a - b) <= tolerance for a, b in zip(pixel, colour))
 
@@ -179,12 +207,7 @@ def test_secrets_never_appear_in_logs_views_or_dead_letters(pipeline):
 
 
 def test_dashboard_lists_snapshot_runs_in_headless_chromium(pipeline, tmp_path):
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        message = "no Chromium for the dashboard test: apt-get install -y chromium (CI installs it)"
-        if os.environ.get("DQHASH_REQUIRE_BROWSER"):
-            pytest.fail(message)
-        pytest.skip(message)
+    browser = chromium()
     snapshot_id = f"dash-{pipeline.pk()}"
     progress = {
         "type": "side",
@@ -209,24 +232,7 @@ def test_dashboard_lists_snapshot_runs_in_headless_chromium(pipeline, tmp_path):
     status, report = call(pipeline, f"/dq/snapshots/{snapshot_id}")
     assert status == 200 and report["progress"]["onprem"]["percent"] == 12.5 and report["state"] == "running"
     assert call(pipeline, "/dq/snapshots/no-such-run")[0] == 404
-    dom = subprocess.run(
-        [
-            browser,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--virtual-time-budget=8000",
-            "--dump-dom",
-            f"http://127.0.0.1:{pipeline.env['DQHASH_WEB_PORT']}/",
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=90,
-    ).stdout
+    dom = dump_dom(browser, pipeline, tmp_path, "/")
     table = dom.split('id="snapshots"', 1)[1].split("</tbody>", 1)[0]
     assert snapshot_id in table and "running" in table, table[:500]
 
@@ -326,34 +332,12 @@ def test_mismatches_are_acknowledged_resolved_reopened_and_their_triage_survives
 
 
 def test_the_dashboards_key_lookup_shows_both_sides_in_headless_chromium(pipeline, tmp_path):
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        message = "no Chromium for the dashboard test: apt-get install -y chromium (CI installs it)"
-        if os.environ.get("DQHASH_REQUIRE_BROWSER"):
-            pytest.fail(message)
-        pytest.skip(message)
+    browser = chromium()
     pk = pipeline.pk()
     pipeline.send_onprem(onprem(pk, h(pk)))
     pipeline.send_cloud(cloud(pk, h(pk)))
     pipeline.wait_audit(pk)
-    dom = subprocess.run(
-        [
-            browser,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--virtual-time-budget=8000",
-            "--dump-dom",
-            f"http://127.0.0.1:{pipeline.env['DQHASH_WEB_PORT']}/#pk={urllib.parse.quote(pk)}",
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=90,
-    ).stdout
+    dom = dump_dom(browser, pipeline, tmp_path, f"/#pk={urllib.parse.quote(pk)}")
     pair = dom.split('id="pair"', 1)[1].split("<h2", 1)[0]
     assert f"pk {pk}" in pair and f"v2:{h(pk)}" in pair and "MATCH" in pair, pair[:800]
     assert "verdict history" in pair and 'id="lag"' in dom and "dead letters" not in pair

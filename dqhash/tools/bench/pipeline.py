@@ -536,15 +536,23 @@ async def latency_phase(settings, watch: AuditWatch, prefix: bytes, rate: float)
     return float(latencies[len(latencies) // 2]), float(latencies[int(len(latencies) * 0.99) - 1])
 
 
-def main(pairs: int, as_json: bool, workers: int = 1) -> int:
+def run_guarded(coroutine: Any) -> dict | int:
+    """The bench's result, or the exit status after saying why there is none (interrupted, a worker died)."""
     try:
-        result = asyncio.run(run(pairs, workers))
+        result: dict = asyncio.run(coroutine)
     except KeyboardInterrupt:
         say("interrupted; cleaned up")
         return 130
     except (RuntimeError, TimeoutError) as exc:
         say(f"dqhash bench: {exc}")
         return 1
+    return result
+
+
+def main(pairs: int, as_json: bool, workers: int = 1) -> int:
+    result = run_guarded(run(pairs, workers))
+    if isinstance(result, int):
+        return result
     if as_json:
         print(json.dumps(result))
         return 0

@@ -29,7 +29,7 @@ from dqhash.core.timeutil import now_ms
 from dqhash.kafka.embedded_broker import EmbeddedBroker, free_port
 from dqhash.kafka.snapshot_log import read_snapshot_records
 from dqhash.kafka.topics import create_topics
-from dqhash.tools.bench.pipeline import rss_mb, say
+from dqhash.tools.bench.pipeline import rss_mb, run_guarded, say
 from dqhash.tools.runner import local_worker_env, start_worker, stop_worker
 from dqhash.tools.snapshot.publish import publish
 from dqhash.tools.snapshot.scan import Checkpoint, scan
@@ -179,14 +179,9 @@ async def run(rows: int, workers: int) -> dict[str, Any]:
 
 
 def main(rows: int, workers: int, as_json: bool) -> int:
-    try:
-        result = asyncio.run(run(rows, workers))
-    except KeyboardInterrupt:
-        say("interrupted; cleaned up")
-        return 130
-    except (RuntimeError, TimeoutError) as exc:
-        say(f"dqhash bench: {exc}")
-        return 1
+    result = run_guarded(run(rows, workers))
+    if isinstance(result, int):
+        return result
     if as_json:
         print(json.dumps(result))
     else:
