@@ -74,27 +74,14 @@ class CassandraStore:
         self.timeout_s, self.retries, self.backoff_s = timeout_s, retries, backoff_s
         self.execution_profile = execution_profile
         self._limit = asyncio.Semaphore(max_in_flight)
-        meta = self._table_meta()
+        meta = table_meta(session, keyspace, table)
         self.key_columns = tuple(c.name for c in meta.primary_key)
         self._key_types = tuple(meta.columns[name].cql_type for name in self.key_columns)
-        if consistency not in ConsistencyLevel.name_to_value:
-            raise StoreConfigError(f"unknown consistency level {consistency!r}")
         where = " AND ".join(f'"{c}" = ?' for c in self.key_columns)
-        self.statement = session.prepare(f'SELECT * FROM "{keyspace}"."{table}" WHERE {where}')
-        self.statement.consistency_level = ConsistencyLevel.name_to_value[consistency]
-        self.statement.is_idempotent = True  # lets the driver retry and speculate safely
-
-    def _table_meta(self):
-        keyspaces = self.session.cluster.metadata.keyspaces
-        if self.keyspace not in keyspaces:
-            raise StoreConfigError(f"keyspace {self.keyspace!r} not found in the cluster")
-        tables = keyspaces[self.keyspace].tables
-        if self.table not in tables:
-            raise StoreConfigError(f"table {self.keyspace}.{self.table} not found")
-        return tables[self.table]
+        self.statement = prepared(session, f'SELECT * FROM "{keyspace}"."{table}" WHERE {where}', consistency)
 
     def columns(self) -> tuple[str, ...]:
-        return tuple(self._table_meta().columns)  # the driver refreshes metadata on schema changes
+        return tuple(table_meta(self.session, self.keyspace, self.table).columns)  # refreshed on schema changes
 
     def key_from_pk(self, pk: str) -> tuple:
         texts = pk_texts(pk, len(self.key_columns))
@@ -127,6 +114,27 @@ class CassandraStore:
         cluster = getattr(self.session, "cluster", None)
         if cluster is not None and hasattr(cluster, "shutdown"):
             cluster.shutdown()
+
+
+def table_meta(session: Any, keyspace: str, table: str) -> Any:
+    """The driver's metadata of the table, or a StoreConfigError naming what is missing."""
+    keyspaces = session.cluster.metadata.keyspaces
+    if keyspace not in keyspaces:
+        raise StoreConfigError(f"keyspace {keyspace!r} not found in the cluster")
+    tables = keyspaces[keyspace].tables
+    if table not in tables:
+        raise StoreConfigError(f"table {keyspace}.{table} not found")
+    return tables[table]
+
+
+def prepared(session: Any, query: str, consistency: str) -> Any:
+    """A read prepared at ``consistency`` (never downgraded), idempotent: the driver may retry and speculate."""
+    if consistency not in ConsistencyLevel.name_to_value:
+        raise StoreConfigError(f"unknown consistency level {consistency!r}")
+    statement = session.prepare(query)
+    statement.consistency_level = ConsistencyLevel.name_to_value[consistency]
+    statement.is_idempotent = True
+    return statement
 
 
 class RetriesExhausted(Exception):

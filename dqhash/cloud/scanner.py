@@ -14,9 +14,7 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from cassandra import ConsistencyLevel
-
-from dqhash.cloud.cassandra import RETRYABLE, bridge, retrying
+from dqhash.cloud.cassandra import RETRYABLE, bridge, prepared, retrying, table_meta
 from dqhash.cloud.store import StoreConfigError
 from dqhash.cloud.tokens import token_of
 
@@ -43,21 +41,13 @@ class CassandraRangeScan:
         backoff_s: float = 0.5,
     ) -> None:
         self.session, self.timeout_s, self.retries, self.backoff_s = session, timeout_s, retries, backoff_s
-        keyspaces = session.cluster.metadata.keyspaces
-        if keyspace not in keyspaces or table not in keyspaces[keyspace].tables:
-            raise StoreConfigError(f"table {keyspace}.{table} not found in the cluster")
-        meta = keyspaces[keyspace].tables[table]
+        meta = table_meta(session, keyspace, table)
         self.key_columns = tuple(c.name for c in meta.primary_key)
         self.partition_key = tuple(c.name for c in meta.partition_key)
-        if consistency not in ConsistencyLevel.name_to_value:
-            raise StoreConfigError(f"unknown consistency level {consistency!r}")
         token = ", ".join(f'"{c}"' for c in self.partition_key)
-        self.statement = session.prepare(
-            f'SELECT * FROM "{keyspace}"."{table}" WHERE token({token}) > ? AND token({token}) <= ?'
-        )
-        self.statement.consistency_level = ConsistencyLevel.name_to_value[consistency]
+        query = f'SELECT * FROM "{keyspace}"."{table}" WHERE token({token}) > ? AND token({token}) <= ?'
+        self.statement = prepared(session, query, consistency)
         self.statement.fetch_size = fetch_size
-        self.statement.is_idempotent = True
 
     async def pages(self, start: int, end: int) -> AsyncIterator[list[dict[str, Any]]]:
         paging_state = None
