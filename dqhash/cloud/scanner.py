@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from dqhash.cloud.cassandra import RETRYABLE, bridge, prepared, retrying, table_meta
+from dqhash.cloud.cassandra import bridge, prepared, retrying, table_meta
 from dqhash.cloud.store import StoreConfigError
 from dqhash.cloud.tokens import token_of
 
@@ -102,6 +102,3 @@ class SQLiteRangeScan:
 
     def close(self) -> None:
         self.connection.close()
-
-
-__all__ = ["RETRYABLE", "CassandraRangeScan", "RangeScan", "SQLiteRangeScan"]

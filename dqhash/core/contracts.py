@@ -181,7 +181,7 @@ def parse_onprem(
             return digests
     if action is not Action.SNAPSHOT:
         return build(OnPremEvent, (event_id, pk, action, hash_ref, event_ts, None, None, digests))
-    snapshot = _snapshot_fields(doc, required=True)
+    snapshot = _snapshot_fields(doc)
     if isinstance(snapshot, Rejection):
         return snapshot
     return build(OnPremEvent, (event_id, pk, action, hash_ref, event_ts, *snapshot, digests))
@@ -216,7 +216,7 @@ def parse_cloud(raw: bytes | None, default_version: str = DEFAULT_HASH_VERSION) 
     removed = doc.get("columns_removed") or ()
     if removed and not (isinstance(removed, list) and all(isinstance(c, str) for c in removed)):
         return Rejection(Reason.INVALID_FIELD_TYPE, "columns_removed must be an array of column names")
-    snapshot = _snapshot_fields(doc, required=False) if "snapshot_id" in doc else (None, None)
+    snapshot = _snapshot_fields(doc) if "snapshot_id" in doc else (None, None)
     if isinstance(snapshot, Rejection):
         return snapshot
     return build(CloudHash, (pk, hash_ref, cloud_ts, digests, tuple(removed), *snapshot))
@@ -261,7 +261,7 @@ def check_snapshot_id(value: Any) -> str | Rejection:
     return value
 
 
-def _snapshot_fields(doc: dict[str, Any], required: bool) -> tuple[str, int | None] | Rejection:
+def _snapshot_fields(doc: dict[str, Any]) -> tuple[str, int | None] | Rejection:
     snapshot_id = check_snapshot_id(doc.get("snapshot_id"))
     if isinstance(snapshot_id, Rejection):
         return snapshot_id

@@ -28,10 +28,6 @@ def is_snapshot_key(key: bytes) -> bool:
     return key[:1] == SNAPSHOT_PREFIX
 
 
-def snapshot_id_of(key: bytes) -> str:
-    return key[1:].decode().split(":", 1)[1]
-
-
 def snapshot_partition_of(key: bytes) -> int:
     return int(key[1:].split(b":", 1)[0])
 

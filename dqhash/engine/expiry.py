@@ -22,7 +22,7 @@ EXPIRY_PASS_INTERVAL_MS = 60_000
 
 class Expiry:
     def __init__(self, pairs: Table, scan: Scan, rules: Rules, metrics: MetricsSink) -> None:
-        self.pairs, self.scan, self.rules, self.metrics = pairs, scan, rules, metrics
+        self.rules, self.metrics = rules, metrics
         self._passes = Cursors(pairs, scan)
         self._next_pass: dict[int, int] = {}
         self._interval_ms = max(1, min(EXPIRY_PASS_INTERVAL_MS, rules.retention_ms // 4))

@@ -38,7 +38,7 @@ class Reverifier:
         min_age_ms: int,
         clock: Clock,
     ) -> None:
-        self.pairs, self.scan, self.rules, self.clock = pairs, scan, rules, clock
+        self.rules, self.clock = rules, clock
         self.min_age_ms = min_age_ms
         #: each partition's share of the budget
         self.rate_ms = rows_per_second / max(1, partitions) / 1000

@@ -21,7 +21,6 @@ from dqhash.core.snapshots import (
     count_row,
     count_verdict,
     is_complete,
-    is_snapshot_key,
     mark_end,
     new_record,
     snapshot_key,
@@ -37,12 +36,10 @@ SWEEP_BATCH = 20_000
 #: A running snapshot's summary is published at most this often per partition (and once more when judged).
 PUBLISH_INTERVAL_MS = 1_000
 
-_SIDE_OF_SOURCE = ("onprem", "cloud")
-
 
 class SnapshotBook:
     def __init__(self, topic: str, pairs: Table, scan: Scan, rules: Rules, clock: Clock) -> None:
-        self.topic, self.pairs, self.scan, self.rules, self.clock = topic, pairs, scan, rules, clock
+        self.topic, self.rules, self.clock = topic, rules, clock
         #: partition → snapshot ids whose records it holds
         self.known: dict[int, set[str]] = {}
         #: partition → snapshot ids being judged, each a pass over the partition's pairs (``_passes``)
@@ -186,11 +183,3 @@ class SnapshotBook:
     def _end_sweep(self, partition: int, snapshot_id: str) -> None:
         self.sweeps.get(partition, set()).discard(snapshot_id)
         self._passes.end(partition, f"snapshot:{snapshot_id}")
-
-
-def side_of(source: int) -> str:
-    """The snapshot side of an input source (on-prem or cloud)."""
-    return _SIDE_OF_SOURCE[source]
-
-
-__all__ = ["SnapshotBook", "is_snapshot_key", "side_of"]
