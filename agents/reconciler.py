@@ -124,13 +124,16 @@ class ReconcilerAgents:
         app.on_before_shutdown.connect(self.flush_metrics)
 
     def sweep_horizon(self, partition: int, now: int) -> int:
-        """Deadlines of a partition are swept only as far as its cloud-side inputs have been read.
+        """Deadlines of a partition are swept only as far as all its inputs have been read: Topic-2 (a cloud hash
+        still unread is not a missing row) and Topic-1 (an on-prem version still unread may be what the cloud
+        shows: docs/classification.md, "No verdict ahead of the on-prem stream"), and the re-key topic.
 
         (Reads requested from dqhash's own cloud reader are waited for per pair instead: classify row 22.)
         """
         settings = self.settings
         return min(
-            self.outputs.watermark(topic, partition, now) for topic in (settings.cloud_topic, settings.rekey_topic)
+            self.outputs.watermark(topic, partition, now)
+            for topic in (settings.onprem_topic, settings.cloud_topic, settings.rekey_topic)
         )
 
     async def consume(self, stream: Any, source: int) -> None:

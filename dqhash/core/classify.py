@@ -66,6 +66,12 @@ class Tracked(NamedTuple):
     snapshot_id: str | None = None  # a snapshot row: the run it belongs to
     reverify: bool = False  # a settled MATCH being read again (re-verification), not a new event
     column_digests: dict[str, str] | None = None  # the event's per-column digests, if its producer sent them
+    #: the cloud_ts of the observation the current problem verdict rests on: a newer on-prem event committed by
+    #: then may be what the cloud showed, and withdraws the verdict (``on_onprem``)
+    basis_ms: int | None = None
+    basis_late: bool = False  # that verdict was a late revision (counted as LATE_<status>)
+    #: a late revision (row 12) waiting for the on-prem stream to be read this far (``revision_due``)
+    revision_due_ms: int | None = None
 
 
 class CloudSeen(NamedTuple):
@@ -132,6 +138,8 @@ class Verdict(NamedTuple):
     snapshot_id: str | None = None  # a verdict of a snapshot run
     #: the columns whose digests differ (both sides sent digests and the hashes differ), else empty
     differing_columns: tuple[str, ...] = ()
+    #: a withdrawal (SUPERSEDED, late): how the withdrawn verdict was counted (``MISMATCH``, ``LATE_MISMATCH``...)
+    withdraws: str | None = None
 
 
 class Lookup(NamedTuple):
@@ -199,6 +207,8 @@ def on_onprem(state: PairState | None, event: OnPremEvent, now_ms: int, rules: R
     if current is not None and current.status == PENDING and not current.reverify:
         reason = f"superseded by newer event {event.event_id} before the cloud confirmed this one"
         verdicts.append(_verdict(current, Status.SUPERSEDED, reason, cloud, now_ms, rules.windows))
+    elif current is not None and current.basis_ms is not None and event.event_ts <= current.basis_ms:
+        verdicts.append(_withdrawal(current, event, cloud, now_ms, rules.windows))
 
     lookups: tuple[Lookup, ...] = ()
     if event.action is Action.DELETE and not rules.verify_deletes:
@@ -261,14 +271,7 @@ def on_cloud(state: PairState | None, cloud: CloudHash, now_ms: int, rules: Rule
             rechecking = tracked.rechecks > 0
             tracked, verdict, lookups = _evaluate(tracked, seen, now_ms, rules, at_deadline=rechecking)
         elif tracked.by_deadline and (seen.hash_digest is not None or tracked.action == "DELETE"):
-            revised, verdict, _ = _evaluate(tracked, seen, now_ms, rules._replace(rechecks=0), at_deadline=True)
-            if verdict is not None and verdict.status.value != tracked.status:
-                verdict = verdict._replace(
-                    late=True, reason=f"late: {verdict.reason} (after {tracked.status} at the deadline)"
-                )
-                tracked = revised
-            else:
-                verdict = None
+            tracked, verdict = _revise_late(tracked, seen, now_ms, rules, read_to=None)
     return build(
         Step,
         (
@@ -282,10 +285,24 @@ def on_cloud(state: PairState | None, cloud: CloudHash, now_ms: int, rules: Rule
     )
 
 
-def on_deadline(state: PairState, now_ms: int, rules: Rules) -> Step:
-    """The deadline of the PK's pending event may have passed: decide with what is known."""
+def on_deadline(state: PairState, now_ms: int, rules: Rules, read_to: int | None = None) -> Step:
+    """The deadline of the PK's pending event may have passed: decide with what is known.
+
+    ``read_to``: the time up to which every input partition of the pk (Topic-1 included) is known to be read,
+    ``now_ms`` unless the caller says otherwise (the sweep passes its horizon). A problem verdict resting on a
+    cloud observation waits until then (``_unread_until``).
+    """
     tracked = state.tracked
-    if tracked is None or tracked.status != PENDING or now_ms < tracked.deadline_ms:
+    read_to = now_ms if read_to is None else read_to
+    if tracked is None:
+        return Step(state)
+    if tracked.status != PENDING:
+        due = tracked.revision_due_ms
+        if due is None or read_to < due or state.cloud is None:
+            return Step(state)
+        revised, verdict = _revise_late(tracked, state.cloud, now_ms, rules, read_to)
+        return Step(state._replace(tracked=revised, updated_ms=now_ms), (verdict,) if verdict else ())
+    if now_ms < tracked.deadline_ms:
         return Step(state)
     if tracked.awaiting_ms is not None and now_ms < tracked.awaiting_ms + rules.windows.grace_ms + rules.answer_wait_ms:
         # The row's read was asked for and not answered yet (the producer or the cloud topic lags):
@@ -293,19 +310,27 @@ def on_deadline(state: PairState, now_ms: int, rules: Rules) -> Step:
         deferred = tracked._replace(deadline_ms=now_ms + max(1_000, rules.windows.grace_ms // 4))
         return Step(state._replace(tracked=deferred, updated_ms=now_ms))
     if tracked.reverify:
+        if tracked.awaiting_ms is None and state.cloud is not None:  # answered: a drift waiting for Topic-1
+            tracked, verdict, lookups, _ = _reverified(tracked, state.cloud, now_ms, rules, read_to)
+            return _step(state._replace(tracked=tracked, updated_ms=now_ms), (verdict,) if verdict else (), lookups)
         # no answer to the re-read: nothing new is known of the row, it stays as it was verified
         return Step(state._replace(tracked=_settled_match(tracked), updated_ms=now_ms))
-    tracked, verdict, lookups = _evaluate(tracked, state.cloud, now_ms, rules, at_deadline=True)
+    tracked, verdict, lookups = _evaluate(tracked, state.cloud, now_ms, rules, at_deadline=True, read_to=read_to)
     return Step(state._replace(tracked=tracked, updated_ms=now_ms), (verdict,) if verdict else (), lookups=lookups)
 
 
-def on_snapshot_complete(state: PairState, started_ts: int | None, now_ms: int, rules: Rules) -> Step:
+def on_snapshot_complete(
+    state: PairState, started_ts: int | None, now_ms: int, rules: Rules, read_to: int | None = None
+) -> Step:
     """Both sides of the pk's snapshot are complete in its partition: judge what the snapshot alone can tell.
 
     A snapshot row still pending is judged as at a deadline (with rechecks, as for streaming); a row the
     cloud scan found and the on-prem snapshot did not is EXTRA_IN_CLOUD, unless a stream event since the
-    on-prem side began (``started_ts``) speaks for the row: the newest wins.
+    on-prem side began (``started_ts``) speaks for the row: the newest wins. ``read_to`` as for
+    :func:`on_deadline`: a cloud-only row is EXTRA_IN_CLOUD only once Topic-1 is read past its scan plus the
+    grace (a CREATE not yet read would speak for it); until then it is left for a later sweep.
     """
+    read_to = now_ms if read_to is None else read_to
     member = state.snapshot
     if member is None or member.judged:
         return Step(state)
@@ -318,7 +343,7 @@ def on_snapshot_complete(state: PairState, started_ts: int | None, now_ms: int, 
         and not tracked.reverify  # a snapshot row that matched, being read again: judged already
     ):
         tracked, verdict, lookups = _evaluate(
-            tracked._replace(deadline_ms=now_ms), cloud, now_ms, rules, at_deadline=True
+            tracked._replace(deadline_ms=now_ms), cloud, now_ms, rules, at_deadline=True, read_to=read_to
         )
         if verdict is not None and verdict.status is Status.MISSING_CLOUD:
             verdict = verdict._replace(reason="in the on-prem snapshot, not in the cloud snapshot")
@@ -331,6 +356,8 @@ def on_snapshot_complete(state: PairState, started_ts: int | None, now_ms: int, 
         tracked.snapshot_id == member.snapshot_id or (started_ts is not None and tracked.event_ts >= started_ts)
     ):
         return Step(state)  # a stream event since the on-prem side began speaks for the row
+    if read_to < cloud.cloud_ts + rules.windows.grace_ms:
+        return Step(state)  # a CREATE still unread in Topic-1 may speak for it: a later sweep judges it
     extra = build(
         Tracked,
         (
@@ -347,6 +374,9 @@ def on_snapshot_complete(state: PairState, started_ts: int | None, now_ms: int, 
             (),
             None,
             member.snapshot_id,
+            False,
+            None,
+            cloud.cloud_ts,
             False,
             None,
         ),
@@ -380,9 +410,10 @@ def reverify(state: PairState, now_ms: int, rules: Rules) -> Step | None:
 
 
 def _reverified(
-    tracked: Tracked, seen: CloudSeen, now_ms: int, rules: Rules
+    tracked: Tracked, seen: CloudSeen, now_ms: int, rules: Rules, read_to: int | None = None
 ) -> tuple[Tracked, Verdict | None, tuple[Lookup, ...], bool]:
-    """A re-verification read answered: the row as it was, or drift (after rechecks)."""
+    """A re-verification read answered: the row as it was, or drift (after rechecks, and once Topic-1 is read
+    past the read: a newer on-prem event may be what the cloud now shows)."""
     if seen.hash_digest == tracked.hash_digest and seen.hash_version == tracked.hash_version:
         return _settled_match(tracked), None, (), True
     if seen.hash_digest is None:
@@ -399,7 +430,12 @@ def _reverified(
             awaiting_ms=not_before,
         )
         return rechecking, None, (Lookup(not_before, attempt),), False
-    decided = tracked._replace(status=status._value_, by_deadline=False, reverify=False)
+    ready = _unread_until(status, seen, rules, read_to)
+    if ready is not None:
+        return tracked._replace(deadline_ms=ready), None, (), False
+    decided = tracked._replace(
+        status=status._value_, by_deadline=False, reverify=False, basis_ms=seen.cloud_ts, basis_late=False
+    )
     verdict = _verdict(tracked, status, reason, seen, now_ms, rules.windows)
     return decided, verdict, (), False
 
@@ -422,16 +458,20 @@ def _joined(member: Membership | None, snapshot_id: str, onprem: bool, token_ran
 
 
 def pending_deadline(state: PairState | None) -> int | None:
-    """The deadline still to be swept for this PK, if any (a snapshot row waits for its snapshot instead)."""
-    if state is None or state.tracked is None or state.tracked.status != PENDING:
+    """The deadline still to be swept for this PK, if any (a snapshot row waits for its snapshot instead); for a
+    settled event, when its late revision may be given."""
+    if state is None or state.tracked is None:
         return None
+    if state.tracked.status != PENDING:
+        return state.tracked.revision_due_ms
     due = state.tracked.deadline_ms
     return None if due >= AWAITING_SNAPSHOT else due
 
 
 def expires_at(state: PairState, rules: Rules) -> int | None:
-    """When the PK's state may be dropped; None while an event is pending, or its snapshot is unjudged."""
-    if state.tracked is not None and state.tracked.status == PENDING:
+    """When the PK's state may be dropped; None while an event or a late revision is pending, or its snapshot
+    is unjudged."""
+    if state.tracked is not None and (state.tracked.status == PENDING or state.tracked.revision_due_ms is not None):
         return None
     if state.snapshot is not None and not state.snapshot.judged:
         return None
@@ -439,8 +479,9 @@ def expires_at(state: PairState, rules: Rules) -> int | None:
 
 
 def _evaluate(
-    tracked: Tracked, cloud: CloudSeen | None, now_ms: int, rules: Rules, at_deadline: bool
+    tracked: Tracked, cloud: CloudSeen | None, now_ms: int, rules: Rules, at_deadline: bool, read_to: int | None = None
 ) -> tuple[Tracked, Verdict | None, tuple[Lookup, ...]]:
+    """The verdict the event can have now, rechecks first; a problem verdict waits for Topic-1 (``read_to``)."""
     status, reason = _compare(tracked, cloud, at_deadline)
     if status is None:
         return tracked, None, ()
@@ -457,8 +498,78 @@ def _evaluate(
             awaiting_ms=not_before,
         )
         return rechecking, None, (Lookup(not_before, attempt),)
+    ready = _unread_until(status, cloud, rules, read_to)
+    if ready is not None:  # a snapshot row keeps waiting for its run, which judges it when complete
+        waiting = tracked.deadline_ms if tracked.deadline_ms >= AWAITING_SNAPSHOT else ready
+        return tracked._replace(deadline_ms=waiting), None, ()
     decided = _decided(tracked, status._value_, at_deadline and status is not Status.MATCH)
+    if status in _RESTS_ON_CLOUD and cloud is not None:
+        decided = decided._replace(basis_ms=cloud.cloud_ts, basis_late=False, revision_due_ms=None)
+    elif tracked.basis_ms is not None or tracked.revision_due_ms is not None:
+        decided = decided._replace(basis_ms=None, basis_late=False, revision_due_ms=None)
     return decided, _verdict(tracked, status, reason, cloud, now_ms, rules.windows), ()
+
+
+#: problem verdicts that rest on a cloud observation: a newer on-prem version not read yet may be what the cloud
+#: shows (a different hash, no row, a row still there), so they wait for Topic-1 (docs/classification.md)
+_RESTS_ON_CLOUD = frozenset(
+    {
+        Status.MISMATCH,
+        Status.MISSING_CLOUD,
+        Status.DELETE_NOT_PROPAGATED,
+        Status.CLOUD_DRIFT,
+        Status.CLOUD_VANISHED,
+        Status.EXTRA_IN_CLOUD,
+    }
+)
+
+
+def _unread_until(status: Status, cloud: CloudSeen | None, rules: Rules, read_to: int | None) -> int | None:
+    """When a problem verdict resting on ``cloud`` may be given, or None if it may be given now.
+
+    The cloud observation reflects some on-prem version committed by ``cloud_ts``; its Topic-1 event reaches the
+    topic within the grace. Until every on-prem input of the pk is read that far (``read_to``, the sweep's
+    horizon; None: not known, as for a record just arrived), a version not yet read may explain the difference.
+    """
+    if status not in _RESTS_ON_CLOUD or cloud is None:
+        return None
+    ready = cloud.cloud_ts + rules.windows.grace_ms
+    return None if read_to is not None and read_to >= ready else ready
+
+
+def _revise_late(
+    tracked: Tracked, seen: CloudSeen, now_ms: int, rules: Rules, read_to: int | None
+) -> tuple[Tracked, Verdict | None]:
+    """Row 12: a verdict decided at the deadline, and a newer cloud observation. A revision that is good news
+    is given now; a problem revision waits for Topic-1 like any problem verdict (``revision_due_ms``)."""
+    status, _ = _compare(tracked, seen, at_deadline=True)
+    if status is None or status._value_ == tracked.status:
+        return tracked._replace(revision_due_ms=None) if tracked.revision_due_ms is not None else tracked, None
+    ready = _unread_until(status, seen, rules, read_to)
+    if ready is not None:
+        return tracked._replace(revision_due_ms=ready), None
+    revised, verdict, _ = _evaluate(tracked, seen, now_ms, rules._replace(rechecks=0), True, read_to)
+    if verdict is None:
+        return tracked._replace(revision_due_ms=None), None
+    verdict = verdict._replace(late=True, reason=f"late: {verdict.reason} (after {tracked.status} at the deadline)")
+    if revised.basis_ms is not None:
+        revised = revised._replace(basis_late=True)
+    return revised, verdict
+
+
+def _withdrawal(
+    current: Tracked, event: OnPremEvent, cloud: CloudSeen | None, now_ms: int, windows: WindowSpec
+) -> Verdict:
+    """A settled problem verdict that a newer on-prem event explains: that event was committed by the time of
+    the cloud observation the verdict rested on, so the cloud may have shown it (Topic-1 ran later than the
+    grace). The verdict is withdrawn: SUPERSEDED, late, naming how it was counted."""
+    reason = (
+        f"withdrawn: {current.status} rested on a cloud observation at {current.basis_ms}, and newer event "
+        f"{event.event_id} (event_ts {event.event_ts}) was committed by then; Topic-1 delivered it after the grace"
+    )
+    verdict = _verdict(current, Status.SUPERSEDED, reason, cloud, now_ms, windows)
+    counted = f"LATE_{current.status}" if current.basis_late else current.status
+    return verdict._replace(late=True, withdraws=counted)
 
 
 _RECHECKED = (Status.MISMATCH, Status.MISSING_CLOUD, Status.DELETE_NOT_PROPAGATED)
@@ -554,6 +665,9 @@ def _track(event: OnPremEvent, now_ms: int, windows: WindowSpec) -> Tracked:
             snapshot_id,
             False,
             event.column_digests,
+            None,
+            False,
+            None,
         ),
     )
 
@@ -567,6 +681,11 @@ def _verdict(
     tracked: Tracked, status: Status, reason: str, cloud: CloudSeen | None, now_ms: int, windows: WindowSpec
 ) -> Verdict:
     start = windows.start(tracked.event_ts)
+    columns: tuple[str, ...] = ()
+    if status in _DIFFERING:
+        columns = _differing(tracked, cloud)
+        if not columns:
+            reason = f"{reason}; columns not named: {_unnamed_because(tracked, cloud)}"
     return build(
         Verdict,
         (
@@ -586,13 +705,23 @@ def _verdict(
             tracked.rechecks,
             tracked.recheck_results + ((_describe(cloud),) if tracked.rechecks else ()),
             tracked.snapshot_id,
-            _differing(tracked, cloud) if status in _DIFFERING else (),
+            columns,
+            None,
         ),
     )
 
 
 #: verdicts whose two hashes differ: the ones a per-column comparison explains
 _DIFFERING = frozenset({Status.MISMATCH, Status.CLOUD_DRIFT})
+
+
+def _unnamed_because(tracked: Tracked, cloud: CloudSeen | None) -> str:
+    """Why a verdict whose hashes differ names no column: what an operator would change to have them named."""
+    if not tracked.column_digests:
+        return "the on-prem side sent no per-column digests (column_digests)"
+    if cloud is None or not cloud.column_digests:
+        return "the cloud side sent no per-column digests (DQHASH_COLUMN_DIGESTS on the cloud hash producer)"
+    return "every digested column is equal on both sides (the difference is in a column that is not digested)"
 
 
 def _differing(tracked: Tracked, cloud: CloudSeen | None) -> tuple[str, ...]:

@@ -66,6 +66,7 @@ def decode_state(data: bytes) -> PairState:
 _VERDICT_STATUS, _VERDICT_RESULTS = Verdict._fields.index("status"), Verdict._fields.index("recheck_results")
 _VERDICT_COLUMNS = Verdict._fields.index("differing_columns")
 _TRACKED_RESULTS = Tracked._fields.index("recheck_results")
+_TRACKED_REVISION = Tracked._fields.index("revision_due_ms")
 _CLOUD_REMOVED = CloudSeen._fields.index("columns_removed")
 #: a dict, not ``Status(value)``: the enum's call costs more than the rest of a verdict's decoding
 _STATUSES = {status.value: status for status in Status}
@@ -77,8 +78,11 @@ def settled_since(data: bytes) -> int | None:
     fmt, tracked, _cloud, _recent, updated_ms, *_later = orjson.loads(data)
     if fmt != FORMAT:
         raise ValueError(f"unknown pair-state format {fmt}; this worker reads format {FORMAT}")
-    if tracked is not None and tracked[TRACKED_STATUS] == PENDING:
-        return None
+    if tracked is not None and (
+        tracked[TRACKED_STATUS] == PENDING
+        or (len(tracked) > _TRACKED_REVISION and tracked[_TRACKED_REVISION] is not None)
+    ):
+        return None  # an event pending, or a late revision (``classify.expires_at``)
     since: int | None = updated_ms
     return since
 

@@ -21,9 +21,23 @@ def audit_id(pk: str, verdict: Verdict) -> str:
     return _audit_id(pk, verdict, verdict.status.value)
 
 
-def _audit_id(pk: str, verdict: Verdict, status: str) -> str:
-    key = f"{pk}\x1f{verdict.event_id}\x1f{verdict.event_ts}\x1f{status}\x1f{'1' if verdict.late else '0'}"
+def _audit_id(pk: str, verdict: Verdict, status: str, late: bool | None = None) -> str:
+    late = verdict.late if late is None else late
+    key = f"{pk}\x1f{verdict.event_id}\x1f{verdict.event_ts}\x1f{status}\x1f{'1' if late else '0'}"
     return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def withdrawn_audit_id(pk: str, verdict: Verdict) -> str | None:
+    """The audit id of the verdict a withdrawal (``Verdict.withdraws``) takes back, None for any other verdict."""
+    counted = verdict.withdraws
+    if counted is None:
+        return None
+    late = counted.startswith(LATE_PREFIX)
+    return _audit_id(pk, verdict, counted[len(LATE_PREFIX) :] if late else counted, late)
+
+
+#: how a late verdict is counted in its window: ``LATE_<status>``
+LATE_PREFIX = "LATE_"
 
 
 #: window boundaries: a few values, in every audit record
@@ -52,6 +66,7 @@ def audit_record(pk: str, verdict: Verdict) -> dict[str, Any]:
         "recheck_results": list(verdict.recheck_results),
         "snapshot_id": verdict.snapshot_id,
         "differing_columns": list(verdict.differing_columns),
+        "withdraws": withdrawn_audit_id(pk, verdict),
     }
 
 
@@ -68,10 +83,16 @@ REPAIRABLE = (
 REPAIR_ACTIONS = {Status.EXTRA_IN_CLOUD.value: "delete", Status.DELETE_NOT_PROPAGATED.value: "delete"}
 
 
+#: the repair action of a withdrawal: the request it names (``withdraws``) is no longer open
+REPAIR_CANCEL = "cancel"
+
+
 def repair_request(audit: dict[str, Any]) -> dict[str, Any]:
-    """What a resync job (e.g. a Debezium incremental snapshot of this PK) needs."""
+    """What a resync job (e.g. a Debezium incremental snapshot of this PK) needs; for a withdrawal, which open
+    request to drop (``repair: cancel``, ``withdraws``: its audit id)."""
     return {
-        "repair": REPAIR_ACTIONS.get(audit["status"], "resync"),
+        "repair": REPAIR_CANCEL if audit.get("withdraws") else REPAIR_ACTIONS.get(audit["status"], "resync"),
+        "withdraws": audit.get("withdraws"),
         "snapshot_id": audit.get("snapshot_id"),
         "differing_columns": audit.get("differing_columns", []),
         **{

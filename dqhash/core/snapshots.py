@@ -57,12 +57,13 @@ def count_row(record: dict[str, Any], side: str, token_range: int | None) -> Non
         _range(record, token_range)[side] = _range(record, token_range).get(side, 0) + 1
 
 
-def count_verdict(record: dict[str, Any], status: str, token_range: int | None) -> None:
+def count_verdict(record: dict[str, Any], status: str, token_range: int | None, n: int = 1) -> None:
+    """``n`` is -1 for the verdict a withdrawal takes back."""
     counts = record["counts"]
-    counts[status] = counts.get(status, 0) + 1
+    counts[status] = counts.get(status, 0) + n
     if token_range is not None:
         per_range = _range(record, token_range)
-        per_range[status] = per_range.get(status, 0) + 1
+        per_range[status] = per_range.get(status, 0) + n
 
 
 def mark_end(record: dict[str, Any], side: str, rows: int, started_ts: int | None, now_ms: int) -> None:

@@ -21,8 +21,8 @@ class Effects:
         #: (kind, snapshot id, what, detail) for ``SnapshotBook.fold``: rows joining a side, verdicts, end markers
         self.snapshot_events: list[tuple[str, str, str, Any]] = []
 
-    def count(self, window_start: int, key: str) -> None:
+    def count(self, window_start: int, key: str, n: int = 1) -> None:
         counts = self.counts.get(window_start)
         if counts is None:
             counts = self.counts[window_start] = {}
-        counts[key] = counts.get(key, 0) + 1
+        counts[key] = counts.get(key, 0) + n

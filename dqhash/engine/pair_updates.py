@@ -138,6 +138,9 @@ class PairUpdates:
             self.metrics.classified(status, verdict.late, verdict.classified_ms - verdict.arrived_ms)
             if verdict.status in REPAIRABLE:
                 self.metrics.repair_requested(status)
+            if verdict.withdraws is not None:  # taken out of the problem counts it was in
+                effects.count(verdict.window_start, verdict.withdraws, -1)
+                self.metrics.withdrawn(verdict.withdraws)
             if verdict.snapshot_id is not None:
                 self.snapshots.note_verdict(effects, state, verdict)
             if verdict.differing_columns and not verdict.late:
@@ -150,11 +153,12 @@ class PairUpdates:
     ) -> list[Out]:
         record = audit_record(pk, verdict)
         outs = [build(Out, (self.audit_topic, key, orjson.dumps(record), headers, None))]
-        if verdict.status in REPAIRABLE:
+        if verdict.status in REPAIRABLE or verdict.withdraws is not None:
             outs.append(build(Out, (self.repair_topic, key, orjson.dumps(repair_request(record)), headers, None)))
         return outs
 
     def track_deadline(self, partition: int, pk: str, tracked: classify.Tracked, due: int) -> None:
         self.index.add(partition, pk, due)
-        if not tracked.reverify:  # a re-read of a settled pair: its event's window need not wait for it
+        # a re-read of a settled pair, or a late revision: its event's window need not wait for it
+        if tracked.status == classify.PENDING and not tracked.reverify:
             self.windows.extend_due(partition, self.rules.windows.start(tracked.event_ts), due)

@@ -24,7 +24,7 @@ Writer = Callable[[int, "list[tuple[bytes, bytes | None]]"], "list[Out]"]
 Scan = Callable[[Table, int, "bytes | None"], Iterator[tuple[bytes, bytes]]]
 #: Milliseconds since the epoch.
 Clock = Callable[[], int]
-#: ``(partition, now) → the time up to which deadlines may be swept`` (``now`` unless cloud inputs lag).
+#: ``(partition, now) → the time up to which deadlines may be swept`` (``now`` unless the inputs lag).
 Horizon = Callable[[int, int], int]
 
 
@@ -36,6 +36,8 @@ class MetricsSink(Protocol):
     def classified(self, status: str, late: bool, time_to_classify_ms: int) -> None: ...
 
     def repair_requested(self, status: str) -> None: ...
+
+    def withdrawn(self, counted: str) -> None: ...
 
     def duplicate(self, topic: str) -> None: ...
 

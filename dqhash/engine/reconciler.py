@@ -85,7 +85,7 @@ class Reconciler:
         self.scan = scan
         self.clock = clock
         #: (partition, now) → the time up to which deadlines may be swept: ``now`` unless the partition's
-        #: cloud-side inputs lag, then their watermark (see agents.reconciler.sweep_horizon)
+        #: inputs (either side) lag, then their watermark (see agents.reconciler.sweep_horizon)
         self.horizon: Horizon = horizon or (lambda partition, now: now)
         self.index = DeadlineIndex(resolution_ms=max(50, int(settings.tick_seconds * 1000)))
         self.routing = Routing(settings.partitions, settings.rekey_topic)
@@ -253,7 +253,9 @@ class Reconciler:
 
         ``offset`` is the tick record's own, so a tick redelivered after a crash counts nothing twice.
         Deadlines and windows are swept only up to the horizon: a cloud hash still unread in Kafka
-        (consumer lag) must not turn into a false MISSING_CLOUD.
+        (consumer lag) must not turn into a false MISSING_CLOUD, nor an on-prem event still unread into a false
+        MISMATCH (the horizon covers Topic-1 too; a problem verdict resting on a cloud observation at C is given
+        once the horizon passes C + grace: ``classify._unread_until``).
         """
         now = self.clock()
         horizon = min(now, self.horizon(partition, now))
@@ -264,8 +266,9 @@ class Reconciler:
             state = staged.state(partition, key)
             if state is None:
                 continue
-            outs.extend(self.updates.record_step(effects, pk, key, state, classify.on_deadline(state, now, self.rules)))
-        outs.extend(self.snapshots.sweep(staged, effects, self.updates))
+            step = classify.on_deadline(state, now, self.rules, horizon)
+            outs.extend(self.updates.record_step(effects, pk, key, state, step))
+        outs.extend(self.snapshots.sweep(staged, effects, self.updates, horizon))
         outs.extend(self.reverifier.sweep(staged, effects, self.updates))
         self._apply_effects(staged, effects, outs)
         self.expiry.sweep(staged, partition, now)

@@ -69,6 +69,8 @@ class SnapshotBook:
             effects.snapshot_events.append(
                 ("verdict", snapshot_id, f"LATE_{status}" if verdict.late else status, token_range)
             )
+            if verdict.withdraws is not None:
+                effects.snapshot_events.append(("withdrawn", snapshot_id, verdict.withdraws, token_range))
 
     def note_end(self, effects: Effects, side: str, end: SnapshotEnd) -> None:
         effects.snapshot_events.append(("end", end.snapshot_id, side, (end.rows, end.started_ts)))
@@ -89,6 +91,8 @@ class SnapshotBook:
                 count_row(record, what, extra)
             elif kind == "verdict":
                 count_verdict(record, what, extra)
+            elif kind == "withdrawn":
+                count_verdict(record, what, extra, -1)
             else:
                 rows, started_ts = extra
                 mark_end(record, what, rows, started_ts, now)
@@ -107,9 +111,14 @@ class SnapshotBook:
 
     # --- ticks ------------------------------------------------------------------------------
 
-    def sweep(self, staged: StagedTable, effects: Effects, updates: Any) -> list[Out]:
-        """Judge up to SWEEP_BATCH pairs of each complete snapshot; publish changed summaries."""
+    def sweep(self, staged: StagedTable, effects: Effects, updates: Any, horizon: int | None = None) -> list[Out]:
+        """Judge up to SWEEP_BATCH pairs of each complete snapshot; publish changed summaries.
+
+        A run is judged once the partition's inputs are read past its completion plus the grace (``horizon``):
+        an on-prem change committed before the scan read the row may still be on its way through Topic-1.
+        """
         partition, now = effects.partition, self.clock()
+        horizon = now if horizon is None else horizon
         outs: list[Out] = []
         for snapshot_id in sorted(self.sweeps.get(partition, ())):
             key = snapshot_key(partition, snapshot_id)
@@ -117,6 +126,8 @@ class SnapshotBook:
             name = f"snapshot:{snapshot_id}"
             if record is None:
                 self._end_sweep(partition, snapshot_id)
+                continue
+            if horizon < record["complete_ms"] + self.rules.windows.grace_ms:
                 continue
             if not self._passes.active(partition, name):  # begun at the first tick after completion: every
                 self._passes.begin(partition, name)  # row's state is in the store by then
@@ -128,7 +139,7 @@ class SnapshotBook:
                     state = staged.state(partition, pair_key)
                     member = state.snapshot if state is not None else None
                     if member is not None and member.snapshot_id == snapshot_id and not member.judged:
-                        step = classify.on_snapshot_complete(state, started_ts, now, self.rules)  # type: ignore[arg-type]
+                        step = classify.on_snapshot_complete(state, started_ts, now, self.rules, horizon)  # type: ignore[arg-type]
                         if step.state is not state:
                             outs.extend(updates.record_step(effects, pair_key.decode(), pair_key, state, step))
             if done:

@@ -74,6 +74,8 @@ PARTIAL_ROW = "dq_partial_row"
 SCHEMA_DRIFT = "dq_schema_drift_detected"
 COLUMN_REMOVED = "dq_column_removed"
 REPAIR_REQUESTS = "dq_repair_requests"
+#: problem verdicts withdrawn because a newer on-prem event explains them (tagged ``status``: how it was counted)
+WITHDRAWN = "dq_withdrawn"
 #: Every on-time classification, and those made within the SLO budget (window + grace + slack): the SLO's
 #: good/total events (docker/datadog/slos.json).
 CLASSIFIED = "dq_classified"
@@ -107,6 +109,7 @@ ALL_METRICS = frozenset(
         SCHEMA_DRIFT,
         COLUMN_REMOVED,
         REPAIR_REQUESTS,
+        WITHDRAWN,
         CLASSIFIED,
         CLASSIFIED_ON_TIME,
     }
@@ -289,6 +292,9 @@ class Metrics:
 
     def repair_requested(self, status: str) -> None:
         self._count(REPAIR_REQUESTS, [f"status:{status}"])
+
+    def withdrawn(self, counted: str) -> None:
+        self._count(WITHDRAWN, [f"status:{counted}"])
 
     def flush(self) -> None:
         if self.client is not None:

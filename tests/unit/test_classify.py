@@ -49,10 +49,42 @@ def test_row_1_equal_hashes_match_at_once():
     assert step.verdicts[0].hash_onprem == step.verdicts[0].hash_cloud == "v2:" + H1
 
 
-def test_row_2_different_hash_from_a_newer_snapshot_mismatches_at_once():
+def test_row_2_different_hash_waits_until_topic_1_is_read_past_cloud_ts_plus_grace_then_mismatches():
     step = on_cloud(pending(), cloud(digest=H2), T0 + 3_000, RULES)
+    assert statuses(step) == [] and deadline_of(step.state) == T0 + 2_000 + 30_000
+    state = step.state
+    assert statuses(on_deadline(state, T0 + 32_000, RULES, read_to=T0 + 31_999)) == []  # Topic-1 not read that far
+    step = on_deadline(state, T0 + 32_000, RULES, read_to=T0 + 32_000)
     assert statuses(step) == [(Status.MISMATCH, False)]
-    assert step.verdicts[0].reason == "hashes differ"
+    assert step.verdicts[0].reason.startswith("hashes differ;") and step.state.tracked.basis_ms == T0 + 2_000
+
+
+H3 = "33" * 32
+
+
+def test_row_2_a_cloud_versions_ahead_of_topic_1_gives_no_mismatch_on_any_version():
+    """Key lag-00002 of the issue: the cloud hashes of v1, v2, v3 arrive, then the on-prem events."""
+    state = None
+    for i, digest in enumerate((H1, H2, H3), start=1):
+        state = on_cloud(state, cloud(ts=T0 + i * 1_000, digest=digest), T0 + i * 1_000, RULES).state
+    verdicts = []
+    for i, digest in enumerate((H1, H2, H3), start=1):
+        step = on_onprem(state, event(f"e{i}", ts=T0 + i * 1_000, digest=digest), T0 + 4_000 + i, RULES)
+        state, verdicts = step.state, verdicts + list(step.verdicts)
+    assert [(v.event_id, v.status) for v in verdicts] == [
+        ("e1", Status.SUPERSEDED),
+        ("e2", Status.SUPERSEDED),
+        ("e3", Status.MATCH),
+    ]
+    assert pending_deadline(state) is None
+
+
+def test_row_2_a_cloud_that_stays_wrong_or_a_version_behind_is_still_a_mismatch():
+    wrong = on_cloud(pending(), cloud(digest=H2), T0 + 3_000, RULES).state
+    assert statuses(on_deadline(wrong, deadline_of(wrong), RULES)) == [(Status.MISMATCH, False)]
+    behind = on_cloud(pending(event(ts=T0 + 5_000)), cloud(ts=T0 + 2_000, digest=H2), T0 + 6_000, RULES).state
+    step = on_deadline(behind, deadline_of(behind), RULES)
+    assert statuses(step) == [(Status.MISMATCH, False)] and "never caught up" in step.verdicts[0].reason
 
 
 def test_row_3_older_snapshot_waits_then_mismatches_at_the_deadline():
@@ -144,7 +176,9 @@ def test_row_11_cloud_first_then_event_compares_at_once():
     state = on_cloud(None, cloud(ts=T0 + 2_000), T0 + 2_000, RULES).state
     assert statuses(on_onprem(state, event(), T0 + 3_000, RULES)) == [(Status.MATCH, False)]
     state = on_cloud(None, cloud(ts=T0 + 2_000, digest=H2), T0 + 2_000, RULES).state
-    assert statuses(on_onprem(state, event(), T0 + 3_000, RULES)) == [(Status.MISMATCH, False)]
+    step = on_onprem(state, event(), T0 + 3_000, RULES)
+    assert statuses(step) == [] and deadline_of(step.state) == T0 + 2_000 + 30_000  # the differing hash waits
+    assert statuses(on_deadline(step.state, T0 + 32_000, RULES)) == [(Status.MISMATCH, False)]
 
 
 def test_row_12_late_hash_after_missing_cloud_reclassifies_once_flagged_late():
@@ -156,13 +190,43 @@ def test_row_12_late_hash_after_missing_cloud_reclassifies_once_flagged_late():
     assert statuses(on_cloud(step.state, cloud(ts=T0 + 99_000, digest=H2), T0 + 99_000, RULES)) == []
 
 
-def test_row_12_late_mismatch_can_still_turn_into_a_late_match():
+def test_row_12_a_late_mismatch_waits_for_topic_1_and_can_still_turn_into_a_late_match():
     state = pending()
     state = on_deadline(state, deadline_of(state), RULES).state
     step = on_cloud(state, cloud(ts=T0 + 95_000, digest=H2), T0 + 95_000, RULES)
-    assert statuses(step) == [(Status.MISMATCH, True)]
-    step = on_cloud(step.state, cloud(ts=T0 + 96_000), T0 + 96_000, RULES)
+    assert statuses(step) == [] and pending_deadline(step.state) == T0 + 125_000
+    assert expires_at(step.state, RULES) is None  # a revision is pending
+    assert statuses(on_deadline(step.state, T0 + 125_000, RULES, read_to=T0 + 124_999)) == []
+    step = on_deadline(step.state, T0 + 125_000, RULES)
+    assert statuses(step) == [(Status.MISMATCH, True)] and pending_deadline(step.state) is None
+    step = on_cloud(step.state, cloud(ts=T0 + 126_000), T0 + 126_000, RULES)
     assert statuses(step) == [(Status.MATCH, True)]
+
+
+def test_row_12_a_late_revision_the_next_on_prem_event_explains_is_never_given():
+    """pk 4716 of the issue: the next version's cloud hash is read 1 ms before its on-prem event."""
+    state = pending()
+    state = on_deadline(state, deadline_of(state), RULES).state  # MISSING_CLOUD
+    state = on_cloud(state, cloud(ts=T0 + 95_000, digest=H2), T0 + 95_000, RULES).state
+    step = on_onprem(state, event("e2", ts=T0 + 94_000, digest=H2), T0 + 95_001, RULES)
+    assert statuses(step) == [(Status.MATCH, False)]
+    assert statuses(on_deadline(step.state, T0 + 200_000, RULES)) == []
+
+
+def test_row_35_a_problem_verdict_a_newer_event_explains_is_withdrawn_and_says_how_it_was_counted():
+    state = on_cloud(pending(), cloud(digest=H2), T0 + 3_000, RULES).state
+    state = on_deadline(state, T0 + 32_000, RULES).state  # MISMATCH resting on the cloud read at T0 + 2_000
+    later = on_onprem(state, event("e2", ts=T0 + 2_500, digest=H2), T0 + 40_000, RULES)
+    assert statuses(later) == [(Status.MATCH, False)]  # committed after the read: it explains nothing
+    step = on_onprem(state, event("e2", ts=T0 + 1_500, digest=H2), T0 + 40_000, RULES)  # Topic-1 beyond the grace
+    assert statuses(step) == [(Status.SUPERSEDED, True), (Status.MATCH, False)]
+    withdrawal = step.verdicts[0]
+    assert withdrawal.event_id == "e1" and withdrawal.withdraws == "MISMATCH" and "withdrawn" in withdrawal.reason
+    late = on_deadline(on_deadline(pending(), T0 + 90_000, RULES).state, T0 + 90_000, RULES).state
+    late = on_cloud(late, cloud(ts=T0 + 95_000, digest=H2), T0 + 95_000, RULES).state
+    late = on_deadline(late, T0 + 125_000, RULES).state  # a late MISMATCH
+    step = on_onprem(late, event("e2", ts=T0 + 94_000, digest=H2), T0 + 130_000, RULES)
+    assert step.verdicts[0].withdraws == "LATE_MISMATCH"
 
 
 def test_row_12_late_not_found_does_not_reclassify():
@@ -172,8 +236,8 @@ def test_row_12_late_not_found_does_not_reclassify():
 
 
 def test_row_13_after_an_on_time_verdict_new_cloud_hashes_do_not_reclassify():
-    state = on_cloud(pending(), cloud(digest=H2), T0 + 3_000, RULES).state  # MISMATCH on time
-    step = on_cloud(state, cloud(ts=T0 + 4_000), T0 + 4_000, RULES)
+    state = on_cloud(pending(), cloud(), T0 + 3_000, RULES).state  # MATCH on time
+    step = on_cloud(state, cloud(ts=T0 + 4_000, digest=H2), T0 + 4_000, RULES)
     assert statuses(step) == [] and step.state.cloud.cloud_ts == T0 + 4_000
 
 
@@ -262,7 +326,50 @@ def test_an_event_is_classified_at_most_once_on_time(sequence):
         assert not history[0].late  # a late verdict only ever revises an earlier one
         for before, after in zip(history, history[1:]):
             assert after.late and after.status != before.status  # re-classified only when the outcome changes
-            assert after.status in (Status.MATCH, Status.MISMATCH, Status.HASH_VERSION_MISMATCH)
+            assert after.status in (Status.MATCH, Status.MISMATCH, Status.HASH_VERSION_MISMATCH, Status.SUPERSEDED)
+            assert after.status is not Status.SUPERSEDED or after.withdraws  # a late SUPERSEDED is a withdrawal
+
+
+#: problem verdicts that rest on a cloud observation (docs/classification.md, "No verdict ahead of Topic-1")
+RESTING_ON_CLOUD = {
+    Status.MISMATCH,
+    Status.MISSING_CLOUD,
+    Status.DELETE_NOT_PROPAGATED,
+    Status.CLOUD_DRIFT,
+    Status.CLOUD_VANISHED,
+}
+
+
+@settings(max_examples=500)
+@given(facts)
+def test_no_problem_verdict_rests_on_a_cloud_observation_topic_1_is_not_read_past(sequence):
+    """Given by a record's arrival: never. Given by a sweep: only when it read Topic-1 past cloud_ts + grace."""
+    state, now = None, T0
+    for fact in sequence:
+        now += 1_000
+        if fact[0] == "tick":
+            now += fact[1] * 1_000
+            if state is None:
+                continue
+            step = on_deadline(state, now, RULES)
+            problems = [v for v in step.verdicts if v.status in RESTING_ON_CLOUD and v.cloud_ts is not None]
+            assert all(v.cloud_ts + RULES.windows.grace_ms <= now for v in problems)
+            state = step.state
+        else:
+            state, verdicts = run_one(state, fact, now)
+            assert not [v for v in verdicts if v.status in RESTING_ON_CLOUD and v.cloud_ts is not None]
+
+
+def run_one(state, fact, now):
+    """One record-arrival fact of ``run``: (new state, its verdicts)."""
+    if fact[0] == "onprem":
+        _, n, ts, digest = fact
+        action = Action.DELETE if digest is None else Action.UPDATE
+        step = on_onprem(state, event(f"e{n}", ts=T0 + ts * 10_000, digest=digest, action=action), now, RULES)
+    else:
+        _, ts, digest, version = fact
+        step = on_cloud(state, cloud(ts=T0 + ts * 10_000, digest=digest, version=version), now, RULES)
+    return step.state, step.verdicts
 
 
 @settings(max_examples=500)
@@ -272,7 +379,12 @@ def test_every_tracked_event_is_eventually_decided(sequence):
     if state is None or pending_deadline(state) is None:
         return
     step = on_deadline(state, pending_deadline(state), RULES)
-    assert len(step.verdicts) == 1 and pending_deadline(step.state) is None
+    if pending_deadline(step.state) is not None:  # deferred once: the newest cloud observation came after the first
+        step = on_deadline(step.state, pending_deadline(step.state), RULES)
+    assert pending_deadline(step.state) is None
+    # a pending event gets its verdict; a pending late revision (row 12) is given or, if the newest cloud
+    # observation no longer supports it, dropped
+    assert len(step.verdicts) == 1 if state.tracked.status == PENDING else len(step.verdicts) <= 1
 
 
 # --- rows 17-20: lookups and rechecks (dqhash's own cloud producer) ---------------------------
@@ -301,10 +413,11 @@ def test_row_19_truly_divergent_row_is_mismatch_after_k_rechecks():
     state = on_onprem(None, event(), T0 + 1_000, CHECKED).state
     attempts = []
     for i in range(3):
-        step = on_cloud(state, cloud(ts=T0 + 2_000 + i * 3_000, digest=H2), T0 + 2_000 + i * 3_000, CHECKED)
+        step = on_cloud(state, cloud(ts=T0 + 2_000 + i * 5_000, digest=H2), T0 + 2_000 + i * 5_000, CHECKED)
         attempts += [l.attempt for l in step.lookups]
         state = step.state
-    [verdict] = step.verdicts
+    assert step.verdicts == ()  # the last answer still differs: it waits for Topic-1 like any MISMATCH
+    [verdict] = on_deadline(state, pending_deadline(state), CHECKED).verdicts
     assert attempts == [1, 2] and verdict.status is Status.MISMATCH and verdict.rechecks == 2
     assert len(verdict.recheck_results) == 3
 
@@ -318,8 +431,9 @@ def test_row_20_missing_cloud_at_the_deadline_is_rechecked_first():
     assert pending_deadline(step.state) == deadline + 2_000 + 30_000
     step = on_cloud(step.state, cloud(ts=deadline + 2_100, digest=None), deadline + 2_100, CHECKED)
     assert [l.attempt for l in step.lookups] == [2]
-    step = on_cloud(step.state, cloud(ts=deadline + 4_200, digest=None), deadline + 4_200, CHECKED)
-    [verdict] = step.verdicts
+    step = on_cloud(step.state, cloud(ts=deadline + 6_200, digest=None), deadline + 6_200, CHECKED)
+    assert step.verdicts == () and pending_deadline(step.state) == deadline + 6_200 + 30_000
+    [verdict] = on_deadline(step.state, deadline + 6_200 + 30_000, CHECKED).verdicts
     assert verdict.status is Status.MISSING_CLOUD and verdict.rechecks == 2
     assert all(result.startswith("not_found@") for result in verdict.recheck_results)
 
@@ -341,5 +455,6 @@ def test_row_22_a_deadline_waits_for_an_unanswered_lookup_but_not_forever():
 
 def test_row_21_a_mismatch_caused_by_a_removed_cloud_column_says_so():
     seen = CloudHash("pk1", HashRef("v2", H2), T0 + 2_000, None, ("amount",))
-    [verdict] = on_cloud(pending(), seen, T0 + 3_000, RULES).verdicts
+    waiting = on_cloud(pending(), seen, T0 + 3_000, RULES).state
+    [verdict] = on_deadline(waiting, deadline_of(waiting), RULES).verdicts
     assert verdict.status is Status.MISMATCH and "column_removed" in verdict.reason and "amount" in verdict.reason

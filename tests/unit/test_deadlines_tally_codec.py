@@ -2,7 +2,7 @@ import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dqhash.core.classify import Rules, on_cloud, on_onprem
+from dqhash.core.classify import Rules, on_cloud, on_deadline, on_onprem
 from dqhash.core.codec import decode_state, encode_state
 from dqhash.core.contracts import Action, CloudHash, HashRef, OnPremEvent
 from dqhash.core.deadlines import DeadlineIndex
@@ -149,6 +149,7 @@ def test_a_state_with_verdicts_in_its_outbox_round_trips_to_equal_typed_tuples()
     event = OnPremEvent("e1", "pk", Action.UPDATE, HashRef("v2", "ab" * 32), T0)
     state = on_onprem(None, event, T0, Rules()).state
     step = on_cloud(state, CloudHash("pk", HashRef("v2", "cd" * 32), T0 + 1), T0 + 2, Rules())
+    step = on_deadline(step.state, T0 + 3_600_000, Rules())
     settled = step.state._replace(outbox=step.verdicts, history=(("MISMATCH", False, "e1", T0 + 2, "x"),))
     decoded = decode_state(encode_state(settled))
     assert decoded == settled and type(decoded.outbox[0]) is Verdict and decoded.outbox[0].status is Status.MISMATCH

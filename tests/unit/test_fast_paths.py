@@ -90,7 +90,7 @@ def test_positional_constructions_fill_every_field():
     from dqhash.core.codec import decode_state, encode_state
     from dqhash.core.contracts import parse_cloud, parse_onprem
     from dqhash.core.partitioning import partition_for
-    from dqhash.core.records import SOURCE_CLOUD, SOURCE_ONPREM, Input
+    from dqhash.core.records import SOURCE_CLOUD, SOURCE_ONPREM, SOURCE_TICK, Input
     from dqhash.engine.reconciler import Reconciler
     from dqhash.ops.dogstatsd import Metrics
     from dqhash.settings import load
@@ -122,7 +122,9 @@ def test_positional_constructions_fill_every_field():
     full(stored.tracked), full(stored.cloud), full(stored.outbox[0])
 
     settings = load({})
-    reconciler = Reconciler(settings, {}, Metrics("127.0.0.1", 9, [], enabled=False), lambda table, p: iter(()))
+    reconciler = Reconciler(
+        settings, {}, Metrics("127.0.0.1", 9, [], enabled=False), lambda table, p, after=None: iter(())
+    )
     key = b"k"
     home = partition_for("k", settings.partitions)
     away = (home + 1) % settings.partitions
@@ -147,7 +149,8 @@ def test_positional_constructions_fill_every_field():
                 orjson.dumps({"pk": "k", "hash_cloud": "cd" * 32, "cloud_ts": 1_714_564_800_001}),
                 [],
                 1,
-            ),  # a MISMATCH: audit + repair
+            ),
+            Input(SOURCE_TICK, settings.tick_topic, home, 0),  # its MISMATCH, once Topic-1 is read: audit + repair
         ]
     )
     assert {out.topic for out in outs} >= {settings.rekey_topic, settings.audit_topic, settings.repair_topic}

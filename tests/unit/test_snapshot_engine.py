@@ -112,6 +112,8 @@ def test_a_partition_is_judged_once_both_sides_markers_and_rows_are_in_whatever_
         p, 1, forwarded.encode(), row(forwarded), [("dq.side", b"onprem"), ("dq.origin", b"onprem:1:9")]
     )
     assert record(pairs, p)["complete_ms"] is not None
+    assert audits(ticks(r, p)) == []  # judged once the inputs are read past completion + grace
+    clock.now += 30_000
     judging = ticks(r, p)
     judged = audits(judging)
     assert sorted((a["pk"], a["status"]) for a in judged) == sorted(
@@ -157,6 +159,7 @@ def test_a_sweep_is_bounded_per_tick_and_a_restart_resumes_it(rig, monkeypatch):
         r.on_input("onprem", "topic1", p, offset, pk.encode(), row(pk))
     r.on_input("onprem", "topic1", p, 100, None, end(8))
     r.on_input("cloud", "topic2", p, 1, None, end(0))
+    clock.now += 30_000
     first = audits(ticks(r, p))
     assert 0 < len(first) <= 3
     r.rebuild([0, 1])  # a restart: derived state from the table, the sweep begins again

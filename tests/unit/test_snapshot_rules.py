@@ -72,7 +72,8 @@ def test_row_24_a_snapshot_row_is_not_judged_by_a_cloud_observation_older_than_i
     step = on_onprem(held, snapshot_row(), T0, RULES)
     assert step.verdicts == ()  # the cloud held the same hash before; it may have changed since
     scan = on_cloud(step.state, scanned(digest=H2), T0 + 600, RULES)
-    assert statuses(scan) == [(Status.MISMATCH, False)]
+    assert statuses(scan) == []  # a differing scan waits for the run's completion, and Topic-1 past it
+    assert statuses(on_snapshot_complete(scan.state, T0, T0 + 30_600, RULES)) == [(Status.MISMATCH, False)]
 
 
 def test_row_25_at_completion_a_row_missing_from_the_scan_is_missing_cloud():
@@ -89,12 +90,15 @@ def test_row_25_with_lookups_the_missing_row_is_rechecked_before_the_verdict():
     assert step.verdicts == () and [lookup.attempt for lookup in step.lookups] == [1]
     assert pending_deadline(step.state) == T0 + 9_000 + 1_000 + 30_000  # a real deadline now
     answered = on_cloud(step.state, cloud(digest=None, ts=T0 + 10_500), T0 + 10_600, LOOKUPS)
-    assert statuses(answered) == [(Status.MISSING_CLOUD, False)]
+    assert statuses(answered) == [] and pending_deadline(answered.state) == T0 + 10_500 + 30_000
+    assert statuses(on_deadline(answered.state, T0 + 40_500, LOOKUPS)) == [(Status.MISSING_CLOUD, False)]
 
 
 def test_row_26_a_row_only_the_cloud_scan_found_is_extra_in_cloud():
     state = on_cloud(None, scanned(), T0, RULES).state
-    step = on_snapshot_complete(state, T0 - 1_000, T0 + 9_000, RULES)
+    waiting = on_snapshot_complete(state, T0 - 1_000, T0 + 30_499, RULES)
+    assert waiting.state is state  # a CREATE committed before the scan may still be on its way through Topic-1
+    step = on_snapshot_complete(state, T0 - 1_000, T0 + 30_500, RULES)
     assert statuses(step) == [(Status.EXTRA_IN_CLOUD, False)]
     verdict = step.verdicts[0]
     assert verdict.snapshot_id == "s1" and verdict.hash_onprem is None and verdict.hash_cloud == f"v2:{H1}"
@@ -106,7 +110,7 @@ def test_row_27_a_stream_event_since_the_snapshot_began_speaks_for_a_cloud_only_
     assert on_snapshot_complete(state, T0, T0 + 9_000, RULES).state is state  # no EXTRA_IN_CLOUD
     older = on_onprem(None, event(ts=T0 - 10_000), T0 - 10_000, RULES).state
     stale = on_cloud(older, scanned(ts=T0 + 200), T0 + 200, RULES).state
-    assert statuses(on_snapshot_complete(stale, T0, T0 + 9_000, RULES)) == [(Status.EXTRA_IN_CLOUD, False)]
+    assert statuses(on_snapshot_complete(stale, T0, T0 + 30_200, RULES)) == [(Status.EXTRA_IN_CLOUD, False)]
 
 
 def test_row_28_newest_wins_a_stream_event_after_the_snapshot_row_supersedes_it():
@@ -180,15 +184,27 @@ def test_row_33_drift_after_a_match_is_cloud_drift_after_rechecks_and_a_vanished
     again = reverify(matched, T0 + 100_000, LOOKUPS).state
     first = on_cloud(again, cloud(digest=H2, ts=T0 + 100_500), T0 + 100_600, LOOKUPS)
     assert first.verdicts == () and [lookup.attempt for lookup in first.lookups] == [1]
-    final = on_cloud(first.state, cloud(digest=H2, ts=T0 + 102_000), T0 + 102_100, LOOKUPS)
+    final = on_cloud(first.state, cloud(digest=H2, ts=T0 + 102_600), T0 + 102_700, LOOKUPS)
+    assert final.verdicts == () and pending_deadline(final.state) == T0 + 132_600  # waits for Topic-1
+    final = on_deadline(final.state, T0 + 132_600, LOOKUPS)
     assert statuses(final) == [(Status.CLOUD_DRIFT, False)] and final.verdicts[0].rechecks == 1
     gone = on_cloud(
         on_cloud(again, cloud(digest=None, ts=T0 + 100_500), T0 + 100_600, LOOKUPS).state,
-        cloud(digest=None, ts=T0 + 102_000),
-        T0 + 102_100,
+        cloud(digest=None, ts=T0 + 102_600),
+        T0 + 102_700,
         LOOKUPS,
     )
-    assert statuses(gone) == [(Status.CLOUD_VANISHED, False)]
+    assert statuses(on_deadline(gone.state, T0 + 132_600, LOOKUPS)) == [(Status.CLOUD_VANISHED, False)]
+
+
+def test_a_drift_a_newer_on_prem_event_explains_is_never_given():
+    matched = on_cloud(on_onprem(None, event(), T0 + 1_000, LOOKUPS).state, cloud(), T0 + 2_000, LOOKUPS).state
+    again = reverify(matched, T0 + 100_000, LOOKUPS).state
+    first = on_cloud(again, cloud(digest=H2, ts=T0 + 100_500), T0 + 100_600, LOOKUPS).state
+    final = on_cloud(first, cloud(digest=H2, ts=T0 + 102_600), T0 + 102_700, LOOKUPS).state
+    newer = on_onprem(final, event(event_id="e2", ts=T0 + 100_200, digest=H2), T0 + 103_000, LOOKUPS)
+    assert Status.CLOUD_DRIFT not in [v.status for v in newer.verdicts]
+    assert Status.CLOUD_DRIFT not in [v.status for v in on_deadline(newer.state, T0 + 200_000, LOOKUPS).verdicts]
 
 
 def test_row_34_an_unanswered_re_read_leaves_the_match_as_it_was_and_a_new_event_is_not_superseding_it():
@@ -239,12 +255,24 @@ def test_a_mismatch_names_the_columns_whose_digests_differ_when_both_sides_sent_
     ev = event()._replace(column_digests=onprem_digests)
     state = on_onprem(None, ev, T0 + 1_000, RULES).state
     mismatch = on_cloud(state, cloud(digest=H2)._replace(column_digests=cloud_digests), T0 + 2_000, RULES)
+    mismatch = on_deadline(mismatch.state, T0 + 32_000, RULES)
     assert statuses(mismatch) == [(Status.MISMATCH, False)]
     assert mismatch.verdicts[0].differing_columns == ("extra", "name")
     match = on_cloud(state, cloud()._replace(column_digests=onprem_digests), T0 + 2_000, RULES)
     assert match.verdicts[0].differing_columns == ()
-    one_side = on_cloud(state, cloud(digest=H2), T0 + 2_000, RULES)
+    one_side = on_deadline(on_cloud(state, cloud(digest=H2), T0 + 2_000, RULES).state, T0 + 32_000, RULES)
     assert one_side.verdicts[0].differing_columns == ()  # the cloud sent none: unknown, not "all"
+    assert "columns not named: the cloud side sent no per-column digests" in one_side.verdicts[0].reason
+    bare = on_onprem(None, event(), T0 + 1_000, RULES).state
+    bare = on_deadline(
+        on_cloud(bare, cloud(digest=H2)._replace(column_digests=cloud_digests), T0 + 2_000, RULES).state,
+        T0 + 32_000,
+        RULES,
+    )
+    assert "columns not named: the on-prem side sent no per-column digests" in bare.verdicts[0].reason
+    same = on_cloud(state, cloud(digest=H2)._replace(column_digests=onprem_digests), T0 + 2_000, RULES)
+    same = on_deadline(same.state, T0 + 32_000, RULES)
+    assert "every digested column is equal" in same.verdicts[0].reason
     from dqhash.core.outputs import audit_record, repair_request
 
     record = audit_record("k", mismatch.verdicts[0])
