@@ -21,8 +21,8 @@ from dqhash.kafka.batch_sender import BatchSender
 from dqhash.ops.inspection import RecentOutputs
 from dqhash.settings import Settings
 
-#: A cheap test before parsing an audit record: only problems are kept.
-_PROBLEM_MARKS = (b'"status":"MIS', b'"status":"EXTRA_', b'"status":"CLOUD_', b'"status":"DELETE_NOT')
+#: A cheap test before parsing an audit record: only problems are kept, and withdrawals that take one back.
+_PROBLEM_MARKS = (b'"status":"MIS', b'"status":"EXTRA_', b'"status":"CLOUD_', b'"status":"DELETE_NOT', b'"withdraws":"')
 
 
 class Outputs:

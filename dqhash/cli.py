@@ -55,6 +55,12 @@ def _parser() -> argparse.ArgumentParser:
         "(JSON has no timestamp or decimal type; declare such columns so both sides agree)",
     )
     hash_cmd.add_argument("--columns", action="store_true", help="print JSON with per-column digests")
+    hash_cmd.add_argument(
+        "--allow-absent",
+        action="store_true",
+        help="hash a column named in --fields or --types that the first row lacks as null, rather than refusing "
+        "to start (for rows that omit null columns)",
+    )
     hash_cmd.set_defaults(run=_run_hash)
 
     demo = commands.add_parser(
@@ -98,17 +104,20 @@ def _parser() -> argparse.ArgumentParser:
         help="what a period's audit, metrics and snapshot records say; exits 3 when a gate is breached",
         description="Reads the audit, metrics and snapshots topics for the period and prints counts by status, the "
         "match rate, the top differing columns, dead-letter reasons, recheck outcomes and snapshot runs. Anything "
-        "incomplete is listed as a problem, and a report with problems passes no gate. Exit status: 0 passed, "
-        "3 a gate was breached, 1 the topics could not be read.",
+        "incomplete is listed as a problem and makes the result 'incomplete': no gate passes on missing data. "
+        "Rates are fractions (0.01) or percents with their sign (1%%). Exit status: 0 every gate passed, "
+        "3 a gate was breached or the report is incomplete, 4 no gate was given (nothing was checked), "
+        "1 the topics could not be read, 2 a usage error.",
     )
     report.add_argument("--since", default="24h", help="the period: 90m, 24h, 7d ... (default 24h)")
     report.add_argument("--json", action="store_true", help="print JSON instead of text")
-    report.add_argument("--max-mismatch-rate", type=float, help="fail above this share of MISMATCH / CLOUD_DRIFT")
-    report.add_argument(
-        "--max-missing-rate", type=float, help="fail above this share of MISSING_CLOUD / CLOUD_VANISHED"
-    )
-    report.add_argument("--max-dlq-rate", type=float, help="fail above this share of dead-lettered records")
-    report.add_argument("--min-match-rate", type=float, help="fail below this match rate")
+    for flag, meaning in (
+        ("--max-mismatch-rate", "fail above this share of MISMATCH / CLOUD_DRIFT"),
+        ("--max-missing-rate", "fail above this share of MISSING_CLOUD / CLOUD_VANISHED"),
+        ("--max-dlq-rate", "fail above this share of dead-lettered records"),
+        ("--min-match-rate", "fail below this match rate"),
+    ):
+        report.add_argument(flag, type=_rate, metavar="RATE", help=f"{meaning} (0.01 or 1%%)")
     report.add_argument(
         "--web",
         metavar="URL",
@@ -174,9 +183,31 @@ def _snapshot_parser(commands: Any) -> None:
     report.add_argument("--json", action="store_true", help="print JSON instead of a table")
     report.set_defaults(run=_snapshot_report)
 
+    listing = actions.add_parser("list", help="every run with its state: running, stalled, complete, failed, abandoned")
+    listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    listing.set_defaults(run=_snapshot_report, snapshot_id=None)
 
-EXIT_BREACHED = 3
+    abandon = actions.add_parser(
+        "abandon",
+        help="end a run that will not complete: shown as abandoned, no longer counted against dqhash report's gates",
+    )
+    abandon.add_argument("snapshot_id", help="the run to abandon")
+    abandon.add_argument("--reason", required=True, help="why, for whoever reads the report later")
+    abandon.set_defaults(run=_snapshot_abandon)
+
+
+#: ``dqhash report``: a gate breached or the report incomplete; no gate given (nothing was checked)
+EXIT_BREACHED, EXIT_NO_GATES = 3, 4
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _rate(text: str) -> float:
+    from dqhash.core.run_report import RateError, parse_rate
+
+    try:
+        return parse_rate(text)
+    except RateError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -227,7 +258,7 @@ def _report(args: argparse.Namespace) -> int:
         audit, windows, summaries(snapshots, settings.partitions, now), settings.partitions, since, now, gates, status
     )
     print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() if args.json else run_report.render(report))
-    return EXIT_OK if report["passed"] else EXIT_BREACHED
+    return {run_report.PASSED: EXIT_OK, run_report.NO_GATES: EXIT_NO_GATES}.get(report["result"], EXIT_BREACHED)
 
 
 def _worker_status(url: str, token: str) -> dict[str, Any]:
@@ -315,9 +346,11 @@ def _snapshot_publish(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     fmt = args.format or ("csv" if path is not None and path.suffix.lower() == ".csv" else "jsonl")
     types = dict(parse_type_declarations(args.types if args.types is not None else settings.hash_types) or {})
+    from dqhash.tools.snapshot.publish import ColumnsError
+
     with open(path, "rb") if path is not None else os.fdopen(os.dup(0), "rb") as stream:
-        errors = asyncio.run(
-            publish(
+        try:
+            run = publish(
                 settings,
                 path,
                 stream,
@@ -331,7 +364,10 @@ def _snapshot_publish(args: argparse.Namespace) -> int:
                 only,
                 as_of,
             )
-        )
+            errors = asyncio.run(run)
+        except ColumnsError as exc:
+            print(f"dqhash snapshot publish: {exc}. Nothing was published.", file=sys.stderr)
+            return EXIT_USAGE
     return EXIT_BAD_INPUT if errors else EXIT_OK
 
 
@@ -434,6 +470,42 @@ def _snapshot_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _snapshot_abandon(args: argparse.Namespace) -> int:
+    import asyncio
+    import getpass
+
+    from dqhash import settings as settings_module
+    from dqhash.core.snapshot_report import abandon_record
+    from dqhash.core.timeutil import now_ms
+    from dqhash.kafka.security import connect_args
+    from dqhash.kafka.snapshot_log import read_snapshot_records
+    from dqhash.tools.runner import produce
+
+    if not args.reason.strip():
+        print("dqhash snapshot abandon: --reason must say why", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        settings = settings_module.load()
+        records = asyncio.run(read_snapshot_records(settings))
+        if not any(r.get("snapshot_id") == args.snapshot_id for r in records):
+            print(f"dqhash snapshot abandon: no run {args.snapshot_id!r} on {settings.snapshot_topic}", file=sys.stderr)
+            return 1
+        record = abandon_record(args.snapshot_id, args.reason.strip(), getpass.getuser(), now_ms())
+        key = f"abandon:{args.snapshot_id}".encode()
+        asyncio.run(produce(connect_args(settings), settings.snapshot_topic, [(key, orjson.dumps(record))]))
+    except settings_module.SettingsError as exc:
+        print(f"dqhash snapshot abandon: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as exc:
+        print(
+            f"dqhash snapshot abandon: cannot reach the snapshots topic ({type(exc).__name__}: {exc}); is DQHASH_BROKER right?",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"dqhash snapshot abandon: {args.snapshot_id} is abandoned ({record['reason']})", file=sys.stderr)
+    return EXIT_OK
+
+
 def _run_hash(args: argparse.Namespace, stdin: BinaryIO | None = None, stdout: TextIO | None = None) -> int:
     stdin = stdin or sys.stdin.buffer  # bytes: invalid UTF-8 is one line's error, not the end of the input
     stdout = stdout or sys.stdout
@@ -448,10 +520,23 @@ def _run_hash(args: argparse.Namespace, stdin: BinaryIO | None = None, stdout: T
         print(f"dqhash hash: {exc}", file=sys.stderr)
         return EXIT_USAGE
     bad = 0
+    checked = args.allow_absent
     for number, line in enumerate(stdin, start=1):
         try:
+            if not checked:  # the first row says whether the named columns exist: before any output
+                checked = _first_row_columns(line, hasher, args)
             out = _hash_line(hasher, line, number, args.columns)
-        except (ValueError, CanonicalError) as exc:  # JsonTextError and CanonicalError are ValueErrors
+        except _AbsentColumns as exc:
+            print(
+                f"dqhash hash: {exc}. Nothing was hashed (--allow-absent hashes absent columns as null).",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+        except RecursionError:  # defensive: the hasher reaches every depth the spec allows (512)
+            bad += 1
+            print(f"dqhash hash: line {number}: nested too deeply to hash", file=sys.stderr)
+            out = ""
+        except Exception as exc:  # JsonTextError and CanonicalError are ValueErrors; nothing may stop the lines
             bad += 1
             print(f"dqhash hash: line {number}: {exc}", file=sys.stderr)
             out = ""  # every input line has its output line, so the two stay aligned
@@ -460,6 +545,27 @@ def _run_hash(args: argparse.Namespace, stdin: BinaryIO | None = None, stdout: T
         print(f"dqhash hash: {bad} bad line(s); the others were hashed", file=sys.stderr)
         return EXIT_BAD_INPUT
     return EXIT_OK
+
+
+class _AbsentColumns(ValueError):
+    """Columns named in --fields or --types that the first row does not have."""
+
+
+def _first_row_columns(line: bytes, hasher: RowHasher, args: argparse.Namespace) -> bool:
+    """Check --fields and --types against the first row that is a JSON object; True once checked."""
+    from dqhash.core.input_columns import absent_columns
+
+    try:
+        row = loads_exact(line)
+    except ValueError:
+        return False  # its own error is reported as that line's; the next row is checked
+    if not isinstance(row, dict):
+        return False
+    named = {"--fields": hasher.fields, "--types": list(hasher.types)}
+    problem = absent_columns(row, named, "the first row")
+    if problem is not None:
+        raise _AbsentColumns(problem)
+    return True
 
 
 def _hash_line(hasher: RowHasher, line: bytes, number: int, with_columns: bool) -> str:

@@ -38,7 +38,7 @@ class CloudHashReader:
         metrics_topic: str,
         lookup_topic: str,
         metrics: Metrics,
-        column_digests: bool = False,
+        column_digests: bool = True,
         clock: Callable[[], int] = now_ms,
     ) -> None:
         self.store, self.hasher, self.metrics, self.clock = store, hasher, metrics, clock

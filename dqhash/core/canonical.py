@@ -210,9 +210,16 @@ def _is_driver_set(value: Any) -> bool:
     return kind.__name__ == "SortedSet" and kind.__module__.startswith("cassandra")
 
 
+#: collection columns, in which an empty collection of either JSON shape (``[]``, ``{}``) is null, as Cassandra
+#: stores it; a tuple is not one (its arity is fixed: ``[]`` is refused)
+_EMPTY_IS_NULL = frozenset({"list", "set", "map", "udt"})
+
+
 def _collection(value: Any, ctype: ColumnType | None) -> Canon:
     name = ctype.name if ctype else None
     params = ctype.params if ctype else ()
+    if name in _EMPTY_IS_NULL and isinstance(value, (Mapping, list, tuple, Set)) and not value:
+        return NULL
     if hasattr(value, "_fields") and name in (None, "udt", "map"):  # UDT as a namedtuple
         value = {field: getattr(value, field) for field in value._fields}
     if isinstance(value, Mapping) and name in (None, "map", "udt"):
@@ -291,16 +298,47 @@ def _integral(value: Any) -> int:
     if isinstance(value, str):
         if not _INTEGER_TEXT.fullmatch(value):
             raise CanonicalError(f"{_shown(value)} is not an integer (ASCII digits with an optional '-' only)")
-        if len(value) > MAX_NUMBER_CHARS + 1:
+        if len(value) - value.startswith("-") > MAX_NUMBER_CHARS:  # whatever its value: a bounded cost
             raise CanonicalError(f"integer longer than {MAX_NUMBER_CHARS} digits")
         return int(value)
     if isinstance(value, (float, Decimal)):  # a JsonNumber keeps its text: read that, not the double
-        number = Decimal(value.text) if isinstance(value, JsonNumber) else Decimal(value)
-        payload = _decimal_payload(number) if number.is_finite() else "."
-        if "." in payload or not number.is_finite():
+        if isinstance(value, JsonNumber):
+            return _integral_number(value.text, value)
+        number = Decimal(value)
+        if not number.is_finite():
             raise CanonicalError(f"{_shown(value)} is not an integer")
-        return int(payload)
+        sign, digits, exponent = number.as_tuple()
+        return _integral_parts(sign, "".join(map(str, digits)), int(exponent), value)
     raise CanonicalError(f"{type(value).__name__} is not an integer")
+
+
+_NUMBER_PARTS = re.compile(r"(-?)([0-9]+)(?:\.([0-9]+))?(?:[eE]([+-]?[0-9]+))?", re.ASCII)
+
+
+def _integral_number(text: str, shown: Any) -> int:
+    """The integer a JSON number's text spells (``5.0``, ``1e2``, ``-1e999``), read from its digits and
+    exponent, never through a bounded decimal context: a zero is 0 whatever its exponent (``0e2147483648``)."""
+    match = _NUMBER_PARTS.fullmatch(text)
+    if match is None:
+        raise CanonicalError(f"{_shown(shown)} is not an integer")
+    sign, whole, fraction, exponent = match.groups()
+    fraction = fraction or ""
+    return _integral_parts(1 if sign else 0, whole + fraction, int(exponent or 0) - len(fraction), shown)
+
+
+def _integral_parts(sign: int, digits: str, exponent: int, shown: Any) -> int:
+    """sign × digits × 10^exponent if that is an integer of at most MAX_NUMBER_CHARS digits (sign not counted)."""
+    significant = digits.lstrip("0")
+    if not significant:
+        return 0
+    trimmed = significant.rstrip("0")
+    exponent += len(significant) - len(trimmed)
+    if exponent < 0:
+        raise CanonicalError(f"{_shown(shown)} is not an integer")
+    if len(trimmed) + exponent > MAX_NUMBER_CHARS:
+        raise CanonicalError(f"integer longer than {MAX_NUMBER_CHARS} digits")
+    number: int = int(trimmed) * 10**exponent
+    return -number if sign else number
 
 
 def _integer(value: Any, name: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+import sys
 from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
@@ -17,6 +18,7 @@ import orjson
 
 from dqhash.core.canonical import EPOCH_ORDINAL, Canon, CanonicalError, ColumnType, canon, encode, parse_type
 from dqhash.core.contracts import COLUMN_DIGEST_HEX, HashRef
+from dqhash.core.jsontext import MAX_DEPTH
 
 STRATEGIES = ("v1", "v2")
 ALGORITHMS = ("sha256",)
@@ -53,6 +55,7 @@ class RowHasher:
                 raise HashConfigError("the field list is empty or has an empty name")
             if len(set(fields)) != len(fields):
                 raise HashConfigError(f"the field list names a column twice: {list(fields)}")
+        _deep_enough()
         self.strategy = strategy
         self.fields = sorted(fields, key=_name_order) if fields is not None else None
         self.types: dict[str, ColumnType] = {name: parse_type(text) for name, text in (types or {}).items()}
@@ -116,9 +119,9 @@ def render_v1(c: Canon) -> str:
     if tag == "n":
         return ""
     if tag in ("l", "e"):
-        return orjson.dumps([render_v1(item) for item in payload]).decode()
+        return _bounded_v1(orjson.dumps([render_v1(item) for item in payload]).decode())
     if tag == "m":
-        return orjson.dumps({render_v1(k): render_v1(v) for k, v in payload}).decode()
+        return _bounded_v1(orjson.dumps({render_v1(k): render_v1(v) for k, v in payload}).decode())
     if tag == "f":
         return _float_text(payload)
     if tag == "t":
@@ -187,3 +190,30 @@ def parse_type_declarations(text: str | None) -> dict[str, str]:
     if depth:
         raise HashConfigError(f"unclosed '<' in type declaration {current.rstrip(',')!r}")
     return declarations
+
+
+#: Python frames the canonical form and the encoders use per nesting level, at most (``canon`` → ``_infer`` →
+#: ``_collection`` → its generator, then the encoder's own recursion)
+_FRAMES_PER_LEVEL = 8
+
+
+def _deep_enough() -> None:
+    """Let the recursive normaliser and encoders reach every depth the spec allows (512): Python's default
+    recursion limit (1,000 frames) stops them at about 250 levels. Raised once, never lowered."""
+    needed = MAX_DEPTH * _FRAMES_PER_LEVEL + 1_000
+    if sys.getrecursionlimit() < needed:
+        sys.setrecursionlimit(needed)
+
+
+#: The longest v1 text of one collection value, in characters: v1 quotes each nested level's text again, so its
+#: size doubles with depth (28 levels took 1 GB); a longer one is refused, level by level, before it grows
+MAX_V1_TEXT_CHARS = 1 << 20
+
+
+def _bounded_v1(text: str) -> str:
+    if len(text) > MAX_V1_TEXT_CHARS:
+        raise CanonicalError(
+            f"v1 text of a collection longer than {MAX_V1_TEXT_CHARS:,} characters (v1 re-quotes every nesting "
+            "level); hash such rows with v2"
+        )
+    return text

@@ -20,6 +20,32 @@ from dqhash.core.timeutil import format_ms
 GATED = {"mismatch": ("MISMATCH", "CLOUD_DRIFT"), "missing": ("MISSING_CLOUD", "CLOUD_VANISHED")}
 
 
+#: what a report concludes: its gates held, one was breached, a problem left it unable to judge, or nothing was asked
+PASSED, FAILED, INCOMPLETE, NO_GATES = "passed", "failed", "incomplete", "no gates set"
+
+
+class RateError(ValueError):
+    """A gate's rate that does not say unambiguously what share it means."""
+
+
+def parse_rate(text: str) -> float:
+    """A gate's rate: a fraction below 1 (``0.01``) or a percent with its sign (``1%``, ``100%``); a bare number
+    of 1 or more is refused, since ``1`` meant as a percent would be read as 100 % and pass everything."""
+    raw = text.strip()
+    percent = raw.endswith("%")
+    try:
+        value = float(raw[:-1] if percent else raw)
+    except ValueError:
+        raise RateError(f"{text!r} is not a rate: write a fraction (0.01) or a percent with its sign (1%)") from None
+    if not percent and value >= 1:  # 1 meant as a percent would read as 100 % and gate nothing
+        raise RateError(f"{text!r}: a bare rate is a fraction below 1; write a percent with its sign ({raw}%)")
+    if percent:
+        value /= 100
+    if not 0 <= value <= 1 or value != value:
+        raise RateError(f"{text!r} is not a rate between 0 and 100%")
+    return value
+
+
 class Gates(NamedTuple):
     max_mismatch_rate: float | None = None
     max_missing_rate: float | None = None
@@ -87,8 +113,8 @@ def build(
             f"partitions {silent} published no metrics window in the period: a worker down, or no input there"
         )
     runs = [s for s in snapshots if (s.get("started_at") or "") >= format_ms(since_ms)]
-    for run in runs:
-        if run["state"] != "complete":
+    for run in runs:  # an abandoned run is listed, and no longer counts against the gates
+        if run["state"] not in ("complete", "abandoned"):
             problems.append(f"snapshot {run['snapshot_id']} is {run['state']} ({run['problems']} problem(s))")
     compared = sum(statuses.get(s, 0) for s in COMPARED)
     classified = sum(statuses.values())
@@ -99,8 +125,7 @@ def build(
         "dlq_rate": _rate(sum(dlq.values()), classified + sum(dlq.values())),
     }
     breaches = _breaches(rates, gates)
-    if problems and any(g is not None for g in gates):
-        breaches.append("the report is incomplete (see problems): a gate cannot pass on missing data")
+    result = _result(problems, breaches, any(g is not None for g in gates))
     return {
         "since": format_ms(since_ms),
         "until": format_ms(now_ms),
@@ -121,8 +146,19 @@ def build(
         ),
         "problems": problems,
         "breaches": breaches,
-        "passed": not breaches,
+        "result": result,
+        "passed": result == PASSED,
     }
+
+
+def _result(problems: list[str], breaches: list[str], gated: bool) -> str:
+    """A breach fails; a problem makes the report incomplete, gates or not (no pass can rest on missing data);
+    with neither, the gates passed, or there were none to pass."""
+    if breaches:
+        return FAILED
+    if problems:
+        return INCOMPLETE
+    return PASSED if gated else NO_GATES
 
 
 def render(report: dict[str, Any]) -> str:
@@ -150,7 +186,7 @@ def render(report: dict[str, Any]) -> str:
         lines.append(f"PROBLEM: {problem}")
     for breach in report["breaches"]:
         lines.append(f"BREACH: {breach}")
-    lines.append("RESULT: " + ("passed" if report["passed"] else "failed"))
+    lines.append("RESULT: " + report["result"])
     return "\n".join(lines)
 
 

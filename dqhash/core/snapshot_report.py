@@ -22,74 +22,33 @@ def snapshot_ids(records: list[dict[str, Any]]) -> list[str]:
     return sorted({r["snapshot_id"] for r in records if isinstance(r.get("snapshot_id"), str)})
 
 
+#: a run with no new progress record for this long, and not finished, is reported as stalled
+STALLED_AFTER_MS = 15 * 60_000
+
+
 def build_report(records: list[dict[str, Any]], snapshot_id: str, partitions: int, now_ms: int) -> dict[str, Any]:
     mine = [r for r in records if r.get("snapshot_id") == snapshot_id]
     sides = {r["side"]: r for r in mine if r.get("type") == "side"}
     recon = {r["partition"]: r for r in mine if r.get("type") == "reconcile"}
+    abandoned = next((r for r in mine if r.get("type") == "abandon"), None)
     counts: Counter[str] = Counter()
     ranges: dict[int, Counter[str]] = {}
-    per_partition = []
-    problems = []
-    for partition in range(partitions):
-        record = recon.get(partition)
-        if record is None:
-            per_partition.append({"partition": partition, "state": "no record"})
-            continue
-        counts.update(record["counts"])
-        for token_range, tally in record["ranges"].items():
-            ranges.setdefault(int(token_range), Counter()).update(tally)
-        # every on-prem row has its verdict once the sweep is over and its rechecks are answered
-        decided = sum(n for status, n in record["counts"].items() if status in ON_PREM_VERDICTS)
-        if record["judged"]:
-            state = "judged" if decided >= record["onprem"]["rows"] else "rechecking"
-        else:
-            state = "judging" if record["complete"] else "receiving"
-        entry = {
-            "partition": partition,
-            "state": state,
-            "onprem_rows": record["onprem"]["rows"],
-            "onprem_expected": record["onprem"]["expected"],
-            "cloud_rows": record["cloud"]["rows"],
-            "cloud_expected": record["cloud"]["expected"],
-            "counts": record["counts"],
-        }
-        per_partition.append(entry)
-        for side in ("onprem", "cloud"):
-            expected, rows = record[side]["expected"], record[side]["rows"]
-            if expected is not None and rows < expected and sides.get(side, {}).get("state") == "done":
-                problems.append(
-                    f"partition {partition}: {rows} of the {expected} {side} rows its end marker names have arrived"
-                )
-    for side in ("onprem", "cloud"):
-        info = sides.get(side)
-        if info is None:
-            problems.append(f"no {side} progress record: has its publisher run for this snapshot?")
-        elif info.get("ranges_failed"):
-            problems.append(
-                f"the {side} side could not read token ranges {info['ranges_failed']}: run the same command again "
-                "to read them"
-            )
-        elif info["state"] == "failed":
-            problems.append(f"the {side} side failed: {info.get('error', 'see its log')}")
+    per_partition = [_partition_entry(recon.get(p), p, counts, ranges) for p in range(partitions)]
+    problems = _partition_problems(recon, sides) + _side_problems(sides)
     missing = [p["partition"] for p in per_partition if p["state"] == "no record"]
     if missing and sides:
         problems.append(f"partitions {missing} have published no reconciliation yet")
     judged = sum(1 for p in per_partition if p["state"] == "judged")
     compared = sum(counts.get(s, 0) for s in ("MATCH", *DIFFERENCES))
-    state = "complete" if judged == partitions and not problems else "running"
-    if any(s.get("state") == "failed" for s in sides.values()):
-        state = "failed"
+    state = _state(judged == partitions, problems, sides, abandoned)
+    if state == "running" and _quiet_since(mine, now_ms) >= STALLED_AFTER_MS:
+        state = "stalled"
+        problems.append(_stalled_because(sides, per_partition))
     onprem, cloud = sides.get("onprem", {}), sides.get("cloud", {})
-    started = [parse_timestamp(s["started_at"]) for s in sides.values() if s.get("started_at")]
-    ended = [parse_timestamp(p["judged_at"]) for p in recon.values() if p.get("judged_at")]
-    duration_s = (
-        round((max(ended) - min(started)) / 1000, 3)
-        if started and ended and state == "complete"
-        else (round((now_ms - min(started)) / 1000, 3) if started else None)
-    )
     return {
         "snapshot_id": snapshot_id,
         "state": state,
+        "abandoned": {k: abandoned.get(k) for k in ("reason", "by", "abandoned_at")} if abandoned else None,
         "rows": {
             "onprem": sum(p.get("onprem_rows", 0) for p in per_partition),
             "cloud": sum(p.get("cloud_rows", 0) for p in per_partition),
@@ -104,7 +63,7 @@ def build_report(records: list[dict[str, Any]], snapshot_id: str, partitions: in
             "onprem": _progress(onprem),
             "cloud": _progress(cloud),
         },
-        "duration_s": duration_s,
+        "duration_s": _duration_s(sides, recon, state, now_ms),
         "partitions": per_partition,
         "ranges": [{"range": r, **dict(sorted(tally.items()))} for r, tally in sorted(ranges.items())],
         "ranges_with_differences": sorted(r for r, tally in ranges.items() if any(tally.get(s) for s in DIFFERENCES)),
@@ -112,6 +71,109 @@ def build_report(records: list[dict[str, Any]], snapshot_id: str, partitions: in
         "problems": problems,
         "reported_at": format_ms(now_ms),
     }
+
+
+def abandon_record(snapshot_id: str, reason: str, by: str, now_ms: int) -> dict[str, Any]:
+    """What ``dqhash snapshot abandon`` writes to the snapshots topic (key ``abandon:<id>``): the run is shown as
+    abandoned, with why, and no longer counts against ``dqhash report``'s gates."""
+    return {
+        "type": "abandon",
+        "snapshot_id": snapshot_id,
+        "reason": reason,
+        "by": by,
+        "abandoned_at": format_ms(now_ms),
+    }
+
+
+def _partition_entry(
+    record: dict[str, Any] | None, partition: int, counts: Counter[str], ranges: dict[int, Counter[str]]
+) -> dict[str, Any]:
+    """One partition's line, its counts folded into the run's (``counts``, ``ranges``)."""
+    if record is None:
+        return {"partition": partition, "state": "no record"}
+    counts.update(record["counts"])
+    for token_range, tally in record["ranges"].items():
+        ranges.setdefault(int(token_range), Counter()).update(tally)
+    # every on-prem row has its verdict once the sweep is over and its rechecks are answered
+    decided = sum(n for status, n in record["counts"].items() if status in ON_PREM_VERDICTS)
+    if record["judged"]:
+        state = "judged" if decided >= record["onprem"]["rows"] else "rechecking"
+    else:
+        state = "judging" if record["complete"] else "receiving"
+    return {
+        "partition": partition,
+        "state": state,
+        "onprem_rows": record["onprem"]["rows"],
+        "onprem_expected": record["onprem"]["expected"],
+        "cloud_rows": record["cloud"]["rows"],
+        "cloud_expected": record["cloud"]["expected"],
+        "counts": record["counts"],
+    }
+
+
+def _partition_problems(recon: dict[int, dict[str, Any]], sides: dict[str, dict[str, Any]]) -> list[str]:
+    problems = []
+    for partition, record in sorted(recon.items()):
+        for side in ("onprem", "cloud"):
+            expected, rows = record[side]["expected"], record[side]["rows"]
+            if expected is not None and rows < expected and sides.get(side, {}).get("state") == "done":
+                problems.append(
+                    f"partition {partition}: {rows} of the {expected} {side} rows its end marker names have arrived"
+                )
+    return problems
+
+
+def _side_problems(sides: dict[str, dict[str, Any]]) -> list[str]:
+    problems = []
+    for side in ("onprem", "cloud"):
+        info = sides.get(side)
+        if info is None:
+            problems.append(f"no {side} progress record: has its publisher run for this snapshot?")
+        elif info.get("ranges_failed"):
+            problems.append(
+                f"the {side} side could not read token ranges {info['ranges_failed']}: run the same command again "
+                "to read them"
+            )
+        elif info["state"] == "failed":
+            problems.append(f"the {side} side failed: {info.get('error', 'see its log')}")
+    return problems
+
+
+def _state(all_judged: bool, problems: list[str], sides: dict[str, dict[str, Any]], abandoned: Any) -> str:
+    if abandoned is not None:
+        return "abandoned"
+    if any(s.get("state") == "failed" for s in sides.values()):
+        return "failed"
+    return "complete" if all_judged and not problems else "running"
+
+
+def _quiet_since(mine: list[dict[str, Any]], now_ms: int) -> int:
+    """Milliseconds since the run's newest progress record (a side's or a partition's)."""
+    stamps = [r.get("updated_at") or r.get("emitted_at") for r in mine]
+    newest = max((parse_timestamp(s) for s in stamps if s), default=None)
+    return 0 if newest is None else now_ms - newest
+
+
+def _stalled_because(sides: dict[str, dict[str, Any]], per_partition: list[dict[str, Any]]) -> str:
+    waiting = [
+        f"the {side} side ({info['state']})" for side, info in sorted(sides.items()) if info["state"] == "running"
+    ]
+    waiting += [f"partition {p['partition']} ({p['state']})" for p in per_partition if p["state"] != "judged"]
+    return (
+        f"stalled: no progress for {STALLED_AFTER_MS // 60_000} minutes; waiting for "
+        + (", ".join(waiting[:8]) + (f" and {len(waiting) - 8} more" if len(waiting) > 8 else "") or "nothing known")
+        + ". Rerun the side that stopped, or end the run: dqhash snapshot abandon <id> --reason ..."
+    )
+
+
+def _duration_s(
+    sides: dict[str, dict[str, Any]], recon: dict[int, dict[str, Any]], state: str, now_ms: int
+) -> float | None:
+    started = [parse_timestamp(s["started_at"]) for s in sides.values() if s.get("started_at")]
+    ended = [parse_timestamp(p["judged_at"]) for p in recon.values() if p.get("judged_at")]
+    if started and ended and state == "complete":
+        return round((max(ended) - min(started)) / 1000, 3)
+    return round((now_ms - min(started)) / 1000, 3) if started else None
 
 
 def summaries(records: list[dict[str, Any]], partitions: int, now_ms: int) -> list[dict[str, Any]]:
@@ -140,9 +202,11 @@ def summaries(records: list[dict[str, Any]], partitions: int, now_ms: int) -> li
 def render_table(report: dict[str, Any]) -> str:
     """The report as text, for ``dqhash snapshot report``."""
     rows = report["rows"]
+    abandoned = report.get("abandoned")
     lines = [
         f"snapshot {report['snapshot_id']}: {report['state']}"
-        + (f" in {report['duration_s']:.1f}s" if report["duration_s"] is not None else ""),
+        + (f" in {report['duration_s']:.1f}s" if report["duration_s"] is not None else "")
+        + (f" ({abandoned['abandoned_at']} by {abandoned['by']}: {abandoned['reason']})" if abandoned else ""),
         f"rows: on-prem {rows['onprem']:,} received ({rows['onprem_published'] or 0:,} published), "
         f"cloud {rows['cloud']:,} received ({rows['cloud_scanned'] or 0:,} scanned)",
     ]

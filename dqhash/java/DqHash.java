@@ -271,9 +271,18 @@ public final class DqHash {
         return collection(value, null);
     }
 
+    /** Collection columns, in which an empty collection of either JSON shape ([] or {}) is null, as Cassandra
+     *  stores it; a tuple is not one (its arity is fixed: [] is refused). */
+    private static final Set<String> EMPTY_IS_NULL = Set.of("list", "set", "map", "udt");
+
     private static Canon collection(Object value, Type type) {
         String name = type == null ? null : type.name;
         List<Type> params = type == null ? List.of() : type.params;
+        if (name != null && EMPTY_IS_NULL.contains(name)
+                && (value instanceof Map && ((Map<?, ?>) value).isEmpty()
+                    || value instanceof Collection && ((Collection<?>) value).isEmpty())) {
+            return Canon.NULL;
+        }
         if (value instanceof Map && (name == null || name.equals("map") || name.equals("udt"))) {
             Type keyType = params.size() == 2 ? params.get(0) : null;
             Type valueType = params.size() == 2 ? params.get(1) : null;
@@ -354,23 +363,64 @@ public final class DqHash {
             if (!INTEGER_TEXT.matcher(text).matches()) {
                 throw new HashException(text + " is not an integer (ASCII digits with an optional '-' only)");
             }
-            if (text.length() > MAX_NUMBER_CHARS + 1) throw new HashException("integer longer than " + MAX_NUMBER_CHARS + " digits");
+            // whatever its value, a bounded cost: at most MAX_NUMBER_CHARS digits, the sign not counted
+            if (text.length() - (text.startsWith("-") ? 1 : 0) > MAX_NUMBER_CHARS) {
+                throw new HashException("integer longer than " + MAX_NUMBER_CHARS + " digits");
+            }
             return new BigInteger(text);
         }
-        if (value instanceof JsonNumber || value instanceof Double || value instanceof Float || value instanceof BigDecimal) {
+        if (value instanceof JsonNumber) return integralNumber(((JsonNumber) value).text, value);
+        if (value instanceof Double || value instanceof Float || value instanceof BigDecimal) {
             BigDecimal number;
-            if (value instanceof JsonNumber) number = bigDecimal(((JsonNumber) value).text);
-            else if (value instanceof BigDecimal) number = (BigDecimal) value;
+            if (value instanceof BigDecimal) number = (BigDecimal) value;
             else {
                 double d = ((Number) value).doubleValue();
                 if (Double.isNaN(d) || Double.isInfinite(d)) throw new HashException(value + " is not an integer");
                 number = new BigDecimal(d);
             }
-            String payload = decimalPayload(number);
-            if (payload.contains(".")) throw new HashException(value + " is not an integer");
-            return new BigInteger(payload);
+            BigInteger unscaled = number.unscaledValue();
+            return integralParts(unscaled.signum() < 0, unscaled.abs().toString(), -(long) number.scale(), value);
         }
         throw new HashException(kind(value) + " is not an integer");
+    }
+
+    private static final Pattern NUMBER_PARTS = Pattern.compile("(-?)([0-9]+)(?:\\.([0-9]+))?(?:[eE]([+-]?[0-9]+))?");
+
+    /** The integer a JSON number's text spells (5.0, 1e2, -1e999), from its digits and exponent: a zero is 0
+     *  whatever its exponent (0e2147483648), and no exponent overflows an int on the way. */
+    static BigInteger integralNumber(String text, Object shown) {
+        Matcher match = NUMBER_PARTS.matcher(text);
+        if (!match.matches()) throw new HashException(shown + " is not an integer");
+        String fraction = match.group(3) == null ? "" : match.group(3);
+        String exponentText = match.group(4) == null ? "0" : match.group(4);
+        BigInteger exponent = new BigInteger(exponentText.startsWith("+") ? exponentText.substring(1) : exponentText)
+            .subtract(BigInteger.valueOf(fraction.length()));
+        String digits = match.group(2) + fraction;
+        if (digits.chars().allMatch(c -> c == '0')) return BigInteger.ZERO;
+        // past this, the value is longer than the limit or not an integer, whichever its sign says
+        BigInteger bound = BigInteger.valueOf(4L * MAX_NUMBER_CHARS + digits.length());
+        if (exponent.abs().compareTo(bound) > 0) {
+            if (exponent.signum() > 0) throw new HashException("integer longer than " + MAX_NUMBER_CHARS + " digits");
+            throw new HashException(shown + " is not an integer");
+        }
+        return integralParts(!match.group(1).isEmpty(), digits, exponent.longValueExact(), shown);
+    }
+
+    /** sign x digits x 10^exponent, if that is an integer of at most MAX_NUMBER_CHARS digits (the sign not counted). */
+    static BigInteger integralParts(boolean negative, String digits, long exponent, Object shown) {
+        int start = 0;
+        while (start < digits.length() && digits.charAt(start) == '0') start++;
+        if (start == digits.length()) return BigInteger.ZERO;
+        int end = digits.length();
+        while (digits.charAt(end - 1) == '0') end--;
+        exponent += digits.length() - end;
+        String trimmed = digits.substring(start, end);
+        if (exponent < 0) throw new HashException(shown + " is not an integer");
+        if (trimmed.length() + exponent > MAX_NUMBER_CHARS) {
+            throw new HashException("integer longer than " + MAX_NUMBER_CHARS + " digits");
+        }
+        BigInteger number = new BigInteger(trimmed).multiply(BigInteger.TEN.pow((int) exponent));
+        return negative ? number.negate() : number;
     }
 
     static String integer(Object value, String name) {

@@ -194,7 +194,11 @@ class RecentOutputs:
     ) -> None:
         if topic_kind == "audit":
             record = orjson.loads(value)
-            if record["status"] in PROBLEMS:
+            withdrawn = record.get("withdraws")
+            if withdrawn:  # a newer on-prem event explained that verdict: it is no longer a problem to list
+                kept = [p for p in self.problems if p["audit_id"] != withdrawn]
+                self.problems = deque(kept, maxlen=self.problems.maxlen)
+            elif record["status"] in PROBLEMS:
                 self.problems.append(record)
         elif topic_kind == "dlq":
             self.dead_letters.append(dlq_entry(key, value, headers or ()))

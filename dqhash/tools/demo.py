@@ -121,7 +121,6 @@ async def run(events: int, timeout_s: float | None = None) -> int:
             DQHASH_HASH_COLUMNS=",".join(HASH_COLUMNS),
             DQHASH_HASH_TYPES=",".join(f"{k}={v}" for k, v in HASH_TYPES.items()),
             DQHASH_VERIFY_DELETES="true",
-            DQHASH_COLUMN_DIGESTS="true",
             DQHASH_REVERIFY_ROWS_PER_SECOND=REVERIFY_ROWS_PER_SECOND,
             DQHASH_REVERIFY_MIN_AGE_SECONDS=1,
         )

@@ -73,13 +73,15 @@ def run_snapshot(pipeline, tmp_path, snapshot_id, export_rows, only=None):
     return wait_report(pipeline, snapshot_id)
 
 
-def wait_report(pipeline, snapshot_id, timeout_s=60.0):
+def wait_report(pipeline, snapshot_id, timeout_s=60.0, state="complete"):
+    """Until the run is in ``state`` with every partition judged."""
     deadline = time.monotonic() + timeout_s
     report = None
     while time.monotonic() < deadline:
         records = pipeline.run(read_snapshot_records(pipeline.settings))
         report = build_report(records, snapshot_id, pipeline.settings.partitions, now_ms())
-        if report["state"] == "complete":
+        progress = report["progress"]
+        if report["state"] == state and progress["partitions_judged"] == progress["partitions"]:
             return report
         pipeline.check_alive(0)
         pipeline.run(asyncio.sleep(0.3))
@@ -261,10 +263,15 @@ def test_a_failed_scan_is_reported_and_resumed_and_a_bad_export_line_is_dead_let
         )
         assert resumed.returncode == 0, resumed.stderr
         assert "6 of 8 ranges done" in resumed.stderr, resumed.stderr
-        final = wait_report(snap, snapshot_id)
+        # every row that could be read is judged; the run says it failed, and why: two export lines are not in it
+        final = wait_report(snap, snapshot_id, state="failed")
         assert final["counts"] == {"MATCH": 30} and final["rows"] == {**final["rows"], "onprem": 30, "cloud": 30}
+        assert final["problems"] == [
+            "the onprem side failed: 2 row(s) could not be published and went to "
+            f"{snap.settings.dlq_topic} with their reason: fix them and run this side again under a new snapshot id"
+        ], final["problems"]
         printed = cli(snap, "snapshot", "report", snapshot_id)
-        assert printed.returncode == 0 and f"snapshot {snapshot_id}: complete" in printed.stdout, printed
+        assert printed.returncode == 0 and f"snapshot {snapshot_id}: failed" in printed.stdout, printed
     finally:
         delete_rows(snap, [pk for pk, _ in rows])
 
@@ -279,9 +286,10 @@ def test_the_report_command_counts_the_period_and_gates_on_a_rate(snap):
     assert snap.wait_audit(pk)[0]["status"] == "MATCH"
     assert snap.wait_audit(other, timeout_s=60)[0]["status"] == "MISMATCH"
     printed = cli(snap, "report", "--since", "1h", "--json")
-    assert printed.returncode == 0, printed.stderr
     report = json.loads(printed.stdout)
-    assert report["counts"]["MATCH"] >= 1 and report["counts"]["MISMATCH"] >= 1 and report["passed"], report
+    assert report["counts"]["MATCH"] >= 1 and report["counts"]["MISMATCH"] >= 1 and not report["passed"], report
+    # no gate given: never "passed"; "incomplete" (exit 3) if the period has a gap, else "no gates set" (exit 4)
+    assert printed.returncode == {"no gates set": 4, "incomplete": 3}[report["result"]], printed.stderr
     gated = cli(snap, "report", "--since", "1h", "--max-mismatch-rate", "0")
     assert gated.returncode == 3 and "BREACH: mismatch rate" in gated.stdout, gated.stdout + gated.stderr
     web = f"http://127.0.0.1:{snap.env['DQHASH_WEB_PORT']}"
@@ -290,3 +298,28 @@ def test_the_report_command_counts_the_period_and_gates_on_a_rate(snap):
     silent = cli(snap, "report", "--since", "1h", "--web", "http://127.0.0.1:9", "--min-match-rate", "0")
     assert silent.returncode == 3 and "PROBLEM: the worker at http://127.0.0.1:9 did not answer" in silent.stdout
     delete_rows(snap, [pk, other])
+
+
+def test_a_misspelt_column_publishes_nothing_and_a_run_that_will_not_finish_can_be_abandoned(snap, tmp_path):
+    tag = snap.pk()
+    snapshot_id = f"s-{tag}"
+    export = tmp_path / "export.csv"
+    export.write_text("id,name\n" + "".join(f"{tag}-{i},n{i}\n" for i in range(5)))
+    args = ["snapshot", "publish", str(export), "--snapshot-id", snapshot_id, "--key-columns", "id", "--types", ""]
+    refused = cli(snap, *args, "--fields", "id,nmae")
+    assert refused.returncode == 2 and "--fields names 'nmae'" in refused.stderr, refused.stderr
+    assert "did you mean 'name'?" in refused.stderr and "Nothing was published" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    records = snap.run(read_snapshot_records(snap.settings))
+    assert not [r for r in records if r.get("snapshot_id") == snapshot_id]  # not even a progress record
+    # the on-prem side alone: the run can never complete; abandoned, it stops counting against the gates
+    assert cli(snap, *args, "--fields", "id,name").returncode == 0
+    listed = cli(snap, "snapshot", "list")
+    assert any(line.startswith(snapshot_id) and " running " in line for line in listed.stdout.splitlines())
+    abandoned = cli(snap, "snapshot", "abandon", snapshot_id, "--reason", "the cloud scan was never run")
+    assert abandoned.returncode == 0, abandoned.stderr
+    report = json.loads(cli(snap, "snapshot", "report", snapshot_id, "--json").stdout)
+    assert report["state"] == "abandoned" and report["abandoned"]["reason"] == "the cloud scan was never run"
+    period = json.loads(cli(snap, "report", "--since", "1h", "--json").stdout)
+    assert not [p for p in period["problems"] if snapshot_id in p], period["problems"]
+    assert cli(snap, "snapshot", "abandon", "no-such-run", "--reason", "x").returncode == 1

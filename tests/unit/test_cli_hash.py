@@ -121,3 +121,30 @@ def test_module_entry_point_works_too():
         [sys.executable, "-m", "dqhash.cli", "hash"], input='{"a": 1}\n', capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0 and result.stdout.startswith("v2:")
+
+
+def test_a_misspelled_column_in_fields_or_types_is_refused_before_any_line_is_hashed():
+    rows = '{"id": 1, "amount": "2.50"}\n{"id": 2, "amount": "3"}\n'
+    result = run(rows, "--fields", "id,amout", "--types", "amount=decimal")
+    assert result.returncode == 2 and result.stdout == ""
+    assert "--fields names 'amout'" in result.stderr and "did you mean 'amount'?" in result.stderr
+    typo = run(rows, "--types", "amout=decimal")
+    assert typo.returncode == 2 and "--types names 'amout'" in typo.stderr
+    lenient = run(rows, "--fields", "id,amout", "--allow-absent")
+    assert lenient.returncode == 0 and len(lenient.stdout.splitlines()) == 2
+
+
+def test_every_nesting_depth_the_spec_allows_is_hashed_and_the_lines_after_a_too_deep_one_too():
+    deep = '{"a": ' + "[" * 511 + "1" + "]" * 511 + "}"
+    too_deep = '{"a": ' + "[" * 512 + "1" + "]" * 512 + "}"
+    result = run(f'{deep}\n{too_deep}\n{{"a": 1}}\n', "--strategy", "v2")
+    lines = result.stdout.splitlines()
+    assert len(lines) == 3 and lines[0].startswith("v2:") and lines[1] == "" and lines[2].startswith("v2:")
+    assert "line 2: nested deeper than 512 levels" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_v1_text_is_bounded_rather_than_doubling_with_each_nesting_level():
+    nested = '{"a": ' + "[" * 40 + '"x"' + "]" * 40 + "}"
+    result = run(f'{nested}\n{{"a": 1}}\n', "--strategy", "v1")
+    lines = result.stdout.splitlines()
+    assert lines[0] == "" and lines[1].startswith("v1:") and "hash such rows with v2" in result.stderr

@@ -89,6 +89,15 @@ def test_recent_outputs_keep_problems_and_dead_letters_bounded():
     assert recent.find_dead_letter("t1:2:41")["reason"] == "INVALID_JSON"
 
 
+def test_a_withdrawal_drops_the_problem_it_takes_back_from_the_mismatch_list():
+    recent = RecentOutputs()
+    for audit_id in ("a1", "a2"):
+        recent.saw("audit", b"k", orjson.dumps({"audit_id": audit_id, "status": "MISMATCH"}), None)
+    withdrawal = {"audit_id": "w1", "status": "SUPERSEDED", "late": True, "withdraws": "a1"}
+    recent.saw("audit", b"k", orjson.dumps(withdrawal), None)
+    assert [r["audit_id"] for r in recent.problems] == ["a2"]
+
+
 def test_replay_strips_error_headers_and_marks_the_record():
     entry = dlq_entry(b"k", b"{bad", dlq_headers("INVALID_JSON", "broken", "t1", 2, 41, [("trace", b"x")]))
     headers = dict(replay_headers(entry))

@@ -164,3 +164,20 @@ def test_requests_wait_for_their_not_before_time(db, monkeypatch):
     monkeypatch.setattr(asyncio, "sleep", fake_sleep)
     asyncio.run(p.handle([LookupRequest("a", NOW + 1_500, 0, b"", 0, 0)]))
     assert slept == [1.5]
+
+
+def test_the_producer_sends_column_digests_by_default_so_a_recheck_can_name_columns(db):
+    from dqhash.cloud.factory import build_reader
+    from dqhash.settings import load
+
+    path, _ = db
+    settings = load({"DQHASH_CLOUD_STORE": "sqlite", "DQHASH_SQLITE_PATH": str(path), "DQHASH_SQLITE_TABLE": "rows"})
+    assert settings.column_digests
+    reader = build_reader(settings, RecordingMetrics(), SQLiteStore(path, "rows", ["id"]))
+    [doc] = cloud_docs(asyncio.run(reader.handle([request("a")])))
+    assert set(doc["column_digests"]) == {"id", "name", "amount", "notes"}
+    off = load({"DQHASH_COLUMN_DIGESTS": "false", "DQHASH_CLOUD_STORE": "sqlite", "DQHASH_SQLITE_PATH": str(path)})
+    [bare] = cloud_docs(
+        asyncio.run(build_reader(off, RecordingMetrics(), SQLiteStore(path, "rows", ["id"])).handle([request("a")]))
+    )
+    assert "column_digests" not in bare

@@ -349,3 +349,50 @@ def test_republished_verdicts_are_marked(rig):
     r.on_input("cloud", "topic2", p, 0, b"k1", cloud(), [])
     [out] = Reconciler(r.settings, pairs, r.metrics, r.scan, clock).rebuild(range(N))
     assert out.headers == [("dq.republished", b"1")]
+
+
+def test_the_horizon_holds_a_mismatch_until_topic_1_is_read_past_the_cloud_hash_plus_the_grace(rig):
+    r, clock, pairs, _ = rig
+    p = home("k1")
+    read_to = {"t": T0}
+    r.horizon = lambda partition, now: read_to["t"]
+    r.on_input("onprem", "topic1", p, 1, b"k1", event())
+    r.on_input("cloud", "topic2", p, 1, b"k1", cloud(digest=H2))  # differs, read at T0 + 2_000
+    clock.now = T0 + 200_000
+    read_to["t"] = T0 + 31_999  # Topic-1 read to just before cloud_ts + grace
+    assert audits(tick(r, p)) == []
+    read_to["t"] = T0 + 32_000
+    [verdict] = audits(tick(r, p))
+    assert verdict["status"] == "MISMATCH" and verdict["cloud_ts"] == "2024-05-01T12:00:02.000Z"
+
+
+def test_a_withdrawal_takes_the_verdict_out_of_its_window_and_cancels_its_repair_request(rig):
+    r, clock, pairs, _ = rig
+    p = home("k1")
+    r.on_input("onprem", "topic1", p, 1, b"k1", event())
+    r.on_input("cloud", "topic2", p, 1, b"k1", cloud(digest=H2))
+    clock.now = T0 + 40_000
+    [mismatch] = audits(tick(r, p))
+    assert mismatch["status"] == "MISMATCH" and total_counts(pairs)["MISMATCH"] == 1
+    # Topic-1 ran later than the grace: the event behind the cloud's hash, committed before it was read
+    outs = r.on_input("onprem", "topic1", p, 2, b"k1", event(event_id="e2", digest=H2, ts=T0 + 1_500))
+    withdrawal, match = audits(outs)
+    assert (withdrawal["status"], withdrawal["late"], withdrawal["withdraws"]) == (
+        "SUPERSEDED",
+        True,
+        mismatch["audit_id"],
+    )
+    assert match["status"] == "MATCH"
+    [cancel] = [orjson.loads(o.value) for o in outs if o.topic == r.settings.repair_topic]
+    assert cancel["repair"] == "cancel" and cancel["withdraws"] == mismatch["audit_id"]
+    counts = total_counts(pairs)
+    assert counts["MISMATCH"] == 0 and counts["LATE_SUPERSEDED"] == 1 and counts["MATCH"] == 1
+
+
+def total_counts(pairs):
+    from collections import Counter
+
+    total = Counter()
+    for counts in window_counts(pairs).values():
+        total.update(counts)
+    return total

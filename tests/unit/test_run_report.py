@@ -1,8 +1,9 @@
 """dqhash report's logic: counts, rates, columns, dead letters, rechecks, snapshots, problems and gates."""
 
 import orjson
+import pytest
 
-from dqhash.core.run_report import Gates, build, render
+from dqhash.core.run_report import Gates, RateError, build, parse_rate, render
 
 NOW = 1_764_676_800_000
 SINCE = NOW - 3_600_000
@@ -45,7 +46,24 @@ def test_counts_rates_columns_dead_letters_and_rechecks():
     assert report["dlq_reasons"] == {"INVALID_JSON": 2, "MISSING_PK": 1} and report["duplicates"] == 3
     assert report["recheck_outcomes"] == {"MISMATCH after 2 recheck(s)": 1, "MISSING_CLOUD after 2 recheck(s)": 1}
     assert report["problems"] == ["1 audit record(s) could not be read"]
-    assert report["passed"] and "RESULT: passed" in render(report)
+    assert report["result"] == "incomplete" and not report["passed"]  # a problem: never a pass under it
+    assert "PROBLEM: 1 audit record(s)" in render(report) and render(report).endswith("RESULT: incomplete")
+
+
+def test_with_no_gate_given_the_result_is_no_gates_set_never_passed():
+    report = build(AUDIT[:-1], WINDOWS, [], 2, SINCE, NOW)
+    assert report["problems"] == [] and report["result"] == "no gates set" and not report["passed"]
+    assert render(report).endswith("RESULT: no gates set")
+
+
+def test_a_rate_is_a_fraction_or_a_percent_with_its_sign_and_a_bare_number_of_1_or_more_is_refused():
+    assert parse_rate("0.01") == 0.01 and parse_rate("1%") == 0.01 and parse_rate("100%") == 1.0
+    assert parse_rate("0") == 0.0 and parse_rate(" 2.5% ") == 0.025
+    for bad in ("1", "5", "1.0", "-0.1", "101%", "abc", "nan", "%"):
+        with pytest.raises(RateError):
+            parse_rate(bad)
+    with pytest.raises(RateError, match="1%"):
+        parse_rate("1")
 
 
 def test_a_breached_gate_fails_and_says_which():
@@ -64,7 +82,7 @@ def test_missing_data_is_a_problem_and_fails_any_gate():
         "partitions [1, 2] published no metrics window in the period: a worker down, or no input there",
         "snapshot s1 is running (1 problem(s))",
     ]
-    assert not report["passed"] and report["breaches"][-1].startswith("the report is incomplete")
+    assert not report["passed"] and report["result"] == "incomplete" and report["breaches"] == []
 
 
 def test_nothing_compared_cannot_pass_a_minimum_match_rate():

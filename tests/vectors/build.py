@@ -229,6 +229,35 @@ CASES: list[tuple[str, tuple[str, ...], dict[str, str], str, list[str] | None]] 
         None,
     ),
     ("v1 null element in a list", BOTH, {}, '{"l": ["", null]}', None),
+    # decisions of docs/hashing.md section 8 (the points the text had left open)
+    ("a zero with a huge exponent is 0 as int", BOTH, {"n": "int"}, '{"n": 0e2147483648}', None),
+    (
+        "a zero with an exponent past 64 bits is 0 as varint",
+        BOTH,
+        {"n": "varint"},
+        '{"n": -0.0e99999999999999999999}',
+        None,
+    ),
+    ("a negative exponent spelling of a varint", BOTH, {"n": "varint"}, '{"n": -1e999}', None),
+    ("the same varint written out in digits", BOTH, {"n": "varint"}, '{"n": -1' + "0" * 999 + "}", None),
+    ("an integer spelling of 1001 digits refused", BOTH, {"n": "varint"}, '{"n": 1e1000}', None),
+    ("a fraction that is not an integer refused as int", BOTH, {"n": "int"}, '{"n": 12.345e2}', None),
+    ("a fraction that is an integer as int", BOTH, {"n": "int"}, '{"n": 12.340e2}', None),
+    (
+        "an integer string of 1001 digits refused whatever its value",
+        BOTH,
+        {"n": "varint"},
+        '{"n": "' + "0" * 1000 + '7"}',
+        None,
+    ),
+    ("an integer string of 1000 digits and a sign", BOTH, {"n": "varint"}, '{"n": "-' + "0" * 999 + '7"}', None),
+    ("integral spellings of a date and a time", BOTH, {"d": "date", "t": "time"}, '{"d": 1e2, "t": 5.0}', None),
+    ("a date in days, for the spelling above", BOTH, {"d": "date", "t": "time"}, '{"d": 100, "t": 5}', None),
+    ("an empty object in a list column is null", BOTH, {"l": "list<int>", "s": "set<int>"}, '{"l": {}, "s": {}}', None),
+    ("an empty array in a map column is null", BOTH, {"m": "map<int,text>", "u": "udt"}, '{"m": [], "u": []}', None),
+    ("an empty array in a tuple column refused", BOTH, {"t": "tuple<int,int>"}, '{"t": []}', None),
+    ("v1 text beyond its bound refused", ("v1",), {}, '{"l": ' + "[" * 21 + '"x"' + "]" * 21 + "}", None),
+    ("v2 nesting to the spec's depth", ("v2",), {}, '{"l": ' + "[" * 509 + "1" + "]" * 509 + "}", None),
 ]
 
 #: (name, fields, types, expected part of the error): configurations every implementation must refuse.
@@ -237,6 +266,7 @@ CONFIG_CASES: list[tuple[str, list[str] | None, dict[str, str], str]] = [
     ("udt with a type parameter", None, {"a": "udt<int>"}, "udt takes no type parameters"),
     ("map with one type parameter", None, {"a": "map<int>"}, "map takes 2 type parameter"),
     ("unknown type", None, {"a": "duration"}, "unsupported column type"),
+    ("an empty selection", [""], {}, "the field list is empty"),
 ]
 
 

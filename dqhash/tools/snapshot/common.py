@@ -119,7 +119,8 @@ class SidePublisher:
         )
 
     async def finish(self, started_ts: int, counts: Mapping[int, int] | None = None, **fields: Any) -> None:
-        """Flush every row, then write each partition's end marker and the final progress record."""
+        """Flush every row, then write each partition's end marker and the final progress record: ``done``, or
+        ``failed`` with why when rows went to the DLQ (the run cannot prove the whole table then)."""
         await self.producer.flush()
         counts = counts if counts is not None else self.per_partition
         for partition in range(self.settings.partitions):
@@ -130,7 +131,13 @@ class SidePublisher:
                 "started_ts": started_ts,
             }
             await self.producer.send(self.topic, orjson.dumps(marker), partition=partition)
-        await self.progress("done", force=True, percent=100.0, eta_s=0, **fields)
+        if self.errors:
+            fields.setdefault(
+                "error",
+                f"{self.errors:,} row(s) could not be {'published' if self.side == 'onprem' else 'read'} and went to "
+                f"{self.settings.dlq_topic} with their reason: fix them and run this side again under a new snapshot id",
+            )
+        await self.progress("failed" if self.errors else "done", force=True, percent=100.0, eta_s=0, **fields)
         await self.producer.flush()
 
     async def stop(self) -> None:

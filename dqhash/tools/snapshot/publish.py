@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -19,6 +20,7 @@ from dqhash.cloud.tokens import TokenError, token_of
 from dqhash.core.canonical import CanonicalError
 from dqhash.core.contracts import canonical_pk
 from dqhash.core.hashing import RowHasher
+from dqhash.core.input_columns import JSON_ROWS_SAMPLED, absent_columns
 from dqhash.core.jsontext import JsonTextError, loads_exact
 from dqhash.core.outputs import dlq_headers
 from dqhash.core.token_ranges import range_of, split
@@ -34,21 +36,46 @@ class ExportError(ValueError):
         self.reason = reason
 
 
-def read_rows(stream: BinaryIO, fmt: str) -> Iterator[tuple[int, bytes, dict[str, Any] | ExportError]]:
+Row = tuple[int, bytes, dict[str, Any] | ExportError]
+
+
+def open_rows(stream: BinaryIO, fmt: str) -> tuple[list[str], str, Iterator[Row]]:
+    """The input's columns (the CSV header, or the keys of the first JSON rows), what they were read from, and
+    every row (``read_rows``), so that the columns can be checked before anything is published."""
+    if fmt == "csv":
+        reader = csv.DictReader(io.TextIOWrapper(stream, encoding="utf-8", newline=""))
+        return list(reader.fieldnames or []), "the CSV header", _csv_rows(reader)
+    rows = read_rows(stream, fmt)
+    ahead = list(itertools.islice(rows, JSON_ROWS_SAMPLED))
+    columns = [name for _, _, row in ahead if isinstance(row, dict) for name in row]
+    return list(dict.fromkeys(columns)), f"the first {len(ahead):,} JSON rows", itertools.chain(ahead, rows)
+
+
+class ColumnsError(ValueError):
+    """Columns named on the command line that the export lacks: nothing was published."""
+
+
+def read_rows(stream: BinaryIO, fmt: str) -> Iterator[Row]:
     """(line number, raw bytes, row or the error reading it), for JSON Lines or CSV (empty field: null)."""
     if fmt == "csv":
-        text = io.TextIOWrapper(stream, encoding="utf-8", newline="")
-        reader = csv.DictReader(text)
-        for number, row in enumerate(reader, start=2):
-            fields = [v for k, v in row.items() if k is not None] + list(row.get(None) or [])  # type: ignore[call-overload]
-            line = io.StringIO()
-            csv.writer(line, lineterminator="").writerow(["" if v is None else v for v in fields])
-            raw = line.getvalue().encode()
-            if None in row or any(v is None for v in row.values()):
-                yield number, raw, ExportError("INVALID_ROW", f"line {number}: not as many fields as the header")
-                continue
-            yield number, raw, {k: (v if v != "" else None) for k, v in row.items()}
+        yield from _csv_rows(csv.DictReader(io.TextIOWrapper(stream, encoding="utf-8", newline="")))
         return
+    yield from _json_rows(stream)
+
+
+def _csv_rows(reader: csv.DictReader) -> Iterator[Row]:  # type: ignore[type-arg]
+    for number, row in enumerate(reader, start=2):
+        fields = [v for k, v in row.items() if k is not None] + list(row.get(None) or [])  # type: ignore[call-overload]
+        line = io.StringIO()
+        csv.writer(line, lineterminator="").writerow(["" if v is None else v for v in fields])
+        raw = line.getvalue().encode()
+        if None in row or any(v is None for v in row.values()):
+            yield number, raw, ExportError("INVALID_ROW", f"line {number}: not as many fields as the header")
+            continue
+        yield number, raw, {k: (v if v != "" else None) for k, v in row.items()}
+
+
+def _json_rows(stream: BinaryIO) -> Iterator[Row]:
     for number, line in enumerate(stream, start=1):
         if not line.strip():
             continue
@@ -77,15 +104,28 @@ async def publish(
     only_ranges: set[int] | None,
     as_of_ms: int,
 ) -> int:
-    """Publish the export; returns the number of lines that went to the DLQ."""
+    """Publish the export; returns the number of lines that went to the DLQ.
+
+    Raises :class:`ColumnsError` before writing anything when a column it is told to hash or key by is not in
+    the export."""
     ranges = split(splits)
     total_bytes = os.path.getsize(path) if path is not None else None
+    columns, where, rows = open_rows(stream, fmt)
+    named = {
+        "--key-columns": key_columns,
+        "--partition-key": partition_key,
+        "--fields": hasher.fields,
+        "--types": list(types),
+    }
+    problem = absent_columns(columns, named, where)
+    if problem is not None:
+        raise ColumnsError(problem)
     extra = {"splits": splits, "ranges": sorted(only_ranges) if only_ranges is not None else None}
     side = await SidePublisher(settings, "onprem", snapshot_id, settings.onprem_topic, extra).start()
     source = str(path) if path is not None else "stdin"
     try:
         read = 0
-        for number, raw, row in read_rows(stream, fmt):
+        for number, raw, row in rows:
             read += len(raw) + 1
             try:
                 if isinstance(row, ExportError):

@@ -1,0 +1,74 @@
+"""A snapshot run's report: complete, failed with why, stalled with what it waits for, abandoned; and how
+``dqhash report`` counts each against its gates."""
+
+from dqhash.core import run_report
+from dqhash.core.snapshot_report import STALLED_AFTER_MS, abandon_record, build_report, render_table, summaries
+from dqhash.core.timeutil import format_ms
+
+NOW = 1_764_676_800_000
+
+
+def side(name, state="done", rows=2, updated=NOW - 1_000, **extra):
+    return {
+        "type": "side",
+        "side": name,
+        "snapshot_id": "s1",
+        "state": state,
+        "rows": rows,
+        "errors": 0,
+        "rows_per_s": 10.0,
+        "started_at": format_ms(NOW - 60_000),
+        "updated_at": format_ms(updated),
+        **extra,
+    }
+
+
+def recon(partition, judged=True, emitted=NOW - 1_000):
+    return {
+        "type": "reconcile",
+        "snapshot_id": "s1",
+        "partition": partition,
+        "onprem": {"rows": 1, "expected": 1},
+        "cloud": {"rows": 1, "expected": 1},
+        "counts": {"MATCH": 1} if judged else {},
+        "ranges": {},
+        "complete": judged,
+        "judged": judged,
+        "judged_at": format_ms(emitted) if judged else None,
+        "emitted_at": format_ms(emitted),
+    }
+
+
+def test_a_run_with_both_sides_done_and_every_partition_judged_is_complete():
+    report = build_report([side("onprem"), side("cloud"), recon(0), recon(1)], "s1", 2, NOW)
+    assert report["state"] == "complete" and report["problems"] == [] and report["abandoned"] is None
+
+
+def test_a_side_that_ended_with_dead_lettered_rows_makes_the_run_failed_and_says_why():
+    failed = side("onprem", state="failed", error="3 row(s) could not be published and went to dq-dlq")
+    report = build_report([failed, side("cloud"), recon(0), recon(1)], "s1", 2, NOW)
+    assert report["state"] == "failed"
+    assert report["problems"] == ["the onprem side failed: 3 row(s) could not be published and went to dq-dlq"]
+
+
+def test_a_run_with_no_progress_for_the_stall_time_is_stalled_and_names_what_it_waits_for():
+    quiet = NOW - STALLED_AFTER_MS
+    records = [side("onprem", updated=quiet), side("cloud", state="running", updated=quiet), recon(0, emitted=quiet)]
+    report = build_report(records, "s1", 2, NOW)
+    assert report["state"] == "stalled"
+    assert "waiting for the cloud side (running), partition 1 (no record)" in report["problems"][-1]
+    fresh = build_report([side("onprem"), side("cloud", state="running"), recon(0)], "s1", 2, NOW)
+    assert fresh["state"] == "running"
+
+
+def test_an_abandoned_run_says_so_with_its_reason_and_no_longer_counts_against_the_gates():
+    records = [side("onprem"), side("cloud", state="running"), abandon_record("s1", "wrong export", "ops", NOW)]
+    report = build_report(records, "s1", 2, NOW)
+    assert report["state"] == "abandoned" and report["abandoned"]["reason"] == "wrong export"
+    assert "(" in render_table(report).splitlines()[0] and "wrong export" in render_table(report)
+    runs = summaries(records, 2, NOW)
+    gated = run_report.build([], [], runs, 0, NOW - 3_600_000, NOW, run_report.Gates(max_mismatch_rate=0.5))
+    assert gated["problems"] == [] and gated["snapshots"][0]["state"] == "abandoned"
+    stalled = summaries([side("onprem", updated=NOW - STALLED_AFTER_MS)], 2, NOW)
+    blocked = run_report.build([], [], stalled, 0, NOW - 3_600_000, NOW, run_report.Gates(max_mismatch_rate=0.5))
+    assert blocked["result"] == "incomplete" and "snapshot s1 is stalled" in blocked["problems"][0]
