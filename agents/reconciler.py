@@ -22,6 +22,7 @@ from mode.utils.aiter import aiter
 
 from dqhash.core.epochs import EpochGate, epoch_header, epoch_key
 from dqhash.core.records import SOURCE_CLOUD, SOURCE_ONPREM, SOURCE_REKEY, SOURCE_TICK, Input, Out
+from dqhash.core.ticks import encode_tick
 from dqhash.core.timeutil import now_ms
 from dqhash.core.tuples import build
 from dqhash.engine.reconciler import Reconciler
@@ -275,9 +276,10 @@ class ReconcilerAgents:
         """Timers cannot write tables (faust #497), so they send one tick per owned partition instead."""
         if not self.owns():
             return
-        value = str(now_ms()).encode()
+        now = now_ms()
         for tp in self.app.assignor.assigned_actives():
             if tp.topic == self.settings.tick_topic:
+                value = encode_tick(now, min(now, self.sweep_horizon(tp.partition, now)))
                 await self.tick_topic.send(value=value, partition=tp.partition)
 
     async def rebuild_index(self) -> None:

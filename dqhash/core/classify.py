@@ -432,7 +432,7 @@ def _reverified(
         return rechecking, None, (Lookup(not_before, attempt),), False
     ready = _unread_until(status, seen, rules, read_to)
     if ready is not None:
-        return tracked._replace(deadline_ms=ready), None, (), False
+        return tracked._replace(deadline_ms=_after(ready, now_ms)), None, (), False
     decided = tracked._replace(
         status=status._value_, by_deadline=False, reverify=False, basis_ms=seen.cloud_ts, basis_late=False
     )
@@ -500,7 +500,7 @@ def _evaluate(
         return rechecking, None, (Lookup(not_before, attempt),)
     ready = _unread_until(status, cloud, rules, read_to)
     if ready is not None:  # a snapshot row keeps waiting for its run, which judges it when complete
-        waiting = tracked.deadline_ms if tracked.deadline_ms >= AWAITING_SNAPSHOT else ready
+        waiting = tracked.deadline_ms if tracked.deadline_ms >= AWAITING_SNAPSHOT else _after(ready, now_ms)
         return tracked._replace(deadline_ms=waiting), None, ()
     decided = _decided(tracked, status._value_, at_deadline and status is not Status.MATCH)
     if status in _RESTS_ON_CLOUD and cloud is not None:
@@ -537,6 +537,13 @@ def _unread_until(status: Status, cloud: CloudSeen | None, rules: Rules, read_to
     return None if read_to is not None and read_to >= ready else ready
 
 
+def _after(ready: int, now_ms: int) -> int:
+    """A deferred verdict's due time: ``ready``, and never at or before the moment it is deferred. A sweep that
+    ran before this record was applied (a tick, read again after a failover) must not be able to reach it: its
+    verdict is then given, and counted, by a sweep that comes after (``core.ticks``)."""
+    return max(ready, now_ms + 1)
+
+
 def _revise_late(
     tracked: Tracked, seen: CloudSeen, now_ms: int, rules: Rules, read_to: int | None
 ) -> tuple[Tracked, Verdict | None]:
@@ -547,7 +554,7 @@ def _revise_late(
         return tracked._replace(revision_due_ms=None) if tracked.revision_due_ms is not None else tracked, None
     ready = _unread_until(status, seen, rules, read_to)
     if ready is not None:
-        return tracked._replace(revision_due_ms=ready), None
+        return tracked._replace(revision_due_ms=_after(ready, now_ms)), None
     revised, verdict, _ = _evaluate(tracked, seen, now_ms, rules._replace(rechecks=0), True, read_to)
     if verdict is None:
         return tracked._replace(revision_due_ms=None), None

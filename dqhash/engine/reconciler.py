@@ -34,6 +34,7 @@ from dqhash.core.contracts import (
 )
 from dqhash.core.deadlines import DeadlineIndex
 from dqhash.core.records import SOURCE_CLOUD, SOURCE_ONPREM, SOURCE_REKEY, SOURCE_TICK, Input, Out
+from dqhash.core.ticks import decode_tick
 from dqhash.core.timeutil import now_ms
 from dqhash.core.windows import WindowSpec
 from dqhash.core.wire import DECODE_MESSAGE, DECODE_REASON
@@ -151,7 +152,7 @@ class Reconciler:
     def _guarded(self, staged: StagedTable, record: Input) -> list[Out]:
         try:
             if record.source == SOURCE_TICK:
-                return self._on_tick(staged, record.partition, record.offset)
+                return self._on_tick(staged, record.partition, record.offset, record.value)
             if record.source == SOURCE_REKEY:
                 return self._on_rekeyed(staged, record)
             return self._on_input(staged, ONPREM if record.source == SOURCE_ONPREM else CLOUD, record)
@@ -248,10 +249,11 @@ class Reconciler:
             staged, effects, self.updates.apply(staged, effects, side, parsed, topic, timestamp_ms)
         )
 
-    def _on_tick(self, staged: StagedTable, partition: int, offset: int) -> list[Out]:
+    def _on_tick(self, staged: StagedTable, partition: int, offset: int, value: bytes | None = None) -> list[Out]:
         """Sweep the partition's due deadlines, expire settled state, close due windows.
 
-        ``offset`` is the tick record's own, so a tick redelivered after a crash counts nothing twice.
+        ``offset`` is the tick record's own, so a tick redelivered after a crash counts nothing twice; ``value``
+        carries its sender's time and horizon, so that it sweeps no further when read again (``core.ticks``).
         Deadlines and windows are swept only up to the horizon: a cloud hash still unread in Kafka
         (consumer lag) must not turn into a false MISSING_CLOUD, nor an on-prem event still unread into a false
         MISMATCH (the horizon covers Topic-1 too; a problem verdict resting on a cloud observation at C is given
@@ -259,6 +261,9 @@ class Reconciler:
         """
         now = self.clock()
         horizon = min(now, self.horizon(partition, now))
+        stamped = decode_tick(value)
+        if stamped is not None:  # every reading of this tick sweeps as far as its sender saw, at most
+            now, horizon = stamped[0], min(horizon, stamped[1])
         effects = Effects(partition, SOURCE_TICK, offset)
         outs: list[Out] = []
         for pk in self.index.pop_due(partition, horizon):

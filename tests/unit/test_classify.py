@@ -458,3 +458,12 @@ def test_row_21_a_mismatch_caused_by_a_removed_cloud_column_says_so():
     waiting = on_cloud(pending(), seen, T0 + 3_000, RULES).state
     [verdict] = on_deadline(waiting, deadline_of(waiting), RULES).verdicts
     assert verdict.status is Status.MISMATCH and "column_removed" in verdict.reason and "amount" in verdict.reason
+
+
+def test_a_deferred_verdict_is_never_due_at_or_before_the_moment_it_was_deferred():
+    """A sweep that ran before the record was applied (a tick read again after a failover) must not reach it."""
+    old = on_cloud(pending(event(ts=T0 - 3_600_000), now=T0), cloud(ts=T0 - 3_500_000, digest=H2), T0 + 5, RULES)
+    assert statuses(old) == [] and pending_deadline(old.state) == T0 + 6
+    state = on_deadline(pending(), T0 + 90_000, RULES).state  # MISSING_CLOUD at the deadline
+    late = on_cloud(state, cloud(ts=T0 + 1_000, digest=H2), T0 + 95_000, RULES)
+    assert statuses(late) == [] and pending_deadline(late.state) == T0 + 95_001

@@ -122,8 +122,13 @@ def test_positional_constructions_fill_every_field():
     full(stored.tracked), full(stored.cloud), full(stored.outbox[0])
 
     settings = load({})
+    clock = [1_714_564_900_000]
     reconciler = Reconciler(
-        settings, {}, Metrics("127.0.0.1", 9, [], enabled=False), lambda table, p, after=None: iter(())
+        settings,
+        {},
+        Metrics("127.0.0.1", 9, [], enabled=False),
+        lambda table, p, after=None: iter(()),
+        lambda: clock[0],
     )
     key = b"k"
     home = partition_for("k", settings.partitions)
@@ -150,9 +155,10 @@ def test_positional_constructions_fill_every_field():
                 [],
                 1,
             ),
-            Input(SOURCE_TICK, settings.tick_topic, home, 0),  # its MISMATCH, once Topic-1 is read: audit + repair
         ]
     )
+    clock[0] += 1_000
+    outs += reconciler.process([Input(SOURCE_TICK, settings.tick_topic, home, 0)])  # its MISMATCH: audit + repair
     assert {out.topic for out in outs} >= {settings.rekey_topic, settings.audit_topic, settings.repair_topic}
     for out in outs:
         full(out)

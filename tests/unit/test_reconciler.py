@@ -396,3 +396,26 @@ def total_counts(pairs):
     for counts in window_counts(pairs).values():
         total.update(counts)
     return total
+
+
+def test_a_tick_read_again_by_a_new_owner_sweeps_no_further_than_its_sender_so_every_verdict_is_counted(rig):
+    from dqhash.core.records import SOURCE_TICK, Input
+    from dqhash.core.ticks import encode_tick
+
+    r, clock, pairs, _ = rig
+    p = home("k1")
+    pk2 = next(f"k{i}" for i in range(2, 200) if home(f"k{i}") == p)
+    r.on_input("onprem", "topic1", p, 1, b"k1", event())  # due at T0 + 90_000 (window end + grace)
+    r.on_input("onprem", "topic1", p, 2, pk2.encode(), event(pk=pk2, event_id="e2", ts=T0 + 2_000), [])
+    r.on_input("cloud", "topic2", p, 1, pk2.encode(), cloud(pk=pk2, digest=H2, ts=T0 + 70_000))  # due T0 + 100_000
+    clock.now = T0 + 200_000
+
+    def tick_at(offset, now, horizon):
+        return r.process([Input(SOURCE_TICK, r.settings.tick_topic, p, offset, None, encode_tick(now, horizon))])
+
+    assert [a["pk"] for a in audits(tick_at(10, T0 + 95_000, T0 + 95_000))] == ["k1"]  # its count is in
+    # tick 9, sent before tick 10 and read again after a failover by an owner that has read further: it sweeps
+    # only as far as its sender saw, and leaves pk2 to the next tick, whose counts are new
+    assert audits(tick_at(9, T0 + 94_000, T0 + 94_000)) == []
+    assert [a["pk"] for a in audits(tick_at(11, T0 + 200_000, T0 + 200_000))] == [pk2]
+    assert total_counts(pairs)["MISSING_CLOUD"] == 1 and total_counts(pairs)["MISMATCH"] == 1

@@ -1,0 +1,27 @@
+"""A tick carries the time and the sweep horizon its sender saw, so that every delivery of it does the same work.
+
+A window counts a tick's verdicts once: a tick read again (a rebalance before its offset was committed, a
+restart) is recognised by its offset and adds nothing (``engine.window_book``). That is exact only if the
+tick, read again, gives no verdict the first reading did not. Swept with the reader's own clock and horizon,
+a tick read again later, or by a new owner whose inputs are read further, would give verdicts for deadlines
+that came due since, and their counts would be dropped as a repeat. So the sender stamps the tick with its
+``now`` and its horizon, and every reading sweeps that far at most (and no further than its own horizon:
+a new owner still catching up sweeps less, and leaves the rest to the next tick).
+"""
+
+from __future__ import annotations
+
+
+def encode_tick(now_ms: int, horizon_ms: int) -> bytes:
+    return b"%d:%d" % (now_ms, horizon_ms)
+
+
+def decode_tick(value: bytes | None) -> tuple[int, int] | None:
+    """(now, horizon) of a tick, or None for a tick without them (an older worker's, or a test's)."""
+    if not value:
+        return None
+    now, _, horizon = value.partition(b":")
+    try:
+        return int(now), int(horizon) if horizon else int(now)
+    except ValueError:
+        return None
