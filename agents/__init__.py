@@ -15,14 +15,16 @@ from typing import Any
 from faust.types import TP
 
 from dqhash.core.records import Out
+from dqhash.core.statuses import PROBLEMS
 from dqhash.core.watermark import input_watermark
 from dqhash.internals.clients import committed_offset, highwater_fetched_at, started_producer
 from dqhash.kafka.batch_sender import BatchSender
 from dqhash.ops.inspection import RecentOutputs
 from dqhash.settings import Settings
 
-#: A cheap test before parsing an audit record: only problems are kept, and withdrawals that take one back.
-_PROBLEM_MARKS = (b'"status":"MIS', b'"status":"EXTRA_', b'"status":"CLOUD_', b'"status":"DELETE_NOT', b'"withdraws":"')
+#: A cheap test before parsing an audit record: only problems are kept (``core.statuses``), and withdrawals that
+#: take one back.
+_PROBLEM_MARKS = (*(b'"status":"%s"' % s.value.encode() for s in PROBLEMS), b'"withdraws":"')
 
 
 class Outputs:

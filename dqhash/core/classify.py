@@ -11,33 +11,17 @@ recent events for replay detection — never a history.
 
 from __future__ import annotations
 
-from enum import Enum
 from typing import Any, NamedTuple
 
 from dqhash.core.contracts import Action, CloudHash, OnPremEvent
 from dqhash.core.hashing import differing_columns
+from dqhash.core.statuses import Status as Status  # re-exported: the rules speak of it
+from dqhash.core.statuses import having
 from dqhash.core.tuples import build
 from dqhash.core.windows import WindowSpec
 
 #: Fingerprints remembered per PK (two per event: its id and its content).
 RECENT_FINGERPRINTS = 16
-
-
-class Status(str, Enum):
-    MATCH = "MATCH"
-    MISMATCH = "MISMATCH"
-    MISSING_CLOUD = "MISSING_CLOUD"
-    SKIPPED_DELETE = "SKIPPED_DELETE"
-    HASH_VERSION_MISMATCH = "HASH_VERSION_MISMATCH"
-    SUPERSEDED = "SUPERSEDED"
-    #: a snapshot found the row in the cloud and not on-prem (docs/snapshots.md)
-    EXTRA_IN_CLOUD = "EXTRA_IN_CLOUD"
-    #: a re-verification found a row that matched no longer does; then one that has vanished from the cloud
-    CLOUD_DRIFT = "CLOUD_DRIFT"
-    CLOUD_VANISHED = "CLOUD_VANISHED"
-    #: an on-prem DELETE checked against the cloud (DQHASH_VERIFY_DELETES): gone there too, or still there
-    DELETE_CONFIRMED = "DELETE_CONFIRMED"
-    DELETE_NOT_PROPAGATED = "DELETE_NOT_PROPAGATED"
 
 
 PENDING = "PENDING"
@@ -512,16 +496,7 @@ def _evaluate(
 
 #: problem verdicts that rest on a cloud observation: a newer on-prem version not read yet may be what the cloud
 #: shows (a different hash, no row, a row still there), so they wait for Topic-1 (docs/classification.md)
-_RESTS_ON_CLOUD = frozenset(
-    {
-        Status.MISMATCH,
-        Status.MISSING_CLOUD,
-        Status.DELETE_NOT_PROPAGATED,
-        Status.CLOUD_DRIFT,
-        Status.CLOUD_VANISHED,
-        Status.EXTRA_IN_CLOUD,
-    }
-)
+_RESTS_ON_CLOUD = frozenset(having(rests_on_cloud=True))
 
 
 def _unread_until(status: Status, cloud: CloudSeen | None, rules: Rules, read_to: int | None) -> int | None:
@@ -579,7 +554,7 @@ def _withdrawal(
     return verdict._replace(late=True, withdraws=counted)
 
 
-_RECHECKED = (Status.MISMATCH, Status.MISSING_CLOUD, Status.DELETE_NOT_PROPAGATED)
+_RECHECKED = frozenset(having(rechecked=True))
 _NOT_APPLIED = PairState._field_defaults["applied"]
 
 
@@ -719,7 +694,7 @@ def _verdict(
 
 
 #: verdicts whose two hashes differ: the ones a per-column comparison explains
-_DIFFERING = frozenset({Status.MISMATCH, Status.CLOUD_DRIFT})
+_DIFFERING = frozenset(having(differing=True))
 
 
 def _unnamed_because(tracked: Tracked, cloud: CloudSeen | None) -> str:

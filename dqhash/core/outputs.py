@@ -7,7 +7,8 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
-from dqhash.core.classify import Status, Verdict
+from dqhash.core.classify import Verdict
+from dqhash.core.statuses import PROBLEMS, REPAIR_ACTIONS
 from dqhash.core.timeutil import format_ms
 
 
@@ -70,17 +71,8 @@ def audit_record(pk: str, verdict: Verdict) -> dict[str, Any]:
     }
 
 
-#: Confirmed problems a resync job should look at; dqhash itself never writes to the cloud.
-REPAIRABLE = (
-    Status.MISMATCH,
-    Status.MISSING_CLOUD,
-    Status.EXTRA_IN_CLOUD,
-    Status.CLOUD_DRIFT,
-    Status.CLOUD_VANISHED,
-    Status.DELETE_NOT_PROPAGATED,
-)
-#: What the resync job should do to the cloud row: delete it, or copy it again from the source.
-REPAIR_ACTIONS = {Status.EXTRA_IN_CLOUD.value: "delete", Status.DELETE_NOT_PROPAGATED.value: "delete"}
+#: Confirmed problems a resync job should look at (``core.statuses``); dqhash itself never writes to the cloud.
+REPAIRABLE = frozenset(PROBLEMS)
 
 
 #: the repair action of a withdrawal: the request it names (``withdraws``) is no longer open
@@ -91,7 +83,7 @@ def repair_request(audit: dict[str, Any]) -> dict[str, Any]:
     """What a resync job (e.g. a Debezium incremental snapshot of this PK) needs; for a withdrawal, which open
     request to drop (``repair: cancel``, ``withdraws``: its audit id)."""
     return {
-        "repair": REPAIR_CANCEL if audit.get("withdraws") else REPAIR_ACTIONS.get(audit["status"], "resync"),
+        "repair": REPAIR_CANCEL if audit.get("withdraws") else REPAIR_ACTIONS[audit["status"]],
         "withdraws": audit.get("withdraws"),
         "snapshot_id": audit.get("snapshot_id"),
         "differing_columns": audit.get("differing_columns", []),

@@ -13,11 +13,12 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from dqhash.core import statuses
 from dqhash.core.tally import COMPARED
 from dqhash.core.timeutil import format_ms
 
-#: the statuses whose share each gate bounds
-GATED = {"mismatch": ("MISMATCH", "CLOUD_DRIFT"), "missing": ("MISSING_CLOUD", "CLOUD_VANISHED")}
+#: the statuses whose share each gate bounds (``core.statuses``)
+GATED = statuses.GATED
 
 
 #: what a report concludes: its gates held, one was breached, a problem left it unable to judge, or nothing was asked

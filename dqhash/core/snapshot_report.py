@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from dqhash.core import statuses
 from dqhash.core.timeutil import format_ms, parse_timestamp
 
-#: statuses that mean the two sides differ (a rerun covers the token ranges that have any)
-DIFFERENCES = ("MISMATCH", "MISSING_CLOUD", "EXTRA_IN_CLOUD", "HASH_VERSION_MISMATCH")
+#: statuses that mean the two sides differ (a rerun covers the token ranges that have any): ``core.statuses``
+DIFFERENCES = statuses.DIFFERENCES
 #: the first verdicts an on-prem snapshot row can get (late revisions and cloud-only rows aside)
-ON_PREM_VERDICTS = ("MATCH", "MISMATCH", "MISSING_CLOUD", "HASH_VERSION_MISMATCH", "SUPERSEDED")
+ON_PREM_VERDICTS = statuses.ON_PREM_VERDICTS
 
 
 def snapshot_ids(records: list[dict[str, Any]]) -> list[str]:

@@ -13,18 +13,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from dqhash.core import statuses
 from dqhash.core.timeutil import format_ms
 
-#: Outcomes that count towards the match rate (compared pairs).
-COMPARED = (
-    "MATCH",
-    "MISMATCH",
-    "MISSING_CLOUD",
-    "HASH_VERSION_MISMATCH",
-    "EXTRA_IN_CLOUD",
-    "CLOUD_DRIFT",
-    "CLOUD_VANISHED",
-)
+#: Outcomes that count towards the match rate (compared pairs): ``core.statuses``.
+COMPARED = statuses.COMPARED
 
 
 def new_window() -> dict[str, Any]:

@@ -22,26 +22,15 @@ from contextlib import contextmanager
 
 from datadog.dogstatsd.base import DogStatsd
 
+from dqhash.core import statuses
 from dqhash.core.contracts import Reason
 
 log = logging.getLogger(__name__)
 
 #: Classification status → the seed's counter name.
-STATUS_COUNTERS = {
-    "MATCH": "dq_hash_match",
-    "MISMATCH": "dq_hash_mismatch",
-    "MISSING_CLOUD": "dq_missing_cloud",
-    "SKIPPED_DELETE": "dq_delete_count",
-    "HASH_VERSION_MISMATCH": "dq_hash_version_mismatch",
-    "SUPERSEDED": "dq_superseded",
-    "EXTRA_IN_CLOUD": "dq_extra_in_cloud",
-    "CLOUD_DRIFT": "dq_cloud_drift",
-    "CLOUD_VANISHED": "dq_cloud_vanished",
-    "DELETE_CONFIRMED": "dq_delete_confirmed",
-    "DELETE_NOT_PROPAGATED": "dq_delete_not_propagated",
-}
+STATUS_COUNTERS = statuses.COUNTERS
 #: Every on-prem DELETE counts in ``dq_delete_count`` once, at its first verdict, whether it was checked or not.
-DELETE_STATUSES = frozenset({"SKIPPED_DELETE", "DELETE_CONFIRMED", "DELETE_NOT_PROPAGATED"})
+DELETE_STATUSES = statuses.DELETES
 DELETE_COUNT = "dq_delete_count"
 #: DLQ reasons that also have a counter of their own in the seed.
 REASON_COUNTERS = {

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import orjson
 
+from dqhash.core import statuses
 from dqhash.core.classify import AWAITING_SNAPSHOT, PairState
 from dqhash.core.hashing import differing_columns
 from dqhash.core.outputs import (
@@ -21,7 +22,6 @@ from dqhash.core.outputs import (
     DLQ_PARTITION,
     DLQ_REASON,
     DLQ_TOPIC,
-    REPAIRABLE,
 )
 from dqhash.core.tally import compared_and_match_rate
 from dqhash.core.timeutil import format_ms
@@ -31,7 +31,7 @@ DEFAULT_LIMIT, MAX_LIMIT = 50, 500
 #: Header marking a record re-injected from the DLQ (value: the DLQ id it came from).
 REPLAY_HEADER = "dq.replay"
 #: Problem audit records listed by /dq/mismatches: the confirmed problems a resync job is asked to repair.
-PROBLEMS = tuple(status.value for status in REPAIRABLE)
+PROBLEMS = tuple(status.value for status in statuses.PROBLEMS)
 
 
 class BadRequest(ValueError):
