@@ -99,6 +99,15 @@ def _parser() -> argparse.ArgumentParser:
 
     _snapshot_parser(commands)
 
+    cassandra = commands.add_parser("cassandra", help="the Cassandra audit tables (docs/cassandra-audit.cql)")
+    cassandra_actions = cassandra.add_subparsers(title="cassandra commands", metavar="ACTION")
+    migrate = cassandra_actions.add_parser(
+        "migrate",
+        help="add to existing audit tables the columns the audit record has gained (ALTER TABLE ... ADD); "
+        "idempotent. Reads DQHASH_CASSANDRA_* and DQHASH_CASSANDRA_AUDIT_KEYSPACE",
+    )
+    migrate.set_defaults(run=_cassandra_migrate)
+
     report = commands.add_parser(
         "report",
         help="what a period's audit, metrics and snapshot records say; exits 3 when a gate is breached",
@@ -467,6 +476,45 @@ def _snapshot_report(args: argparse.Namespace) -> int:
         )
         return 1
     print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() if args.json else render_table(report))
+    return EXIT_OK
+
+
+def _cassandra_migrate(args: argparse.Namespace) -> int:
+    from dqhash import settings as settings_module
+    from dqhash.cloud.audit_sink import migrate
+    from dqhash.cloud.factory import cassandra_session
+
+    try:
+        settings = settings_module.load()
+    except settings_module.SettingsError as exc:
+        print(f"dqhash cassandra migrate: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    keyspace = settings.cassandra_audit_keyspace
+    try:
+        session = cassandra_session(settings)
+    except Exception as exc:
+        print(
+            f"dqhash cassandra migrate: cannot reach Cassandra at {','.join(settings.cassandra_contact_points)}:"
+            f"{settings.cassandra_port} ({type(exc).__name__}); check DQHASH_CASSANDRA_CONTACT_POINTS, "
+            "DQHASH_CASSANDRA_PORT and the DQHASH_CASSANDRA_USERNAME / PASSWORD / TLS settings",
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        ran = migrate(session, keyspace)
+    except LookupError as exc:
+        print(f"dqhash cassandra migrate: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        session.cluster.shutdown()
+    for statement in ran:
+        print(statement)
+    print(
+        f"dqhash cassandra migrate: {len(ran)} column(s) added in {keyspace}"
+        if ran
+        else f"dqhash cassandra migrate: the audit tables in {keyspace} are current",
+        file=sys.stderr,
+    )
     return EXIT_OK
 
 

@@ -17,42 +17,27 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
 from dqhash.cloud.cassandra import RetriesExhausted, bridge, retrying
+from dqhash.core.audit_schema import AUDIT_FIELDS, AUDIT_NAMES
 
 log = logging.getLogger(__name__)
 
-COLUMNS = (
-    "audit_id",
-    "pk",
-    "event_id",
-    "status",
-    "reason",
-    "late",
-    "action",
-    "hash_onprem",
-    "hash_cloud",
-    "event_ts",
-    "cloud_ts",
-    "window_start",
-    "classified_at",
-    "rechecks",
-)
+#: the audit record's fields, as columns (``core.audit_schema``)
+COLUMNS = AUDIT_NAMES
+#: the audit tables: every field of the record, and their keys
+TABLES = ("audit_by_day", "audit_by_pk")
 
 
 def schema(keyspace: str, ttl_days: int = 90, shards: int = 16, replication: str | None = None) -> list[str]:
     ttl = ttl_days * 86_400
     twcs = "{'class': 'TimeWindowCompactionStrategy', 'compaction_window_unit': 'DAYS', 'compaction_window_size': 1}"
-    body = (
-        "audit_id text, pk text, event_id text, status text, reason text, late boolean, action text, "
-        "hash_onprem text, hash_cloud text, event_ts timestamp, cloud_ts timestamp, window_start timestamp, "
-        "classified_at timestamp, rechecks int"
-    )
+    body = ", ".join(f"{f.name} {f.cql}" for f in AUDIT_FIELDS)
     statements = []
     if replication:
         statements.append(f"CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = {replication}")
@@ -66,6 +51,47 @@ def schema(keyspace: str, ttl_days: int = 90, shards: int = 16, replication: str
         f"AND default_time_to_live = {ttl} AND compaction = {twcs}",
     ]
     return statements
+
+
+def migration(keyspace: str, existing: Mapping[str, Iterable[str]]) -> list[str]:
+    """``ALTER TABLE … ADD`` for each field a table of an earlier version lacks (``existing``: table → its
+    columns); none when the tables are current, so running it again changes nothing."""
+    statements = []
+    for table in TABLES:
+        have = set(existing.get(table, ()))
+        statements += [
+            f"ALTER TABLE {keyspace}.{table} ADD {f.name} {f.cql}" for f in AUDIT_FIELDS if f.name not in have
+        ]
+    return statements
+
+
+def migrate(session: Any, keyspace: str) -> list[str]:
+    """Bring existing audit tables to the current record (``dqhash cassandra migrate``); returns what it ran.
+
+    The tables' columns come from the driver's schema metadata; a missing keyspace or table is an error that
+    says to start a worker with DQHASH_CASSANDRA_AUDIT=true, which creates them whole."""
+    metadata = session.cluster.metadata
+    space = metadata.keyspaces.get(keyspace)
+    if space is None or any(t not in space.tables for t in TABLES):
+        raise LookupError(
+            f"no audit tables {', '.join(TABLES)} in keyspace {keyspace!r}: a worker with DQHASH_CASSANDRA_AUDIT=true "
+            "creates them (nothing to migrate)"
+        )
+    statements = migration(keyspace, {t: space.tables[t].columns for t in TABLES})
+    for statement in statements:
+        session.execute(statement)
+    return statements
+
+
+def _value(cql: str, value: Any) -> Any:
+    """A JSON audit field as the driver binds its column."""
+    if value is None:
+        return [] if cql.startswith("list<") else None
+    if cql == "timestamp":
+        return _instant(value)
+    if cql in ("int", "bigint"):
+        return int(value)
+    return value
 
 
 class AuditWriteFailed(Exception):
@@ -110,22 +136,7 @@ class CassandraAuditSink:
         """The (audit_by_day, audit_by_pk) values: deterministic, so a redelivery upserts the same rows."""
         event_ts = _instant(record["event_ts"])
         shard = int(hashlib.sha256(record["audit_id"].encode()).hexdigest()[:8], 16) % self.shards
-        values = [
-            record["audit_id"],
-            record["pk"],
-            record["event_id"],
-            record["status"],
-            record["reason"],
-            record["late"],
-            record.get("action"),
-            record.get("hash_onprem"),
-            record.get("hash_cloud"),
-            event_ts,
-            _instant(record.get("cloud_ts")),
-            _instant(record.get("window_start")),
-            _instant(record.get("classified_at")),
-            int(record.get("rechecks", 0)),
-        ]
+        values = [_value(f.cql, record.get(f.name)) for f in AUDIT_FIELDS]
         day = event_ts.astimezone(UTC).date()
         return [day, shard, *values], values
 
