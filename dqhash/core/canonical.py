@@ -223,31 +223,45 @@ def _collection(value: Any, ctype: ColumnType | None) -> Canon:
     if hasattr(value, "_fields") and name in (None, "udt", "map"):  # UDT as a namedtuple
         value = {field: getattr(value, field) for field in value._fields}
     if isinstance(value, Mapping) and name in (None, "map", "udt"):
-        key_type, value_type = params if len(params) == 2 else (None, None)
-        pairs = sorted(((canon(k, key_type), canon(v, value_type)) for k, v in value.items()), key=_key_encoding)
-        for (left, _), (right, _) in zip(pairs, pairs[1:]):
-            if encode(left) == encode(right):
-                raise CanonicalError(
-                    f"two map keys are equal as {key_type or 'text'} after normalisation ({_shown(left[1])});"
-                    " a Cassandra map holds each key once, so the row cannot be hashed unambiguously"
-                )
-        return ("m", tuple(pairs)) if pairs else NULL
+        return _map(value, params)
     is_set = isinstance(value, Set) or _is_driver_set(value)
     if name == "set" and isinstance(value, (list, tuple)) or is_set and name in (None, "set"):
-        element_type = params[0] if params else None
-        encoded = {encode(item): item for item in (canon(v, element_type) for v in value)}  # a set holds each once
-        items = tuple(encoded[key] for key in sorted(encoded))
-        return ("e", items) if items else NULL
+        return _set(value, params[0] if params else None)
     if isinstance(value, (list, tuple)) and name in (None, "list", "tuple"):
-        if name == "tuple" and params:
-            if len(params) != len(value):
-                raise CanonicalError(f"tuple of {len(params)} expected, got {len(value)} elements")
-            items = tuple(canon(v, t) for v, t in zip(value, params))
-        else:
-            element_type = params[0] if name == "list" and params else None
-            items = tuple(canon(v, element_type) for v in value)
-        return ("l", items) if items else NULL
+        return _sequence(value, name, params)
     raise CanonicalError(f"cannot hash a value of type {type(value).__name__}" + (f" as {ctype}" if ctype else ""))
+
+
+def _map(value: Mapping[Any, Any], params: tuple[ColumnType, ...]) -> Canon:
+    """(key, value) pairs sorted by the key's encoding; two keys equal after normalisation are refused."""
+    key_type, value_type = params if len(params) == 2 else (None, None)
+    pairs = sorted(((canon(k, key_type), canon(v, value_type)) for k, v in value.items()), key=_key_encoding)
+    for (left, _), (right, _) in zip(pairs, pairs[1:]):
+        if encode(left) == encode(right):
+            raise CanonicalError(
+                f"two map keys are equal as {key_type or 'text'} after normalisation ({_shown(left[1])});"
+                " a Cassandra map holds each key once, so the row cannot be hashed unambiguously"
+            )
+    return ("m", tuple(pairs)) if pairs else NULL
+
+
+def _set(value: Any, element_type: ColumnType | None) -> Canon:
+    """The distinct elements sorted by their encoding: a set holds each once."""
+    encoded = {encode(item): item for item in (canon(v, element_type) for v in value)}
+    items = tuple(encoded[key] for key in sorted(encoded))
+    return ("e", items) if items else NULL
+
+
+def _sequence(value: list[Any] | tuple[Any, ...], name: str | None, params: tuple[ColumnType, ...]) -> Canon:
+    """A list's elements in order; a declared tuple's, each of its own type, at exactly its arity."""
+    if name == "tuple" and params:
+        if len(params) != len(value):
+            raise CanonicalError(f"tuple of {len(params)} expected, got {len(value)} elements")
+        items = tuple(canon(v, t) for v, t in zip(value, params))
+    else:
+        element_type = params[0] if name == "list" and params else None
+        items = tuple(canon(v, element_type) for v in value)
+    return ("l", items) if items else NULL
 
 
 def _key_encoding(pair: tuple[Canon, Canon]) -> bytes:

@@ -165,53 +165,72 @@ def on_onprem(state: PairState | None, event: OnPremEvent, now_ms: int, rules: R
     """An on-prem event arrives for the PK."""
     recent = state.recent if state else ()
     fingerprints = _fingerprints(event)
-    if fingerprints[0] in recent or fingerprints[1] in recent:
-        return Step(state, duplicate=True)
     cloud = state.cloud if state else None
     current = state.tracked if state else None
-    if (
-        event.action is Action.DELETE
-        and current is not None
-        and current.action == "DELETE"
-        and event.event_id.startswith(TOMBSTONE_PREFIX)
-    ):
-        return Step(state, duplicate=True)  # Debezium's tombstone after its delete event: the same delete
+    if _repeats(event, fingerprints, recent, current):
+        return Step(state, duplicate=True)
     recent = (recent + fingerprints)[-RECENT_FINGERPRINTS:]
     member = state.snapshot if state else None
-    snapshot_id = event.snapshot_id
-    if snapshot_id is not None:
-        member = _joined(member, snapshot_id, onprem=True, token_range=event.snapshot_range)
-    verdicts: list[Verdict] = []
+    if event.snapshot_id is not None:
+        member = _joined(member, event.snapshot_id, onprem=True, token_range=event.snapshot_range)
     incoming = _track(event, now_ms, rules.windows)
-
     if current is not None and event.event_ts < current.event_ts:
         reason = f"out of order: older than the newest event {current.event_id} of this pk, not compared with newer cloud state"
         verdict = _verdict(incoming, Status.SUPERSEDED, reason, cloud, now_ms, rules.windows)
         return Step(PairState(current, cloud, recent, now_ms, snapshot=member), (verdict,))
-    if current is not None and current.status == PENDING and not current.reverify:
-        reason = f"superseded by newer event {event.event_id} before the cloud confirmed this one"
-        verdicts.append(_verdict(current, Status.SUPERSEDED, reason, cloud, now_ms, rules.windows))
-    elif current is not None and current.basis_ms is not None and event.event_ts <= current.basis_ms:
-        verdicts.append(_withdrawal(current, event, cloud, now_ms, rules.windows))
-
-    lookups: tuple[Lookup, ...] = ()
-    if event.action is Action.DELETE and not rules.verify_deletes:
-        verdicts.append(
-            _verdict(incoming, Status.SKIPPED_DELETE, "delete: no hash comparison", cloud, now_ms, rules.windows)
-        )
-        incoming = incoming._replace(status=Status.SKIPPED_DELETE.value)
-    else:
-        incoming, decided, lookups = _evaluate(incoming, cloud, now_ms, rules, at_deadline=False)
-        if decided:
-            verdicts.append(decided)
-        # a snapshot row's cloud side comes from the snapshot scan: a read per row would double the cloud's load
-        if rules.lookups and incoming.status == PENDING and not lookups and snapshot_id is None:
-            lookups = (Lookup(now_ms + rules.lookup_delay_ms, 0),)
-        if lookups:
-            incoming = incoming._replace(awaiting_ms=lookups[-1].not_before_ms)
+    verdicts = _replaced(current, event, cloud, now_ms, rules.windows)
+    incoming, decided, lookups = _first_look(incoming, event, cloud, now_ms, rules)
+    if decided is not None:
+        verdicts.append(decided)
     return _step(
         build(PairState, (incoming, cloud, recent, now_ms, _NOT_APPLIED, (), (), (), member)), tuple(verdicts), lookups
     )
+
+
+def _repeats(
+    event: OnPremEvent, fingerprints: tuple[str, str], recent: tuple[str, ...], current: Tracked | None
+) -> bool:
+    """A replayed event (row 7), or Debezium's tombstone right after its delete event: the same delete (row 31)."""
+    if fingerprints[0] in recent or fingerprints[1] in recent:
+        return True
+    return (
+        event.action is Action.DELETE
+        and current is not None
+        and current.action == "DELETE"
+        and event.event_id.startswith(TOMBSTONE_PREFIX)
+    )
+
+
+def _replaced(
+    current: Tracked | None, event: OnPremEvent, cloud: CloudSeen | None, now_ms: int, windows: WindowSpec
+) -> list[Verdict]:
+    """What a newer event does to the one it replaces: a pending one is SUPERSEDED (row 9); a settled problem
+    verdict the newer event explains is withdrawn (row 35)."""
+    if current is None:
+        return []
+    if current.status == PENDING and not current.reverify:
+        reason = f"superseded by newer event {event.event_id} before the cloud confirmed this one"
+        return [_verdict(current, Status.SUPERSEDED, reason, cloud, now_ms, windows)]
+    if current.basis_ms is not None and event.event_ts <= current.basis_ms:
+        return [_withdrawal(current, event, cloud, now_ms, windows)]
+    return []
+
+
+def _first_look(
+    incoming: Tracked, event: OnPremEvent, cloud: CloudSeen | None, now_ms: int, rules: Rules
+) -> tuple[Tracked, Verdict | None, tuple[Lookup, ...]]:
+    """The new event against the cloud state held: a skipped delete (row 6), a verdict now, or a wait, with the
+    lookup that reads its row (row 17)."""
+    if event.action is Action.DELETE and not rules.verify_deletes:
+        verdict = _verdict(incoming, Status.SKIPPED_DELETE, "delete: no hash comparison", cloud, now_ms, rules.windows)
+        return incoming._replace(status=Status.SKIPPED_DELETE.value), verdict, ()
+    incoming, decided, lookups = _evaluate(incoming, cloud, now_ms, rules, at_deadline=False)
+    # a snapshot row's cloud side comes from the snapshot scan: a read per row would double the cloud's load
+    if rules.lookups and incoming.status == PENDING and not lookups and event.snapshot_id is None:
+        lookups = (Lookup(now_ms + rules.lookup_delay_ms, 0),)
+    if lookups:
+        incoming = incoming._replace(awaiting_ms=lookups[-1].not_before_ms)
+    return incoming, decided, lookups
 
 
 def on_cloud(state: PairState | None, cloud: CloudHash, now_ms: int, rules: Rules) -> Step:
@@ -244,18 +263,8 @@ def on_cloud(state: PairState | None, cloud: CloudHash, now_ms: int, rules: Rule
     verdict = None
     lookups: tuple[Lookup, ...] = ()
     reverified = False
-    if tracked is not None and tracked.awaiting_ms is not None and seen.cloud_ts >= tracked.awaiting_ms:
-        tracked = tracked._replace(awaiting_ms=None)  # the requested read has been answered
     if tracked is not None:
-        if tracked.reverify and tracked.status == PENDING:
-            if tracked.awaiting_ms is None:  # the re-read's answer (not an older observation on its way)
-                tracked, verdict, lookups, reverified = _reverified(tracked, seen, now_ms, rules)
-        elif tracked.status == PENDING:
-            # The answer to a recheck is judged at once: the event already had its grace.
-            rechecking = tracked.rechecks > 0
-            tracked, verdict, lookups = _evaluate(tracked, seen, now_ms, rules, at_deadline=rechecking)
-        elif tracked.by_deadline and (seen.hash_digest is not None or tracked.action == "DELETE"):
-            tracked, verdict = _revise_late(tracked, seen, now_ms, rules, read_to=None)
+        tracked, verdict, lookups, reverified = _observed(tracked, seen, now_ms, rules)
     return build(
         Step,
         (
@@ -267,6 +276,27 @@ def on_cloud(state: PairState | None, cloud: CloudHash, now_ms: int, rules: Rule
             reverified,
         ),
     )
+
+
+def _observed(
+    tracked: Tracked, seen: CloudSeen, now_ms: int, rules: Rules
+) -> tuple[Tracked, Verdict | None, tuple[Lookup, ...], bool]:
+    """What a new cloud observation does to the tracked event: answers its read, judges it (rows 1–5, 18–20),
+    re-verifies it (rows 32–33) or revises a deadline verdict (row 12). The last item: a re-read found it as it was."""
+    if tracked.awaiting_ms is not None and seen.cloud_ts >= tracked.awaiting_ms:
+        tracked = tracked._replace(awaiting_ms=None)  # the requested read has been answered
+    if tracked.reverify and tracked.status == PENDING:
+        if tracked.awaiting_ms is None:  # the re-read's answer (not an older observation on its way)
+            return _reverified(tracked, seen, now_ms, rules)
+        return tracked, None, (), False
+    if tracked.status == PENDING:
+        # The answer to a recheck is judged at once: the event already had its grace.
+        judged, verdict, lookups = _evaluate(tracked, seen, now_ms, rules, at_deadline=tracked.rechecks > 0)
+        return judged, verdict, lookups, False
+    if tracked.by_deadline and (seen.hash_digest is not None or tracked.action == "DELETE"):
+        revised, verdict = _revise_late(tracked, seen, now_ms, rules, read_to=None)
+        return revised, verdict, (), False
+    return tracked, None, (), False
 
 
 def on_deadline(state: PairState, now_ms: int, rules: Rules, read_to: int | None = None) -> Step:

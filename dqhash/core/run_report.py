@@ -65,49 +65,13 @@ def build(
     status: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """``status``: a worker's ``GET /dq/status`` answer (or ``{"error": ...}``), when one was asked."""
-    problems: list[str] = []
-    if status is not None:
-        if "error" in status:
-            problems.append(status["error"])
-        else:
-            problems += [f"worker {w} did not answer its peers" for w in status.get("unreachable_workers", [])]
-    statuses: Counter[str] = Counter()
-    late: Counter[str] = Counter()
-    columns: Counter[str] = Counter()
-    rechecks: Counter[str] = Counter()
-    seen: set[str] = set()
-    unreadable = 0
-    for raw in audit:
-        record = _load(raw)
-        if record is None or "audit_id" not in record:
-            unreadable += 1
-            continue
-        if record["audit_id"] in seen:  # a replay or a new owner's republication: the same verdict
-            continue
-        seen.add(record["audit_id"])
-        verdict = record["status"]
-        (late if record.get("late") else statuses)[verdict] += 1
-        columns.update(record.get("differing_columns") or ())
-        if record.get("rechecks"):
-            rechecks[f"{verdict} after {record['rechecks']} recheck(s)"] += 1
-    if unreadable:
-        problems.append(f"{unreadable} audit record(s) could not be read")
-    newest: dict[tuple[int, str], dict[str, Any]] = {}
-    for raw in windows:
-        record = _load(raw)
-        if record is None or record.get("type") != "window":
-            continue
-        key = (record["partition"], record["window_start"])
-        if key not in newest or record["revision"] >= newest[key]["revision"]:
-            newest[key] = record
-    dlq: Counter[str] = Counter()
-    duplicates = 0
-    for record in newest.values():
-        for name, n in record["counts"].items():
-            if name.startswith("DLQ_"):
-                dlq[name[4:]] += n
-            elif name == "DUPLICATES":
-                duplicates += n
+    problems = _worker_problems(status)
+    tally = _audit_tally(audit)
+    statuses, late, columns, rechecks = tally.statuses, tally.late, tally.columns, tally.rechecks
+    if tally.unreadable:
+        problems.append(f"{tally.unreadable} audit record(s) could not be read")
+    newest = _newest_windows(windows)
+    dlq, duplicates = _window_tally(newest)
     silent = sorted(set(range(partitions)) - {partition for partition, _ in newest})
     if silent:
         problems.append(
@@ -150,6 +114,69 @@ def build(
         "result": result,
         "passed": result == PASSED,
     }
+
+
+class AuditTally(NamedTuple):
+    statuses: Counter[str]
+    late: Counter[str]
+    columns: Counter[str]
+    rechecks: Counter[str]
+    unreadable: int
+
+
+def _audit_tally(audit: list[bytes | None]) -> AuditTally:
+    """Verdicts by status (on time and late), differing columns and recheck outcomes, each audit id once."""
+    tally = AuditTally(Counter(), Counter(), Counter(), Counter(), 0)
+    seen: set[str] = set()
+    unreadable = 0
+    for raw in audit:
+        record = _load(raw)
+        if record is None or "audit_id" not in record:
+            unreadable += 1
+            continue
+        if record["audit_id"] in seen:  # a replay or a new owner's republication: the same verdict
+            continue
+        seen.add(record["audit_id"])
+        verdict = record["status"]
+        (tally.late if record.get("late") else tally.statuses)[verdict] += 1
+        tally.columns.update(record.get("differing_columns") or ())
+        if record.get("rechecks"):
+            tally.rechecks[f"{verdict} after {record['rechecks']} recheck(s)"] += 1
+    return tally._replace(unreadable=unreadable)
+
+
+def _newest_windows(windows: list[bytes | None]) -> dict[tuple[int, str], dict[str, Any]]:
+    """Each (partition, window) at its newest revision."""
+    newest: dict[tuple[int, str], dict[str, Any]] = {}
+    for raw in windows:
+        record = _load(raw)
+        if record is None or record.get("type") != "window":
+            continue
+        key = (record["partition"], record["window_start"])
+        if key not in newest or record["revision"] >= newest[key]["revision"]:
+            newest[key] = record
+    return newest
+
+
+def _window_tally(newest: dict[tuple[int, str], dict[str, Any]]) -> tuple[Counter[str], int]:
+    """Dead letters by reason, and duplicates, from the windows' counts."""
+    dlq: Counter[str] = Counter()
+    duplicates = 0
+    for record in newest.values():
+        for name, n in record["counts"].items():
+            if name.startswith("DLQ_"):
+                dlq[name[4:]] += n
+            elif name == "DUPLICATES":
+                duplicates += n
+    return dlq, duplicates
+
+
+def _worker_problems(status: dict[str, Any] | None) -> list[str]:
+    if status is None:
+        return []
+    if "error" in status:
+        return [status["error"]]
+    return [f"worker {w} did not answer its peers" for w in status.get("unreachable_workers", [])]
 
 
 def _result(problems: list[str], breaches: list[str], gated: bool) -> str:

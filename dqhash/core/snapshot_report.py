@@ -29,16 +29,11 @@ STALLED_AFTER_MS = 15 * 60_000
 
 def build_report(records: list[dict[str, Any]], snapshot_id: str, partitions: int, now_ms: int) -> dict[str, Any]:
     mine = [r for r in records if r.get("snapshot_id") == snapshot_id]
-    sides = {r["side"]: r for r in mine if r.get("type") == "side"}
-    recon = {r["partition"]: r for r in mine if r.get("type") == "reconcile"}
-    abandoned = next((r for r in mine if r.get("type") == "abandon"), None)
+    sides, recon, abandoned = _by_type(mine)
     counts: Counter[str] = Counter()
     ranges: dict[int, Counter[str]] = {}
     per_partition = [_partition_entry(recon.get(p), p, counts, ranges) for p in range(partitions)]
-    problems = _partition_problems(recon, sides) + _side_problems(sides)
-    missing = [p["partition"] for p in per_partition if p["state"] == "no record"]
-    if missing and sides:
-        problems.append(f"partitions {missing} have published no reconciliation yet")
+    problems = _partition_problems(recon, sides, per_partition) + _side_problems(sides)
     judged = sum(1 for p in per_partition if p["state"] == "judged")
     compared = sum(counts.get(s, 0) for s in ("MATCH", *DIFFERENCES))
     state = _state(judged == partitions, problems, sides, abandoned)
@@ -50,12 +45,7 @@ def build_report(records: list[dict[str, Any]], snapshot_id: str, partitions: in
         "snapshot_id": snapshot_id,
         "state": state,
         "abandoned": {k: abandoned.get(k) for k in ("reason", "by", "abandoned_at")} if abandoned else None,
-        "rows": {
-            "onprem": sum(p.get("onprem_rows", 0) for p in per_partition),
-            "cloud": sum(p.get("cloud_rows", 0) for p in per_partition),
-            "onprem_published": onprem.get("rows"),
-            "cloud_scanned": cloud.get("rows"),
-        },
+        "rows": _rows(per_partition, onprem, cloud),
         "counts": dict(sorted(counts.items())),
         "match_rate": round(counts.get("MATCH", 0) / compared, 6) if compared else None,
         "progress": {
@@ -66,11 +56,28 @@ def build_report(records: list[dict[str, Any]], snapshot_id: str, partitions: in
         },
         "duration_s": _duration_s(sides, recon, state, now_ms),
         "partitions": per_partition,
-        "ranges": [{"range": r, **dict(sorted(tally.items()))} for r, tally in sorted(ranges.items())],
-        "ranges_with_differences": sorted(r for r, tally in ranges.items() if any(tally.get(s) for s in DIFFERENCES)),
+        **_ranges(ranges),
         "splits": cloud.get("splits") or onprem.get("splits"),
         "problems": problems,
         "reported_at": format_ms(now_ms),
+    }
+
+
+def _rows(per_partition: list[dict[str, Any]], onprem: dict[str, Any], cloud: dict[str, Any]) -> dict[str, Any]:
+    """Rows each side delivered to the reconciler, and what each publisher says it sent."""
+    return {
+        "onprem": sum(p.get("onprem_rows", 0) for p in per_partition),
+        "cloud": sum(p.get("cloud_rows", 0) for p in per_partition),
+        "onprem_published": onprem.get("rows"),
+        "cloud_scanned": cloud.get("rows"),
+    }
+
+
+def _ranges(ranges: dict[int, Counter[str]]) -> dict[str, Any]:
+    """Per token range, its rows and verdicts, and the ranges with differences (what ``--ranges-from`` reruns)."""
+    return {
+        "ranges": [{"range": r, **dict(sorted(tally.items()))} for r, tally in sorted(ranges.items())],
+        "ranges_with_differences": sorted(r for r, tally in ranges.items() if any(tally.get(s) for s in DIFFERENCES)),
     }
 
 
@@ -112,8 +119,19 @@ def _partition_entry(
     }
 
 
-def _partition_problems(recon: dict[int, dict[str, Any]], sides: dict[str, dict[str, Any]]) -> list[str]:
+def _by_type(mine: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[int, Any], dict[str, Any] | None]:
+    """A run's records: each side's progress, each partition's reconciliation, its abandonment if any."""
+    sides = {r["side"]: r for r in mine if r.get("type") == "side"}
+    recon = {r["partition"]: r for r in mine if r.get("type") == "reconcile"}
+    abandoned = next((r for r in mine if r.get("type") == "abandon"), None)
+    return sides, recon, abandoned
+
+
+def _partition_problems(
+    recon: dict[int, dict[str, Any]], sides: dict[str, dict[str, Any]], per_partition: list[dict[str, Any]]
+) -> list[str]:
     problems = []
+    missing = [p["partition"] for p in per_partition if p["state"] == "no record"]
     for partition, record in sorted(recon.items()):
         for side in ("onprem", "cloud"):
             expected, rows = record[side]["expected"], record[side]["rows"]
@@ -121,6 +139,8 @@ def _partition_problems(recon: dict[int, dict[str, Any]], sides: dict[str, dict[
                 problems.append(
                     f"partition {partition}: {rows} of the {expected} {side} rows its end marker names have arrived"
                 )
+    if missing and sides:
+        problems.append(f"partitions {missing} have published no reconciliation yet")
     return problems
 
 

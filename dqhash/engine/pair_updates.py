@@ -133,20 +133,24 @@ class PairUpdates:
             else []
         )
         for verdict in verdicts:
-            status = verdict.status._value_  # (``.value`` is a Python-level property: 0.2 µs a read)
-            effects.count(verdict.window_start, f"LATE_{status}" if verdict.late else status)
-            self.metrics.classified(status, verdict.late, verdict.classified_ms - verdict.arrived_ms)
-            if verdict.status in REPAIRABLE:
-                self.metrics.repair_requested(status)
-            if verdict.withdraws is not None:  # taken out of the problem counts it was in
-                effects.count(verdict.window_start, verdict.withdraws, -1)
-                self.metrics.withdrawn(verdict.withdraws)
-            if verdict.snapshot_id is not None:
-                self.snapshots.note_verdict(effects, state, verdict)
-            if verdict.differing_columns and not verdict.late:
-                self.metrics.column_mismatch(verdict.differing_columns)
+            self._count(effects, state, verdict)
             outs.extend(self.verdict_outs(pk, key, verdict))
         return outs
+
+    def _count(self, effects: Effects, state: PairState | None, verdict: classify.Verdict) -> None:
+        """A verdict in its window's counts, its snapshot's, and the metrics."""
+        status = verdict.status._value_  # (``.value`` is a Python-level property: 0.2 µs a read)
+        effects.count(verdict.window_start, f"LATE_{status}" if verdict.late else status)
+        self.metrics.classified(status, verdict.late, verdict.classified_ms - verdict.arrived_ms)
+        if verdict.status in REPAIRABLE:
+            self.metrics.repair_requested(status)
+        if verdict.withdraws is not None:  # taken out of the problem counts it was in
+            effects.count(verdict.window_start, verdict.withdraws, -1)
+            self.metrics.withdrawn(verdict.withdraws)
+        if verdict.snapshot_id is not None:
+            self.snapshots.note_verdict(effects, state, verdict)
+        if verdict.differing_columns and not verdict.late:
+            self.metrics.column_mismatch(verdict.differing_columns)
 
     def verdict_outs(
         self, pk: str, key: bytes, verdict: classify.Verdict, headers: list[tuple[str, bytes]] | None = None

@@ -51,6 +51,44 @@ def open_rows(stream: BinaryIO, fmt: str) -> tuple[list[str], str, Iterator[Row]
     return list(dict.fromkeys(columns)), f"the first {len(ahead):,} JSON rows", itertools.chain(ahead, rows)
 
 
+def _snapshot_event(
+    number: int,
+    row: dict[str, Any] | ExportError,
+    snapshot_id: str,
+    hasher: RowHasher,
+    keys: tuple[Sequence[str], Sequence[str], dict[str, str]],
+    ranges: Sequence[Any],
+    only_ranges: set[int] | None,
+) -> tuple[str, dict[str, Any]] | None:
+    """One export row as (pk, its Topic-1 SNAPSHOT record without ``event_ts``); None outside ``only_ranges``.
+    ``keys``: the key columns, the partition key and the declared types. Raises what makes it a dead letter."""
+    key_columns, partition_key, types = keys
+    if isinstance(row, ExportError):
+        raise row
+    missing = [c for c in key_columns if row.get(c) in (None, "")]
+    if missing:
+        raise ExportError("MISSING_PK", f"line {number}: no value for key column(s) {missing}")
+    token_range = range_of(token_of(row, partition_key, types), ranges)
+    if only_ranges is not None and token_range not in only_ranges:
+        return None
+    values = [row[c] for c in key_columns]
+    if any(isinstance(v, bool) or not isinstance(v, (str, int)) for v in values):
+        raise ExportError("INVALID_PK", f"line {number}: key values must be strings or integers")
+    pk = canonical_pk(values)
+    digest, columns = hasher.hash_and_digests(row)
+    return pk, {
+        "event_id": f"{snapshot_id}:{pk}",
+        "hash_onprem": digest.digest,
+        "hash_version": digest.version,
+        "partitionColumns": [{"type": "PK", "value": v} for v in values],
+        "event_ts": None,
+        "action": "SNAPSHOT",
+        "snapshot_id": snapshot_id,
+        "range": token_range,
+        "column_digests": columns,
+    }
+
+
 class ColumnsError(ValueError):
     """Columns named on the command line that the export lacks: nothing was published."""
 
@@ -128,38 +166,19 @@ async def publish(
         for number, raw, row in rows:
             read += len(raw) + 1
             try:
-                if isinstance(row, ExportError):
-                    raise row
-                missing = [c for c in key_columns if row.get(c) in (None, "")]
-                if missing:
-                    raise ExportError("MISSING_PK", f"line {number}: no value for key column(s) {missing}")
-                token_range = range_of(token_of(row, partition_key, types), ranges)
-                if only_ranges is not None and token_range not in only_ranges:
-                    continue
-                values = [row[c] for c in key_columns]
-                if any(isinstance(v, bool) or not isinstance(v, (str, int)) for v in values):
-                    raise ExportError("INVALID_PK", f"line {number}: key values must be strings or integers")
-                pk = canonical_pk(values)
-                digest, columns = hasher.hash_and_digests(row)
+                made = _snapshot_event(
+                    number, row, snapshot_id, hasher, (key_columns, partition_key, types), ranges, only_ranges
+                )
             except (ExportError, TokenError, CanonicalError, ValueError) as exc:
                 reason = exc.reason if isinstance(exc, ExportError) else "INVALID_ROW"
                 say(f"dqhash snapshot publish: {exc}" if isinstance(exc, ExportError) else f"line {number}: {exc}")
                 await side.dead_letter(raw, dlq_headers(reason, str(exc), f"snapshot-export:{source}", 0, number, None))
                 continue
-            await side.send(
-                pk,
-                {
-                    "event_id": f"{snapshot_id}:{pk}",
-                    "hash_onprem": digest.digest,
-                    "hash_version": digest.version,
-                    "partitionColumns": [{"type": "PK", "value": v} for v in values],
-                    "event_ts": as_of_ms,
-                    "action": "SNAPSHOT",
-                    "snapshot_id": snapshot_id,
-                    "range": token_range,
-                    "column_digests": columns,
-                },
-            )
+            if made is None:
+                continue  # outside the token ranges this run covers
+            pk, event = made
+            event["event_ts"] = as_of_ms
+            await side.send(pk, event)
             if total_bytes:
                 percent = min(99.9, 100.0 * read / total_bytes)
                 eta = (total_bytes - read) / (read / side.elapsed())
