@@ -1,7 +1,7 @@
 """The second test broker: librdkafka's mock cluster (inside the confluent-kafka wheel), with fault injection.
 
 It is an independent implementation of the Kafka protocol, by librdkafka's authors, and it answers
-ListOffsets correctly, so it runs Faust's stock ``kafka://`` recovery path (NOTES.md §5). Two gaps are
+ListOffsets correctly, so it runs Faust's stock ``kafka://`` recovery path (docs/brokers.md). Two gaps are
 closed here, in front of it, by a loopback relay per mock broker:
 
 - it serves no CreateTopics and reports no controller, so no admin client (dqhash's ``topics create``,

@@ -1,6 +1,6 @@
 """Tables come back complete from the changelog after local state is wiped (embedded broker, tansu://).
 
-Tansu's ListOffsets bug makes Faust's stock recovery stop early (NOTES.md: 5 of 6 runs lost values);
+Tansu's ListOffsets bug makes Faust's stock recovery stop early (docs/brokers.md: 5 of 6 runs lost values);
 dqhash/internals/tansu.py derives end offsets from fetch high watermarks instead. Proof used here: after a
 wipe and restart, replaying every event must find each one already in the pair table — each is
 counted as a duplicate and not one audit record is published again (a lost value would make its
