@@ -224,7 +224,9 @@ _DEFAULTS = {v.name: v.default for v in VARIABLES}
 
 def markdown_table() -> str:
     """The README's settings table (between its settings-table markers), generated so it never drifts."""
-    rows = [f"| `{v.name}` | `{v.default}` | {v.help.replace('|', chr(92) + '|')} |" for v in VARIABLES]  # a bare | ends a cell
+    rows = [
+        f"| `{v.name}` | `{v.default}` | {v.help.replace('|', chr(92) + '|')} |" for v in VARIABLES
+    ]  # a bare | ends a cell
     return "\n".join(["| variable | default | meaning |", "|---|---|---|", *rows])
 
 
