@@ -83,3 +83,23 @@ def test_the_garbage_collector_is_tuned_at_worker_start_and_left_alone_with_zero
     assert load({"DQHASH_GC_THRESHOLD": "0"}).gc_threshold == 0
     with pytest.raises(SettingsError, match="DQHASH_GC_THRESHOLD"):
         load({"DQHASH_GC_THRESHOLD": "5"})
+
+
+def test_each_setting_is_declared_once_on_its_field_and_every_list_derives_from_those_declarations():
+    from dataclasses import fields
+
+    from dqhash.settings import Settings
+
+    declared = [f.metadata["setting"].variable for f in fields(Settings)]
+    assert declared == list(VARIABLES) and len({v.name for v in declared}) == len(declared)
+    settings = load(
+        {
+            "DQHASH_KAFKA_PASSWORD": " p w ",
+            "DQHASH_KAFKA_SECURITY_PROTOCOL": "sasl_ssl",
+            "DQHASH_KAFKA_SASL_MECHANISM": "plain",
+            "DQHASH_KAFKA_USERNAME": "u",
+        }
+    )
+    assert settings.kafka_password.reveal() == " p w " and settings.kafka_security_protocol == "SASL_SSL"
+    with pytest.raises(SettingsError, match="DQHASH_ROLE='bogus' is invalid"):
+        load({"DQHASH_ROLE": "Bogus"})
