@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 
@@ -71,6 +72,59 @@ def _counts(n: int) -> Counter:
     return counts
 
 
+def _scenario(
+    w: Workload, scenario: str, i: int, pk: str, event: dict[str, Any], cloud_row: dict[str, Any], verify_deletes: bool
+) -> dict[str, Any]:
+    """What one scenario does to its event and the cloud copy, and the outcome it expects; returns the event."""
+    if scenario == "match":
+        w.rows_now.append(cloud_row)
+        w.expected_audit["MATCH", False] += 1
+    elif scenario == "mismatch":
+        w.rows_now.append({**cloud_row, "name": f"customer {i} (drifted)"})
+        w.expected_audit["MISMATCH", False] += 1
+    elif scenario == "missing_cloud":
+        w.expected_audit["MISSING_CLOUD", False] += 1
+    elif scenario == "late_in_grace":
+        w.rows_in_grace.append(cloud_row)
+        w.expected_audit["MATCH", False] += 1
+    elif scenario == "late_after_grace":
+        w.rows_late[pk] = cloud_row
+        w.expected_audit["MISSING_CLOUD", False] += 1
+        w.expected_audit["MATCH", True] += 1
+    elif scenario == "delete":
+        return _delete(w, i, event, cloud_row, verify_deletes)
+    elif scenario in _INVALID:
+        field, value, reason = _INVALID[scenario]
+        event = {**event, field: value} if field else event
+        w.expected_dlq[reason] += 1
+    return event
+
+
+#: scenarios whose record is refused: (field, value it gets, the DLQ reason); broken JSON is cut short instead
+_INVALID: dict[str, tuple[str | None, Any, str]] = {
+    "invalid_hash": ("hash_onprem", "not-a-sha256", "INVALID_HASH_FORMAT"),
+    "missing_pk": ("partitionColumns", [], "MISSING_PK"),
+    "unknown_action": ("action", "MERGE", "UNKNOWN_ACTION"),
+    "broken_json": (None, None, "INVALID_JSON"),
+}
+
+
+def _delete(
+    w: Workload, i: int, event: dict[str, Any], cloud_row: dict[str, Any], verify_deletes: bool
+) -> dict[str, Any]:
+    """A DELETE: skipped, or checked, with every fourth one left in the cloud (an unpropagated delete)."""
+    event = {**event, "action": "DELETE"}
+    del event["hash_onprem"], event["column_digests"]
+    if not verify_deletes:
+        w.expected_audit["SKIPPED_DELETE", False] += 1
+    elif i % 4 == 0:
+        w.rows_now.append(cloud_row)  # the delete never reached the cloud
+        w.expected_audit["DELETE_NOT_PROPAGATED", False] += 1
+    else:
+        w.expected_audit["DELETE_CONFIRMED", False] += 1
+    return event
+
+
 def build(n: int, now_ms: int, seed: int = 7, run_id: str = "demo", verify_deletes: bool = False) -> Workload:
     """``n`` on-prem records with every scenario, and the cloud rows to go with them.
 
@@ -116,43 +170,9 @@ def build(n: int, now_ms: int, seed: int = 7, run_id: str = "demo", verify_delet
         key = pk.encode() if i % 2 == 0 else event_id.encode()
         if scenario in ("match", "mismatch", "missing_cloud", "late_in_grace", "late_after_grace"):
             w.onprem_table.append(onprem_row)
-        if scenario == "match":
-            w.rows_now.append(cloud_row)
-            w.expected_audit["MATCH", False] += 1
-        elif scenario == "mismatch":
-            w.rows_now.append({**cloud_row, "name": f"customer {i} (drifted)"})
-            w.expected_audit["MISMATCH", False] += 1
-        elif scenario == "missing_cloud":
-            w.expected_audit["MISSING_CLOUD", False] += 1
-        elif scenario == "late_in_grace":
-            w.rows_in_grace.append(cloud_row)
-            w.expected_audit["MATCH", False] += 1
-        elif scenario == "late_after_grace":
-            w.rows_late[pk] = cloud_row
-            w.expected_audit["MISSING_CLOUD", False] += 1
-            w.expected_audit["MATCH", True] += 1
-        elif scenario == "delete":
-            event = {**event, "action": "DELETE"}
-            del event["hash_onprem"], event["column_digests"]
-            if not verify_deletes:
-                w.expected_audit["SKIPPED_DELETE", False] += 1
-            elif i % 4 == 0:
-                w.rows_now.append(cloud_row)  # the delete never reached the cloud
-                w.expected_audit["DELETE_NOT_PROPAGATED", False] += 1
-            else:
-                w.expected_audit["DELETE_CONFIRMED", False] += 1
-        elif scenario == "invalid_hash":
-            event["hash_onprem"] = "not-a-sha256"
-            w.expected_dlq["INVALID_HASH_FORMAT"] += 1
-        elif scenario == "missing_pk":
-            event["partitionColumns"] = []
-            w.expected_dlq["MISSING_PK"] += 1
-        elif scenario == "unknown_action":
-            event["action"] = "MERGE"
-            w.expected_dlq["UNKNOWN_ACTION"] += 1
-        elif scenario == "broken_json":
+        event = _scenario(w, scenario, i, pk, event, cloud_row, verify_deletes)
+        if scenario == "broken_json":
             w.onprem.append((key, orjson.dumps(event)[:-7]))
-            w.expected_dlq["INVALID_JSON"] += 1
             continue
         record = (key, orjson.dumps(event))
         w.onprem.append(record)
