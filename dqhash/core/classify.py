@@ -316,7 +316,7 @@ def on_deadline(state: PairState, now_ms: int, rules: Rules, read_to: int | None
             return Step(state)
         revised, verdict = _revise_late(tracked, state.cloud, now_ms, rules, read_to)
         return Step(state._replace(tracked=revised, updated_ms=now_ms), (verdict,) if verdict else ())
-    if now_ms < tracked.deadline_ms:
+    if read_to < tracked.deadline_ms:  # not due as far as the inputs are read (a stale index entry, or a lag)
         return Step(state)
     if tracked.awaiting_ms is not None and now_ms < tracked.awaiting_ms + rules.windows.grace_ms + rules.answer_wait_ms:
         # The row's read was asked for and not answered yet (the producer or the cloud topic lags):

@@ -253,7 +253,7 @@ class Reconciler:
         """Sweep the partition's due deadlines, expire settled state, close due windows.
 
         ``offset`` is the tick record's own, so a tick redelivered after a crash counts nothing twice; ``value``
-        carries its sender's time and horizon, so that it sweeps no further when read again (``core.ticks``).
+        carries its sender's horizon, so that it sweeps no further when read again (``core.ticks``).
         Deadlines and windows are swept only up to the horizon: a cloud hash still unread in Kafka
         (consumer lag) must not turn into a false MISSING_CLOUD, nor an on-prem event still unread into a false
         MISMATCH (the horizon covers Topic-1 too; a problem verdict resting on a cloud observation at C is given
@@ -263,7 +263,7 @@ class Reconciler:
         horizon = min(now, self.horizon(partition, now))
         stamped = decode_tick(value)
         if stamped is not None:  # every reading of this tick sweeps as far as its sender saw, at most
-            now, horizon = stamped[0], min(horizon, stamped[1])
+            horizon = min(horizon, stamped[1])
         effects = Effects(partition, SOURCE_TICK, offset)
         outs: list[Out] = []
         for pk in self.index.pop_due(partition, horizon):
