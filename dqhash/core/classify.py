@@ -257,7 +257,7 @@ def on_cloud(state: PairState | None, cloud: CloudHash, now_ms: int, rules: Rule
     if held is not None:
         if seen.cloud_ts < held.cloud_ts:
             return Step(state._replace(snapshot=member) if member is not state.snapshot else state, stale_cloud=True)
-        if seen[:3] == held[:3]:
+        if seen[:3] == held[:3] and seen.snapshot_id == held.snapshot_id:  # a scan's read of the same ms is its own
             return Step(state._replace(snapshot=member) if member is not state.snapshot else state, duplicate=True)
     tracked = state.tracked
     verdict = None

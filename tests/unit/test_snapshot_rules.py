@@ -285,3 +285,13 @@ def test_a_snapshot_row_that_matched_and_is_being_re_read_is_not_judged_again_at
     assert state.tracked.status == "MATCH"
     rereading = reverify(state, T0 + 100_000, LOOKUPS).state
     assert on_snapshot_complete(rereading, T0, T0 + 100_100, LOOKUPS).verdicts == ()
+
+
+def test_a_scan_read_in_the_same_millisecond_as_a_lookup_is_not_a_duplicate_and_joins_its_run():
+    """Two reads of one row in one millisecond, one by a lookup and one by a snapshot scan, are two observations:
+    the scan's is no replay of the lookup's (it made the demo count duplicates it never sent)."""
+    state = on_cloud(on_onprem(None, event(), T0 + 1_000, RULES).state, cloud(ts=T0 + 2_000), T0 + 2_100, RULES).state
+    step = on_cloud(state, scanned(ts=T0 + 2_000), T0 + 2_200, RULES)
+    assert not step.duplicate and step.state.snapshot[:3] == ("s1", False, True)
+    again = on_cloud(step.state, scanned(ts=T0 + 2_000), T0 + 2_300, RULES)
+    assert again.duplicate  # the same scan record, redelivered
