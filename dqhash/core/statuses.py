@@ -126,8 +126,3 @@ DELETES: frozenset[str] = frozenset(s.value for s in having(delete=True))
 COUNTERS: dict[str, str] = {s.value: kind.counter for s, kind in KINDS.items()}
 
 assert set(KINDS) == set(Status), "every status is declared in KINDS"
-
-
-def dashboard_declaration() -> dict[str, dict[str, object]]:
-    """What the dashboard needs of each status (served by ``GET /dq/statuses``), from this declaration."""
-    return {s.value: {"problem": kind.repair is not None, "compared": kind.compared} for s, kind in KINDS.items()}

@@ -17,12 +17,12 @@ def encode_tick(now_ms: int, horizon_ms: int) -> bytes:
     return b"%d:%d" % (now_ms, horizon_ms)
 
 
-def decode_tick(value: bytes | None) -> tuple[int, int] | None:
-    """(now, horizon) of a tick, or None for a tick without them (an older worker's, or a test's)."""
+def tick_horizon(value: bytes | None) -> int | None:
+    """The horizon a tick's sender saw, or None for a tick without one (an older worker's, or a test's)."""
     if not value:
         return None
     now, _, horizon = value.partition(b":")
     try:
-        return int(now), int(horizon) if horizon else int(now)
+        return int(horizon or now)  # an older worker's tick carries its time alone, its horizon at most
     except ValueError:
         return None

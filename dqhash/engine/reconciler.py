@@ -34,7 +34,7 @@ from dqhash.core.contracts import (
 )
 from dqhash.core.deadlines import DeadlineIndex
 from dqhash.core.records import SOURCE_CLOUD, SOURCE_ONPREM, SOURCE_REKEY, SOURCE_TICK, Input, Out
-from dqhash.core.ticks import decode_tick
+from dqhash.core.ticks import tick_horizon
 from dqhash.core.timeutil import now_ms
 from dqhash.core.windows import WindowSpec
 from dqhash.core.wire import DECODE_MESSAGE, DECODE_REASON
@@ -261,9 +261,9 @@ class Reconciler:
         """
         now = self.clock()
         horizon = min(now, self.horizon(partition, now))
-        stamped = decode_tick(value)
+        stamped = tick_horizon(value)
         if stamped is not None:  # every reading of this tick sweeps as far as its sender saw, at most
-            horizon = min(horizon, stamped[1])
+            horizon = min(horizon, stamped)
         effects = Effects(partition, SOURCE_TICK, offset)
         outs: list[Out] = []
         for pk in self.index.pop_due(partition, horizon):

@@ -41,11 +41,11 @@ Row = tuple[int, bytes, dict[str, Any] | ExportError]
 
 def open_rows(stream: BinaryIO, fmt: str) -> tuple[list[str], str, Iterator[Row]]:
     """The input's columns (the CSV header, or the keys of the first JSON rows), what they were read from, and
-    every row (``read_rows``), so that the columns can be checked before anything is published."""
+    every row, so that the columns can be checked before anything is published."""
     if fmt == "csv":
         reader = csv.DictReader(io.TextIOWrapper(stream, encoding="utf-8", newline=""))
         return list(reader.fieldnames or []), "the CSV header", _csv_rows(reader)
-    rows = read_rows(stream, fmt)
+    rows = _json_rows(stream)
     ahead = list(itertools.islice(rows, JSON_ROWS_SAMPLED))
     columns = [name for _, _, row in ahead if isinstance(row, dict) for name in row]
     return list(dict.fromkeys(columns)), f"the first {len(ahead):,} JSON rows", itertools.chain(ahead, rows)
@@ -91,14 +91,6 @@ def _snapshot_event(
 
 class ColumnsError(ValueError):
     """Columns named on the command line that the export lacks: nothing was published."""
-
-
-def read_rows(stream: BinaryIO, fmt: str) -> Iterator[Row]:
-    """(line number, raw bytes, row or the error reading it), for JSON Lines or CSV (empty field: null)."""
-    if fmt == "csv":
-        yield from _csv_rows(csv.DictReader(io.TextIOWrapper(stream, encoding="utf-8", newline="")))
-        return
-    yield from _json_rows(stream)
 
 
 def _csv_rows(reader: csv.DictReader) -> Iterator[Row]:  # type: ignore[type-arg]
