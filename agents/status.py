@@ -58,7 +58,7 @@ class StatusCollector:
             self.lags(),
             taps,
             batches,
-            agents.owns(),
+            agents.checkpoint.owns(),
             bool(self.app.rebalancing),
             format_ms(now_ms()),
         )

@@ -1,5 +1,9 @@
 """Table-inspection web views on every worker (shapes: docs/web.md; logic: dqhash/ops/inspection.py).
 
+The views are declared at module level on a Faust blueprint, as Faust's own are; what they read (the table,
+the window book, the recent outputs, the triage book, the status collector) is the worker's :class:`WebContext`,
+which :func:`register` puts on the app.
+
 ``/dq/pairs/{pk}`` is answered by the worker that owns the pk's partition
 (Faust table routing forwards the request). The list views gather from every
 worker of the group (each holds only its own partitions) and say which
@@ -11,12 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from importlib import resources
 from typing import TYPE_CHECKING
 
 import aiohttp
 import orjson
-from faust.web import Request, Response, View
+from faust.web import Blueprint, Request, Response, View
 from faust.web.exceptions import ServiceUnavailable
 
 from dqhash.core.codec import decode_state
@@ -37,7 +42,116 @@ RETRY_AFTER_S = 5
 PEER_TIMEOUT_S = 5.0
 
 
+blueprint = Blueprint("dqhash")
+
+
+class WebContext:
+    """What the views of one worker read, and the helpers they share: peers, gathering, listings."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.app, self.settings = runtime.app, runtime.settings
+        self.pairs = runtime.parts["pairs"]
+        self.book = runtime.parts["reconciler"].reconciler.windows
+        self.recent = runtime.outputs.recent
+        self.output_topic = runtime.outputs.output_topic
+        self.collector = runtime.parts["status"]
+        self.triage_book = triage.TriageBook()
+        self._snapshot_cache: tuple[float, list[dict]] | None = None
+
+    def busy(self) -> bool:
+        return bool(self.app.rebalancing or getattr(self.app, "in_recovery", False))
+
+    def self_url(self) -> str:
+        return str(self.app.conf.canonical_url).rstrip("/")
+
+    def peers(self) -> list[str]:
+        """The other workers of the group, by their canonical URLs (from the partition assignor)."""
+        try:
+            hosts = self.app.router.tables_metadata().keys()
+        except Exception:  # not assigned yet
+            return []
+        me = self.self_url()
+        return sorted(h.rstrip("/") for h in hosts if h.rstrip("/") != me)
+
+    async def gather(self, path: str, method: str = "GET", body: bytes | None = None) -> tuple[list[dict], list[str]]:
+        """``path`` (with ``local=1``) asked of every peer: their JSON answers and the peers that failed."""
+        headers = access.bearer(self.settings.web_token)
+
+        async def ask(peer: str) -> dict:
+            timeout = aiohttp.ClientTimeout(total=PEER_TIMEOUT_S)
+            request = self.app.http_client.request(method, f"{peer}{path}", data=body, timeout=timeout, headers=headers)
+            async with request as response:
+                if response.status != 200:
+                    raise RuntimeError(f"{peer} answered {response.status}")
+                answer: dict = orjson.loads(await response.read())
+                return answer
+
+        peers = self.peers()
+        results = await asyncio.gather(*(ask(p) for p in peers), return_exceptions=True)
+        answers, failed = [], []
+        for peer, result in zip(peers, results):
+            if isinstance(result, BaseException):
+                log.warning("peer %s did not answer %s: %s", peer, path, result)
+                failed.append(peer)
+            else:
+                answers.append(result)
+        return answers, failed
+
+    def local_windows(self) -> list[tuple[int, dict]]:
+        """(window start, window record) for every window of this worker's partitions."""
+        records = []
+        book, pairs = self.book, self.pairs
+        for partition in sorted(book.partitions()):
+            for start in book.starts(partition):
+                raw = pairs.get(window_key(partition, start))
+                if raw is not None:
+                    records.append((start, orjson.loads(raw)))
+        return records
+
+    async def listing(
+        self,
+        view: _Json,
+        request: Request,
+        path: str,
+        local: Callable[[], list[dict]],
+        sort_key: str | None,
+        transform: Callable[[list[dict]], list[dict]] | None = None,
+    ) -> Response:
+        """A list view: this worker's items (newest first) and its peers', sorted, filtered and paged."""
+        try:
+            limit, offset = inspection.parse_paging(request.query)
+        except inspection.BadRequest as exc:
+            return view.problem(400, str(exc))
+        mine = local()[::-1]  # newest first
+        if request.query.get("local"):
+            return view.ok({"items": mine})
+        answers, failed = await self.gather(f"{path}?local=1")
+        items = mine + [item for answer in answers for item in answer["items"]]
+        if sort_key:
+            items.sort(key=lambda item: item[sort_key], reverse=True)
+        if transform is not None:
+            items = transform(items)
+        return view.ok({**inspection.page(items, limit, offset), "unreachable_workers": failed})
+
+    async def snapshot_records(self) -> list[dict]:
+        """The snapshots topic, read whole at most once a second however many views ask."""
+        loop = asyncio.get_running_loop()
+        cached = self._snapshot_cache
+        if cached is None or loop.time() - cached[0] > 1.0:
+            cached = self._snapshot_cache = (loop.time(), await read_snapshot_records(self.settings))
+        return cached[1]
+
+    async def follow_triage(self) -> None:
+        """Every worker follows the triage topic: any of them answers for the group, after any restart."""
+        await follow(self.settings, self.triage_book.apply)
+
+
 class _Json(View):
+    @property
+    def ctx(self) -> WebContext:
+        context: WebContext = self.app.dqhash_web
+        return context
+
     async def dispatch(self, request: Request) -> Response:
         """Every JSON view, before its handler: a request that changes state needs the web token, and so does a
         read when DQHASH_WEB_TOKEN_READS is set (dqhash.ops.access). One gate, so a new view cannot miss it."""
@@ -68,279 +182,223 @@ class _Json(View):
         return self.problem(503, f"partitions are being rebalanced or recovered; retry in {RETRY_AFTER_S} s")
 
 
-def register(runtime: Runtime) -> None:
-    """The views, on the runtime's app (the reconciler's role: they read its table)."""
-    app, settings, outputs = runtime.app, runtime.settings, runtime.outputs
-    pairs, book = runtime.parts["pairs"], runtime.parts["reconciler"].reconciler.windows
-    recent, output_topic = outputs.recent, outputs.output_topic
+@blueprint.route("/dq/pairs/{pk}")
+class PairView(_Json):
+    """Both sides of one pk as the tables hold them, its status and newest verdicts."""
 
-    def _busy() -> bool:
-        return bool(app.rebalancing or getattr(app, "in_recovery", False))
-
-    def _self_url() -> str:
-        return str(app.conf.canonical_url).rstrip("/")
-
-    def _peers() -> list[str]:
-        """The other workers of the group, by their canonical URLs (from the partition assignor)."""
+    async def get(self, request: Request, pk: str) -> Response:
         try:
-            hosts = app.router.tables_metadata().keys()
-        except Exception:  # not assigned yet
-            return []
-        return sorted(h.rstrip("/") for h in hosts if h.rstrip("/") != _self_url())
+            pk = inspection.parse_pk(pk)
+        except inspection.BadRequest as exc:
+            return self.problem(400, str(exc))
+        ctx = self.ctx
+        if ctx.busy():
+            return self.unavailable()
+        routed = await self._route(request, pk)
+        if routed is not None:
+            return routed
+        raw = ctx.pairs.get(pk.encode())
+        view = inspection.pair_view(
+            pk,
+            partition_for(pk, ctx.settings.partitions),
+            decode_state(raw) if raw is not None else None,
+            ctx.self_url(),
+        )
+        if raw is None:
+            return self.ok({**view, "error": "no state held for this pk: never seen, or expired after retention"}, 404)
+        return self.ok(view)
 
-    async def _gather(path: str, method: str = "GET", body: bytes | None = None) -> tuple[list[dict], list[str]]:
-        """``path`` (with ``local=1``) asked of every peer: their JSON answers and the peers that failed."""
-
-        async def ask(peer: str):
-            request = app.http_client.request(
-                method, f"{peer}{path}", data=body, timeout=_timeout(), headers=access.bearer(settings.web_token)
+    async def _route(self, request: Request, pk: str) -> Response | None:
+        """The owner's answer, when another worker owns the pk (Faust's table routing); None when this one does."""
+        try:
+            routed: Response = await self.app.router.route_req(self.ctx.pairs.name, pk.encode(), self.web, request)
+            return routed
+        except ServiceUnavailable:
+            return self.unavailable()
+        except TypeError:  # Faust's router before the producer knows the table's partitions (start-up)
+            log.debug("pair view asked before the table's partitions are known", exc_info=True)
+            return self.unavailable()
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:  # the owner died or is unreachable
+            log.warning("could not reach the owner of pk %r: %s", pk, exc)
+            return self.problem(
+                503,
+                f"the worker owning this pk does not answer ({type(exc).__name__}); its "
+                f"partitions move to another worker within the session timeout: retry in "
+                f"{RETRY_AFTER_S} s",
             )
-            async with request as response:
-                if response.status != 200:
-                    raise RuntimeError(f"{peer} answered {response.status}")
-                return orjson.loads(await response.read())
+        except Exception as exc:
+            if type(exc).__name__ != "SameNode":
+                raise
+            return None
 
-        peers = _peers()
-        results = await asyncio.gather(*(ask(p) for p in peers), return_exceptions=True)
-        answers, failed = [], []
-        for peer, result in zip(peers, results):
-            if isinstance(result, BaseException):
-                log.warning("peer %s did not answer %s: %s", peer, path, result)
-                failed.append(peer)
-            else:
-                answers.append(result)
-        return answers, failed
 
-    def _timeout():
-        return aiohttp.ClientTimeout(total=PEER_TIMEOUT_S)
+@blueprint.route("/dq/windows")
+class WindowsView(_Json):
+    """Recent windows summed over all partitions: counts by status and match rate (newest first)."""
 
-    @app.page("/dq/pairs/{pk}")
-    class PairView(_Json):
-        """Both sides of one pk as the tables hold them, its status and newest verdicts."""
-
-        async def get(self, request: Request, pk: str) -> Response:
-            try:
-                pk = inspection.parse_pk(pk)
-            except inspection.BadRequest as exc:
-                return self.problem(400, str(exc))
-            if _busy():
-                return self.unavailable()
-            try:
-                return await app.router.route_req(pairs.name, pk.encode(), self.web, request)
-            except ServiceUnavailable:
-                return self.unavailable()
-            except TypeError:  # Faust's router before the producer knows the table's partitions (start-up)
-                log.debug("pair view asked before the table's partitions are known", exc_info=True)
-                return self.unavailable()
-            except (TimeoutError, aiohttp.ClientError, OSError) as exc:  # the owner died or is unreachable
-                log.warning("could not reach the owner of pk %r: %s", pk, exc)
-                return self.problem(
-                    503,
-                    f"the worker owning this pk does not answer ({type(exc).__name__}); its "
-                    f"partitions move to another worker within the session timeout: retry in "
-                    f"{RETRY_AFTER_S} s",
-                )
-            except Exception as exc:
-                if type(exc).__name__ != "SameNode":
-                    raise
-            raw = pairs.get(pk.encode())
-            view = inspection.pair_view(
-                pk, partition_for(pk, settings.partitions), decode_state(raw) if raw is not None else None, _self_url()
-            )
-            if raw is None:
-                return self.ok(
-                    {**view, "error": "no state held for this pk: never seen, or expired after retention"}, 404
-                )
-            return self.ok(view)
-
-    @app.page("/dq/windows")
-    class WindowsView(_Json):
-        """Recent windows summed over all partitions: counts by status and match rate (newest first)."""
-
-        async def get(self, request: Request) -> Response:
-            try:
-                limit, offset = inspection.parse_paging(request.query)
-            except inspection.BadRequest as exc:
-                return self.problem(400, str(exc))
-            local = _local_windows()
-            if request.query.get("local"):  # a peer asking: this worker's per-partition records, unsummed
-                return self.ok({"items": local})
-            answers, failed = await _gather("/dq/windows?local=1")
-            records = [*local, *((start, window) for answer in answers for start, window in answer["items"])]
-            rows = inspection.window_rows(records, settings.window_ms)
-            return self.ok({**inspection.page(rows, limit, offset), "unreachable_workers": failed})
-
-    def _local_windows() -> list[tuple[int, dict]]:
-        """(window start, window record) for every window of this worker's partitions."""
-        records = []
-        for partition in sorted(book.partitions()):
-            for start in book.starts(partition):
-                raw = pairs.get(window_key(partition, start))
-                if raw is not None:
-                    records.append((start, orjson.loads(raw)))
-        return records
-
-    triage_book = triage.TriageBook()
-
-    @app.task
-    async def follow_triage() -> None:
-        """Every worker follows the triage topic: any of them answers for the group, after any restart."""
-        await follow(settings, triage_book.apply)
-
-    @app.page("/dq/mismatches")
-    class MismatchesView(_Json):
-        """The newest problem audit records (newest first) with their triage, gathered from all workers;
-        ``?state=open|acknowledged|resolved`` filters."""
-
-        async def get(self, request: Request) -> Response:
-            try:
-                state = triage.check_state(request.query.get("state"))
-            except triage.TriageError as exc:
-                return self.problem(400, str(exc))
-
-            def annotated(items: list[dict]) -> list[dict]:
-                return [item for item in triage_book.annotate(items) if triage.matches(item, state)]
-
-            return await _listing(
-                self, request, "/dq/mismatches", lambda: list(recent.problems), "classified_at", annotated
-            )
-
-    @app.page("/dq/triage/{audit_id}")
-    class TriageRecordView(_Json):
-        """An audit id's triage record, as every worker follows it from the triage topic (404: none)."""
-
-        async def get(self, request: Request, audit_id: str) -> Response:
-            found = triage_book.records.get(audit_id)
-            return self.ok(found) if found else self.problem(404, f"no triage record for {audit_id[:40]!r}")
-
-    @app.page("/dq/mismatches/{audit_id}/{action}")
-    class TriageView(_Json):
-        """POST ``{"who": "...", "note": "..."}`` to ``.../ack`` or ``.../resolve`` (needs the web token)."""
-
-        async def post(self, request: Request, audit_id: str, action: str) -> Response:
-            try:
-                triage.check_audit_id(audit_id)
-                if action not in triage.ACTIONS:
-                    raise triage.TriageError(f"unknown action {action[:20]!r}: ack or resolve")
-                who, note = triage.parse_body(await request.read())
-            except triage.TriageError as exc:
-                return self.problem(400, str(exc))
-            problem = next((p for p in recent.problems if p["audit_id"] == audit_id), None)
-            entry = triage.record(audit_id, action, who, note, now_ms(), problem)
-            await output_topic(settings.triage_topic).send(key=audit_id.encode(), value=orjson.dumps(entry))
-            triage_book.apply(entry, audit_id)
-            log.info("mismatch %s %s by %s", audit_id, entry["state"], who)
-            return self.ok(entry)
-
-    @app.page("/dq/dlq")
-    class DeadLettersView(_Json):
-        """The newest dead-lettered records with their reasons (newest first); ids are what replay takes."""
-
-        async def get(self, request: Request) -> Response:
-            return await _listing(
-                self, request, "/dq/dlq", lambda: [inspection.public(e) for e in recent.dead_letters], None
-            )
-
-    async def _listing(
-        view: _Json, request: Request, path: str, local, sort_key: str | None, transform=None
-    ) -> Response:
+    async def get(self, request: Request) -> Response:
         try:
             limit, offset = inspection.parse_paging(request.query)
         except inspection.BadRequest as exc:
-            return view.problem(400, str(exc))
-        mine = local()[::-1]  # newest first
+            return self.problem(400, str(exc))
+        ctx = self.ctx
+        local = ctx.local_windows()
+        if request.query.get("local"):  # a peer asking: this worker's per-partition records, unsummed
+            return self.ok({"items": local})
+        answers, failed = await ctx.gather("/dq/windows?local=1")
+        records = [*local, *((start, window) for answer in answers for start, window in answer["items"])]
+        rows = inspection.window_rows(records, ctx.settings.window_ms)
+        return self.ok({**inspection.page(rows, limit, offset), "unreachable_workers": failed})
+
+
+@blueprint.route("/dq/mismatches")
+class MismatchesView(_Json):
+    """The newest problem audit records (newest first) with their triage, gathered from all workers;
+    ``?state=open|acknowledged|resolved`` filters."""
+
+    async def get(self, request: Request) -> Response:
+        try:
+            state = triage.check_state(request.query.get("state"))
+        except triage.TriageError as exc:
+            return self.problem(400, str(exc))
+        ctx = self.ctx
+
+        def annotated(items: list[dict]) -> list[dict]:
+            return [item for item in ctx.triage_book.annotate(items) if triage.matches(item, state)]
+
+        return await ctx.listing(
+            self, request, "/dq/mismatches", lambda: list(ctx.recent.problems), "classified_at", annotated
+        )
+
+
+@blueprint.route("/dq/triage/{audit_id}")
+class TriageRecordView(_Json):
+    """An audit id's triage record, as every worker follows it from the triage topic (404: none)."""
+
+    async def get(self, request: Request, audit_id: str) -> Response:
+        found = self.ctx.triage_book.records.get(audit_id)
+        return self.ok(found) if found else self.problem(404, f"no triage record for {audit_id[:40]!r}")
+
+
+@blueprint.route("/dq/mismatches/{audit_id}/{action}")
+class TriageView(_Json):
+    """POST ``{"who": "...", "note": "..."}`` to ``.../ack`` or ``.../resolve`` (needs the web token)."""
+
+    async def post(self, request: Request, audit_id: str, action: str) -> Response:
+        try:
+            triage.check_audit_id(audit_id)
+            if action not in triage.ACTIONS:
+                raise triage.TriageError(f"unknown action {action[:20]!r}: ack or resolve")
+            who, note = triage.parse_body(await request.read())
+        except triage.TriageError as exc:
+            return self.problem(400, str(exc))
+        ctx = self.ctx
+        problem = next((p for p in ctx.recent.problems if p["audit_id"] == audit_id), None)
+        entry = triage.record(audit_id, action, who, note, now_ms(), problem)
+        await ctx.output_topic(ctx.settings.triage_topic).send(key=audit_id.encode(), value=orjson.dumps(entry))
+        ctx.triage_book.apply(entry, audit_id)
+        log.info("mismatch %s %s by %s", audit_id, entry["state"], who)
+        return self.ok(entry)
+
+
+@blueprint.route("/dq/dlq")
+class DeadLettersView(_Json):
+    """The newest dead-lettered records with their reasons (newest first); ids are what replay takes."""
+
+    async def get(self, request: Request) -> Response:
+        recent = self.ctx.recent
+        return await self.ctx.listing(
+            self, request, "/dq/dlq", lambda: [inspection.public(e) for e in recent.dead_letters], None
+        )
+
+
+@blueprint.route("/dq/dlq/replay")
+class ReplayView(_Json):
+    """POST {"ids": [...]}: re-inject those DLQ records into their source topics, marked as replays."""
+
+    async def post(self, request: Request) -> Response:
+        try:
+            ids = inspection.parse_replay_ids(await request.read())
+        except inspection.BadRequest as exc:
+            return self.problem(400, str(exc))
+        replayed, missing = await self._replay_local(ids)
+        if missing and not request.query.get("local"):
+            answers, _ = await self.ctx.gather("/dq/dlq/replay?local=1", "POST", orjson.dumps({"ids": missing}))
+            for answer in answers:
+                replayed.extend(answer["replayed"])
+            found = {r["id"] for r in replayed}
+            missing = [i for i in missing if i not in found]
+        if replayed:
+            log.info("replayed %d DLQ record(s) on request: %s", len(replayed), [r["id"] for r in replayed])
+        return self.ok({"replayed": replayed, "not_found": missing})
+
+    async def _replay_local(self, ids: list[str]) -> tuple[list[dict], list[str]]:
+        """Replays the ids this worker holds; returns what it replayed and the ids it does not hold."""
+        ctx = self.ctx
+        settings = ctx.settings
+        replayed, missing = [], []
+        for dlq_id in ids:
+            entry = ctx.recent.find_dead_letter(dlq_id)
+            if entry is None:
+                missing.append(dlq_id)
+                continue
+            topic = inspection.replay_target(entry, settings.onprem_topic, settings.cloud_topic, settings.rekey_topic)
+            await ctx.output_topic(topic).send(
+                key=entry["_key"], value=entry["_value"], headers=inspection.replay_headers(entry)
+            )
+            replayed.append({"id": dlq_id, "topic": topic})
+        return replayed, missing
+
+
+@blueprint.route("/dq/snapshots")
+class SnapshotsView(_Json):
+    """Every snapshot run, newest first: state, rows on each side, counts by status (docs/snapshots.md)."""
+
+    async def get(self, request: Request) -> Response:
+        try:
+            records = await self.ctx.snapshot_records()
+        except Exception as exc:
+            return self.problem(503, f"cannot read the snapshots topic: {type(exc).__name__}: {exc}")
+        return self.ok({"items": summaries(records, self.ctx.settings.partitions, now_ms())})
+
+
+@blueprint.route("/dq/snapshots/{snapshot_id}")
+class SnapshotView(_Json):
+    """One run's report: rows per side, counts by status, per partition and token range, progress."""
+
+    async def get(self, request: Request, snapshot_id: str) -> Response:
+        try:
+            records = await self.ctx.snapshot_records()
+        except Exception as exc:
+            return self.problem(503, f"cannot read the snapshots topic: {type(exc).__name__}: {exc}")
+        if not any(r.get("snapshot_id") == snapshot_id for r in records):
+            return self.problem(404, f"no records of snapshot {snapshot_id!r}")
+        return self.ok(build_report(records, snapshot_id, self.ctx.settings.partitions, now_ms()))
+
+
+@blueprint.route("/dq/status")
+class StatusView(_Json):
+    """Lag per input partition and backpressure, from every worker (docs/web.md)."""
+
+    async def get(self, request: Request) -> Response:
+        mine = self.ctx.collector.collect()
         if request.query.get("local"):
-            return view.ok({"items": mine})
-        answers, failed = await _gather(f"{path}?local=1")
-        items = mine + [item for answer in answers for item in answer["items"]]
-        if sort_key:
-            items.sort(key=lambda item: item[sort_key], reverse=True)
-        if transform is not None:
-            items = transform(items)
-        return view.ok({**inspection.page(items, limit, offset), "unreachable_workers": failed})
+            return self.ok(mine)
+        answers, failed = await self.ctx.gather("/dq/status?local=1")
+        return self.ok(status.group_status(mine, answers, failed))
 
-    @app.page("/dq/dlq/replay")
-    class ReplayView(_Json):
-        """POST {"ids": [...]}: re-inject those DLQ records into their source topics, marked as replays."""
 
-        async def post(self, request: Request) -> Response:
-            try:
-                ids = inspection.parse_replay_ids(await request.read())
-            except inspection.BadRequest as exc:
-                return self.problem(400, str(exc))
-            replayed, missing = [], []
-            for dlq_id in ids:
-                entry = recent.find_dead_letter(dlq_id)
-                if entry is None:
-                    missing.append(dlq_id)
-                    continue
-                topic = inspection.replay_target(
-                    entry, settings.onprem_topic, settings.cloud_topic, settings.rekey_topic
-                )
-                await output_topic(topic).send(
-                    key=entry["_key"], value=entry["_value"], headers=inspection.replay_headers(entry)
-                )
-                replayed.append({"id": dlq_id, "topic": topic})
-            if missing and not request.query.get("local"):
-                answers, failed = await _gather("/dq/dlq/replay?local=1", "POST", orjson.dumps({"ids": missing}))
-                for answer in answers:
-                    replayed.extend(answer["replayed"])
-                found = {r["id"] for r in replayed}
-                missing = [i for i in missing if i not in found]
-            if replayed:
-                log.info("replayed %d DLQ record(s) on request: %s", len(replayed), [r["id"] for r in replayed])
-            return self.ok({"replayed": replayed, "not_found": missing})
+@blueprint.route("/")
+class Dashboard(View):
+    """A self-refreshing page: match rate and counts per window, newest mismatches (no build step)."""
 
-    snapshot_cache: dict[str, tuple[float, list[dict]]] = {}
+    async def get(self, request: Request) -> Response:
+        return self.html(resources.files("dqhash.ops").joinpath("dashboard.html").read_text())
 
-    async def _snapshot_records() -> list[dict]:
-        """The snapshots topic, read whole at most once a second however many views ask."""
-        loop = asyncio.get_running_loop()
-        cached = snapshot_cache.get("records")
-        if cached is None or loop.time() - cached[0] > 1.0:
-            cached = snapshot_cache["records"] = (loop.time(), await read_snapshot_records(settings))
-        return cached[1]
 
-    @app.page("/dq/snapshots")
-    class SnapshotsView(_Json):
-        """Every snapshot run, newest first: state, rows on each side, counts by status (docs/snapshots.md)."""
-
-        async def get(self, request: Request) -> Response:
-            try:
-                records = await _snapshot_records()
-            except Exception as exc:
-                return self.problem(503, f"cannot read the snapshots topic: {type(exc).__name__}: {exc}")
-            return self.ok({"items": summaries(records, settings.partitions, now_ms())})
-
-    @app.page("/dq/snapshots/{snapshot_id}")
-    class SnapshotView(_Json):
-        """One run's report: rows per side, counts by status, per partition and token range, progress."""
-
-        async def get(self, request: Request, snapshot_id: str) -> Response:
-            try:
-                records = await _snapshot_records()
-            except Exception as exc:
-                return self.problem(503, f"cannot read the snapshots topic: {type(exc).__name__}: {exc}")
-            if not any(r.get("snapshot_id") == snapshot_id for r in records):
-                return self.problem(404, f"no records of snapshot {snapshot_id!r}")
-            return self.ok(build_report(records, snapshot_id, settings.partitions, now_ms()))
-
-    collector = runtime.parts["status"]
-
-    @app.page("/dq/status")
-    class StatusView(_Json):
-        """Lag per input partition and backpressure, from every worker (docs/web.md)."""
-
-        async def get(self, request: Request) -> Response:
-            mine = collector.collect()
-            if request.query.get("local"):
-                return self.ok(mine)
-            answers, failed = await _gather("/dq/status?local=1")
-            return self.ok(status.group_status(mine, answers, failed))
-
-    @app.page("/")
-    class Dashboard(View):
-        """A self-refreshing page: match rate and counts per window, newest mismatches (no build step)."""
-
-        async def get(self, request: Request) -> Response:
-            return self.html(resources.files("dqhash.ops").joinpath("dashboard.html").read_text())
+def register(runtime: Runtime) -> WebContext:
+    """The views, on the runtime's app (the reconciler's role: they read its table)."""
+    context = runtime.app.dqhash_web = WebContext(runtime)
+    runtime.app.task(context.follow_triage)
+    blueprint.register(runtime.app)
+    return context

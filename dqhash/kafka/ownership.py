@@ -1,10 +1,10 @@
 """The worker's lease on the partitions it was assigned (``dqhash.core.lease``), kept by the group's heartbeats.
 
 The consumer's thread reports every heartbeat the coordinator answered (``internals.transport``); the
-agents ask :meth:`Ownership.held` before they apply a batch, publish its outputs or send ticks, and wait
-in :meth:`Ownership.wait_held` otherwise: until a heartbeat confirms membership (the same generation,
-nothing was lost) or a rebalance hands out partitions again (the generation changed: the batch is read
-again by whoever owns it now).
+checkpoint (``dqhash.delivery.checkpoint``) asks :meth:`Ownership.held` before a batch is applied or
+published and before ticks are sent, and otherwise waits in :meth:`Ownership.settle`: until a heartbeat
+confirms membership (the same generation, nothing was lost) or the assignment ends (revoked or replaced:
+the batch is read again by whoever owns it now).
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ class Ownership:
         self._warned = False
         #: lapses this worker waited out since start
         self.lapses = 0
+        #: the newest generation whose assignment was revoked (generations only grow)
+        self._ended_through: int | None = None
 
     def attach(self, heartbeats: list) -> None:
         """Listens to the consumer's heartbeats; call from the event loop the agents run on."""
@@ -55,6 +57,8 @@ class Ownership:
 
     def revoked(self) -> bool:
         """The partitions are taken away; returns whether the lease had lapsed while they were held."""
+        if self.lease.generation is not None:
+            self._ended_through = max(self.lease.generation, self._ended_through or self.lease.generation)
         lapsed = self.lease.revoked(self._clock())
         self._wake()
         return lapsed
@@ -73,6 +77,32 @@ class Ownership:
         """Returns once the lease holds again; logs the first wait of a lapse."""
         if self.held():
             return
+        self._warn_lapse()
+        changed = self._changed
+        while not self.held():
+            if changed is None:  # not attached (no consumer group): nothing will renew it
+                return
+            changed.clear()
+            await changed.wait()
+
+    async def settle(self, generation: int) -> bool:
+        """Whether what was done under ``generation`` may still be published: waits while the lease has lapsed,
+        until a heartbeat of that generation renews it (True) or its assignment ends, revoked or replaced (False).
+        """
+        if not self.held():
+            self._warn_lapse()
+        changed = self._changed
+        while True:
+            if self._ended_through is not None and generation <= self._ended_through:
+                return False
+            if self.held():
+                return self.lease.generation == generation
+            if changed is None:  # not attached (no consumer group): nothing will renew it, nor revoke it
+                return True
+            changed.clear()
+            await changed.wait()
+
+    def _warn_lapse(self) -> None:
         if not self._warned and self.lease.generation is not None:
             self._warned = True
             self.lapses += 1
@@ -81,9 +111,3 @@ class Ownership:
                 "so it emits nothing for them until the group coordinator confirms its membership or reassigns them",
                 self.lease.duration_s,
             )
-        changed = self._changed
-        while not self.held():
-            if changed is None:  # not attached (no consumer group): nothing will renew it
-                return
-            changed.clear()
-            await changed.wait()

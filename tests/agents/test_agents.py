@@ -40,7 +40,7 @@ def produced(monkeypatch):
     async def capture(records):
         outs.extend(records)
 
-    monkeypatch.setattr(agents, "produce", capture)
+    monkeypatch.setattr(agents.checkpoint, "produce", capture)
     return outs
 
 
@@ -149,7 +149,7 @@ async def test_the_changelog_is_queued_in_the_order_the_store_was_written(monkey
             await release.wait()
         queued.extend(outs)
 
-    monkeypatch.setattr(agents, "produce", slow_first_produce)
+    monkeypatch.setattr(agents.checkpoint, "produce", slow_first_produce)
 
     def event(topic, offset, value):
         return SimpleNamespace(

@@ -280,15 +280,11 @@ class RocksTable(MemoryTable):
             self.db[event.message.key] = event.message.value
 
 
-def claiming_agents(table, marker_offset, landed, monkeypatch):
-    from agents import reconciler as module
+def claiming_checkpoint(table, marker_offset, landed, monkeypatch):
+    from dqhash.delivery import checkpoint as module
     from dqhash.settings import load
 
-    gate = EpochGate(stored=stored_epoch(table))
-    fence_changelog_replay(table, gate)
-    agents = object.__new__(module.ReconcilerAgents)
-    agents.pairs, agents.epochs, agents._write = table, gate, batch_writer(table, gate)
-    agents.settings, agents.app = load({}), None
+    checkpoint = module.Checkpoint(None, table, load({}), produce=None)
     sent, reads = [], []
 
     class Producer:
@@ -302,14 +298,14 @@ def claiming_agents(table, marker_offset, landed, monkeypatch):
 
     monkeypatch.setattr(module, "started_producer", lambda app: Producer())
     monkeypatch.setattr(module, "read_range", read_range)
-    return agents, gate, sent, reads
+    return checkpoint, checkpoint.epochs, sent, reads
 
 
 def test_a_claim_writes_its_marker_and_reads_nothing_when_nothing_landed(tmp_path, monkeypatch):
     table = RocksTable(tmp_path / "db", recovered=9)
     table.db[epoch_key(0)] = b"3"
-    agents, gate, sent, reads = claiming_agents(table, marker_offset=10, landed=[], monkeypatch=monkeypatch)
-    assert asyncio.run(agents._claim(0)) == 4
+    checkpoint, gate, sent, reads = claiming_checkpoint(table, marker_offset=10, landed=[], monkeypatch=monkeypatch)
+    assert asyncio.run(checkpoint.claim([0])) == [4]
     assert sent == [("app-pairs-changelog", epoch_key(0), b"4", 0, [epoch_header(4)])]
     assert reads == [] and gate.claimed(0) == 4 and table.db[epoch_key(0)] == b"4"
     assert table.data.persisted[TP("app-pairs-changelog", 0)] == 10
@@ -323,8 +319,8 @@ def test_a_claim_applies_what_landed_between_the_recovered_end_and_its_marker_as
     table = RocksTable(tmp_path / "db", recovered=9)
     table.db[epoch_key(0)] = b"3"
     landed = [event(0, 10, b"pk", b"late", 3), event(0, 11, b"pk2", b"late2", 3)]
-    agents, gate, sent, reads = claiming_agents(table, marker_offset=12, landed=landed, monkeypatch=monkeypatch)
-    assert asyncio.run(agents._claim(0)) == 4
+    checkpoint, gate, sent, reads = claiming_checkpoint(table, marker_offset=12, landed=landed, monkeypatch=monkeypatch)
+    assert asyncio.run(checkpoint.claim([0])) == [4]
     assert reads == [(10, 12)]
     assert table.db[b"pk"] == b"late" and table.db[b"pk2"] == b"late2"
     assert table.data.persisted[TP("app-pairs-changelog", 0)] == 12
