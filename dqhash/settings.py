@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import hmac
 import os
+import textwrap
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -723,6 +725,29 @@ def markdown_table() -> str:
     """The README's settings table (between its settings-table markers), generated so it never drifts."""
     rows = [f"| `{v.name}` | `{v.default}` | {_cell(v.help)} |" for v in VARIABLES]
     return "\n".join(["| variable | default | meaning |", "|---|---|---|", *rows])
+
+
+def variables_matching(patterns: Iterable[str]) -> list[Variable]:
+    """The declared variables whose names match any of ``patterns`` (``fnmatch``), in declaration order.
+
+    A pattern that matches nothing names a variable that does not exist: that is a bug, so it raises.
+    """
+    patterns = tuple(patterns)
+    for pattern in patterns:
+        if not any(fnmatchcase(v.name, pattern) for v in VARIABLES):
+            raise ValueError(f"no setting is read from a variable matching {pattern!r}")
+    return [v for v in VARIABLES if any(fnmatchcase(v.name, p) for p in patterns)]
+
+
+def environment_help(patterns: Iterable[str], width: int = 100) -> str:
+    """The text a command's ``--help`` ends with: each variable it reads, its meaning and its default."""
+    lines = ["environment variables read (default in brackets; full list in the README):"]
+    for variable in variables_matching(patterns):
+        default = f" [{variable.default}]" if variable.default else ""
+        meaning = variable.help.replace("`", "") + default
+        lines.append(f"  {variable.name}")
+        lines.extend(textwrap.wrap(meaning, width, initial_indent="      ", subsequent_indent="      "))
+    return "\n".join(lines)
 
 
 def _cell(text: str) -> str:

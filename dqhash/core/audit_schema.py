@@ -2,7 +2,7 @@
 
 The Kafka record (``outputs.audit_record``), the Cassandra tables and their INSERTs (``cloud.audit_sink``), the
 migration of existing tables (``dqhash cassandra migrate``) and ``docs/cassandra-audit.cql`` all follow this
-list; ``tests/unit/test_audit_schema.py`` fails when a field is added in one place only.
+list; ``tests/unit/core/test_audit_schema.py`` fails when a field is added in one place only.
 """
 
 from __future__ import annotations

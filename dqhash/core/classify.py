@@ -2,7 +2,7 @@
 
 Pure and deterministic: the caller passes the clock. The rules are tabulated in
 ``docs/classification.md``; each row there has a test in
-``tests/unit/test_classify.py``.
+``tests/unit/core/test_classify.py``.
 
 Per PK we keep only the newest on-prem event (:class:`Tracked`), the newest
 cloud observation (:class:`CloudSeen`) and a bounded list of fingerprints of

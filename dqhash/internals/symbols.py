@@ -1,7 +1,7 @@
 """Every private symbol of Faust, mode, aiokafka and rocksdict's Faust store that dqhash relies on.
 
 One row a symbol: where it lives, what kind of thing it is, why dqhash needs it, what breaks if it changes.
-``tests/unit/test_internals.py`` checks each row against the installed versions (a method exists with these
+``tests/unit/internals/test_symbols.py`` checks each row against the installed versions (a method exists with these
 parameters; an attribute is set by the owner's code), and that no module outside ``dqhash.internals`` uses
 a private framework symbol. An upgrade that changes one fails there, loudly, in one place.
 """

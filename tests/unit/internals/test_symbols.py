@@ -16,8 +16,8 @@ from types import SimpleNamespace
 import pytest
 
 from dqhash.internals.symbols import COPIES, SYMBOLS, Symbol
+from tests.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 FENCE = ROOT / "dqhash" / "internals"
 #: public names that merely start with an underscore: NamedTuple API, enum, os._exit
 PUBLIC_UNDERSCORED = {"_replace", "_fields", "_field_defaults", "_asdict", "_make", "_value_", "_exit"}

@@ -1,9 +1,9 @@
 """No Docker engine here: check the Dockerfile structurally against the project."""
 
 import re
-from pathlib import Path
 
-ROOT = Path(__file__).parents[2]
+from tests.paths import ROOT
+
 DOCKERFILE = (ROOT / "docker" / "Dockerfile").read_text()
 
 

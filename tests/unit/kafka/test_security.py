@@ -13,8 +13,8 @@ from dqhash import settings as settings_module
 from dqhash.kafka.security import client_options, connect_args, faust_credentials
 from dqhash.ops.access import bearer, refusal
 from dqhash.settings import Secret, SettingsError
+from tests.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 CLIENTS = {"AIOKafkaProducer", "AIOKafkaConsumer", "AIOKafkaAdminClient"}
 
 

@@ -12,7 +12,7 @@ from dqhash.engine.reconciler import Reconciler
 from dqhash.engine.staged import StagedTable, mapping_writer
 from dqhash.ops.dogstatsd import Metrics
 from dqhash.settings import load
-from tests.unit.test_reconciler import H1, H2, T0, Clock, N, cloud, event, home, scan
+from tests.unit.engine.test_reconciler import H1, H2, T0, Clock, N, cloud, event, home, scan
 
 SETTINGS = load(
     {

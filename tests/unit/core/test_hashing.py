@@ -2,7 +2,6 @@ import hashlib
 import ipaddress
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal
-from pathlib import Path
 from uuid import UUID
 
 import pytest
@@ -13,8 +12,7 @@ from hypothesis import strategies as st
 from dqhash.core.canonical import CanonicalError, canon, parse_type
 from dqhash.core.hashing import HashConfigError, RowHasher, differing_columns
 from dqhash.core.jsontext import JsonTextError, loads_exact
-
-VECTORS = Path(__file__).parent.parent / "vectors"
+from tests.paths import VECTORS
 
 
 def load_vectors():

@@ -22,10 +22,10 @@ import pytest
 
 from dqhash.core.hashing import RowHasher
 from dqhash.core.jsontext import JsonNumber, loads_exact
+from tests.paths import ROOT
 
 #: the vectors nest as deep as the spec allows (512), and these helpers recurse as the hasher does
 sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
-ROOT = Path(__file__).resolve().parents[2]
 JAVA_SOURCE = ROOT / "dqhash" / "java" / "DqHash.java"
 VECTORS = ROOT / "tests" / "vectors"
 INSTALL = "sudo apt-get install -y openjdk-17-jdk-headless"

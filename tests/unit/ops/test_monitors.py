@@ -2,11 +2,10 @@
 
 import json
 import re
-from pathlib import Path
 
 from dqhash.ops.dogstatsd import ALL_METRICS
+from tests.paths import ROOT
 
-ROOT = Path(__file__).parents[2]
 MONITORS = json.loads((ROOT / "docker" / "datadog" / "monitors.json").read_text())
 SLOS = json.loads((ROOT / "docker" / "datadog" / "slos.json").read_text())
 RUNBOOK = (ROOT / "docs" / "runbook.md").read_text()

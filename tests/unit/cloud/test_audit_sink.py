@@ -2,12 +2,12 @@
 
 import asyncio
 from datetime import date
-from pathlib import Path
 
 import pytest
 
 from dqhash.cloud.audit_sink import COLUMNS, AuditWriteFailed, CassandraAuditSink, schema
 from tests.cassandra_double import FakeSession, invalid, timeout
+from tests.paths import ROOT
 
 RECORD = {
     "audit_id": "a1b2",
@@ -42,7 +42,7 @@ def test_schema_created_with_bounded_partitions_ttl_and_twcs():
 
 
 def test_documented_cql_is_the_schema_the_sink_creates():
-    text = (Path(__file__).parents[2] / "docs" / "cassandra-audit.cql").read_text()
+    text = (ROOT / "docs" / "cassandra-audit.cql").read_text()
     for statement in schema("dqhash_audit"):
         assert statement + ";" in text
 

@@ -1,11 +1,10 @@
 """Every status declared once (``core.statuses``), and the lists each consumer uses derived from it."""
 
-from pathlib import Path
-
 from dqhash.agents import _PROBLEM_MARKS
 from dqhash.core import outputs, run_report, snapshot_report, statuses, tally
 from dqhash.core.statuses import KINDS, Status
 from dqhash.ops import dogstatsd, inspection
+from tests.paths import ROOT
 
 
 def test_every_status_has_its_kind_and_every_consumer_list_is_derived_from_it():
@@ -36,7 +35,7 @@ def test_what_the_statuses_mean_to_their_consumers_is_as_documented():
 
 
 def test_every_status_is_in_the_classification_rules_and_its_counter_in_the_readme():
-    root = Path(__file__).parents[2]
+    root = ROOT
     rules, readme = (root / "docs" / "classification.md").read_text(), (root / "README.md").read_text()
     for status, kind in KINDS.items():
         assert f"**{status.value}**" in rules, status

@@ -15,7 +15,7 @@ from dqhash.delivery.checkpoint import Batch, Checkpoint
 from dqhash.internals.transport import Consumer as TappingConsumer
 from dqhash.kafka.ownership import Ownership
 from dqhash.settings import load
-from tests.unit.test_fencing import MemoryTable
+from tests.unit.internals.test_fencing import MemoryTable
 
 WAIT_S = 5
 

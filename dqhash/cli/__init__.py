@@ -1,0 +1,56 @@
+"""The ``dqhash`` command: thin shells over the library, one module per subcommand.
+
+Each module's ``add(commands)`` declares its subcommand (and the environment variables it reads, listed by its
+``--help`` from the settings' declarations); its ``run`` functions return the exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from dqhash.cli import bench, broker, cassandra, demo, hash, report, snapshot, topics
+from dqhash.cli.common import EXIT_USAGE
+
+#: the subcommands, in the order ``dqhash --help`` lists them
+COMMANDS = (hash, demo, broker, topics, bench, snapshot, cassandra, report)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    # SIGTERM (docker stop, kill, a test harness) unwinds like Ctrl-C, so every command
+    # cleans up what it started (the embedded broker, workers, temporary state).
+    signal.signal(signal.SIGTERM, _terminate)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    return int(args.run(args) or 0)
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dqhash",
+        description="Streaming data-quality service: proves record by record that a cloud copy holds the same data "
+        "as the on-prem source. The worker itself runs as `faust -A dqhash.app worker` (README).",
+    )
+    parser.add_argument("--version", action="version", version=f"dqhash {_version()}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    for module in COMMANDS:
+        module.add(commands)
+    return parser
+
+
+def _version() -> str:
+    try:
+        return version("dqhash")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"

@@ -1,0 +1,59 @@
+"""``dqhash bench`` and ``dqhash bench-domain``: benchmarks that print numbers and same-run ratios."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from dqhash.cli.common import EXIT_USAGE, command, fail
+
+
+def add(commands: Any) -> None:
+    bench = command(
+        commands,
+        "bench",
+        "one worker end to end on the embedded broker (or DQHASH_BROKER), with same-run floors",
+        reads=("DQHASH_BROKER",),
+    )
+    bench.add_argument("--pairs", type=int, default=200_000, help="on-prem events to pre-load (default 200,000)")
+    bench.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    bench.add_argument(
+        "--snapshot-rows",
+        type=int,
+        help="instead: a whole-table snapshot run of this many rows (rows/s, peak RSS; docs/snapshots.md)",
+    )
+    bench.add_argument(
+        "--workers", type=int, default=1, help="also run on this many workers, as a ratio to one (default 1)"
+    )
+    bench.set_defaults(run=run)
+
+    domain = command(
+        commands,
+        "bench-domain",
+        "throughput of parse, hash and classify on one core, next to a bare orjson+sha256 floor",
+    )
+    domain.add_argument("--records", type=int, default=100_000, help="records per measurement (default 100000)")
+    domain.add_argument("--json", action="store_true", help="print one JSON object")
+    domain.set_defaults(run=run_domain)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not 1 <= args.workers <= 8:
+        return fail("bench", "--workers must be between 1 and 8", EXIT_USAGE)
+    if args.snapshot_rows is not None:
+        if args.snapshot_rows < 1000:
+            return fail("bench", "--snapshot-rows must be at least 1000", EXIT_USAGE)
+        from dqhash.tools.bench import snapshot
+
+        return snapshot.main(args.snapshot_rows, args.workers, args.json)
+    if args.pairs < 1000:
+        return fail("bench", "--pairs must be at least 1000", EXIT_USAGE)
+    from dqhash.tools.bench import pipeline
+
+    return pipeline.main(args.pairs, args.json, args.workers)
+
+
+def run_domain(args: argparse.Namespace) -> int:
+    from dqhash.tools.bench import domain  # imported on use: it builds large sample data
+
+    return domain.main(args.records, args.json)

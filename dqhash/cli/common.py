@@ -1,0 +1,73 @@
+"""What every command shares: exit statuses, loading the settings, and the environment its ``--help`` lists."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from dqhash import settings as settings_module
+
+EXIT_OK, EXIT_BAD_INPUT, EXIT_USAGE = 0, 1, 2
+#: ``dqhash report``: a gate breached or the report incomplete; no gate given (nothing was checked)
+EXIT_BREACHED, EXIT_NO_GATES = 3, 4
+
+#: the variables a command that talks to Kafka reads, as patterns over the settings' declarations
+KAFKA = ("DQHASH_BROKER", "DQHASH_KAFKA_*")
+#: ... that hashes rows by the shared spec
+HASHING = ("DQHASH_HASH_*", "DQHASH_PARTITIONS")
+#: ... that connects to Cassandra
+CASSANDRA = (
+    "DQHASH_CASSANDRA_CONTACT_POINTS",
+    "DQHASH_CASSANDRA_PORT",
+    "DQHASH_CASSANDRA_LOCAL_DC",
+    "DQHASH_CASSANDRA_USERNAME",
+    "DQHASH_CASSANDRA_PASSWORD",
+    "DQHASH_CASSANDRA_TLS_CA",
+)
+#: ... that reads the cloud table
+CLOUD_STORE = (
+    "DQHASH_CLOUD_STORE",
+    "DQHASH_SQLITE_*",
+    *CASSANDRA,
+    "DQHASH_CASSANDRA_KEYSPACE",
+    "DQHASH_CASSANDRA_TABLE",
+    "DQHASH_CASSANDRA_CONSISTENCY",
+    "DQHASH_CASSANDRA_TIMEOUT_SECONDS",
+    "DQHASH_CASSANDRA_RETRIES",
+)
+
+
+def command(
+    commands: Any, name: str, help: str, reads: Sequence[str] = (), description: str | None = None
+) -> argparse.ArgumentParser:
+    """A subcommand whose ``--help`` ends with the environment variables it reads (from the settings' declarations)."""
+    return commands.add_parser(
+        name,
+        help=help,
+        description=description or help,
+        epilog=settings_module.environment_help(reads) if reads else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def load_settings(command_name: str) -> settings_module.Settings | None:
+    """The settings, or None after printing which variable is wrong (the command then exits with EXIT_USAGE)."""
+    try:
+        return settings_module.load()
+    except settings_module.SettingsError as exc:
+        print(f"dqhash {command_name}: {exc}", file=sys.stderr)
+        return None
+
+
+def split(text: str | None) -> list[str] | None:
+    """A comma-separated option as a list (None when the option was not given)."""
+    if text is None:
+        return None
+    return [part.strip() for part in text.split(",")]
+
+
+def fail(command_name: str, message: str, status: int = EXIT_BAD_INPUT) -> int:
+    print(f"dqhash {command_name}: {message}", file=sys.stderr)
+    return status

@@ -1,0 +1,316 @@
+"""``dqhash snapshot``: prove the whole table. Publish the on-prem side, scan the cloud side, report, list, abandon."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from dqhash.cli.common import (
+    CLOUD_STORE,
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    EXIT_USAGE,
+    HASHING,
+    KAFKA,
+    command,
+    fail,
+    load_settings,
+    split,
+)
+from dqhash.core.canonical import CanonicalError
+from dqhash.core.hashing import HashConfigError, RowHasher, parse_type_declarations
+
+REPORTS = (*KAFKA, "DQHASH_SNAPSHOT_TOPIC", "DQHASH_PARTITIONS")
+PUBLISHES = (*REPORTS, "DQHASH_ONPREM_TOPIC", *HASHING)
+SCANS = (*REPORTS, "DQHASH_CLOUD_TOPIC", *HASHING, *CLOUD_STORE)
+
+
+def add(commands: Any) -> None:
+    snapshot = command(
+        commands,
+        "snapshot",
+        "prove the whole table: publish the on-prem side, scan the cloud side, report (docs/snapshots.md)",
+    )
+    actions = snapshot.add_subparsers(title="snapshot commands", metavar="ACTION")
+
+    publish = command(
+        actions,
+        "publish",
+        "hash an on-prem export (JSON Lines or CSV) by the spec and publish it to Topic-1",
+        PUBLISHES,
+    )
+    publish.add_argument("export", help="the export file (JSON Lines, or CSV with a header); - for stdin")
+    publish.add_argument("--format", choices=("jsonl", "csv"), help="default: from the file name (.csv), else jsonl")
+    publish.add_argument("--key-columns", required=True, help="the primary key columns, in key order")
+    publish.add_argument(
+        "--partition-key", help="the Cassandra partition key columns (default: the key columns), for token ranges"
+    )
+    publish.add_argument("--as-of", help="when the export was taken (ISO-8601 or epoch ms; default now)")
+    _hashing_options(publish)
+    publish.set_defaults(run=run_publish)
+
+    scan = command(
+        actions, "scan", "read the whole cloud table by token range, hash it and publish it to Topic-2", SCANS
+    )
+    _hashing_options(scan)
+    scan.add_argument("--parallel", type=int, default=4, help="token ranges read at once (default 4)")
+    scan.add_argument("--fetch-size", type=int, default=1000, help="rows per page (default 1000)")
+    scan.add_argument(
+        "--rows-per-second", type=float, default=5000, help="most rows read a second, all ranges together (0: no limit)"
+    )
+    scan.add_argument("--checkpoint", help="file of finished ranges (default ./dqhash-scan-<id>.json): resumes a scan")
+    scan.set_defaults(run=run_scan)
+
+    report = command(actions, "report", "a run's report (from the snapshots topic)", REPORTS)
+    report.add_argument("snapshot_id", nargs="?", help="the run (default: list every run)")
+    report.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    report.set_defaults(run=run_report)
+
+    listing = command(
+        actions, "list", "every run with its state: running, stalled, complete, failed, abandoned", REPORTS
+    )
+    listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    listing.set_defaults(run=run_report, snapshot_id=None)
+
+    abandon = command(
+        actions,
+        "abandon",
+        "end a run that will not complete: shown as abandoned, no longer counted against dqhash report's gates",
+        REPORTS,
+    )
+    abandon.add_argument("snapshot_id", help="the run to abandon")
+    abandon.add_argument("--reason", required=True, help="why, for whoever reads the report later")
+    abandon.set_defaults(run=run_abandon)
+
+
+def _hashing_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--snapshot-id", required=True, help="the run's id (letters, digits, . _ : -)")
+    parser.add_argument("--splits", type=int, default=256, help="token ranges the ring is split into (default 256)")
+    parser.add_argument(
+        "--ranges-from",
+        metavar="SNAPSHOT_ID",
+        help="cover only the token ranges in which that earlier run found differences",
+    )
+    parser.add_argument("--strategy", default=None, help="hash strategy (default DQHASH_HASH_STRATEGY)")
+    parser.add_argument("--fields", help="columns to hash (default DQHASH_HASH_COLUMNS, else every column)")
+    parser.add_argument("--types", help="column=cqltype declarations (default DQHASH_HASH_TYPES)")
+
+
+def _setup(args: argparse.Namespace) -> tuple[Any, RowHasher, set[int] | None] | int:
+    """Settings, hasher and the ranges to cover, or an exit status after saying what is wrong."""
+    from dqhash.core.contracts import Rejection, check_snapshot_id
+
+    settings = load_settings("snapshot")
+    if settings is None:
+        return EXIT_USAGE
+    checked = check_snapshot_id(args.snapshot_id)
+    if isinstance(checked, Rejection):
+        return fail("snapshot", f"--snapshot-id: {checked.message}", EXIT_USAGE)
+    if args.splits < 1 or args.splits > 1_000_000:
+        return fail("snapshot", "--splits must be between 1 and 1000000", EXIT_USAGE)
+    fields = split(args.fields) if args.fields else settings.hash_columns
+    types = args.types if args.types is not None else settings.hash_types
+    try:
+        hasher = RowHasher(args.strategy or settings.hash_strategy, fields, parse_type_declarations(types))
+    except (HashConfigError, CanonicalError) as exc:
+        return fail("snapshot", str(exc), EXIT_USAGE)
+    if not args.ranges_from:
+        return settings, hasher, None
+    only = _ranges_with_differences(settings, args.ranges_from, args.splits)
+    return only if isinstance(only, int) else (settings, hasher, only)
+
+
+def _ranges_with_differences(settings: Any, snapshot_id: str, splits: int) -> set[int] | int:
+    from dqhash.core.snapshot_report import build_report
+    from dqhash.core.timeutil import now_ms
+    from dqhash.kafka.snapshot_log import read_snapshot_records
+
+    records = asyncio.run(read_snapshot_records(settings))
+    earlier = build_report(records, snapshot_id, settings.partitions, now_ms())
+    if earlier["splits"] not in (None, splits):
+        return fail("snapshot", f"run {snapshot_id} used --splits {earlier['splits']}; give the same", EXIT_USAGE)
+    only = set(earlier["ranges_with_differences"])
+    print(f"dqhash snapshot: covering the {len(only)} token ranges {sorted(only)} of {snapshot_id}", file=sys.stderr)
+    return only
+
+
+def run_publish(args: argparse.Namespace) -> int:
+    from dqhash.core.timeutil import TimestampError, now_ms, parse_timestamp
+    from dqhash.tools.snapshot.publish import ColumnsError, publish
+
+    setup = _setup(args)
+    if isinstance(setup, int):
+        return setup
+    settings, hasher, only = setup
+    try:
+        as_of = parse_timestamp(args.as_of) if args.as_of else now_ms()
+    except TimestampError as exc:
+        return fail("snapshot publish", f"--as-of: {exc}", EXIT_USAGE)
+    key_columns = split(args.key_columns) or []
+    partition_key = split(args.partition_key) if args.partition_key else key_columns
+    path = None if args.export == "-" else Path(args.export)
+    if path is not None and not path.is_file():
+        return fail("snapshot publish", f"no such file: {path}", EXIT_USAGE)
+    fmt = args.format or ("csv" if path is not None and path.suffix.lower() == ".csv" else "jsonl")
+    types = dict(parse_type_declarations(args.types if args.types is not None else settings.hash_types) or {})
+    with open(path, "rb") if path is not None else os.fdopen(os.dup(0), "rb") as stream:
+        run = publish(
+            settings,
+            path,
+            stream,
+            fmt,
+            args.snapshot_id,
+            hasher,
+            key_columns,
+            partition_key or [],
+            types,
+            args.splits,
+            only,
+            as_of,
+        )
+        try:
+            errors = asyncio.run(run)
+        except ColumnsError as exc:
+            return fail("snapshot publish", f"{exc}. Nothing was published.", EXIT_USAGE)
+    return EXIT_BAD_INPUT if errors else EXIT_OK
+
+
+def run_scan(args: argparse.Namespace) -> int:
+    from dqhash.tools.snapshot.scan import Checkpoint, scan
+
+    setup = _setup(args)
+    if isinstance(setup, int):
+        return setup
+    settings, hasher, only = setup
+    try:
+        checkpoint = Checkpoint(
+            Path(args.checkpoint or f"dqhash-scan-{args.snapshot_id}.json"), args.snapshot_id, args.splits
+        )
+        source = _cloud_source(settings, args)
+    except Exception as exc:
+        return fail("snapshot scan", f"{type(exc).__name__}: {exc}", EXIT_USAGE)
+    try:
+        failed = asyncio.run(
+            scan(
+                settings,
+                source,
+                hasher,
+                args.snapshot_id,
+                args.splits,
+                only,
+                args.parallel,
+                args.rows_per_second,
+                checkpoint,
+            )
+        )
+    finally:
+        source.close()
+    if failed:
+        return fail("snapshot scan", f"{failed} token range(s) failed; run the same command again to read them")
+    return EXIT_OK
+
+
+def _cloud_source(settings: Any, args: argparse.Namespace) -> Any:
+    """The cloud table read by token range: Cassandra, or the SQLite stand-in (DQHASH_CLOUD_STORE)."""
+    from dqhash.cloud.scanner import CassandraRangeScan, SQLiteRangeScan
+
+    if settings.cloud_store == "sqlite":
+        types = dict(parse_type_declarations(args.types if args.types is not None else settings.hash_types) or {})
+        return SQLiteRangeScan(
+            settings.sqlite_path, settings.sqlite_table, settings.sqlite_key_columns, types, args.fetch_size
+        )
+    from dqhash.cloud.factory import cassandra_session
+
+    return CassandraRangeScan(
+        cassandra_session(settings),
+        settings.cassandra_keyspace,
+        settings.cassandra_table,
+        settings.cassandra_consistency,
+        args.fetch_size,
+        max(settings.cassandra_timeout_s, 10.0),
+        settings.cassandra_retries,
+    )
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from dqhash.core.snapshot_report import build_report, render_table
+    from dqhash.core.timeutil import now_ms
+
+    settings = load_settings("snapshot report")
+    if settings is None:
+        return EXIT_USAGE
+    records = _read_records(settings, "snapshot report")
+    if isinstance(records, int):
+        return records
+    if not args.snapshot_id:
+        return _print_runs(records, settings.partitions, args.json)
+    if not any(r.get("snapshot_id") == args.snapshot_id for r in records):
+        return fail("snapshot report", f"no records of snapshot {args.snapshot_id!r} on {settings.snapshot_topic}")
+    report = build_report(records, args.snapshot_id, settings.partitions, now_ms())
+    print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() if args.json else render_table(report))
+    return EXIT_OK
+
+
+def _read_records(settings: Any, command_name: str) -> list[dict] | int:
+    from dqhash.kafka.snapshot_log import read_snapshot_records
+
+    try:
+        return asyncio.run(read_snapshot_records(settings))
+    except Exception as exc:
+        return fail(
+            command_name,
+            f"cannot read the snapshots topic ({type(exc).__name__}: {exc}); is DQHASH_BROKER right?",
+        )
+
+
+def _print_runs(records: list[dict], partitions: int, as_json: bool) -> int:
+    from dqhash.core.snapshot_report import summaries
+    from dqhash.core.timeutil import now_ms
+
+    listing = summaries(records, partitions, now_ms())
+    if as_json:
+        print(orjson.dumps(listing, option=orjson.OPT_INDENT_2).decode())
+        return EXIT_OK
+    for row in listing:
+        print(
+            f"{row['snapshot_id']:32s} {row['state']:9s} {row['rows']['onprem']:>10,} on-prem "
+            f"{row['rows']['cloud']:>10,} cloud  {row['counts']}"
+        )
+    return EXIT_OK
+
+
+def run_abandon(args: argparse.Namespace) -> int:
+    import getpass
+
+    from dqhash.core.snapshot_report import abandon_record
+    from dqhash.core.timeutil import now_ms
+    from dqhash.kafka.security import connect_args
+    from dqhash.tools.runner import produce
+
+    if not args.reason.strip():
+        return fail("snapshot abandon", "--reason must say why", EXIT_USAGE)
+    settings = load_settings("snapshot abandon")
+    if settings is None:
+        return EXIT_USAGE
+    records = _read_records(settings, "snapshot abandon")
+    if isinstance(records, int):
+        return records
+    if not any(r.get("snapshot_id") == args.snapshot_id for r in records):
+        return fail("snapshot abandon", f"no run {args.snapshot_id!r} on {settings.snapshot_topic}")
+    record = abandon_record(args.snapshot_id, args.reason.strip(), getpass.getuser(), now_ms())
+    key = f"abandon:{args.snapshot_id}".encode()
+    try:
+        asyncio.run(produce(connect_args(settings), settings.snapshot_topic, [(key, orjson.dumps(record))]))
+    except Exception as exc:
+        return fail(
+            "snapshot abandon",
+            f"cannot reach the snapshots topic ({type(exc).__name__}: {exc}); is DQHASH_BROKER right?",
+        )
+    print(f"dqhash snapshot abandon: {args.snapshot_id} is abandoned ({record['reason']})", file=sys.stderr)
+    return EXIT_OK

@@ -1,0 +1,110 @@
+"""The command line as a whole: one module per command, ``--version``, and ``--help`` texts that list the
+environment variables a command reads, generated from the settings' declarations."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+
+import pytest
+
+from dqhash import cli
+from dqhash.settings import VARIABLES, environment_help, variables_matching
+
+
+def subcommand_parsers(
+    parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
+) -> dict[tuple[str, ...], argparse.ArgumentParser]:
+    """Every leaf subcommand's parser, by its words (``("snapshot", "scan")``)."""
+    found = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found.update(subcommand_parsers(sub, (*path, name)))
+    if not found and path:
+        found[path] = parser
+    return found
+
+
+LEAVES = subcommand_parsers(cli._parser())
+
+
+def test_each_command_lives_in_its_own_module():
+    assert {module.__name__.rsplit(".", 1)[1] for module in cli.COMMANDS} == {
+        "hash",
+        "demo",
+        "broker",
+        "topics",
+        "bench",
+        "snapshot",
+        "cassandra",
+        "report",
+    }
+    assert {words[0] for words in LEAVES} == {
+        "hash",
+        "demo",
+        "broker",
+        "topics",
+        "bench",
+        "bench-domain",
+        "snapshot",
+        "cassandra",
+        "report",
+    }
+
+
+@pytest.mark.parametrize(
+    ("words", "variables"),
+    [
+        (
+            ("topics", "create"),
+            {"DQHASH_BROKER", "DQHASH_KAFKA_SASL_MECHANISM", "DQHASH_PARTITIONS", "DQHASH_AUDIT_TOPIC"},
+        ),
+        (
+            ("snapshot", "scan"),
+            {"DQHASH_CLOUD_STORE", "DQHASH_CASSANDRA_KEYSPACE", "DQHASH_SQLITE_PATH", "DQHASH_HASH_TYPES"},
+        ),
+        (("snapshot", "publish"), {"DQHASH_ONPREM_TOPIC", "DQHASH_SNAPSHOT_TOPIC", "DQHASH_HASH_COLUMNS"}),
+        (("cassandra", "migrate"), {"DQHASH_CASSANDRA_CONTACT_POINTS", "DQHASH_CASSANDRA_AUDIT_KEYSPACE"}),
+        (("report",), {"DQHASH_AUDIT_TOPIC", "DQHASH_METRICS_TOPIC", "DQHASH_WEB_TOKEN"}),
+        (("demo",), {"DQHASH_BROKER"}),
+    ],
+)
+def test_help_lists_the_variables_the_command_reads_with_their_declared_defaults(words, variables):
+    text = LEAVES[words].format_help()
+    declared = {v.name: v for v in VARIABLES}
+    for name in variables:
+        assert f"  {name}\n" in text, f"dqhash {' '.join(words)} --help does not list {name}"
+        default = declared[name].default
+        if default:
+            assert f"[{default}]" in text, f"{name}'s default {default!r} is not the declared one"
+
+
+def test_a_command_that_reads_no_broker_does_not_list_one():
+    assert "DQHASH_BROKER" not in LEAVES[("hash",)].format_help()
+    assert "DQHASH_KAFKA" not in LEAVES[("cassandra", "migrate")].format_help()
+
+
+def test_a_pattern_that_names_no_setting_is_refused():
+    with pytest.raises(ValueError, match="DQHASH_NO_SUCH"):
+        variables_matching(["DQHASH_BROKER", "DQHASH_NO_SUCH_*"])
+
+
+def test_environment_help_follows_declaration_order_and_never_shows_a_secret_value(monkeypatch):
+    monkeypatch.setenv("DQHASH_CASSANDRA_PASSWORD", "hunter2")
+    text = environment_help(["DQHASH_CASSANDRA_*"])
+    names = [line.strip() for line in text.splitlines() if line.startswith("  DQHASH_")]
+    assert names == [v.name for v in VARIABLES if v.name.startswith("DQHASH_CASSANDRA_")]
+    assert "hunter2" not in text
+
+
+def test_version_is_the_installed_distributions(capsys):
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.strip() == f"dqhash {importlib.metadata.version('dqhash')}"
+
+
+def test_no_command_prints_the_help_and_exits_with_a_usage_error(capsys):
+    assert cli.main([]) == 2
+    assert "COMMAND" in capsys.readouterr().err
