@@ -31,7 +31,7 @@ from dqhash.core.timeutil import now_ms
 from dqhash.core.window_keys import window_key
 from dqhash.kafka.snapshot_log import read_snapshot_records
 from dqhash.kafka.triage_log import follow
-from dqhash.ops import access, inspection, status, triage
+from dqhash.ops import access, inspection, legend, status, triage
 
 if TYPE_CHECKING:
     from dqhash.runtime import Runtime
@@ -388,12 +388,22 @@ class StatusView(_Json):
         return self.ok(status.group_status(mine, answers, failed))
 
 
-@blueprint.route("/")
-class Dashboard(View):
-    """A self-refreshing page: match rate and counts per window, newest mismatches (no build step)."""
+@blueprint.route("/dq/statuses")
+class StatusesView(_Json):
+    """Every status, its group and colour on the dashboard, and what the tiles sum (``dqhash.ops.legend``)."""
 
     async def get(self, request: Request) -> Response:
-        return self.html(resources.files("dqhash.ops").joinpath("dashboard.html").read_text())
+        return self.ok(legend.legend())
+
+
+@blueprint.route("/")
+class Dashboard(View):
+    """A self-refreshing page: match rate and counts per window, newest mismatches (no build step); its legend
+    is filled in from the status declaration."""
+
+    async def get(self, request: Request) -> Response:
+        template = resources.files("dqhash.ops").joinpath("dashboard.html").read_text()
+        return self.html(legend.dashboard_page(template))
 
 
 def register(runtime: Runtime) -> WebContext:
