@@ -48,7 +48,7 @@ def rocksdb_options(cache_mb: int) -> dict[str, int]:
         "block_cache_compressed_size": 0,
         "write_buffer_size": 16 * MIB,
         "max_write_buffer_number": 2,
-        # Faust's default is 3 bits a key; a pair's first side reads a key the table does not hold, and at 10
-        # bits (1.25 bytes a key) those misses took 1.7-1.9 µs against 2.5 µs (measured in a 100k bench run)
+        # Faust's default is 3 bits a key; a pair's first side reads a key the table does not hold, and 10 bits
+        # (1.25 bytes a key) make those misses cheaper (docs/performance.md, "Per-record constant costs")
         "bloom_filter_size": 10,
     }

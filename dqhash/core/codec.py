@@ -44,7 +44,7 @@ def decode_state(data: bytes) -> PairState:
         raise ValueError(f"unknown pair-state format {fmt}; this worker reads format {FORMAT}")
     applied, history, origins, outbox, snapshot = (later + [None] * 5)[:5]  # absent in older records
     # built with ``dqhash.core.tuples.build``, past the NamedTuples' constructors: a pair's second side decodes
-    # its first side's state, and that cost 10 µs a record through the constructors (5 here)
+    # its first side's state, on the hot path (docs/performance.md, "Per-record constant costs")
     return build(
         PairState,
         (

@@ -114,7 +114,7 @@ class PairUpdates:
                 oldest = self.clock() - OUTBOX_MS
                 kept = tuple(v for v in kept if v.classified_ms >= oldest)
             # built with ``build``, not the NamedTuple's constructor nor ``_replace``: this runs for every
-            # record (``_replace`` cost 5 % of a worker)
+            # record (docs/performance.md, "Per-record constant costs")
             effects.writes.append(
                 (key, build(PairState, (*state[:4], applied, history, origins, (*kept, *verdicts), state.snapshot)))
             )
@@ -139,7 +139,7 @@ class PairUpdates:
 
     def _count(self, effects: Effects, state: PairState | None, verdict: classify.Verdict) -> None:
         """A verdict in its window's counts, its snapshot's, and the metrics."""
-        status = verdict.status._value_  # (``.value`` is a Python-level property: 0.2 µs a read)
+        status = verdict.status._value_  # ``.value`` is a Python-level property, read per verdict
         effects.count(verdict.window_start, f"LATE_{status}" if verdict.late else status)
         self.metrics.classified(status, verdict.late, verdict.classified_ms - verdict.arrived_ms)
         if verdict.status in REPAIRABLE:

@@ -8,14 +8,9 @@ listed end offsets, fetches once at each (with ``max_wait`` ≥ 1 ms: Tansu
 answers a zero-wait fetch with no partitions) and uses the larger of the
 listed offset and the fetch's high watermark.
 
-Not changed, on purpose: Tansu holds every Fetch for its whole ``max_wait`` even when records arrive
-meanwhile (produce→consume 1,232–1,240 ms with Faust's fixed 1,500 ms; 37–46 ms with 100 ms), which puts
-about a second on every hop through a topic. With 100 ms, more fetches return while a rebalance is under
-way, which exposed Faust's ways of losing or reordering records on failover that ``dqhash.internals.transport`` now
-closes (holes in 4 of 12 kill -9 runs before; 28 of 28 local runs exact with the last fixes, one hole seen).
-But in a CI run with 100 ms, six records of a taken-over partition were still read and not processed, by
-a path not yet found; their re-read (after the records that followed them) left the window totals six short.
-With the stock wait no such hole has been seen, so it stays.
+Not changed, on purpose: Faust's fetch wait. Tansu holds every Fetch for its whole ``max_wait`` even when
+records arrive meanwhile, which puts about a second on every hop through a topic; a shorter wait opened a
+failover path that is not yet understood (docs/brokers.md tells what was measured).
 
 Selected by the URL scheme only (``DQHASH_BROKER=tansu://host:port``, what the
 embedded broker advertises); built on ``dqhash.internals.transport``, which ``kafka://`` uses too.

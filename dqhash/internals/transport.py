@@ -1,35 +1,32 @@
-"""Faust's aiokafka transport with three fixes that keep a rebalance from losing records.
+"""Faust's aiokafka transport with three fixes that keep a rebalance from losing records, and the taps.
+
+docs/delivery.md ("The transport's fixes") tells how each loss was found and what the fixes measured.
 
 First, a partition with no committed offset restarts from the reset policy after every rebalance. When a
 rebalance stops the flow while a fetch is in flight, Faust's ``Consumer.getmany`` drops the records that
 fetch returns, yet aiokafka's position has already moved past them. Faust then seeks every assigned
 partition to its committed offset — except partitions with none (aiokafka seeks only to offsets > 0), which
-keep the advanced position, so their first records are never processed. Seen on failover: a worker took
-over the partitions of a worker killed before its first commit, dropped one fetch of them during the
-rebalance, and never consumed those records (1 to 3 runs in 6 of the kill -9 test; 13 of 13 exact with
-this fix). Rewinding such partitions is what a fresh assignment would do anyway; records processed again
-are recognised by the reconciler's applied offsets.
+keep the advanced position, so their first records would never be processed. Rewinding such partitions is
+what a fresh assignment would do anyway; records processed again are recognised by the reconciler's applied
+offsets.
 
 Second, the commit: Faust commits the first run of consecutive acknowledged offsets wherever it
 starts when a partition has no committed offset (and lets a one-record hole through when it has one), so
 a record that was read but never processed (a stream skips records fetched while flow control is off or
-the generation changed, i.e. during a rebalance) is committed past and lost. The likely path of 1 to 3
-lost verdicts in about 1 run in 10 of the kill -9 test under load: in a failing run, three early events of
-the survivor's own partitions, read while its start-up seek was under way, reached neither worker's table.
-Here a commit only extends the committed offset by the records after it that were acknowledged; a record
-read and not acknowledged holds the commit and is read again (:func:`committable`, ``Consumer._new_offset``).
+the generation changed, i.e. during a rebalance) would be committed past and lost. Here a commit only
+extends the committed offset by the records after it that were acknowledged; a record read and not
+acknowledged holds the commit and is read again (:func:`committable`, ``Consumer._new_offset``).
 
 Third, each partition is applied in order across seeks. Faust's drain loop kept handing out records fetched
 before a seek (its own seek to committed offsets after a rebalance, or a re-read), raised its read offset
 past the sought offset with each, and dropped the re-fetched records as already read: a hole, with the
-records after it applied first. The reconciler's applied offsets and window counts assume order (3 MATCH
-went missing from the window totals in a kill -9 run). The consumer thread counts every seek of each
-partition (:func:`count_seeks`) and stamps each record with the count it was fetched under; a record of a
-partition sought since is stale (``Consumer.is_stale``): never handed out, skipped by the agents, its
-acknowledgement not counted, and read again from where the seek went. Faust's stream also acknowledges the
-records it skips during a rebalance; those are not counted either (``Consumer.ack``). And when Faust's
-``getmany`` stops handing out a batch (the flow stopped), the partitions it left records of are sought back
-to them unless another seek came first (``Consumer._seek_back_to_dropped``).
+records after it applied first, which the reconciler's applied offsets and window counts do not allow. The
+consumer thread counts every seek of each partition (:func:`count_seeks`) and stamps each record with the
+count it was fetched under; a record of a partition sought since is stale (``Consumer.is_stale``): never
+handed out, skipped by the agents, its acknowledgement not counted, and read again from where the seek went.
+Faust's stream also acknowledges the records it skips during a rebalance; those are not counted either
+(``Consumer.ack``). And when Faust's ``getmany`` stops handing out a batch (the flow stopped), the partitions
+it left records of are sought back to them unless another seek came first (``Consumer._seek_back_to_dropped``).
 
 Fourth, not a fix but the worker's throughput: the partitions of topics an agent reads through a tap
 (``dqhash.kafka.taps``) skip Faust's per-record path. ``_wait_next_records`` puts each such partition's fetched

@@ -38,7 +38,7 @@ class Worker(faust.Worker):
 
     def _setup_spinner_handler(self, logger: logging.Logger, level: int) -> None:
         """No terminal spinner: Faust's sets the root logger to DEBUG for it (at -l warn), and building a
-        debug record per produced message cost ~5 % of a busy worker's CPU (py-spy, ``dqhash bench``)."""
+        debug record per produced message costs a busy worker CPU for nothing (docs/performance.md)."""
 
     def _schedule_shutdown(self, signum: signal.Signals) -> None:
         if not self._signal_stop_time:
@@ -55,9 +55,8 @@ def tune_garbage_collector(threshold: int) -> None:
     """Fewer young-generation collections, and none of them scanning what start-up built.
 
     The reconciler makes a few dozen short-lived tuples per record (inputs, parsed records, states, outputs);
-    with Python's default threshold (700 allocations) the collector ran about 100 times a second and took
-    ~12 % of a busy worker (1.2 s of 10 s at 9,000 records/s, measured with ``gc.callbacks``); at 100,000,
-    0.1 s. Almost nothing here is cyclic garbage: reference counting frees it the moment it is dropped, so
+    with Python's default threshold (700 allocations) the collector runs many times a second and takes a large
+    share of a busy worker (docs/performance.md, "The garbage collector"). Almost nothing here is cyclic garbage: reference counting frees it the moment it is dropped, so
     the collector finds little either way. ``gc.freeze`` moves the objects alive at start-up (modules,
     Faust's app) out of every later collection.
     """

@@ -3,8 +3,8 @@
 Faust hands every record on by itself: its drain loop (``wait_first``: two tasks and an ``asyncio.wait``
 per record), the conductor (a lock, flow control, decoding into an ``Event``), a channel queue, the stream
 iterator (sensors, context variables) and an acknowledgement through the event, the message and a lock.
-Measured here, that path alone costs about 190 µs a record (a bare Faust agent that only parses reaches
-~5,000 records/s), four times what dqhash's reconciliation of the record costs. The agents take whole
+That path alone costs several times what dqhash's reconciliation of the record costs (docs/performance.md,
+"Taps"). The agents take whole
 batches anyway, so the consumer (``dqhash.internals.transport.Consumer``) puts each partition's fetched records for a
 tapped topic here as one :class:`Chunk`, and the agent takes everything buffered as one batch and
 acknowledges it by offsets.

@@ -8,7 +8,7 @@ agent costs nothing but lost UDP datagrams. Inside :meth:`Metrics.batch` (a
 reconciler batch) counters are summed locally and handed to the client once
 per name and tag set, as the client's own aggregation would have; distribution
 samples (one per verdict, which the client would format and buffer one line
-each: 8 % of a worker's time) are sent once per batch as packed lines,
+each: a measurable share of a busy worker, docs/performance.md) are sent once per batch as packed lines,
 ``name:v1:v2:...|d|#tags`` (DogStatsD protocol v1.1, Agent 6.25 / 7.25 and later):
 every sample still reaches the agent, none is sampled away.
 """
