@@ -224,12 +224,18 @@ def _collection(value: Any, ctype: ColumnType | None) -> Canon:
         value = {field: getattr(value, field) for field in value._fields}
     if isinstance(value, Mapping) and name in (None, "map", "udt"):
         return _map(value, params)
-    is_set = isinstance(value, Set) or _is_driver_set(value)
-    if name == "set" and isinstance(value, (list, tuple)) or is_set and name in (None, "set"):
+    if _is_set_of(value, name):
         return _set(value, params[0] if params else None)
     if isinstance(value, (list, tuple)) and name in (None, "list", "tuple"):
         return _sequence(value, name, params)
     raise CanonicalError(f"cannot hash a value of type {type(value).__name__}" + (f" as {ctype}" if ctype else ""))
+
+
+def _is_set_of(value: Any, name: str | None) -> bool:
+    """Hashed as a set: a JSON array declared ``set``, or a set (Python's or the driver's) not declared otherwise."""
+    if name == "set" and isinstance(value, (list, tuple)):
+        return True
+    return name in (None, "set") and (isinstance(value, Set) or _is_driver_set(value))
 
 
 def _map(value: Mapping[Any, Any], params: tuple[ColumnType, ...]) -> Canon:

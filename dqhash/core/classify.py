@@ -333,6 +333,19 @@ def on_deadline(state: PairState, now_ms: int, rules: Rules, read_to: int | None
     return Step(state._replace(tracked=tracked, updated_ms=now_ms), (verdict,) if verdict else (), lookups=lookups)
 
 
+def _extra_in_cloud(state: PairState, member: Membership, started_ts: int | None, read_to: int, rules: Rules) -> bool:
+    """A cloud-only snapshot row is EXTRA_IN_CLOUD unless it was judged when it paired, a stream event since the
+    on-prem side began speaks for it, or a CREATE still unread in Topic-1 may (a later sweep judges it then)."""
+    tracked, cloud = state.tracked, state.cloud
+    if member.onprem or not member.cloud or cloud is None or cloud.hash_digest is None:
+        return False
+    if tracked is not None and (
+        tracked.snapshot_id == member.snapshot_id or (started_ts is not None and tracked.event_ts >= started_ts)
+    ):
+        return False
+    return read_to >= cloud.cloud_ts + rules.windows.grace_ms
+
+
 def on_snapshot_complete(
     state: PairState, started_ts: int | None, now_ms: int, rules: Rules, read_to: int | None = None
 ) -> Step:
@@ -364,14 +377,8 @@ def on_snapshot_complete(
         return _step(
             state._replace(tracked=tracked, updated_ms=now_ms, snapshot=judged), (verdict,) if verdict else (), lookups
         )
-    if member.onprem or not member.cloud or cloud is None or cloud.hash_digest is None:
-        return Step(state)  # judged when it paired, or left to a newer stream event: nothing to write
-    if tracked is not None and (
-        tracked.snapshot_id == member.snapshot_id or (started_ts is not None and tracked.event_ts >= started_ts)
-    ):
-        return Step(state)  # a stream event since the on-prem side began speaks for the row
-    if read_to < cloud.cloud_ts + rules.windows.grace_ms:
-        return Step(state)  # a CREATE still unread in Topic-1 may speak for it: a later sweep judges it
+    if not _extra_in_cloud(state, member, started_ts, read_to, rules) or cloud is None:
+        return Step(state)
     extra = build(
         Tracked,
         (

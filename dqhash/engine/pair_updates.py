@@ -7,6 +7,7 @@ its deadline is indexed, and its verdicts become audit and repair records.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -89,53 +90,58 @@ class PairUpdates:
 
     def record_step(self, effects: Effects, pk: str, key: bytes, before: PairState | None, step: Step) -> list[Out]:
         """Queue the step's new state as the record's write; return its lookups, audit and repair records."""
-        partition, source, state, verdicts = effects.partition, effects.source, step.state, step.verdicts
-        if state is not None and (state is not before or source != SOURCE_TICK):
+        partition, state, verdicts = effects.partition, step.state, step.verdicts
+        if state is not None and (state is not before or effects.source != SOURCE_TICK):
             # an input record is recorded as applied even when it changed nothing (a duplicate), so that
             # its redelivery is recognised rather than counted again
-            applied: tuple[int, ...]
-            history: tuple[tuple[Any, ...], ...]
-            origins: tuple[str, ...]
-            kept: tuple[classify.Verdict, ...]
-            if before is None:
-                applied, history, origins, kept = state.applied, (), (), ()
-            else:
-                applied, history, origins, kept = before.applied, before.history, before.origins, before.outbox
-            if source != SOURCE_TICK:
-                applied = (*applied[:source], effects.offset, *applied[source + 1 :])
-            if effects.origin:
-                origins = (*origins, effects.origin)[-ORIGINS_KEPT:]
-            if verdicts:
-                history = (
-                    *history,
-                    *[(v.status._value_, v.late, v.event_id, v.classified_ms, v.reason) for v in verdicts],
-                )[-HISTORY:]
-            if kept:
-                oldest = self.clock() - OUTBOX_MS
-                kept = tuple(v for v in kept if v.classified_ms >= oldest)
-            # built with ``build``, not the NamedTuple's constructor nor ``_replace``: this runs for every
-            # record (docs/performance.md, "Per-record constant costs")
-            effects.writes.append(
-                (key, build(PairState, (*state[:4], applied, history, origins, (*kept, *verdicts), state.snapshot)))
-            )
+            effects.writes.append((key, self._recorded(effects, before, state, verdicts)))
         if state is not None and state.snapshot is not None:
             self.snapshots.note_step(effects, before, state)
         if state is not before:
             due = classify.pending_deadline(state)
             if due is not None and due != classify.pending_deadline(before):
                 self.track_deadline(partition, pk, state.tracked, due)  # type: ignore[union-attr,arg-type]
-        outs = (
-            [
-                Out(self.lookup_topic, key, encode_request(pk, lookup.not_before_ms, lookup.attempt), None, partition)
-                for lookup in step.lookups
-            ]
-            if step.lookups
-            else []
-        )
+        outs = [
+            Out(self.lookup_topic, key, encode_request(pk, lookup.not_before_ms, lookup.attempt), None, partition)
+            for lookup in step.lookups
+        ]
         for verdict in verdicts:
             self._count(effects, state, verdict)
             outs.extend(self.verdict_outs(pk, key, verdict))
         return outs
+
+    def _recorded(
+        self, effects: Effects, before: PairState | None, state: PairState, verdicts: Sequence[classify.Verdict]
+    ) -> PairState:
+        """The state to write: the step's, with the record's offset applied, its origin, the verdict history and
+        the outbox of recent verdicts carried over from ``before``."""
+        source = effects.source
+        applied: tuple[int, ...]
+        history: tuple[tuple[Any, ...], ...]
+        origins: tuple[str, ...]
+        kept: tuple[classify.Verdict, ...]
+        if before is None:
+            applied, history, origins, kept = state.applied, (), (), ()
+        else:
+            applied, history, origins, kept = before.applied, before.history, before.origins, before.outbox
+        if source != SOURCE_TICK:
+            applied = (*applied[:source], effects.offset, *applied[source + 1 :])
+        if effects.origin:
+            origins = (*origins, effects.origin)[-ORIGINS_KEPT:]
+        if verdicts:
+            history = (
+                *history,
+                *[(v.status._value_, v.late, v.event_id, v.classified_ms, v.reason) for v in verdicts],
+            )[-HISTORY:]
+        if kept:
+            oldest = self.clock() - OUTBOX_MS
+            kept = tuple(v for v in kept if v.classified_ms >= oldest)
+        # built with ``build``, not the NamedTuple's constructor nor ``_replace``: this runs for every
+        # record (docs/performance.md, "Per-record constant costs")
+        recorded: PairState = build(
+            PairState, (*state[:4], applied, history, origins, (*kept, *verdicts), state.snapshot)
+        )
+        return recorded
 
     def _count(self, effects: Effects, state: PairState | None, verdict: classify.Verdict) -> None:
         """A verdict in its window's counts, its snapshot's, and the metrics."""

@@ -35,42 +35,52 @@ async def read_records(
     )
     await consumer.start()
     try:
-        # as many partitions as ``dqhash topics create`` gives the topic (the consumer's metadata may not know it yet)
-        planned = {spec.name: spec.partitions for spec in topic_plan(settings)}
-        found = consumer.partitions_for_topic(topic)
-        partitions = sorted(found) if found else list(range(planned.get(topic, 1)))
+        partitions = _partitions(settings, consumer, topic)
         tps = [TopicPartition(topic, p) for p in partitions]
         consumer.assign(tps)
         ends = await consumer.end_offsets(tps)
-        starts: dict[Any, Any] = {}
-        if since_ms is not None:
-            try:
-                starts = await consumer.offsets_for_times({tp: since_ms for tp in tps})
-            except Exception:  # not served by every broker: read from the beginning instead
-                starts = {}
-        for tp in tps:
-            start = starts.get(tp)
-            if start is not None:
-                consumer.seek(tp, start.offset)
-            else:
-                await consumer.seek_to_beginning(tp)
+        await _seek_to_time(consumer, tps, since_ms)
+        remaining = {tp for tp in tps if ends[tp] > 0 and await consumer.position(tp) < ends[tp]}
         records: list[TopicRecord] = []
-        remaining = {tp for tp in tps if ends[tp] > 0}
-        for tp in list(remaining):
-            if await consumer.position(tp) >= ends[tp]:
-                remaining.discard(tp)
         while remaining:
             batches = await consumer.getmany(*remaining, timeout_ms=int(timeout_s * 1000))
             if not batches:
                 raise TimeoutError(f"{topic} was not read to its end within {timeout_s:.0f}s")
             for tp, batch in batches.items():
-                for record in batch:
-                    if since_ms is None or record.timestamp >= since_ms:
-                        records.append(
-                            TopicRecord(tp.partition, record.offset, record.timestamp, record.key, record.value)
-                        )
-                    if record.offset + 1 >= ends[tp]:
-                        remaining.discard(tp)
+                records.extend(
+                    TopicRecord(tp.partition, r.offset, r.timestamp, r.key, r.value)
+                    for r in batch
+                    if since_ms is None or r.timestamp >= since_ms
+                )
+                if batch and batch[-1].offset + 1 >= ends[tp]:
+                    remaining.discard(tp)
         return TopicRead(records, partitions)
     finally:
         await consumer.stop()
+
+
+def _partitions(settings: Settings, consumer: Any, topic: str) -> list[int]:
+    """The topic's partitions: as the consumer's metadata knows them, else as many as ``dqhash topics create``
+    gives the topic (the metadata may not know it yet)."""
+    found = consumer.partitions_for_topic(topic)
+    if found:
+        return sorted(found)
+    planned = {spec.name: spec.partitions for spec in topic_plan(settings)}
+    return list(range(planned.get(topic, 1)))
+
+
+async def _seek_to_time(consumer: Any, tps: list[Any], since_ms: int | None) -> None:
+    """Each partition's first record at or after ``since_ms``; from the beginning where the broker cannot
+    answer offsets-for-times (the records are then filtered by timestamp)."""
+    starts: dict[Any, Any] = {}
+    if since_ms is not None:
+        try:
+            starts = await consumer.offsets_for_times({tp: since_ms for tp in tps})
+        except Exception:  # not served by every broker: read from the beginning instead
+            starts = {}
+    for tp in tps:
+        start = starts.get(tp)
+        if start is not None:
+            consumer.seek(tp, start.offset)
+        else:
+            await consumer.seek_to_beginning(tp)
