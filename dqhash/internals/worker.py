@@ -23,18 +23,29 @@ import threading
 
 import faust
 
+from dqhash.kafka.preflight import wait_for_topics
+from dqhash.kafka.topics import mismatch_error
 from dqhash.settings import Settings
 
 log = logging.getLogger("dqhash.internals.worker")
 
 #: Exit code of a shutdown cut short by the watchdog (EX_TEMPFAIL).
 EXIT_SHUTDOWN_TIMEOUT = 75
+#: Exit code of a worker whose topics do not match DQHASH_PARTITIONS or lost their compaction (a usage error).
+EXIT_BAD_TOPICS = 2
 
 
 class Worker(faust.Worker):
     async def on_first_start(self) -> None:
         await super().on_first_start()  # logging is set up, the app and its modules are loaded
-        tune_garbage_collector(self._settings().gc_threshold)
+        settings = self._settings()
+        tune_garbage_collector(settings.gc_threshold)
+        wrong = await wait_for_topics(settings)
+        if wrong:  # the same message as ``dqhash topics create``; nothing has started yet
+            message = f"dqhash: refusing to start: {mismatch_error(wrong)}"
+            log.error(message)
+            print(message, file=sys.stderr, flush=True)
+            raise SystemExit(EXIT_BAD_TOPICS)
 
     def _setup_spinner_handler(self, logger: logging.Logger, level: int) -> None:
         """No terminal spinner: Faust's sets the root logger to DEBUG for it (at -l warn), and building a
@@ -56,8 +67,8 @@ def tune_garbage_collector(threshold: int) -> None:
 
     The reconciler makes a few dozen short-lived tuples per record (inputs, parsed records, states, outputs);
     with Python's default threshold (700 allocations) the collector runs many times a second and takes a large
-    share of a busy worker (docs/performance.md, "The garbage collector"). Almost nothing here is cyclic garbage: reference counting frees it the moment it is dropped, so
-    the collector finds little either way. ``gc.freeze`` moves the objects alive at start-up (modules,
+    share of a busy worker (docs/performance.md, "The garbage collector"). Almost nothing here is cyclic
+    garbage: reference counting frees it the moment it is dropped, so the collector finds little either way. ``gc.freeze`` moves the objects alive at start-up (modules,
     Faust's app) out of every later collection.
     """
     if threshold <= 0:

@@ -112,3 +112,78 @@ def test_starting_the_embedded_broker_twice_runs_one_broker():
         first = broker.process
         assert broker.start().process is first and first.poll() is None
     assert first.poll() is not None, "the broker must be stopped on leaving the block"
+
+
+def _create_topic(broker_url: str, name: str, partitions: int, configs: dict | None = None) -> None:
+    import asyncio
+
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    async def create() -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=broker_url.split("://", 1)[1])
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic(name, partitions, 1, topic_configs=configs or {})])
+        finally:
+            await admin.close()
+
+    asyncio.run(create())
+
+
+def test_a_worker_refuses_to_start_on_an_input_topic_with_another_partition_count(tmp_path):
+    """Topic-1 made by someone else with 2 partitions, DQHASH_PARTITIONS=4: the worker says so and exits, instead
+    of running for minutes pairing nothing."""
+    with EmbeddedBroker(log_path=tmp_path / "broker.log") as broker:
+        _create_topic(broker.url, "preflight-topic1", 2)
+        env = {
+            **clean_env(),
+            "DQHASH_BROKER": broker.url,
+            "DQHASH_APP_ID": "preflight",
+            "DQHASH_ONPREM_TOPIC": "preflight-topic1",
+            "DQHASH_PARTITIONS": "4",
+            "DQHASH_WEB_PORT": str(free_port()),
+            "DQHASH_SESSION_TIMEOUT": "6",
+            "DQHASH_DATA_DIR": str(tmp_path / "data"),
+            "DQHASH_METRICS_ENABLED": "false",
+        }
+        result = subprocess.run(
+            [sys.executable, "-m", "faust", "-A", "dqhash.app", "worker", "-l", "warn"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "refusing to start" in result.stderr and "preflight-topic1 has 2 partitions, needs 4" in result.stderr
+    assert "DQHASH_PARTITIONS" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_topics_create_verifies_everything_before_creating_anything(tmp_path):
+    """A compacted topic (triage) made without compaction: refused, and no other topic is created meanwhile."""
+    import asyncio
+
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    with EmbeddedBroker(log_path=tmp_path / "broker.log") as broker:
+        _create_topic(broker.url, "verify-triage", 1, {"cleanup.policy": "delete"})
+        env = {
+            **clean_env(),
+            "DQHASH_BROKER": broker.url,
+            "DQHASH_APP_ID": "verify",
+            "DQHASH_TRIAGE_TOPIC": "verify-triage",
+            "DQHASH_ONPREM_TOPIC": "verify-topic1",
+        }
+        result = dqhash("topics", "create", env=env)
+
+        async def topics() -> set[str]:
+            admin = AIOKafkaAdminClient(bootstrap_servers=broker.url.split("://", 1)[1])
+            await admin.start()
+            try:
+                return set(await admin.list_topics())
+            finally:
+                await admin.close()
+
+        existing = asyncio.run(topics())
+    assert result.returncode == 2, result.stderr
+    assert "verify-triage has cleanup.policy=delete, needs compact" in result.stderr
+    assert "verify-topic1" not in existing, "nothing is created while an existing topic is wrong"
