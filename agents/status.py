@@ -64,6 +64,7 @@ class StatusCollector:
         )
 
     async def report(self) -> None:
+        self.metrics.check_agent()
         status = self.collect(take_batches=True)
         for lag in status["lag"]:
             self.metrics.lag(lag["topic"], lag["partition"], lag["records"], lag["seconds"])

@@ -195,6 +195,22 @@ class Checkpoint:
             sum(wiped.values()),
         )
 
+    def _recreated(self, partition: int, recovered: int, marker: int) -> None:
+        """The changelog is shorter than the local state says it has read: the topic was recreated (an embedded
+        broker restarted, a topic deleted). The local state belongs to the old topic: it is wiped, and the
+        partition starts from what the new topic holds."""
+        wiped = wipe_partition(self.pairs, partition, self.settings.partitions)
+        log.warning(
+            "partition %d of %s holds fewer records (its epoch marker went to offset %d) than this worker's local "
+            "state had read (offset %d): the topic was recreated. Wiped the partition's local state (%d keys); it "
+            "starts from what the topic holds now (docs/runbook.md, \"The broker's topics were recreated\")",
+            partition,
+            self.changelog,
+            marker,
+            recovered,
+            wiped,
+        )
+
     # --- epochs -------------------------------------------------------------------------------------------
 
     async def claim(self, partitions: list[int]) -> list[int]:
@@ -216,6 +232,9 @@ class Checkpoint:
             changelog, value, key=key, partition=partition, headers=[epoch_header(epoch)]
         )
         recovered = self.pairs.data.persisted_offset(tp)
+        if recovered is not None and marker.offset <= recovered:
+            self._recreated(partition, recovered, marker.offset)
+            recovered = None
         start = 0 if recovered is None else recovered + 1
         if marker.offset > start and persists_offsets(self.pairs):  # the memory store recovers all, every time
             landed = await read_range(connect_args(self.settings), changelog, partition, start, marker.offset)

@@ -25,6 +25,7 @@ import faust
 
 from dqhash.kafka.preflight import wait_for_topics
 from dqhash.kafka.topics import mismatch_error
+from dqhash.ops import log_limits
 from dqhash.settings import Settings
 
 log = logging.getLogger("dqhash.internals.worker")
@@ -39,6 +40,7 @@ class Worker(faust.Worker):
     async def on_first_start(self) -> None:
         await super().on_first_start()  # logging is set up, the app and its modules are loaded
         settings = self._settings()
+        log_limits.install()  # a broker outage: one line per interval and message; known crashes: a next step
         tune_garbage_collector(settings.gc_threshold)
         wrong = await wait_for_topics(settings)
         if wrong:  # the same message as ``dqhash topics create``; nothing has started yet

@@ -8,7 +8,8 @@ agent costs nothing but lost UDP datagrams. Inside :meth:`Metrics.batch` (a
 reconciler batch) counters are summed locally and handed to the client once
 per name and tag set, as the client's own aggregation would have; distribution
 samples (one per verdict, which the client would format and buffer one line
-each: a measurable share of a busy worker, docs/performance.md) are sent once per batch as packed lines,
+each: a measurable share of a busy worker, docs/performance.md) are sent once
+per batch as packed lines,
 ``name:v1:v2:...|d|#tags`` (DogStatsD protocol v1.1, Agent 6.25 / 7.25 and later):
 every sample still reaches the agent, none is sampled away.
 """
@@ -24,6 +25,7 @@ from datadog.dogstatsd.base import DogStatsd
 
 from dqhash.core import statuses
 from dqhash.core.contracts import Reason
+from dqhash.ops.log_limits import AgentUnreachable
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +132,10 @@ class Metrics:
         #: a batch's verdicts: (status, late, on time) → n, and status → time-to-classify samples
         self._verdicts: Counter = Counter()
         self._times: dict[str, list[int]] = {}
+        #: the client's "Error submitting packet" lines, as one line naming DogStatsD (``ops.log_limits``)
+        self.agent = AgentUnreachable(f"{host}:{port}")
         if enabled:
+            logging.getLogger("datadog.dogstatsd").addFilter(self.agent)
             self.client = DogStatsd(
                 host=host,
                 port=port,
@@ -285,9 +290,15 @@ class Metrics:
     def withdrawn(self, counted: str) -> None:
         self._count(WITHDRAWN, [f"status:{counted}"])
 
+    def check_agent(self) -> None:
+        """Says once that DogStatsD answers again after an outage (called with the periodic status report)."""
+        self.agent.check(log)
+
     def flush(self) -> None:
+        """Sends what the client aggregated and buffered (its thread does it every 0.3 s; this is for shutdown)."""
         if self.client is not None:
             try:
+                self.client.flush_aggregated_metrics()
                 self.client.flush()
             except Exception:  # a metrics problem must never break shutdown
                 log.warning("could not flush DogStatsD buffer", exc_info=True)
@@ -296,3 +307,4 @@ class Metrics:
         self.flush()
         if self.client is not None:
             self.client.close_socket()
+            logging.getLogger("datadog.dogstatsd").removeFilter(self.agent)

@@ -327,6 +327,23 @@ def test_a_claim_applies_what_landed_between_the_recovered_end_and_its_marker_as
     assert not gate.admits(0, 3), "after the claim, the paused owner's epoch is refused"
 
 
+def test_a_claim_on_a_recreated_changelog_wipes_the_old_local_state_and_starts_from_the_new_topic(
+    tmp_path, monkeypatch, caplog
+):
+    """The local state had read the changelog to offset 9; the new owner's marker lands at offset 2: the topic was
+    recreated (an embedded broker restarted). The stale state is wiped, and what the new topic holds is applied."""
+    table = RocksTable(tmp_path / "db", recovered=9)
+    table.db[epoch_key(0)] = b"3"
+    table.db[b"stale-pk"] = b"from the old topic"
+    landed = [event(0, 0, b"pk", b"new", None), event(0, 1, b"pk2", b"new2", None)]
+    checkpoint, gate, sent, reads = claiming_checkpoint(table, marker_offset=2, landed=landed, monkeypatch=monkeypatch)
+    assert asyncio.run(checkpoint.claim([0])) == [4]
+    assert b"stale-pk" not in table.db, "the old topic's state is gone"
+    assert reads == [(0, 2)] and table.db[b"pk"] == b"new" and table.db[b"pk2"] == b"new2"
+    assert table.data.persisted[TP("app-pairs-changelog", 0)] == 2 and gate.claimed(0) == 4
+    assert "the topic was recreated" in caplog.text
+
+
 def test_the_livelock_check_skips_a_partition_with_no_position_instead_of_crashing():
     """After a rejoin during a broker outage a partition awaits its reset: aiokafka's ``position`` asserts, and
     Faust's livelock check, reading it, crashed the worker (seen with a broker down for 8 s)."""
