@@ -203,7 +203,7 @@ class Checkpoint:
         log.warning(
             "partition %d of %s holds fewer records (its epoch marker went to offset %d) than this worker's local "
             "state had read (offset %d): the topic was recreated. Wiped the partition's local state (%d keys); it "
-            "starts from what the topic holds now (docs/runbook.md, \"The broker's topics were recreated\")",
+            'starts from what the topic holds now (docs/runbook.md, "The broker\'s topics were recreated")',
             partition,
             self.changelog,
             marker,
