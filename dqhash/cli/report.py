@@ -60,7 +60,8 @@ def _rate(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _since_seconds(text: str) -> int | None:
+def since_seconds(text: str) -> int | None:
+    """A duration such as 90m, 24h or 7d in seconds; None when it is not one."""
     text = text.strip().lower()
     if len(text) < 2 or text[-1] not in _UNITS or not text[:-1].isdigit() or int(text[:-1]) <= 0:
         return None
@@ -72,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     from dqhash.core.snapshot_report import summaries
     from dqhash.core.timeutil import now_ms
 
-    period = _since_seconds(args.since)
+    period = since_seconds(args.since)
     if period is None:
         return fail("report", f"--since {args.since!r}: expected a duration such as 90m, 24h or 7d", EXIT_USAGE)
     settings = load_settings("report")

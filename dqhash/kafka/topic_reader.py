@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -17,6 +18,7 @@ class TopicRecord(NamedTuple):
     timestamp: int
     key: bytes | None
     value: bytes | None
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 class TopicRead(NamedTuple):
@@ -48,13 +50,33 @@ async def read_records(
                 raise TimeoutError(f"{topic} was not read to its end within {timeout_s:.0f}s")
             for tp, batch in batches.items():
                 records.extend(
-                    TopicRecord(tp.partition, r.offset, r.timestamp, r.key, r.value)
+                    TopicRecord(tp.partition, r.offset, r.timestamp, r.key, r.value, tuple(r.headers or ()))
                     for r in batch
                     if since_ms is None or r.timestamp >= since_ms
                 )
                 if batch and batch[-1].offset + 1 >= ends[tp]:
                     remaining.discard(tp)
         return TopicRead(records, partitions)
+    finally:
+        await consumer.stop()
+
+
+async def follow_records(settings: Settings, topic: str, since_ms: int | None) -> AsyncIterator[TopicRecord]:
+    """Every record of ``topic`` from ``since_ms`` on, then each new one as it comes, until the caller stops."""
+    consumer = AIOKafkaConsumer(
+        **connect_args(settings), enable_auto_commit=False, auto_offset_reset="latest", group_id=None
+    )
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in _partitions(settings, consumer, topic)]
+        consumer.assign(tps)
+        await _seek_to_time(consumer, tps, since_ms)
+        while True:
+            batches = await consumer.getmany(timeout_ms=1000)
+            for tp, batch in sorted(batches.items(), key=lambda item: item[0].partition):
+                for r in batch:
+                    if since_ms is None or r.timestamp >= since_ms:
+                        yield TopicRecord(tp.partition, r.offset, r.timestamp, r.key, r.value, tuple(r.headers or ()))
     finally:
         await consumer.stop()
 

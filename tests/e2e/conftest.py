@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import socket
 import ssl
 import subprocess
@@ -404,6 +405,11 @@ class TcpProxy:
     async def close(self) -> None:
         if self.server is not None:
             await self.cut()
+
+
+def h(text: str) -> str:
+    """The SHA-256 hex digest the tests use as a row hash."""
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def onprem(pk, digest, event_id=None, action="UPDATE", ts=None, **extra):

@@ -1,7 +1,6 @@
 """The audit sink's consumer loop on the embedded broker, Cassandra played by the session double."""
 
 import asyncio
-import hashlib
 import uuid
 
 import pytest
@@ -11,13 +10,9 @@ from dqhash.cloud.audit_sink import AuditSinkRunner, CassandraAuditSink
 from dqhash.core.outputs import DLQ_REASON
 from dqhash.kafka.security import connect_args
 from tests.cassandra_double import FakeSession, timeout
-from tests.e2e.conftest import cloud, onprem
+from tests.e2e.conftest import cloud, h, onprem
 
 pytestmark = pytest.mark.e2e
-
-
-def h(text):
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def start_runner(pipeline, session):

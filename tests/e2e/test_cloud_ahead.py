@@ -10,7 +10,6 @@ bounded wait on the output topics.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import time
 
@@ -20,7 +19,7 @@ from aiokafka import AIOKafkaProducer
 from dqhash.core.hashing import RowHasher
 from dqhash.core.partitioning import partition_for
 from dqhash.kafka.security import connect_args
-from tests.e2e.conftest import GRACE_S, cloud, onprem, sqlite_pipeline
+from tests.e2e.conftest import GRACE_S, cloud, h, onprem, sqlite_pipeline
 
 pytestmark = pytest.mark.e2e
 
@@ -31,10 +30,6 @@ IN_SYNC = int(os.environ.get("DQHASH_TEST_AHEAD_KEYS", "24"))
 WRONG = BEHIND = max(3, IN_SYNC // 8)
 PROBLEMS = {"MISMATCH", "MISSING_CLOUD", "HASH_VERSION_MISMATCH", "DELETE_NOT_PROPAGATED"}
 HASHER = RowHasher("v2", ["id", "name"])
-
-
-def h(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def versions_of(index: int) -> int:

@@ -8,7 +8,6 @@ the test's own windows (event times no other test uses) must be exact: 0 lost, 0
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections import Counter, defaultdict
 
@@ -16,7 +15,7 @@ import orjson
 import pytest
 
 from dqhash.core.timeutil import format_ms, now_ms
-from tests.e2e.conftest import running_pipeline
+from tests.e2e.conftest import h, running_pipeline
 from tests.e2e.mock_cluster import (
     API_HEARTBEAT,
     API_OFFSET_COMMIT,
@@ -34,10 +33,6 @@ OUTAGE_S = 8
 #: longer than any fault delays a cloud hash behind its on-prem event: every verdict is decided by the data alone
 GRACE_S = 12
 READY = "rebuilt the deadline index"
-
-
-def h(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 @pytest.fixture(scope="module")

@@ -187,3 +187,47 @@ def test_topics_create_verifies_everything_before_creating_anything(tmp_path):
     assert result.returncode == 2, result.stderr
     assert "verify-triage has cleanup.policy=delete, needs compact" in result.stderr
     assert "verify-topic1" not in existing, "nothing is created while an existing topic is wrong"
+
+
+def test_tail_prints_a_verdict_and_a_dead_letter_as_json_lines_and_follows_new_ones(pipeline):
+    import json
+    import select
+
+    from tests.e2e.conftest import cloud, h, onprem
+
+    pk = pipeline.pk()
+    pipeline.send_onprem(onprem(pk, h(pk)))
+    pipeline.send_cloud(cloud(pk, h(pk)))
+    pipeline.wait_audit(pk)
+    marker = pipeline.pk()
+    pipeline.send_onprem((marker.encode(), b"{broken"))
+    pipeline.wait_dlq(lambda key, value, headers: key == marker.encode())
+    env = {**clean_env(), **{k: v for k, v in pipeline.env.items() if k.startswith("DQHASH_")}}
+
+    audit = dqhash("tail", "audit", "--pk", pk, env=env)
+    assert audit.returncode == 0, audit.stderr
+    lines = [json.loads(text) for text in audit.stdout.splitlines()]
+    assert [(doc["pk"], doc["status"]) for doc in lines] == [(pk, "MATCH")]
+    assert {"_partition", "_offset", "audit_id"} <= set(lines[0])
+
+    dlq = dqhash("tail", "dlq", "--status", "INVALID_JSON", env=env)
+    assert dlq.returncode == 0, dlq.stderr
+    assert marker in [json.loads(text)["key"] for text in dlq.stdout.splitlines()]
+
+    later = pipeline.pk()
+    follow = subprocess.Popen(
+        [sys.executable, "-m", "dqhash.cli", "tail", "audit", "--follow", "--since", "1s", "--pk", later],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        pipeline.send_onprem(onprem(later, h(later), action="DELETE"))
+        ready, _, _ = select.select([follow.stdout], [], [], 60)
+        assert ready, "dqhash tail --follow printed nothing within 60 s of a new verdict"
+        assert json.loads(follow.stdout.readline())["pk"] == later
+    finally:
+        follow.terminate()
+        follow.wait(timeout=15)
+    assert follow.returncode == 0, "Ctrl-C or SIGTERM ends --follow quietly"

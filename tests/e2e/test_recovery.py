@@ -8,7 +8,6 @@ event look new and be classified again; with the stock transport this fails most
 """
 
 import asyncio
-import hashlib
 import time
 
 import pytest
@@ -20,15 +19,11 @@ from dqhash.core.partitioning import partition_for
 from dqhash.core.timeutil import now_ms
 from dqhash.core.window_keys import is_window_key
 from dqhash.tools.runner import stop_worker
-from tests.e2e.conftest import onprem, running_pipeline
+from tests.e2e.conftest import h, onprem, running_pipeline
 
 pytestmark = pytest.mark.e2e
 
 KEYS, UPDATES = 20, 100
-
-
-def h(text):
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def test_wiped_state_is_recovered_exactly_from_the_changelog(tmp_path, broker):

@@ -5,7 +5,6 @@ first), so one worker, two workers and a killed worker must all end with the sam
 the same window totals, exactly: nothing missing, nothing counted twice.
 """
 
-import hashlib
 import json
 import time
 import urllib.error
@@ -17,14 +16,10 @@ import orjson
 import pytest
 
 from dqhash.core.timeutil import now_ms
-from tests.e2e.conftest import running_pipeline
+from tests.e2e.conftest import h, running_pipeline
 from tests.e2e.test_recovery import wait_for_log
 
 pytestmark = pytest.mark.e2e
-
-
-def h(text):
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def mixed_workload(n, run, base_ts):

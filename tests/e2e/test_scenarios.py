@@ -1,6 +1,5 @@
 """Every scenario through a real worker on the embedded broker (real Kafka protocol, real RocksDB)."""
 
-import hashlib
 import subprocess
 import sys
 
@@ -10,13 +9,9 @@ import pytest
 from dqhash.core.outputs import DLQ_OFFSET, DLQ_PARTITION, DLQ_REASON, DLQ_TOPIC
 from dqhash.core.partitioning import partition_for
 from dqhash.core.timeutil import format_ms, now_ms
-from tests.e2e.conftest import GRACE_S, WINDOW_S, cloud, onprem
+from tests.e2e.conftest import GRACE_S, WINDOW_S, cloud, h, onprem
 
 pytestmark = pytest.mark.e2e
-
-
-def h(text):
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def statuses(records):

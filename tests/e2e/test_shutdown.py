@@ -1,6 +1,5 @@
 """Graceful shutdown and broker outages: SIGTERM stops a worker within 10 s; a lost broker is waited out."""
 
-import hashlib
 import signal
 import subprocess
 import time
@@ -8,15 +7,11 @@ import time
 import pytest
 
 from dqhash.internals.worker import EXIT_SHUTDOWN_TIMEOUT
-from tests.e2e.conftest import cloud, onprem, running_pipeline
+from tests.e2e.conftest import cloud, h, onprem, running_pipeline
 
 pytestmark = pytest.mark.e2e
 
 STOP_WITHIN_S = 10
-
-
-def h(text):
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def matched_pair(pipeline, timeout_s=60):

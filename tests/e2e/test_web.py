@@ -1,6 +1,5 @@
 """The table-inspection views over real HTTP on a running worker, and the dashboard in headless Chromium."""
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -15,13 +14,9 @@ import pytest
 from dqhash.core.timeutil import now_ms
 from dqhash.kafka.security import connect_args
 from dqhash.tools.runner import produce
-from tests.e2e.conftest import CASSANDRA_PASSWORD, WEB_TOKEN, cloud, onprem
+from tests.e2e.conftest import CASSANDRA_PASSWORD, WEB_TOKEN, cloud, h, onprem
 
 pytestmark = pytest.mark.e2e
-
-
-def h(text):
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def call(pipeline, path, body=None, token=WEB_TOKEN):

@@ -11,7 +11,6 @@ state as the live owners.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import signal
 import time
@@ -23,7 +22,7 @@ import pytest
 
 from dqhash.core.timeutil import now_ms
 from dqhash.tools.runner import stop_worker
-from tests.e2e.conftest import running_pipeline
+from tests.e2e.conftest import h, running_pipeline
 from tests.e2e.test_recovery import sentinel_pks, wait_for_log
 from tests.e2e.test_replicas import get_json
 
@@ -34,10 +33,6 @@ PAIRS = 3_000
 GRACE_S = 6
 READY = "rebuilt the deadline index"
 LAPSED = "the ownership lease lapsed"
-
-
-def h(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def pairs(run: str, n: int) -> tuple[list, list, list[str]]:

@@ -39,6 +39,7 @@ def test_each_command_lives_in_its_own_module():
         "snapshot",
         "cassandra",
         "report",
+        "tail",
     }
     assert {words[0] for words in LEAVES} == {
         "hash",
@@ -50,6 +51,7 @@ def test_each_command_lives_in_its_own_module():
         "snapshot",
         "cassandra",
         "report",
+        "tail",
     }
 
 
@@ -68,6 +70,7 @@ def test_each_command_lives_in_its_own_module():
         (("cassandra", "migrate"), {"DQHASH_CASSANDRA_CONTACT_POINTS", "DQHASH_CASSANDRA_AUDIT_KEYSPACE"}),
         (("report",), {"DQHASH_AUDIT_TOPIC", "DQHASH_METRICS_TOPIC", "DQHASH_WEB_TOKEN"}),
         (("demo",), {"DQHASH_BROKER"}),
+        (("tail",), {"DQHASH_BROKER", "DQHASH_AUDIT_TOPIC", "DQHASH_DLQ_TOPIC", "DQHASH_REPAIR_TOPIC"}),
     ],
 )
 def test_help_lists_the_variables_the_command_reads_with_their_declared_defaults(words, variables):
