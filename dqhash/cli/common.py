@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import signal
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Coroutine, Sequence
+from typing import Any, TypeVar
 
 from dqhash import settings as settings_module
 
@@ -59,6 +61,54 @@ def load_settings(command_name: str) -> settings_module.Settings | None:
     except settings_module.SettingsError as exc:
         print(f"dqhash {command_name}: {exc}", file=sys.stderr)
         return None
+
+
+T = TypeVar("T")
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM stopped a command's event loop; it exits 128 + the signal's number."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+    @property
+    def exit_status(self) -> int:
+        return 128 + self.signum
+
+
+def run_until_signal(work: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run(work)``, where SIGINT and SIGTERM alike cancel the work in the event loop.
+
+    A signal then lands at an ``await``, where the work's ``finally`` and ``except`` clauses run (a final
+    status published, a client closed), never inside a callback a database library made into Python code.
+    Raises :class:`Interrupted` once the work has unwound.
+    """
+
+    async def main() -> T:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        received: list[int] = []
+
+        def stop(signum: int) -> None:
+            received.append(signum)
+            task.cancel()
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop, signum)
+        try:
+            return await work
+        except asyncio.CancelledError:
+            if received:
+                raise Interrupted(received[0]) from None
+            raise
+        finally:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
+
+    return asyncio.run(main())
 
 
 def split(text: str | None) -> list[str] | None:

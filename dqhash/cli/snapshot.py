@@ -18,9 +18,11 @@ from dqhash.cli.common import (
     EXIT_USAGE,
     HASHING,
     KAFKA,
+    Interrupted,
     command,
     fail,
     load_settings,
+    run_until_signal,
     split,
 )
 from dqhash.core.canonical import CanonicalError
@@ -175,9 +177,13 @@ def run_publish(args: argparse.Namespace) -> int:
             as_of,
         )
         try:
-            errors = asyncio.run(run)
+            errors = run_until_signal(run)
         except ColumnsError as exc:
             return fail("snapshot publish", f"{exc}. Nothing was published.", EXIT_USAGE)
+        except Interrupted as stopped:
+            return fail(
+                "snapshot publish", f"interrupted by {stopped}; run the same command again", stopped.exit_status
+            )
     return EXIT_BAD_INPUT if errors else EXIT_OK
 
 
@@ -196,7 +202,7 @@ def run_scan(args: argparse.Namespace) -> int:
     except Exception as exc:
         return fail("snapshot scan", f"{type(exc).__name__}: {exc}", EXIT_USAGE)
     try:
-        failed = asyncio.run(
+        failed = run_until_signal(
             scan(
                 settings,
                 source,
@@ -208,6 +214,13 @@ def run_scan(args: argparse.Namespace) -> int:
                 args.rows_per_second,
                 checkpoint,
             )
+        )
+    except Interrupted as stopped:
+        return fail(
+            "snapshot scan",
+            f"interrupted by {stopped}: the run is marked failed on the snapshots topic; run the same command "
+            "again to resume from its checkpoint",
+            stopped.exit_status,
         )
     finally:
         source.close()

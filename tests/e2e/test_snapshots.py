@@ -4,6 +4,7 @@ ranges that differed, deletes checked against the cloud, Debezium tombstones, an
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -323,3 +324,43 @@ def test_a_misspelt_column_publishes_nothing_and_a_run_that_will_not_finish_can_
     period = json.loads(cli(snap, "report", "--since", "1h", "--json").stdout)
     assert not [p for p in period["problems"] if snapshot_id in p], period["problems"]
     assert cli(snap, "snapshot", "abandon", "no-such-run", "--reason", "x").returncode == 1
+
+
+def side_record(pipeline, snapshot_id, side="cloud"):
+    for record in pipeline.run(read_snapshot_records(pipeline.settings)):
+        if record.get("type") == "side" and record.get("side") == side and record.get("snapshot_id") == snapshot_id:
+            return record
+    return None
+
+
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_scan_stops_the_same_way_on_sigterm_and_sigint_and_says_so_on_the_snapshots_topic(snap, signum, status):
+    tag = snap.pk()
+    put_rows(snap, [(f"{tag}-{i}", f"n{i}") for i in range(600)])
+    snapshot_id = f"sig-{tag}"
+    command = [sys.executable, "-m", "dqhash.cli", "snapshot", "scan", "--snapshot-id", snapshot_id]
+    command += ["--splits", str(SPLITS), "--rows-per-second", "100", "--fetch-size", "20", "--fields", "id,name"]
+    scanning = subprocess.Popen(
+        [*command, "--types", ""],
+        env={**os.environ, **snap.env},
+        cwd=snap.workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while (record := side_record(snap, snapshot_id)) is None or record["state"] != "running":
+            assert scanning.poll() is None, scanning.stderr.read()
+            assert time.monotonic() < deadline, "the scan never reported itself running"
+            snap.run(asyncio.sleep(0.2))
+        scanning.send_signal(signum)
+        _, stderr = scanning.communicate(timeout=30)
+    finally:
+        if scanning.poll() is None:
+            scanning.kill()
+    assert scanning.returncode == status, stderr
+    assert f"interrupted by {signal.Signals(signum).name}" in stderr and "Traceback" not in stderr, stderr
+    assert "token range" not in stderr, f"the signal failed a range instead of stopping the scan: {stderr}"
+    final = side_record(snap, snapshot_id)
+    assert final["state"] == "failed" and final["error"].startswith("interrupted"), final

@@ -8,6 +8,7 @@ A row that cannot be read or hashed goes to the DLQ with its reason and line num
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import itertools
@@ -183,6 +184,9 @@ async def publish(
             f"({side.errors} to the DLQ)"
         )
         return side.errors
+    except asyncio.CancelledError:  # SIGINT or SIGTERM (``dqhash.cli.common.run_until_signal``)
+        await side.progress("failed", force=True, error="interrupted: run the same command again")
+        raise
     except BaseException as exc:
         await side.progress("failed", force=True, error=f"{type(exc).__name__}: {exc}")
         raise

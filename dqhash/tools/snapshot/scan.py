@@ -160,6 +160,9 @@ async def scan(
         )
         say(f"dqhash snapshot scan: {snapshot_id} complete: {sum(checkpoint.rows_per_partition().values()):,} rows")
         return 0
+    except asyncio.CancelledError:  # SIGINT or SIGTERM (``dqhash.cli.common.run_until_signal``)
+        await side.progress("failed", force=True, error="interrupted: run the same command again to resume")
+        raise
     except BaseException as exc:
         if not isinstance(exc, Exception) or not failed:
             await side.progress("failed", force=True, error=f"{type(exc).__name__}: {exc}")
