@@ -7,6 +7,7 @@ Each module's ``add(commands)`` declares its subcommand (and the environment var
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import sys
 from collections.abc import Sequence
@@ -24,6 +25,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # SIGTERM (docker stop, kill, a test harness) unwinds like Ctrl-C, so every command
     # cleans up what it started (the embedded broker, workers, temporary state).
     signal.signal(signal.SIGTERM, _terminate)
+    # a command says in one line what failed and what to check; the Kafka client's own reconnect errors
+    # would print a line per attempt before it
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     parser = _parser()
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):

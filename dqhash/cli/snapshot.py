@@ -184,6 +184,8 @@ def run_publish(args: argparse.Namespace) -> int:
             return fail(
                 "snapshot publish", f"interrupted by {stopped}; run the same command again", stopped.exit_status
             )
+        except Exception as exc:  # the broker, mostly: one line that names what to check, not a traceback
+            return fail("snapshot publish", _broker_hint(settings, exc))
     return EXIT_BAD_INPUT if errors else EXIT_OK
 
 
@@ -199,8 +201,10 @@ def run_scan(args: argparse.Namespace) -> int:
             Path(args.checkpoint or f"dqhash-scan-{args.snapshot_id}.json"), args.snapshot_id, args.splits
         )
         source = _cloud_source(settings, args)
-    except Exception as exc:
-        return fail("snapshot scan", f"{type(exc).__name__}: {exc}", EXIT_USAGE)
+    except ValueError as exc:  # the checkpoint belongs to another run
+        return fail("snapshot scan", str(exc), EXIT_USAGE)
+    except Exception as exc:  # the cloud store cannot be reached or opened
+        return fail("snapshot scan", _cloud_hint(settings, exc))
     try:
         failed = run_until_signal(
             scan(
@@ -222,11 +226,34 @@ def run_scan(args: argparse.Namespace) -> int:
             "again to resume from its checkpoint",
             stopped.exit_status,
         )
+    except Exception as exc:
+        return fail("snapshot scan", _broker_hint(settings, exc))
     finally:
         source.close()
     if failed:
         return fail("snapshot scan", f"{failed} token range(s) failed; run the same command again to read them")
     return EXIT_OK
+
+
+def _broker_hint(settings: Any, exc: Exception) -> str:
+    return (
+        f"could not publish to the broker at {settings.broker} ({type(exc).__name__}: {exc}); is DQHASH_BROKER "
+        "right, and are the DQHASH_KAFKA_* security settings the broker's? The same command resumes the run"
+    )
+
+
+def _cloud_hint(settings: Any, exc: Exception) -> str:
+    if settings.cloud_store == "sqlite":
+        where = f"the SQLite cloud copy {settings.sqlite_path} (DQHASH_SQLITE_PATH, DQHASH_SQLITE_TABLE)"
+    else:
+        where = (
+            f"Cassandra at {','.join(settings.cassandra_contact_points)}:{settings.cassandra_port} "
+            "(DQHASH_CASSANDRA_CONTACT_POINTS, DQHASH_CASSANDRA_PORT, DQHASH_CASSANDRA_USERNAME / PASSWORD / TLS_CA)"
+        )
+    return (
+        f"cannot read the cloud table from {where}: {type(exc).__name__}: {exc}. Check those settings, or "
+        "DQHASH_CLOUD_STORE (cassandra | sqlite)"
+    )
 
 
 def _cloud_source(settings: Any, args: argparse.Namespace) -> Any:

@@ -23,7 +23,7 @@ import threading
 
 import faust
 
-from dqhash.kafka.preflight import wait_for_topics
+from dqhash.kafka.preflight import wait_for_topics, web_port_problem
 from dqhash.kafka.topics import mismatch_error
 from dqhash.ops import log_limits
 from dqhash.settings import Settings
@@ -32,8 +32,9 @@ log = logging.getLogger("dqhash.internals.worker")
 
 #: Exit code of a shutdown cut short by the watchdog (EX_TEMPFAIL).
 EXIT_SHUTDOWN_TIMEOUT = 75
-#: Exit code of a worker whose topics do not match DQHASH_PARTITIONS or lost their compaction (a usage error).
-EXIT_BAD_TOPICS = 2
+#: Exit code of a worker refused at start (a usage error): its topics do not match DQHASH_PARTITIONS or lost their
+#: compaction, or its web port is taken.
+EXIT_REFUSED = 2
 
 
 class Worker(faust.Worker):
@@ -42,12 +43,12 @@ class Worker(faust.Worker):
         settings = self._settings()
         log_limits.install()  # a broker outage: one line per interval and message; known crashes: a next step
         tune_garbage_collector(settings.gc_threshold)
+        busy = web_port_problem(settings)
+        if busy is not None:
+            _refuse(busy)
         wrong = await wait_for_topics(settings)
         if wrong:  # the same message as ``dqhash topics create``; nothing has started yet
-            message = f"dqhash: refusing to start: {mismatch_error(wrong)}"
-            log.error(message)
-            print(message, file=sys.stderr, flush=True)
-            raise SystemExit(EXIT_BAD_TOPICS)
+            _refuse(str(mismatch_error(wrong)))
 
     def _setup_spinner_handler(self, logger: logging.Logger, level: int) -> None:
         """No terminal spinner: Faust's sets the root logger to DEBUG for it (at -l warn), and building a
@@ -62,6 +63,14 @@ class Worker(faust.Worker):
         """The settings the runtime was built with (``dqhash.runtime`` puts them on the app)."""
         settings: Settings = self.app.dqhash_settings
         return settings
+
+
+def _refuse(problem: str) -> None:
+    """Stops the worker before anything started, with one line that says what to change (exit 2)."""
+    message = f"dqhash: refusing to start: {problem}"
+    log.error(message)
+    print(message, file=sys.stderr, flush=True)
+    raise SystemExit(EXIT_REFUSED)
 
 
 def tune_garbage_collector(threshold: int) -> None:

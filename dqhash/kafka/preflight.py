@@ -1,4 +1,4 @@
-"""A worker's start-up check: the broker answers, and the existing topics match dqhash's plan.
+"""A worker's start-up checks: its web port is free, the broker answers, and the existing topics match the plan.
 
 A worker on a Topic-1 with fewer partitions than DQHASH_PARTITIONS would run for hours pairing nothing across
 partitions, so it refuses to start instead, with the message ``dqhash topics create`` gives. A broker that is
@@ -9,7 +9,9 @@ than a traceback per reconnect.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import socket
 import time
 from collections.abc import Awaitable, Callable
 
@@ -55,3 +57,21 @@ async def wait_for_topics(
         if attempts:
             log.info("the broker at %s answers after %d failed attempt(s)", settings.broker, attempts)
         return wrong
+
+
+def web_port_problem(settings: Settings) -> str | None:
+    """Why the worker's web server could not listen on DQHASH_WEB_BIND:DQHASH_WEB_PORT, or None if it can."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as aiohttp listens: a closing socket is no obstacle
+    try:
+        probe.bind((settings.web_bind, settings.web_port))
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            return (
+                f"port {settings.web_port} on {settings.web_bind} is in use (another worker on this host?): set "
+                "DQHASH_WEB_PORT to a free port (and DQHASH_WEB_HOST, if other workers reach this one by another name)"
+            )
+        return f"cannot listen on {settings.web_bind}:{settings.web_port} ({exc.strerror}): check DQHASH_WEB_BIND"
+    finally:
+        probe.close()
+    return None

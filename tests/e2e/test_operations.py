@@ -231,3 +231,61 @@ def test_tail_prints_a_verdict_and_a_dead_letter_as_json_lines_and_follows_new_o
         follow.terminate()
         follow.wait(timeout=15)
     assert follow.returncode == 0, "Ctrl-C or SIGTERM ends --follow quietly"
+
+
+def test_a_worker_refuses_a_web_port_in_use_and_names_the_setting(tmp_path):
+    import socket
+
+    taken = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    taken.bind(("0.0.0.0", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    try:
+        with EmbeddedBroker(log_path=tmp_path / "broker.log") as broker:
+            env = {
+                **clean_env(),
+                "DQHASH_BROKER": broker.url,
+                "DQHASH_WEB_PORT": str(port),
+                "DQHASH_DATA_DIR": str(tmp_path / "data"),
+                "DQHASH_METRICS_ENABLED": "false",
+            }
+            result = subprocess.run(
+                [sys.executable, "-m", "faust", "-A", "dqhash.app", "worker", "-l", "warn"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+    finally:
+        taken.close()
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert f"port {port} on 0.0.0.0 is in use" in result.stderr and "DQHASH_WEB_PORT" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_snapshot_commands_name_the_setting_to_check_instead_of_a_traceback(tmp_path):
+    export = tmp_path / "export.jsonl"
+    export.write_text('{"id": 1, "name": "a"}\n')
+    env = {**clean_env(), "DQHASH_BROKER": f"kafka://127.0.0.1:{free_port()}"}
+    published = subprocess.run(
+        [sys.executable, "-m", "dqhash.cli", "snapshot", "publish", str(export), "--snapshot-id", "s1"]
+        + ["--key-columns", "id"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert published.returncode == 1 and "is DQHASH_BROKER right" in published.stderr, published.stderr
+    assert "Traceback" not in published.stderr and "Unclosed" not in published.stderr
+    scanned = subprocess.run(
+        [sys.executable, "-m", "dqhash.cli", "snapshot", "scan", "--snapshot-id", "s1"],
+        env={**env, "DQHASH_CASSANDRA_CONTACT_POINTS": "127.0.0.1", "DQHASH_CASSANDRA_PORT": str(free_port())},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert scanned.returncode == 1, scanned.stderr
+    assert "DQHASH_CASSANDRA_CONTACT_POINTS" in scanned.stderr and "DQHASH_CLOUD_STORE" in scanned.stderr
+    assert "Traceback" not in scanned.stderr

@@ -65,7 +65,11 @@ class SidePublisher:
         self.producer = AIOKafkaProducer(**connect_args(settings), linger_ms=20, max_batch_size=512 * 1024)
 
     async def start(self) -> SidePublisher:
-        await self.producer.start()
+        try:
+            await self.producer.start()
+        except BaseException:  # the broker cannot be reached: release the client before the error is reported
+            await self.producer.stop()
+            raise
         await self.progress("running", force=True)
         return self
 
