@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from dqhash.core.timeutil import format_ms, now_ms
-from dqhash.ops.status import PartitionLag, partition_lag, worker_status
+from dqhash.ops.status import Health, PartitionLag, partition_lag, readiness, worker_status
 
 if TYPE_CHECKING:
     from dqhash.runtime import Runtime
@@ -53,14 +53,32 @@ class StatusCollector:
         batches = {
             topic: (stats.take() if take_batches else stats.view()) for topic, stats in agents.batch_stats.items()
         }
+        lags = self.lags()
         return worker_status(
             str(self.app.conf.canonical_url).rstrip("/"),
-            self.lags(),
+            lags,
             taps,
             batches,
             agents.checkpoint.owns(),
             bool(self.app.rebalancing),
             format_ms(now_ms()),
+            self.readiness(lags),
+        )
+
+    def readiness(self, lags: list[PartitionLag] | None = None) -> dict[str, Any]:
+        """Whether this worker can be trusted to classify now (``GET /readyz``), and why not."""
+        ownership = self.agents.checkpoint.ownership
+        lags = self.lags() if lags is None else lags
+        return readiness(
+            Health(
+                ownership.heartbeat_age() if ownership.attached else 0.0,
+                ownership.lease.duration_s,
+                ownership.assigned_now,
+                self.agents.checkpoint.owns(),
+                bool(self.app.rebalancing),
+                max((lag.seconds or 0.0 for lag in lags), default=0.0),
+                self.settings.ready_max_behind_s,
+            )
         )
 
     async def report(self) -> None:

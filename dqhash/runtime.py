@@ -100,3 +100,11 @@ def _healthz(runtime: Runtime) -> None:
     async def healthz(view: Any, request: Any) -> Any:
         """Liveness for container healthchecks, in every role: the web server answers once the worker runs."""
         return view.json({"ok": True, "role": role, "rebalancing": bool(app.rebalancing)})
+
+    @app.page("/readyz")
+    async def readyz(view: Any, request: Any) -> Any:
+        """Readiness (docs/web.md): 503 with the reasons while the broker is unreachable, the ownership lease has
+        lapsed or an input partition is too far behind; the producer role answers liveness only."""
+        collector = runtime.parts.get("status")
+        ready = collector.readiness() if collector is not None else {"ready": True, "reasons": []}
+        return view.json({**ready, "role": role}, status=200 if ready["ready"] else 503)

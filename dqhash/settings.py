@@ -378,6 +378,12 @@ class Settings:
         "a worker told to stop (SIGTERM) that has not stopped after this long (e.g. the broker is gone) exits anyway; uncommitted records are redelivered",
         between(float, 1, 600, "seconds between 1 and 600"),
     )
+    ready_max_behind_s: float = setting(
+        "DQHASH_READY_MAX_BEHIND_SECONDS",
+        "300",
+        "`GET /readyz` fails while an input partition is further behind than this (0: never for lag)",
+        between(float, 0, 86_400, "seconds between 0 and 86400"),
+    )
     store: str = setting(
         "DQHASH_STORE",
         "rocksdb://",

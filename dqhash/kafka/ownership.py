@@ -29,6 +29,8 @@ class Ownership:
         self._warned = False
         #: lapses this worker waited out since start
         self.lapses = 0
+        #: when (lease clock) the coordinator last answered a heartbeat, of any generation
+        self.last_heartbeat: float | None = None
         #: the newest generation whose assignment was revoked (generations only grow)
         self._ended_through: int | None = None
 
@@ -43,6 +45,7 @@ class Ownership:
         return self._changed is not None
 
     def _on_heartbeat(self, sent_at: float, generation: int) -> None:  # in the consumer's thread
+        self.last_heartbeat = sent_at
         self.lease.renewed(sent_at, generation)
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._wake)
@@ -62,6 +65,14 @@ class Ownership:
         lapsed = self.lease.revoked(self._clock())
         self._wake()
         return lapsed
+
+    def heartbeat_age(self) -> float | None:
+        """Seconds since the coordinator last answered a heartbeat (None: none answered yet)."""
+        return None if self.last_heartbeat is None else max(0.0, self._clock() - self.last_heartbeat)
+
+    @property
+    def assigned_now(self) -> bool:
+        return self.lease.generation is not None
 
     @property
     def lapsed(self) -> bool:

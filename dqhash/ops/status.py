@@ -64,6 +64,43 @@ class BatchStats:
         return out
 
 
+class Health(NamedTuple):
+    """What readiness rests on, as a worker sees it."""
+
+    #: seconds since the group coordinator last answered a heartbeat (None: none answered yet)
+    heartbeat_age_s: float | None
+    #: how long without an answered heartbeat means the broker is unreachable: the ownership lease's length
+    heartbeat_limit_s: float
+    #: partitions are assigned to this worker, and its lease on them holds
+    assigned: bool
+    lease_held: bool
+    rebalancing: bool
+    #: the furthest behind input partition, in seconds, and the bound (0: no bound)
+    behind_s: float
+    max_behind_s: float
+
+
+def readiness(health: Health) -> dict[str, Any]:
+    """Whether the worker can be trusted to classify now, and every reason it cannot (``GET /readyz``)."""
+    reasons = []
+    age = health.heartbeat_age_s
+    if age is None or age > health.heartbeat_limit_s:
+        reasons.append(
+            "broker unreachable: no heartbeat answered "
+            + ("yet" if age is None else f"for {age:.0f} s")
+            + " (DQHASH_BROKER, the broker's health)"
+        )
+    if health.rebalancing:
+        reasons.append("rebalancing: partitions are being reassigned")
+    elif health.assigned and not health.lease_held:
+        reasons.append("ownership lease lapsed: the worker may have lost its partitions (was it paused?)")
+    if health.max_behind_s and health.behind_s > health.max_behind_s:
+        reasons.append(
+            f"time behind {health.behind_s:.0f} s is above DQHASH_READY_MAX_BEHIND_SECONDS={health.max_behind_s:g}"
+        )
+    return {"ready": not reasons, "reasons": reasons}
+
+
 def worker_status(
     worker: str,
     lags: list[PartitionLag],
@@ -72,12 +109,14 @@ def worker_status(
     lease_held: bool,
     rebalancing: bool,
     now_iso: str,
+    ready: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One worker's part of ``GET /dq/status``. ``taps``: topic → (records buffered, capacity)."""
     known = [lag for lag in lags if lag.records is not None]
     return {
         "worker": worker,
         "measured_at": now_iso,
+        "readiness": ready,
         "rebalancing": rebalancing,
         "lease_held": lease_held,
         "lag": [lag._asdict() for lag in sorted(lags)],
@@ -104,5 +143,6 @@ def group_status(mine: dict[str, Any], peers: list[dict[str, Any]], unreachable:
         "lag_seconds_max": max((w["lag_seconds_max"] for w in workers), default=0.0),
         "tap_fill_max": round(max((w["backpressure"]["tap_fill_max"] for w in workers), default=0.0), 3),
         "full_batch_share_max": max((w["backpressure"]["full_batch_share_max"] for w in workers), default=0.0),
+        "ready": all((w.get("readiness") or {}).get("ready", True) for w in workers) and not unreachable,
         "unreachable_workers": unreachable,
     }

@@ -8,6 +8,7 @@ the test's own windows (event times no other test uses) must be exact: 0 lost, 0
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections import Counter, defaultdict
 
@@ -162,3 +163,45 @@ def test_added_request_latency(faulty):
     finally:
         for broker in brokers:
             faulty.cluster.set_rtt(broker, 0)
+
+
+def readyz(pipeline, index=0):
+    import urllib.error
+    import urllib.request
+
+    url = f"http://127.0.0.1:{pipeline.envs[index]['DQHASH_WEB_PORT']}/readyz"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, orjson.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, orjson.loads(error.read())
+
+
+def wait_readyz(pipeline, wanted, timeout_s):
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    answer = None
+    while time.monotonic() < deadline:
+        answer = readyz(pipeline)
+        if wanted(answer):
+            return answer
+        pipeline.run(asyncio.sleep(0.5))
+    raise AssertionError(f"GET /readyz never answered as expected within {timeout_s}s; last: {answer}")
+
+
+def test_readiness_fails_while_every_broker_is_down_says_why_and_comes_back(faulty):
+    """Last in this module: the whole cluster goes away, and the workers rejoin once it is back."""
+    wait_readyz(faulty, lambda answer: answer[0] == 200 and answer[1]["ready"], 60)
+    brokers = [b.broker_id for b in faulty.cluster.brokers]
+    for broker in brokers:
+        faulty.cluster.set_down(broker)
+    try:
+        status, body = wait_readyz(
+            faulty, lambda answer: answer[0] == 503 and "unreachable" in " ".join(answer[1]["reasons"]), 60
+        )
+        assert body["ready"] is False and any(r.startswith("broker unreachable") for r in body["reasons"]), body
+    finally:
+        for broker in brokers:
+            faulty.cluster.set_up(broker)
+    wait_readyz(faulty, lambda answer: answer[0] == 200, 180)
