@@ -68,7 +68,7 @@ REPAIR_REQUESTS = "dq_repair_requests"
 #: problem verdicts withdrawn because a newer on-prem event explains them (tagged ``status``: how it was counted)
 WITHDRAWN = "dq_withdrawn"
 #: Every on-time classification, and those made within the SLO budget (window + grace + slack): the SLO's
-#: good/total events (docker/datadog/slos.json).
+#: good/total events (dqhash/ops/datadog/slos.json).
 CLASSIFIED = "dq_classified"
 CLASSIFIED_ON_TIME = "dq_classified_on_time"
 #: Samples per packed distribution line: about 1 KB, so a line fits one UDP packet (1,432 bytes)

@@ -121,3 +121,40 @@ def test_datadog_agent_watches_the_dqhash_consumer_groups():
     assert {app_id, f"{app_id}-producer", f"{app_id}-audit-cassandra"} <= groups.keys()
     assert env_of(services()["datadog-agent"])["DD_DOGSTATSD_NON_LOCAL_TRAFFIC"] == "true"
     assert load({"DQHASH_ROLE": "producer", "DQHASH_APP_ID": app_id}).faust_app_id == f"{app_id}-producer"
+
+
+def test_the_stack_runs_without_datadog_and_the_agent_comes_with_its_profile():
+    s = services()
+    assert s["datadog-agent"]["profiles"] == ["datadog"]
+    for name, service in s.items():
+        if name != "datadog-agent":
+            assert "profiles" not in service, f"{name} would not start without a profile"
+            assert "DD_API_KEY" not in str(service.get("environment", {})), f"{name} needs a DataDog key"
+            assert "datadog-agent" not in service.get("depends_on", {}), f"{name} waits for the optional agent"
+
+
+def test_reconciler_healthchecks_ask_for_readiness():
+    for name, service in services().items():
+        if env_of(service).get("DQHASH_ROLE") == "reconciler":
+            assert "/readyz" in " ".join(service["healthcheck"]["test"]), name
+
+
+def test_the_build_context_leaves_out_local_state_and_virtualenvs():
+    import fnmatch
+
+    rules = [r for r in (ROOT / ".dockerignore").read_text().splitlines() if r and not r.startswith("#")]
+
+    def included(path: str) -> bool:
+        keep = True
+        for rule in rules:
+            negated, pattern = rule.startswith("!"), rule.lstrip("!").rstrip("/")
+            if fnmatch.fnmatch(path, pattern) or fnmatch.fnmatch(path.split("/")[0], pattern):
+                keep = negated
+        return keep
+
+    for path in (".venv/lib/x.py", "dqhash-data/db", ".git/HEAD", "tests/unit/x.py", "build/lib/x"):
+        assert not included(path), path
+    for path in ("pyproject.toml", "README.md", "dqhash/cli/__init__.py", "agents/web.py", "tables/__init__.py"):
+        assert included(path), path
+    copied = re.findall(r"^COPY (?!--from)(.+) \S+$", DOCKERFILE, re.M)
+    assert copied and all(included(part) for line in copied for part in line.split()), copied
