@@ -15,16 +15,10 @@ from typing import Any
 from faust.types import TP
 
 from dqhash.core.records import Out
-from dqhash.core.statuses import PROBLEMS
 from dqhash.core.watermark import input_watermark
 from dqhash.internals.clients import committed_offset, highwater_fetched_at, started_producer
 from dqhash.kafka.batch_sender import BatchSender
-from dqhash.ops.inspection import RecentOutputs
 from dqhash.settings import Settings
-
-#: A cheap test before parsing an audit record: only problems are kept (``core.statuses``), and withdrawals that
-#: take one back.
-_PROBLEM_MARKS = (*(b'"status":"%s"' % s.value.encode() for s in PROBLEMS), b'"withdraws":"')
 
 
 class Outputs:
@@ -33,8 +27,6 @@ class Outputs:
     def __init__(self, app: Any, settings: Settings) -> None:
         self.app, self.settings = app, settings
         self._topics: dict[str, Any] = {}
-        #: The newest problem audit records and DLQ records this worker produced (for the web views).
-        self.recent = RecentOutputs()
         #: (topic, partition) → (offset, Kafka timestamp ms) of the newest record an agent of this worker processed.
         self.progress: dict[tuple[str, int], tuple[int, int]] = {}
         #: Faust's own producer, used a batch at a time
@@ -82,11 +74,3 @@ class Outputs:
             await self.output_topic(name).maybe_declare()
             self.declared.add(name)
         await self.sender.send(outs)
-        dlq, audit = self.settings.dlq_topic, self.settings.audit_topic
-        if dlq in topics or audit in topics:
-            recent = self.recent
-            for out in outs:
-                if out.topic == dlq:
-                    recent.saw("dlq", out.key, out.value, out.headers)
-                elif out.topic == audit and out.value is not None and any(m in out.value for m in _PROBLEM_MARKS):
-                    recent.saw("audit", out.key, out.value, out.headers)

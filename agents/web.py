@@ -30,6 +30,7 @@ from dqhash.core.snapshot_report import build_report, summaries
 from dqhash.core.timeutil import now_ms
 from dqhash.core.window_keys import window_key
 from dqhash.kafka.snapshot_log import read_snapshot_records
+from dqhash.kafka.topic_reader import follow as follow_topic
 from dqhash.kafka.triage_log import follow
 from dqhash.ops import access, inspection, legend, status, triage
 
@@ -52,7 +53,8 @@ class WebContext:
         self.app, self.settings = runtime.app, runtime.settings
         self.pairs = runtime.parts["pairs"]
         self.book = runtime.parts["reconciler"].reconciler.windows
-        self.recent = runtime.outputs.recent
+        #: the group's newest problems and dead letters, followed from the repair and DLQ topics
+        self.recent = inspection.RecentOutputs(self.settings.view_max_items)
         self.output_topic = runtime.outputs.output_topic
         self.collector = runtime.parts["status"]
         self.triage_book = triage.TriageBook()
@@ -108,30 +110,26 @@ class WebContext:
                     records.append((start, orjson.loads(raw)))
         return records
 
-    async def listing(
+    def listing(
         self,
         view: _Json,
         request: Request,
-        path: str,
-        local: Callable[[], list[dict]],
+        items: list[dict],
         sort_key: str | None,
         transform: Callable[[list[dict]], list[dict]] | None = None,
     ) -> Response:
-        """A list view: this worker's items (newest first) and its peers', sorted, filtered and paged."""
+        """A list of the group's items (every worker follows the same topics, so none is asked): newest first,
+        filtered and paged."""
         try:
             limit, offset = inspection.parse_paging(request.query)
         except inspection.BadRequest as exc:
             return view.problem(400, str(exc))
-        mine = local()[::-1]  # newest first
-        if request.query.get("local"):
-            return view.ok({"items": mine})
-        answers, failed = await self.gather(f"{path}?local=1")
-        items = mine + [item for answer in answers for item in answer["items"]]
+        items = items[::-1]
         if sort_key:
             items.sort(key=lambda item: item[sort_key], reverse=True)
         if transform is not None:
             items = transform(items)
-        return view.ok({**inspection.page(items, limit, offset), "unreachable_workers": failed})
+        return view.ok({**inspection.page(items, limit, offset), "unreachable_workers": []})
 
     async def snapshot_records(self) -> list[dict]:
         """The snapshots topic, read whole at most once a second however many views ask."""
@@ -144,6 +142,18 @@ class WebContext:
     async def follow_triage(self) -> None:
         """Every worker follows the triage topic: any of them answers for the group, after any restart."""
         await follow(self.settings, self.triage_book.apply)
+
+    async def follow_outputs(self) -> None:
+        """Every worker follows the repair and DLQ topics from DQHASH_VIEW_HISTORY_SECONDS back: the problem and
+        dead-letter views answer for the group, and survive a restart (a replay finds an old DLQ id)."""
+        settings, recent = self.settings, self.recent
+        since = now_ms() - settings.view_history_ms
+        await asyncio.gather(
+            follow_topic(settings, settings.repair_topic, since, lambda r: recent.saw_repair(r.value)),
+            follow_topic(
+                settings, settings.dlq_topic, since, lambda r: recent.saw_dead_letter(r.key, r.value, r.headers)
+            ),
+        )
 
 
 class _Json(View):
@@ -253,7 +263,7 @@ class WindowsView(_Json):
 
 @blueprint.route("/dq/mismatches")
 class MismatchesView(_Json):
-    """The newest problem audit records (newest first) with their triage, gathered from all workers;
+    """The group's newest confirmed problems (newest first, from the repair topic) with their triage;
     ``?state=open|acknowledged|resolved`` filters."""
 
     async def get(self, request: Request) -> Response:
@@ -266,9 +276,7 @@ class MismatchesView(_Json):
         def annotated(items: list[dict]) -> list[dict]:
             return [item for item in ctx.triage_book.annotate(items) if triage.matches(item, state)]
 
-        return await ctx.listing(
-            self, request, "/dq/mismatches", lambda: list(ctx.recent.problems), "classified_at", annotated
-        )
+        return ctx.listing(self, request, list(ctx.recent.problems), "classified_at", annotated)
 
 
 @blueprint.route("/dq/triage/{audit_id}")
@@ -306,10 +314,8 @@ class DeadLettersView(_Json):
     """The newest dead-lettered records with their reasons (newest first); ids are what replay takes."""
 
     async def get(self, request: Request) -> Response:
-        recent = self.ctx.recent
-        return await self.ctx.listing(
-            self, request, "/dq/dlq", lambda: [inspection.public(e) for e in recent.dead_letters], None
-        )
+        entries = [inspection.public(e) for e in self.ctx.recent.dead_letters]
+        return self.ctx.listing(self, request, entries, None)
 
 
 @blueprint.route("/dq/dlq/replay")
@@ -321,19 +327,14 @@ class ReplayView(_Json):
             ids = inspection.parse_replay_ids(await request.read())
         except inspection.BadRequest as exc:
             return self.problem(400, str(exc))
-        replayed, missing = await self._replay_local(ids)
-        if missing and not request.query.get("local"):
-            answers, _ = await self.ctx.gather("/dq/dlq/replay?local=1", "POST", orjson.dumps({"ids": missing}))
-            for answer in answers:
-                replayed.extend(answer["replayed"])
-            found = {r["id"] for r in replayed}
-            missing = [i for i in missing if i not in found]
+        replayed, missing = await self._replay(ids)
         if replayed:
             log.info("replayed %d DLQ record(s) on request: %s", len(replayed), [r["id"] for r in replayed])
         return self.ok({"replayed": replayed, "not_found": missing})
 
-    async def _replay_local(self, ids: list[str]) -> tuple[list[dict], list[str]]:
-        """Replays the ids this worker holds; returns what it replayed and the ids it does not hold."""
+    async def _replay(self, ids: list[str]) -> tuple[list[dict], list[str]]:
+        """Replays the ids the DLQ view holds (every worker follows the whole DLQ topic); returns what it replayed
+        and the ids it does not hold."""
         ctx = self.ctx
         settings = ctx.settings
         replayed, missing = [], []
@@ -410,5 +411,6 @@ def register(runtime: Runtime) -> WebContext:
     """The views, on the runtime's app (the reconciler's role: they read its table)."""
     context = runtime.app.dqhash_web = WebContext(runtime)
     runtime.app.task(context.follow_triage)
+    runtime.app.task(context.follow_outputs)
     blueprint.register(runtime.app)
     return context

@@ -378,6 +378,18 @@ class Settings:
         "a worker told to stop (SIGTERM) that has not stopped after this long (e.g. the broker is gone) exits anyway; uncommitted records are redelivered",
         between(float, 1, 600, "seconds between 1 and 600"),
     )
+    view_history_ms: int = setting(
+        "DQHASH_VIEW_HISTORY_SECONDS",
+        "86400",
+        "how far back each worker reads the repair and DLQ topics for `/dq/mismatches` and `/dq/dlq` (at start and after a restart)",
+        positive_seconds_ms,
+    )
+    view_max_items: int = setting(
+        "DQHASH_VIEW_MAX_ITEMS",
+        "10000",
+        "the newest problems and dead letters each worker keeps for those views (and DLQ replay)",
+        positive_int,
+    )
     ready_max_behind_s: float = setting(
         "DQHASH_READY_MAX_BEHIND_SECONDS",
         "300",

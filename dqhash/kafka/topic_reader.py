@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
 from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -10,6 +12,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from dqhash.kafka.security import connect_args
 from dqhash.kafka.topics import topic_plan
 from dqhash.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 class TopicRecord(NamedTuple):
@@ -61,17 +65,31 @@ async def read_records(
         await consumer.stop()
 
 
+#: seconds between two looks for partitions a followed topic gained (or a topic created after the follower started)
+PARTITION_CHECK_S = 10.0
+
+
 async def follow_records(settings: Settings, topic: str, since_ms: int | None) -> AsyncIterator[TopicRecord]:
-    """Every record of ``topic`` from ``since_ms`` on, then each new one as it comes, until the caller stops."""
+    """Every record of ``topic`` from ``since_ms`` on, then each new one as it comes, until the caller stops.
+
+    A topic that does not exist yet, or gains partitions, is looked at again every ``PARTITION_CHECK_S``: the
+    partitions found are read from ``since_ms`` too."""
     consumer = AIOKafkaConsumer(
-        **connect_args(settings), enable_auto_commit=False, auto_offset_reset="latest", group_id=None
+        **connect_args(settings),
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        group_id=None,
+        metadata_max_age_ms=30_000,
     )
     await consumer.start()
     try:
-        tps = [TopicPartition(topic, p) for p in _partitions(settings, consumer, topic)]
-        consumer.assign(tps)
-        await _seek_to_time(consumer, tps, since_ms)
+        assigned: list[Any] = []
+        checked = -PARTITION_CHECK_S
+        loop = asyncio.get_running_loop()
         while True:
+            if loop.time() - checked >= PARTITION_CHECK_S:
+                checked = loop.time()
+                assigned = await _assign_new(settings, consumer, topic, assigned, since_ms)
             batches = await consumer.getmany(timeout_ms=1000)
             for tp, batch in sorted(batches.items(), key=lambda item: item[0].partition):
                 for r in batch:
@@ -79,6 +97,39 @@ async def follow_records(settings: Settings, topic: str, since_ms: int | None) -
                         yield TopicRecord(tp.partition, r.offset, r.timestamp, r.key, r.value, tuple(r.headers or ()))
     finally:
         await consumer.stop()
+
+
+async def _assign_new(
+    settings: Settings, consumer: Any, topic: str, assigned: list[Any], since_ms: int | None
+) -> list[Any]:
+    """Every partition the topic has as the consumer's metadata knows it (refreshed every 30 s for an assigned
+    topic; the planned count before it exists), the ones already read kept at their positions, new ones from
+    ``since_ms``."""
+    tps = [TopicPartition(topic, p) for p in _partitions(settings, consumer, topic)]
+    if len(tps) == len(assigned):
+        return assigned
+    positions = {tp: await consumer.position(tp) for tp in assigned}
+    consumer.assign(tps)
+    for tp, position in positions.items():
+        consumer.seek(tp, position)
+    await _seek_to_time(consumer, [tp for tp in tps if tp not in positions], since_ms)
+    return tps
+
+
+async def follow(settings: Settings, topic: str, since_ms: int | None, apply: Callable[[TopicRecord], None]) -> None:
+    """Apply every record of ``topic`` from ``since_ms`` on (None: its beginning), forever. After an error (the
+    broker away) it reconnects and goes on from the newest timestamp it applied: ``apply`` must take a record
+    twice without harm."""
+    while True:
+        try:
+            async for record in follow_records(settings, topic, since_ms):
+                apply(record)
+                since_ms = record.timestamp if since_ms is None else max(since_ms, record.timestamp)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the views keep what they have meanwhile
+            log.warning("following %s failed (%s: %s); retrying in 5 s", topic, type(exc).__name__, exc)
+            await asyncio.sleep(5)
 
 
 def _partitions(settings: Settings, consumer: Any, topic: str) -> list[int]:

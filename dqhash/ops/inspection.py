@@ -180,31 +180,58 @@ def window_rows(windows: Iterable[tuple[int, dict]], window_ms: int) -> list[dic
 
 
 class RecentOutputs:
-    """The newest problem audit records and DLQ records this worker produced, bounded in memory.
+    """The newest confirmed problems and dead letters of the whole group, bounded in memory, for the web views.
 
-    Kept for the web views (/dq/mismatches, /dq/dlq, replay); the topics stay the record of truth.
+    Fed by following the repair topic (every confirmed problem, and ``repair: cancel`` when one is withdrawn) and
+    the DLQ topic from a while back (``agents.web``): a restarted worker reads them again, so the views survive a
+    restart and every worker answers for the group. The topics stay the record of truth.
     """
 
     def __init__(self, capacity: int = 1000) -> None:
         self.problems: deque[dict] = deque(maxlen=capacity)
         self.dead_letters: deque[dict] = deque(maxlen=capacity)
+        self._listed: set[str] = set()
+        self._dead_ids: set[str] = set()
+        #: audit ids withdrawn, newest last (bounded): a record of one read again is not listed again
+        self._withdrawn: dict[str, None] = {}
 
-    def saw(
-        self, topic_kind: str, key: bytes | None, value: bytes, headers: Sequence[tuple[str, bytes]] | None
-    ) -> None:
-        if topic_kind == "audit":
-            record = orjson.loads(value)
-            withdrawn = record.get("withdraws")
-            if withdrawn:  # a newer on-prem event explained that verdict: it is no longer a problem to list
-                kept = [p for p in self.problems if p["audit_id"] != withdrawn]
-                self.problems = deque(kept, maxlen=self.problems.maxlen)
-            elif record["status"] in PROBLEMS:
-                self.problems.append(record)
-        elif topic_kind == "dlq":
-            self.dead_letters.append(dlq_entry(key, value, headers or ()))
+    def saw_repair(self, value: bytes | None) -> None:
+        """A repair record: a problem to list (once per audit id, a takeover may publish it again), or the
+        withdrawal of one (a newer on-prem event explained it)."""
+        if value is None:
+            return
+        record = orjson.loads(value)
+        withdrawn = record.get("withdraws")
+        if withdrawn:
+            if withdrawn in self._listed:
+                self.problems = deque((p for p in self.problems if p["audit_id"] != withdrawn), self.problems.maxlen)
+                self._listed.discard(withdrawn)
+            self._withdrawn[withdrawn] = None
+            if len(self._withdrawn) > (self.problems.maxlen or 0):
+                del self._withdrawn[next(iter(self._withdrawn))]
+            return
+        audit_id = record.get("audit_id")
+        if audit_id is None or audit_id in self._listed or audit_id in self._withdrawn:
+            return
+        if len(self.problems) == self.problems.maxlen:
+            self._listed.discard(self.problems[0]["audit_id"])
+        self.problems.append(record)
+        self._listed.add(audit_id)
+
+    def saw_dead_letter(self, key: bytes | None, value: bytes | None, headers: Sequence[tuple[str, bytes]]) -> None:
+        """A DLQ record, once per id (its source coordinates: a follower that reconnects reads some again)."""
+        if value is None:
+            return
+        entry = dlq_entry(key, value, headers)
+        if entry["id"] in self._dead_ids:
+            return
+        if len(self.dead_letters) == self.dead_letters.maxlen:
+            self._dead_ids.discard(self.dead_letters[0]["id"])
+        self.dead_letters.append(entry)
+        self._dead_ids.add(entry["id"])
 
     def find_dead_letter(self, dlq_id: str) -> dict | None:
-        return next((e for e in self.dead_letters if e["id"] == dlq_id), None)
+        return next((e for e in reversed(self.dead_letters) if e["id"] == dlq_id), None)
 
 
 def dlq_entry(key: bytes | None, value: bytes, headers: Sequence[tuple[str, bytes]]) -> dict:

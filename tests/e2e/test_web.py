@@ -32,6 +32,19 @@ def call(pipeline, path, body=None, token=WEB_TOKEN):
     return status, orjson.loads(raw) if "json" in kind else raw.decode()
 
 
+def listed(pipeline, path, wanted, timeout_s=30.0):
+    """The first answer of ``path`` whose items satisfy ``wanted``: the list views follow the repair and DLQ
+    topics, so an output is listed a fetch after it is produced."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        status, body = call(pipeline, path)
+        assert status == 200, body
+        if wanted(body["items"]):
+            return body
+        assert time.monotonic() < deadline, f"{path} never listed what was expected within {timeout_s}s: {body}"
+        time.sleep(0.2)  # polling the view: the follower reads the topic in its own time
+
+
 def test_pair_view_shows_both_sides_status_and_history(pipeline):
     pk = pipeline.pk()
     pipeline.send_onprem(onprem(pk, h(pk), event_id="ev-web-1"))
@@ -60,11 +73,12 @@ def test_mismatches_are_listed_newest_first_with_paging(pipeline):
         pipeline.send_onprem(onprem(pk, h(pk)))
         pipeline.send_cloud(cloud(pk, h("different")))
         pipeline.wait_audit(pk)
+    listed(pipeline, "/dq/mismatches?limit=500", lambda items: set(pks) <= {r["pk"] for r in items})
     status, first = call(pipeline, "/dq/mismatches?limit=2")
     assert status == 200 and len(first["items"]) == 2 and first["next_offset"] == 2
     status, second = call(pipeline, "/dq/mismatches?limit=2&offset=2")
-    listed = [r["pk"] for r in first["items"] + second["items"]]
-    assert set(pks) <= set(listed) and first["items"][0]["classified_at"] >= first["items"][1]["classified_at"]
+    shown = [r["pk"] for r in first["items"] + second["items"]]
+    assert set(pks) <= set(shown) and first["items"][0]["classified_at"] >= first["items"][1]["classified_at"]
 
 
 def test_windows_view_sums_counts_with_match_rate(pipeline):
@@ -82,9 +96,9 @@ def test_dead_letters_are_listed_and_replayed_into_their_source_topic(pipeline):
     marker = pipeline.pk()
     pipeline.send_onprem((marker.encode(), b'{"broken": ' + marker.encode()))
     first = pipeline.wait_dlq(lambda key, value, headers: key == marker.encode())
-    status, listing = call(pipeline, "/dq/dlq?limit=500")
+    listing = listed(pipeline, "/dq/dlq?limit=500", lambda items: any(e["key"] == marker for e in items))
     [entry] = [e for e in listing["items"] if e["key"] == marker]
-    assert status == 200 and entry["reason"] == "INVALID_JSON" and entry["topic"] == pipeline.settings.onprem_topic
+    assert entry["reason"] == "INVALID_JSON" and entry["topic"] == pipeline.settings.onprem_topic
     request = orjson.dumps({"ids": [entry["id"], "nope:0:0"]})
     status, body = call(pipeline, "/dq/dlq/replay", request, token=None)
     assert status == 401 and "Authorization: Bearer" in body["error"] and WEB_TOKEN not in str(body)
@@ -258,8 +272,11 @@ def test_a_mismatch_names_its_columns_in_the_audit_record_the_repair_request_and
     status, view = call(pipeline, f"/dq/pairs/{pk}")
     assert status == 200 and view["differing_columns"] == ["name"], view
     assert view["onprem"]["column_digests"] == onprem_columns and view["cloud"]["column_digests"] == cloud_columns
-    status, listed = call(pipeline, "/dq/mismatches?limit=500")
-    assert any(item["pk"] == pk and item["differing_columns"] == ["name"] for item in listed["items"])
+    listed(
+        pipeline,
+        "/dq/mismatches?limit=500",
+        lambda items: any(item["pk"] == pk and item["differing_columns"] == ["name"] for item in items),
+    )
 
 
 def test_status_reports_lag_and_backpressure_under_a_backlog_and_none_once_caught_up(pipeline):
@@ -294,31 +311,45 @@ def test_status_reports_lag_and_backpressure_under_a_backlog_and_none_once_caugh
 
 
 def test_mismatches_are_acknowledged_resolved_reopened_and_their_triage_survives_a_restart(pipeline, tmp_path):
+    """And so do the mismatch list and the DLQ view: a restarted worker reads the repair and DLQ topics again, and
+    replays a DLQ id it never saw produced."""
     pk = pipeline.pk()
     pipeline.send_onprem(onprem(pk, h(pk)))
     pipeline.send_cloud(cloud(pk, h("different")))
     [first] = pipeline.wait_audit(pk)
     audit_id = first["audit_id"]
+    listed(pipeline, "/dq/mismatches?limit=500", lambda items: any(i["audit_id"] == audit_id for i in items))
     body = orjson.dumps({"who": "ana", "note": "resync queued"})
     assert call(pipeline, f"/dq/mismatches/{audit_id}/ack", body, token=None)[0] == 401
     assert call(pipeline, f"/dq/mismatches/{audit_id}/ack", body, token="wrong")[0] == 403
     assert call(pipeline, f"/dq/mismatches/{audit_id}/ack", b'{"note": "unsigned"}')[0] == 400
     status, acked = call(pipeline, f"/dq/mismatches/{audit_id}/ack", body)
     assert status == 200 and acked["state"] == "acknowledged" and acked["pk"] == pk, acked
-    status, listed = call(pipeline, "/dq/mismatches?state=acknowledged&limit=500")
-    assert [i["triage"]["who"] for i in listed["items"] if i["audit_id"] == audit_id] == ["ana"]
+    status, acknowledged = call(pipeline, "/dq/mismatches?state=acknowledged&limit=500")
+    assert [i["triage"]["who"] for i in acknowledged["items"] if i["audit_id"] == audit_id] == ["ana"]
     status, resolved = call(pipeline, f"/dq/mismatches/{audit_id}/resolve", orjson.dumps({"who": "bo"}))
     assert status == 200 and resolved["state"] == "resolved"
     # the problem recurs: a newer event of the pk mismatches again, and the resolved one is open again
     pipeline.send_onprem(onprem(pk, h(pk + "-2"), ts=now_ms() + 1_000))
     pipeline.send_cloud(cloud(pk, h("different again"), ts=now_ms() + 2_000))
     pipeline.wait_audit(pk, count=2)
-    status, listed = call(pipeline, "/dq/mismatches?state=open&limit=500")
-    mine = {i["audit_id"]: i["triage"] for i in listed["items"] if i["pk"] == pk}
+    open_items = listed(
+        pipeline, "/dq/mismatches?state=open&limit=500", lambda items: sum(i["pk"] == pk for i in items) == 2
+    )
+    mine = {i["audit_id"]: i["triage"] for i in open_items["items"] if i["pk"] == pk}
     assert mine[audit_id]["reopened"] is True and len(mine) == 2, mine
-    # durable: a restarted worker reads the triage topic again
+    marker = pipeline.pk()
+    pipeline.send_onprem((marker.encode(), b"{broken before the restart"))
+    listed(pipeline, "/dq/dlq?limit=500", lambda items: any(e["key"] == marker for e in items))
+    # durable: a restarted worker reads the triage, repair and DLQ topics again
     pipeline.restart_worker(wipe_state=False)
     pipeline.wait_web(0)
+    again = listed(pipeline, "/dq/mismatches?limit=500", lambda items: sum(i["pk"] == pk for i in items) == 2)
+    assert audit_id in {i["audit_id"] for i in again["items"]}
+    dead = listed(pipeline, "/dq/dlq?limit=500", lambda items: any(e["key"] == marker for e in items))
+    [entry] = [e for e in dead["items"] if e["key"] == marker]
+    status, replay = call(pipeline, "/dq/dlq/replay", orjson.dumps({"ids": [entry["id"]]}))
+    assert status == 200 and replay["replayed"] == [{"id": entry["id"], "topic": pipeline.settings.onprem_topic}]
     deadline = time.monotonic() + 30
     while (found := call(pipeline, f"/dq/triage/{audit_id}"))[0] != 200:
         assert time.monotonic() < deadline, f"no triage record after the restart: {found}"

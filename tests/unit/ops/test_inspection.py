@@ -80,21 +80,33 @@ def test_window_rows_sum_partitions_and_workers():
     assert merged[1]["counts"] == {"MATCH": 4, "MISMATCH": 1, "MISSING_CLOUD": 5} and merged[1]["partitions"] == 3
 
 
-def test_recent_outputs_keep_problems_and_dead_letters_bounded():
+def repair(audit_id, status="MISMATCH", **extra):
+    return orjson.dumps({"repair": "resync", "audit_id": audit_id, "status": status, **extra})
+
+
+def test_the_views_keep_the_newest_problems_and_dead_letters_bounded_and_once_each():
     recent = RecentOutputs(capacity=2)
-    for status in ("MATCH", "MISMATCH", "MISSING_CLOUD", "MISMATCH"):
-        recent.saw("audit", b"k", orjson.dumps({"status": status}), None)
-    assert [r["status"] for r in recent.problems] == ["MISSING_CLOUD", "MISMATCH"]
-    recent.saw("dlq", b"k", b"{bad", dlq_headers("INVALID_JSON", "broken", "t1", 2, 41, [("trace", b"x")]))
-    assert recent.find_dead_letter("t1:2:41")["reason"] == "INVALID_JSON"
+    for audit_id in ("a1", "a2", "a2", "a3"):  # a2 twice: a new owner published it again
+        recent.saw_repair(repair(audit_id))
+    assert [r["audit_id"] for r in recent.problems] == ["a2", "a3"]
+    recent.saw_repair(repair("a1"))  # dropped out of the bounded list: listed again as the newest
+    assert [r["audit_id"] for r in recent.problems] == ["a3", "a1"]
+    headers = dlq_headers("INVALID_JSON", "broken", "t1", 2, 41, [("trace", b"x")])
+    recent.saw_dead_letter(b"k", b"{bad", headers)
+    recent.saw_dead_letter(b"k", b"{bad", headers)  # a follower that reconnected read it again
+    assert len(recent.dead_letters) == 1 and recent.find_dead_letter("t1:2:41")["reason"] == "INVALID_JSON"
+    recent.saw_repair(None)
+    recent.saw_dead_letter(b"k", None, ())
+    assert len(recent.problems) == 2 and len(recent.dead_letters) == 1
 
 
 def test_a_withdrawal_drops_the_problem_it_takes_back_from_the_mismatch_list():
     recent = RecentOutputs()
     for audit_id in ("a1", "a2"):
-        recent.saw("audit", b"k", orjson.dumps({"audit_id": audit_id, "status": "MISMATCH"}), None)
-    withdrawal = {"audit_id": "w1", "status": "SUPERSEDED", "late": True, "withdraws": "a1"}
-    recent.saw("audit", b"k", orjson.dumps(withdrawal), None)
+        recent.saw_repair(repair(audit_id))
+    recent.saw_repair(orjson.dumps({"repair": "cancel", "audit_id": "w1", "status": "SUPERSEDED", "withdraws": "a1"}))
+    assert [r["audit_id"] for r in recent.problems] == ["a2"]
+    recent.saw_repair(repair("a1"))  # read again after its withdrawal (a follower that reconnected): not listed
     assert [r["audit_id"] for r in recent.problems] == ["a2"]
 
 
