@@ -17,6 +17,11 @@ def add(commands: Any) -> None:
         reads=("DQHASH_BROKER",),
     )
     parser.add_argument("--events", type=int, default=10_000, help="on-prem records to send (default 10000)")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="after the report, keep the broker and the worker running (dashboard, views, dqhash tail) until Ctrl-C",
+    )
     parser.set_defaults(run=run)
 
 
@@ -25,4 +30,4 @@ def run(args: argparse.Namespace) -> int:
         return fail("demo", "--events must be at least 100 (every scenario needs a share)", EXIT_USAGE)
     from dqhash.tools import demo
 
-    return demo.main(args.events)
+    return demo.main(args.events, args.keep)

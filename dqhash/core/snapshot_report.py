@@ -220,6 +220,10 @@ def summaries(records: list[dict[str, Any]], partitions: int, now_ms: int) -> li
     return sorted(rows, key=lambda r: r["started_at"] or "", reverse=True)
 
 
+#: token ranges a report's text lists by number (all of them are in its JSON)
+RANGES_SHOWN = 32
+
+
 def render_table(report: dict[str, Any]) -> str:
     """The report as text, for ``dqhash snapshot report``."""
     rows = report["rows"]
@@ -253,8 +257,13 @@ def render_table(report: dict[str, Any]) -> str:
         cloud = f"{p['cloud_rows']}/{p['cloud_expected'] if p['cloud_expected'] is not None else '?'}"
         counts = ", ".join(f"{k} {v}" for k, v in sorted(p["counts"].items()))
         lines.append(f"{p['partition']:>9d} {p['state']:10s} {onprem:>15s} {cloud:>15s}  {counts}")
-    if report["ranges_with_differences"]:
-        lines.append(f"token ranges with differences (of {report['splits']}): {report['ranges_with_differences']}")
+    differing = report["ranges_with_differences"]
+    if differing:
+        shown = ", ".join(str(r) for r in differing[:RANGES_SHOWN]) + (", ..." if len(differing) > RANGES_SHOWN else "")
+        lines.append(
+            f"token ranges with a difference: {len(differing)} of {report['splits']} ({shown}); "
+            "`--ranges-from` reruns only these"
+        )
     for problem in report["problems"]:
         lines.append(f"PROBLEM: {problem}")
     return "\n".join(lines)

@@ -20,6 +20,7 @@ import time
 import uuid
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -33,7 +34,7 @@ from dqhash.core.timeutil import now_ms
 from dqhash.kafka.embedded_broker import EmbeddedBroker
 from dqhash.kafka.security import connect_args
 from dqhash.kafka.snapshot_log import read_snapshot_records
-from dqhash.kafka.topics import create_topics
+from dqhash.kafka.topics import create_topics, topic_plan
 from dqhash.tools.runner import (
     OutputReader,
     Outputs,
@@ -83,12 +84,12 @@ class UdpCounter:
         self.sock.close()
 
 
-async def run(events: int, timeout_s: float | None = None) -> int:
+async def run(events: int, timeout_s: float | None = None, keep: bool = False, outcome: dict | None = None) -> int:
     external = os.environ.get("DQHASH_BROKER")
     workdir = Path(tempfile.mkdtemp(prefix="dqhash-demo-"))
     broker = None if external else EmbeddedBroker(log_path=workdir / "broker.log")
     statsd = UdpCounter()
-    worker = reader = store = None
+    worker = reader = store = settings = None
     result = 1
     try:
         if broker:
@@ -129,6 +130,7 @@ async def run(events: int, timeout_s: float | None = None) -> int:
         await create_topics(settings)
         worker = start_worker(env, workdir / "worker.log")
         say(f"worker started (pid {worker.pid}, log {workdir / 'worker.log'}), topics prefixed {prefix}")
+        say(f"dashboard: http://127.0.0.1:{env['DQHASH_WEB_PORT']}/ (while the demo runs; --keep keeps it)")
         reader = await OutputReader(
             connect_args(settings), settings.audit_topic, settings.dlq_topic, settings.metrics_topic
         ).start()
@@ -141,22 +143,75 @@ async def run(events: int, timeout_s: float | None = None) -> int:
             result = await _snapshot_phase(settings, workload, reader, worker, store, workdir, cloud_db)
         await asyncio.sleep(0.5)  # let the last DogStatsD flush (every 0.3 s) arrive before counting datagrams
         statsd.drain()
-        return _report(workload, reader.outputs, elapsed, statsd) if result == 0 else result
+        if result == 0:
+            result = _report(workload, reader.outputs, elapsed, statsd)
+        if outcome is not None:
+            outcome["result"] = result
+        if keep:
+            await _keep_running(env, workdir)
+        return result
     finally:
         if reader:
             await reader.stop()
         if worker:
             code = stop_worker(worker)
             say(f"worker stopped (exit code {code})")
+        if external and settings is not None:
+            await _delete_topics(settings)
         if broker:
             broker.stop()
         if store:
             store.close()
         statsd.close()
-        if result == 0:
+        if result == 0 and not keep:
             shutil.rmtree(workdir, ignore_errors=True)
         else:
             say(f"kept {workdir} (worker and broker logs) for a look")
+
+
+async def _keep_running(env: dict[str, str], workdir: Path) -> None:
+    """``--keep``: the broker and the worker stay up, with the commands to look around, until Ctrl-C."""
+    topics = " ".join(f"{k}={v}" for k, v in sorted(env.items()) if k.endswith("_TOPIC") or k == "DQHASH_BROKER")
+    url = f"http://127.0.0.1:{env['DQHASH_WEB_PORT']}"
+    say(
+        "\n".join(
+            [
+                "",
+                "still running (--keep): the broker and the worker stay up until Ctrl-C. Try:",
+                f"  open {url}/                       # the dashboard",
+                f"  curl -s {url}/dq/mismatches?limit=5",
+                f"  curl -s {url}/dq/status",
+                f"  export {topics}",
+                "  dqhash tail audit --status MISMATCH       # the verdicts as JSON lines (--follow for new ones)",
+                "  dqhash tail dlq                           # dead letters with their reasons",
+                "  dqhash report --since 1h --max-mismatch-rate 1%",
+                f"  less {workdir / 'worker.log'}",
+            ]
+        )
+    )
+    while True:
+        await asyncio.sleep(3600)  # until Ctrl-C or SIGTERM (``main``): nothing to wait for but the operator
+
+
+async def _delete_topics(settings: Any) -> None:
+    """With DQHASH_BROKER set, the demo made its topics on someone's broker: it deletes them, as it says it does."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    names = [spec.name for spec in topic_plan(settings)]
+    admin = AIOKafkaAdminClient(**connect_args(settings))
+    try:
+        await admin.start()
+        existing = set(await admin.list_topics())
+        doomed = [n for n in names if n in existing] + sorted(
+            n for n in existing if n.startswith(settings.app_id + "-") and n not in names
+        )
+        if doomed:
+            await admin.delete_topics(doomed)
+        say(f"deleted the demo's {len(doomed)} topics from {settings.broker}")
+    except Exception as exc:  # the run's result stands; say what is left behind
+        say(f"could not delete the demo's topics (prefix {settings.app_id}) from {settings.broker}: {exc}")
+    finally:
+        await admin.close()
 
 
 class CloudCopy:
@@ -262,9 +317,11 @@ async def _snapshot_phase(settings, workload: Workload, reader: OutputReader, wo
     store.insert(workload.cloud_only_rows)
     export = workdir / "onprem-export.jsonl"
     export.write_bytes(b"".join(orjson.dumps(row) + b"\n" for row in workload.onprem_table))
+    kept_deletes = workload.expected_snapshot.get("EXTRA_IN_CLOUD", 0) - len(workload.cloud_only_rows)
     say(
         f"snapshot {snapshot_id}: {len(workload.onprem_table)} on-prem rows exported; the cloud copy holds "
-        f"{len(workload.cloud_only_rows)} rows the on-prem table never had"
+        f"{len(workload.cloud_only_rows)} rows the on-prem table never had and {kept_deletes} rows whose on-prem "
+        f"delete never reached it: {len(workload.cloud_only_rows) + kept_deletes} EXTRA_IN_CLOUD expected"
     )
     hasher = RowHasher("v2", HASH_COLUMNS, HASH_TYPES)
     with open(export, "rb") as stream:
@@ -293,19 +350,27 @@ async def _snapshot_phase(settings, workload: Workload, reader: OutputReader, wo
 
 def _report(workload: Workload, out: Outputs, elapsed: float, statsd: UdpCounter) -> int:
     print("\n" + render_table(workload.snapshot_report))
-    rows = _expected_and_actual(workload, out)
+    sections = _expected_and_actual(workload, out)
     differing = [r for r in out.audit_records if r["status"] in _DIFFERING]
     # the demo's rows differ in their name alone: every hash difference must say so
     named = sum(1 for r in differing if r.get("differing_columns") == ["name"])
-    rows.append(("hash differences naming their column", len(differing), named))
+    sections.append(
+        (
+            "hash differences (MISMATCH, CLOUD_DRIFT) naming the column that differs",
+            [("verdicts", len(differing), named)],
+        )
+    )
     rechecked = sum(1 for r in out.audit_records if r["rechecks"])
     print(
         f"\ndqhash demo: {len(workload.onprem)} on-prem events; cloud copy of {workload.cloud_rows} rows read "
         f"by the cloud hash producer; {rechecked} verdicts came after rechecks"
     )
     print(f"{'outcome':40s} {'expected':>9s} {'actual':>9s}")
-    for name, expected, actual in rows:
-        print(f"{name:40s} {expected:9d} {actual:9d}{'' if expected == actual else '   <-- differs'}")
+    rows = [row for _, section in sections for row in section]
+    for title, section in sections:
+        print(f"-- {title}")
+        for name, expected, actual in section:
+            print(f"   {name:37s} {expected:9d} {actual:9d}{'' if expected == actual else '   <-- differs'}")
     if differing:
         example = {k: differing[0][k] for k in ("pk", "status", "reason", "differing_columns", "snapshot_id")}
         print(f"\na mismatch with its columns named: {orjson.dumps(example).decode()}")
@@ -323,23 +388,49 @@ def _report(workload: Workload, out: Outputs, elapsed: float, statsd: UdpCounter
 #: verdicts whose hashes differ: the ones that can name their columns (``core.statuses``)
 _DIFFERING = {s.value for s in having(differing=True)}
 
+Row = tuple[str, int, int]
 
-def _expected_and_actual(workload: Workload, out: Outputs) -> list[tuple[str, int, int]]:
-    """(outcome, expected, actual) for the snapshot's counts, every verdict, duplicates and dead letters."""
-    snapshot = workload.snapshot_report["counts"]
-    rows = [
-        (f"snapshot {status}", workload.expected_snapshot.get(status, 0), snapshot.get(status, 0))
-        for status in sorted(set(workload.expected_snapshot) | set(snapshot))
+
+def _expected_and_actual(workload: Workload, out: Outputs) -> list[tuple[str, list[Row]]]:
+    """(what a section counts, its (outcome, expected, actual) rows): the stream's verdicts and the snapshot run's
+    apart, then what was not classified."""
+    in_run = Counter((r["status"], r["late"]) for r in out.audit_records if r.get("snapshot_id"))
+    streamed = Counter((r["status"], r["late"]) for r in out.audit_records if not r.get("snapshot_id"))
+    run_expected = Counter({(status, False): n for status, n in workload.expected_snapshot.items()})
+    stream_expected = workload.expected_audit - run_expected
+    report = workload.snapshot_report["counts"]
+    return [
+        (
+            "stream: one verdict per on-prem change event (and per drift re-verification found)",
+            _rows(stream_expected, streamed),
+        ),
+        (
+            "snapshot run: one verdict per row of the whole-table comparison, as audit records",
+            _rows(run_expected, in_run),
+        ),
+        (
+            "snapshot run: its report's counts (the same verdicts, from the snapshots topic)",
+            [
+                (s, workload.expected_snapshot.get(s, 0), report.get(s, 0))
+                for s in sorted(set(workload.expected_snapshot) | set(report))
+            ],
+        ),
+        (
+            "not classified: replays counted as duplicates, bad records dead-lettered with their reason",
+            [("duplicates", workload.expected_duplicates, out.window_total("DUPLICATES"))]
+            + [
+                (f"DLQ {reason}", workload.expected_dlq.get(reason, 0), out.dlq.get(reason, 0))
+                for reason in sorted(set(workload.expected_dlq) | set(out.dlq))
+            ],
+        ),
     ]
-    for status, late in sorted(set(workload.expected_audit) | set(out.audit)):
-        name = f"{status}{' (late)' if late else ''}"
-        rows.append((name, workload.expected_audit.get((status, late), 0), out.audit.get((status, late), 0)))
-    rows.append(("duplicates (counted, not classified)", workload.expected_duplicates, out.window_total("DUPLICATES")))
-    rows += [
-        (f"DLQ {reason}", workload.expected_dlq.get(reason, 0), out.dlq.get(reason, 0))
-        for reason in sorted(set(workload.expected_dlq) | set(out.dlq))
+
+
+def _rows(expected: Counter, actual: Counter) -> list[Row]:
+    return [
+        (f"{status}{' (late)' if late else ''}", expected.get((status, late), 0), actual.get((status, late), 0))
+        for status, late in sorted(set(expected) | set(actual))
     ]
-    return rows
 
 
 def _print_outputs(out: Outputs, statsd: UdpCounter) -> None:
@@ -354,9 +445,11 @@ def _print_outputs(out: Outputs, statsd: UdpCounter) -> None:
     )
 
 
-def main(events: int) -> int:
+def main(events: int, keep: bool = False) -> int:
+    """The demo's exit status: 0 when every count agrees. With ``--keep``, Ctrl-C ends it with that status."""
+    outcome = {"result": 130}
     try:
-        return asyncio.run(run(events))
+        return asyncio.run(run(events, keep=keep, outcome=outcome))
     except KeyboardInterrupt:
-        say("interrupted; cleaned up")
-        return 130
+        say("stopped; cleaned up" if keep else "interrupted; cleaned up")
+        return outcome["result"]

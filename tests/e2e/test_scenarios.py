@@ -195,3 +195,65 @@ def test_demo_cli_end_to_end(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     assert "RESULT: every event accounted for, counts agree" in result.stdout
     assert "MATCH (late)" in result.stdout and "DLQ INVALID_JSON" in result.stdout
+
+
+def test_demo_keeps_running_with_its_dashboard_and_cleans_its_topics_off_a_given_broker(tmp_path):
+    """`dqhash demo --keep` against a broker given by DQHASH_BROKER: it prints the dashboard and the next commands,
+    serves the dashboard until Ctrl-C, then ends with the run's status and deletes every topic it made there."""
+    import asyncio
+    import re
+    import signal
+    import threading
+    import urllib.request
+
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    from dqhash.kafka.embedded_broker import EmbeddedBroker
+    from dqhash.tools.runner import clean_env
+
+    async def topics(url: str) -> set[str]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=url.split("://", 1)[1])
+        await admin.start()
+        try:
+            return set(await admin.list_topics())
+        finally:
+            await admin.close()
+
+    with EmbeddedBroker(log_path=tmp_path / "broker.log") as broker:
+        before = asyncio.run(topics(broker.url))
+        demo = subprocess.Popen(
+            [sys.executable, "-m", "dqhash.cli", "demo", "--events", "300", "--keep"],
+            env={**clean_env(), "DQHASH_BROKER": broker.url},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=tmp_path,
+        )
+        said: list[str] = []
+        kept = threading.Event()
+
+        def read_stderr() -> None:
+            for line in demo.stderr:
+                said.append(line)
+                if "still running (--keep)" in line:
+                    kept.set()
+
+        reader = threading.Thread(target=read_stderr, daemon=True)
+        reader.start()
+        try:
+            assert kept.wait(240), "the demo never said it keeps running: " + "".join(said)
+            [url] = {m.group(1) for line in said for m in [re.search(r"dashboard: (http://\S+/)", line)] if m}
+            with urllib.request.urlopen(url, timeout=10) as page:
+                assert page.status == 200 and b'id="chart"' in page.read()
+            assert any("dqhash tail audit" in line for line in said)
+            demo.send_signal(signal.SIGINT)
+            out, _ = demo.communicate(timeout=60)
+            reader.join(10)
+            err = "".join(said)
+        finally:
+            if demo.poll() is None:
+                demo.kill()
+        assert demo.returncode == 0, err[-3000:]
+        assert "RESULT: every event accounted for, counts agree" in out and "stopped; cleaned up" in err
+        left = asyncio.run(topics(broker.url)) - before
+        assert not [t for t in left if t.startswith("dqhash-demo-")], f"the demo left topics behind: {sorted(left)}"
