@@ -367,3 +367,69 @@ def test_the_dashboards_key_lookup_shows_both_sides_in_headless_chromium(pipelin
     pair = dom.split('id="pair"', 1)[1].split("<h2", 1)[0]
     assert f"pk {pk}" in pair and f"v2:{h(pk)}" in pair and "MATCH" in pair, pair[:800]
     assert "verdict history" in pair and 'id="lag"' in dom and "dead letters" not in pair
+
+
+def test_an_operator_acts_from_the_dashboard_in_headless_chromium(pipeline, tmp_path):
+    """Over the DevTools protocol, as an operator would: a problem's pk opens its pair view, acknowledging asks
+    for the token in the page (no blocking prompt) and records who did it, the partitions table names each
+    partition's owner, the chart has a count axis and a time axis; a screenshot is kept to look at."""
+    import asyncio
+
+    from tests.e2e.browser import Browser
+
+    executable = chromium()
+    pk = pipeline.pk()
+    pipeline.send_onprem(onprem(pk, h(pk)))
+    pipeline.send_cloud(cloud(pk, h("different")))
+    [verdict] = pipeline.wait_audit(pk)
+    audit_id = verdict["audit_id"]
+    listed(pipeline, "/dq/mismatches?limit=500", lambda items: any(i["audit_id"] == audit_id for i in items))
+    url = f"http://127.0.0.1:{pipeline.env['DQHASH_WEB_PORT']}/"
+    button = f'document.querySelector(\'button[data-action="ack"][data-audit-id="{audit_id}"]\')'
+
+    async def operate() -> dict:
+        async with Browser(executable, tmp_path / "profile") as page:
+            await page.navigate(url)
+            await page.evaluate("document.getElementById('triage-filter').value = 'open'; refresh(); true")
+            await page.wait_for(f"!!{button}", what=f"an acknowledge button for {audit_id}")
+            seen = {
+                "axis": await page.evaluate("[...document.querySelectorAll('#chart text')].map(t => t.textContent)"),
+                "partitions": await page.wait_for(
+                    "document.querySelectorAll('#partitions tr td:nth-child(3)').length", what="the partitions table"
+                ),
+                "owners": await page.evaluate(
+                    "[...document.querySelectorAll('#partitions tr td:nth-child(3)')].map(t => t.textContent)"
+                ),
+                "tooltips": await page.evaluate("document.querySelectorAll('#chart rect title').length"),
+            }
+            await page.evaluate(
+                f"[...document.querySelectorAll('#mismatches a')].find(a => a.textContent === {orjson.dumps(pk).decode()}).click()"
+            )
+            seen["pair"] = await page.wait_for(
+                f"document.getElementById('pair').textContent.includes('pk ' + {orjson.dumps(pk).decode()})"
+                " && document.getElementById('pair').textContent",
+                what="the pair view of the clicked pk",
+            )
+            await page.evaluate("document.getElementById('who').value = 'cdp-operator'; true")
+            await page.evaluate(f"{button}.click()")
+            seen["token_asked"] = await page.wait_for(
+                "getComputedStyle(document.getElementById('token-form')).display === 'block'", what="the token form"
+            )
+            await page.evaluate(
+                f"document.getElementById('token').value = {orjson.dumps(WEB_TOKEN).decode()};"
+                "document.getElementById('token-form').requestSubmit(); true"
+            )
+            await page.evaluate(f"{button}.click()")
+            await page.wait_for(f"!{button}", what="the acknowledge button gone once the problem is acknowledged")
+            await page.screenshot(pipeline.workdir / "dashboard-operator.png")
+            return seen
+
+    seen = asyncio.run(operate())
+    status, record = call(pipeline, f"/dq/triage/{audit_id}")
+    assert status == 200 and record["state"] == "acknowledged" and record["who"] == "cdp-operator", record
+    assert seen["token_asked"] is True
+    assert f"pk {pk}" in seen["pair"] and "columns that differ" in seen["pair"]
+    assert "verdicts" in seen["axis"] and "100%" in seen["axis"] and any(":" in t for t in seen["axis"]), seen["axis"]
+    assert seen["tooltips"] > 0 and seen["partitions"] >= 4
+    assert all(owner.startswith("http://") for owner in seen["owners"]), seen["owners"]
+    assert (pipeline.workdir / "dashboard-operator.png").stat().st_size > 10_000
