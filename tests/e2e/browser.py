@@ -102,7 +102,9 @@ class Browser:
                 return value
             if time.monotonic() >= deadline:
                 shown = await self.evaluate("document.body ? document.body.innerText.slice(0, 3000) : ''")
-                raise AssertionError(f"the page never showed {what or expression} within {timeout_s}s; it shows:\n{shown}")
+                raise AssertionError(
+                    f"the page never showed {what or expression} within {timeout_s}s; it shows:\n{shown}"
+                )
             await asyncio.sleep(0.2)  # polling the page: it refreshes on its own timer
 
     async def screenshot(self, path: Path) -> Path:

@@ -422,12 +422,20 @@ def test_an_operator_acts_from_the_dashboard_in_headless_chromium(pipeline, tmp_
             await page.evaluate(f"{button}.click()")
             await page.wait_for(f"!{button}", what="the acknowledge button gone once the problem is acknowledged")
             await page.screenshot(pipeline.workdir / "dashboard-operator.png")
+            # a worker that does not answer (the group's views name it): the page's own rendering of that answer
+            seen["banner"] = await page.evaluate(
+                "banner(['http://worker-2:6066'], {workers: [{worker: 'http://worker-1:6066', readiness: "
+                "{ready: false, reasons: ['ownership lease lapsed']}}]});"
+                "getComputedStyle(document.getElementById('banner')).display === 'block'"
+                " && document.getElementById('banner').textContent"
+            )
             return seen
 
     seen = asyncio.run(operate())
     status, record = call(pipeline, f"/dq/triage/{audit_id}")
     assert status == 200 and record["state"] == "acknowledged" and record["who"] == "cdp-operator", record
     assert seen["token_asked"] is True
+    assert "Not answering: http://worker-2:6066" in seen["banner"] and "ownership lease lapsed" in seen["banner"]
     assert f"pk {pk}" in seen["pair"] and "columns that differ" in seen["pair"]
     assert "verdicts" in seen["axis"] and "100%" in seen["axis"] and any(":" in t for t in seen["axis"]), seen["axis"]
     assert seen["tooltips"] > 0 and seen["partitions"] >= 4
