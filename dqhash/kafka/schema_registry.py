@@ -103,7 +103,13 @@ class SchemaRegistry:
             except (ValueError, KeyError, TypeError, fastavro.schema.SchemaParseException) as exc:
                 self._fail(schema_id, Reason.UNDECODABLE, f"schema id {schema_id} cannot be read: {exc}")
             return
-        self._fail(schema_id, Reason.REGISTRY_UNAVAILABLE, f"schema id {schema_id}: {last} ({self.retries + 1} tries)")
+        self._fail(
+            schema_id,
+            Reason.REGISTRY_UNAVAILABLE,
+            f"schema id {schema_id}: {last} ({self.retries + 1} tries); is DQHASH_SCHEMA_REGISTRY_URL={self.url} "
+            "right and the registry up? The records are dead-lettered with reason REGISTRY_UNAVAILABLE: replay them "
+            "once it answers",
+        )
 
     def _fail(self, schema_id: int, reason: Reason, message: str) -> None:
         log.warning("schema registry: %s", message)

@@ -116,3 +116,27 @@ def test_framing_and_plain_values():
     assert split_frame(framed(258, b"x")) == (258, b"x") and split_frame(b"\x00\x01") is None
     assert plain({"t": TS, "n": [TS]}) == {"t": 1796212800250, "n": [1796212800250]}
     assert orjson.loads(orjson.dumps(plain({"b": b"\x01"}))) == {"b": "AQ=="}
+
+
+def test_an_unreachable_registry_names_its_setting_and_what_happens_to_the_records(caplog):
+    import socket
+
+    from dqhash.kafka.schema_registry import SchemaRegistry
+
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()  # nothing listens there now
+    registry = SchemaRegistry(f"http://127.0.0.1:{port}", timeout_s=1.0, retries=0)
+
+    async def fetch():
+        try:
+            await registry.fetch({7})
+        finally:
+            await registry.close()
+
+    asyncio.run(fetch())
+    reason, message, _ = registry.failed[7]
+    assert reason == "REGISTRY_UNAVAILABLE"
+    assert f"DQHASH_SCHEMA_REGISTRY_URL=http://127.0.0.1:{port}" in message and "replay" in message
+    assert message in caplog.text
