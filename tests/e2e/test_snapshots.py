@@ -364,3 +364,30 @@ def test_a_scan_stops_the_same_way_on_sigterm_and_sigint_and_says_so_on_the_snap
     assert "token range" not in stderr, f"the signal failed a range instead of stopping the scan: {stderr}"
     final = side_record(snap, snapshot_id)
     assert final["state"] == "failed" and final["error"].startswith("interrupted"), final
+
+
+def test_the_load_generator_makes_the_verdicts_it_says_it_sent(snap):
+    """`dqhash generate`, as the compose stack runs it: cloud rows first, then their on-prem events; every case
+    gets the verdict of its kind (rows missing in the cloud after the grace and rechecks)."""
+    import re
+
+    result = cli(snap, "generate", "--events", "40", "--rate", "400", "--mismatch", "0.2", "--missing", "0.1")
+    assert result.returncode == 0, result.stderr
+    sent = {k: int(v) for k, v in re.findall(r"'(\w+)': (\d+)", result.stderr)}
+    assert sum(sent.values()) == 40, result.stderr
+    expected = {"MATCH": sent["match"], "MISMATCH": sent["mismatch"], "MISSING_CLOUD": sent["missing_cloud"]}
+
+    def verdicts():
+        found = {}
+        for record in list(snap.reader.outputs.audit_records):
+            if record["pk"].startswith("gen-"):
+                found[record["pk"]] = record["status"]
+        return found
+
+    deadline = time.monotonic() + 90
+    while len(verdicts()) < 40:
+        snap.check_alive(0)
+        assert time.monotonic() < deadline, f"{len(verdicts())} of 40 generated events got a verdict within 90 s"
+        snap.run(asyncio.sleep(0.3))
+    counts = {status: list(verdicts().values()).count(status) for status in expected}
+    assert counts == expected, (counts, expected)

@@ -40,6 +40,8 @@ def test_each_command_lives_in_its_own_module():
         "cassandra",
         "report",
         "tail",
+        "datadog",
+        "generate",
     }
     assert {words[0] for words in LEAVES} == {
         "hash",
@@ -52,6 +54,8 @@ def test_each_command_lives_in_its_own_module():
         "cassandra",
         "report",
         "tail",
+        "datadog",
+        "generate",
     }
 
 

@@ -158,3 +158,15 @@ def test_the_build_context_leaves_out_local_state_and_virtualenvs():
         assert included(path), path
     copied = re.findall(r"^COPY (?!--from)(.+) \S+$", DOCKERFILE, re.M)
     assert copied and all(included(part) for line in copied for part in line.split()), copied
+
+
+def test_the_stack_has_a_load_generator_so_up_shows_verdicts():
+    from dqhash import cli
+
+    loadgen = services()["loadgen"]
+    assert loadgen["entrypoint"][:2] == ["dqhash", "generate"]
+    assert cli._parser().parse_args(loadgen["entrypoint"][1:]).run
+    env = env_of(loadgen)
+    assert env["DQHASH_HASH_COLUMNS"].split(",")[0] == "id" and env["DQHASH_CASSANDRA_TABLE"] == "customers"
+    assert loadgen["depends_on"]["topics"]["condition"] == "service_completed_successfully"
+    assert loadgen["depends_on"]["cassandra-init"]["condition"] == "service_completed_successfully"
