@@ -12,7 +12,6 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import orjson
 
-from dqhash.core import statuses
 from dqhash.core.classify import AWAITING_SNAPSHOT, PairState
 from dqhash.core.hashing import differing_columns
 from dqhash.core.outputs import (
@@ -30,8 +29,6 @@ MAX_PK_CHARS = 1024
 DEFAULT_LIMIT, MAX_LIMIT = 50, 500
 #: Header marking a record re-injected from the DLQ (value: the DLQ id it came from).
 REPLAY_HEADER = "dq.replay"
-#: Problem audit records listed by /dq/mismatches: the confirmed problems a resync job is asked to repair.
-PROBLEMS = tuple(status.value for status in statuses.PROBLEMS)
 
 
 class BadRequest(ValueError):

@@ -60,10 +60,14 @@ class KnownCrashes(logging.Filter):
     """A crash whose cause is known gets the operator's next step in front of its traceback."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and record.exc_info[1] is not None:
-            hint = HINTS.get(type(record.exc_info[1]).__name__)
+        # the exception being handled, or one passed as an argument ("Crashed reason=%r", exc)
+        args = record.args if isinstance(record.args, tuple) else ()
+        raised = [record.exc_info[1]] if record.exc_info and record.exc_info[1] is not None else []
+        for error in [*raised, *(a for a in args if isinstance(a, BaseException))]:
+            hint = HINTS.get(type(error).__name__)
             if hint is not None and not str(record.msg).startswith(hint):
                 record.msg = f"{hint}\n{record.msg}"
+                break
         return True
 
 

@@ -1,9 +1,8 @@
 """Every status declared once (``core.statuses``), and the lists each consumer uses derived from it."""
 
-from dqhash.agents import _PROBLEM_MARKS
 from dqhash.core import outputs, run_report, snapshot_report, statuses, tally
 from dqhash.core.statuses import KINDS, Status
-from dqhash.ops import dogstatsd, inspection
+from dqhash.ops import dogstatsd
 from tests.paths import ROOT
 
 
@@ -14,10 +13,6 @@ def test_every_status_has_its_kind_and_every_consumer_list_is_derived_from_it():
     assert snapshot_report.DIFFERENCES is statuses.DIFFERENCES
     assert snapshot_report.ON_PREM_VERDICTS is statuses.ON_PREM_VERDICTS
     assert dogstatsd.STATUS_COUNTERS is statuses.COUNTERS and dogstatsd.DELETE_STATUSES is statuses.DELETES
-    assert set(inspection.PROBLEMS) == {s.value for s in statuses.PROBLEMS}
-    problem_records = [b'{"status":"%s"}' % s.value.encode() for s in Status]
-    marked = {s for s, raw in zip(Status, problem_records) if any(m in raw for m in _PROBLEM_MARKS)}
-    assert marked == set(statuses.PROBLEMS)  # the worker's byte filter keeps exactly the problems
 
 
 def test_what_the_statuses_mean_to_their_consumers_is_as_documented():

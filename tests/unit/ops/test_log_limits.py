@@ -100,3 +100,5 @@ def test_a_crash_whose_cause_is_known_gets_the_next_step_in_front_of_its_traceba
     assert crash.getMessage().startswith("dqhash: the local state in DQHASH_DATA_DIR is ahead of its changelog topic")
     assert "delete DQHASH_DATA_DIR" in crash.getMessage() and crash.getMessage().endswith("Crashed reason='x'")
     assert other.getMessage() == "Crashed"
+    outside = logging.LogRecord("mode", logging.ERROR, __file__, 1, "Crashed reason=%r", (ConsistencyError("x"),), None)
+    assert filters.filter(outside) and outside.getMessage().startswith("dqhash: the local state"), "passed, not raised"
