@@ -112,7 +112,7 @@ def having(**properties: object) -> tuple[Status, ...]:
     return tuple(s for s, kind in KINDS.items() if all(getattr(kind, k) == v for k, v in properties.items()))
 
 
-#: confirmed problems: the repair topic, /dq/mismatches, the problem marks of a worker's recent outputs
+#: confirmed problems: the repair topic, and so /dq/mismatches (which follows it)
 PROBLEMS: tuple[Status, ...] = tuple(s for s, kind in KINDS.items() if kind.repair is not None)
 #: status value → what a resync job does
 REPAIR_ACTIONS: dict[str, str] = {s.value: kind.repair for s, kind in KINDS.items() if kind.repair is not None}
