@@ -176,16 +176,19 @@ def run_publish(args: argparse.Namespace) -> int:
             only,
             as_of,
         )
-        try:
-            errors = run_until_signal(run)
-        except ColumnsError as exc:
-            return fail("snapshot publish", f"{exc}. Nothing was published.", EXIT_USAGE)
-        except Interrupted as stopped:
-            return fail(
-                "snapshot publish", f"interrupted by {stopped}; run the same command again", stopped.exit_status
-            )
-        except Exception as exc:  # the broker, mostly: one line that names what to check, not a traceback
-            return fail("snapshot publish", _broker_hint(settings, exc))
+        return _published(settings, run, ColumnsError)
+
+
+def _published(settings: Any, run: Any, columns_error: type[Exception]) -> int:
+    """Runs the publisher; its exit status, with one line saying what went wrong when something did."""
+    try:
+        errors = run_until_signal(run)
+    except columns_error as exc:
+        return fail("snapshot publish", f"{exc}. Nothing was published.", EXIT_USAGE)
+    except Interrupted as stopped:
+        return fail("snapshot publish", f"interrupted by {stopped}; run the same command again", stopped.exit_status)
+    except Exception as exc:  # the broker, mostly: one line that names what to check, not a traceback
+        return fail("snapshot publish", _broker_hint(settings, exc))
     return EXIT_BAD_INPUT if errors else EXIT_OK
 
 

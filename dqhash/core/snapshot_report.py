@@ -249,14 +249,7 @@ def render_table(report: dict[str, Any]) -> str:
     for status, n in report["counts"].items():
         lines.append(f"{status:24s} {n:>10,}")
     lines.append(f"{'partition':>9s} {'state':10s} {'on-prem':>15s} {'cloud':>15s}  counts")
-    for p in report["partitions"]:
-        if "onprem_rows" not in p:
-            lines.append(f"{p['partition']:>9d} {p['state']:10s}")
-            continue
-        onprem = f"{p['onprem_rows']}/{p['onprem_expected'] if p['onprem_expected'] is not None else '?'}"
-        cloud = f"{p['cloud_rows']}/{p['cloud_expected'] if p['cloud_expected'] is not None else '?'}"
-        counts = ", ".join(f"{k} {v}" for k, v in sorted(p["counts"].items()))
-        lines.append(f"{p['partition']:>9d} {p['state']:10s} {onprem:>15s} {cloud:>15s}  {counts}")
+    lines += [_partition_line(p) for p in report["partitions"]]
     differing = report["ranges_with_differences"]
     if differing:
         shown = ", ".join(str(r) for r in differing[:RANGES_SHOWN]) + (", ..." if len(differing) > RANGES_SHOWN else "")
@@ -267,6 +260,15 @@ def render_table(report: dict[str, Any]) -> str:
     for problem in report["problems"]:
         lines.append(f"PROBLEM: {problem}")
     return "\n".join(lines)
+
+
+def _partition_line(p: dict[str, Any]) -> str:
+    if "onprem_rows" not in p:
+        return f"{p['partition']:>9d} {p['state']:10s}"
+    onprem = f"{p['onprem_rows']}/{p['onprem_expected'] if p['onprem_expected'] is not None else '?'}"
+    cloud = f"{p['cloud_rows']}/{p['cloud_expected'] if p['cloud_expected'] is not None else '?'}"
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(p["counts"].items()))
+    return f"{p['partition']:>9d} {p['state']:10s} {onprem:>15s} {cloud:>15s}  {counts}"
 
 
 def _progress(side: dict[str, Any]) -> dict[str, Any]:
