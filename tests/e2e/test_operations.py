@@ -24,6 +24,17 @@ def test_worker_refuses_to_start_on_a_bad_setting_and_names_it():
     assert "DQHASH_PARTITIONS='zero' is invalid" in result.stderr
 
 
+def run_worker(env: dict) -> subprocess.CompletedProcess:
+    """A worker as `faust -A dqhash.app worker` starts it, to its exit (these tests expect it to refuse)."""
+    return subprocess.run(
+        [sys.executable, "-m", "faust", "-A", "dqhash.app", "worker", "-l", "warn"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def dqhash(*args, env):
     return subprocess.run(
         [sys.executable, "-m", "dqhash.cli", *args], env=env, capture_output=True, text=True, timeout=60
@@ -93,13 +104,7 @@ def test_producer_refuses_to_start_with_a_store_it_cannot_use(tmp_path):
             "DQHASH_SESSION_TIMEOUT": "6",
             "DQHASH_DATA_DIR": str(tmp_path / "data"),
         }
-        result = subprocess.run(
-            [sys.executable, "-m", "faust", "-A", "dqhash.app", "worker", "-l", "warn"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        result = run_worker(env)
     assert result.returncode != 0
     assert (
         f"the cloud hash producer cannot start: DQHASH_SQLITE_PATH={tmp_path / 'missing.db'} does not exist"
@@ -146,13 +151,7 @@ def test_a_worker_refuses_to_start_on_an_input_topic_with_another_partition_coun
             "DQHASH_DATA_DIR": str(tmp_path / "data"),
             "DQHASH_METRICS_ENABLED": "false",
         }
-        result = subprocess.run(
-            [sys.executable, "-m", "faust", "-A", "dqhash.app", "worker", "-l", "warn"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        result = run_worker(env)
     assert result.returncode == 2, result.stderr[-2000:]
     assert "refusing to start" in result.stderr and "preflight-topic1 has 2 partitions, needs 4" in result.stderr
     assert "DQHASH_PARTITIONS" in result.stderr and "Traceback" not in result.stderr
@@ -249,13 +248,7 @@ def test_a_worker_refuses_a_web_port_in_use_and_names_the_setting(tmp_path):
                 "DQHASH_DATA_DIR": str(tmp_path / "data"),
                 "DQHASH_METRICS_ENABLED": "false",
             }
-            result = subprocess.run(
-                [sys.executable, "-m", "faust", "-A", "dqhash.app", "worker", "-l", "warn"],
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=120,
-            )
+            result = run_worker(env)
     finally:
         taken.close()
     assert result.returncode == 2, result.stderr[-2000:]
