@@ -132,3 +132,45 @@ def test_the_budget_waits_for_the_rows_it_has_not_earned(monkeypatch):
     asyncio.run(take_all())
     assert clock[0] - 100.0 == pytest.approx(2.5)  # 250 rows at 100 rows/s
     asyncio.run(common.Budget(0).take(10**6))  # 0: no limit, no wait
+
+
+@pytest.mark.parametrize("without_rowid", [False, True])
+def test_the_sqlite_scan_reads_every_row_once_in_its_own_range(tmp_path, monkeypatch, without_rowid):
+    """Each row in exactly one range, in token order; with rowids, each key hashed to its token once in all
+    (a temporary index), not once per range."""
+    import sqlite3
+
+    from dqhash.cloud import scanner
+
+    path = tmp_path / "cloud.db"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE rows (id TEXT PRIMARY KEY, name TEXT)" + (" WITHOUT ROWID" if without_rowid else ""))
+        db.executemany("INSERT INTO rows VALUES (?, ?)", [(f"k{i}", f"n{i}") for i in range(500)])
+    calls = []
+
+    def counting(values, names, types):
+        calls.append(1)
+        return token_of(values, names, types)
+
+    monkeypatch.setattr(scanner, "token_of", counting)
+    scan = SQLiteRangeScan(path, "rows", ["id"], {}, fetch_size=64)
+
+    async def read_all():
+        found = {}
+        for index, (start, end) in enumerate(split(16)):
+            async for rows in scan.pages(start, end):
+                for row in rows:
+                    found.setdefault(row["id"], []).append(index)
+        return found
+
+    try:
+        found = asyncio.run(read_all())
+    finally:
+        scan.close()
+    assert sorted(found) == sorted(f"k{i}" for i in range(500)) and all(len(r) == 1 for r in found.values())
+    for pk, [index] in found.items():
+        assert range_of(token_of({"id": pk}, ("id",), {}), split(16)) == index
+    if without_rowid:  # the fallback: every key hashed in every range's query
+        assert len(calls) >= 500 * 16
+    else:
+        assert len(calls) == 500, "with the token index, each key is hashed once in all"
