@@ -8,7 +8,17 @@ from typing import Any
 
 import orjson
 
-from dqhash.cli.common import EXIT_BREACHED, EXIT_NO_GATES, EXIT_OK, EXIT_USAGE, KAFKA, command, fail, load_settings
+from dqhash.cli.common import (
+    EXIT_BREACHED,
+    EXIT_NO_GATES,
+    EXIT_OK,
+    EXIT_USAGE,
+    KAFKA,
+    command,
+    fail,
+    load_settings,
+    period_seconds,
+)
 
 READS = (
     *KAFKA,
@@ -18,7 +28,6 @@ READS = (
     "DQHASH_PARTITIONS",
     "DQHASH_WEB_TOKEN",
 )
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def add(commands: Any) -> None:
@@ -60,24 +69,14 @@ def _rate(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def since_seconds(text: str) -> int | None:
-    """A duration such as 90m, 24h or 7d in seconds; None when it is not one."""
-    text = text.strip().lower()
-    if len(text) < 2 or text[-1] not in _UNITS or not text[:-1].isdigit() or int(text[:-1]) <= 0:
-        return None
-    return int(text[:-1]) * _UNITS[text[-1]]
-
-
 def run(args: argparse.Namespace) -> int:
     from dqhash.core import run_report
     from dqhash.core.snapshot_report import summaries
     from dqhash.core.timeutil import now_ms
 
-    period = since_seconds(args.since)
-    if period is None:
-        return fail("report", f"--since {args.since!r}: expected a duration such as 90m, 24h or 7d", EXIT_USAGE)
-    settings = load_settings("report")
-    if settings is None:
+    period = period_seconds(args.since, "report")
+    settings = load_settings("report") if period is not None else None
+    if period is None or settings is None:
         return EXIT_USAGE
     now = now_ms()
     since = now - period * 1000

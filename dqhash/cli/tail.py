@@ -9,8 +9,7 @@ from typing import Any
 
 import orjson
 
-from dqhash.cli.common import EXIT_OK, EXIT_USAGE, KAFKA, command, fail, load_settings
-from dqhash.cli.report import since_seconds
+from dqhash.cli.common import EXIT_OK, EXIT_USAGE, KAFKA, command, fail, load_settings, period_seconds
 from dqhash.ops.tail import TOPICS, line
 
 READS = (*KAFKA, "DQHASH_AUDIT_TOPIC", "DQHASH_DLQ_TOPIC", "DQHASH_REPAIR_TOPIC", "DQHASH_METRICS_TOPIC")
@@ -37,11 +36,9 @@ def add(commands: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from dqhash.core.timeutil import now_ms
 
-    period = since_seconds(args.since)
-    if period is None:
-        return fail("tail", f"--since {args.since!r}: expected a duration such as 90m, 24h or 7d", EXIT_USAGE)
-    settings = load_settings("tail")
-    if settings is None:
+    period = period_seconds(args.since, "tail")
+    settings = load_settings("tail") if period is not None else None
+    if period is None or settings is None:
         return EXIT_USAGE
     topic = getattr(settings, TOPICS[args.kind])
     since = now_ms() - period * 1000

@@ -115,3 +115,9 @@ def test_version_is_the_installed_distributions(capsys):
 def test_no_command_prints_the_help_and_exits_with_a_usage_error(capsys):
     assert cli.main([]) == 2
     assert "COMMAND" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("words", [["report"], ["tail", "audit"]])
+def test_a_bad_period_is_a_usage_error_that_says_what_a_period_looks_like(words, capsys):
+    assert cli.main([*words, "--since", "5x"]) == 2
+    assert "--since '5x': expected a duration such as 90m, 24h or 7d" in capsys.readouterr().err
