@@ -75,13 +75,13 @@ class WebContext:
         me = self.self_url()
         return sorted(h.rstrip("/") for h in hosts if h.rstrip("/") != me)
 
-    async def gather(self, path: str, method: str = "GET", body: bytes | None = None) -> tuple[list[dict], list[str]]:
-        """``path`` (with ``local=1``) asked of every peer: their JSON answers and the peers that failed."""
+    async def gather(self, path: str) -> tuple[list[dict], list[str]]:
+        """``GET path`` (with ``local=1``) asked of every peer: their JSON answers and the peers that failed."""
         headers = access.bearer(self.settings.web_token)
 
         async def ask(peer: str) -> dict:
             timeout = aiohttp.ClientTimeout(total=PEER_TIMEOUT_S)
-            request = self.app.http_client.request(method, f"{peer}{path}", data=body, timeout=timeout, headers=headers)
+            request = self.app.http_client.get(f"{peer}{path}", timeout=timeout, headers=headers)
             async with request as response:
                 if response.status != 200:
                     raise RuntimeError(f"{peer} answered {response.status}")
