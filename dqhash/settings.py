@@ -15,10 +15,13 @@ import textwrap
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from fnmatch import fnmatchcase
+from functools import cached_property
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from dqhash.core.catalog import Catalog, CatalogError, check_name, parse_catalog, single_table
 from dqhash.core.contracts import KNOWN_HASH_VERSIONS
+from dqhash.core.hashing import HashConfigError, parse_type_declarations
 
 
 class SettingsError(ValueError):
@@ -182,6 +185,12 @@ def topic_name(name: str, value: str) -> str:
 def broker_list(name: str, value: str) -> str:
     if not value or any("://" not in url or not url.split("://", 1)[1] for url in value.split(",")):
         raise _invalid(name, value, "kafka://host:port[,kafka://host:port]")
+    return value
+
+
+def table_name(name: str, value: str) -> str:
+    if not check_name(value):
+        raise _invalid(name, value, "a table name (letters, digits, _ $ - .)")
     return value
 
 
@@ -570,6 +579,25 @@ class Settings:
         "where the producer reads rows: cassandra | sqlite",
         choice(("cassandra", "sqlite"), str.lower),
     )
+    catalog_path: str = setting(
+        "DQHASH_CATALOG",
+        "",
+        "the table catalog, a TOML file of every table to prove (docs/catalog.md); empty: one table, from "
+        "DQHASH_TABLE and the DQHASH_HASH_* / cloud table settings",
+        text,
+    )
+    table: str = setting(
+        "DQHASH_TABLE",
+        "default",
+        "without a catalog: the name of the one table, as records, metrics and reports show it",
+        table_name,
+    )
+    metrics_max_tables: int = setting(
+        "DQHASH_METRICS_MAX_TABLES",
+        "100",
+        "tables tagged by name in DogStatsD metrics (in order of first verdict); the rest are tagged table:_other",
+        positive_int,
+    )
     hash_columns: tuple[str, ...] | None = setting(
         "DQHASH_HASH_COLUMNS",
         "",
@@ -726,6 +754,32 @@ class Settings:
         """host:port list for aiokafka clients (no scheme)."""
         return ",".join(url.split("://", 1)[-1] for url in self.broker_urls)
 
+    @cached_property
+    def catalog(self) -> Catalog:
+        """Every table to prove: the DQHASH_CATALOG file, or the single-table settings as a catalog of one.
+
+        Read once; :func:`load` reads it at start, so a bad catalog stops start-up naming the table and field.
+        """
+        if self.catalog_path:
+            source = Path(self.catalog_path)
+            try:
+                text = source.read_text(encoding="utf-8")
+            except OSError as exc:
+                raise SettingsError(f"DQHASH_CATALOG={self.catalog_path!r}: cannot read it ({exc.strerror})") from None
+            try:
+                return parse_catalog(text, f"DQHASH_CATALOG={self.catalog_path}")
+            except CatalogError as exc:
+                raise SettingsError(str(exc)) from None
+        cloud = f"{self.cassandra_keyspace}.{self.cassandra_table}" if self.cassandra_table else ""
+        if self.cloud_store == "sqlite":
+            cloud = f"sqlite.{self.sqlite_table}"
+        try:
+            types = parse_type_declarations(self.hash_types)
+        except HashConfigError as exc:
+            raise SettingsError(f"DQHASH_HASH_TYPES: {exc}") from None
+        key = self.sqlite_key_columns if self.cloud_store == "sqlite" else ()
+        return single_table(self.table, cloud, key, self.hash_columns, types, self.hash_strategy)
+
     def dd_tags(self) -> list[str]:
         tags = [f"service:{self.dd_service}"]
         if self.dd_env:
@@ -782,7 +836,9 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         raw = source.get(name, default)
         values[declared_field.name] = declared.read(name, raw if declared.secret else raw.strip())
     _check_together(values)
-    return Settings(**values)
+    settings = Settings(**values)
+    _ = settings.catalog  # read now: a bad catalog stops start-up, not the first record of its table
+    return settings
 
 
 _TOPICS = (

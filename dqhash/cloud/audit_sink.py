@@ -24,12 +24,12 @@ from typing import Any
 import orjson
 
 from dqhash.cloud.cassandra import RetriesExhausted, bridge, retrying
-from dqhash.core.audit_schema import AUDIT_FIELDS, AUDIT_NAMES
+from dqhash.core.audit_schema import AUDIT_COLUMNS, AUDIT_FIELDS
 
 log = logging.getLogger(__name__)
 
 #: the audit record's fields, as columns (``core.audit_schema``)
-COLUMNS = AUDIT_NAMES
+COLUMNS = AUDIT_COLUMNS
 #: the audit tables: every field of the record, and their keys
 TABLES = ("audit_by_day", "audit_by_pk")
 
@@ -37,7 +37,7 @@ TABLES = ("audit_by_day", "audit_by_pk")
 def schema(keyspace: str, ttl_days: int = 90, shards: int = 16, replication: str | None = None) -> list[str]:
     ttl = ttl_days * 86_400
     twcs = "{'class': 'TimeWindowCompactionStrategy', 'compaction_window_unit': 'DAYS', 'compaction_window_size': 1}"
-    body = ", ".join(f"{f.name} {f.cql}" for f in AUDIT_FIELDS)
+    body = ", ".join(f"{f.column} {f.cql}" for f in AUDIT_FIELDS)
     statements = []
     if replication:
         statements.append(f"CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = {replication}")
@@ -60,7 +60,7 @@ def migration(keyspace: str, existing: Mapping[str, Iterable[str]]) -> list[str]
     for table in TABLES:
         have = set(existing.get(table, ()))
         statements += [
-            f"ALTER TABLE {keyspace}.{table} ADD {f.name} {f.cql}" for f in AUDIT_FIELDS if f.name not in have
+            f"ALTER TABLE {keyspace}.{table} ADD {f.column} {f.cql}" for f in AUDIT_FIELDS if f.name not in have
         ]
     return statements
 

@@ -68,12 +68,14 @@ class CassandraStore:
         backoff_s: float = 0.1,
         max_in_flight: int = 128,
         execution_profile: Any = None,
+        limit: asyncio.Semaphore | None = None,
     ) -> None:
+        """``limit``: an in-flight bound shared with other tables' stores (one per producer, not per table)."""
         self.session = session
         self.keyspace, self.table = keyspace, table
         self.timeout_s, self.retries, self.backoff_s = timeout_s, retries, backoff_s
         self.execution_profile = execution_profile
-        self._limit = asyncio.Semaphore(max_in_flight)
+        self._limit = limit or asyncio.Semaphore(max_in_flight)
         meta = table_meta(session, keyspace, table)
         self.key_columns = tuple(c.name for c in meta.primary_key)
         self._key_types = tuple(meta.columns[name].cql_type for name in self.key_columns)

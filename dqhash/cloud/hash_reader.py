@@ -13,11 +13,12 @@ from collections.abc import Callable, Iterable
 
 import orjson
 
-from dqhash.cloud.store import CloudStore, LookupFailed
-from dqhash.core.hashing import RowHasher
+from dqhash.cloud.store import LookupFailed
+from dqhash.cloud.tables import CloudTable, CloudTables
 from dqhash.core.lookups import LookupRequest
 from dqhash.core.outputs import dlq_headers
 from dqhash.core.records import Out
+from dqhash.core.table_keys import SEPARATOR
 from dqhash.core.timeutil import format_ms, now_ms
 from dqhash.ops.dogstatsd import Metrics
 
@@ -31,8 +32,7 @@ class CloudConfigError(ValueError):
 class CloudHashReader:
     def __init__(
         self,
-        store: CloudStore,
-        hasher: RowHasher,
+        tables: CloudTables,
         cloud_topic: str,
         dlq_topic: str,
         metrics_topic: str,
@@ -41,7 +41,7 @@ class CloudHashReader:
         column_digests: bool = True,
         clock: Callable[[], int] = now_ms,
     ) -> None:
-        self.store, self.hasher, self.metrics, self.clock = store, hasher, metrics, clock
+        self.tables, self.metrics, self.clock = tables, metrics, clock
         self.cloud_topic, self.dlq_topic, self.metrics_topic, self.lookup_topic = (
             cloud_topic,
             dlq_topic,
@@ -49,16 +49,13 @@ class CloudHashReader:
             lookup_topic,
         )
         self.column_digests = column_digests
-        table_columns = store.columns()
-        if hasher.fields is not None:
-            unknown = [c for c in hasher.fields if c not in table_columns]
+        for table in tables.opened():  # a table opened up front (the single-table producer) is checked at start
+            unknown = unknown_columns(table)
             if unknown:
-                raise CloudConfigError(
-                    f"unknown column(s) in the hash list (DQHASH_HASH_COLUMNS): {unknown}; the table has {list(table_columns)}"
-                )
-        self.drift_columns: set[str] = set()
-        self.removed_columns: set[str] = set()
-        self._in_flight: set[str] = set()  # PKs being read now
+                raise CloudConfigError(unknown)
+        self._in_flight: set[str] = set()  # pair keys being read now
+        #: tables whose hash list was checked against the cloud table's columns
+        self._checked: set[str] = {table.name for table in tables.opened()}
 
     async def handle(self, requests: Iterable[LookupRequest]) -> list[Out]:
         """Serve a batch: each request waits for its time, reads run concurrently, one read per PK."""
@@ -83,56 +80,78 @@ class CloudHashReader:
 
     async def _read(self, request: LookupRequest) -> list[Out]:
         try:
-            row = await self.store.fetch(self.store.key_from_pk(request.pk))
+            table, pk = self.tables.for_key(request.pk)
+            if table.name not in self._checked:
+                self._checked.add(table.name)
+                unknown = unknown_columns(table)
+                if unknown:
+                    self._checked.discard(table.name)
+                    raise LookupFailed("CLOUD_TABLE_UNREADABLE", unknown)
+            found = await table.store.fetch(table.store.key_from_pk(pk))
         except LookupFailed as exc:
             self.metrics.lookup_failed(exc.reason)
             log.warning("lookup of pk %s failed for good (%s): %s", request.pk, exc.reason, exc)
             headers = dlq_headers(exc.reason, str(exc), self.lookup_topic, request.partition, request.offset, None)
             return [Out(self.dlq_topic, request.pk.encode(), request.raw, headers)]
         now = self.clock()
+        hasher = table.hasher
         doc: dict = {
-            "pk": request.pk,
+            "pk": pk,
             "hash_cloud": None,
             "cloud_ts": now,
-            "hash_version": self.hasher.strategy,
+            "hash_version": hasher.strategy,
             "attempt": request.attempt,
         }
+        if SEPARATOR in request.pk:  # a table's pair key: the record names its table (docs/contracts.md)
+            doc["table"] = table.name
         outs: list[Out] = []
-        if row is not None:
-            outs.extend(self._check_schema(row, now))
+        if found is not None:
+            row = table.as_onprem(found)
+            outs.extend(self._check_schema(table, row, now))
             if self.column_digests:
-                digest, doc["column_digests"] = self.hasher.hash_and_digests(row)
+                digest, doc["column_digests"] = hasher.hash_and_digests(row)
             else:
-                digest = self.hasher.hash(row)
+                digest = hasher.hash(row)
             doc["hash_cloud"] = digest.digest
-            fields = self.hasher.fields or sorted(row)
+            fields = hasher.fields or sorted(row)
             removed = [c for c in fields if c not in row]
             if removed:
                 doc["columns_removed"] = removed
             if any(row.get(c) is None for c in fields if c in row):
                 self.metrics.partial_row()
-        self.metrics.looked_up(found=row is not None, attempt=request.attempt)
+        self.metrics.looked_up(found=found is not None, attempt=request.attempt)
         outs.append(Out(self.cloud_topic, request.pk.encode(), orjson.dumps(doc)))
         return outs
 
-    def _check_schema(self, row: dict, now: int) -> list[Out]:
-        """Report each drifting column once, not once per row."""
-        if self.hasher.fields is None:
+    def _check_schema(self, table: CloudTable, row: dict, now: int) -> list[Out]:
+        """Report each drifting column once per table, not once per row."""
+        if table.hasher.fields is None:
             return []
         outs = []
-        hashed = set(self.hasher.fields)
-        for column in sorted(set(row) - hashed - set(self.store.key_columns) - self.drift_columns):
-            self.drift_columns.add(column)
+        hashed = set(table.hasher.fields)
+        for column in sorted(set(row) - hashed - set(table.key_columns()) - table.drift_columns):
+            table.drift_columns.add(column)
             self.metrics.schema_drift(column)
-            log.warning("schema drift: column %r is in the cloud table but not hashed (DQHASH_HASH_COLUMNS)", column)
-            outs.append(self._schema_event("schema_drift_detected", column, now))
-        for column in sorted(hashed - set(row) - self.removed_columns):
-            self.removed_columns.add(column)
+            log.warning("schema drift: column %r is in the cloud table %s but not hashed", column, table.spec.cloud)
+            outs.append(self._schema_event(table, "schema_drift_detected", column, now))
+        for column in sorted(hashed - set(row) - table.removed_columns):
+            table.removed_columns.add(column)
             self.metrics.column_removed(column)
-            log.warning("schema drift: hashed column %r is missing from the cloud table", column)
-            outs.append(self._schema_event("column_removed", column, now))
+            log.warning("schema drift: hashed column %r is missing from the cloud table %s", column, table.spec.cloud)
+            outs.append(self._schema_event(table, "column_removed", column, now))
         return outs
 
-    def _schema_event(self, kind: str, column: str, now: int) -> Out:
-        record = {"type": kind, "column": column, "detected_at": format_ms(now)}
-        return Out(self.metrics_topic, f"schema:{column}".encode(), orjson.dumps(record))
+    def _schema_event(self, table: CloudTable, kind: str, column: str, now: int) -> Out:
+        record = {"type": kind, "table": table.name, "column": column, "detected_at": format_ms(now)}
+        return Out(self.metrics_topic, f"schema:{table.name}:{column}".encode(), orjson.dumps(record))
+
+
+def unknown_columns(table: CloudTable) -> str:
+    """Why the table's hash list cannot be served ("" when it can): columns the cloud table does not have."""
+    if table.hasher.fields is None:
+        return ""
+    columns = table.onprem_columns()
+    unknown = [c for c in table.hasher.fields if c not in columns]
+    if not unknown:
+        return ""
+    return f"unknown column(s) in the hash list of table {table.name!r}: {unknown}; the table has {list(columns)}"

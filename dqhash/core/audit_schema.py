@@ -9,16 +9,25 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+#: CQL's reserved words among the field names: their columns are written quoted
+_RESERVED = frozenset({"table"})
+
 
 class AuditField(NamedTuple):
     name: str
     cql: str  # its Cassandra column type
     doc: str
 
+    @property
+    def column(self) -> str:
+        """The field as a CQL column identifier (``"table"`` is a reserved word, so it is quoted)."""
+        return f'"{self.name}"' if self.name in _RESERVED else self.name
+
 
 AUDIT_FIELDS: tuple[AuditField, ...] = (
     AuditField("audit_id", "text", "deterministic: the same classification of the same event, the same id"),
     AuditField("pk", "text", "the canonical primary key"),
+    AuditField("table", "text", "the on-prem table of the row (docs/catalog.md)"),
     AuditField("event_id", "text", "the on-prem event classified"),
     AuditField("status", "text", "the verdict (docs/classification.md)"),
     AuditField("reason", "text", "why, in words"),
@@ -39,3 +48,5 @@ AUDIT_FIELDS: tuple[AuditField, ...] = (
     AuditField("withdraws", "text", "on a withdrawal: the audit id of the verdict it takes back"),
 )
 AUDIT_NAMES: tuple[str, ...] = tuple(f.name for f in AUDIT_FIELDS)
+#: the fields as CQL column identifiers, in the same order
+AUDIT_COLUMNS: tuple[str, ...] = tuple(f.column for f in AUDIT_FIELDS)

@@ -15,7 +15,9 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from dqhash.core.catalog import Catalog, check_name
 from dqhash.core.jsontext import JsonTextError, loads_exact
+from dqhash.core.table_keys import SEPARATOR, pair_key
 from dqhash.core.timeutil import MAX_EPOCH_MS, MIN_EPOCH_MS, TimestampError, parse_timestamp
 from dqhash.core.tuples import build
 
@@ -43,6 +45,8 @@ class Reason(str, Enum):
     UNKNOWN_ACTION = "UNKNOWN_ACTION"
     INVALID_TIMESTAMP = "INVALID_TIMESTAMP"
     INVALID_COLUMN_DIGESTS = "INVALID_COLUMN_DIGESTS"
+    #: the record names a table the catalog (DQHASH_CATALOG) neither declares nor matches by a pattern
+    UNKNOWN_TABLE = "UNKNOWN_TABLE"
     #: Confluent wire format (Schema Registry): the schema id is unknown to the registry
     SCHEMA_NOT_FOUND = "SCHEMA_NOT_FOUND"
     #: the registry did not answer within its retries: the record waits in the DLQ to be replayed
@@ -141,9 +145,9 @@ def canonical_pk(values: Sequence[str | int]) -> str:
 
 
 def parse_onprem(
-    raw: bytes | None, default_version: str = DEFAULT_HASH_VERSION
+    raw: bytes | None, default_version: str = DEFAULT_HASH_VERSION, tables: Catalog | None = None
 ) -> OnPremEvent | SnapshotEnd | Rejection:
-    """Parse a Topic-1 value."""
+    """Parse a Topic-1 value; its ``pk`` is the pair key of its table and PK (``core.table_keys``)."""
     doc = _load_object(raw)
     if isinstance(doc, Rejection):
         return doc
@@ -159,6 +163,11 @@ def parse_onprem(
     pk = _read_pk(raw, doc, "partitionColumns", _pk_from_partition_columns)
     if isinstance(pk, Rejection):
         return pk
+    if tables is not None or "table" in doc:
+        keyed = _in_table(doc, pk, tables, default_version)
+        if isinstance(keyed, Rejection):
+            return keyed
+        pk, default_version = keyed
     action = _parse_action(doc.get("action"))
     if isinstance(action, Rejection):
         return action
@@ -187,7 +196,9 @@ def parse_onprem(
     return build(OnPremEvent, (event_id, pk, action, hash_ref, event_ts, *snapshot, digests))
 
 
-def parse_cloud(raw: bytes | None, default_version: str = DEFAULT_HASH_VERSION) -> CloudHash | SnapshotEnd | Rejection:
+def parse_cloud(
+    raw: bytes | None, default_version: str = DEFAULT_HASH_VERSION, tables: Catalog | None = None
+) -> CloudHash | SnapshotEnd | Rejection:
     """Parse a Topic-2 value; ``hash_cloud: null`` is valid and means "row not found"."""
     doc = _load_object(raw)
     if isinstance(doc, Rejection):
@@ -197,6 +208,11 @@ def parse_cloud(raw: bytes | None, default_version: str = DEFAULT_HASH_VERSION) 
     pk = _read_pk(raw, doc, "pk", _pk_from_value)
     if isinstance(pk, Rejection):
         return pk
+    if tables is not None or "table" in doc:
+        keyed = _in_table(doc, pk, tables, default_version)
+        if isinstance(keyed, Rejection):
+            return keyed
+        pk, default_version = keyed
     if "hash_cloud" not in doc:
         return Rejection(Reason.MISSING_FIELD, "missing field: hash_cloud (use null for 'row not found')")
     cloud_ts = _required_timestamp(doc, "cloud_ts")
@@ -223,6 +239,28 @@ def parse_cloud(raw: bytes | None, default_version: str = DEFAULT_HASH_VERSION) 
 
 
 _DIGEST = re.compile(f"[0-9a-f]{{{COLUMN_DIGEST_HEX}}}")
+
+
+def _in_table(doc: dict[str, Any], pk: str, tables: Catalog | None, version: str) -> tuple[str, str] | Rejection:
+    """(pair key, the table's hash strategy) of a record's ``table`` field and PK (docs/catalog.md)."""
+    table = doc.get("table")
+    if table is not None and (not isinstance(table, str) or not check_name(table)):
+        return Rejection(
+            Reason.INVALID_FIELD_TYPE, f"table must be a table name (letters, digits, _ $ - .), got {str(table)[:64]!r}"
+        )
+    if tables is None:  # no catalog: the table only keeps the same PK in two tables apart
+        return pair_key(table, pk, ""), version
+    if table is None:
+        if not tables.default:
+            return Rejection(Reason.MISSING_FIELD, "missing field: table (the catalog names no default table)")
+        table = tables.default
+    spec = tables.get(table)
+    if spec is None:
+        known = ", ".join(tables.known()[:10])
+        return Rejection(
+            Reason.UNKNOWN_TABLE, f"table {table!r} is not in the catalog (DQHASH_CATALOG); known: {known}"
+        )
+    return pair_key(table, pk, tables.default), spec.hash_strategy
 
 
 def _column_digests(value: Any) -> dict[str, str] | Rejection:
@@ -293,7 +331,8 @@ def tombstone_event(key: bytes | None, partition: int, offset: int, timestamp_ms
     """A Topic-1 tombstone (a key, no value: what Debezium emits after a delete) as the DELETE it stands for.
 
     The key is the PK: its text, a JSON scalar, or a JSON object of key columns (Debezium's key struct, with or
-    without its ``schema`` / ``payload`` envelope), whose values in order form the PK. The event id names the
+    without its ``schema`` / ``payload`` envelope), whose values in order form the PK; or a pair key (the table,
+    U+001F, then one of those). The event id names the
     record (``tombstone:<partition>:<offset>``), so a redelivery is the same event.
     """
     if not key:
@@ -301,6 +340,9 @@ def tombstone_event(key: bytes | None, partition: int, offset: int, timestamp_ms
     if timestamp_ms is None:
         return Rejection(Reason.INVALID_TIMESTAMP, "tombstone without a record timestamp: its delete has no time")
     values: list[Any]
+    table, sep, rest = key.partition(SEPARATOR.encode())
+    if sep:  # a pair key (core.table_keys): the table, then the PK's text
+        key = rest
     try:
         doc = loads_exact(key)
     except JsonTextError:
@@ -317,14 +359,15 @@ def tombstone_event(key: bytes | None, partition: int, offset: int, timestamp_ms
             values = [doc]
     if not values:
         return Rejection(Reason.MISSING_PK, "tombstone key holds no key columns")
-    return orjson.dumps(
-        {
-            "event_id": f"tombstone:{partition}:{offset}",
-            "partitionColumns": [{"type": "PK", "value": value} for value in values],
-            "event_ts": timestamp_ms,
-            "action": "DELETE",
-        }
-    )
+    event = {
+        "event_id": f"tombstone:{partition}:{offset}",
+        "partitionColumns": [{"type": "PK", "value": value} for value in values],
+        "event_ts": timestamp_ms,
+        "action": "DELETE",
+    }
+    if sep:
+        event["table"] = table.decode("utf-8", "replace")
+    return orjson.dumps(event)
 
 
 def parse_hash(

@@ -9,6 +9,7 @@ from typing import Any
 
 from dqhash.core.classify import Verdict
 from dqhash.core.statuses import PROBLEMS, REPAIR_ACTIONS
+from dqhash.core.table_keys import split_key
 from dqhash.core.timeutil import format_ms
 
 
@@ -45,11 +46,14 @@ LATE_PREFIX = "LATE_"
 _format_boundary = lru_cache(maxsize=1024)(format_ms)
 
 
-def audit_record(pk: str, verdict: Verdict) -> dict[str, Any]:
+def audit_record(key: str, verdict: Verdict, default_table: str = "default") -> dict[str, Any]:
+    """The audit record of a verdict on the pair ``key`` (``core.table_keys``): its table and PK apart."""
     status = verdict.status._value_  # ``.value`` is a Python-level property; this runs for every verdict
+    table, pk = split_key(key, default_table)
     return {
-        "audit_id": _audit_id(pk, verdict, status),
+        "audit_id": _audit_id(key, verdict, status),
         "pk": pk,
+        "table": table,
         "event_id": verdict.event_id,
         "status": status,
         "reason": verdict.reason,
@@ -67,7 +71,7 @@ def audit_record(pk: str, verdict: Verdict) -> dict[str, Any]:
         "recheck_results": list(verdict.recheck_results),
         "snapshot_id": verdict.snapshot_id,
         "differing_columns": list(verdict.differing_columns),
-        "withdraws": withdrawn_audit_id(pk, verdict),
+        "withdraws": withdrawn_audit_id(key, verdict),
     }
 
 
@@ -92,6 +96,7 @@ def repair_request(audit: dict[str, Any]) -> dict[str, Any]:
             for key in (
                 "audit_id",
                 "pk",
+                "table",
                 "event_id",
                 "status",
                 "reason",

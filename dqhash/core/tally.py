@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from dqhash.core import statuses
+from dqhash.core.table_keys import SEPARATOR
 from dqhash.core.timeutil import format_ms
 
 #: Outcomes that count towards the match rate (compared pairs): ``core.statuses``.
@@ -33,6 +34,35 @@ def merge(window: dict[str, Any], delta: Mapping[str, int]) -> dict[str, Any]:
     return window
 
 
+def counter(table_prefix: str, status: str) -> str:
+    """The key a status is counted under in a window: qualified by its table, bare for the default table.
+
+    ``table_prefix`` is ``<table>`` U+001F, or "" for the default table (``core.table_keys``), so a deployment of
+    one table counts exactly as before tables existed.
+    """
+    return table_prefix + status if table_prefix else status
+
+
+def by_table(counts: Mapping[str, int], default_table: str) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+    """A window's counts as (totals over all tables, each table's own counts).
+
+    Bare counters belong to ``default_table``; with none (a catalog without a default) they are counted in the
+    totals only: they are dead letters whose table was never read.
+    """
+    totals: dict[str, int] = {}
+    tables: dict[str, dict[str, int]] = {}
+    for key, n in counts.items():
+        table, sep, status = key.partition(SEPARATOR)
+        if not sep:
+            table, status = default_table, key
+        totals[status] = totals.get(status, 0) + n
+        if not table:
+            continue
+        own = tables.setdefault(table, {})
+        own[status] = own.get(status, 0) + n
+    return totals, tables
+
+
 def compared_and_match_rate(counts: dict[str, int]) -> tuple[int, float | None]:
     """Pairs compared in a window, and the share of them that matched (None when none were compared)."""
     compared = sum(counts.get(status, 0) for status in COMPARED)
@@ -40,10 +70,15 @@ def compared_and_match_rate(counts: dict[str, int]) -> tuple[int, float | None]:
 
 
 def metrics_record(
-    window: dict[str, Any], partition: int, window_start: int, window_ms: int, now_ms: int
+    window: dict[str, Any], partition: int, window_start: int, window_ms: int, now_ms: int, default_table: str = ""
 ) -> dict[str, Any]:
-    counts = window["counts"]
+    """What the metrics topic publishes for a window: totals over its tables, and each table's counts."""
+    counts, tables = by_table(window["counts"], default_table)
     compared, match_rate = compared_and_match_rate(counts)
+    per_table = {}
+    for table, own in sorted(tables.items()):
+        table_compared, table_rate = compared_and_match_rate(own)
+        per_table[table] = {"counts": own, "compared": table_compared, "match_rate": table_rate}
     return {
         "type": "window",
         "window_start": format_ms(window_start),
@@ -53,5 +88,6 @@ def metrics_record(
         "counts": counts,
         "compared": compared,
         "match_rate": match_rate,
+        "tables": per_table,
         "emitted_at": format_ms(now_ms),
     }

@@ -19,6 +19,8 @@ from dqhash.core.deadlines import DeadlineIndex
 from dqhash.core.lookups import encode_request
 from dqhash.core.outputs import REPAIRABLE, audit_record, repair_request
 from dqhash.core.records import SOURCE_TICK, Out
+from dqhash.core.table_keys import table_prefix
+from dqhash.core.tally import counter
 from dqhash.core.tuples import build
 from dqhash.engine.effects import Effects
 from dqhash.engine.ports import Clock, MetricsSink
@@ -49,8 +51,11 @@ class PairUpdates:
         metrics: MetricsSink,
         clock: Clock,
         snapshots: SnapshotBook,
+        default_table: str = "",
     ) -> None:
         self.rules, self.index, self.windows, self.metrics, self.clock = rules, index, windows, metrics, clock
+        #: the table of bare pair keys (``core.table_keys``): how audit records and counters name it
+        self.default_table = default_table
         self.snapshots = snapshots
         self.audit_topic, self.repair_topic, self.lookup_topic = audit_topic, repair_topic, lookup_topic
 
@@ -70,20 +75,21 @@ class PairUpdates:
         if state is not None and (effects.offset <= state.applied[effects.source] or effects.origin in state.origins):
             return []  # redelivered after a crash or rebalance (or forwarded again): already applied and counted
         windows = self.rules.windows
+        prefix = table_prefix(record.pk)
         if side == ONPREM:
             step = classify.on_onprem(state, record, now, self.rules)  # type: ignore[arg-type]
             if step.duplicate:
-                effects.count(windows.start(record.event_ts), "DUPLICATES")  # type: ignore[union-attr]
+                effects.count(windows.start(record.event_ts), counter(prefix, "DUPLICATES"))  # type: ignore[union-attr]
         else:
             step = classify.on_cloud(state, record, now, self.rules)  # type: ignore[arg-type]
             if step.stale_cloud:
                 self.metrics.stale_cloud()
-                effects.count(windows.start(timestamp_ms or now), "STALE_CLOUD")
+                effects.count(windows.start(timestamp_ms or now), counter(prefix, "STALE_CLOUD"))
             if step.duplicate:
-                effects.count(windows.start(record.cloud_ts), "DUPLICATES")  # type: ignore[union-attr]
+                effects.count(windows.start(record.cloud_ts), counter(prefix, "DUPLICATES"))  # type: ignore[union-attr]
             if step.reverified:
                 self.metrics.reverified()
-                effects.count(windows.start(now), "REVERIFIED")
+                effects.count(windows.start(now), counter(prefix, "REVERIFIED"))
         if step.duplicate:
             self.metrics.duplicate(topic)
         return self.record_step(effects, record.pk, key, state, step)
@@ -105,8 +111,9 @@ class PairUpdates:
             Out(self.lookup_topic, key, encode_request(pk, lookup.not_before_ms, lookup.attempt), None, partition)
             for lookup in step.lookups
         ]
+        prefix = table_prefix(pk) if verdicts else ""
         for verdict in verdicts:
-            self._count(effects, state, verdict)
+            self._count(effects, state, verdict, prefix)
             outs.extend(self.verdict_outs(pk, key, verdict))
         return outs
 
@@ -143,15 +150,15 @@ class PairUpdates:
         )
         return recorded
 
-    def _count(self, effects: Effects, state: PairState | None, verdict: classify.Verdict) -> None:
-        """A verdict in its window's counts, its snapshot's, and the metrics."""
+    def _count(self, effects: Effects, state: PairState | None, verdict: classify.Verdict, prefix: str) -> None:
+        """A verdict in its window's counts (under its table: ``tally.counter``), its snapshot's, and the metrics."""
         status = verdict.status._value_  # ``.value`` is a Python-level property, read per verdict
-        effects.count(verdict.window_start, f"LATE_{status}" if verdict.late else status)
+        effects.count(verdict.window_start, counter(prefix, f"LATE_{status}" if verdict.late else status))
         self.metrics.classified(status, verdict.late, verdict.classified_ms - verdict.arrived_ms)
         if verdict.status in REPAIRABLE:
             self.metrics.repair_requested(status)
         if verdict.withdraws is not None:  # taken out of the problem counts it was in
-            effects.count(verdict.window_start, verdict.withdraws, -1)
+            effects.count(verdict.window_start, counter(prefix, verdict.withdraws), -1)
             self.metrics.withdrawn(verdict.withdraws)
         if verdict.snapshot_id is not None:
             self.snapshots.note_verdict(effects, state, verdict)
@@ -161,7 +168,7 @@ class PairUpdates:
     def verdict_outs(
         self, pk: str, key: bytes, verdict: classify.Verdict, headers: list[tuple[str, bytes]] | None = None
     ) -> list[Out]:
-        record = audit_record(pk, verdict)
+        record = audit_record(pk, verdict, self.default_table)
         outs = [build(Out, (self.audit_topic, key, orjson.dumps(record), headers, None))]
         if verdict.status in REPAIRABLE or verdict.withdraws is not None:
             outs.append(build(Out, (self.repair_topic, key, orjson.dumps(repair_request(record)), headers, None)))

@@ -90,8 +90,15 @@ class Reconciler:
         self.horizon: Horizon = horizon or (lambda partition, now: now)
         self.index = DeadlineIndex(resolution_ms=max(50, int(settings.tick_seconds * 1000)))
         self.routing = Routing(settings.partitions, settings.rekey_topic)
+        #: every table this worker proves (docs/catalog.md)
+        self.catalog = settings.catalog
         self.windows = WindowBook(
-            settings.metrics_topic, settings.window_ms, settings.grace_ms, settings.retention_ms, metrics
+            settings.metrics_topic,
+            settings.window_ms,
+            settings.grace_ms,
+            settings.retention_ms,
+            metrics,
+            self.catalog.default,
         )
         self.snapshots = SnapshotBook(settings.snapshot_topic, pairs, scan, self.rules, clock)
         self.updates = PairUpdates(
@@ -104,6 +111,7 @@ class Reconciler:
             metrics,
             clock,
             self.snapshots,
+            self.catalog.default,
         )
         self.expiry = Expiry(pairs, scan, self.rules, metrics)
         self.reverifier = Reverifier(
@@ -283,7 +291,7 @@ class Reconciler:
 
     def _parse(self, side: str, value: bytes | None) -> OnPremEvent | CloudHash | SnapshotEnd | Rejection:
         parse = parse_onprem if side == ONPREM else parse_cloud
-        return parse(value, self.settings.hash_strategy)
+        return parse(value, self.settings.hash_strategy, self.catalog)
 
     def _apply_effects(self, staged: StagedTable, effects: Effects, outs: list[Out]) -> list[Out]:
         """Fold the record's counts into its windows, then write the pairs it changed."""

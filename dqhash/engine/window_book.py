@@ -25,8 +25,16 @@ REPUBLISHED = [("dq.republished", b"1")]
 
 class WindowBook:
     def __init__(
-        self, metrics_topic: str, window_ms: int, grace_ms: int, retention_ms: int, metrics: MetricsSink
+        self,
+        metrics_topic: str,
+        window_ms: int,
+        grace_ms: int,
+        retention_ms: int,
+        metrics: MetricsSink,
+        default_table: str = "",
     ) -> None:
+        #: the table of bare counters (``tally.counter``), as the published record names it
+        self.default_table = default_table
         self.metrics_topic, self.window_ms, self.grace_ms, self.retention_ms = (
             metrics_topic,
             window_ms,
@@ -93,7 +101,7 @@ class WindowBook:
             window.update(closed=True, revision=window["revision"] + 1)
         window.update(published=window["revision"], published_ms=now)
         staged.put_window(partition, key, window)
-        record = metrics_record(window, partition, start, self.window_ms, now)
+        record = metrics_record(window, partition, start, self.window_ms, now, self.default_table)
         self.metrics.window_closed(partition, record["compared"], record["match_rate"])
         return self._out(partition, start, record)
 
@@ -105,7 +113,7 @@ class WindowBook:
     def published_again(self, partition: int, start: int, window: dict[str, Any]) -> list[Out]:
         """The record as it was published (same ``emitted_at``), marked as published again."""
         at = window["published_ms"]
-        record = metrics_record(window, partition, start, self.window_ms, at)
+        record = metrics_record(window, partition, start, self.window_ms, at, self.default_table)
         return [self._out(partition, start, record, REPUBLISHED)]
 
     def starts(self, partition: int) -> set[int]:

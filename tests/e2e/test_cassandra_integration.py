@@ -18,6 +18,7 @@ import pytest
 from dqhash.cloud.audit_sink import CassandraAuditSink
 from dqhash.cloud.cassandra import CassandraStore, connect_cassandra
 from dqhash.cloud.hash_reader import CloudHashReader
+from dqhash.cloud.tables import CloudTables
 from dqhash.core.hashing import RowHasher
 from dqhash.core.lookups import LookupRequest, encode_request
 from dqhash.ops.dogstatsd import Metrics
@@ -59,8 +60,7 @@ def test_producer_hashes_real_cassandra_rows_like_the_on_prem_json(cassandra):
     store = CassandraStore(session, keyspace, "customers", consistency="LOCAL_ONE")
     fields = ["region", "id", "name", "amount", "updated_at", "tags", "ref"]
     producer = CloudHashReader(
-        store,
-        RowHasher("v2", fields),
+        CloudTables.single(store, RowHasher("v2", fields)),
         "topic2",
         "dlq",
         "metrics",

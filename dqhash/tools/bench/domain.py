@@ -173,6 +173,7 @@ def _lookup_rate(n: int) -> float:
 
     from dqhash.cloud.hash_reader import CloudHashReader
     from dqhash.cloud.sqlite import SQLiteStore
+    from dqhash.cloud.tables import CloudTables
     from dqhash.core.lookups import LookupRequest
     from dqhash.ops.dogstatsd import Metrics
 
@@ -186,8 +187,12 @@ def _lookup_rate(n: int) -> float:
         )
         connection.commit()
         producer = CloudHashReader(
-            SQLiteStore(path, "rows", ["id"]),
-            RowHasher("v2", ["id", "name", "amount", "updated_at"], {"amount": "decimal", "updated_at": "timestamp"}),
+            CloudTables.single(
+                SQLiteStore(path, "rows", ["id"]),
+                RowHasher(
+                    "v2", ["id", "name", "amount", "updated_at"], {"amount": "decimal", "updated_at": "timestamp"}
+                ),
+            ),
             "topic2",
             "dlq",
             "metrics",

@@ -9,6 +9,7 @@ import pytest
 from dqhash.cloud.cassandra import CassandraStore
 from dqhash.cloud.hash_reader import CloudConfigError, CloudHashReader
 from dqhash.cloud.sqlite import SQLiteStore
+from dqhash.cloud.tables import CloudTables
 from dqhash.core.hashing import RowHasher
 from dqhash.core.lookups import LookupRequest, encode_request
 from dqhash.ops.dogstatsd import Metrics
@@ -40,7 +41,14 @@ def db(tmp_path):
 def producer(store, metrics, fields=("id", "name", "amount"), digests=False):
     hasher = RowHasher("v2", list(fields) if fields else None, {"amount": "decimal"})
     return CloudHashReader(
-        store, hasher, "topic2", "dlq", "metrics", "lookups", metrics, column_digests=digests, clock=lambda: NOW
+        CloudTables.single(store, hasher),
+        "topic2",
+        "dlq",
+        "metrics",
+        "lookups",
+        metrics,
+        column_digests=digests,
+        clock=lambda: NOW,
     )
 
 
@@ -105,7 +113,14 @@ def test_schema_drift_reported_once_per_column_not_per_row(db):
     p = producer(SQLiteStore(path, "rows", ["id"]), metrics)
     outs = asyncio.run(p.handle([request("a")])) + asyncio.run(p.handle([request("b")]))
     events = [orjson.loads(o.value) for o in outs if o.topic == "metrics"]
-    assert events == [{"type": "schema_drift_detected", "column": "notes", "detected_at": "2024-05-01T12:00:00.000Z"}]
+    assert events == [
+        {
+            "type": "schema_drift_detected",
+            "table": "default",
+            "column": "notes",
+            "detected_at": "2024-05-01T12:00:00.000Z",
+        }
+    ]
     assert metrics.counted.count(("dq_schema_drift_detected", ("column:notes",))) == 1
 
 
@@ -145,8 +160,7 @@ def test_requests_wait_for_their_not_before_time(db, monkeypatch):
     path, _ = db
     clock = {"now": NOW}
     p = CloudHashReader(
-        SQLiteStore(path, "rows", ["id"]),
-        RowHasher("v2"),
+        CloudTables.single(SQLiteStore(path, "rows", ["id"]), RowHasher("v2")),
         "topic2",
         "dlq",
         "metrics",

@@ -1,0 +1,133 @@
+"""Many tables in one reconciler: the same PK value in two tables is two pairs, counted per table."""
+
+import itertools
+
+import orjson
+import pytest
+
+from dqhash.core.partitioning import partition_for
+from dqhash.core.table_keys import SEPARATOR
+from dqhash.core.window_keys import is_window_key, window_partition_of
+from dqhash.engine.reconciler import Reconciler
+from dqhash.ops.dogstatsd import Metrics
+from dqhash.settings import load
+
+T0 = 1_714_564_800_000
+H1, H2 = "11" * 32, "22" * 32
+N = 4
+OFFSETS = itertools.count()
+CATALOG = """
+default = "shop.orders"
+[[table]]
+name = "shop.orders"
+cloud = "ks.orders"
+[[table]]
+match = "shop.*"
+cloud = "ks.{table}"
+"""
+
+
+def scan(table, partition, after=None):
+    return iter(
+        sorted(
+            (k, v)
+            for k, v in list(table.items())
+            if (window_partition_of(k) if is_window_key(k) else partition_for(k.decode(), N)) == partition
+            and (after is None or k > after)
+        )
+    )
+
+
+@pytest.fixture
+def rig(tmp_path):
+    path = tmp_path / "catalog.toml"
+    path.write_text(CATALOG)
+    settings = load(
+        {
+            "DQHASH_PARTITIONS": str(N),
+            "DQHASH_WINDOW_SECONDS": "60",
+            "DQHASH_GRACE_SECONDS": "30",
+            "DQHASH_CATALOG": str(path),
+        }
+    )
+    clock = {"now": T0 + 1_000}
+    pairs: dict = {}
+    reconciler = Reconciler(settings, pairs, Metrics("127.0.0.1", 9, [], enabled=False), scan, lambda: clock["now"])
+    return reconciler, clock, pairs
+
+
+def event(pk, digest, table=None):
+    doc = {"event_id": f"e-{table}-{pk}", "hash_onprem": digest, "event_ts": T0 + 1_000, "action": "UPDATE"}
+    doc["partitionColumns"] = [{"type": "PK", "value": pk}]
+    return orjson.dumps(doc | ({"table": table} if table else {}))
+
+
+def cloud(pk, digest, table=None):
+    return orjson.dumps({"pk": pk, "hash_cloud": digest, "cloud_ts": T0 + 2_000} | ({"table": table} if table else {}))
+
+
+def feed(r, side, key, value):
+    """A record as its producer keys it: by its pair key, into the pair key's partition."""
+    topic = "topic1" if side == "onprem" else "topic2"
+    return r.on_input(side, topic, partition_for(key, N), next(OFFSETS), key.encode(), value, [])
+
+
+def audits(outs, topic="dq-audit"):
+    return [orjson.loads(o.value) for o in outs if o.topic == topic]
+
+
+def test_the_same_pk_in_two_tables_is_never_paired_across_them(rig):
+    r, clock, pairs = rig
+    items = f"shop.items{SEPARATOR}42"
+    assert feed(r, "onprem", "42", event("42", H1)) == []  # shop.orders, the default table
+    assert feed(r, "onprem", items, event("42", H2, "shop.items")) == []
+    # the cloud's shop.items row hashed like shop.orders' row: no MATCH, since it is not that row's pair
+    assert audits(feed(r, "cloud", items, cloud("42", H1, "shop.items"))) == []
+    outs = feed(r, "cloud", "42", cloud("42", H1, "shop.orders"))
+    [orders] = audits(outs)
+    assert orders["status"] == "MATCH" and orders["table"] == "shop.orders" and orders["pk"] == "42"
+    assert outs[-1].key == b"42"
+    outs = feed(r, "cloud", items, cloud("42", H2, "shop.items"))
+    [matched] = audits(outs)
+    assert matched["status"] == "MATCH" and matched["table"] == "shop.items" and matched["pk"] == "42"
+    assert matched["audit_id"] != orders["audit_id"] and outs[-1].key == items.encode()
+    assert {b"42", items.encode()} <= set(pairs)
+
+
+def test_a_problem_names_its_table_in_the_audit_and_the_repair_record(rig):
+    r, clock, _ = rig
+    items = f"shop.items{SEPARATOR}5"
+    feed(r, "onprem", items, event("5", H1, "shop.items"))
+    clock["now"] = T0 + 200_000
+    outs = r.on_tick(partition_for(items, N), 1)
+    [audit] = audits(outs)
+    [repair] = audits(outs, "dq-repair")
+    assert audit["status"] == "MISSING_CLOUD" and audit["table"] == repair["table"] == "shop.items"
+    assert repair["pk"] == "5" and repair["repair"] == "resync"
+
+
+def test_windows_are_counted_per_table_and_published_with_each_tables_counts(rig):
+    r, clock, _ = rig
+    items = f"shop.items{SEPARATOR}7"
+    feed(r, "onprem", "7", event("7", H1))
+    feed(r, "cloud", "7", cloud("7", H1))
+    feed(r, "onprem", items, event("7", H1, "shop.items"))
+    feed(r, "cloud", items, cloud("7", H2, "shop.items"))
+    clock["now"] = T0 + 200_000
+    published = []
+    for partition in {partition_for("7", N), partition_for(items, N)}:
+        published += [orjson.loads(o.value) for o in r.on_tick(partition, partition) if o.topic == "dq-metrics"]
+    tables: dict = {}
+    for record in published:
+        for table, own in record["tables"].items():
+            tables.setdefault(table, {}).update(own["counts"])
+    assert tables == {"shop.orders": {"MATCH": 1}, "shop.items": {"MISMATCH": 1}}
+    assert sum(record["counts"].get("MATCH", 0) + record["counts"].get("MISMATCH", 0) for record in published) == 2
+
+
+def test_a_record_of_a_table_not_in_the_catalog_is_dead_lettered_with_its_reason(rig):
+    r, *_ = rig
+    [out] = feed(r, "onprem", "9", event("9", H1, "billing.invoices"))
+    headers = dict(out.headers)
+    assert out.topic == "dq-dlq" and headers["dq.error.reason"] == b"UNKNOWN_TABLE"
+    assert b"billing.invoices" in headers["dq.error.message"]
