@@ -32,7 +32,7 @@ from dqhash.core.window_keys import window_key
 from dqhash.kafka.snapshot_log import read_snapshot_records
 from dqhash.kafka.topic_reader import follow as follow_topic
 from dqhash.kafka.triage_log import follow
-from dqhash.ops import access, inspection, legend, status, triage
+from dqhash.ops import access, inspection, legend, status, table_views, triage
 
 if TYPE_CHECKING:
     from dqhash.runtime import Runtime
@@ -58,6 +58,8 @@ class WebContext:
         self.output_topic = runtime.outputs.output_topic
         self.collector = runtime.parts["status"]
         self.triage_book = triage.TriageBook()
+        #: the tables the views list (docs/catalog.md)
+        self.catalog = self.settings.catalog
         self._snapshot_cache: tuple[float, list[dict]] | None = None
 
     def busy(self) -> bool:
@@ -98,6 +100,19 @@ class WebContext:
             else:
                 answers.append(result)
         return answers, failed
+
+    async def group_windows(
+        self, local: list[tuple[int, dict]]
+    ) -> tuple[list[tuple[int, dict]], dict[str, list[int]], list[str]]:
+        """Every worker's window records (this one's ``local`` and its peers'), the tables suspended at their
+        failure cap (table → partitions), and the peers that did not answer."""
+        answers, failed = await self.gather("/dq/windows?local=1")
+        suspended = self.book.caps.suspended_tables()
+        for answer in answers:
+            for table, partitions in answer.get("suspended", {}).items():
+                suspended[table] = sorted({*suspended.get(table, ()), *partitions})
+        records = [*local, *((start, window) for answer in answers for start, window in answer["items"])]
+        return records, suspended, failed
 
     def local_windows(self) -> list[tuple[int, dict]]:
         """(window start, window record) for every window of this worker's partitions."""
@@ -197,11 +212,12 @@ class PairView(_Json):
     """Both sides of one pk as the tables hold them, its status and newest verdicts."""
 
     async def get(self, request: Request, pk: str) -> Response:
+        """``?table=T``: the pk of that table (default: the catalog's default table)."""
+        ctx = self.ctx
         try:
-            pk = inspection.parse_pk(pk)
+            pk = inspection.pair_key_of(inspection.parse_pk(pk), request.query.get("table"), ctx.catalog)
         except inspection.BadRequest as exc:
             return self.problem(400, str(exc))
-        ctx = self.ctx
         if ctx.busy():
             return self.unavailable()
         routed = await self._route(request, pk)
@@ -213,6 +229,7 @@ class PairView(_Json):
             partition_for(pk, ctx.settings.partitions),
             decode_state(raw) if raw is not None else None,
             ctx.self_url(),
+            ctx.catalog.default,
         )
         if raw is None:
             return self.ok({**view, "error": "no state held for this pk: never seen, or expired after retention"}, 404)
@@ -254,11 +271,52 @@ class WindowsView(_Json):
         ctx = self.ctx
         local = ctx.local_windows()
         if request.query.get("local"):  # a peer asking: this worker's per-partition records, unsummed
-            return self.ok({"items": local})
-        answers, failed = await ctx.gather("/dq/windows?local=1")
-        records = [*local, *((start, window) for answer in answers for start, window in answer["items"])]
-        rows = inspection.window_rows(records, ctx.settings.window_ms)
+            return self.ok({"items": local, "suspended": ctx.book.caps.suspended_tables()})
+        records, _, failed = await ctx.group_windows(local)
+        table = request.query.get("table") or None
+        rows = inspection.window_rows(records, ctx.settings.window_ms, ctx.catalog.default, table)
         return self.ok({**inspection.page(rows, limit, offset), "unreachable_workers": failed})
+
+
+@blueprint.route("/dq/tables")
+class TablesView(_Json):
+    """Every table: its verdicts in the retained windows, match rate and open problems (worst first)."""
+
+    async def get(self, request: Request) -> Response:
+        try:
+            limit, offset = inspection.parse_paging(request.query)
+        except inspection.BadRequest as exc:
+            return self.problem(400, str(exc))
+        ctx = self.ctx
+        records, suspended, failed = await ctx.group_windows(ctx.local_windows())
+        problems = ctx.triage_book.annotate(list(ctx.recent.problems))
+        rows = table_views.table_rows(records, problems, ctx.catalog, ctx.settings.window_ms, suspended)
+        return self.ok({**inspection.page(rows, limit, offset), "unreachable_workers": failed})
+
+
+@blueprint.route("/dq/tables/{table}")
+class TableView(_Json):
+    """One table: its catalog entry, its row of /dq/tables, its windows and its newest problems."""
+
+    async def get(self, request: Request, table: str) -> Response:
+        ctx = self.ctx
+        spec = ctx.catalog.get(table)
+        records, suspended, failed = await ctx.group_windows(ctx.local_windows())
+        problems = [p for p in ctx.triage_book.annotate(list(ctx.recent.problems)) if p.get("table") == table]
+        rows = table_views.table_rows(records, problems, ctx.catalog, ctx.settings.window_ms, suspended)
+        row = next((r for r in rows if r["table"] == table), None)
+        if spec is None and row is None:
+            return self.problem(404, f"no table {table!r} in the catalog or the retained windows; see /dq/tables")
+        windows = inspection.window_rows(records, ctx.settings.window_ms, ctx.catalog.default, table)
+        body = {
+            "table": table,
+            "catalog": table_views.spec_view(spec),
+            "summary": row,
+            "windows": windows[: inspection.DEFAULT_LIMIT],
+            "problems": problems[::-1][: inspection.DEFAULT_LIMIT],
+            "unreachable_workers": failed,
+        }
+        return self.ok(body)
 
 
 @blueprint.route("/dq/mismatches")
@@ -273,8 +331,14 @@ class MismatchesView(_Json):
             return self.problem(400, str(exc))
         ctx = self.ctx
 
+        table = request.query.get("table") or None
+
         def annotated(items: list[dict]) -> list[dict]:
-            return [item for item in ctx.triage_book.annotate(items) if triage.matches(item, state)]
+            return [
+                item
+                for item in ctx.triage_book.annotate(items)
+                if triage.matches(item, state) and (table is None or item.get("table") == table)
+            ]
 
         return ctx.listing(self, request, list(ctx.recent.problems), "classified_at", annotated)
 

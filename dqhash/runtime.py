@@ -76,7 +76,8 @@ def build(settings: Settings) -> Runtime:
         settings.dd_tags(),
         settings.metrics_enabled,
         on_time_ms=settings.window_ms + settings.grace_ms + max(1000, int(2_000 * settings.tick_seconds)),
-        columns=settings.hash_columns,
+        columns=settings.catalog.hashed_columns(),
+        max_tables=settings.metrics_max_tables,
     )
     runtime = Runtime(settings, app, metrics, Outputs(app, settings))
     _healthz(runtime)

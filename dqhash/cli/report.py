@@ -27,6 +27,8 @@ READS = (
     "DQHASH_SNAPSHOT_TOPIC",
     "DQHASH_PARTITIONS",
     "DQHASH_WEB_TOKEN",
+    "DQHASH_CATALOG",
+    "DQHASH_TABLE",
 )
 
 
@@ -45,6 +47,12 @@ def add(commands: Any) -> None:
     )
     report.add_argument("--since", default="24h", help="the period: 90m, 24h, 7d ... (default 24h)")
     report.add_argument("--json", action="store_true", help="print JSON instead of text")
+    report.add_argument(
+        "--table",
+        metavar="TABLE",
+        help="the report of one table of the catalog (default: every table, each gated on its own and named "
+        "when it breaches)",
+    )
     for flag, meaning in (
         ("--max-mismatch-rate", "fail above this share of MISMATCH / CLOUD_DRIFT"),
         ("--max-missing-rate", "fail above this share of MISSING_CLOUD / CLOUD_VANISHED"),
@@ -86,8 +94,20 @@ def run(args: argparse.Namespace) -> int:
     except Exception as exc:
         return fail("report", f"cannot read the topics ({type(exc).__name__}: {exc}); is DQHASH_BROKER right?")
     gates = run_report.Gates(args.max_mismatch_rate, args.max_missing_rate, args.max_dlq_rate, args.min_match_rate)
+    if args.table is not None and settings.catalog.get(args.table) is None:
+        known = ", ".join(settings.catalog.known()[:10])
+        return fail("report", f"no table {args.table!r} in the catalog (DQHASH_CATALOG); known: {known}", EXIT_USAGE)
     report = run_report.build(
-        audit, windows, summaries(snapshots, settings.partitions, now), settings.partitions, since, now, gates, status
+        audit,
+        windows,
+        summaries(snapshots, settings.partitions, now),
+        settings.partitions,
+        since,
+        now,
+        gates,
+        status,
+        args.table,
+        settings.catalog.default or "default",
     )
     print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() if args.json else run_report.render(report))
     return {run_report.PASSED: EXIT_OK, run_report.NO_GATES: EXIT_NO_GATES}.get(report["result"], EXIT_BREACHED)

@@ -131,12 +131,12 @@ class CloudHashReader:
         hashed = set(table.hasher.fields)
         for column in sorted(set(row) - hashed - set(table.key_columns()) - table.drift_columns):
             table.drift_columns.add(column)
-            self.metrics.schema_drift(column)
+            self.metrics.schema_drift(column, table.name)
             log.warning("schema drift: column %r is in the cloud table %s but not hashed", column, table.spec.cloud)
             outs.append(self._schema_event(table, "schema_drift_detected", column, now))
         for column in sorted(hashed - set(row) - table.removed_columns):
             table.removed_columns.add(column)
-            self.metrics.column_removed(column)
+            self.metrics.column_removed(column, table.name)
             log.warning("schema drift: hashed column %r is missing from the cloud table %s", column, table.spec.cloud)
             outs.append(self._schema_event(table, "column_removed", column, now))
         return outs

@@ -105,6 +105,20 @@ class Catalog:
                 return _spec(name, rules, f"table {name!r} (matched by {pattern.match!r})")
         return None
 
+    def has_caps(self) -> bool:
+        """Whether any table or pattern has a failure cap."""
+        return any(t.failure_cap for t in self.tables.values()) or any(
+            p.rules.get("failure_cap") for p in self.patterns
+        )
+
+    def hashed_columns(self) -> tuple[str, ...] | None:
+        """Every column some table hashes, when every table lists its columns; None when one hashes them all."""
+        specs = list(self.tables.values())
+        lists = [s.columns for s in specs] + [p.rules.get("columns") for p in self.patterns]
+        if any(columns is None for columns in lists):
+            return None
+        return tuple(sorted({c for columns in lists for c in columns}))  # type: ignore[union-attr]
+
     def known(self) -> list[str]:
         """Declared table names, then patterns: what an error about an unknown table lists."""
         return [*self.tables, *(p.match for p in self.patterns)]

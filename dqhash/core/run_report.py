@@ -63,15 +63,18 @@ def build(
     now_ms: int,
     gates: Gates = Gates(),
     status: dict[str, Any] | None = None,
+    table: str | None = None,
+    default_table: str = "default",
 ) -> dict[str, Any]:
-    """``status``: a worker's ``GET /dq/status`` answer (or ``{"error": ...}``), when one was asked."""
+    """``status``: a worker's ``GET /dq/status`` answer (or ``{"error": ...}``), when one was asked. ``table``: the
+    report of that table only; without it, of every table, with each table's own rates and gates."""
     problems = _worker_problems(status)
-    tally = _audit_tally(audit)
+    tally = _audit_tally(audit, table, default_table)
     statuses, late, columns, rechecks = tally.statuses, tally.late, tally.columns, tally.rechecks
     if tally.unreadable:
         problems.append(f"{tally.unreadable} audit record(s) could not be read")
     newest = _newest_windows(windows)
-    dlq, duplicates = _window_tally(newest)
+    dlq, duplicates = _window_tally(newest, table)
     silent = sorted(set(range(partitions)) - {partition for partition, _ in newest})
     if silent:
         problems.append(
@@ -82,18 +85,17 @@ def build(
         if run["state"] not in ("complete", "abandoned"):
             problems.append(f"snapshot {run['snapshot_id']} is {run['state']} ({run['problems']} problem(s))")
     compared = sum(statuses.get(s, 0) for s in COMPARED)
-    classified = sum(statuses.values())
-    rates = {
-        "match_rate": _rate(statuses.get("MATCH", 0), compared),
-        "mismatch_rate": _rate(sum(statuses.get(s, 0) for s in GATED["mismatch"]), compared),
-        "missing_rate": _rate(sum(statuses.get(s, 0) for s in GATED["missing"]), compared),
-        "dlq_rate": _rate(sum(dlq.values()), classified + sum(dlq.values())),
-    }
+    rates = _rates(statuses, sum(dlq.values()))
     breaches = _breaches(rates, gates)
+    tables = _tables(tally.by_table, gates) if table is None else []
+    if len(tables) > 1:  # a gate holds for each table, not only for their sum: the breaching table is named
+        breaches += [f"table {row['table']}: {breach}" for row in tables for breach in row["breaches"]]
     result = _result(problems, breaches, any(g is not None for g in gates))
     return {
         "since": format_ms(since_ms),
         "until": format_ms(now_ms),
+        "table": table,
+        "tables": tables,
         "counts": dict(sorted(statuses.items())),
         "late": dict(sorted(late.items())),
         "compared": compared,
@@ -116,17 +118,49 @@ def build(
     }
 
 
+def _rates(statuses: Counter[str], dead_letters: int) -> dict[str, float | None]:
+    compared = sum(statuses.get(s, 0) for s in COMPARED)
+    classified = sum(statuses.values())
+    return {
+        "match_rate": _rate(statuses.get("MATCH", 0), compared),
+        "mismatch_rate": _rate(sum(statuses.get(s, 0) for s in GATED["mismatch"]), compared),
+        "missing_rate": _rate(sum(statuses.get(s, 0) for s in GATED["missing"]), compared),
+        "dlq_rate": _rate(dead_letters, classified + dead_letters),
+    }
+
+
+def _tables(by_table: dict[str, Counter[str]], gates: Gates) -> list[dict[str, Any]]:
+    """Each table's verdicts, rates and breaches (dead letters are not per table: a record that cannot be read
+    has no table to count under, so the dead-letter gate applies to the whole report only)."""
+    rows = []
+    for table, statuses in sorted(by_table.items()):
+        rates = _rates(statuses, 0)
+        rows.append(
+            {
+                "table": table,
+                "counts": dict(sorted(statuses.items())),
+                "compared": sum(statuses.get(s, 0) for s in COMPARED),
+                **{k: v for k, v in rates.items() if k != "dlq_rate"},
+                "breaches": _breaches(rates, gates._replace(max_dlq_rate=None)),
+            }
+        )
+    return rows
+
+
 class AuditTally(NamedTuple):
     statuses: Counter[str]
     late: Counter[str]
     columns: Counter[str]
     rechecks: Counter[str]
     unreadable: int
+    #: table → its on-time verdicts by status
+    by_table: dict[str, Counter[str]]
 
 
-def _audit_tally(audit: list[bytes | None]) -> AuditTally:
-    """Verdicts by status (on time and late), differing columns and recheck outcomes, each audit id once."""
-    tally = AuditTally(Counter(), Counter(), Counter(), Counter(), 0)
+def _audit_tally(audit: list[bytes | None], table: str | None = None, default_table: str = "default") -> AuditTally:
+    """Verdicts by status (on time and late), differing columns and recheck outcomes, each audit id once; of
+    ``table`` only when one is named."""
+    tally = AuditTally(Counter(), Counter(), Counter(), Counter(), 0, {})
     seen: set[str] = set()
     unreadable = 0
     for raw in audit:
@@ -137,8 +171,13 @@ def _audit_tally(audit: list[bytes | None]) -> AuditTally:
         if record["audit_id"] in seen:  # a replay or a new owner's republication: the same verdict
             continue
         seen.add(record["audit_id"])
+        own = record.get("table") or default_table
+        if table is not None and own != table:
+            continue
         verdict = record["status"]
         (tally.late if record.get("late") else tally.statuses)[verdict] += 1
+        if not record.get("late"):
+            tally.by_table.setdefault(own, Counter())[verdict] += 1
         tally.columns.update(record.get("differing_columns") or ())
         if record.get("rechecks"):
             tally.rechecks[f"{verdict} after {record['rechecks']} recheck(s)"] += 1
@@ -158,12 +197,13 @@ def _newest_windows(windows: list[bytes | None]) -> dict[tuple[int, str], dict[s
     return newest
 
 
-def _window_tally(newest: dict[tuple[int, str], dict[str, Any]]) -> tuple[Counter[str], int]:
-    """Dead letters by reason, and duplicates, from the windows' counts."""
+def _window_tally(newest: dict[tuple[int, str], dict[str, Any]], table: str | None = None) -> tuple[Counter[str], int]:
+    """Dead letters by reason, and duplicates, from the windows' counts (of ``table`` only, when one is named)."""
     dlq: Counter[str] = Counter()
     duplicates = 0
     for record in newest.values():
-        for name, n in record["counts"].items():
+        counts = record["counts"] if table is None else record.get("tables", {}).get(table, {}).get("counts", {})
+        for name, n in counts.items():
             if name.startswith("DLQ_"):
                 dlq[name[4:]] += n
             elif name == "DUPLICATES":
@@ -190,7 +230,10 @@ def _result(problems: list[str], breaches: list[str], gated: bool) -> str:
 
 
 def render(report: dict[str, Any]) -> str:
-    lines = [f"dqhash report {report['since']} .. {report['until']}"]
+    lines = [
+        f"dqhash report {report['since']} .. {report['until']}"
+        + (f", table {report['table']}" if report.get("table") else "")
+    ]
     rate = report["match_rate"]
     lines.append(
         f"compared {report['compared']:,}, match rate "
@@ -208,6 +251,13 @@ def render(report: dict[str, Any]) -> str:
         lines.append("dead letters: " + ", ".join(f"{r} {n}" for r, n in report["dlq_reasons"].items()))
     if report["recheck_outcomes"]:
         lines.append("after rechecks: " + ", ".join(f"{o}: {n}" for o, n in report["recheck_outcomes"].items()))
+    if len(report.get("tables", ())) > 1:
+        lines.append(f"{'table':40s} {'compared':>10s} {'match rate':>11s} {'mismatch':>9s} {'missing':>9s}")
+        for row in report["tables"]:
+            lines.append(
+                f"{row['table']:40s} {row['compared']:>10,} {_percent(row['match_rate']):>11s} "
+                f"{_percent(row['mismatch_rate']):>9s} {_percent(row['missing_rate']):>9s}"
+            )
     for run in report["snapshots"]:
         lines.append(f"snapshot {run['snapshot_id']}: {run['state']}, {run['counts']}")
     for problem in report["problems"]:
@@ -234,6 +284,10 @@ def _breaches(rates: dict[str, float | None], gates: Gates) -> list[str]:
         elif match < gates.min_match_rate:
             out.append(f"match rate {match:.4%} is below {gates.min_match_rate:.4%}")
     return out
+
+
+def _percent(rate: float | None) -> str:
+    return f"{rate:.2%}" if rate is not None else "n/a"
 
 
 def _rate(part: int, whole: int) -> float | None:

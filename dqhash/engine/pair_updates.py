@@ -23,6 +23,7 @@ from dqhash.core.table_keys import table_prefix
 from dqhash.core.tally import counter
 from dqhash.core.tuples import build
 from dqhash.engine.effects import Effects
+from dqhash.engine.failure_caps import SUSPENDED
 from dqhash.engine.ports import Clock, MetricsSink
 from dqhash.engine.routing import ONPREM
 from dqhash.engine.snapshot_book import SnapshotBook
@@ -56,6 +57,8 @@ class PairUpdates:
         self.rules, self.index, self.windows, self.metrics, self.clock = rules, index, windows, metrics, clock
         #: the table of bare pair keys (``core.table_keys``): how audit records and counters name it
         self.default_table = default_table
+        #: the tables' failure caps (kept with the window counts they are read from)
+        self.caps = windows.caps
         self.snapshots = snapshots
         self.audit_topic, self.repair_topic, self.lookup_topic = audit_topic, repair_topic, lookup_topic
 
@@ -70,12 +73,16 @@ class PairUpdates:
     ) -> list[Out]:
         """A parsed input record in its PK's partition."""
         now = self.clock()
+        windows = self.rules.windows
+        prefix = table_prefix(record.pk)
+        if self.caps.capped and self.caps.suspended(effects.partition, prefix[:-1] or self.default_table):
+            # counted, not compared (a redelivery counts nothing twice: the window remembers its offsets)
+            effects.count(windows.start(timestamp_ms or now), counter(prefix, SUSPENDED))
+            return []
         key = record.pk.encode()
         state = staged.state(effects.partition, key)
         if state is not None and (effects.offset <= state.applied[effects.source] or effects.origin in state.origins):
             return []  # redelivered after a crash or rebalance (or forwarded again): already applied and counted
-        windows = self.rules.windows
-        prefix = table_prefix(record.pk)
         if side == ONPREM:
             step = classify.on_onprem(state, record, now, self.rules)  # type: ignore[arg-type]
             if step.duplicate:
@@ -154,16 +161,17 @@ class PairUpdates:
         """A verdict in its window's counts (under its table: ``tally.counter``), its snapshot's, and the metrics."""
         status = verdict.status._value_  # ``.value`` is a Python-level property, read per verdict
         effects.count(verdict.window_start, counter(prefix, f"LATE_{status}" if verdict.late else status))
-        self.metrics.classified(status, verdict.late, verdict.classified_ms - verdict.arrived_ms)
+        table = prefix[:-1] if prefix else self.default_table
+        self.metrics.classified(status, verdict.late, verdict.classified_ms - verdict.arrived_ms, table)
         if verdict.status in REPAIRABLE:
-            self.metrics.repair_requested(status)
+            self.metrics.repair_requested(status, table)
         if verdict.withdraws is not None:  # taken out of the problem counts it was in
             effects.count(verdict.window_start, counter(prefix, verdict.withdraws), -1)
-            self.metrics.withdrawn(verdict.withdraws)
+            self.metrics.withdrawn(verdict.withdraws, table)
         if verdict.snapshot_id is not None:
             self.snapshots.note_verdict(effects, state, verdict)
         if verdict.differing_columns and not verdict.late:
-            self.metrics.column_mismatch(verdict.differing_columns)
+            self.metrics.column_mismatch(verdict.differing_columns, table)
 
     def verdict_outs(
         self, pk: str, key: bytes, verdict: classify.Verdict, headers: list[tuple[str, bytes]] | None = None

@@ -41,6 +41,7 @@ from dqhash.core.wire import DECODE_MESSAGE, DECODE_REASON
 from dqhash.engine.dead_letters import DeadLetters, processing_error
 from dqhash.engine.effects import Effects
 from dqhash.engine.expiry import Expiry
+from dqhash.engine.failure_caps import FailureCaps
 from dqhash.engine.pair_updates import PairUpdates
 from dqhash.engine.ports import Clock, Horizon, MetricsSink, PointRead, Scan, Table, Writer
 from dqhash.engine.reverify import Reverifier
@@ -99,6 +100,7 @@ class Reconciler:
             settings.retention_ms,
             metrics,
             self.catalog.default,
+            FailureCaps(self.catalog, settings.partitions),
         )
         self.snapshots = SnapshotBook(settings.snapshot_topic, pairs, scan, self.rules, clock)
         self.updates = PairUpdates(

@@ -81,6 +81,7 @@ class Takeover:
                 if is_window_key(key):
                     start = window_start_of(key)
                     window = orjson.loads(raw)
+                    windows.caps.counted(partition, window["counts"])
                     (closed if window["closed"] else open_windows).add(start)
                     if window["closed"] and window["revision"] > window.get("published", 0):
                         republish.add(start)

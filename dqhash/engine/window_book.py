@@ -16,6 +16,7 @@ from dqhash.core.records import Out
 from dqhash.core.tally import merge, metrics_record, new_window
 from dqhash.core.window_keys import window_key
 from dqhash.engine.effects import Effects
+from dqhash.engine.failure_caps import FailureCaps
 from dqhash.engine.ports import MetricsSink
 from dqhash.engine.staged import StagedTable
 
@@ -32,6 +33,7 @@ class WindowBook:
         retention_ms: int,
         metrics: MetricsSink,
         default_table: str = "",
+        caps: FailureCaps | None = None,
     ) -> None:
         #: the table of bare counters (``tally.counter``), as the published record names it
         self.default_table = default_table
@@ -49,6 +51,8 @@ class WindowBook:
         #: partition → window start → the latest deadline of an event of that window: a window closes only
         #: once every event in it had its full grace (backfills included)
         self.due: dict[int, dict[int, int]] = {}
+        #: the failure caps: each table's problem verdicts in a partition's retained windows (``FailureCaps``)
+        self.caps = caps or FailureCaps(None, 1)
 
     def fold(self, staged: StagedTable, effects: Effects) -> None:
         """Fold one record's counts into its windows (in the batch's staged copies, written once at its end)."""
@@ -61,6 +65,7 @@ class WindowBook:
                 continue
             merge(window, delta)  # in place: the batch's staged copy, written once at its end
             window["applied"][source] = offset
+            self.caps.counted(partition, delta)
             if window["closed"]:
                 window["revision"] += 1  # a verdict for an already published window: publish again
                 self.republish.setdefault(partition, set()).add(start)
@@ -91,6 +96,9 @@ class WindowBook:
             outs.append(self._publish(staged, partition, start, now, close=False))
         for start in [s for s in closed if s + size + self.retention_ms <= now]:
             closed.discard(start)
+            expired = staged.window(partition, window_key(partition, start))
+            if expired is not None:  # its problems no longer count against the tables' caps
+                self.caps.counted(partition, expired["counts"], -1)
             staged.put_window(partition, window_key(partition, start), None)
         return outs
 
@@ -126,3 +134,4 @@ class WindowBook:
     def forget(self, partition: int) -> None:
         for derived in (self.open, self.closed, self.republish, self.due):
             derived.pop(partition, None)
+        self.caps.forget(partition)

@@ -1,8 +1,8 @@
 """DataDog metrics over DogStatsD (UDP): the seed's counter names, low-cardinality tags only.
 
-Tags are env/service/version (constant), ``status``, ``topic``, ``reason`` and
-``partition`` — never a PK or a hash: every tag combination is a billed custom
-metric. The client aggregates counters in process and flushes a buffer every
+Tags are env/service/version (constant), ``status``, ``topic``, ``reason``,
+``partition`` and ``table`` — never a PK or a hash: every tag combination is a billed custom
+metric, so the tables tagged by name are bounded (DQHASH_METRICS_MAX_TABLES, then ``table:_other``). The client aggregates counters in process and flushes a buffer every
 0.3 s from its own thread, so the hot path pays a dict update, and a missing
 agent costs nothing but lost UDP datagrams. Inside :meth:`Metrics.batch` (a
 reconciler batch) counters are summed locally and handed to the client once
@@ -71,6 +71,8 @@ WITHDRAWN = "dq_withdrawn"
 #: good/total events (dqhash/ops/datadog/slos.json).
 CLASSIFIED = "dq_classified"
 CLASSIFIED_ON_TIME = "dq_classified_on_time"
+#: the tag of tables past the tagged limit (DQHASH_METRICS_MAX_TABLES)
+OTHER_TABLES = "_other"
 #: Samples per packed distribution line: about 1 KB, so a line fits one UDP packet (1,432 bytes)
 PACKED_SAMPLES = 150
 
@@ -118,8 +120,12 @@ class Metrics:
         enabled: bool = True,
         on_time_ms: int | None = None,
         columns: tuple[str, ...] | None = None,
+        max_tables: int = 100,
     ) -> None:
         self.enabled = enabled
+        #: table → its ``table:`` tag, in order of first metric; past ``max_tables`` tables, ``table:_other``
+        self._table_tags: dict[str, str] = {}
+        self.max_tables = max_tables
         #: the hashed columns (DQHASH_HASH_COLUMNS), the only names ``dq_column_mismatch`` is tagged with
         self.columns = frozenset(columns) if columns else None
         self._seen_columns: set[str] = set()
@@ -146,20 +152,31 @@ class Metrics:
                 flush_interval=0.3,
             )
 
-    def classified(self, status: str, late: bool, time_to_classify_ms: int) -> None:
+    def table_tag(self, table: str) -> str:
+        """``table:<name>`` for the first DQHASH_METRICS_MAX_TABLES tables, ``table:_other`` for the rest."""
+        tag = self._table_tags.get(table)
+        if tag is None:
+            known = len(self._table_tags) < self.max_tables
+            tag = f"table:{table}" if known else f"table:{OTHER_TABLES}"
+            if known:
+                self._table_tags[table] = tag
+        return tag
+
+    def classified(self, status: str, late: bool, time_to_classify_ms: int, table: str = "default") -> None:
         """One verdict: a tally and a sample while a batch runs (one a record), made counters at its end."""
         if self.client is None:
             return
         if self._held is None:
             with self.batch():
-                self.classified(status, late, time_to_classify_ms)
+                self.classified(status, late, time_to_classify_ms, table)
             return
         on_time = not late and (self.on_time_ms is None or time_to_classify_ms <= self.on_time_ms)
-        self._verdicts[status, late, on_time] += 1
+        tag = self.table_tag(table)
+        self._verdicts[status, late, on_time, tag] += 1
         if not late:
-            samples = self._times.get(status)
+            samples = self._times.get((status, tag))
             if samples is None:
-                samples = self._times[status] = []
+                samples = self._times[status, tag] = []
             samples.append(time_to_classify_ms)
 
     def duplicate(self, topic: str) -> None:
@@ -183,9 +200,10 @@ class Metrics:
         if self.client is not None:
             self.client.gauge(BACKPRESSURE, value, tags=[f"kind:{kind}", f"topic:{topic}"])
 
-    def column_mismatch(self, columns: tuple[str, ...]) -> None:
+    def column_mismatch(self, columns: tuple[str, ...], table: str = "default") -> None:
         """Tags come from the schema, never the data: the configured hashed columns, else the first
         COLUMN_TAGS_MAX names seen (a column name outside those is ``_other``)."""
+        table_tag = self.table_tag(table)
         for column in columns:
             if self.columns is not None:
                 tag = column if column in self.columns else "_other"
@@ -194,7 +212,7 @@ class Metrics:
                 tag = column
             else:
                 tag = "_other"
-            self._count(COLUMN_MISMATCH, [f"column:{tag}"])
+            self._count(COLUMN_MISMATCH, [f"column:{tag}", table_tag])
 
     def dead_lettered(self, reason: str, topic: str) -> None:
         tags = [f"reason:{reason}", f"topic:{topic}"]
@@ -248,8 +266,8 @@ class Metrics:
     def _fold_verdicts(self) -> None:
         """The batch's verdict tallies as the counters and samples each verdict stands for."""
         held = self._held
-        for (status, late, on_time), n in self._verdicts.items():
-            tags = (f"status:{status}",)
+        for (status, late, on_time, table_tag), n in self._verdicts.items():
+            tags = (f"status:{status}", table_tag)
             held[STATUS_COUNTERS[status], tags] += n
             if status in DELETE_STATUSES and status != "SKIPPED_DELETE" and not late:
                 held[DELETE_COUNT, tags] += n
@@ -259,8 +277,8 @@ class Metrics:
                 held[CLASSIFIED, tags] += n
                 if on_time:
                     held[CLASSIFIED_ON_TIME, tags] += n
-        for status, values in self._times.items():
-            self._samples.setdefault((TIME_TO_CLASSIFY, (f"status:{status}",)), []).extend(values)
+        for (status, table_tag), values in self._times.items():
+            self._samples.setdefault((TIME_TO_CLASSIFY, (f"status:{status}", table_tag)), []).extend(values)
         self._verdicts.clear()
         self._times.clear()
 
@@ -278,17 +296,17 @@ class Metrics:
     def partial_row(self) -> None:
         self._count(PARTIAL_ROW)
 
-    def schema_drift(self, column: str) -> None:
-        self._count(SCHEMA_DRIFT, [f"column:{column}"])  # table columns: a small, fixed set
+    def schema_drift(self, column: str, table: str = "default") -> None:
+        self._count(SCHEMA_DRIFT, [f"column:{column}", self.table_tag(table)])  # table columns: a small, fixed set
 
-    def column_removed(self, column: str) -> None:
-        self._count(COLUMN_REMOVED, [f"column:{column}"])
+    def column_removed(self, column: str, table: str = "default") -> None:
+        self._count(COLUMN_REMOVED, [f"column:{column}", self.table_tag(table)])
 
-    def repair_requested(self, status: str) -> None:
-        self._count(REPAIR_REQUESTS, [f"status:{status}"])
+    def repair_requested(self, status: str, table: str = "default") -> None:
+        self._count(REPAIR_REQUESTS, [f"status:{status}", self.table_tag(table)])
 
-    def withdrawn(self, counted: str) -> None:
-        self._count(WITHDRAWN, [f"status:{counted}"])
+    def withdrawn(self, counted: str, table: str = "default") -> None:
+        self._count(WITHDRAWN, [f"status:{counted}", self.table_tag(table)])
 
     def check_agent(self) -> None:
         """Says once that DogStatsD answers again after an outage (called with the periodic status report)."""

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import orjson
 
+from dqhash.core.catalog import Catalog
 from dqhash.core.classify import AWAITING_SNAPSHOT, PairState
 from dqhash.core.hashing import differing_columns
 from dqhash.core.outputs import (
@@ -22,7 +23,8 @@ from dqhash.core.outputs import (
     DLQ_REASON,
     DLQ_TOPIC,
 )
-from dqhash.core.tally import compared_and_match_rate
+from dqhash.core.tally import by_table, compared_and_match_rate
+from dqhash.core.table_keys import pair_key, split_key
 from dqhash.core.timeutil import format_ms
 
 MAX_PK_CHARS = 1024
@@ -33,6 +35,17 @@ REPLAY_HEADER = "dq.replay"
 
 class BadRequest(ValueError):
     """Input a client must fix: answered with 400 and this message."""
+
+
+def pair_key_of(pk: str, table: str | None, catalog: Catalog) -> str:
+    """The pair key of ``pk`` in ``table`` (None: the default table), for a table of the catalog."""
+    if table is None or table == catalog.default:
+        if not catalog.default:
+            raise BadRequest(f"name the table: ?table=<one of {', '.join(catalog.known()[:10])}>")
+        return pk
+    if catalog.get(table) is None:
+        raise BadRequest(f"no table {table[:64]!r} in the catalog; known: {', '.join(catalog.known()[:10])}")
+    return pair_key(table, pk, catalog.default)
 
 
 def parse_pk(raw: str) -> str:
@@ -82,8 +95,10 @@ def page(items: Sequence, limit: int, offset: int) -> dict:
     }
 
 
-def pair_view(pk: str, partition: int, state: PairState | None, served_by: str) -> dict:
-    view: dict = {"pk": pk, "partition": partition, "served_by": served_by, "found": state is not None}
+def pair_view(key: str, partition: int, state: PairState | None, served_by: str, default_table: str = "") -> dict:
+    """Both sides of the pair ``key`` (``core.table_keys``): its table and PK apart."""
+    table, pk = split_key(key, default_table)
+    view: dict = {"pk": pk, "table": table, "partition": partition, "served_by": served_by, "found": state is not None}
     if state is None:
         return view
     tracked, cloud = state.tracked, state.cloud
@@ -149,12 +164,16 @@ def _hash(version: str | None, digest: str | None) -> str | None:
     return f"{version}:{digest}" if digest is not None else None
 
 
-def window_rows(windows: Iterable[tuple[int, dict]], window_ms: int) -> list[dict]:
-    """Per-partition window records (from every worker) summed per window, newest first, with the match rate."""
+def window_rows(
+    windows: Iterable[tuple[int, dict]], window_ms: int, default_table: str = "", table: str | None = None
+) -> list[dict]:
+    """Per-partition window records (from every worker) summed per window, newest first, with the match rate:
+    over every table, or of ``table`` only (``tally.by_table``)."""
     by_start: dict[int, dict] = {}
     for start, window in windows:
         row = by_start.setdefault(start, {"counts": Counter(), "partitions": 0, "closed": True})
-        row["counts"].update(window["counts"])
+        totals, tables = by_table(window["counts"], default_table)
+        row["counts"].update(totals if table is None else tables.get(table, {}))
         row["partitions"] += 1
         row["closed"] = row["closed"] and window["closed"]
     rows = []

@@ -76,17 +76,19 @@ class TriageBook:
     def annotate(self, problems: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Each problem with its triage: open, acknowledged, resolved, or open again ("reopened") when a newer
         problem of the same pk came after it was resolved."""
-        newest_by_pk: dict[str, str] = {}
+        newest_by_pk: dict[tuple[str | None, str], str] = {}  # by (table, pk): a row is a PK of a table
         for item in problems:
             at = item.get("classified_at") or ""
-            if at > newest_by_pk.get(item["pk"], ""):
-                newest_by_pk[item["pk"]] = at
+            row = (item.get("table"), item["pk"])
+            if at > newest_by_pk.get(row, ""):
+                newest_by_pk[row] = at
         out = []
         for item in problems:
             triage = self.records.get(item["audit_id"])
             state = triage["state"] if triage else "open"
             reopened = False
-            if state == "resolved" and newest_by_pk.get(item["pk"], "") > (triage or {}).get("at", ""):
+            newest = newest_by_pk.get((item.get("table"), item["pk"]), "")
+            if state == "resolved" and newest > (triage or {}).get("at", ""):
                 state, reopened = "open", True  # the problem recurred after it was resolved
             out.append({**item, "triage": {**(triage or {}), "state": state, "reopened": reopened}})
         return out

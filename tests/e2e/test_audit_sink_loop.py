@@ -7,6 +7,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from dqhash.cloud.audit_sink import AuditSinkRunner, CassandraAuditSink
+from dqhash.core.audit_schema import AUDIT_NAMES
 from dqhash.core.outputs import DLQ_REASON
 from dqhash.kafka.security import connect_args
 from tests.cassandra_double import FakeSession, timeout
@@ -48,13 +49,14 @@ def test_audit_records_become_cassandra_rows(pipeline):
     try:
         pipeline.run(
             pipeline.reader.wait_for(
-                lambda out: any(values[1] == pk for query, values in list(session.writes) if "audit_by_pk" in query),
+                lambda out: any(pk in values for query, values in list(session.writes) if "audit_by_pk" in query),
                 30,
                 lambda out: f"an audit_by_pk row for {pk}; writes so far {len(session.writes)}",
             )
         )
-        rows = [values for query, values in list(session.writes) if "audit_by_pk" in query and values[1] == pk]
-        assert rows[0][0] == record["audit_id"] and rows[0][3] == "MATCH"
+        rows = [dict(zip(AUDIT_NAMES, values)) for query, values in list(session.writes) if "audit_by_pk" in query]
+        [row] = [row for row in rows if row["pk"] == pk]
+        assert row["audit_id"] == record["audit_id"] and row["status"] == "MATCH" and row["table"] == "default"
     finally:
         pipeline.loop.call_soon_threadsafe(stop.set)
         task.result(30)

@@ -97,3 +97,50 @@ def test_a_worker_that_does_not_answer_and_its_unreachable_peers_are_problems():
     report = build(AUDIT[:-1], WINDOWS, [], 2, SINCE, NOW, Gates(max_mismatch_rate=0.9), status)
     assert report["lag"] == {"records": 12, "seconds_max": 3.5}
     assert report["problems"] == ["worker http://w2:6066 did not answer its peers"] and not report["passed"]
+
+
+def table_audit(audit_id, status, table):
+    return orjson.dumps({"audit_id": audit_id, "status": status, "late": False, "table": table})
+
+
+TABLES = [
+    *(table_audit(f"o{n}", "MATCH", "shop.orders") for n in range(99)),
+    table_audit("o99", "MISMATCH", "shop.orders"),
+    *(table_audit(f"i{n}", "MATCH", "shop.items") for n in range(8)),
+    table_audit("i8", "MISMATCH", "shop.items"),
+    table_audit("i9", "MISSING_CLOUD", "shop.items"),
+]
+
+
+def test_every_table_is_gated_on_its_own_and_the_breaching_table_is_named():
+    report = build(TABLES, [window(0, "w1", 1)], [], 1, SINCE, NOW, Gates(max_mismatch_rate=0.05))
+    assert report["mismatch_rate"] == round(2 / 110, 6)  # the sum alone would pass
+    rows = {row["table"]: row for row in report["tables"]}
+    assert rows["shop.items"]["compared"] == 10 and rows["shop.items"]["match_rate"] == 0.8
+    assert rows["shop.orders"]["breaches"] == [] and rows["shop.items"]["missing_rate"] == 0.1
+    assert report["breaches"] == ["table shop.items: mismatch rate 10.0000% is above 5.0000%"]
+    assert report["result"] == "failed"
+    text = render(report)
+    assert "shop.items" in text and "80.00%" in text and "BREACH: table shop.items" in text
+
+
+def test_the_report_of_one_table_counts_that_table_only():
+    windows = [
+        orjson.dumps(
+            {
+                "type": "window",
+                "partition": 0,
+                "window_start": "w1",
+                "revision": 1,
+                "counts": {"DLQ_INVALID_JSON": 4, "DUPLICATES": 1},
+                "tables": {"shop.items": {"counts": {"DUPLICATES": 1}}},
+            }
+        )
+    ]
+    report = build(TABLES, windows, [], 1, SINCE, NOW, Gates(min_match_rate=0.9), table="shop.items")
+    assert report["table"] == "shop.items" and report["tables"] == []
+    assert report["counts"] == {"MATCH": 8, "MISMATCH": 1, "MISSING_CLOUD": 1} and report["duplicates"] == 1
+    assert report["dlq_reasons"] == {} and report["breaches"] == ["match rate 80.0000% is below 90.0000%"]
+    assert render(report).startswith(f"dqhash report {report['since']} .. {report['until']}, table shop.items")
+    single = build(AUDIT[:-1], WINDOWS, [], 2, SINCE, NOW, table="default")  # records without a table: the default
+    assert single["counts"] == {"MATCH": 2, "MISMATCH": 2, "MISSING_CLOUD": 1}

@@ -131,3 +131,41 @@ def test_a_record_of_a_table_not_in_the_catalog_is_dead_lettered_with_its_reason
     headers = dict(out.headers)
     assert out.topic == "dq-dlq" and headers["dq.error.reason"] == b"UNKNOWN_TABLE"
     assert b"billing.invoices" in headers["dq.error.message"]
+
+
+def test_a_table_at_its_failure_cap_is_suspended_counted_and_resumes_when_its_problems_age_out(tmp_path, caplog):
+    path = tmp_path / "catalog.toml"
+    path.write_text(CATALOG + "[[table]]\nname = 'shop.flaky'\ncloud = 'ks.flaky'\nfailure_cap = 4\n")
+    settings = load(
+        {
+            "DQHASH_PARTITIONS": str(N),
+            "DQHASH_WINDOW_SECONDS": "60",
+            "DQHASH_GRACE_SECONDS": "30",
+            "DQHASH_RETENTION_SECONDS": "600",
+            "DQHASH_CATALOG": str(path),
+        }
+    )
+    clock = {"now": T0 + 1_000}
+    pairs: dict = {}
+    r = Reconciler(settings, pairs, Metrics("127.0.0.1", 9, [], enabled=False), scan, lambda: clock["now"])
+    # four keys of one partition: a share of the cap is 4 / 4 partitions = 1 problem per partition
+    keys = [k for k in (f"shop.flaky{SEPARATOR}{n}" for n in range(200)) if partition_for(k, N) == 0][:3]
+    feed(r, "onprem", keys[0], event(keys[0].split(SEPARATOR)[1], H1, "shop.flaky"))
+    clock["now"] = T0 + 200_000
+    [missing] = audits(r.on_tick(0, 1))
+    assert missing["status"] == "MISSING_CLOUD" and missing["table"] == "shop.flaky"
+    with caplog.at_level("WARNING", "dqhash.engine.reconciler"):
+        assert feed(r, "onprem", keys[1], event(keys[1].split(SEPARATOR)[1], H1, "shop.flaky")) == []
+    assert keys[1].encode() not in pairs  # not held, not compared
+    assert "table shop.flaky suspended in partition 0" in caplog.text and "failure_cap" in caplog.text
+    assert feed(r, "onprem", "y", event("y", H1)) == [] and b"y" in pairs  # the other tables go on
+    clock["now"] = T0 + 400_000
+    windows = [orjson.loads(o.value) for o in r.on_tick(0, 2) if o.topic == "dq-metrics"]
+    suspended = [
+        w["tables"]["shop.flaky"]["counts"].get("SUSPENDED", 0) for w in windows if "shop.flaky" in w["tables"]
+    ]
+    assert sum(suspended) == 1
+    clock["now"] = T0 + 2_000_000  # past retention: the problem aged out, the table resumes
+    r.on_tick(0, 3)
+    feed(r, "onprem", keys[2], event(keys[2].split(SEPARATOR)[1], H1, "shop.flaky"))
+    assert keys[2].encode() in pairs and r.windows.caps.suspended_tables() == {}

@@ -68,7 +68,7 @@ def test_counters_gauges_distribution_on_the_wire(agent):
     assert rate.startswith("dq_window_match_rate:0.9|g|#") and "partition:3" in rate
     assert any(line.startswith("dq_time_to_classify_ms:") and "|d|" in line for line in lines)
     assert "reason:INVALID_HASH_FORMAT" in next(line for line in lines if line.startswith("dq_dlq_records:"))
-    allowed = {"service", "env", "version", "status", "topic", "reason", "partition"}
+    allowed = {"service", "env", "version", "status", "topic", "reason", "partition", "table"}
     for line in lines:  # low cardinality only: never a PK or a hash as a tag
         tags = line.split("|#", 1)[1].split(",")
         assert {tag.split(":", 1)[0] for tag in tags} <= allowed, line
@@ -158,4 +158,28 @@ def test_without_configured_columns_at_most_64_column_tags_are_made():
             metrics.column_mismatch((f"c{i}",))
         tags = {tags for (name, tags) in metrics._held if name == "dq_column_mismatch"}
     metrics.close()
-    assert len(tags) == 65 and ("column:_other",) in tags
+    assert len(tags) == 65 and ("column:_other", "table:default") in tags
+
+
+def test_tables_past_the_limit_are_tagged_other_so_the_tag_count_stays_bounded(agent):
+    metrics = Metrics("127.0.0.1", agent.getsockname()[1], ["service:dqhash"], max_tables=3)
+    with metrics.batch():
+        for n in range(10):
+            metrics.classified("MATCH", False, 5, f"shop.t{n}")
+        metrics.classified("MISMATCH", False, 5, "shop.t1")  # a table seen before keeps its own tag
+    metrics.flush()
+    lines = read_lines(agent, ["dq_hash_match:", "dq_hash_mismatch:"])
+    metrics.close()
+    counts = {
+        (line.split(":", 1)[0], next(t for t in line.split("|#", 1)[1].split(",") if t.startswith("table:"))): line
+        for line in lines
+        if line.startswith(("dq_hash_match:", "dq_hash_mismatch:"))
+    }
+    assert set(counts) == {
+        ("dq_hash_match", "table:shop.t0"),
+        ("dq_hash_match", "table:shop.t1"),
+        ("dq_hash_match", "table:shop.t2"),
+        ("dq_hash_match", "table:_other"),
+        ("dq_hash_mismatch", "table:shop.t1"),
+    }
+    assert counts["dq_hash_match", "table:_other"].startswith("dq_hash_match:7|c")
