@@ -133,13 +133,13 @@ def _tables(by_table: dict[str, Counter[str]], gates: Gates) -> list[dict[str, A
     """Each table's verdicts, rates and breaches (dead letters are not per table: a record that cannot be read
     has no table to count under, so the dead-letter gate applies to the whole report only)."""
     rows = []
-    for table, statuses in sorted(by_table.items()):
-        rates = _rates(statuses, 0)
+    for table, verdicts in sorted(by_table.items()):
+        rates = _rates(verdicts, 0)
         rows.append(
             {
                 "table": table,
-                "counts": dict(sorted(statuses.items())),
-                "compared": sum(statuses.get(s, 0) for s in COMPARED),
+                "counts": dict(sorted(verdicts.items())),
+                "compared": sum(verdicts.get(s, 0) for s in COMPARED),
                 **{k: v for k, v in rates.items() if k != "dlq_rate"},
                 "breaches": _breaches(rates, gates._replace(max_dlq_rate=None)),
             }

@@ -67,7 +67,8 @@ class FailureCaps:
         share = self.share(table)
         if not share:
             return False
-        problems = self.problems.get(partition, {}).get(table, 0)
+        held = self.problems.get(partition)
+        problems = held[table] if held is not None else 0
         now = problems >= share
         key = (partition, table)
         if now != (key in self.suspended_now):

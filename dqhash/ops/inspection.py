@@ -23,8 +23,8 @@ from dqhash.core.outputs import (
     DLQ_REASON,
     DLQ_TOPIC,
 )
-from dqhash.core.tally import by_table, compared_and_match_rate
 from dqhash.core.table_keys import pair_key, split_key
+from dqhash.core.tally import by_table, compared_and_match_rate
 from dqhash.core.timeutil import format_ms
 
 MAX_PK_CHARS = 1024
