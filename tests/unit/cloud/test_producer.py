@@ -121,7 +121,7 @@ def test_schema_drift_reported_once_per_column_not_per_row(db):
             "detected_at": "2024-05-01T12:00:00.000Z",
         }
     ]
-    assert metrics.counted.count(("dq_schema_drift_detected", ("column:notes",))) == 1
+    assert metrics.counted.count(("dq_schema_drift_detected", ("column:notes", "table:default"))) == 1
 
 
 def test_hashed_column_removed_at_runtime_is_flagged(db):
@@ -133,7 +133,7 @@ def test_hashed_column_removed_at_runtime_is_flagged(db):
     outs = asyncio.run(p.handle([request("a")]))
     [doc] = cloud_docs(outs)
     assert doc["columns_removed"] == ["amount"]
-    assert ("dq_column_removed", ("column:amount",)) in metrics.counted
+    assert ("dq_column_removed", ("column:amount", "table:default")) in metrics.counted
     assert any(orjson.loads(o.value)["type"] == "column_removed" for o in outs if o.topic == "metrics")
 
 
