@@ -18,7 +18,6 @@ from dqhash.cloud.tables import CloudTable, CloudTables
 from dqhash.core.lookups import LookupRequest
 from dqhash.core.outputs import dlq_headers
 from dqhash.core.records import Out
-from dqhash.core.table_keys import SEPARATOR
 from dqhash.core.timeutil import format_ms, now_ms
 from dqhash.ops.dogstatsd import Metrics
 
@@ -102,7 +101,7 @@ class CloudHashReader:
             "hash_version": hasher.strategy,
             "attempt": request.attempt,
         }
-        if SEPARATOR in request.pk:  # a table's pair key: the record names its table (docs/contracts.md)
+        if self.tables.named:  # the record names its table (docs/contracts.md)
             doc["table"] = table.name
         outs: list[Out] = []
         if found is not None:

@@ -60,6 +60,9 @@ class CloudTables:
     def __init__(self, catalog: Catalog, open_store: StoreOpener) -> None:
         self.catalog, self.open_store = catalog, open_store
         self._open: dict[str, CloudTable] = {}
+        #: whether Topic-2 records name their table: always with a catalog, never for the one table of the
+        #: single-table settings (whose records stay as they were before tables existed)
+        self.named = True
 
     @classmethod
     def single(cls, store: CloudStore, hasher: RowHasher, name: str = "default") -> CloudTables:
@@ -67,6 +70,7 @@ class CloudTables:
         cloud = f"{getattr(store, 'keyspace', 'sqlite')}.{getattr(store, 'table', name)}"
         catalog = single_table(name, cloud, store.key_columns, hasher.fields, {}, hasher.strategy)
         tables = cls(catalog, lambda spec: store)
+        tables.named = False
         tables._open[name] = CloudTable(catalog.tables[name], store, hasher)
         return tables
 

@@ -78,7 +78,14 @@ def test_each_table_is_read_and_hashed_by_its_own_rules_and_opened_once(tmp_path
     customers_hash = RowHasher("v1").hash({"id": "42", "name": "Ada"})  # etl_loaded_at excluded
     assert docs[0] == (
         b"42",
-        {"pk": "42", "hash_cloud": orders_hash.digest, "cloud_ts": NOW, "hash_version": "v2", "attempt": 0},
+        {
+            "pk": "42",
+            "hash_cloud": orders_hash.digest,
+            "cloud_ts": NOW,
+            "hash_version": "v2",
+            "attempt": 0,
+            "table": "shop.orders",
+        },
     )
     assert docs[1][0] == customers.encode() and docs[1][1]["table"] == "shop.customers" and docs[1][1]["pk"] == "42"
     assert docs[1][1]["hash_cloud"] == customers_hash.digest and docs[1][1]["hash_version"] == "v1"

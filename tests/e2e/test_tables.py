@@ -1,0 +1,171 @@
+"""Many tables in one deployment, on both brokers: one worker and its cloud producer prove several tables of a
+catalog; the same PK value in two tables stays two rows; a table added to the catalog needs no new topic; a
+table at its failure cap is suspended, the others go on."""
+
+import sqlite3
+import uuid
+
+import orjson
+import pytest
+
+from dqhash.core.hashing import RowHasher
+from dqhash.core.partitioning import partition_for
+from dqhash.core.table_keys import SEPARATOR, pair_key
+from dqhash.core.timeutil import now_ms
+from tests.e2e.conftest import running_pipeline
+
+pytestmark = pytest.mark.e2e
+
+PARTITIONS = 4
+CATALOG = """
+default = "shop.orders"
+
+[[table]]
+name = "shop.orders"
+cloud = "ks.orders"
+key = ["id"]
+columns = ["id", "amount"]
+types = { amount = "decimal" }
+
+[[table]]
+name = "shop.customers"
+cloud = "ks.customers"
+key = ["id"]
+columns = ["id", "full_name"]
+rename = { full_name = "name" }
+
+[[table]]
+name = "shop.flaky"
+cloud = "ks.flaky"
+key = ["id"]
+columns = ["id"]
+failure_cap = 4
+"""
+ADDED = """
+[[table]]
+name = "billing.invoices"
+cloud = "ks.invoices"
+key = ["id"]
+columns = ["id", "total"]
+"""
+HASHERS = {
+    "shop.orders": RowHasher("v2", ["id", "amount"], {"amount": "decimal"}),
+    "shop.customers": RowHasher("v2", ["id", "full_name"]),
+    "shop.flaky": RowHasher("v2", ["id"]),
+    "billing.invoices": RowHasher("v2", ["id", "total"]),
+}
+
+
+@pytest.fixture(scope="module")
+def tables(tmp_path_factory, broker):
+    workdir = tmp_path_factory.mktemp(f"tables-{broker}")
+    db = workdir / "cloud.db"
+    connection = sqlite3.connect(db, check_same_thread=False)
+    connection.executescript(
+        "CREATE TABLE orders (id TEXT PRIMARY KEY, amount TEXT);"
+        "CREATE TABLE customers (id TEXT PRIMARY KEY, name TEXT);"
+        "CREATE TABLE flaky (id TEXT PRIMARY KEY);"
+        "CREATE TABLE invoices (id TEXT PRIMARY KEY, total TEXT);"
+    )
+    catalog = workdir / "catalog.toml"
+    catalog.write_text(CATALOG)
+    try:
+        with running_pipeline(
+            workdir,
+            "tables",
+            broker=broker,
+            DQHASH_CATALOG=catalog,
+            DQHASH_LOOKUPS="true",
+            DQHASH_CLOUD_STORE="sqlite",
+            DQHASH_SQLITE_PATH=db,
+            DQHASH_PARTITIONS=str(PARTITIONS),
+        ) as running:
+            running.cloud_db, running.catalog_path = connection, catalog
+            yield running
+    finally:
+        connection.close()
+
+
+def change(table, pk, row):
+    """A Topic-1 record of ``table``, keyed by its pair key, hashed by the table's own rules."""
+    digest, digests = HASHERS[table].hash_and_digests(row)
+    doc = {
+        "event_id": f"ev-{uuid.uuid4().hex[:10]}",
+        "table": table,
+        "hash_onprem": digest.digest,
+        "column_digests": digests,
+        "partitionColumns": [{"type": "PK", "value": pk}],
+        "event_ts": now_ms(),
+        "action": "UPDATE",
+    }
+    return pair_key(table, pk, "shop.orders").encode(), orjson.dumps(doc)
+
+
+def verdicts(pipeline, pk):
+    return {(r["table"], r["status"]) for r in pipeline.audits_for(pk)}
+
+
+def test_the_same_pk_in_two_tables_is_proved_as_two_rows_each_by_its_own_rules(tables):
+    pk = f"k-{uuid.uuid4().hex[:8]}"
+    with tables.cloud_db:
+        tables.cloud_db.execute("INSERT INTO orders VALUES (?, '12.50')", (pk,))
+        tables.cloud_db.execute("INSERT INTO customers VALUES (?, 'Ada')", (pk,))  # cloud name of full_name
+    tables.send_onprem(
+        change("shop.orders", pk, {"id": pk, "amount": "12.5"}),
+        change("shop.customers", pk, {"id": pk, "full_name": "Ada Lovelace"}),  # differs from the cloud's "Ada"
+    )
+    tables.wait_audit(pk, count=2, timeout_s=60)
+    assert verdicts(tables, pk) == {("shop.orders", "MATCH"), ("shop.customers", "MISMATCH")}
+    [mismatch] = [r for r in tables.audits_for(pk) if r["status"] == "MISMATCH"]
+    assert mismatch["differing_columns"] == ["full_name"]  # named by its on-prem name
+    cloud_records = tables.reader.outputs.cloud_hashes[pk]
+    assert {r.get("table") for r in cloud_records} == {"shop.orders", "shop.customers"}
+
+
+def test_a_table_added_to_the_catalog_is_proved_after_a_restart_without_new_topics(tables):
+    pk = f"inv-{uuid.uuid4().hex[:8]}"
+    with tables.cloud_db:
+        tables.cloud_db.execute("INSERT INTO invoices VALUES (?, '99')", (pk,))
+    record = change("billing.invoices", pk, {"id": pk, "total": "99"})
+    tables.send_onprem(record)
+    key, value, headers = tables.wait_dlq(lambda k, v, h: v == record[1])
+    assert headers["dq.error.reason"] == b"UNKNOWN_TABLE" and b"billing.invoices" in headers["dq.error.message"]
+    tables.catalog_path.write_text(CATALOG + ADDED)
+    tables.restart_worker(wipe_state=False)
+    tables.wait_web(timeout_s=120)
+    tables.send_onprem(record)  # the dead letter, replayed
+    [verdict] = tables.wait_audit(pk, timeout_s=60)
+    assert (verdict["table"], verdict["status"]) == ("billing.invoices", "MATCH")
+
+
+def test_a_table_at_its_failure_cap_is_suspended_while_the_others_go_on(tables):
+    # cap 4 over 4 partitions: one problem in a partition suspends the table there
+    keys = [
+        k
+        for k in (f"f-{uuid.uuid4().hex[:8]}" for _ in range(400))
+        if partition_for(f"shop.flaky{SEPARATOR}{k}", PARTITIONS) == 1
+    ]
+    first, later = keys[0], keys[1:4]
+    tables.send_onprem(change("shop.flaky", first, {"id": first}))  # no cloud row: MISSING_CLOUD
+    [missing] = tables.wait_audit(first, timeout_s=60)
+    assert (missing["table"], missing["status"]) == ("shop.flaky", "MISSING_CLOUD")
+    tables.send_onprem(*(change("shop.flaky", k, {"id": k}) for k in later))
+    ok = f"k-{uuid.uuid4().hex[:8]}"
+    with tables.cloud_db:
+        tables.cloud_db.execute("INSERT INTO orders VALUES (?, '1')", (ok,))
+    tables.send_onprem(change("shop.orders", ok, {"id": ok, "amount": "1"}))
+    tables.wait_audit(ok, timeout_s=60)
+    assert verdicts(tables, ok) == {("shop.orders", "MATCH")}
+
+    def suspended(out):
+        return sum(
+            w.get("tables", {}).get("shop.flaky", {}).get("counts", {}).get("SUSPENDED", 0)
+            for w in out.windows.values()
+        )
+
+    tables.run(
+        tables.reader.wait_for(lambda out: suspended(out) >= 3, 60, lambda out: f"3 SUSPENDED; have {suspended(out)}")
+    )
+    assert all(tables.audits_for(k) == [] for k in later)  # not compared: no flood of MISSING_CLOUD
+    log = tables.log_path().read_text()
+    assert "table shop.flaky suspended in partition 1" in log
