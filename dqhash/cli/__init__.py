@@ -14,11 +14,24 @@ from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from dqhash.cli import bench, broker, cassandra, datadog, demo, generate, hash, report, snapshot, tail, topics
+from dqhash.cli import (
+    bench,
+    broker,
+    cassandra,
+    catalog,
+    datadog,
+    demo,
+    generate,
+    hash,
+    report,
+    snapshot,
+    tail,
+    topics,
+)
 from dqhash.cli.common import EXIT_USAGE
 
 #: the subcommands, in the order ``dqhash --help`` lists them
-COMMANDS = (hash, demo, broker, topics, bench, snapshot, cassandra, report, tail, datadog, generate)
+COMMANDS = (hash, demo, broker, topics, bench, snapshot, catalog, cassandra, report, tail, datadog, generate)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,6 +14,7 @@ Parsing is pure: text in, a :class:`Catalog` or a :class:`CatalogError` naming t
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -252,3 +253,32 @@ def _mapping(value: Any, where: str, field: str) -> dict[str, str]:
 def check_name(name: str) -> bool:
     """A table name a record may carry: a catalog name, and never the pair key's separator."""
     return bool(_NAME.fullmatch(name)) and SEPARATOR not in name
+
+
+def render_catalog(specs: Iterable[TableSpec], notes: Iterable[str] = (), source: str = "") -> str:
+    """A catalog file of ``specs`` (what ``dqhash catalog discover`` writes), which :func:`parse_catalog` reads back."""
+    lines = ["# dqhash table catalog (docs/catalog.md)"]
+    if source:
+        lines.append(f"# discovered from {source}: review the on-prem names, columns and types before use")
+    lines.extend(f"# NOTE: {note}" for note in notes)
+    for spec in specs:
+        lines += ["", "[[table]]", f"name = {_toml(spec.name)}", f"cloud = {_toml(spec.cloud)}"]
+        lines.append(f"key = [{', '.join(_toml(c) for c in spec.key)}]")
+        if spec.columns is not None:
+            lines.append(f"columns = [{', '.join(_toml(c) for c in spec.columns)}]")
+        for field in ("types", "rename"):
+            mapping = getattr(spec, field)
+            if mapping:
+                lines.append(f"{field} = {{ {', '.join(f'{_toml(k)} = {_toml(v)}' for k, v in mapping.items())} }}")
+        if spec.exclude:
+            lines.append(f"exclude = [{', '.join(_toml(c) for c in spec.exclude)}]")
+        if spec.hash_strategy != "v2":
+            lines.append(f"hash_strategy = {_toml(spec.hash_strategy)}")
+        if spec.failure_cap:
+            lines.append(f"failure_cap = {spec.failure_cap}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml(text: str) -> str:
+    """A TOML basic string (JSON's string escapes are TOML's)."""
+    return json.dumps(text, ensure_ascii=False)
