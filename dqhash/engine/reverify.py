@@ -4,8 +4,13 @@ A row that matched can drift afterwards (a bad repair, a cloud-side write, a los
 on-prem change to show it. Each partition walks its pairs in key order, a pass after another, and asks the
 cloud hash producer to re-read those settled as MATCH for at least ``min_age_ms``: in steady state every
 pass re-reads the pairs verified longest ago first. The budget (``DQHASH_REVERIFY_ROWS_PER_SECOND``) is for
-the whole table: each partition spends its share, whichever worker owns it. The outcome is judged by
+the whole deployment: each partition spends its share, whichever worker owns it. The outcome is judged by
 ``classify`` (``CLOUD_DRIFT``, ``CLOUD_VANISHED``, rechecked first; or the row as it was, counted).
+
+Many tables share the budget by rows: a pass walks the pair keys of every table (``<table>`` U+001F ``<pk>``, so
+one table after another) and re-reads each settled pair once, so every row of every table is re-verified at the
+same interval, and a table's share of the budget is its share of the rows. A table suspended at its failure cap
+is skipped (``engine.failure_caps``): its rows are not validated until it resumes.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from dqhash.core import classify
 from dqhash.core.classify import Rules, Status
 from dqhash.core.records import Out
 from dqhash.core.snapshots import SNAPSHOT_PREFIX
+from dqhash.core.table_keys import SEPARATOR
 from dqhash.engine.cursors import Cursors
 from dqhash.engine.effects import Effects
 from dqhash.engine.ports import Clock, Scan, Table
@@ -25,6 +31,7 @@ from dqhash.engine.staged import StagedTable
 #: SCAN_BATCH keys; the credit may go below zero by what one read found, and is paid back before the next.
 SCAN_LIMIT, SCAN_BATCH = 2_000, 200
 _MATCH = f'"{Status.MATCH.value}"'.encode()
+SEPARATOR_BYTES = SEPARATOR.encode()
 
 
 class Reverifier:
@@ -66,7 +73,7 @@ class Reverifier:
         while credit >= 1:
             items, done = self._passes.read(partition, "reverify", SCAN_BATCH)
             for key, raw in items:  # every pair of a read is judged: a read's overshoot is paid back next ticks
-                if key[:1] < SNAPSHOT_PREFIX and _MATCH in raw:
+                if key[:1] < SNAPSHOT_PREFIX and _MATCH in raw and not suspended(updates, partition, key):
                     state = staged.state(partition, key)
                     if state is not None and state.updated_ms <= settled_before:
                         step = classify.reverify(state, now, self.rules)
@@ -83,3 +90,12 @@ class Reverifier:
         self._passes.forget(partition)
         for derived in (self._credit, self._last):
             derived.pop(partition, None)
+
+
+def suspended(updates: Any, partition: int, key: bytes) -> bool:
+    """Whether the pair's table is suspended at its failure cap in this partition."""
+    caps = updates.caps
+    if not caps.capped:
+        return False
+    table, sep, _ = key.partition(SEPARATOR_BYTES)
+    return caps.suspended(partition, table.decode() if sep else updates.default_table)

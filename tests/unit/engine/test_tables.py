@@ -169,3 +169,34 @@ def test_a_table_at_its_failure_cap_is_suspended_counted_and_resumes_when_its_pr
     r.on_tick(0, 3)
     feed(r, "onprem", keys[2], event(keys[2].split(SEPARATOR)[1], H1, "shop.flaky"))
     assert keys[2].encode() in pairs and r.windows.caps.suspended_tables() == {}
+
+
+def test_re_verification_reads_every_tables_settled_rows_and_skips_a_suspended_table(tmp_path):
+    path = tmp_path / "catalog.toml"
+    path.write_text(CATALOG + "[[table]]\nname = 'shop.flaky'\ncloud = 'ks.flaky'\nfailure_cap = 4\n")
+    settings = load(
+        {
+            "DQHASH_PARTITIONS": str(N),
+            "DQHASH_WINDOW_SECONDS": "60",
+            "DQHASH_GRACE_SECONDS": "30",
+            "DQHASH_CATALOG": str(path),
+            "DQHASH_LOOKUPS": "true",
+            "DQHASH_LOOKUP_DELAY_SECONDS": "0",
+            "DQHASH_REVERIFY_ROWS_PER_SECOND": "4000",
+            "DQHASH_REVERIFY_MIN_AGE_SECONDS": "1",
+        }
+    )
+    clock = {"now": T0 + 1_000}
+    r = Reconciler(settings, {}, Metrics("127.0.0.1", 9, [], enabled=False), scan, lambda: clock["now"])
+    keys = {t: next(k for k in (f"{t}{SEPARATOR}{n}" for n in range(500)) if partition_for(k, N) == 0) for t in
+            ("shop.items", "shop.flaky")}  # fmt: skip
+    for table, key in keys.items():
+        pk = key.split(SEPARATOR)[1]
+        feed(r, "onprem", key, event(pk, H1, table))
+        assert audits(feed(r, "cloud", key, cloud(pk, H1, table)))[0]["status"] == "MATCH"
+    r.windows.caps.problems[0] = __import__("collections").Counter({"shop.flaky": 1})  # at its cap in partition 0
+    clock["now"] = T0 + 60_000
+    r.on_tick(0, 10)
+    clock["now"] = T0 + 62_000
+    asked = {o.key.decode() for o in r.on_tick(0, 11) if o.topic == settings.lookup_topic}
+    assert asked == {keys["shop.items"]}
