@@ -28,7 +28,7 @@ from dqhash.cli.common import (
 from dqhash.core.canonical import CanonicalError
 from dqhash.core.hashing import HashConfigError, RowHasher, parse_type_declarations
 
-REPORTS = (*KAFKA, "DQHASH_SNAPSHOT_TOPIC", "DQHASH_PARTITIONS")
+REPORTS = (*KAFKA, "DQHASH_SNAPSHOT_TOPIC", "DQHASH_PARTITIONS", "DQHASH_CATALOG")
 PUBLISHES = (*REPORTS, "DQHASH_ONPREM_TOPIC", *HASHING)
 SCANS = (*REPORTS, "DQHASH_CLOUD_TOPIC", *HASHING, *CLOUD_STORE)
 
@@ -49,7 +49,7 @@ def add(commands: Any) -> None:
     )
     publish.add_argument("export", help="the export file (JSON Lines, or CSV with a header); - for stdin")
     publish.add_argument("--format", choices=("jsonl", "csv"), help="default: from the file name (.csv), else jsonl")
-    publish.add_argument("--key-columns", required=True, help="the primary key columns, in key order")
+    publish.add_argument("--key-columns", help="the primary key columns, in key order (default: the --table's key)")
     publish.add_argument(
         "--partition-key", help="the Cassandra partition key columns (default: the key columns), for token ranges"
     )
@@ -67,6 +67,12 @@ def add(commands: Any) -> None:
         "--rows-per-second", type=float, default=5000, help="most rows read a second, all ranges together (0: no limit)"
     )
     scan.add_argument("--checkpoint", help="file of finished ranges (default ./dqhash-scan-<id>.json): resumes a scan")
+    scan.add_argument(
+        "--all-tables",
+        action="store_true",
+        help="scan every table of the catalog, each as the run <snapshot-id>:<table>, under one rows/s budget "
+        "and one checkpoint; with --ranges-from, only the tables and ranges that differed",
+    )
     scan.set_defaults(run=run_scan)
 
     report = command(actions, "report", "a run's report (from the snapshots topic)", REPORTS)
@@ -99,33 +105,53 @@ def _hashing_options(parser: argparse.ArgumentParser) -> None:
         metavar="SNAPSHOT_ID",
         help="cover only the token ranges in which that earlier run found differences",
     )
+    parser.add_argument(
+        "--table",
+        help="the catalog table of this side (DQHASH_CATALOG): its rows name it, are hashed by its rules, and "
+        "form the run <snapshot-id>:<table>",
+    )
     parser.add_argument("--strategy", default=None, help="hash strategy (default DQHASH_HASH_STRATEGY)")
     parser.add_argument("--fields", help="columns to hash (default DQHASH_HASH_COLUMNS, else every column)")
     parser.add_argument("--types", help="column=cqltype declarations (default DQHASH_HASH_TYPES)")
 
 
 def _setup(args: argparse.Namespace) -> tuple[Any, RowHasher, set[int] | None] | int:
-    """Settings, hasher and the ranges to cover, or an exit status after saying what is wrong."""
+    """Settings, hasher and the ranges to cover, or an exit status after saying what is wrong. With ``--table``,
+    ``args.spec`` is the table's catalog entry, and its rules are the defaults of the hashing options."""
     from dqhash.core.contracts import Rejection, check_snapshot_id
+    from dqhash.tools.snapshot.common import table_run
 
     settings = load_settings("snapshot")
     if settings is None:
         return EXIT_USAGE
-    checked = check_snapshot_id(args.snapshot_id)
+    checked = check_snapshot_id(table_run(args.snapshot_id, args.table))
     if isinstance(checked, Rejection):
-        return fail("snapshot", f"--snapshot-id: {checked.message}", EXIT_USAGE)
+        return fail("snapshot", f"--snapshot-id (with --table): {checked.message}", EXIT_USAGE)
     if args.splits < 1 or args.splits > 1_000_000:
         return fail("snapshot", "--splits must be between 1 and 1000000", EXIT_USAGE)
-    fields = split(args.fields) if args.fields else settings.hash_columns
-    types = args.types if args.types is not None else settings.hash_types
+    args.spec = settings.catalog.get(args.table) if args.table else None
+    if args.table and args.spec is None:
+        return fail("snapshot", f"no table {args.table!r} in the catalog (DQHASH_CATALOG)", EXIT_USAGE)
     try:
-        hasher = RowHasher(args.strategy or settings.hash_strategy, fields, parse_type_declarations(types))
+        hasher = _hasher(args, settings)
     except (HashConfigError, CanonicalError) as exc:
         return fail("snapshot", str(exc), EXIT_USAGE)
-    if not args.ranges_from:
+    if not args.ranges_from or getattr(args, "all_tables", False):
         return settings, hasher, None
-    only = _ranges_with_differences(settings, args.ranges_from, args.splits)
+    only = _ranges_with_differences(settings, table_run(args.ranges_from, args.table), args.splits)
     return only if isinstance(only, int) else (settings, hasher, only)
+
+
+def _hasher(args: argparse.Namespace, settings: Any) -> RowHasher:
+    """The options' hasher; their defaults are the --table's catalog rules, else the DQHASH_HASH_* settings."""
+    spec = args.spec
+    if spec is not None:
+        fields = split(args.fields) if args.fields else spec.columns
+        types = parse_type_declarations(args.types) if args.types is not None else dict(spec.types)
+        return RowHasher(args.strategy or spec.hash_strategy, fields, types)
+    fields = split(args.fields) if args.fields else settings.hash_columns
+    types = parse_type_declarations(args.types if args.types is not None else settings.hash_types)
+    return RowHasher(args.strategy or settings.hash_strategy, fields, types)
 
 
 def _ranges_with_differences(settings: Any, snapshot_id: str, splits: int) -> set[int] | int:
@@ -144,6 +170,7 @@ def _ranges_with_differences(settings: Any, snapshot_id: str, splits: int) -> se
 
 def run_publish(args: argparse.Namespace) -> int:
     from dqhash.core.timeutil import TimestampError, now_ms, parse_timestamp
+    from dqhash.tools.snapshot.common import table_run
     from dqhash.tools.snapshot.publish import ColumnsError, publish
 
     setup = _setup(args)
@@ -154,20 +181,22 @@ def run_publish(args: argparse.Namespace) -> int:
         as_of = parse_timestamp(args.as_of) if args.as_of else now_ms()
     except TimestampError as exc:
         return fail("snapshot publish", f"--as-of: {exc}", EXIT_USAGE)
-    key_columns = split(args.key_columns) or []
+    key_columns = split(args.key_columns) if args.key_columns else list(args.spec.key if args.spec else ())
+    if not key_columns:
+        return fail("snapshot publish", "give --key-columns (or a --table whose catalog entry has a key)", EXIT_USAGE)
     partition_key = split(args.partition_key) if args.partition_key else key_columns
     path = None if args.export == "-" else Path(args.export)
     if path is not None and not path.is_file():
         return fail("snapshot publish", f"no such file: {path}", EXIT_USAGE)
     fmt = args.format or ("csv" if path is not None and path.suffix.lower() == ".csv" else "jsonl")
-    types = dict(parse_type_declarations(args.types if args.types is not None else settings.hash_types) or {})
+    types = _declared_types(args, settings)
     with open(path, "rb") if path is not None else os.fdopen(os.dup(0), "rb") as stream:
         run = publish(
             settings,
             path,
             stream,
             fmt,
-            args.snapshot_id,
+            table_run(args.snapshot_id, args.table),
             hasher,
             key_columns,
             partition_key or [],
@@ -175,6 +204,7 @@ def run_publish(args: argparse.Namespace) -> int:
             args.splits,
             only,
             as_of,
+            args.table,
         )
         return _published(settings, run, ColumnsError)
 
@@ -193,17 +223,21 @@ def _published(settings: Any, run: Any, columns_error: type[Exception]) -> int:
 
 
 def run_scan(args: argparse.Namespace) -> int:
+    from dqhash.tools.snapshot.common import table_run
     from dqhash.tools.snapshot.scan import Checkpoint, scan
 
+    if args.all_tables and args.table:
+        return fail("snapshot scan", "give --table or --all-tables, not both", EXIT_USAGE)
     setup = _setup(args)
     if isinstance(setup, int):
         return setup
     settings, hasher, only = setup
+    run_id = table_run(args.snapshot_id, args.table)
     try:
-        checkpoint = Checkpoint(
-            Path(args.checkpoint or f"dqhash-scan-{args.snapshot_id}.json"), args.snapshot_id, args.splits
-        )
-        source = _cloud_source(settings, args)
+        checkpoint = Checkpoint(Path(args.checkpoint or f"dqhash-scan-{run_id}.json"), run_id, args.splits)
+        if args.all_tables:
+            return _scan_tables(settings, args, checkpoint)
+        source = _cloud_source(settings, args, args.spec)
     except ValueError as exc:  # the checkpoint belongs to another run
         return fail("snapshot scan", str(exc), EXIT_USAGE)
     except Exception as exc:  # the cloud store cannot be reached or opened
@@ -214,12 +248,13 @@ def run_scan(args: argparse.Namespace) -> int:
                 settings,
                 source,
                 hasher,
-                args.snapshot_id,
+                run_id,
                 args.splits,
                 only,
                 args.parallel,
                 args.rows_per_second,
                 checkpoint,
+                args.spec,
             )
         )
     except Interrupted as stopped:
@@ -259,26 +294,83 @@ def _cloud_hint(settings: Any, exc: Exception) -> str:
     )
 
 
-def _cloud_source(settings: Any, args: argparse.Namespace) -> Any:
-    """The cloud table read by token range: Cassandra, or the SQLite stand-in (DQHASH_CLOUD_STORE)."""
+def _declared_types(args: argparse.Namespace, settings: Any, spec: Any = None) -> dict[str, str]:
+    spec = spec or getattr(args, "spec", None)
+    if args.types is not None:
+        return dict(parse_type_declarations(args.types) or {})
+    return dict(spec.types) if spec is not None else dict(parse_type_declarations(settings.hash_types) or {})
+
+
+def _cloud_source(settings: Any, args: argparse.Namespace, spec: Any = None, session: Any = None) -> Any:
+    """The cloud table read by token range: Cassandra, or the SQLite stand-in (DQHASH_CLOUD_STORE); a catalog
+    table's (``spec``) or the DQHASH_SQLITE_* / DQHASH_CASSANDRA_* settings' one table."""
     from dqhash.cloud.scanner import CassandraRangeScan, SQLiteRangeScan
 
     if settings.cloud_store == "sqlite":
-        types = dict(parse_type_declarations(args.types if args.types is not None else settings.hash_types) or {})
-        return SQLiteRangeScan(
-            settings.sqlite_path, settings.sqlite_table, settings.sqlite_key_columns, types, args.fetch_size
-        )
+        table, key = (spec.cloud_table, spec.key) if spec is not None else (settings.sqlite_table, None)
+        key = key or settings.sqlite_key_columns
+        return SQLiteRangeScan(settings.sqlite_path, table, key, _declared_types(args, settings, spec), args.fetch_size)
     from dqhash.cloud.factory import cassandra_session
 
+    keyspace, table = (
+        (spec.cloud_keyspace, spec.cloud_table)
+        if spec is not None
+        else (settings.cassandra_keyspace, settings.cassandra_table)
+    )
     return CassandraRangeScan(
-        cassandra_session(settings),
-        settings.cassandra_keyspace,
-        settings.cassandra_table,
+        session or cassandra_session(settings),
+        keyspace,
+        table,
         settings.cassandra_consistency,
         args.fetch_size,
         max(settings.cassandra_timeout_s, 10.0),
         settings.cassandra_retries,
     )
+
+
+def _scan_tables(settings: Any, args: argparse.Namespace, checkpoint: Any) -> int:
+    """``scan --all-tables``: every declared table of the catalog (or those that differed in --ranges-from)."""
+    from dqhash.core.catalog_runs import catalog_report
+    from dqhash.core.timeutil import now_ms
+    from dqhash.tools.snapshot.tables import scan_tables
+
+    specs = list(settings.catalog.tables.values())
+    only = None
+    if args.ranges_from:
+        records = _read_records(settings, "snapshot scan")
+        if isinstance(records, int):
+            return records
+        earlier = catalog_report(records, args.ranges_from, settings.partitions, now_ms())
+        only = {table: set(ranges) for table, ranges in earlier["ranges_with_differences"].items()}
+        print(
+            f"dqhash snapshot scan: rescanning the {len(only)} table(s) that differed: {sorted(only)}", file=sys.stderr
+        )
+    shared: dict[str, Any] = {}
+
+    def open_source(spec: Any) -> Any:
+        if settings.cloud_store != "sqlite" and "session" not in shared:
+            from dqhash.cloud.factory import cassandra_session
+
+            shared["session"] = cassandra_session(settings)
+        return _cloud_source(settings, args, spec, shared.get("session"))
+
+    try:
+        failed = run_until_signal(
+            scan_tables(
+                settings, specs, open_source, args.snapshot_id, args.splits, only, args.parallel,
+                args.rows_per_second, checkpoint,
+            )
+        )  # fmt: skip
+    except Interrupted as stopped:
+        return fail(
+            "snapshot scan", f"interrupted by {stopped}: run the same command again to resume", stopped.exit_status
+        )
+    except Exception as exc:
+        return fail("snapshot scan", _broker_hint(settings, exc))
+    broken = {table: n for table, n in failed.items() if n}
+    if broken:
+        return fail("snapshot scan", f"token ranges failed in {broken}; run the same command again to read them")
+    return EXIT_OK
 
 
 def run_report(args: argparse.Namespace) -> int:
@@ -294,7 +386,15 @@ def run_report(args: argparse.Namespace) -> int:
     if not args.snapshot_id:
         return _print_runs(records, settings.partitions, args.json)
     if not any(r.get("snapshot_id") == args.snapshot_id for r in records):
-        return fail("snapshot report", f"no records of snapshot {args.snapshot_id!r} on {settings.snapshot_topic}")
+        from dqhash.core.catalog_runs import catalog_report, render_catalog_report, table_runs
+
+        if not table_runs(records, args.snapshot_id):
+            return fail("snapshot report", f"no records of snapshot {args.snapshot_id!r} on {settings.snapshot_topic}")
+        several = catalog_report(records, args.snapshot_id, settings.partitions, now_ms())
+        print(
+            orjson.dumps(several, option=orjson.OPT_INDENT_2).decode() if args.json else render_catalog_report(several)
+        )
+        return EXIT_OK
     report = build_report(records, args.snapshot_id, settings.partitions, now_ms())
     print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() if args.json else render_table(report))
     return EXIT_OK

@@ -19,20 +19,12 @@ from dqhash.core.table_keys import split_key
 log = logging.getLogger(__name__)
 
 
-class CloudTable:
-    """One table as the producer reads it: the store, the hasher and the columns it reported drifting."""
+class OnPremNames:
+    """A table's cloud rows as the on-prem side names them: renamed columns back, excluded columns out."""
 
-    def __init__(self, spec: TableSpec, store: CloudStore, hasher: RowHasher) -> None:
-        self.spec, self.store, self.hasher = spec, store, hasher
+    def __init__(self, spec: TableSpec) -> None:
         self._onprem_names = spec.cloud_names()
         self._excluded = frozenset(spec.exclude)
-        #: columns reported once each (``CloudHashReader._check_schema``)
-        self.drift_columns: set[str] = set()
-        self.removed_columns: set[str] = set()
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
 
     def as_onprem(self, row: Mapping[str, Any]) -> dict[str, Any]:
         """The cloud row under its on-prem column names, without the excluded columns: what is hashed."""
@@ -41,6 +33,21 @@ class CloudTable:
         names = self._onprem_names
         renamed = {names.get(column, column): value for column, value in row.items()}
         return {column: value for column, value in renamed.items() if column not in self._excluded}
+
+
+class CloudTable(OnPremNames):
+    """One table as the producer reads it: the store, the hasher and the columns it reported drifting."""
+
+    def __init__(self, spec: TableSpec, store: CloudStore, hasher: RowHasher) -> None:
+        super().__init__(spec)
+        self.spec, self.store, self.hasher = spec, store, hasher
+        #: columns reported once each (``CloudHashReader._check_schema``)
+        self.drift_columns: set[str] = set()
+        self.removed_columns: set[str] = set()
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
 
     def onprem_columns(self) -> tuple[str, ...]:
         """The store's columns now, under their on-prem names."""

@@ -205,6 +205,9 @@ def summaries(records: list[dict[str, Any]], partitions: int, now_ms: int) -> li
         rows.append(
             {
                 "snapshot_id": snapshot_id,
+                "table": next(
+                    (r["table"] for r in records if r.get("snapshot_id") == snapshot_id and r.get("table")), None
+                ),
                 "state": report["state"],
                 "rows": report["rows"],
                 "counts": report["counts"],

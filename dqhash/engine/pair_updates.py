@@ -75,8 +75,13 @@ class PairUpdates:
         now = self.clock()
         windows = self.rules.windows
         prefix = table_prefix(record.pk)
-        if self.caps.capped and self.caps.suspended(effects.partition, prefix[:-1] or self.default_table):
-            # counted, not compared (a redelivery counts nothing twice: the window remembers its offsets)
+        if (
+            self.caps.capped
+            and record.snapshot_id is None
+            and self.caps.suspended(effects.partition, prefix[:-1] or self.default_table)
+        ):
+            # counted, not compared (a redelivery counts nothing twice: the window remembers its offsets); a
+            # snapshot run's rows are exempt: a run someone started must complete, and proves the whole table
             effects.count(windows.start(timestamp_ms or now), counter(prefix, SUSPENDED))
             return []
         key = record.pk.encode()

@@ -2,7 +2,11 @@
 catalog; the same PK value in two tables stays two rows; a table added to the catalog needs no new topic; a
 table at its failure cap is suspended, the others go on."""
 
+import os
 import sqlite3
+import subprocess
+import sys
+import time
 import uuid
 
 import orjson
@@ -169,3 +173,68 @@ def test_a_table_at_its_failure_cap_is_suspended_while_the_others_go_on(tables):
     assert all(tables.audits_for(k) == [] for k in later)  # not compared: no flood of MISSING_CLOUD
     log = tables.log_path().read_text()
     assert "table shop.flaky suspended in partition 1" in log
+
+
+def test_a_snapshot_run_of_the_whole_catalog_reports_each_table_and_reruns_only_what_differed(tables, tmp_path):
+    from dqhash.core.catalog import parse_catalog
+    from dqhash.tools.snapshot.publish import publish
+
+    tag = uuid.uuid4().hex[:6]
+    with tables.cloud_db:
+        tables.cloud_db.executemany("INSERT INTO orders VALUES (?, ?)", [(f"s{tag}-{n}", f"{n}.5") for n in range(20)])
+        tables.cloud_db.executemany(
+            "INSERT INTO customers VALUES (?, ?)", [(f"s{tag}-{n}", f"c{n}") for n in range(10)]
+        )
+    catalog = parse_catalog(tables.catalog_path.read_text())
+    run = f"cat-{tag}"
+    for spec in catalog.tables.values():  # the on-prem side: one export per table, as the cloud holds it ...
+        columns = [spec.rename.get(c, c) for c in spec.columns]  # cloud names of the hashed columns
+        rows = tables.cloud_db.execute(f"SELECT {', '.join(columns)} FROM {spec.cloud_table}").fetchall()
+        export = [dict(zip(spec.columns, row)) for row in rows]
+        if spec.name == "shop.orders":
+            export.append({"id": f"s{tag}-only-on-prem", "amount": "1"})  # ... but a row the cloud lacks
+        if spec.name == "shop.customers":
+            export = [dict(r, full_name="changed") if r["id"] == f"s{tag}-3" else r for r in export]  # and one differs
+        path = tmp_path / f"{spec.name}.jsonl"
+        path.write_text("".join(orjson.dumps(r).decode() + "\n" for r in export))
+        hasher = RowHasher(spec.hash_strategy, spec.columns, spec.types)
+        with open(path, "rb") as stream:
+            errors = tables.run(
+                publish(tables.settings, path, stream, "jsonl", f"{run}:{spec.name}", hasher, list(spec.key),
+                        list(spec.key), dict(spec.types), 8, None, now_ms(), spec.name)
+            )  # fmt: skip
+        assert errors == 0
+    env = {**os.environ, **{k: str(v) for k, v in tables.env.items()}}
+    scan = [sys.executable, "-m", "dqhash.cli", "snapshot", "scan", "--all-tables", "--splits", "8"]
+    done = subprocess.run([*scan, "--snapshot-id", run, "--checkpoint", str(tmp_path / "scan.json")],
+                          env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert f"table {len(catalog.tables)} of {len(catalog.tables)}" in done.stderr
+    report = wait_catalog_report(tables, env, run, len(catalog.tables))
+    rows = {row["table"]: row for row in report["tables"]}
+    assert rows["shop.orders"]["counts"].get("MISSING_CLOUD") == 1 and rows["shop.orders"]["counts"]["MATCH"] >= 20
+    assert rows["shop.customers"]["counts"].get("MISMATCH") == 1
+    assert set(report["ranges_with_differences"]) == {"shop.orders", "shop.customers"}
+    again = subprocess.run([*scan, "--snapshot-id", f"{run}-again", "--ranges-from", run,
+                            "--checkpoint", str(tmp_path / "again.json")], env=env, capture_output=True, text=True,
+                           timeout=300)  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert "rescanning the 2 table(s) that differed: ['shop.customers', 'shop.orders']" in again.stderr
+    text = subprocess.run([sys.executable, "-m", "dqhash.cli", "snapshot", "report", run], env=env,
+                          capture_output=True, text=True, timeout=120).stdout  # fmt: skip
+    assert f"snapshot {run}: complete, {len(catalog.tables)} table(s)" in text and "shop.customers" in text
+
+
+def wait_catalog_report(pipeline, env, run, tables, timeout_s=90.0):
+    """Until every table's run of ``run`` is complete (``dqhash snapshot report --json``)."""
+    deadline = time.monotonic() + timeout_s
+    report = None
+    while time.monotonic() < deadline:
+        done = subprocess.run([sys.executable, "-m", "dqhash.cli", "snapshot", "report", run, "--json"], env=env,
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+        report = orjson.loads(done.stdout) if done.returncode == 0 else None
+        if report and report["state"] == "complete" and len(report["tables"]) == tables:
+            return report
+        pipeline.check_alive(0)
+        time.sleep(0.5)  # another process's answer: there is nothing to await
+    raise AssertionError(f"the catalog run {run} did not complete within {timeout_s}s; last report: {report}")

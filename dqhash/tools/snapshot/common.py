@@ -13,6 +13,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from dqhash.core.partitioning import partition_for
+from dqhash.core.table_keys import pair_key
 from dqhash.core.timeutil import format_ms, now_ms
 from dqhash.kafka.security import connect_args
 from dqhash.settings import Settings
@@ -53,9 +54,20 @@ class SidePublisher:
     the reconciler knows when it has them all (``core.snapshots``).
     """
 
-    def __init__(self, settings: Settings, side: str, snapshot_id: str, topic: str, extra: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        side: str,
+        snapshot_id: str,
+        topic: str,
+        extra: Mapping[str, Any],
+        table: str | None = None,
+    ) -> None:
+        """``table``: the catalog table the run proves (its rows name it and are keyed by their pair keys);
+        None for the single-table settings' table, whose rows stay as they were before tables existed."""
         self.settings, self.side, self.snapshot_id, self.topic = settings, side, snapshot_id, topic
-        self.extra = dict(extra)
+        self.table = table
+        self.extra = dict(extra) | ({"table": table} if table is not None else {})
         self.per_partition: Counter = Counter()
         self.rows = 0
         self.errors = 0
@@ -73,11 +85,17 @@ class SidePublisher:
         await self.progress("running", force=True)
         return self
 
-    async def send(self, pk: str, value: dict[str, Any]) -> None:
-        partition = partition_for(pk, self.settings.partitions)
-        await self.producer.send(self.topic, orjson.dumps(value), key=pk.encode(), partition=partition)
+    async def send(self, pk: str, value: dict[str, Any]) -> int:
+        """Send one row of the run at its pair key's partition; returns that partition."""
+        key = pk
+        if self.table is not None:
+            value["table"] = self.table
+            key = pair_key(self.table, pk, self.settings.catalog.default)
+        partition = partition_for(key, self.settings.partitions)
+        await self.producer.send(self.topic, orjson.dumps(value), key=key.encode(), partition=partition)
         self.per_partition[partition] += 1
         self.rows += 1
+        return partition
 
     async def dead_letter(self, raw: bytes, headers: list[tuple[str, bytes]]) -> None:
         self.errors += 1
@@ -146,3 +164,8 @@ class SidePublisher:
 
     async def stop(self) -> None:
         await self.producer.stop()
+
+
+def table_run(snapshot_id: str, table: str | None) -> str:
+    """The run id of one table's side in a run of several tables: ``<run>:<table>`` (both sides derive it alike)."""
+    return snapshot_id if table is None else f"{snapshot_id}:{table}"

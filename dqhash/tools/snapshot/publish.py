@@ -134,6 +134,7 @@ async def publish(
     splits: int,
     only_ranges: set[int] | None,
     as_of_ms: int,
+    table: str | None = None,
 ) -> int:
     """Publish the export; returns the number of lines that went to the DLQ.
 
@@ -148,11 +149,11 @@ async def publish(
         "--fields": hasher.fields,
         "--types": list(types),
     }
-    problem = absent_columns(columns, named, where)
+    problem = absent_columns(columns, named, where) if columns else None  # an empty table has no columns to check
     if problem is not None:
         raise ColumnsError(problem)
     extra = {"splits": splits, "ranges": sorted(only_ranges) if only_ranges is not None else None}
-    side = await SidePublisher(settings, "onprem", snapshot_id, settings.onprem_topic, extra).start()
+    side = await SidePublisher(settings, "onprem", snapshot_id, settings.onprem_topic, extra, table).start()
     source = str(path) if path is not None else "stdin"
     try:
         read = 0

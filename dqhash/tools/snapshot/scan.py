@@ -16,9 +16,10 @@ from typing import Any
 import orjson
 
 from dqhash.cloud.scanner import RangeScan
+from dqhash.cloud.tables import OnPremNames
+from dqhash.core.catalog import TableSpec
 from dqhash.core.contracts import canonical_pk
 from dqhash.core.hashing import RowHasher
-from dqhash.core.partitioning import partition_for
 from dqhash.core.timeutil import now_ms
 from dqhash.core.token_ranges import split
 from dqhash.settings import Settings
@@ -26,12 +27,15 @@ from dqhash.tools.snapshot.common import Budget, SidePublisher, say
 
 
 class Checkpoint:
-    """Finished ranges and their rows per partition, in a JSON file replaced atomically after each range."""
+    """Finished ranges and their rows per partition, in a JSON file replaced atomically after each range.
+
+    One file holds every run of a scan of several tables (``runs``: run id → its ranges), so a catalog-wide scan
+    resumes from one checkpoint; :meth:`run` gives the view of one table's run.
+    """
 
     def __init__(self, path: Path, snapshot_id: str, splits: int) -> None:
-        self.path = path
-        self.done: dict[int, dict[int, int]] = {}
-        self.started_ts: int | None = None
+        self.path, self.snapshot_id, self.splits = path, snapshot_id, splits
+        self.runs: dict[str, dict[str, Any]] = {}
         if path.exists():
             saved = orjson.loads(path.read_bytes())
             if saved.get("snapshot_id") != snapshot_id or saved.get("splits") != splits:
@@ -39,23 +43,47 @@ class Checkpoint:
                     f"checkpoint {path} belongs to snapshot {saved.get('snapshot_id')!r} with "
                     f"{saved.get('splits')} splits, not {snapshot_id!r} with {splits}: give another --checkpoint"
                 )
-            self.done = {int(r): {int(p): n for p, n in c.items()} for r, c in saved["done"].items()}
-            self.started_ts = saved.get("started_ts")
-        self.snapshot_id, self.splits = snapshot_id, splits
+            runs = saved.get("runs") or {snapshot_id: saved}  # a file of one run, as earlier versions wrote it
+            for run_id, run in runs.items():
+                done = {int(r): {int(p): n for p, n in c.items()} for r, c in run["done"].items()}
+                self.runs[run_id] = {"started_ts": run.get("started_ts"), "done": done}
+        self._current = self.snapshot_id
+
+    def run(self, run_id: str) -> Checkpoint:
+        """The same file, seen as the checkpoint of the run ``run_id`` (one table's side of the scan)."""
+        view = object.__new__(Checkpoint)
+        view.path, view.snapshot_id, view.splits, view.runs, view._current = (
+            self.path, self.snapshot_id, self.splits, self.runs, run_id,
+        )  # fmt: skip
+        return view
+
+    @property
+    def _own(self) -> dict[str, Any]:
+        return self.runs.setdefault(self._current, {"started_ts": None, "done": {}})
+
+    @property
+    def done(self) -> dict[int, dict[int, int]]:
+        return self._own["done"]  # type: ignore[no-any-return]
+
+    @property
+    def started_ts(self) -> int | None:
+        return self._own["started_ts"]  # type: ignore[no-any-return]
+
+    @started_ts.setter
+    def started_ts(self, value: int | None) -> None:
+        self._own["started_ts"] = value
 
     def finish(self, token_range: int, per_partition: dict[int, int]) -> None:
         self.done[token_range] = per_partition
+        runs = {
+            run_id: {
+                "started_ts": run["started_ts"],
+                "done": {str(r): {str(p): n for p, n in c.items()} for r, c in run["done"].items()},
+            }
+            for run_id, run in self.runs.items()
+        }
         tmp = self.path.with_suffix(self.path.suffix + ".tmp")
-        tmp.write_bytes(
-            orjson.dumps(
-                {
-                    "snapshot_id": self.snapshot_id,
-                    "splits": self.splits,
-                    "started_ts": self.started_ts,
-                    "done": {str(r): {str(p): n for p, n in c.items()} for r, c in self.done.items()},
-                }
-            )
-        )
+        tmp.write_bytes(orjson.dumps({"snapshot_id": self.snapshot_id, "splits": self.splits, "runs": runs}))
         os.replace(tmp, self.path)
 
     def rows_per_partition(self) -> dict[int, int]:
@@ -74,10 +102,14 @@ async def scan(
     splits: int,
     only_ranges: set[int] | None,
     parallel: int,
-    rows_per_second: float,
+    rows_per_second: float | Budget,
     checkpoint: Checkpoint,
+    table: TableSpec | None = None,
 ) -> int:
-    """Scan the table; returns the number of ranges that failed (0: the cloud side is complete)."""
+    """Scan the table; returns the number of ranges that failed (0: the cloud side is complete).
+
+    ``table``: the catalog table scanned (its rows named, hashed under its on-prem column names); a
+    :class:`Budget` shared by the scans of several tables keeps them all within one rows/s budget."""
     ranges = split(splits)
     wanted = [i for i in range(splits) if only_ranges is None or i in only_ranges]
     todo = [i for i in wanted if i not in checkpoint.done]
@@ -86,8 +118,10 @@ async def scan(
     if len(todo) < len(wanted):
         say(f"dqhash snapshot scan: resuming {snapshot_id}: {len(wanted) - len(todo)} of {len(wanted)} ranges done")
     extra: dict[str, Any] = {"splits": splits, "ranges": sorted(only_ranges) if only_ranges is not None else None}
-    side = await SidePublisher(settings, "cloud", snapshot_id, settings.cloud_topic, extra).start()
-    budget = Budget(rows_per_second)
+    name = table.name if table is not None else None
+    side = await SidePublisher(settings, "cloud", snapshot_id, settings.cloud_topic, extra, name).start()
+    budget = rows_per_second if isinstance(rows_per_second, Budget) else Budget(rows_per_second)
+    names = OnPremNames(table) if table is not None else None
     queue: asyncio.Queue[int] = asyncio.Queue()
     for index in todo:
         queue.put_nowait(index)
@@ -102,7 +136,7 @@ async def scan(
             read_at = now_ms()
             for row in rows:
                 pk = canonical_pk([v if isinstance(v, (str, int)) else str(v) for v in (row[c] for c in key_columns)])
-                digest, columns = hasher.hash_and_digests(row)
+                digest, columns = hasher.hash_and_digests(row if names is None else names.as_onprem(row))
                 value = {
                     "pk": pk,
                     "hash_cloud": digest.digest,
@@ -112,8 +146,7 @@ async def scan(
                     "range": index,
                     "column_digests": columns,
                 }
-                await side.send(pk, value)
-                partition = partition_for(pk, settings.partitions)
+                partition = await side.send(pk, value)
                 per_partition[partition] = per_partition.get(partition, 0) + 1
             await progress()
         await side.producer.flush()  # the range's rows are delivered before it counts as done

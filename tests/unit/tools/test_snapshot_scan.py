@@ -113,6 +113,22 @@ def test_a_checkpoint_keeps_finished_ranges_and_refuses_another_run(tmp_path):
         Checkpoint(path, "s2", 8)
 
 
+def test_one_checkpoint_keeps_each_tables_run_of_a_catalog_scan_and_reads_an_earlier_versions_file(tmp_path):
+    path = tmp_path / "scan.json"
+    whole = Checkpoint(path, "nightly", 8)
+    orders, items = whole.run("nightly:shop.orders"), whole.run("nightly:shop.items")
+    orders.started_ts = 7
+    orders.finish(1, {0: 2})
+    items.finish(3, {2: 5})
+    again = Checkpoint(path, "nightly", 8)
+    assert set(again.run("nightly:shop.orders").done) == {1} and again.run("nightly:shop.orders").started_ts == 7
+    assert again.run("nightly:shop.items").rows_per_partition() == {2: 5} and again.run("nightly:x").done == {}
+    old = tmp_path / "old.json"
+    old.write_text('{"snapshot_id": "s1", "splits": 8, "started_ts": 3, "done": {"4": {"0": 9}}}')
+    earlier = Checkpoint(old, "s1", 8)
+    assert earlier.done == {4: {0: 9}} and earlier.started_ts == 3
+
+
 def test_the_budget_waits_for_the_rows_it_has_not_earned(monkeypatch):
     clock = [100.0]
     slept = []
