@@ -98,4 +98,4 @@ def suspended(updates: Any, partition: int, key: bytes) -> bool:
     if not caps.capped:
         return False
     table, sep, _ = key.partition(SEPARATOR_BYTES)
-    return caps.suspended(partition, table.decode() if sep else updates.default_table)
+    return bool(caps.suspended(partition, table.decode() if sep else updates.default_table))
