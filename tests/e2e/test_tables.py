@@ -238,3 +238,49 @@ def wait_catalog_report(pipeline, env, run, tables, timeout_s=90.0):
         pipeline.check_alive(0)
         time.sleep(0.5)  # another process's answer: there is nothing to await
     raise AssertionError(f"the catalog run {run} did not complete within {timeout_s}s; last report: {report}")
+
+
+def test_the_dashboard_lists_the_tables_and_narrows_to_one_in_headless_chromium(tables, tmp_path, broker):
+    """Over the DevTools protocol: the tables list shows each table with its match rate and state; a click on one
+    narrows the problems list to its problems and says which table is shown."""
+    import asyncio
+
+    from tests.e2e.browser import Browser
+    from tests.e2e.test_web import chromium
+
+    if broker != "embedded":
+        pytest.skip("the page is the same on both brokers: checked once, on the embedded one")
+    executable = chromium()
+    pk = f"k-{uuid.uuid4().hex[:8]}"
+    with tables.cloud_db:
+        tables.cloud_db.execute("INSERT INTO orders VALUES (?, '2')", (pk,))
+        tables.cloud_db.execute("INSERT INTO customers VALUES (?, 'Bo')", (pk,))
+    tables.send_onprem(
+        change("shop.orders", pk, {"id": pk, "amount": "3"}),
+        change("shop.customers", pk, {"id": pk, "full_name": "Al"}),
+    )
+    tables.wait_audit(pk, count=2, timeout_s=60)
+    url = f"http://127.0.0.1:{tables.env['DQHASH_WEB_PORT']}/"
+    rows = "[...document.querySelectorAll('#tables tr')].map(tr => tr.textContent)"
+    problems = "[...document.querySelectorAll('#mismatches tr td:nth-child(2)')].map(td => td.textContent)"
+
+    async def look() -> dict:
+        async with Browser(executable, tmp_path / "profile") as page:
+            await page.navigate(url)
+            listed = await page.wait_for(
+                f"{rows}.some(r => r.startsWith('shop.customers')) && {rows}", what="shop.customers in the tables list"
+            )
+            await page.evaluate(
+                "[...document.querySelectorAll('#tables a')].find(a => a.textContent === 'shop.customers').click()"
+            )
+            scope = await page.wait_for(
+                "document.getElementById('table-scope').textContent.includes('shop.customers') && "
+                f"{problems}.length > 0 && {problems}.every(t => t === 'shop.customers') && "
+                "document.getElementById('table-scope').textContent",
+                what="the problems of shop.customers only",
+            )
+            return {"listed": listed, "scope": scope, "problems": await page.evaluate(problems)}
+
+    seen = asyncio.run(look())
+    assert seen["scope"] == "showing table shop.customers" and set(seen["problems"]) == {"shop.customers"}
+    assert any(r.startswith("shop.ordersactive") for r in seen["listed"]), seen["listed"]
