@@ -35,6 +35,7 @@ from dqhash.kafka.embedded_broker import EmbeddedBroker
 from dqhash.kafka.security import connect_args
 from dqhash.kafka.snapshot_log import read_snapshot_records
 from dqhash.kafka.topics import create_topics, topic_plan
+from dqhash.tools import table_workload
 from dqhash.tools.runner import (
     OutputReader,
     Outputs,
@@ -100,9 +101,13 @@ async def run(events: int, timeout_s: float | None = None, keep: bool = False, o
         workload = build(events, now_ms(), run_id=prefix[-8:], verify_deletes=True)
         stream_audit = sum(workload.expected_audit.values())
         add_snapshot_scenarios(workload, max(2, events // 2000), max(3, events // 1000), run_id=prefix[-8:])
+        tables = table_workload.build([pk for pk, _ in _pks(workload)], now_ms())
         cloud_db = workdir / "cloud.db"
         store = CloudCopy(cloud_db)
         store.insert(workload.rows_now)
+        store.insert_tables(tables)
+        catalog = workdir / "catalog.toml"
+        catalog.write_text(table_workload.CATALOG)
         env = local_worker_env(
             url,
             workdir,
@@ -118,10 +123,7 @@ async def run(events: int, timeout_s: float | None = None, keep: bool = False, o
             DQHASH_RECHECK_BACKOFF_SECONDS=RECHECK_BACKOFF_S,
             DQHASH_CLOUD_STORE="sqlite",
             DQHASH_SQLITE_PATH=cloud_db,
-            DQHASH_SQLITE_TABLE="rows",
-            DQHASH_SQLITE_KEY_COLUMNS="id",
-            DQHASH_HASH_COLUMNS=",".join(HASH_COLUMNS),
-            DQHASH_HASH_TYPES=",".join(f"{k}={v}" for k, v in HASH_TYPES.items()),
+            DQHASH_CATALOG=catalog,
             DQHASH_VERIFY_DELETES="true",
             DQHASH_REVERIFY_ROWS_PER_SECOND=REVERIFY_ROWS_PER_SECOND,
             DQHASH_REVERIFY_MIN_AGE_SECONDS=1,
@@ -136,7 +138,16 @@ async def run(events: int, timeout_s: float | None = None, keep: bool = False, o
         ).start()
         started = time.monotonic()
         result = await _drive(
-            settings, workload, reader, worker, statsd, store, started, timeout_s or 60 + events / 200, stream_audit
+            settings,
+            workload,
+            tables,
+            reader,
+            worker,
+            statsd,
+            store,
+            started,
+            timeout_s or 60 + events / 200,
+            stream_audit + sum(sum(t.expected.values()) for t in tables),
         )
         elapsed = time.monotonic() - started  # the stream's part: the snapshot run reports its own duration
         if result == 0:
@@ -144,7 +155,7 @@ async def run(events: int, timeout_s: float | None = None, keep: bool = False, o
         await asyncio.sleep(0.5)  # let the last DogStatsD flush (every 0.3 s) arrive before counting datagrams
         statsd.drain()
         if result == 0:
-            result = _report(workload, reader.outputs, elapsed, statsd)
+            result = _report(workload, tables, reader.outputs, elapsed, statsd)
         if outcome is not None:
             outcome["result"] = result
         if keep:
@@ -220,6 +231,19 @@ class CloudCopy:
     def __init__(self, path: Path) -> None:
         self.connection = sqlite3.connect(path)
         self.connection.execute(TABLE_DDL)
+        for ddl in table_workload.DDL.values():
+            self.connection.execute(ddl)
+
+    def insert_tables(self, tables: list[table_workload.TableWork]) -> None:
+        """The extra tables' cloud rows (``tools.table_workload``), under the cloud's column names."""
+        with self.connection:
+            for work in tables:
+                for row in work.cloud_rows:
+                    names = ", ".join(row)
+                    self.connection.execute(
+                        f"INSERT OR REPLACE INTO {work.spec.cloud_table} ({names}) VALUES ({', '.join('?' * len(row))})",
+                        list(row.values()),
+                    )
 
     def insert(self, rows) -> None:
         with self.connection:
@@ -235,6 +259,7 @@ class CloudCopy:
 async def _drive(
     settings,
     workload: Workload,
+    tables: list[table_workload.TableWork],
     reader: OutputReader,
     worker,
     statsd: UdpCounter,
@@ -249,6 +274,9 @@ async def _drive(
         "on-prem events"
     )
     await produce(kafka, settings.onprem_topic, workload.onprem)
+    for work in tables:
+        say(f"  and {len(work.onprem)} events of {work.spec.name} (key {', '.join(work.spec.key)})")
+        await produce(kafka, settings.onprem_topic, work.onprem)
     await asyncio.sleep(IN_GRACE_DELAY_S)  # the scenario itself: rows that replicate late, inside the grace
     store.insert(workload.rows_in_grace)
 
@@ -348,10 +376,21 @@ async def _snapshot_phase(settings, workload: Workload, reader: OutputReader, wo
     return 0
 
 
-def _report(workload: Workload, out: Outputs, elapsed: float, statsd: UdpCounter) -> int:
+def _report(
+    workload: Workload, tables: list[table_workload.TableWork], out: Outputs, elapsed: float, statsd: UdpCounter
+) -> int:
     print("\n" + render_table(workload.snapshot_report))
-    sections = _expected_and_actual(workload, out)
-    differing = [r for r in out.audit_records if r["status"] in _DIFFERING]
+    first = [r for r in out.audit_records if r.get("table") == table_workload.DEFAULT_TABLE]
+    sections = _expected_and_actual(workload, out, first)
+    for work in tables:
+        actual = Counter(r["status"] for r in out.audit_records if r.get("table") == work.spec.name)
+        key = ", ".join(work.spec.key)
+        renamed = ", ".join(f"{a} (cloud {b})" for a, b in work.spec.rename.items())
+        title = f"table {work.spec.name}: key ({key})" + (f", renamed {renamed}" if renamed else "")
+        sections.append(
+            (title, [(s, work.expected.get(s, 0), actual.get(s, 0)) for s in sorted(set(work.expected) | set(actual))])
+        )
+    differing = [r for r in first if r["status"] in _DIFFERING]
     # the demo's rows differ in their name alone: every hash difference must say so
     named = sum(1 for r in differing if r.get("differing_columns") == ["name"])
     sections.append(
@@ -360,10 +399,11 @@ def _report(workload: Workload, out: Outputs, elapsed: float, statsd: UdpCounter
             [("verdicts", len(differing), named)],
         )
     )
-    rechecked = sum(1 for r in out.audit_records if r["rechecks"])
+    rechecked = sum(1 for r in first if r["rechecks"])
+    extra = ", ".join(f"{len(work.onprem)} of {work.spec.name}" for work in tables)
     print(
-        f"\ndqhash demo: {len(workload.onprem)} on-prem events; cloud copy of {workload.cloud_rows} rows read "
-        f"by the cloud hash producer; {rechecked} verdicts came after rechecks"
+        f"\ndqhash demo: {len(workload.onprem)} on-prem events of {table_workload.DEFAULT_TABLE} ({extra}); cloud copy "
+        f"of {workload.cloud_rows} rows read by the cloud hash producer; {rechecked} verdicts came after rechecks"
     )
     print(f"{'outcome':40s} {'expected':>9s} {'actual':>9s}")
     rows = [row for _, section in sections for row in section]
@@ -376,7 +416,7 @@ def _report(workload: Workload, out: Outputs, elapsed: float, statsd: UdpCounter
         print(f"\na mismatch with its columns named: {orjson.dumps(example).decode()}")
     _print_outputs(out, statsd)
     ok = all(expected == actual for _, expected, actual in rows) and not out.unreadable
-    events = len(workload.onprem)
+    events = len(workload.onprem) + sum(len(work.onprem) for work in tables)
     print(
         f"{events} on-prem events in {elapsed:.1f}s = {events / elapsed:,.0f} events/s end to end (includes "
         f"{DEMO_WINDOW_S + DEMO_GRACE_S}s window + grace and {RECHECKS} rechecks for the MISSING_CLOUD cases)"
@@ -391,17 +431,18 @@ _DIFFERING = {s.value for s in having(differing=True)}
 Row = tuple[str, int, int]
 
 
-def _expected_and_actual(workload: Workload, out: Outputs) -> list[tuple[str, list[Row]]]:
-    """(what a section counts, its (outcome, expected, actual) rows): the stream's verdicts and the snapshot run's
-    apart, then what was not classified."""
-    in_run = Counter((r["status"], r["late"]) for r in out.audit_records if r.get("snapshot_id"))
-    streamed = Counter((r["status"], r["late"]) for r in out.audit_records if not r.get("snapshot_id"))
+def _expected_and_actual(workload: Workload, out: Outputs, first: list[dict]) -> list[tuple[str, list[Row]]]:
+    """(what a section counts, its (outcome, expected, actual) rows): the first table's stream verdicts
+    (``first``: its audit records) and its snapshot run's apart, then what was not classified."""
+    in_run = Counter((r["status"], r["late"]) for r in first if r.get("snapshot_id"))
+    streamed = Counter((r["status"], r["late"]) for r in first if not r.get("snapshot_id"))
     run_expected = Counter({(status, False): n for status, n in workload.expected_snapshot.items()})
     stream_expected = workload.expected_audit - run_expected
     report = workload.snapshot_report["counts"]
     return [
         (
-            "stream: one verdict per on-prem change event (and per drift re-verification found)",
+            f"table {table_workload.DEFAULT_TABLE}, stream: one verdict per on-prem change event (and per drift "
+            "re-verification found)",
             _rows(stream_expected, streamed),
         ),
         (
@@ -453,3 +494,10 @@ def main(events: int, keep: bool = False) -> int:
     except KeyboardInterrupt:
         say("stopped; cleaned up" if keep else "interrupted; cleaned up")
         return outcome["result"]
+
+
+def _pks(workload: Workload) -> list[tuple[str, None]]:
+    """A quarter of the first table's PK values, which the extra tables reuse: the same value is a row of each
+    table."""
+    pks = [(row["id"], None) for row in workload.onprem_table]
+    return pks[: max(20, len(pks) // 4)]

@@ -195,6 +195,9 @@ def test_demo_cli_end_to_end(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     assert "RESULT: every event accounted for, counts agree" in result.stdout
     assert "MATCH (late)" in result.stdout and "DLQ INVALID_JSON" in result.stdout
+    # several tables: one with a composite key, one with a renamed column, each with its own verdicts
+    assert "-- table shop.orders: key (region, order_id)" in result.stdout
+    assert "-- table shop.accounts: key (id), renamed email (cloud email_address)" in result.stdout
 
 
 def test_demo_keeps_running_with_its_dashboard_and_cleans_its_topics_off_a_given_broker(tmp_path):

@@ -1,0 +1,36 @@
+"""The demo's extra tables: each event names its table and is keyed by its pair key, hashed by its own rules."""
+
+import orjson
+
+from dqhash.core.catalog import parse_catalog
+from dqhash.core.contracts import parse_onprem
+from dqhash.core.hashing import RowHasher
+from dqhash.core.table_keys import SEPARATOR
+from dqhash.tools.table_workload import CATALOG, build, catalog_specs
+
+T0 = 1_714_564_800_000
+
+
+def test_each_extra_table_has_its_expected_outcomes_and_shares_pk_values_with_the_first():
+    pks = [f"p{i}" for i in range(40)]
+    orders, accounts = build(pks, T0)
+    catalog = parse_catalog(CATALOG)
+    assert sum(orders.expected.values()) == len(orders.onprem) == 40 and orders.expected["MISSING_CLOUD"] == 4
+    assert len(accounts.cloud_rows) == 40 - accounts.expected["MISSING_CLOUD"]
+    for key, value in orders.onprem + accounts.onprem:
+        event = parse_onprem(value, tables=catalog)
+        assert event.pk == key.decode() and SEPARATOR in event.pk  # keyed by its pair key, in its partition
+    assert {orjson.loads(v)["partitionColumns"][0]["value"] for _, v in accounts.onprem} == set(pks)
+
+
+def test_a_matching_cloud_row_hashes_like_its_on_prem_event_under_the_on_prem_names():
+    from dqhash.cloud.tables import OnPremNames
+
+    specs = catalog_specs()
+    [orders, accounts] = build([f"p{i}" for i in range(20)], T0)
+    for work in (orders, accounts):
+        spec = specs[work.spec.name]
+        hasher = RowHasher(spec.hash_strategy, spec.columns, spec.types)
+        cloud_hashes = {hasher.hash(OnPremNames(spec).as_onprem(row)).digest for row in work.cloud_rows}
+        onprem_hashes = [orjson.loads(v)["hash_onprem"] for _, v in work.onprem]
+        assert sum(h in cloud_hashes for h in onprem_hashes) == work.expected["MATCH"]
