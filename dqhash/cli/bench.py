@@ -25,6 +25,15 @@ def add(commands: Any) -> None:
     bench.add_argument(
         "--workers", type=int, default=1, help="also run on this many workers, as a ratio to one (default 1)"
     )
+    bench.add_argument(
+        "--tables",
+        type=int,
+        help="instead: --pairs pairs in one table, then spread over this many tables, as ratios in the same run, "
+        "and a snapshot run of that many tables (docs/performance.md)",
+    )
+    bench.add_argument(
+        "--table-rows", type=int, default=1000, help="with --tables: rows of each table in the snapshot run"
+    )
     bench.set_defaults(run=run)
 
     domain = command(
@@ -40,6 +49,12 @@ def add(commands: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     if not 1 <= args.workers <= 8:
         return fail("bench", "--workers must be between 1 and 8", EXIT_USAGE)
+    if args.tables is not None:
+        if not 2 <= args.tables <= 10_000 or args.pairs < args.tables:
+            return fail("bench", "--tables must be between 2 and 10000, and at most --pairs", EXIT_USAGE)
+        from dqhash.tools.bench import tables
+
+        return tables.main(args.pairs, args.tables, args.table_rows, args.json)
     if args.snapshot_rows is not None:
         if args.snapshot_rows < 1000:
             return fail("bench", "--snapshot-rows must be at least 1000", EXIT_USAGE)

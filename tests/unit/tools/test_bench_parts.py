@@ -28,3 +28,24 @@ def test_the_domain_bench_reconciles_every_pair_it_times():
     assert _reconcile_rate(onprem, cloud, batch=64) > 0
     with pytest.raises(RuntimeError, match="classified 0 of 300"):
         _reconcile_rate(onprem, [b"{}"] * 300, batch=64)  # cloud records that classify nothing
+
+
+def test_the_tables_bench_deals_the_same_pairs_over_its_tables_each_keyed_by_its_pair_key():
+    import os
+
+    from dqhash.core.catalog import parse_catalog
+    from dqhash.core.contracts import parse_cloud, parse_onprem
+    from dqhash.tools.bench.tables import CATALOG, table_names, worker_files
+    from dqhash.tools.bench.tables import workload as tables_workload
+
+    catalog = parse_catalog(CATALOG)
+    names = table_names(4)
+    onprem, cloud, classified = tables_workload(400, names, 1_714_564_800_000)
+    assert classified == len(onprem) == 400 and len(cloud) == 380  # 5 % of the rows never reach the cloud
+    events = [parse_onprem(value, tables=catalog) for _, value in onprem]
+    assert all(event.pk == key.decode() for event, (key, _) in zip(events, onprem))
+    assert len({event.pk for event in events}) == 400 and len({event.pk.split("\x1f")[0] for event in events}) == 4
+    answers = [parse_cloud(value, tables=catalog) for _, value in cloud]
+    assert {a.pk for a in answers} <= {e.pk for e in events}
+    files, rocksdb = worker_files(os.getpid())
+    assert files > 0 and rocksdb >= 0
