@@ -288,10 +288,21 @@ class TablesView(_Json):
         except inspection.BadRequest as exc:
             return self.problem(400, str(exc))
         ctx = self.ctx
-        records, suspended, failed = await ctx.group_windows(ctx.local_windows())
+        (records, suspended, failed), group = await asyncio.gather(
+            ctx.group_windows(ctx.local_windows()), ctx.gather("/dq/status?local=1")
+        )
         problems = ctx.triage_book.annotate(list(ctx.recent.problems))
         rows = table_views.table_rows(records, problems, ctx.catalog, ctx.settings.window_ms, suspended)
-        return self.ok({**inspection.page(rows, limit, offset), "unreachable_workers": failed})
+        answers, unreachable = group
+        lag = status.group_status(ctx.collector.collect(), answers, unreachable)
+        body = {
+            **inspection.page(rows, limit, offset),
+            # every table is read from the same input partitions: their lag is every table's
+            "lag_records": lag["lag_records"],
+            "lag_seconds_max": lag["lag_seconds_max"],
+            "unreachable_workers": sorted({*failed, *unreachable}),
+        }
+        return self.ok(body)
 
 
 @blueprint.route("/dq/tables/{table}")

@@ -18,6 +18,7 @@ from dqhash.cloud.tables import CloudTable, CloudTables
 from dqhash.core.lookups import LookupRequest
 from dqhash.core.outputs import dlq_headers
 from dqhash.core.records import Out
+from dqhash.core.table_keys import split_key
 from dqhash.core.timeutil import format_ms, now_ms
 from dqhash.ops.dogstatsd import Metrics
 
@@ -90,7 +91,10 @@ class CloudHashReader:
         except LookupFailed as exc:
             self.metrics.lookup_failed(exc.reason)
             log.warning("lookup of pk %s failed for good (%s): %s", request.pk, exc.reason, exc)
-            headers = dlq_headers(exc.reason, str(exc), self.lookup_topic, request.partition, request.offset, None)
+            table = split_key(request.pk, self.tables.catalog.default)[0]
+            headers = dlq_headers(
+                exc.reason, str(exc), self.lookup_topic, request.partition, request.offset, None, table
+            )
             return [Out(self.dlq_topic, request.pk.encode(), request.raw, headers)]
         now = self.clock()
         hasher = table.hasher

@@ -7,6 +7,8 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
+import orjson
+
 from dqhash.core.classify import Verdict
 from dqhash.core.statuses import PROBLEMS, REPAIR_ACTIONS
 from dqhash.core.table_keys import split_key
@@ -117,13 +119,22 @@ DLQ_MESSAGE = "dq.error.message"
 DLQ_TOPIC = "dq.source.topic"
 DLQ_PARTITION = "dq.source.partition"
 DLQ_OFFSET = "dq.source.offset"
-DLQ_HEADERS = (DLQ_REASON, DLQ_MESSAGE, DLQ_TOPIC, DLQ_PARTITION, DLQ_OFFSET)
+#: the table the record names, when it can be read (docs/catalog.md)
+DLQ_TABLE = "dq.table"
+DLQ_HEADERS = (DLQ_REASON, DLQ_MESSAGE, DLQ_TOPIC, DLQ_PARTITION, DLQ_OFFSET, DLQ_TABLE)
 
 
 def dlq_headers(
-    reason: str, message: str, topic: str, partition: int, offset: int, original: Iterable[tuple[str, bytes]] | None
+    reason: str,
+    message: str,
+    topic: str,
+    partition: int,
+    offset: int,
+    original: Iterable[tuple[str, bytes]] | None,
+    table: str | None = None,
 ) -> list[tuple[str, bytes]]:
-    """Reason headers first, then the record's own headers (minus stale error headers of an earlier pass)."""
+    """Reason headers first (and the table, when known), then the record's own headers (minus stale error headers
+    of an earlier pass)."""
     headers = [
         (DLQ_REASON, reason.encode()),
         (DLQ_MESSAGE, message.encode()),
@@ -131,5 +142,20 @@ def dlq_headers(
         (DLQ_PARTITION, str(partition).encode()),
         (DLQ_OFFSET, str(offset).encode()),
     ]
+    if table:
+        headers.append((DLQ_TABLE, table.encode()))
     headers.extend((k, v) for k, v in (original or ()) if k not in DLQ_HEADERS)
     return headers
+
+
+def named_table(value: bytes | None) -> str | None:
+    """The ``table`` a rejected record names, if it is a JSON object that names one (read only to label its dead
+    letter: the record was rejected, so nothing else in it is trusted)."""
+    if not value or b'"table"' not in value:
+        return None
+    try:
+        doc = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return None
+    table = doc.get("table") if isinstance(doc, dict) else None
+    return table[:200] if isinstance(table, str) and table.isprintable() else None

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Iterable
 
 from dqhash.core.contracts import Reason, Rejection
-from dqhash.core.outputs import dlq_headers
+from dqhash.core.outputs import dlq_headers, named_table
 from dqhash.core.records import Out
 from dqhash.core.windows import WindowSpec
 from dqhash.engine.effects import Effects
@@ -36,7 +36,15 @@ class DeadLetters:
             self.dlq_topic,
             key,
             value if value is not None else b"",
-            dlq_headers(rejection.reason.value, rejection.message, topic, effects.partition, effects.offset, headers),
+            dlq_headers(
+                rejection.reason.value,
+                rejection.message,
+                topic,
+                effects.partition,
+                effects.offset,
+                headers,
+                named_table(value),
+            ),
         )
 
 

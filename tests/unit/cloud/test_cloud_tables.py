@@ -98,6 +98,7 @@ def test_a_lookup_of_a_table_it_cannot_read_is_dead_lettered_and_the_others_go_o
     outs = asyncio.run(producer.handle([request(unknown), request("42", 1)]))
     [dead] = [o for o in outs if o.topic == "dlq"]
     assert dict(dead.headers)["dq.error.reason"] == b"UNKNOWN_TABLE" and dead.key == unknown.encode()
+    assert dict(dead.headers)["dq.table"] == b"billing.invoices"
     assert [orjson.loads(o.value)["pk"] for o in outs if o.topic == "topic2"] == ["42"]
 
 

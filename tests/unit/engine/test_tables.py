@@ -130,7 +130,13 @@ def test_a_record_of_a_table_not_in_the_catalog_is_dead_lettered_with_its_reason
     [out] = feed(r, "onprem", "9", event("9", H1, "billing.invoices"))
     headers = dict(out.headers)
     assert out.topic == "dq-dlq" and headers["dq.error.reason"] == b"UNKNOWN_TABLE"
-    assert b"billing.invoices" in headers["dq.error.message"]
+    assert b"billing.invoices" in headers["dq.error.message"] and headers["dq.table"] == b"billing.invoices"
+    [bad] = feed(
+        r, "onprem", "9", orjson.dumps({"table": "shop.items", "event_id": "x"})
+    )  # its table, read to label it
+    assert dict(bad.headers)["dq.table"] == b"shop.items" and dict(bad.headers)["dq.error.reason"] == b"MISSING_PK"
+    [broken] = feed(r, "onprem", "9", b'{"table": "shop.items", ')
+    assert "dq.table" not in dict(broken.headers)
 
 
 def test_a_table_at_its_failure_cap_is_suspended_counted_and_resumes_when_its_problems_age_out(tmp_path, caplog):
