@@ -16,6 +16,8 @@ import json
 import re
 from typing import Any
 
+import orjson
+
 #: Arrays and objects nested deeper than this are refused (the Java hasher uses the same limit).
 MAX_DEPTH = 512
 
@@ -104,3 +106,12 @@ def _depth_exceeds(value: Any, limit: int) -> bool:
             return True
         stack.extend((child, depth + 1) for child in children)
     return False
+
+
+def dumps_kept(value: Any) -> bytes:
+    """``orjson.dumps(value)`` right-sized, for bytes kept in memory for a while.
+
+    orjson (3.12 and later) returns its output in a buffer of at least 4 KiB however short the JSON, and never
+    shrinks it: a million kept records of 200 bytes hold 4 GB. The copy costs a fraction of a microsecond.
+    """
+    return bytes(memoryview(orjson.dumps(value)))

@@ -15,11 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from dqhash.core.catalog import TableSpec, parse_catalog
 from dqhash.core.contracts import canonical_pk
 from dqhash.core.hashing import RowHasher
+from dqhash.core.jsontext import dumps_kept
 from dqhash.core.table_keys import pair_key
 
 DEFAULT_TABLE = "shop.customers"
@@ -125,5 +124,5 @@ def _table(spec: TableSpec, pks: Sequence[str], now_ms: int, rng: random.Random,
             "action": "UPDATE",
         }
         key = pair_key(spec.name, canonical_pk(key_values), DEFAULT_TABLE)
-        work.onprem.append((key.encode(), orjson.dumps(event)))
+        work.onprem.append((key.encode(), dumps_kept(event)))
     return work

@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
+from dqhash.core.jsontext import dumps_kept
 
 #: Share of on-prem records per scenario (sums to 1).
 MIX: dict[str, float] = {
@@ -172,9 +172,9 @@ def build(n: int, now_ms: int, seed: int = 7, run_id: str = "demo", verify_delet
             w.onprem_table.append(onprem_row)
         event = _scenario(w, scenario, i, pk, event, cloud_row, verify_deletes)
         if scenario == "broken_json":
-            w.onprem.append((key, orjson.dumps(event)[:-7]))
+            w.onprem.append((key, dumps_kept(event)[:-7]))
             continue
-        record = (key, orjson.dumps(event))
+        record = (key, dumps_kept(event))
         w.onprem.append(record)
         if scenario == "match":
             match_events.append(record)

@@ -34,6 +34,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from dqhash import settings as settings_module
+from dqhash.core.jsontext import dumps_kept
 from dqhash.core.timeutil import now_ms
 from dqhash.internals.clients import partitions_now
 from dqhash.kafka.embedded_broker import EmbeddedBroker, free_port
@@ -72,18 +73,18 @@ def workload(n: int, run: str, ts: int) -> tuple[list, list, int]:
         }
         key = pk.encode() if i % 2 == 0 else event["event_id"].encode()  # Topic-1 keys are not always the PK
         if kind == "bad":
-            onprem.append((key, orjson.dumps(event)[:-5]))
+            onprem.append((key, dumps_kept(event)[:-5]))
             continue
         if kind == "duplicate" and onprem:
             onprem.append(onprem[-1])
             continue
         if kind == "delete":
             event["action"] = "DELETE"
-        onprem.append((key, orjson.dumps(event)))
+        onprem.append((key, dumps_kept(event)))
         classified += 1
         if kind in ("match", "mismatch"):
             cloud_digest = digest if kind == "match" else hashlib.sha256(b"x" + pk.encode()).hexdigest()
-            cloud.append((pk.encode(), orjson.dumps({"pk": pk, "hash_cloud": cloud_digest, "cloud_ts": ts + 1})))
+            cloud.append((pk.encode(), dumps_kept({"pk": pk, "hash_cloud": cloud_digest, "cloud_ts": ts + 1})))
     return onprem, cloud, classified
 
 

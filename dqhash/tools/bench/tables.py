@@ -31,6 +31,7 @@ from dqhash import settings as settings_module
 from dqhash.cloud.scanner import SQLiteRangeScan
 from dqhash.core.catalog_runs import catalog_report
 from dqhash.core.hashing import RowHasher
+from dqhash.core.jsontext import dumps_kept
 from dqhash.core.table_keys import pair_key
 from dqhash.core.timeutil import now_ms
 from dqhash.kafka.embedded_broker import EmbeddedBroker, free_port
@@ -73,11 +74,11 @@ def workload(pairs: int, tables: list[str], ts: int) -> tuple[list, list, int]:
         digest = hashlib.sha256(key).hexdigest()
         event = {"event_id": f"e{i}", "table": table, "hash_onprem": digest, "event_ts": ts, "action": "UPDATE",
                  "partitionColumns": [{"type": "PK", "value": pk}]}  # fmt: skip
-        onprem.append((key, orjson.dumps(event)))
+        onprem.append((key, dumps_kept(event)))
         kind = i % 100
         if kind < MIX["match"] + MIX["mismatch"]:
             answer = digest if kind < MIX["match"] else hashlib.sha256(b"x" + key).hexdigest()
-            cloud.append((key, orjson.dumps({"table": table, "pk": pk, "hash_cloud": answer, "cloud_ts": ts + 1})))
+            cloud.append((key, dumps_kept({"table": table, "pk": pk, "hash_cloud": answer, "cloud_ts": ts + 1})))
     return onprem, cloud, pairs
 
 

@@ -256,3 +256,20 @@ def test_a_key_name_inside_a_value_is_only_a_false_alarm():
     raw = b'{"pk": "x\\":y", "hash_cloud": null, "cloud_ts": 1710000000000}'
     assert parse_cloud(raw).pk == 'x":y'
     assert parse_cloud(b'{"pk": "' + "é".encode() * 512 + b'", "hash_cloud": null, "cloud_ts": 1710000000000}').pk
+
+
+def test_kept_json_is_right_sized_and_the_same_bytes():
+    import tracemalloc
+
+    import orjson
+
+    from dqhash.core.jsontext import dumps_kept
+
+    value = {"pk": "r00000001", "hash_cloud": "ab" * 32, "cloud_ts": 1}
+    assert dumps_kept(value) == orjson.dumps(value)
+    tracemalloc.start()
+    kept = [dumps_kept(value) for _ in range(1000)]
+    size, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert size < 1000 * 400, f"{size / 1000:.0f} bytes a record kept"  # orjson's own buffers: 4 KiB each
+    del kept
