@@ -66,7 +66,7 @@ def create_app(settings: Settings) -> App:
 def build(settings: Settings) -> Runtime:
     """The runtime of one worker, with the tables, agents and views of its role (DQHASH_ROLE)."""
     from dqhash import tables
-    from dqhash.agents import cassandra_audit, cloud_reader, reconciler, status, web
+    from dqhash.agents import cassandra_audit, cloud_reader, debezium, reconciler, status, web
 
     app = create_app(settings)
     # SLO: an event is classified within its window + grace, plus scheduling slack (two ticks, at least 1 s).
@@ -87,6 +87,8 @@ def build(settings: Settings) -> Runtime:
         runtime.parts["reconciler"] = reconciler.register(runtime)
         runtime.parts["status"] = status.register(runtime)
         runtime.parts["web"] = web.register(runtime)
+    if reconciles and settings.debezium_topics:
+        runtime.parts["debezium"] = debezium.register(runtime)
     if settings.role == "producer" or (settings.role == "all" and settings.lookups):
         runtime.parts["cloud_reader"] = cloud_reader.register(runtime)
     if settings.cassandra_audit and reconciles:

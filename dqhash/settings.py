@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 import os
+import re
 import textwrap
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
@@ -185,6 +186,15 @@ def topic_name(name: str, value: str) -> str:
 def broker_list(name: str, value: str) -> str:
     if not value or any("://" not in url or not url.split("://", 1)[1] for url in value.split(",")):
         raise _invalid(name, value, "kafka://host:port[,kafka://host:port]")
+    return value
+
+
+def regex(name: str, value: str) -> str:
+    if value:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise _invalid(name, value, f"a regular expression ({exc})") from None
     return value
 
 
@@ -470,6 +480,19 @@ class Settings:
         "all",
         "what a worker runs: all | reconciler | producer (the cloud hash producer alone)",
         choice(("all", "reconciler", "producer"), str.lower),
+    )
+    debezium_topics: str = setting(
+        "DQHASH_DEBEZIUM_TOPICS",
+        "",
+        "a regular expression of Debezium change topics to read (e.g. `dbserver1\\..*`): each change becomes the "
+        "Topic-1 record of its catalog table (docs/debezium.md); empty: none",
+        regex,
+    )
+    debezium_binary_handling: str = setting(
+        "DQHASH_DEBEZIUM_BINARY_HANDLING",
+        "bytes",
+        "the connectors' binary.handling.mode, to read bytes sent as text: bytes | base64 | base64-url-safe | hex",
+        choice(("bytes", "base64", "base64-url-safe", "hex"), str.lower),
     )
     lookups: bool = setting(
         "DQHASH_LOOKUPS",

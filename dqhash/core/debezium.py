@@ -1,0 +1,236 @@
+"""Debezium change events → the on-prem records of the Topic-1 contract (docs/debezium.md).
+
+Pure: a change topic's record (key, value, headers, topic name) becomes a :class:`Change` (its catalog table, op,
+key values, after image as the cloud sees it, commit time, source position), then the Topic-1 record of that
+change, hashed by the table's own rules. Both shapes are read: Debezium's envelope (``before``, ``after``,
+``source``, ``op``) and the flattened form of the ExtractNewRecordState transform (the row with ``__op``,
+``__deleted``, ``__source_ts_ms``, ``__table`` as fields or headers), in JSON with or without schemas.
+
+- The table is ``source.schema`` (else ``source.db``) ``.`` ``source.table``: the catalog's on-prem name.
+- The event id is derived from the source position (LSN, SCN, binlog file and position), the table and the
+  key, so a redelivered change is the same event, and a change seen twice is counted once.
+- ``c``, ``u`` and ``r`` (a snapshot read) are compared; ``d`` is a DELETE; a tombstone is recognised (the delete
+  before it already said it); ``t`` (truncate) and the flattened form's ``drop`` mode are refused with why.
+- A value that cannot be verified exactly (``debezium_types.Unverifiable``) refuses the change with
+  ``UNVERIFIABLE`` and the column: never a MISMATCH.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
+
+from dqhash.core.catalog import Catalog, TableSpec
+from dqhash.core.contracts import Rejection
+from dqhash.core.debezium_types import Undecodable, Unverifiable, convert
+from dqhash.core.hashing import RowHasher
+from dqhash.core.jsontext import JsonTextError, loads_exact
+
+#: why a change is refused (the DLQ reason; ``contracts.Reason`` holds the Topic-1 ones)
+UNVERIFIABLE = "UNVERIFIABLE"
+UNDECODABLE = "UNDECODABLE"
+UNKNOWN_TABLE = "UNKNOWN_TABLE"
+UNSUPPORTED_CHANGE = "UNSUPPORTED_CHANGE"
+#: Debezium's op codes and the Topic-1 action each becomes
+ACTIONS = {"c": "CREATE", "u": "UPDATE", "r": "UPSERT", "d": "DELETE"}
+#: the source fields that name a change's position, the first present wins (PostgreSQL, Oracle, SQL Server, MySQL)
+_POSITION_FIELDS = ("lsn", "scn", "commit_lsn", "change_lsn", "pos")
+
+
+class Change(NamedTuple):
+    table: str
+    op: str
+    key: tuple[Any, ...]  # key values, in the catalog's key order
+    row: dict[str, Any] | None  # the after image, converted for the cloud's types; None for a delete
+    source_ts: int  # commit time, epoch ms
+    position: str
+
+
+class Tombstone(NamedTuple):
+    """The null-valued record Debezium writes after a delete, for log compaction: nothing to compare."""
+
+    key: bytes | None
+
+
+def refuse(reason: str, message: str) -> Rejection:
+    return Rejection(reason, message)  # type: ignore[arg-type]
+
+
+def read_change(
+    key: bytes | None,
+    value: bytes | None,
+    headers: Sequence[tuple[str, bytes]] | None,
+    topic: str,
+    catalog: Catalog,
+    binary_mode: str = "bytes",
+) -> Change | Tombstone | Rejection:
+    """One record of a Debezium change topic as a :class:`Change`, a :class:`Tombstone`, or why it is refused."""
+    if value is None or value == b"":
+        return Tombstone(key)
+    try:
+        doc, schema = _payload(loads_exact(value))
+        key_doc, key_schema = _payload(loads_exact(key)) if key else (None, None)
+    except JsonTextError as exc:
+        return refuse(UNDECODABLE, f"not JSON: {exc}")
+    if not isinstance(doc, dict):
+        return refuse(UNDECODABLE, "a change event is a JSON object")
+    found = dict(headers or ())
+    if "op" in doc and ("after" in doc or "before" in doc):
+        return _envelope(doc, schema, key_doc, key_schema, catalog, binary_mode)
+    return _flattened(doc, schema, key_doc, key_schema, found, topic, catalog, binary_mode)
+
+
+def _payload(doc: Any) -> tuple[Any, dict[str, Any] | None]:
+    """(payload, its schema) of a JSON converter record with schemas, or (the record, None) without."""
+    if isinstance(doc, dict) and set(doc) == {"schema", "payload"}:
+        return doc["payload"], doc["schema"]
+    return doc, None
+
+
+def _fields(schema: dict[str, Any] | None, name: str | None = None) -> dict[str, dict[str, Any]]:
+    """Field name → its schema, of a struct schema (or of its field ``name``, a struct itself)."""
+    if schema is None:
+        return {}
+    if name is not None:
+        schema = next((f for f in schema.get("fields", ()) if f.get("field") == name), None)
+        if schema is None:
+            return {}
+    return {f["field"]: f for f in schema.get("fields", ()) if "field" in f}
+
+
+def _envelope(
+    doc: dict[str, Any],
+    schema: dict[str, Any] | None,
+    key_doc: Any,
+    key_schema: dict[str, Any] | None,
+    catalog: Catalog,
+    binary_mode: str,
+) -> Change | Rejection:
+    op, source = doc.get("op"), doc.get("source") or {}
+    if op == "t":
+        return refuse(UNSUPPORTED_CHANGE, f"a TRUNCATE of {_table_name(source)}: judge the table with a snapshot run")
+    if op not in ACTIONS:
+        return refuse(UNDECODABLE, f"unknown op {str(op)[:8]!r}; Debezium's are c, u, d, r, t")
+    spec = _spec(catalog, _table_name(source))
+    if isinstance(spec, Rejection):
+        return spec
+    image = doc.get("before") if op == "d" else doc.get("after")
+    side = "before" if op == "d" else "after"
+    if not isinstance(image, dict) and op != "d":
+        return refuse(UNDECODABLE, f"a {op!r} change without its after image")
+    return _change(spec, op, image, _fields(schema, side), key_doc, key_schema, source, doc.get("ts_ms"), binary_mode)
+
+
+def _flattened(
+    doc: dict[str, Any],
+    schema: dict[str, Any] | None,
+    key_doc: Any,
+    key_schema: dict[str, Any] | None,
+    headers: Mapping[str, bytes],
+    topic: str,
+    catalog: Catalog,
+    binary_mode: str,
+) -> Change | Rejection:
+    """ExtractNewRecordState's row, its metadata in ``__`` fields (``add.fields``) or headers (``add.headers``)."""
+
+    def meta(name: str) -> Any:
+        if f"__{name}" in doc:
+            return doc[f"__{name}"]
+        raw = headers.get(f"__{name}")
+        return raw.decode() if raw is not None else None
+
+    op = meta("op")
+    if op is None:
+        return refuse(
+            UNSUPPORTED_CHANGE,
+            "a flattened change without __op: set the transform's add.fields=op,table,source.ts_ms (or add.headers) "
+            "so deletes and snapshot reads can be told apart",
+        )
+    deleted = str(meta("deleted") or "false").lower() == "true"
+    source = {"schema": meta("schema"), "db": meta("db"), "table": meta("table"), "ts_ms": meta("source_ts_ms")}
+    for field in _POSITION_FIELDS:
+        source[field] = meta(field)
+    if not source["table"]:
+        source["schema"], _, source["table"] = topic.rpartition(".")
+        source["schema"] = source["schema"].rpartition(".")[2]
+    spec = _spec(catalog, _table_name(source))
+    if isinstance(spec, Rejection):
+        return spec
+    row = {k: v for k, v in doc.items() if not k.startswith("__")}
+    op = "d" if deleted else op
+    return _change(spec, op, row, _fields(schema), key_doc, key_schema, source, None, binary_mode)
+
+
+def _table_name(source: Mapping[str, Any]) -> str:
+    return f"{source.get('schema') or source.get('db')}.{source.get('table')}"
+
+
+def _spec(catalog: Catalog, name: str) -> TableSpec | Rejection:
+    spec = catalog.get(name)
+    if spec is None:
+        return refuse(UNKNOWN_TABLE, f"table {name!r} (from source.schema/db and source.table) is not in the catalog")
+    return spec
+
+
+def _change(
+    spec: TableSpec,
+    op: str,
+    image: dict[str, Any] | None,
+    schemas: dict[str, dict[str, Any]],
+    key_doc: Any,
+    key_schema: dict[str, Any] | None,
+    source: Mapping[str, Any],
+    envelope_ts: Any,
+    binary_mode: str,
+) -> Change | Rejection:
+    key_row = key_doc if isinstance(key_doc, dict) else (image or {})
+    key_fields = _fields(key_schema) or schemas
+    columns = spec.key or tuple(key_row)
+    missing = [c for c in columns if key_row.get(c) is None]
+    if missing or not columns:
+        return refuse(UNDECODABLE, f"table {spec.name}: no value for key column(s) {missing or 'any'}")
+    try:
+        key = tuple(
+            _key_value(convert(c, key_row[c], key_fields.get(c), spec.types.get(c), binary_mode)) for c in columns
+        )
+        row = None
+        if op != "d" and image is not None:
+            row = {c: convert(c, v, schemas.get(c), spec.types.get(c), binary_mode) for c, v in image.items()}
+    except Unverifiable as exc:
+        return refuse(UNVERIFIABLE, f"table {spec.name}: {exc}")
+    except Undecodable as exc:
+        return refuse(UNDECODABLE, f"table {spec.name}: {exc}")
+    ts = source.get("ts_ms") if source.get("ts_ms") is not None else envelope_ts
+    if type(ts) is str and ts.isdigit():
+        ts = int(ts)
+    if type(ts) is not int:
+        return refuse(UNDECODABLE, f"table {spec.name}: no commit time (source.ts_ms)")
+    position = next((str(source[f]) for f in _POSITION_FIELDS if source.get(f) is not None), str(ts))
+    return Change(spec.name, op, key, row, ts, position)
+
+
+def _key_value(value: Any) -> str | int:
+    """A key value as the canonical PK takes it: integers and text as they are, anything else as its text."""
+    return value if isinstance(value, (str, int)) and not isinstance(value, bool) else str(value)
+
+
+def onprem_record(change: Change, spec: TableSpec, hasher: RowHasher) -> dict[str, Any] | Rejection:
+    """The Topic-1 record of a change (docs/contracts.md), hashed by the table's rules."""
+    identity = f"{change.table}\x1f{change.position}\x1f{change.op}\x1f{list(change.key)}"
+    record: dict[str, Any] = {
+        "event_id": "dbz-" + hashlib.sha256(identity.encode()).hexdigest()[:32],
+        "table": change.table,
+        "partitionColumns": [{"type": "PK", "value": v} for v in change.key],
+        "event_ts": change.source_ts,
+        "action": ACTIONS[change.op],
+    }
+    if change.row is not None:
+        try:
+            digest, digests = hasher.hash_and_digests(change.row)
+        except ValueError as exc:  # a value the spec cannot encode for its declared type
+            return refuse(UNDECODABLE, f"table {change.table}: {exc}")
+        record["hash_onprem"] = digest.digest
+        record["hash_version"] = digest.version
+        record["column_digests"] = digests
+    return record
