@@ -22,6 +22,7 @@ from dqhash.core.hashing import RowHasher
 from dqhash.core.outputs import dlq_headers
 from dqhash.core.records import Out
 from dqhash.core.table_keys import pair_key
+from dqhash.kafka.topics import topics_matching
 
 if TYPE_CHECKING:
     from dqhash.runtime import Runtime
@@ -75,8 +76,18 @@ def _table(message: str) -> str | None:
 
 
 def register(runtime: Runtime) -> Any:
+    """The agent on the change topics that match DQHASH_DEBEZIUM_TOPICS now (none: no agent, and a warning)."""
     app, settings, outputs = runtime.app, runtime.settings, runtime.outputs
-    changes = app.topic(pattern=re.compile(settings.debezium_topics), key_serializer="raw", value_serializer="raw")
+    names = topics_matching(settings, settings.debezium_topics)
+    if not names:
+        log.warning(
+            "no topic matches DQHASH_DEBEZIUM_TOPICS=%r yet: no change topic is read; restart the workers once the "
+            "connector has created its topics",
+            settings.debezium_topics,
+        )
+        return None
+    log.info("reading Debezium change topics %s", ", ".join(names))
+    changes = app.topic(*names, key_serializer="raw", value_serializer="raw")
     reader = DebeziumReader(settings)
 
     async def debezium_changes(stream: Any) -> None:

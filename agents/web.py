@@ -214,12 +214,12 @@ class PairView(_Json):
     async def get(self, request: Request, pk: str) -> Response:
         """``?table=T``: the pk of that table (default: the catalog's default table)."""
         ctx = self.ctx
+        if ctx.busy():  # first: a worker that answers anything else has its partitions
+            return self.unavailable()
         try:
             pk = inspection.pair_key_of(inspection.parse_pk(pk), request.query.get("table"), ctx.catalog)
         except inspection.BadRequest as exc:
             return self.problem(400, str(exc))
-        if ctx.busy():
-            return self.unavailable()
         routed = await self._route(request, pk)
         if routed is not None:
             return routed

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -165,3 +167,24 @@ def _policies_of(responses: list[Any]) -> dict[str, str | None]:
                 if entry[0] == "cleanup.policy":
                     policies[name] = entry[1]
     return policies
+
+
+def topics_matching(settings: Settings, pattern: str, timeout_s: float = 30.0) -> list[str]:
+    """The broker's topics whose whole name matches ``pattern``, read once, now.
+
+    Faust cannot subscribe by pattern, so a pattern is resolved to names when a worker starts: a topic created
+    later is read after the next restart. It runs on a thread of its own, so the caller's event loop (Faust's,
+    about to start) is left alone.
+    """
+
+    async def names() -> list[str]:
+        admin = await _admin(settings, timeout_s)
+        try:
+            return list(await admin.list_topics())
+        finally:
+            await admin.close()
+
+    compiled = re.compile(pattern)
+    with ThreadPoolExecutor(1) as pool:
+        found = pool.submit(asyncio.run, names()).result(timeout_s + 5)
+    return sorted(name for name in found if compiled.fullmatch(name))

@@ -173,8 +173,9 @@ class Pipeline:
         self.run(self.reader.wait_for(condition, timeout_s, describe))
 
     def wait_web(self, index: int = 0, timeout_s: float = 90.0) -> None:
-        """Until worker ``index`` has its partitions: a pk's view answers (404 for a pk never seen) rather
-        than refusing the connection (no web server yet) or 503 (assigning, recovering)."""
+        """Until worker ``index`` has its partitions: a pk's view answers (404 for a pk never seen, 400 when the
+        catalog wants a table named) rather than refusing the connection (no web server yet) or 503 (assigning,
+        recovering)."""
         import urllib.error
         import urllib.request
 
@@ -187,7 +188,7 @@ class Pipeline:
                     if response.status == 200:
                         return
             except urllib.error.HTTPError as error:
-                if error.code == 404:
+                if error.code in (400, 404):  # 400: a catalog without a default table wants ?table= (not busy)
                     return
             except (urllib.error.URLError, OSError):
                 pass
@@ -211,6 +212,7 @@ def running_pipeline(
     scheme: str | None = None,
     broker: str = "embedded",
     sasl: tuple[str, str, str] | None = None,
+    extra_topics: tuple[str, ...] = (),
     **settings,
 ):
     """Broker + topics + ``workers`` workers + output reader, torn down on exit.
@@ -219,6 +221,7 @@ def running_pipeline(
     can cut and restore, as a network outage would. ``tls``: that proxy speaks TLS only, with a
     self-signed certificate, and every client is configured for it (DQHASH_KAFKA_SECURITY_PROTOCOL=SSL).
     ``sasl``: (mechanism, user, password) the mock's relays require, and every client is configured with.
+    ``extra_topics``: topics of other systems (a Debezium connector's) created before the workers start.
     ``scheme``: the transport the workers use (``tansu://`` or ``kafka://``, the one real clusters use); by
     default the broker's own. ``broker``: ``embedded`` (Tansu) or ``mock`` (librdkafka's mock cluster).
     """
@@ -266,6 +269,8 @@ def running_pipeline(
     reader = running = None
     try:
         asyncio.run_coroutine_threadsafe(create_topics(config), loop).result(60)
+        if extra_topics:
+            asyncio.run_coroutine_threadsafe(create_other_topics(config, extra_topics), loop).result(60)
         reader = asyncio.run_coroutine_threadsafe(
             OutputReader(
                 connect_args(config),
@@ -298,6 +303,18 @@ def running_pipeline(
                 teardown.callback(stop_worker, worker)
             if reader:
                 teardown.callback(lambda: asyncio.run_coroutine_threadsafe(reader.stop(), loop).result(30))
+
+
+async def create_other_topics(config, names) -> None:
+    """Topics another system owns (a Debezium connector's change topics), with the pipeline's partition count."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    admin = AIOKafkaAdminClient(**connect_args(config))
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, config.partitions, 1) for name in names])
+    finally:
+        await admin.close()
 
 
 @contextmanager

@@ -1,0 +1,91 @@
+"""Straight from Debezium, on both brokers: change events on a connector's topic become verdicts of their catalog
+table, through the same Topic-1 contract; what cannot be verified exactly is dead-lettered with its reason."""
+
+import uuid
+
+import orjson
+import pytest
+
+from dqhash.core.catalog import parse_catalog
+from dqhash.core.debezium_types import UNAVAILABLE
+from dqhash.core.hashing import RowHasher
+from dqhash.core.table_keys import pair_key
+from dqhash.core.timeutil import now_ms
+from tests.e2e.conftest import running_pipeline
+from tests.unit.core.test_debezium import ENVELOPE_SCHEMA, after
+
+pytestmark = pytest.mark.e2e
+
+CATALOG = """
+[[table]]
+name = "inventory.customers"
+cloud = "ks.customers"
+key = ["id"]
+columns = ["id", "name", "amount", "updated_at", "born", "photo"]
+types = { id = "int", amount = "decimal", updated_at = "timestamp", born = "date", photo = "blob" }
+"""
+TOPIC = "dbserver1.inventory.customers"
+SPEC = parse_catalog(CATALOG).get("inventory.customers")
+HASHER = RowHasher("v2", SPEC.columns, SPEC.types)
+
+
+@pytest.fixture(scope="module")
+def dbz(tmp_path_factory, broker):
+    workdir = tmp_path_factory.mktemp(f"debezium-{broker}")
+    catalog = workdir / "catalog.toml"
+    catalog.write_text(CATALOG)
+    with running_pipeline(
+        workdir, "dbz", broker=broker, extra_topics=(TOPIC,), DQHASH_CATALOG=catalog,
+        DQHASH_DEBEZIUM_TOPICS=r"dbserver1\..*",
+    ) as running:  # fmt: skip
+        yield running
+
+
+def change(pk, op="c", lsn=None, **row):
+    key = orjson.dumps(
+        {"schema": {"type": "struct", "fields": [{"field": "id", "type": "int32"}]}, "payload": {"id": pk}}
+    )
+    source = {"connector": "postgresql", "db": "shop", "schema": "inventory", "table": "customers",
+              "lsn": lsn or uuid.uuid4().int % 10**12, "ts_ms": now_ms()}  # fmt: skip
+    image = after(id=pk, **row)
+    payload = {"before": image if op == "d" else None, "after": None if op == "d" else image, "source": source,
+               "op": op, "ts_ms": now_ms()}  # fmt: skip
+    return key, orjson.dumps({"schema": ENVELOPE_SCHEMA, "payload": payload})
+
+
+def cloud_hash(pk, name="Ada"):
+    row = {"id": pk, "name": name, "amount": "12.5", "updated_at": "2024-05-01T12:00:00.123Z", "born": "2022-01-08",
+           "photo": b"\x00\xff"}  # fmt: skip
+    digest, digests = HASHER.hash_and_digests(row)
+    doc = {"table": "inventory.customers", "pk": pk, "hash_cloud": digest.digest, "cloud_ts": now_ms() + 1,
+           "column_digests": digests}  # fmt: skip
+    return pair_key("inventory.customers", str(pk), "").encode(), orjson.dumps(doc)
+
+
+def test_debezium_changes_become_verdicts_of_their_table(dbz):
+    base = uuid.uuid4().int % 10**8
+    same, differs = base, base + 1
+    dbz.run(dbz_send(dbz, [change(same, updated_at=1714564800123456), change(differs, name="Bob",
+                                                                             updated_at=1714564800123456)]))  # fmt: skip
+    dbz.send_cloud(cloud_hash(same), cloud_hash(differs))
+    [matched] = dbz.wait_audit(str(same), timeout_s=60)
+    [mismatched] = dbz.wait_audit(str(differs), timeout_s=60)
+    assert (matched["table"], matched["status"]) == ("inventory.customers", "MATCH")
+    assert mismatched["status"] == "MISMATCH" and mismatched["differing_columns"] == ["name"]
+
+
+def test_a_toast_placeholder_is_dead_lettered_unverifiable_never_a_mismatch(dbz):
+    pk = uuid.uuid4().int % 10**8
+    key, value = change(pk, name=UNAVAILABLE)
+    dbz.run(dbz_send(dbz, [(key, value)]))
+    _, _, headers = dbz.wait_dlq(lambda k, v, h: v == value, timeout_s=60)
+    assert headers["dq.error.reason"] == b"UNVERIFIABLE" and b"'name'" in headers["dq.error.message"]
+    assert headers["dq.table"] == b"inventory.customers" and headers["dq.source.topic"] == TOPIC.encode()
+    assert dbz.audits_for(str(pk)) == []
+
+
+async def dbz_send(pipeline, records):
+    from dqhash.kafka.security import connect_args
+    from dqhash.tools.runner import produce
+
+    await produce(connect_args(pipeline.settings), TOPIC, records)
