@@ -23,6 +23,7 @@ from dqhash.cli import (
     demo,
     generate,
     hash,
+    repair,
     report,
     snapshot,
     tail,
@@ -31,7 +32,7 @@ from dqhash.cli import (
 from dqhash.cli.common import EXIT_USAGE
 
 #: the subcommands, in the order ``dqhash --help`` lists them
-COMMANDS = (hash, demo, broker, topics, bench, snapshot, catalog, cassandra, report, tail, datadog, generate)
+COMMANDS = (hash, demo, broker, topics, bench, snapshot, catalog, cassandra, report, repair, tail, datadog, generate)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from dqhash.kafka.security import connect_args
-from dqhash.kafka.topics import topic_plan
+from dqhash.kafka.topics import partition_count, topic_plan
 from dqhash.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ async def read_records(
     )
     await consumer.start()
     try:
-        partitions = _partitions(settings, consumer, topic)
+        partitions = await _partitions(settings, consumer, topic)
         tps = [TopicPartition(topic, p) for p in partitions]
         consumer.assign(tps)
         ends = await consumer.end_offsets(tps)
@@ -105,7 +105,7 @@ async def _assign_new(
     """Every partition the topic has as the consumer's metadata knows it (refreshed every 30 s for an assigned
     topic; the planned count before it exists), the ones already read kept at their positions, new ones from
     ``since_ms``."""
-    tps = [TopicPartition(topic, p) for p in _partitions(settings, consumer, topic)]
+    tps = [TopicPartition(topic, p) for p in await _partitions(settings, consumer, topic)]
     if len(tps) == len(assigned):
         return assigned
     positions = {tp: await consumer.position(tp) for tp in assigned}
@@ -132,12 +132,15 @@ async def follow(settings: Settings, topic: str, since_ms: int | None, apply: Ca
             await asyncio.sleep(5)
 
 
-def _partitions(settings: Settings, consumer: Any, topic: str) -> list[int]:
-    """The topic's partitions: as the consumer's metadata knows them, else as many as ``dqhash topics create``
-    gives the topic (the metadata may not know it yet)."""
+async def _partitions(settings: Settings, consumer: Any, topic: str) -> list[int]:
+    """The topic's partitions: as the consumer's metadata knows them, else as the broker describes the topic (one
+    created a moment ago), else as many as ``dqhash topics create`` will give it."""
     found = consumer.partitions_for_topic(topic)
     if found:
         return sorted(found)
+    described = await partition_count(settings, topic)  # a topic the consumer has not seen yet: ask the broker
+    if described:
+        return list(range(described))
     planned = {spec.name: spec.partitions for spec in topic_plan(settings)}
     return list(range(planned.get(topic, 1)))
 

@@ -188,3 +188,13 @@ def topics_matching(settings: Settings, pattern: str, timeout_s: float = 30.0) -
     with ThreadPoolExecutor(1) as pool:
         found = pool.submit(asyncio.run, names()).result(timeout_s + 5)
     return sorted(name for name in found if compiled.fullmatch(name))
+
+
+async def partition_count(settings: Settings, topic: str, timeout_s: float = 30.0) -> int:
+    """How many partitions the broker says ``topic`` has (0: no such topic)."""
+    admin = await _admin(settings, timeout_s)
+    try:
+        described = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    return max((len(d.get("partitions") or ()) for d in described if d.get("topic") == topic), default=0)

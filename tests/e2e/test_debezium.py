@@ -89,3 +89,38 @@ async def dbz_send(pipeline, records):
     from dqhash.tools.runner import produce
 
     await produce(connect_args(pipeline.settings), TOPIC, records)
+
+
+def test_the_rows_that_differ_are_signalled_back_to_the_connector(dbz):
+    """`dqhash repair signal` reads the repair topic and writes an execute-snapshot signal selecting them."""
+    import os
+    import subprocess
+    import sys
+
+    from dqhash.kafka.topic_reader import read_records
+    from tests.e2e.conftest import create_other_topics
+
+    pk = uuid.uuid4().int % 10**8
+    dbz.run(dbz_send(dbz, [change(pk, name="Changed", updated_at=1714564800123456)]))
+    dbz.send_cloud(cloud_hash(pk))
+    [problem] = dbz.wait_audit(str(pk), timeout_s=60)
+    assert problem["status"] == "MISMATCH"
+    dbz._wait(lambda out: any(r["pk"] == str(pk) for r in out.repairs), 30, lambda out: f"a repair request for {pk}")
+    signals = f"dbz-signals-{pk}"
+    dbz.run(create_other_topics(dbz.settings, (signals,)))
+    env = {**os.environ, **{k: str(v) for k, v in dbz.env.items()}}
+    done = subprocess.run(
+        [sys.executable, "-m", "dqhash.cli", "repair", "signal", "--signal-topic", signals, "--topic-prefix", "dbserver1"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    sent = [orjson.loads(r.value) for r in dbz.run(read_records(dbz.settings, signals)).records]
+    assert [r.key for r in dbz.run(read_records(dbz.settings, signals)).records] == [b"dbserver1"] * len(sent)
+    conditions = [c for s in sent for c in s["data"]["additional-conditions"]]
+    assert all(
+        s["type"] == "execute-snapshot" and s["data"]["data-collections"] == ["inventory.customers"] for s in sent
+    )
+    assert any(c["data-collection"] == "inventory.customers" and str(pk) in c["filter"] for c in conditions), (
+        conditions,
+        done.stderr,
+    )

@@ -101,11 +101,12 @@ def run(n: int = 100_000) -> dict[str, float]:
         "hash_v2_rows_per_s": rate(n, lambda: _consume(map(hasher.hash, rows))),
         "classify_pairs_per_s": rate(n, classify),
     }
+    figures.update(_debezium_rates(min(n, 50_000)))
     figures["reconcile_records_per_s"] = _reconcile_rate(onprem, cloud)
     figures["producer_lookups_sqlite_per_s"] = _lookup_rate(min(n, 20_000))
     floor_rate = figures["floor_loads_sha256_per_s"]
     for key in list(figures):
-        if key != "floor_loads_sha256_per_s":
+        if key != "floor_loads_sha256_per_s" and key.endswith("_per_s"):
             figures[key.replace("_per_s", "_ratio_to_floor")] = figures[key] / floor_rate
     return figures
 
@@ -118,6 +119,56 @@ def main(n: int, as_json: bool) -> int:
         for key, value in figures.items():
             print(f"{key:40s} {value:14,.2f}")
     return 0
+
+
+def _debezium_rates(n: int) -> dict[str, float]:
+    """Changes/s of the Debezium reader (JSON with schemas → the Topic-1 record: read, convert every semantic type,
+    hash), next to the bare hasher on the same rows converted once: the reader's own cost is the difference."""
+    import base64
+
+    from dqhash.core.catalog import parse_catalog
+    from dqhash.core.debezium import onprem_record, read_change
+
+    catalog = parse_catalog(
+        '[[table]]\nname = "inventory.customers"\ncloud = "ks.c"\nkey = ["id"]\n'
+        'columns = ["id", "name", "amount", "updated_at", "born"]\n'
+        'types = { id = "int", amount = "decimal", updated_at = "timestamp", born = "date" }\n'
+    )
+    spec = catalog.get("inventory.customers")
+    fields = [
+        {"field": "id", "type": "int32"},
+        {"field": "name", "type": "string"},
+        {
+            "field": "amount",
+            "type": "bytes",
+            "name": "org.apache.kafka.connect.data.Decimal",
+            "parameters": {"scale": "2"},
+        },
+        {"field": "updated_at", "type": "int64", "name": "io.debezium.time.MicroTimestamp"},
+        {"field": "born", "type": "int32", "name": "io.debezium.time.Date"},
+    ]
+    schema = {"type": "struct", "fields": [{"field": "after", "type": "struct", "fields": fields}]}
+    source = {"schema": "inventory", "table": "customers", "lsn": 1, "ts_ms": T0}
+    changes = []
+    for i in range(n):
+        row = {"id": i, "name": f"customer {i}", "amount": base64.b64encode((i * 7 + 1050).to_bytes(4, "big")).decode(),
+               "updated_at": (T0 + i) * 1000, "born": 19000 + i % 100}  # fmt: skip
+        payload = {"before": None, "after": row, "source": {**source, "lsn": i}, "op": "u", "ts_ms": T0}
+        changes.append((orjson.dumps({"id": i}), orjson.dumps({"schema": schema, "payload": payload})))
+    hasher = RowHasher(spec.hash_strategy, spec.columns, spec.types)
+
+    def read_all() -> None:
+        for key, value in changes:
+            onprem_record(read_change(key, value, None, "dbserver1.inventory.customers", catalog), spec, hasher)  # type: ignore[arg-type]
+
+    converted = [read_change(k, v, None, "t", catalog).row for k, v in changes]  # type: ignore[union-attr]
+    reader = rate(n, read_all)
+    bare = rate(n, lambda: _consume(map(hasher.hash_and_digests, converted)))  # type: ignore[arg-type]
+    return {
+        "debezium_changes_per_s": reader,
+        "debezium_bare_hasher_rows_per_s": bare,
+        "debezium_share_of_hasher": reader / bare,
+    }
 
 
 def _reconcile_rate(onprem: list[bytes], cloud: list[bytes], batch: int = 500) -> float:
