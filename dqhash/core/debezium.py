@@ -21,6 +21,8 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
+import orjson
+
 from dqhash.core.catalog import Catalog, TableSpec
 from dqhash.core.contracts import Rejection
 from dqhash.core.debezium_types import Undecodable, Unverifiable, convert
@@ -69,8 +71,8 @@ def read_change(
     if value is None or value == b"":
         return Tombstone(key)
     try:
-        doc, schema = _payload(loads_exact(value))
-        key_doc, key_schema = _payload(loads_exact(key)) if key else (None, None)
+        doc, schema = _payload(_loads(value))
+        key_doc, key_schema = _payload(_loads(key)) if key else (None, None)
     except JsonTextError as exc:
         return refuse(UNDECODABLE, f"not JSON: {exc}")
     if not isinstance(doc, dict):
@@ -79,6 +81,14 @@ def read_change(
     if "op" in doc and ("after" in doc or "before" in doc):
         return _envelope(doc, schema, key_doc, key_schema, catalog, binary_mode)
     return _flattened(doc, schema, key_doc, key_schema, found, topic, catalog, binary_mode)
+
+
+def _loads(raw: bytes) -> Any:
+    """orjson, and the exact parser where orjson cannot keep every digit (an integer beyond 64 bits) or refuses."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return loads_exact(raw)
 
 
 def _payload(doc: Any) -> tuple[Any, dict[str, Any] | None]:
