@@ -454,14 +454,21 @@ class SnapshotView(_Json):
 
 @blueprint.route("/dq/status")
 class StatusView(_Json):
-    """Lag per input partition and backpressure, from every worker (docs/web.md)."""
+    """Lag per input partition and backpressure, from every worker, and every table in brief (docs/web.md)."""
 
     async def get(self, request: Request) -> Response:
-        mine = self.ctx.collector.collect()
+        ctx = self.ctx
+        mine = ctx.collector.collect()
         if request.query.get("local"):
             return self.ok(mine)
-        answers, failed = await self.ctx.gather("/dq/status?local=1")
-        return self.ok(status.group_status(mine, answers, failed))
+        (answers, failed), (records, suspended, _) = await asyncio.gather(
+            ctx.gather("/dq/status?local=1"), ctx.group_windows(ctx.local_windows())
+        )
+        problems = ctx.triage_book.annotate(list(ctx.recent.problems))
+        rows = table_views.table_rows(records, problems, ctx.catalog, ctx.settings.window_ms, suspended)
+        body = status.group_status(mine, answers, failed)
+        body["tables"] = [table_views.brief(row) for row in rows]  # each in full: /dq/tables/{table}
+        return self.ok(body)
 
 
 @blueprint.route("/dq/statuses")

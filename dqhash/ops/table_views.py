@@ -77,3 +77,9 @@ def spec_view(spec: TableSpec | None) -> dict | None:
         "hash_strategy": spec.hash_strategy,
         "failure_cap": spec.failure_cap,
     }
+
+
+def brief(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A table's row of ``/dq/tables`` as ``/dq/status`` lists it: how it stands, in a few fields."""
+    keys = ("table", "state", "compared", "match_rate", "open_problems", "last_window_end")
+    return {key: row[key] for key in keys}

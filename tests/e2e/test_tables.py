@@ -124,6 +124,16 @@ def test_the_same_pk_in_two_tables_is_proved_as_two_rows_each_by_its_own_rules(t
     assert mismatch["differing_columns"] == ["full_name"]  # named by its on-prem name
     cloud_records = tables.reader.outputs.cloud_hashes[pk]
     assert {r.get("table") for r in cloud_records} == {"shop.orders", "shop.customers"}
+    listed = wait_view(
+        tables,
+        "/dq/status",
+        lambda body: {row["table"]: row for row in body["tables"]},
+        lambda rows: rows["shop.customers"]["open_problems"] >= 1 and rows["shop.orders"]["compared"] >= 1,
+    )
+    assert listed["shop.customers"]["state"] == "active"
+    detail = tables_view(tables, "/dq/tables/shop.customers")
+    assert detail["catalog"]["rename"] == {"full_name": "name"} and detail["summary"]["table"] == "shop.customers"
+    assert any(p["pk"] == pk for p in detail["problems"]) or detail["summary"]["problems"] >= 1
 
 
 def test_a_table_added_to_the_catalog_is_proved_after_a_restart_without_new_topics(tables):
@@ -284,3 +294,24 @@ def test_the_dashboard_lists_the_tables_and_narrows_to_one_in_headless_chromium(
     seen = asyncio.run(look())
     assert seen["scope"] == "showing table shop.customers" and set(seen["problems"]) == {"shop.customers"}
     assert any(r.startswith("shop.ordersactive") for r in seen["listed"]), seen["listed"]
+
+
+def tables_view(pipeline, path):
+    """A view's JSON from the worker (its web token: the pipeline's workers are started with none)."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{pipeline.env['DQHASH_WEB_PORT']}{path}", timeout=10) as answer:
+        return orjson.loads(answer.read())
+
+
+def wait_view(pipeline, path, pick, ready, timeout_s=30.0):
+    """``pick`` of a view's answer once ``ready`` holds for it (the views follow topics: a fetch behind), bounded."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        picked = pick(tables_view(pipeline, path))
+        if ready(picked):
+            return picked
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{path} never showed what was waited for within {timeout_s:.0f}s: {picked}")
+        pipeline.check_alive(0)
+        time.sleep(0.3)  # another process's view: there is no event to await
