@@ -31,18 +31,33 @@ class DeadlineIndex:
         else:
             entries.append(pk)
 
-    def pop_due(self, partition: int, now_ms: int) -> list[str]:
-        """PKs whose due time is <= now, each once, in due order."""
+    def pop_due(self, partition: int, now_ms: int, most: int | None = None) -> list[str]:
+        """PKs whose due time is <= now, each once, in due order; at most ``most`` of them (about: a bucket is taken
+        whole), the rest left due for the next call."""
         heap = self._heaps.get(partition)
         if not heap:
             return []
         buckets = self._buckets[partition]
         due: dict[str, None] = {}
         limit = now_ms // self.resolution_ms
-        while heap and heap[0] <= limit:
-            for pk in buckets.pop(heapq.heappop(heap)):
+        while heap and heap[0] <= limit and (most is None or len(due) < most):
+            bucket = heap[0]
+            entries = buckets[bucket]
+            if most is not None and len(entries) > most - len(due):  # take part of the bucket, keep the rest
+                taken = most - len(due)
+                for pk in entries[:taken]:
+                    due[pk] = None
+                del entries[:taken]
+                break
+            heapq.heappop(heap)
+            for pk in buckets.pop(bucket):
                 due[pk] = None
         return list(due)
+
+    def next_due(self, partition: int) -> int | None:
+        """The earliest due time still indexed for the partition (the start of its bucket), None when none is."""
+        heap = self._heaps.get(partition)
+        return (heap[0] - 1) * self.resolution_ms + 1 if heap else None
 
     def drop_partition(self, partition: int) -> None:
         self._buckets.pop(partition, None)

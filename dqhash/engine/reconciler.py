@@ -54,6 +54,10 @@ from dqhash.settings import Settings
 
 log = logging.getLogger(__name__)
 
+#: Due deadlines decided per tick and partition: a backlog (the cloud side lagging for a while) is swept over
+#: several ticks in bounded batches, its windows left open until their last deadline is decided.
+SWEEP_BATCH = 5_000
+
 
 class Reconciler:
     def __init__(
@@ -260,7 +264,7 @@ class Reconciler:
         )
 
     def _on_tick(self, staged: StagedTable, partition: int, offset: int, value: bytes | None = None) -> list[Out]:
-        """Sweep the partition's due deadlines, expire settled state, close due windows.
+        """Sweep the partition's due deadlines (at most SWEEP_BATCH), expire settled state, close due windows.
 
         ``offset`` is the tick record's own, so a tick redelivered after a crash counts nothing twice; ``value``
         carries its sender's horizon, so that it sweeps no further when read again (``core.ticks``).
@@ -276,7 +280,7 @@ class Reconciler:
             horizon = min(horizon, stamped)
         effects = Effects(partition, SOURCE_TICK, offset)
         outs: list[Out] = []
-        for pk in self.index.pop_due(partition, horizon):
+        for pk in self.index.pop_due(partition, horizon, SWEEP_BATCH):
             key = pk.encode()
             state = staged.state(partition, key)
             if state is None:
@@ -287,7 +291,9 @@ class Reconciler:
         outs.extend(self.reverifier.sweep(staged, effects, self.updates))
         self._apply_effects(staged, effects, outs)
         self.expiry.sweep(staged, partition, now)
-        outs.extend(self.windows.close_due(staged, partition, now, horizon))
+        left = self.index.next_due(partition)  # deadlines due but left for the next tick (SWEEP_BATCH)
+        closing = min(horizon, left - 1) if left is not None and left <= horizon else horizon
+        outs.extend(self.windows.close_due(staged, partition, now, closing))
         outs.extend(self.snapshots.publish_due(staged, partition))
         return outs
 
