@@ -114,6 +114,16 @@ class WebContext:
         records = [*local, *((start, window) for answer in answers for start, window in answer["items"])]
         return records, suspended, failed
 
+    async def group_tables(self, table: str | None = None) -> tuple[list[dict], list[tuple[int, dict]], list[str]]:
+        """Every table's row (``ops.table_views``), the group's window records they come from, and the peers that
+        did not answer; the problems counted are ``table``'s only, when one is named."""
+        records, suspended, failed = await self.group_windows(self.local_windows())
+        problems = self.triage_book.annotate(list(self.recent.problems))
+        if table is not None:
+            problems = [p for p in problems if p.get("table") == table]
+        rows = table_views.table_rows(records, problems, self.catalog, self.settings.window_ms, suspended)
+        return rows, records, failed
+
     def local_windows(self) -> list[tuple[int, dict]]:
         """(window start, window record) for every window of this worker's partitions."""
         records = []
@@ -288,12 +298,9 @@ class TablesView(_Json):
         except inspection.BadRequest as exc:
             return self.problem(400, str(exc))
         ctx = self.ctx
-        (records, suspended, failed), group = await asyncio.gather(
-            ctx.group_windows(ctx.local_windows()), ctx.gather("/dq/status?local=1")
+        (rows, _, failed), (answers, unreachable) = await asyncio.gather(
+            ctx.group_tables(), ctx.gather("/dq/status?local=1")
         )
-        problems = ctx.triage_book.annotate(list(ctx.recent.problems))
-        rows = table_views.table_rows(records, problems, ctx.catalog, ctx.settings.window_ms, suspended)
-        answers, unreachable = group
         lag = status.group_status(ctx.collector.collect(), answers, unreachable)
         body = {
             **inspection.page(rows, limit, offset),
@@ -312,10 +319,9 @@ class TableView(_Json):
     async def get(self, request: Request, table: str) -> Response:
         ctx = self.ctx
         spec = ctx.catalog.get(table)
-        records, suspended, failed = await ctx.group_windows(ctx.local_windows())
-        problems = [p for p in ctx.triage_book.annotate(list(ctx.recent.problems)) if p.get("table") == table]
-        rows = table_views.table_rows(records, problems, ctx.catalog, ctx.settings.window_ms, suspended)
+        rows, records, failed = await ctx.group_tables(table)
         row = next((r for r in rows if r["table"] == table), None)
+        problems = [p for p in ctx.triage_book.annotate(list(ctx.recent.problems)) if p.get("table") == table]
         if spec is None and row is None:
             return self.problem(404, f"no table {table!r} in the catalog or the retained windows; see /dq/tables")
         windows = inspection.window_rows(records, ctx.settings.window_ms, ctx.catalog.default, table)
@@ -461,11 +467,7 @@ class StatusView(_Json):
         mine = ctx.collector.collect()
         if request.query.get("local"):
             return self.ok(mine)
-        (answers, failed), (records, suspended, _) = await asyncio.gather(
-            ctx.gather("/dq/status?local=1"), ctx.group_windows(ctx.local_windows())
-        )
-        problems = ctx.triage_book.annotate(list(ctx.recent.problems))
-        rows = table_views.table_rows(records, problems, ctx.catalog, ctx.settings.window_ms, suspended)
+        (answers, failed), (rows, _, _) = await asyncio.gather(ctx.gather("/dq/status?local=1"), ctx.group_tables())
         body = status.group_status(mine, answers, failed)
         body["tables"] = [table_views.brief(row) for row in rows]  # each in full: /dq/tables/{table}
         return self.ok(body)

@@ -18,6 +18,7 @@ from dqhash.agents import Outputs
 from dqhash.internals.app import App
 from dqhash.kafka.security import faust_credentials
 from dqhash.ops.dogstatsd import Metrics
+from dqhash.ops.memory import trimmer
 from dqhash.settings import Settings
 
 
@@ -81,6 +82,7 @@ def build(settings: Settings) -> Runtime:
     )
     runtime = Runtime(settings, app, metrics, Outputs(app, settings))
     _healthz(runtime)
+    _trim_memory(runtime)
     reconciles = settings.role in ("all", "reconciler")
     if reconciles:
         runtime.parts["pairs"] = tables.register(runtime)
@@ -94,6 +96,19 @@ def build(settings: Settings) -> Runtime:
     if settings.cassandra_audit and reconciles:
         runtime.parts["cassandra_audit"] = cassandra_audit.register(runtime)
     return runtime
+
+
+def _trim_memory(runtime: Runtime) -> None:
+    """Every DQHASH_MALLOC_TRIM_SECONDS, freed memory goes back to the system (``ops.memory``), in every role."""
+    trim = trimmer() if runtime.settings.malloc_trim_s > 0 else None
+    if trim is None:
+        return
+
+    async def trim_memory() -> None:
+        trim()
+
+    runtime.app.timer(interval=runtime.settings.malloc_trim_s, name="dqhash.runtime.trim_memory")(trim_memory)
+    runtime.parts["trim_memory"] = trim_memory
 
 
 def _healthz(runtime: Runtime) -> None:

@@ -427,6 +427,12 @@ class Settings:
         "RocksDB block cache per table partition, MiB",
         positive_int,
     )
+    malloc_trim_s: float = setting(
+        "DQHASH_MALLOC_TRIM_SECONDS",
+        "10",
+        "how often a worker gives freed memory back to the system (glibc malloc_trim); 0: never",
+        between(float, 0, 3600, "seconds between 0 (never) and 3600"),
+    )
     batch_max: int = setting(
         "DQHASH_BATCH_MAX",
         "1000",

@@ -32,7 +32,10 @@ def add(commands: Any) -> None:
         "and a snapshot run of that many tables (docs/performance.md)",
     )
     bench.add_argument(
-        "--table-rows", type=int, default=1000, help="with --tables: rows of each table in the snapshot run"
+        "--table-rows",
+        type=int,
+        default=1000,
+        help="with --tables: rows of each table in the snapshot run (0: no snapshot run)",
     )
     bench.set_defaults(run=run)
 

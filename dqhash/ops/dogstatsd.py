@@ -171,12 +171,11 @@ class Metrics:
                 self.classified(status, late, time_to_classify_ms, table)
             return
         on_time = not late and (self.on_time_ms is None or time_to_classify_ms <= self.on_time_ms)
-        tag = self.table_tag(table)
-        self._verdicts[status, late, on_time, tag] += 1
-        if not late:
-            samples = self._times.get((status, tag))
+        self._verdicts[status, late, on_time, self.table_tag(table)] += 1
+        if not late:  # by status only: each table's SLO is its on-time counters, and a distribution per table
+            samples = self._times.get(status)  # multiplies the billed series and the lines per batch
             if samples is None:
-                samples = self._times[status, tag] = []
+                samples = self._times[status] = []
             samples.append(time_to_classify_ms)
 
     def duplicate(self, topic: str) -> None:
@@ -277,8 +276,8 @@ class Metrics:
                 held[CLASSIFIED, tags] += n
                 if on_time:
                     held[CLASSIFIED_ON_TIME, tags] += n
-        for (status, table_tag), values in self._times.items():
-            self._samples.setdefault((TIME_TO_CLASSIFY, (f"status:{status}", table_tag)), []).extend(values)
+        for status, values in self._times.items():
+            self._samples.setdefault((TIME_TO_CLASSIFY, (f"status:{status}",)), []).extend(values)
         self._verdicts.clear()
         self._times.clear()
 

@@ -23,6 +23,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from dqhash.core.outputs import DLQ_REASON
 from dqhash.kafka.embedded_broker import free_port
+from dqhash.ops.memory import ARENA_MAX
 from dqhash.tools.workload import Record
 
 
@@ -55,6 +56,7 @@ def local_worker_env(
         "DQHASH_WINDOW_SECONDS": window_s,
         "DQHASH_GRACE_SECONDS": grace_s,
         "DQHASH_TICK_SECONDS": tick_s,
+        "MALLOC_ARENA_MAX": ARENA_MAX,  # glibc reads it at start (dqhash.ops.memory)
         "DD_AGENT_HOST": "127.0.0.1",
         "DD_DOGSTATSD_PORT": dogstatsd_port,
         **demo_topic_settings(prefix),

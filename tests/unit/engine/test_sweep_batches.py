@@ -6,14 +6,13 @@ import orjson
 
 from dqhash.core.deadlines import DeadlineIndex
 from dqhash.core.partitioning import partition_for
-from dqhash.core.window_keys import is_window_key, window_partition_of
 from dqhash.engine import reconciler as reconciler_module
 from dqhash.engine.reconciler import Reconciler
 from dqhash.ops.dogstatsd import Metrics
 from dqhash.settings import load
+from tests.unit.engine.test_reconciler import N, scan
 
 T0 = 1_714_564_800_000
-N = 2
 
 
 def test_pop_due_takes_at_most_what_it_is_asked_and_leaves_the_rest_due():
@@ -25,17 +24,6 @@ def test_pop_due_takes_at_most_what_it_is_asked_and_leaves_the_rest_due():
     rest = index.pop_due(0, T0 + 5000, most=10) + index.pop_due(0, T0 + 5000, most=10)
     assert sorted(first + rest) == sorted(f"k{n}" for n in range(25)) and index.next_due(0) is None
     assert index.pop_due(0, T0 + 5000) == []
-
-
-def scan(table, partition, after=None):
-    return iter(
-        sorted(
-            (k, v)
-            for k, v in list(table.items())
-            if (window_partition_of(k) if is_window_key(k) else partition_for(k.decode(), N)) == partition
-            and (after is None or k > after)
-        )
-    )
 
 
 def test_a_backlog_is_swept_over_several_ticks_and_its_window_waits_for_the_last_verdict(monkeypatch):

@@ -7,14 +7,13 @@ import pytest
 
 from dqhash.core.partitioning import partition_for
 from dqhash.core.table_keys import SEPARATOR
-from dqhash.core.window_keys import is_window_key, window_partition_of
 from dqhash.engine.reconciler import Reconciler
 from dqhash.ops.dogstatsd import Metrics
 from dqhash.settings import load
+from tests.unit.engine.test_reconciler import N, scan
 
 T0 = 1_714_564_800_000
 H1, H2 = "11" * 32, "22" * 32
-N = 4
 OFFSETS = itertools.count()
 CATALOG = """
 default = "shop.orders"
@@ -25,35 +24,25 @@ cloud = "ks.orders"
 match = "shop.*"
 cloud = "ks.{table}"
 """
+#: a table that suspends at its first problem in a partition: a cap of 4 over 4 partitions
+FLAKY = "[[table]]\nname = 'shop.flaky'\ncloud = 'ks.flaky'\nfailure_cap = 4\n"
 
 
-def scan(table, partition, after=None):
-    return iter(
-        sorted(
-            (k, v)
-            for k, v in list(table.items())
-            if (window_partition_of(k) if is_window_key(k) else partition_for(k.decode(), N)) == partition
-            and (after is None or k > after)
-        )
-    )
-
-
-@pytest.fixture
-def rig(tmp_path):
+def reconciler_for(tmp_path, catalog=CATALOG, **env):
+    """A reconciler on a dict table, with ``catalog`` and ``env`` over 1-minute windows: (it, its clock, its table)."""
     path = tmp_path / "catalog.toml"
-    path.write_text(CATALOG)
-    settings = load(
-        {
-            "DQHASH_PARTITIONS": str(N),
-            "DQHASH_WINDOW_SECONDS": "60",
-            "DQHASH_GRACE_SECONDS": "30",
-            "DQHASH_CATALOG": str(path),
-        }
-    )
+    path.write_text(catalog)
+    variables = {"DQHASH_PARTITIONS": str(N), "DQHASH_WINDOW_SECONDS": "60", "DQHASH_GRACE_SECONDS": "30"}
+    settings = load({**variables, "DQHASH_CATALOG": str(path), **env})
     clock = {"now": T0 + 1_000}
     pairs: dict = {}
     reconciler = Reconciler(settings, pairs, Metrics("127.0.0.1", 9, [], enabled=False), scan, lambda: clock["now"])
     return reconciler, clock, pairs
+
+
+@pytest.fixture
+def rig(tmp_path):
+    return reconciler_for(tmp_path)
 
 
 def event(pk, digest, table=None):
@@ -140,20 +129,7 @@ def test_a_record_of_a_table_not_in_the_catalog_is_dead_lettered_with_its_reason
 
 
 def test_a_table_at_its_failure_cap_is_suspended_counted_and_resumes_when_its_problems_age_out(tmp_path, caplog):
-    path = tmp_path / "catalog.toml"
-    path.write_text(CATALOG + "[[table]]\nname = 'shop.flaky'\ncloud = 'ks.flaky'\nfailure_cap = 4\n")
-    settings = load(
-        {
-            "DQHASH_PARTITIONS": str(N),
-            "DQHASH_WINDOW_SECONDS": "60",
-            "DQHASH_GRACE_SECONDS": "30",
-            "DQHASH_RETENTION_SECONDS": "600",
-            "DQHASH_CATALOG": str(path),
-        }
-    )
-    clock = {"now": T0 + 1_000}
-    pairs: dict = {}
-    r = Reconciler(settings, pairs, Metrics("127.0.0.1", 9, [], enabled=False), scan, lambda: clock["now"])
+    r, clock, pairs = reconciler_for(tmp_path, CATALOG + FLAKY, DQHASH_RETENTION_SECONDS="600")
     # four keys of one partition: a share of the cap is 4 / 4 partitions = 1 problem per partition
     keys = [k for k in (f"shop.flaky{SEPARATOR}{n}" for n in range(200)) if partition_for(k, N) == 0][:3]
     feed(r, "onprem", keys[0], event(keys[0].split(SEPARATOR)[1], H1, "shop.flaky"))
@@ -178,22 +154,15 @@ def test_a_table_at_its_failure_cap_is_suspended_counted_and_resumes_when_its_pr
 
 
 def test_re_verification_reads_every_tables_settled_rows_and_skips_a_suspended_table(tmp_path):
-    path = tmp_path / "catalog.toml"
-    path.write_text(CATALOG + "[[table]]\nname = 'shop.flaky'\ncloud = 'ks.flaky'\nfailure_cap = 4\n")
-    settings = load(
-        {
-            "DQHASH_PARTITIONS": str(N),
-            "DQHASH_WINDOW_SECONDS": "60",
-            "DQHASH_GRACE_SECONDS": "30",
-            "DQHASH_CATALOG": str(path),
-            "DQHASH_LOOKUPS": "true",
-            "DQHASH_LOOKUP_DELAY_SECONDS": "0",
-            "DQHASH_REVERIFY_ROWS_PER_SECOND": "4000",
-            "DQHASH_REVERIFY_MIN_AGE_SECONDS": "1",
-        }
+    r, clock, _ = reconciler_for(
+        tmp_path,
+        CATALOG + FLAKY,
+        DQHASH_LOOKUPS="true",
+        DQHASH_LOOKUP_DELAY_SECONDS="0",
+        DQHASH_REVERIFY_ROWS_PER_SECOND="4000",
+        DQHASH_REVERIFY_MIN_AGE_SECONDS="1",
     )
-    clock = {"now": T0 + 1_000}
-    r = Reconciler(settings, {}, Metrics("127.0.0.1", 9, [], enabled=False), scan, lambda: clock["now"])
+    settings = r.settings
     keys = {t: next(k for k in (f"{t}{SEPARATOR}{n}" for n in range(500)) if partition_for(k, N) == 0) for t in
             ("shop.items", "shop.flaky")}  # fmt: skip
     for table, key in keys.items():
