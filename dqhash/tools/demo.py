@@ -28,14 +28,14 @@ from dqhash import settings as settings_module
 from dqhash.cloud.scanner import SQLiteRangeScan
 from dqhash.core.hashing import RowHasher
 from dqhash.core.lookups import encode_request
-from dqhash.core.snapshot_report import build_report, render_table
-from dqhash.core.statuses import having
+from dqhash.core.snapshot_report import build_report
 from dqhash.core.timeutil import now_ms
 from dqhash.kafka.embedded_broker import EmbeddedBroker
 from dqhash.kafka.security import connect_args
 from dqhash.kafka.snapshot_log import read_snapshot_records
 from dqhash.kafka.topics import create_topics, topic_plan
 from dqhash.tools import table_workload
+from dqhash.tools.demo_report import DEMO_GRACE_S, DEMO_WINDOW_S, RECHECKS, report
 from dqhash.tools.runner import (
     OutputReader,
     Outputs,
@@ -48,9 +48,8 @@ from dqhash.tools.snapshot.publish import publish
 from dqhash.tools.snapshot.scan import Checkpoint, scan
 from dqhash.tools.workload import HASH_COLUMNS, HASH_TYPES, TABLE_DDL, Workload, add_snapshot_scenarios, build
 
-#: Short windows so MISSING_CLOUD, rechecks and late arrivals play out in seconds.
-DEMO_WINDOW_S, DEMO_GRACE_S = 2, 3
-LOOKUP_DELAY_S, RECHECKS, RECHECK_BACKOFF_S = 0.5, 2, 1
+#: A short replication delay and backoff, so rechecks play out in seconds (the windows: ``demo_report``).
+LOOKUP_DELAY_S, RECHECK_BACKOFF_S = 0.5, 1
 #: Rows that "replicate late" land after the first read and before the deadline's rechecks.
 IN_GRACE_DELAY_S = 2.0
 #: Re-verification's budget: a pass over the demo's matched rows takes seconds.
@@ -155,20 +154,20 @@ async def run(events: int, timeout_s: float | None = None, keep: bool = False, o
         await asyncio.sleep(0.5)  # let the last DogStatsD flush (every 0.3 s) arrive before counting datagrams
         statsd.drain()
         if result == 0:
-            result = _report(workload, tables, reader.outputs, elapsed, statsd)
+            result = report(workload, tables, reader.outputs, elapsed, statsd)
         if outcome is not None:
             outcome["result"] = result
         if keep:
             await _keep_running(env, workdir)
         return result
-    finally:
-        if reader:
-            await reader.stop()
+    finally:  # each step bounded, the worker first: a hung client never leaves a worker or topics behind
         if worker:
             code = stop_worker(worker)
             say(f"worker stopped (exit code {code})")
+        if reader:
+            await _bounded(reader.stop(), "stopping the output reader")
         if external and settings is not None:
-            await _delete_topics(settings)
+            await _bounded(_delete_topics(settings), "deleting the demo's topics", 60)
         if broker:
             broker.stop()
         if store:
@@ -178,6 +177,14 @@ async def run(events: int, timeout_s: float | None = None, keep: bool = False, o
             shutil.rmtree(workdir, ignore_errors=True)
         else:
             say(f"kept {workdir} (worker and broker logs) for a look")
+
+
+async def _bounded(step: Any, what: str, timeout_s: float = 15) -> None:
+    """A clean-up step that gives up after ``timeout_s``, saying so, so that the next ones still run."""
+    try:
+        await asyncio.wait_for(step, timeout_s)
+    except TimeoutError:
+        say(f"{what} took longer than {timeout_s:.0f}s; went on without it")
 
 
 async def _keep_running(env: dict[str, str], workdir: Path) -> None:
@@ -374,116 +381,6 @@ async def _snapshot_phase(settings, workload: Workload, reader: OutputReader, wo
         await asyncio.sleep(0.5)  # the report is read from a topic: polled, each read bounded
     workload.snapshot_report = report
     return 0
-
-
-def _report(
-    workload: Workload, tables: list[table_workload.TableWork], out: Outputs, elapsed: float, statsd: UdpCounter
-) -> int:
-    print("\n" + render_table(workload.snapshot_report))
-    first = [r for r in out.audit_records if r.get("table") == table_workload.DEFAULT_TABLE]
-    sections = _expected_and_actual(workload, out, first)
-    for work in tables:
-        actual = Counter(r["status"] for r in out.audit_records if r.get("table") == work.spec.name)
-        key = ", ".join(work.spec.key)
-        renamed = ", ".join(f"{a} (cloud {b})" for a, b in work.spec.rename.items())
-        title = f"table {work.spec.name}: key ({key})" + (f", renamed {renamed}" if renamed else "")
-        sections.append(
-            (title, [(s, work.expected.get(s, 0), actual.get(s, 0)) for s in sorted(set(work.expected) | set(actual))])
-        )
-    differing = [r for r in first if r["status"] in _DIFFERING]
-    # the demo's rows differ in their name alone: every hash difference must say so
-    named = sum(1 for r in differing if r.get("differing_columns") == ["name"])
-    sections.append(
-        (
-            "hash differences (MISMATCH, CLOUD_DRIFT) naming the column that differs",
-            [("verdicts", len(differing), named)],
-        )
-    )
-    rechecked = sum(1 for r in first if r["rechecks"])
-    extra = ", ".join(f"{len(work.onprem)} of {work.spec.name}" for work in tables)
-    print(
-        f"\ndqhash demo: {len(workload.onprem)} on-prem events of {table_workload.DEFAULT_TABLE} ({extra}); cloud copy "
-        f"of {workload.cloud_rows} rows read by the cloud hash producer; {rechecked} verdicts came after rechecks"
-    )
-    print(f"{'outcome':40s} {'expected':>9s} {'actual':>9s}")
-    rows = [row for _, section in sections for row in section]
-    for title, section in sections:
-        print(f"-- {title}")
-        for name, expected, actual in section:
-            print(f"   {name:37s} {expected:9d} {actual:9d}{'' if expected == actual else '   <-- differs'}")
-    if differing:
-        example = {k: differing[0][k] for k in ("pk", "status", "reason", "differing_columns", "snapshot_id")}
-        print(f"\na mismatch with its columns named: {orjson.dumps(example).decode()}")
-    _print_outputs(out, statsd)
-    ok = all(expected == actual for _, expected, actual in rows) and not out.unreadable
-    events = len(workload.onprem) + sum(len(work.onprem) for work in tables)
-    print(
-        f"{events} on-prem events in {elapsed:.1f}s = {events / elapsed:,.0f} events/s end to end (includes "
-        f"{DEMO_WINDOW_S + DEMO_GRACE_S}s window + grace and {RECHECKS} rechecks for the MISSING_CLOUD cases)"
-    )
-    print("RESULT: every event accounted for, counts agree" if ok else "RESULT: counts differ from expected")
-    return 0 if ok else 1
-
-
-#: verdicts whose hashes differ: the ones that can name their columns (``core.statuses``)
-_DIFFERING = {s.value for s in having(differing=True)}
-
-Row = tuple[str, int, int]
-
-
-def _expected_and_actual(workload: Workload, out: Outputs, first: list[dict]) -> list[tuple[str, list[Row]]]:
-    """(what a section counts, its (outcome, expected, actual) rows): the first table's stream verdicts
-    (``first``: its audit records) and its snapshot run's apart, then what was not classified."""
-    in_run = Counter((r["status"], r["late"]) for r in first if r.get("snapshot_id"))
-    streamed = Counter((r["status"], r["late"]) for r in first if not r.get("snapshot_id"))
-    run_expected = Counter({(status, False): n for status, n in workload.expected_snapshot.items()})
-    stream_expected = workload.expected_audit - run_expected
-    report = workload.snapshot_report["counts"]
-    return [
-        (
-            f"table {table_workload.DEFAULT_TABLE}, stream: one verdict per on-prem change event (and per drift "
-            "re-verification found)",
-            _rows(stream_expected, streamed),
-        ),
-        (
-            "snapshot run: one verdict per row of the whole-table comparison, as audit records",
-            _rows(run_expected, in_run),
-        ),
-        (
-            "snapshot run: its report's counts (the same verdicts, from the snapshots topic)",
-            [
-                (s, workload.expected_snapshot.get(s, 0), report.get(s, 0))
-                for s in sorted(set(workload.expected_snapshot) | set(report))
-            ],
-        ),
-        (
-            "not classified: replays counted as duplicates, bad records dead-lettered with their reason",
-            [("duplicates", workload.expected_duplicates, out.window_total("DUPLICATES"))]
-            + [
-                (f"DLQ {reason}", workload.expected_dlq.get(reason, 0), out.dlq.get(reason, 0))
-                for reason in sorted(set(workload.expected_dlq) | set(out.dlq))
-            ],
-        ),
-    ]
-
-
-def _rows(expected: Counter, actual: Counter) -> list[Row]:
-    return [
-        (f"{status}{' (late)' if late else ''}", expected.get((status, late), 0), actual.get((status, late), 0))
-        for status, late in sorted(set(expected) | set(actual))
-    ]
-
-
-def _print_outputs(out: Outputs, statsd: UdpCounter) -> None:
-    """The producer's schema events, unreadable outputs, windows and DogStatsD lines."""
-    drift = sorted({f"{e['type']}: {e['column']}" for e in out.schema_events})
-    print(f"\nschema events from the producer: {', '.join(drift) or 'none'}")
-    if out.unreadable:
-        print(f"unreadable output records: {len(out.unreadable)} (first: {out.unreadable[0]})")
-    print(
-        f"\nwindows published: {len(out.windows)} (per partition); DogStatsD lines received: "
-        f"{sum(statsd.lines.values())} ({', '.join(f'{k} {v}' for k, v in sorted(statsd.lines.items())[:6])}...)"
-    )
 
 
 def main(events: int, keep: bool = False) -> int:
