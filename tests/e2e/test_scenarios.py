@@ -231,6 +231,7 @@ def test_demo_keeps_running_with_its_dashboard_and_cleans_its_topics_off_a_given
             stderr=subprocess.PIPE,
             text=True,
             cwd=tmp_path,
+            preexec_fn=interruptible,
         )
         said: list[str] = []
         kept = threading.Event()
@@ -263,3 +264,13 @@ def test_demo_keeps_running_with_its_dashboard_and_cleans_its_topics_off_a_given
         assert "RESULT: every event accounted for, counts agree" in out and "stopped; cleaned up" in err
         left = asyncio.run(topics(broker.url)) - before
         assert not [t for t in left if t.startswith("dqhash-demo-")], f"the demo left topics behind: {sorted(left)}"
+
+
+def interruptible() -> None:
+    """In the child, before exec: Ctrl-C delivered and handled as a terminal's would be. A test worker's thread may
+    block SIGINT (a library's thread set-up), or a shell ignore it in the background: both pass on through exec,
+    and the demo would never see its Ctrl-C."""
+    import signal
+
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
