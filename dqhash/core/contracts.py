@@ -174,15 +174,9 @@ def parse_onprem(
     event_ts = _required_timestamp(doc, "event_ts")
     if isinstance(event_ts, Rejection):
         return event_ts
-    raw_hash = doc.get("hash_onprem")
-    if raw_hash is None:
-        if action is not Action.DELETE:
-            return Rejection(Reason.MISSING_FIELD, "missing field: hash_onprem")
-        hash_ref = None
-    else:
-        hash_ref = parse_hash(raw_hash, doc.get("hash_version"), default_version)
-        if isinstance(hash_ref, Rejection):
-            return hash_ref
+    hash_ref = _onprem_hash(doc, action, default_version)
+    if isinstance(hash_ref, Rejection):
+        return hash_ref
     digests = doc.get("column_digests")
     if digests is not None:
         digests = _column_digests(digests)
@@ -194,6 +188,16 @@ def parse_onprem(
     if isinstance(snapshot, Rejection):
         return snapshot
     return build(OnPremEvent, (event_id, pk, action, hash_ref, event_ts, *snapshot, digests))
+
+
+def _onprem_hash(doc: dict[str, Any], action: Action, default_version: str) -> HashRef | None | Rejection:
+    """``hash_onprem``: required but for a DELETE (a hash a DELETE carries is still validated)."""
+    raw_hash = doc.get("hash_onprem")
+    if raw_hash is None:
+        if action is not Action.DELETE:
+            return Rejection(Reason.MISSING_FIELD, "missing field: hash_onprem")
+        return None
+    return parse_hash(raw_hash, doc.get("hash_version"), default_version)
 
 
 def parse_cloud(

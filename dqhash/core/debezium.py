@@ -204,13 +204,32 @@ def _change(
         key = tuple(
             _key_value(convert(c, key_row[c], key_fields.get(c), spec.types.get(c), binary_mode)) for c in columns
         )
-        row = None
-        if op != "d" and image is not None:
-            row = {c: convert(c, v, schemas.get(c), spec.types.get(c), binary_mode) for c, v in image.items()}
+        row = _row(spec, image, schemas, binary_mode) if op != "d" else None
     except Unverifiable as exc:
         return refuse(UNVERIFIABLE, f"table {spec.name}: {exc}")
     except Undecodable as exc:
         return refuse(UNDECODABLE, f"table {spec.name}: {exc}")
+    return _timed(spec, op, key, row, source, envelope_ts)
+
+
+def _row(
+    spec: TableSpec, image: dict[str, Any] | None, schemas: dict[str, dict[str, Any]], mode: str
+) -> dict[str, Any] | None:
+    """The after image, each value converted for its column's cloud type."""
+    if image is None:
+        return None
+    return {c: convert(c, v, schemas.get(c), spec.types.get(c), mode) for c, v in image.items()}
+
+
+def _timed(
+    spec: TableSpec,
+    op: str,
+    key: tuple[Any, ...],
+    row: dict[str, Any] | None,
+    source: Mapping[str, Any],
+    envelope_ts: Any,
+) -> Change | Rejection:
+    """The change with its commit time and source position."""
     ts = source.get("ts_ms") if source.get("ts_ms") is not None else envelope_ts
     if type(ts) is str and ts.isdigit():
         ts = int(ts)

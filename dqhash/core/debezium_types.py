@@ -58,21 +58,12 @@ def convert(column: str, value: Any, schema: dict[str, Any] | None, cql: str | N
     """The value the hasher reads for ``column``: ``value`` as its Connect ``schema`` says, for the ``cql`` type."""
     if value is None:
         return None
-    if value == UNAVAILABLE or (isinstance(value, str) and _is_unavailable_bytes(value, schema)):
-        raise Unverifiable(f"column {column!r}: Debezium did not send its value (an unchanged TOAST column)")
+    _check_sent(column, value, schema)
     name = (schema or {}).get("name")
+    if name is not None and name in _SEMANTIC:
+        return _semantic(column, value, name, schema or {})
     kind = (schema or {}).get("type")
     base = (cql or "").split("<", 1)[0].strip().lower()
-    if name in _TIMESTAMPS:
-        return _integer(column, value) // _TIMESTAMPS[name]
-    if name in _TIMES_NS:
-        return _integer(column, value) * _TIMES_NS[name]
-    if name in _DATES:
-        return _integer(column, value)
-    if name == "io.debezium.time.ZonedTime" and isinstance(value, str):
-        return value[:-1] if value.endswith("Z") else value
-    if name in (_DECIMAL, _VARIABLE_DECIMAL):
-        return _decimal(column, value, schema or {})
     if kind in ("float", "float32", "float64", "double") and base == "decimal":
         raise Unverifiable(
             f"column {column!r}: a decimal sent as a double (decimal.handling.mode=double) has lost digits; "
@@ -83,10 +74,35 @@ def convert(column: str, value: Any, schema: dict[str, Any] | None, cql: str | N
     if base == "boolean" and type(value) is int and value in (0, 1):
         return bool(value)  # MySQL's TINYINT(1)
     if kind == "array" and isinstance(value, list):
-        element = (schema or {}).get("items")
-        inner = cql[cql.index("<") + 1 : cql.rindex(">")] if cql and "<" in cql else None
-        return [convert(column, v, element, inner, binary_mode) for v in value]
+        return _elements(column, value, schema or {}, cql, binary_mode)
     return value
+
+
+def _elements(column: str, value: list[Any], schema: dict[str, Any], cql: str | None, binary_mode: str) -> list[Any]:
+    """An array's elements, each by the array's element schema and the collection's element type."""
+    inner = cql[cql.index("<") + 1 : cql.rindex(">")] if cql and "<" in cql else None
+    return [convert(column, v, schema.get("items"), inner, binary_mode) for v in value]
+
+
+_SEMANTIC = frozenset({*_TIMESTAMPS, *_TIMES_NS, *_DATES, "io.debezium.time.ZonedTime", _DECIMAL, _VARIABLE_DECIMAL})
+
+
+def _semantic(column: str, value: Any, name: str, schema: dict[str, Any]) -> Any:
+    """A value whose schema names its meaning (times, dates, decimals)."""
+    if name in _TIMESTAMPS:
+        return _integer(column, value) // _TIMESTAMPS[name]
+    if name in _TIMES_NS:
+        return _integer(column, value) * _TIMES_NS[name]
+    if name in _DATES:
+        return _integer(column, value)
+    if name == "io.debezium.time.ZonedTime":
+        return value[:-1] if isinstance(value, str) and value.endswith("Z") else value
+    return _decimal(column, value, schema)
+
+
+def _check_sent(column: str, value: Any, schema: dict[str, Any] | None) -> None:
+    if value == UNAVAILABLE or (isinstance(value, str) and _is_unavailable_bytes(value, schema)):
+        raise Unverifiable(f"column {column!r}: Debezium did not send its value (an unchanged TOAST column)")
 
 
 def _is_unavailable_bytes(value: str, schema: dict[str, Any] | None) -> bool:

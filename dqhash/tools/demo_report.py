@@ -23,15 +23,7 @@ def report(
 ) -> int:
     print("\n" + render_table(workload.snapshot_report))
     first = [r for r in out.audit_records if r.get("table") == table_workload.DEFAULT_TABLE]
-    sections = _expected_and_actual(workload, out, first)
-    for work in tables:
-        actual = Counter(r["status"] for r in out.audit_records if r.get("table") == work.spec.name)
-        key = ", ".join(work.spec.key)
-        renamed = ", ".join(f"{a} (cloud {b})" for a, b in work.spec.rename.items())
-        title = f"table {work.spec.name}: key ({key})" + (f", renamed {renamed}" if renamed else "")
-        sections.append(
-            (title, [(s, work.expected.get(s, 0), actual.get(s, 0)) for s in sorted(set(work.expected) | set(actual))])
-        )
+    sections = _expected_and_actual(workload, out, first) + [_table_section(work, out) for work in tables]
     differing = [r for r in first if r["status"] in _DIFFERING]
     # the demo's rows differ in their name alone: every hash difference must say so
     named = sum(1 for r in differing if r.get("differing_columns") == ["name"])
@@ -47,12 +39,7 @@ def report(
         f"\ndqhash demo: {len(workload.onprem)} on-prem events of {table_workload.DEFAULT_TABLE} ({extra}); cloud copy "
         f"of {workload.cloud_rows} rows read by the cloud hash producer; {rechecked} verdicts came after rechecks"
     )
-    print(f"{'outcome':40s} {'expected':>9s} {'actual':>9s}")
-    rows = [row for _, section in sections for row in section]
-    for title, section in sections:
-        print(f"-- {title}")
-        for name, expected, actual in section:
-            print(f"   {name:37s} {expected:9d} {actual:9d}{'' if expected == actual else '   <-- differs'}")
+    rows = _print_sections(sections)
     if differing:
         example = {k: differing[0][k] for k in ("pk", "status", "reason", "differing_columns", "snapshot_id")}
         print(f"\na mismatch with its columns named: {orjson.dumps(example).decode()}")
@@ -107,6 +94,25 @@ def _expected_and_actual(workload: Workload, out: Outputs, first: list[dict]) ->
             ],
         ),
     ]
+
+
+def _print_sections(sections: list[tuple[str, list[Row]]]) -> list[Row]:
+    """Each section's rows, expected next to actual; returns every row."""
+    print(f"{'outcome':40s} {'expected':>9s} {'actual':>9s}")
+    for title, section in sections:
+        print(f"-- {title}")
+        for name, expected, actual in section:
+            print(f"   {name:37s} {expected:9d} {actual:9d}{'' if expected == actual else '   <-- differs'}")
+    return [row for _, section in sections for row in section]
+
+
+def _table_section(work: table_workload.TableWork, out: Outputs) -> tuple[str, list[Row]]:
+    """One extra table's verdicts next to what it expects, under a title naming its key and renames."""
+    actual = Counter(r["status"] for r in out.audit_records if r.get("table") == work.spec.name)
+    key = ", ".join(work.spec.key)
+    renamed = ", ".join(f"{a} (cloud {b})" for a, b in work.spec.rename.items())
+    title = f"table {work.spec.name}: key ({key})" + (f", renamed {renamed}" if renamed else "")
+    return title, [(s, work.expected.get(s, 0), actual.get(s, 0)) for s in sorted(set(work.expected) | set(actual))]
 
 
 def _rows(expected: Counter, actual: Counter) -> list[Row]:
