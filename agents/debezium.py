@@ -10,14 +10,13 @@ acknowledged, so a crash reads it again and the Topic-1 records it sends again a
 from __future__ import annotations
 
 import logging
-import re
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from dqhash.core.catalog import TableSpec
-from dqhash.core.contracts import Rejection, canonical_pk
-from dqhash.core.debezium import Tombstone, onprem_record, read_change
+from dqhash.core.contracts import canonical_pk
+from dqhash.core.debezium import Refusal, Tombstone, onprem_record, read_change, refuse
 from dqhash.core.hashing import RowHasher
 from dqhash.core.outputs import dlq_headers
 from dqhash.core.records import Out
@@ -55,24 +54,17 @@ class DebeziumReader:
         if isinstance(change, Tombstone):
             self.tombstones += 1
             return None
-        if not isinstance(change, Rejection):
+        if not isinstance(change, Refusal):
             spec = self.catalog.get(change.table)
             made = onprem_record(change, spec, self.hasher(spec)) if spec is not None else None
             if isinstance(made, dict):
                 pk = pair_key(change.table, canonical_pk(list(change.key)), self.catalog.default)
                 return Out(settings.onprem_topic, pk.encode(), orjson.dumps(made))
-            change = made if isinstance(made, Rejection) else Rejection("UNKNOWN_TABLE", "no catalog entry")  # type: ignore[arg-type]
-        reason = str(getattr(change.reason, "value", change.reason))
+            change = made if made is not None else refuse("UNKNOWN_TABLE", "no catalog entry", change.table)
+        reason = str(change.reason)
         log.warning("change %s[%d]@%d refused (%s): %s", topic, partition, offset, reason, change.message)
-        table = _table(change.message)
-        headers_out = dlq_headers(reason, change.message, topic, partition, offset, found, table)
+        headers_out = dlq_headers(reason, change.message, topic, partition, offset, found, change.table)
         return Out(settings.dlq_topic, key, value or b"", headers_out)
-
-
-def _table(message: str) -> str | None:
-    """The table a refusal names ("table shop.orders: ..."), for the dead letter's dq.table header."""
-    match = re.match(r"table '?([A-Za-z0-9_$.\-]+)'?", message)
-    return match.group(1) if match else None
 
 
 def register(runtime: Runtime) -> Any:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from dqhash.cli.common import CASSANDRA, EXIT_OK, EXIT_USAGE, command, fail, load_settings
+from dqhash.cli.common import CASSANDRA, EXIT_OK, EXIT_USAGE, cassandra_unreachable, command, fail, load_settings
 
 READS = (*CASSANDRA, "DQHASH_CASSANDRA_AUDIT_KEYSPACE")
 
@@ -36,9 +36,7 @@ def run_migrate(args: argparse.Namespace) -> int:
     except Exception as exc:
         return fail(
             "cassandra migrate",
-            f"cannot reach Cassandra at {','.join(settings.cassandra_contact_points)}:{settings.cassandra_port} "
-            f"({type(exc).__name__}); check DQHASH_CASSANDRA_CONTACT_POINTS, DQHASH_CASSANDRA_PORT and the "
-            "DQHASH_CASSANDRA_USERNAME / PASSWORD / TLS settings",
+            cassandra_unreachable(settings, exc),
         )
     try:
         ran = migrate(session, keyspace)

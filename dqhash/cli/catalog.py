@@ -7,7 +7,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dqhash.cli.common import CASSANDRA, EXIT_BAD_INPUT, EXIT_OK, EXIT_USAGE, command, fail, load_settings
+from dqhash.cli.common import (
+    CASSANDRA,
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    EXIT_USAGE,
+    cassandra_unreachable,
+    command,
+    fail,
+    load_settings,
+)
 
 
 def add(commands: Any) -> None:
@@ -46,9 +55,7 @@ def run_discover(args: argparse.Namespace) -> int:
     except Exception as exc:
         return fail(
             "catalog discover",
-            f"cannot reach Cassandra at {','.join(settings.cassandra_contact_points)}:{settings.cassandra_port} "
-            f"({type(exc).__name__}); check DQHASH_CASSANDRA_CONTACT_POINTS, DQHASH_CASSANDRA_PORT and the "
-            "DQHASH_CASSANDRA_USERNAME / PASSWORD / TLS settings",
+            cassandra_unreachable(settings, exc),
         )
     try:
         specs, notes = discover(session.cluster.metadata, args.keyspace, args.onprem_schema)

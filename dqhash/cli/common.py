@@ -133,3 +133,12 @@ def split(text: str | None) -> list[str] | None:
 def fail(command_name: str, message: str, status: int = EXIT_BAD_INPUT) -> int:
     print(f"dqhash {command_name}: {message}", file=sys.stderr)
     return status
+
+
+def cassandra_unreachable(settings: Any, exc: Exception) -> str:
+    """Why a command could not reach Cassandra, and the settings to check."""
+    return (
+        f"cannot reach Cassandra at {','.join(settings.cassandra_contact_points)}:{settings.cassandra_port} "
+        f"({type(exc).__name__}); check DQHASH_CASSANDRA_CONTACT_POINTS, DQHASH_CASSANDRA_PORT and the "
+        "DQHASH_CASSANDRA_USERNAME / PASSWORD / TLS settings"
+    )

@@ -55,8 +55,16 @@ class Tombstone(NamedTuple):
     key: bytes | None
 
 
-def refuse(reason: str, message: str) -> Rejection:
-    return Rejection(reason, message)  # type: ignore[arg-type]
+class Refusal(Rejection):
+    """A change refused, with the table it belongs to when that is known (its dead letter's ``dq.table``)."""
+
+    table: str | None
+
+
+def refuse(reason: str, message: str, table: str | None = None) -> Refusal:
+    refusal = Refusal(reason, message)  # type: ignore[arg-type]
+    refusal.table = table
+    return refusal
 
 
 def read_change(
@@ -179,7 +187,9 @@ def _table_name(source: Mapping[str, Any]) -> str:
 def _spec(catalog: Catalog, name: str) -> TableSpec | Rejection:
     spec = catalog.get(name)
     if spec is None:
-        return refuse(UNKNOWN_TABLE, f"table {name!r} (from source.schema/db and source.table) is not in the catalog")
+        return refuse(
+            UNKNOWN_TABLE, f"table {name!r} (from source.schema/db and source.table) is not in the catalog", name
+        )
     return spec
 
 
@@ -199,16 +209,16 @@ def _change(
     columns = spec.key or tuple(key_row)
     missing = [c for c in columns if key_row.get(c) is None]
     if missing or not columns:
-        return refuse(UNDECODABLE, f"table {spec.name}: no value for key column(s) {missing or 'any'}")
+        return refuse(UNDECODABLE, f"table {spec.name}: no value for key column(s) {missing or 'any'}", spec.name)
     try:
         key = tuple(
             _key_value(convert(c, key_row[c], key_fields.get(c), spec.types.get(c), binary_mode)) for c in columns
         )
         row = _row(spec, image, schemas, binary_mode) if op != "d" else None
     except Unverifiable as exc:
-        return refuse(UNVERIFIABLE, f"table {spec.name}: {exc}")
+        return refuse(UNVERIFIABLE, f"table {spec.name}: {exc}", spec.name)
     except Undecodable as exc:
-        return refuse(UNDECODABLE, f"table {spec.name}: {exc}")
+        return refuse(UNDECODABLE, f"table {spec.name}: {exc}", spec.name)
     return _timed(spec, op, key, row, source, envelope_ts)
 
 
@@ -234,7 +244,7 @@ def _timed(
     if type(ts) is str and ts.isdigit():
         ts = int(ts)
     if type(ts) is not int:
-        return refuse(UNDECODABLE, f"table {spec.name}: no commit time (source.ts_ms)")
+        return refuse(UNDECODABLE, f"table {spec.name}: no commit time (source.ts_ms)", spec.name)
     position = next((str(source[f]) for f in _POSITION_FIELDS if source.get(f) is not None), str(ts))
     return Change(spec.name, op, key, row, ts, position)
 
@@ -258,7 +268,7 @@ def onprem_record(change: Change, spec: TableSpec, hasher: RowHasher) -> dict[st
         try:
             digest, digests = hasher.hash_and_digests(change.row)
         except ValueError as exc:  # a value the spec cannot encode for its declared type
-            return refuse(UNDECODABLE, f"table {change.table}: {exc}")
+            return refuse(UNDECODABLE, f"table {change.table}: {exc}", change.table)
         record["hash_onprem"] = digest.digest
         record["hash_version"] = digest.version
         record["column_digests"] = digests
