@@ -22,6 +22,8 @@ from dqhash.engine.staged import StagedTable
 
 #: Header on audit / metrics records a new partition owner publishes again (see ``Takeover``).
 REPUBLISHED = [("dq.republished", b"1")]
+#: a closed window revised by late verdicts is published again at most this often
+REPUBLISH_EVERY_MS = 1_000
 
 
 class WindowBook:
@@ -92,14 +94,28 @@ class WindowBook:
             open_windows.discard(start)
             closed.add(start)
             outs.append(self._publish(staged, partition, start, now, close=True))
-        for start in sorted(self.republish.pop(partition, ())):
-            outs.append(self._publish(staged, partition, start, now, close=False))
+        outs.extend(self._republish_due(staged, partition, now))
         for start in [s for s in closed if s + size + self.retention_ms <= now]:
             closed.discard(start)
             expired = staged.window(partition, window_key(partition, start))
             if expired is not None:  # its problems no longer count against the tables' caps
                 self.caps.counted(partition, expired["counts"], -1)
             staged.put_window(partition, window_key(partition, start), None)
+        return outs
+
+    def _republish_due(self, staged: StagedTable, partition: int, now: int) -> list[Out]:
+        """Revised windows published again, each at most once a second (``REPUBLISH_EVERY_MS``): late verdicts
+        trickle in over many ticks, and a record that carries every table's counts is not worth sending on each."""
+        revised = self.republish.get(partition)
+        if not revised:
+            return []
+        outs = []
+        for start in sorted(revised):
+            window = staged.window(partition, window_key(partition, start))
+            if window is not None and now - window.get("published_ms", 0) < REPUBLISH_EVERY_MS:
+                continue  # published less than a window ago: the next tick past it sends the newest counts
+            revised.discard(start)
+            outs.append(self._publish(staged, partition, start, now, close=False))
         return outs
 
     def _publish(self, staged: StagedTable, partition: int, start: int, now: int, close: bool) -> Out:

@@ -17,6 +17,7 @@ every sample still reaches the agent, none is sampled away.
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -121,8 +122,14 @@ class Metrics:
         on_time_ms: int | None = None,
         columns: tuple[str, ...] | None = None,
         max_tables: int = 100,
+        hand_over_s: float = 0.0,
     ) -> None:
         self.enabled = enabled
+        #: a batch's tallies are handed to the client at most this often: what a batch hands over grows with the
+        #: tables it touched (a line per status and table), not with its records, so a busy worker proving many
+        #: tables hands over once a second, not once a batch (0: at the end of every batch)
+        self.hand_over_s = hand_over_s
+        self._handed_over = time.monotonic()
         #: table → its ``table:`` tag, in order of first metric; past ``max_tables`` tables, ``table:_other``
         self._table_tags: dict[str, str] = {}
         self.max_tables = max_tables
@@ -132,8 +139,9 @@ class Metrics:
         #: the SLO budget from arrival to verdict (None: every verdict counts as on time)
         self.on_time_ms = on_time_ms
         self.client = None
-        #: counts and distribution samples held while a batch runs: (name, tags) → n, (name, tags) → samples
-        self._held: Counter | None = None
+        #: counts and distribution samples held since the last hand-over: (name, tags) → n, (name, tags) → samples
+        self._held: Counter = Counter()
+        self._in_batch = False
         self._samples: dict[tuple[str, tuple[str, ...]], list[int]] = {}
         #: a batch's verdicts: (status, late, on time) → n, and status → time-to-classify samples
         self._verdicts: Counter = Counter()
@@ -166,9 +174,10 @@ class Metrics:
         """One verdict: a tally and a sample while a batch runs (one a record), made counters at its end."""
         if self.client is None:
             return
-        if self._held is None:
+        if not self._in_batch:
             with self.batch():
                 self.classified(status, late, time_to_classify_ms, table)
+            self.hand_over()
             return
         on_time = not late and (self.on_time_ms is None or time_to_classify_ms <= self.on_time_ms)
         self._verdicts[status, late, on_time, self.table_tag(table)] += 1
@@ -234,33 +243,42 @@ class Metrics:
     def _count(self, name: str, tags: list[str] | None = None, n: int = 1) -> None:
         if self.client is None:
             return
-        if self._held is not None:
+        if self._in_batch:
             self._held[name, tuple(tags) if tags else ()] += n
         else:
             self.client.increment(name, n, tags=tags)
 
     @contextmanager
     def batch(self) -> Iterator[None]:
-        """Hold counters and samples until the end of the block, then send each (name, tags) once: counters
-        with their sum, distribution samples packed."""
-        if self._held is not None:  # already in a batch
+        """Hold counters and samples through the block, and hand them over once ``hand_over_s`` has passed since
+        the last time: each (name, tags) once, counters with their sum, distribution samples packed."""
+        if self._in_batch:
             yield
             return
-        self._held = Counter()
+        self._in_batch = True
         try:
             yield
         finally:
-            self._fold_verdicts()
-            held, self._held = self._held, None
-            samples, self._samples = self._samples, {}
-            for (name, tags), n in held.items():
-                self._count(name, list(tags) or None, n)
-            for (name, tags), values in samples.items():
-                for start in range(0, len(values), PACKED_SAMPLES):
-                    # the client formats the value with str(): a packed value is a protocol v1.1 line
-                    self.client.distribution(
-                        name, ":".join(map(str, values[start : start + PACKED_SAMPLES])), tags=list(tags)
-                    )
+            self._in_batch = False
+            if time.monotonic() - self._handed_over >= self.hand_over_s:
+                self.hand_over()
+
+    def hand_over(self) -> None:
+        """Give the client every tally and sample held so far (it sends them with its next flush)."""
+        self._handed_over = time.monotonic()
+        if self.client is None:
+            return
+        self._fold_verdicts()
+        held, self._held = self._held, Counter()
+        samples, self._samples = self._samples, {}
+        for (name, tags), n in held.items():
+            self.client.increment(name, n, tags=list(tags) or None)
+        for (name, tags), values in samples.items():
+            for start in range(0, len(values), PACKED_SAMPLES):
+                # the client formats the value with str(): a packed value is a protocol v1.1 line
+                self.client.distribution(
+                    name, ":".join(map(str, values[start : start + PACKED_SAMPLES])), tags=list(tags)
+                )
 
     def _fold_verdicts(self) -> None:
         """The batch's verdict tallies as the counters and samples each verdict stands for."""
@@ -315,6 +333,7 @@ class Metrics:
         """Sends what the client aggregated and buffered (its thread does it every 0.3 s; this is for shutdown)."""
         if self.client is not None:
             try:
+                self.hand_over()
                 self.client.flush_aggregated_metrics()
                 self.client.flush()
             except Exception:  # a metrics problem must never break shutdown

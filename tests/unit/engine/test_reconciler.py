@@ -11,6 +11,7 @@ from dqhash.core.partitioning import partition_for
 from dqhash.core.window_keys import is_window_key, window_key, window_partition_of
 from dqhash.engine.reconciler import Reconciler
 from dqhash.engine.routing import SIDE_HEADER
+from dqhash.engine.window_book import REPUBLISH_EVERY_MS
 from dqhash.ops.dogstatsd import Metrics
 from dqhash.settings import load
 
@@ -278,6 +279,8 @@ def test_a_closed_window_changed_by_a_late_verdict_is_republished_after_a_restar
     r.on_input("cloud", "topic2", p, 1, b"k1", cloud(ts=T0 + 95_000), [])  # late MATCH: revision 2, unpublished
     fresh = Reconciler(r.settings, pairs, r.metrics, r.scan, clock)
     fresh.rebuild(range(N))
+    assert [o for o in tick(fresh, p) if o.topic == "dq-metrics"] == []  # published less than a second ago
+    clock.now += REPUBLISH_EVERY_MS
     [revised] = [orjson.loads(o.value) for o in tick(fresh, p) if o.topic == "dq-metrics"]
     assert revised["revision"] == 2 and revised["counts"] == {"MISSING_CLOUD": 1, "LATE_MATCH": 1}
     assert [o for o in tick(fresh, p) if o.topic == "dq-metrics"] == []  # published once
@@ -419,3 +422,23 @@ def test_a_tick_read_again_by_a_new_owner_sweeps_no_further_than_its_sender_so_e
     assert audits(tick_at(9, T0 + 94_000, T0 + 94_000)) == []
     assert [a["pk"] for a in audits(tick_at(11, T0 + 200_000, T0 + 200_000))] == [pk2]
     assert total_counts(pairs)["MISSING_CLOUD"] == 1 and total_counts(pairs)["MISMATCH"] == 1
+
+
+def test_a_window_revised_on_every_tick_is_published_again_at_most_once_a_second(rig):
+    r, clock, _, _ = rig
+    p = home("k1")
+    keys = [k for k in (f"k{n}" for n in range(200)) if home(k) == p][:6]
+    for n, key in enumerate(keys):
+        r.on_input("onprem", "topic1", p, n, key.encode(), event(pk=key, event_id=f"e{n}"), [])
+    clock.now = T0 + 90_000
+    [closed] = [o for o in tick(r, p) if o.topic == "dq-metrics"]
+    published = []
+    for n, key in enumerate(keys):  # a late hash on each tick, ticks 200 ms apart
+        clock.now += 200
+        r.on_input("cloud", "topic2", p, n, key.encode(), cloud(pk=key, ts=clock.now), [])
+        published += [orjson.loads(o.value) for o in tick(r, p) if o.topic == "dq-metrics"]
+    assert [w["revision"] for w in published] == [6]  # one record a second, with every revision folded in
+    assert published[0]["counts"]["LATE_MATCH"] == 5
+    clock.now += REPUBLISH_EVERY_MS
+    [last] = [orjson.loads(o.value) for o in tick(r, p) if o.topic == "dq-metrics"]
+    assert last["revision"] == 7 and last["counts"]["LATE_MATCH"] == 6 and tick(r, p) == []

@@ -125,7 +125,7 @@ def test_counts_held_in_a_batch_reach_the_wire_summed(agent):
             metrics.dead_lettered("MISSING_PK", "topic1")
         # held, not yet handed to the client: three verdicts tallied, two counters
         assert sum(metrics._verdicts.values()) == 3 and sum(metrics._held.values()) == 2
-    assert metrics._held is None
+    assert not metrics._held and not metrics._verdicts  # handed over at the batch's end (hand_over_s=0)
     metrics.flush()
     lines = read_lines(agent, ["dq_hash_match:", "dq_classified_on_time:", "dq_missing_pk:"])
     metrics.close()
@@ -135,6 +135,39 @@ def test_counts_held_in_a_batch_reach_the_wire_summed(agent):
     )
     missing_pk = next(line for line in lines if line.startswith("dq_missing_pk:"))
     assert missing_pk.startswith("dq_missing_pk:1|c|#") and "reason:MISSING_PK" in missing_pk
+
+
+def test_a_busy_worker_hands_its_batches_over_once_per_interval_with_nothing_lost(agent):
+    metrics = Metrics("127.0.0.1", agent.getsockname()[1], ["service:dqhash"], hand_over_s=3600)
+    for n in range(5):  # five batches within the interval: held, not handed over
+        with metrics.batch():
+            metrics.classified("MATCH", False, 10, f"shop.t{n % 2}")
+        assert sum(metrics._verdicts.values()) == n + 1
+    metrics._handed_over -= 3600  # the interval has passed
+    with metrics.batch():
+        metrics.classified("MISMATCH", False, 10, "shop.t0")
+    assert not metrics._verdicts and not metrics._held  # the second passed: all six handed over at once
+    metrics.flush()
+    lines = read_lines(agent, ["dq_hash_match:", "dq_hash_mismatch:"])
+    metrics.close()
+    matches = {
+        next(t for t in line.split("|#", 1)[1].split(",") if t.startswith("table:")): line.split("|", 1)[0]
+        for line in lines
+        if line.startswith("dq_hash_match:")
+    }
+    assert matches == {"table:shop.t0": "dq_hash_match:3", "table:shop.t1": "dq_hash_match:2"}
+    assert any(line.startswith("dq_hash_mismatch:1|c") for line in lines)
+
+
+def test_what_is_held_reaches_the_wire_at_flush_even_before_the_interval(agent):
+    metrics = Metrics("127.0.0.1", agent.getsockname()[1], ["service:dqhash"], hand_over_s=3600)
+    with metrics.batch():
+        metrics.classified("MISSING_CLOUD", False, 10)
+    assert sum(metrics._verdicts.values()) == 1
+    metrics.flush()  # shutdown: nothing held back
+    lines = read_lines(agent, ["dq_missing_cloud:"])
+    metrics.close()
+    assert any(line.startswith("dq_missing_cloud:1|c") for line in lines)
 
 
 def test_column_mismatches_are_tagged_by_the_schemas_columns_never_by_the_data(agent):
