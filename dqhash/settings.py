@@ -361,6 +361,18 @@ class Settings:
         "with SASL_*: the SASL password (secret: never logged or shown)",
         secret,
     )
+    source_url: str = setting(
+        "DQHASH_SOURCE_URL",
+        "",
+        "the on-prem source database `dqhash snapshot publish --source` reads (postgresql://user@host:5432/db; no password in it); --source wins",
+        text,
+    )
+    source_password: Secret = setting(
+        "DQHASH_SOURCE_PASSWORD",
+        "",
+        "the source database's password (secret: never logged or shown; libpq's PGPASSWORD and ~/.pgpass work too)",
+        secret,
+    )
     kafka_ssl_ca: str = setting(
         "DQHASH_KAFKA_SSL_CA",
         "",

@@ -29,7 +29,7 @@ from dqhash.core.canonical import CanonicalError
 from dqhash.core.hashing import HashConfigError, RowHasher, parse_type_declarations
 
 REPORTS = (*KAFKA, "DQHASH_SNAPSHOT_TOPIC", "DQHASH_PARTITIONS", "DQHASH_CATALOG")
-PUBLISHES = (*REPORTS, "DQHASH_ONPREM_TOPIC", *HASHING)
+PUBLISHES = (*REPORTS, "DQHASH_ONPREM_TOPIC", *HASHING, "DQHASH_SOURCE_URL", "DQHASH_SOURCE_PASSWORD")
 SCANS = (*REPORTS, "DQHASH_CLOUD_TOPIC", *HASHING, *CLOUD_STORE)
 
 
@@ -44,10 +44,21 @@ def add(commands: Any) -> None:
     publish = command(
         actions,
         "publish",
-        "hash an on-prem export (JSON Lines or CSV) by the spec and publish it to Topic-1",
+        "hash the on-prem table (an export, or the source database) by the spec and publish it to Topic-1",
         PUBLISHES,
     )
-    publish.add_argument("export", help="the export file (JSON Lines, or CSV with a header); - for stdin")
+    publish.add_argument(
+        "export", nargs="?", help="the export file (JSON Lines, or CSV with a header); - for stdin; or give --source"
+    )
+    publish.add_argument(
+        "--source",
+        help="read the --table from this database instead (postgresql://user@host:5432/db; default "
+        "DQHASH_SOURCE_URL; the password from DQHASH_SOURCE_PASSWORD; docs/source.md)",
+    )
+    publish.add_argument(
+        "--source-table", help="with --source: the table in the source database (default: the --table's name)"
+    )
+    publish.add_argument("--fetch-rows", type=int, default=2000, help="with --source: rows per fetch (default 2000)")
     publish.add_argument("--format", choices=("jsonl", "csv"), help="default: from the file name (.csv), else jsonl")
     publish.add_argument("--key-columns", help="the primary key columns, in key order (default: the --table's key)")
     publish.add_argument(
@@ -181,6 +192,12 @@ def run_publish(args: argparse.Namespace) -> int:
         as_of = parse_timestamp(args.as_of) if args.as_of else now_ms()
     except TimestampError as exc:
         return fail("snapshot publish", f"--as-of: {exc}", EXIT_USAGE)
+    if args.source or (settings.source_url and args.export is None):
+        return _publish_source(args, settings, hasher, only, as_of)
+    if args.export is None:
+        return fail(
+            "snapshot publish", "give an export file (- for stdin), or --source to read the database", EXIT_USAGE
+        )
     key_columns = split(args.key_columns) if args.key_columns else list(args.spec.key if args.spec else ())
     if not key_columns:
         return fail("snapshot publish", "give --key-columns (or a --table whose catalog entry has a key)", EXIT_USAGE)
@@ -209,7 +226,49 @@ def run_publish(args: argparse.Namespace) -> int:
         return _published(settings, run, ColumnsError)
 
 
-def _published(settings: Any, run: Any, columns_error: type[Exception]) -> int:
+def _publish_source(args: argparse.Namespace, settings: Any, hasher: RowHasher, only: Any, as_of: int) -> int:
+    """``--source``: the --table read from the source database, its key and types from the database's catalog
+    where the table catalog does not declare them."""
+    from dqhash.source.database import SourceError, SourceTable, source_url
+    from dqhash.tools.snapshot.common import table_run
+    from dqhash.tools.snapshot.publish import ColumnsError, publish_rows, source_input
+
+    if args.export is not None:
+        return fail("snapshot publish", "give an export file or --source, not both", EXIT_USAGE)
+    name = args.source_table or args.table
+    if not name:
+        return fail(
+            "snapshot publish", "--source reads one table: give --table (a catalog table) or --source-table", EXIT_USAGE
+        )
+    try:
+        url = source_url(args.source or settings.source_url, settings.source_password.reveal())
+        table = SourceTable(url, name, args.spec, max(1, args.fetch_rows)).open()
+    except SourceError as exc:
+        return fail("snapshot publish", str(exc), EXIT_USAGE)
+    try:
+        key = split(args.key_columns) if args.key_columns else list(table.key)
+        types = {**table.types(), **_declared_types(args, settings)}
+        excluded = set(args.spec.exclude) if args.spec is not None else set()
+        fields = hasher.fields or [c for c in table.columns if c not in excluded]
+        hasher = RowHasher(hasher.strategy, fields, types)
+        partition_key = split(args.partition_key) if args.partition_key else key
+        run = publish_rows(
+            settings,
+            source_input(table),
+            table_run(args.snapshot_id, args.table),
+            hasher,
+            (key, partition_key, types),
+            args.splits,
+            only,
+            as_of,
+            args.table,
+        )
+        return _published(settings, run, (ColumnsError, SourceError))
+    finally:
+        table.close()
+
+
+def _published(settings: Any, run: Any, columns_error: type[Exception] | tuple[type[Exception], ...]) -> int:
     """Runs the publisher; its exit status, with one line saying what went wrong when something did."""
     try:
         errors = run_until_signal(run)

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from datetime import date, time
+from decimal import Decimal
 from enum import Enum
 from typing import Any, NamedTuple
+from uuid import UUID
 
 import orjson
 
@@ -128,6 +131,17 @@ class Rejection(NamedTuple):
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _VERSION = re.compile(r"v[0-9]+")
+
+
+def key_text(value: Any) -> str | int | None:
+    """A key column's value as ``canonical_pk`` takes it, from a database's typed value (a UUID, a date, a
+    decimal: their text, as both sides' drivers print it); None for a value no key can hold (a float, a
+    boolean, a collection). Aware timestamps must be made naive UTC first, as Cassandra's driver returns them."""
+    if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    if isinstance(value, (UUID, Decimal, date, time)):
+        return str(value)
+    return None
 
 
 def canonical_pk(values: Sequence[str | int]) -> str:

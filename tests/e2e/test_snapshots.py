@@ -11,6 +11,7 @@ import time
 import urllib.request
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from dqhash.cloud.scanner import SQLiteRangeScan
 from dqhash.cloud.tokens import token_of
@@ -19,9 +20,11 @@ from dqhash.core.snapshot_report import build_report
 from dqhash.core.timeutil import now_ms
 from dqhash.core.token_ranges import range_of, split
 from dqhash.kafka.snapshot_log import read_snapshot_records
+from dqhash.source.database import source_url
 from dqhash.tools.snapshot.publish import publish
 from dqhash.tools.snapshot.scan import Checkpoint, scan
 from tests.e2e.conftest import onprem, sqlite_pipeline
+from tests.postgres_server import running_postgres
 
 pytestmark = pytest.mark.e2e
 
@@ -391,3 +394,59 @@ def test_the_load_generator_makes_the_verdicts_it_says_it_sent(snap):
         snap.run(asyncio.sleep(0.3))
     counts = {status: list(verdicts().values()).count(status) for status in expected}
     assert counts == expected, (counts, expected)
+
+
+@pytest.fixture(scope="module")
+def source_db():
+    with running_postgres() as url:
+        yield url
+
+
+def test_a_snapshot_run_reads_the_on_prem_side_straight_from_a_postgresql_source(snap, tmp_path, source_db):
+    """``snapshot publish --source``: the table read from a real PostgreSQL server, keyed by its primary key."""
+    tag = snap.pk()
+    name = f"public.src_{tag.replace('-', '_')}"
+    same = [(f"{tag}-s{i}", f"n{i}") for i in range(50)]
+    differ = [(f"{tag}-d{i}", f"n{i}") for i in range(5)]
+    missing = [(f"{tag}-x{i}", f"n{i}") for i in range(5)]
+    engine = create_engine(source_url(source_db))
+    with engine.begin() as connection:
+        connection.execute(text(f"CREATE TABLE {name} (id text PRIMARY KEY, name text, loaded_at timestamptz)"))
+        connection.execute(
+            text(f"INSERT INTO {name} VALUES (:id, :name, now())"),
+            [{"id": pk, "name": value} for pk, value in same + differ + missing],
+        )
+    engine.dispose()
+    put_rows(snap, same + [(pk, value + " (drifted)") for pk, value in differ])
+    snapshot_id = f"pg-{tag}"
+    published = cli(
+        snap, "snapshot", "publish", "--source", source_db, "--source-table", name, "--fetch-rows", "16",
+        "--snapshot-id", snapshot_id, "--splits", str(SPLITS),
+    )  # fmt: skip
+    assert published.returncode == 0, published.stderr
+    assert f"60 rows of {snapshot_id} published" in published.stderr
+    source = SQLiteRangeScan(snap.db_path, "rows", ["id"], {}, fetch_size=7)
+    try:
+        checkpoint = Checkpoint(tmp_path / f"scan-{snapshot_id}.json", snapshot_id, SPLITS)
+        assert snap.run(scan(snap.settings, source, HASHER, snapshot_id, SPLITS, None, 3, 0, checkpoint)) == 0
+    finally:
+        source.close()
+    report = wait_report(snap, snapshot_id)
+    counts = report["counts"]
+    assert (counts.get("MATCH"), counts.get("MISMATCH"), counts.get("MISSING_CLOUD")) == (50, 5, 5), report
+    assert report["rows"]["onprem"] == 60, report
+    mismatched = [r["pk"] for r in snapshot_audits(snap, snapshot_id) if r["status"] == "MISMATCH"]
+    assert sorted(mismatched) == sorted(pk for pk, _ in differ)
+
+
+def test_a_source_that_cannot_be_read_is_one_line_and_publishes_nothing(snap, source_db):
+    unknown = cli(
+        snap, "snapshot", "publish", "--source", source_db, "--source-table", "public.absent", "--snapshot-id", "x"
+    )
+    assert unknown.returncode == 2 and "no table public.absent in the source database" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
+    secret = source_db.replace("postgres@", "postgres:hunter2@")
+    leaked = cli(
+        snap, "snapshot", "publish", "--source", secret, "--source-table", "public.absent", "--snapshot-id", "x"
+    )
+    assert leaked.returncode == 2 and "DQHASH_SOURCE_PASSWORD" in leaked.stderr and "hunter2" not in leaked.stderr

@@ -1,9 +1,10 @@
 """``dqhash snapshot publish``: the reference on-prem side of a snapshot run.
 
-Reads an export of the on-prem table (JSON Lines, or CSV with a header), hashes every row by the shared
-spec (``core.hashing``: the same hasher as ``dqhash hash``, values read exactly by ``loads_exact``), and
-publishes each as a ``SNAPSHOT`` row on Topic-1 at its PK's partition, then each partition's end marker.
-A row that cannot be read or hashed goes to the DLQ with its reason and line number; the run goes on.
+Reads the on-prem table, from an export (JSON Lines, or CSV with a header) or from the source database itself
+(``dqhash.source``), hashes every row by the shared spec (``core.hashing``: the same hasher as ``dqhash hash``,
+export values read exactly by ``loads_exact``), and publishes each as a ``SNAPSHOT`` row on Topic-1 at its PK's
+partition, then each partition's end marker. A row that cannot be read or hashed goes to the DLQ with its
+reason and line (or row) number; the run goes on.
 """
 
 from __future__ import annotations
@@ -14,18 +15,22 @@ import io
 import itertools
 import os
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import orjson
+
 from dqhash.cloud.tokens import TokenError, token_of
 from dqhash.core.canonical import CanonicalError
-from dqhash.core.contracts import canonical_pk
+from dqhash.core.contracts import canonical_pk, key_text
 from dqhash.core.hashing import RowHasher
 from dqhash.core.input_columns import JSON_ROWS_SAMPLED, absent_columns
 from dqhash.core.jsontext import JsonTextError, loads_exact
 from dqhash.core.outputs import dlq_headers
 from dqhash.core.token_ranges import range_of, split
 from dqhash.settings import Settings
+from dqhash.source.database import SourceTable
 from dqhash.tools.snapshot.common import SidePublisher, say
 
 
@@ -37,7 +42,33 @@ class ExportError(ValueError):
         self.reason = reason
 
 
-Row = tuple[int, bytes, dict[str, Any] | ExportError]
+#: (line or row number, the raw line: None for a database row, made only for a dead letter, the row or its error)
+Row = tuple[int, bytes | None, dict[str, Any] | ExportError]
+
+
+@dataclass
+class RowInput:
+    """Where a run's on-prem rows come from, and how far through them it is."""
+
+    columns: list[str]  # checked against what the run keys and hashes by, before anything is published
+    where: str  # what the columns were read from, for that check's message
+    rows: Iterator[Row]
+    origin: str  # the dead letters' source: ``snapshot-export:<path>``, ``snapshot-source:<table>``
+    total: int | None = None  # what progress counts towards: bytes of an export, rows of a table (an estimate)
+    counts_rows: bool = False  # progress by rows read rather than by bytes
+
+
+def source_input(table: SourceTable) -> RowInput:
+    """The rows of a table of the source database (opened), numbered from 1."""
+    rows = ((number, None, row) for number, row in enumerate(table.rows(), start=1))
+    where = f"table {table.name} of the source database"
+    return RowInput(table.columns, where, rows, f"snapshot-source:{table.name}", table.estimated_rows(), True)
+
+
+def export_input(path: Path | None, stream: BinaryIO, fmt: str) -> RowInput:
+    columns, where, rows = open_rows(stream, fmt)
+    total = os.path.getsize(path) if path is not None else None
+    return RowInput(columns, where, rows, f"snapshot-export:{path if path is not None else 'stdin'}", total)
 
 
 def open_rows(stream: BinaryIO, fmt: str) -> tuple[list[str], str, Iterator[Row]]:
@@ -72,10 +103,10 @@ def _snapshot_event(
     token_range = range_of(token_of(row, partition_key, types), ranges)
     if only_ranges is not None and token_range not in only_ranges:
         return None
-    values = [row[c] for c in key_columns]
-    if any(isinstance(v, bool) or not isinstance(v, (str, int)) for v in values):
+    values = [key_text(row[c]) for c in key_columns]
+    if any(v is None for v in values):
         raise ExportError("INVALID_PK", f"line {number}: key values must be strings or integers")
-    pk = canonical_pk(values)
+    pk = canonical_pk(values)  # type: ignore[arg-type]
     digest, columns = hasher.hash_and_digests(row)
     return pk, {
         "event_id": f"{snapshot_id}:{pk}",
@@ -136,49 +167,56 @@ async def publish(
     as_of_ms: int,
     table: str | None = None,
 ) -> int:
-    """Publish the export; returns the number of lines that went to the DLQ.
+    """Publish an export; returns the number of lines that went to the DLQ (see :func:`publish_rows`)."""
+    rows = export_input(path, stream, fmt)
+    keys = (key_columns, partition_key, types)
+    return await publish_rows(settings, rows, snapshot_id, hasher, keys, splits, only_ranges, as_of_ms, table)
+
+
+async def publish_rows(
+    settings: Settings,
+    rows: RowInput,
+    snapshot_id: str,
+    hasher: RowHasher,
+    keys: tuple[Sequence[str], Sequence[str], dict[str, str]],
+    splits: int,
+    only_ranges: set[int] | None,
+    as_of_ms: int,
+    table: str | None = None,
+) -> int:
+    """Publish the rows; returns the number that went to the DLQ. ``keys``: the key columns, the partition key
+    and the declared types.
 
     Raises :class:`ColumnsError` before writing anything when a column it is told to hash or key by is not in
-    the export."""
+    the input."""
+    key_columns, partition_key, types = keys
     ranges = split(splits)
-    total_bytes = os.path.getsize(path) if path is not None else None
-    columns, where, rows = open_rows(stream, fmt)
     named = {
         "--key-columns": key_columns,
         "--partition-key": partition_key,
         "--fields": hasher.fields,
         "--types": list(types),
     }
-    problem = absent_columns(columns, named, where) if columns else None  # an empty table has no columns to check
+    problem = absent_columns(rows.columns, named, rows.where) if rows.columns else None  # an empty table: none
     if problem is not None:
         raise ColumnsError(problem)
     extra = {"splits": splits, "ranges": sorted(only_ranges) if only_ranges is not None else None}
     side = await SidePublisher(settings, "onprem", snapshot_id, settings.onprem_topic, extra, table).start()
-    source = str(path) if path is not None else "stdin"
     try:
         read = 0
-        for number, raw, row in rows:
-            read += len(raw) + 1
+        for number, raw, row in rows.rows:
+            read += 1 if rows.counts_rows else len(raw or b"") + 1
             try:
-                made = _snapshot_event(
-                    number, row, snapshot_id, hasher, (key_columns, partition_key, types), ranges, only_ranges
-                )
+                made = _snapshot_event(number, row, snapshot_id, hasher, keys, ranges, only_ranges)
             except (ExportError, TokenError, CanonicalError, ValueError) as exc:
-                reason = exc.reason if isinstance(exc, ExportError) else "INVALID_ROW"
-                say(f"dqhash snapshot publish: {exc}" if isinstance(exc, ExportError) else f"line {number}: {exc}")
-                await side.dead_letter(raw, dlq_headers(reason, str(exc), f"snapshot-export:{source}", 0, number, None))
+                await _dead_letter(side, rows.origin, number, raw, row, exc)
                 continue
             if made is None:
                 continue  # outside the token ranges this run covers
             pk, event = made
             event["event_ts"] = as_of_ms
             await side.send(pk, event)
-            if total_bytes:
-                percent = min(99.9, 100.0 * read / total_bytes)
-                eta = (total_bytes - read) / (read / side.elapsed())
-                await side.progress("running", percent=round(percent, 1), eta_s=round(eta, 1) if eta else None)
-            else:
-                await side.progress("running")
+            await _progress(side, read, rows.total)
         await side.finish(as_of_ms)
         say(
             f"dqhash snapshot publish: {side.rows:,} rows of {snapshot_id} published to {settings.onprem_topic} "
@@ -193,3 +231,22 @@ async def publish(
         raise
     finally:
         await side.stop()
+
+
+async def _dead_letter(
+    side: SidePublisher, origin: str, number: int, raw: bytes | None, row: Any, exc: Exception
+) -> None:
+    reason = exc.reason if isinstance(exc, ExportError) else "INVALID_ROW"
+    say(f"dqhash snapshot publish: {exc}" if isinstance(exc, ExportError) else f"line {number}: {exc}")
+    if raw is None:  # a database row: its values as JSON text, whatever their type
+        raw = orjson.dumps(row, default=str, option=orjson.OPT_NON_STR_KEYS)
+    await side.dead_letter(raw, dlq_headers(reason, str(exc), origin, 0, number, None))
+
+
+async def _progress(side: SidePublisher, read: int, total: int | None) -> None:
+    if not total:
+        await side.progress("running")
+        return
+    percent = min(99.9, 100.0 * read / total)
+    eta = (total - read) / (read / side.elapsed()) if read < total else 0.0
+    await side.progress("running", percent=round(percent, 1), eta_s=round(eta, 1) if eta else None)
