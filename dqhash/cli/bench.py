@@ -37,6 +37,12 @@ def add(commands: Any) -> None:
         default=1000,
         help="with --tables: rows of each table in the snapshot run (0: no snapshot run)",
     )
+    bench.add_argument(
+        "--source",
+        help="instead: a snapshot publish read from this PostgreSQL database (a scratch schema dqhash_bench is "
+        "made and its table dropped), against the bare hasher (docs/source.md)",
+    )
+    bench.add_argument("--source-rows", type=int, default=200_000, help="with --source: rows (default 200,000)")
     bench.set_defaults(run=run)
 
     domain = command(
@@ -52,6 +58,12 @@ def add(commands: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     if not 1 <= args.workers <= 8:
         return fail("bench", "--workers must be between 1 and 8", EXIT_USAGE)
+    if args.source is not None:
+        if args.source_rows < 1000:
+            return fail("bench", "--source-rows must be at least 1000", EXIT_USAGE)
+        from dqhash.tools.bench import source
+
+        return source.main(args.source, args.source_rows, args.json)
     if args.tables is not None:
         if not 2 <= args.tables <= 10_000 or args.pairs < args.tables:
             return fail("bench", "--tables must be between 2 and 10000, and at most --pairs", EXIT_USAGE)

@@ -11,7 +11,7 @@ The password never travels in the URL: it comes from DQHASH_SOURCE_PASSWORD (or 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 from sqlalchemy import Column, MetaData, Table, create_engine, inspect, select, text
@@ -60,6 +60,7 @@ class SourceTable:
         self.engine: Engine | None = None
         self.kinds: dict[str, SourceType] = {}
         self._table: Table | None = None
+        self._readings: list[Generator[dict[str, Any], None, None]] = []
 
     def open(self) -> SourceTable:
         """Connect, read the table's definition and map its types; raises :class:`SourceError`."""
@@ -77,9 +78,10 @@ class SourceTable:
         inspector = inspect(engine)
         if not inspector.has_table(self.table, schema=self.schema):
             raise SourceError(f"no table {self.name} in the source database {shown(self.url)}")
-        reflected = {c["name"]: c["type"] for c in inspector.get_columns(self.table, schema=self.schema)}
+        reflected = {str(c["name"]): c["type"] for c in inspector.get_columns(self.table, schema=self.schema)}
         if not self.key:
-            self.key = tuple(inspector.get_pk_constraint(self.table, schema=self.schema)["constrained_columns"])
+            primary = inspector.get_pk_constraint(self.table, schema=self.schema)["constrained_columns"]
+            self.key = tuple(str(column) for column in primary)
         if not self.key:
             raise SourceError(f"table {self.name} has no primary key: declare its key in the catalog (key = [...])")
         wanted = self._wanted(list(reflected))
@@ -130,7 +132,14 @@ class SourceTable:
         return int(estimate) if estimate is not None and estimate >= 0 else None
 
     def rows(self) -> Iterator[dict[str, Any]]:
-        """Every row, as the hasher takes it, read through a server-side cursor ``fetch_rows`` at a time."""
+        """Every row, as the hasher takes it, read through a server-side cursor ``fetch_rows`` at a time.
+
+        A reading left unfinished (a failed publish) holds its connection and transaction until :meth:`close`."""
+        reading = self._read()
+        self._readings.append(reading)
+        return reading
+
+    def _read(self) -> Generator[dict[str, Any], None, None]:
         assert self.engine is not None and self._table is not None, "open() first"
         kinds = self.kinds
         converts: list[tuple[str, Convert]] = [(c, k.convert) for c, k in kinds.items() if k.convert is not None]
@@ -138,8 +147,9 @@ class SourceTable:
         try:
             with self.engine.connect() as connection:
                 result = connection.execution_options(stream_results=True, yield_per=self.fetch_rows).execute(query)
-                for mapping in result.mappings():
-                    row = dict(mapping)
+                names = list(kinds)  # plain strings: the reflected names are str subclasses, which orjson refuses
+                for values in result:
+                    row = dict(zip(names, values))
                     for column, convert in converts:
                         value = row[column]
                         if value is not None:
@@ -149,6 +159,10 @@ class SourceTable:
             raise SourceError(f"reading {self.name} at {shown(self.url)} failed: {_first_line(exc)}") from None
 
     def close(self) -> None:
+        """End every reading still open (its cursor, transaction and connection), then the connection pool."""
+        for reading in self._readings:
+            reading.close()
+        self._readings.clear()
         if self.engine is not None:
             self.engine.dispose()
             self.engine = None

@@ -190,3 +190,22 @@ def test_the_password_comes_from_the_environment_and_is_never_shown():
     url = source_url("postgres://reader@db.example:5432/shop", "s3cret")
     assert url.drivername == "postgresql+psycopg" and url.password == "s3cret"
     assert "s3cret" not in url.render_as_string(hide_password=True)
+
+
+def test_rows_are_plain_json_ready_dicts_and_an_unfinished_reading_ends_at_close(server):
+    import orjson
+
+    source = table(server, "shop.many", fetch_rows=10)
+    rows = source.rows()
+    row = next(rows)
+    assert all(type(name) is str for name in row) and orjson.dumps(row)  # orjson refuses str subclasses as keys
+    source.close()  # a publish that failed half-way: its transaction must not stay open
+    engine = create_engine(source_url(server))
+    try:
+        with engine.connect() as connection:
+            open_transactions = connection.execute(
+                text("SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction'")
+            ).scalar()
+        assert open_transactions == 0
+    finally:
+        engine.dispose()
