@@ -5,11 +5,16 @@ record of the existing contract (``core.debezium``), keyed by its pair key, and 
 reconciler reads it like any producer's; a change it cannot read, or cannot verify exactly, goes to the DLQ
 with its reason. The agent writes no table, so it takes its records in batches; a batch is produced before it is
 acknowledged, so a crash reads it again and the Topic-1 records it sends again are the same events.
+
+A change topic partition is read in commit order, so after a batch the agent knows how far it has sent each
+table's changes: it writes that to every Topic-1 partition as a progress mark (``core.progress``) at most once a
+second, and again every few seconds, which is what each table's "verified through" time rests on.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -19,9 +24,11 @@ from dqhash.core.contracts import canonical_pk
 from dqhash.core.debezium import Refusal, Tombstone, onprem_record, read_change, refuse
 from dqhash.core.hashing import RowHasher
 from dqhash.core.outputs import dlq_headers
+from dqhash.core.progress import Progress, progress_record
 from dqhash.core.records import Out
 from dqhash.core.table_keys import pair_key
-from dqhash.kafka.topics import topics_matching
+from dqhash.core.tuples import build
+from dqhash.kafka.topics import partition_counts, topics_matching
 
 if TYPE_CHECKING:
     from dqhash.runtime import Runtime
@@ -29,15 +36,25 @@ if TYPE_CHECKING:
 log = logging.getLogger("dqhash.agents.debezium")
 #: changes taken at once from the change topics
 BATCH = 1_000
+#: progress marks are written at most this often, and at least this often once there are any (seconds)
+MARK_EVERY_S, MARK_AGAIN_S = 1.0, 5.0
 
 
 class DebeziumReader:
     """Change records → Topic-1 records and dead letters; one hasher per table, built once."""
 
-    def __init__(self, settings: Any) -> None:
+    def __init__(self, settings: Any, partitions: dict[str, int] | None = None) -> None:
         self.settings, self.catalog = settings, settings.catalog
         self._hashers: dict[str, RowHasher] = {}
         self.tombstones = 0
+        #: change topic → its partition count: a table's mark counts once each of its source partitions spoke
+        self.partitions = partitions or {}
+        #: (source partition "topic:partition", table) → the newest commit time of a change sent from it (produced
+        #: and acknowledged: a mark must never reach Kafka before the changes it speaks for), and of one read
+        self.sent_through: dict[tuple[str, str], int] = {}
+        self._read_through: dict[tuple[str, str], int] = {}
+        self._marked_at = 0.0
+        self._marked: dict[tuple[str, str], int] = {}
 
     def hasher(self, spec: TableSpec) -> RowHasher:
         hasher = self._hashers.get(spec.name)
@@ -59,6 +76,9 @@ class DebeziumReader:
             made = onprem_record(change, spec, self.hasher(spec)) if spec is not None else None
             if isinstance(made, dict):
                 pk = pair_key(change.table, canonical_pk(list(change.key)), self.catalog.default)
+                source = (f"{topic}:{partition}", change.table)
+                if change.source_ts > self._read_through.get(source, -1):
+                    self._read_through[source] = change.source_ts
                 return Out(settings.onprem_topic, pk.encode(), orjson.dumps(made))
             change = made if made is not None else refuse("UNKNOWN_TABLE", "no catalog entry", change.table)
         reason = str(change.reason)
@@ -66,9 +86,31 @@ class DebeziumReader:
         headers_out = dlq_headers(reason, change.message, topic, partition, offset, found, change.table)
         return Out(settings.dlq_topic, key, value or b"", headers_out)
 
+    def sent(self) -> None:
+        """The changes read so far are produced: the marks may speak for them."""
+        for source, through in self._read_through.items():
+            if through > self.sent_through.get(source, -1):
+                self.sent_through[source] = through
+
+    def marks(self, now: float) -> list[Out]:
+        """A progress record for every Topic-1 partition, when something moved a second ago or more, or when
+        the last were sent MARK_AGAIN_S ago (a new owner of a Topic-1 partition learns the marks again)."""
+        moved = self.sent_through != self._marked
+        if not self.sent_through or now - self._marked_at < (MARK_EVERY_S if moved else MARK_AGAIN_S):
+            return []
+        self._marked_at, self._marked = now, dict(self.sent_through)
+        marks = [
+            Progress(table, source, self.partitions.get(source.rpartition(":")[0], 1), through)
+            for (source, table), through in sorted(self.sent_through.items())
+        ]
+        value = orjson.dumps(progress_record(marks))
+        topic = self.settings.onprem_topic
+        return [build(Out, (topic, b"progress", value, None, p)) for p in range(self.settings.partitions)]
+
 
 def register(runtime: Runtime) -> Any:
-    """The agent on the change topics that match DQHASH_DEBEZIUM_TOPICS now (none: no agent, and a warning)."""
+    """The agent on the change topics that match DQHASH_DEBEZIUM_TOPICS now (none: no agent, and a warning), and
+    the timer that sends its progress marks again."""
     app, settings, outputs = runtime.app, runtime.settings, runtime.outputs
     names = topics_matching(settings, settings.debezium_topics)
     if not names:
@@ -80,7 +122,7 @@ def register(runtime: Runtime) -> Any:
         return None
     log.info("reading Debezium change topics %s", ", ".join(names))
     changes = app.topic(*names, key_serializer="raw", value_serializer="raw")
-    reader = DebeziumReader(settings)
+    reader = DebeziumReader(settings, partition_counts(settings, names))
 
     async def debezium_changes(stream: Any) -> None:
         """Read Debezium change events; publish each as its table's Topic-1 record."""
@@ -100,5 +142,13 @@ def register(runtime: Runtime) -> Any:
                 if out is not None:
                     outs.append(out)
             await outputs.produce(outs)
+            reader.sent()
+            await outputs.produce(reader.marks(time.monotonic()))  # after the changes they speak for
+
+    async def mark_again() -> None:
+        """Marks sent again while no change comes, so a new owner of a Topic-1 partition learns them."""
+        await outputs.produce(reader.marks(time.monotonic()))
+
+    app.timer(MARK_AGAIN_S, name=f"{__name__}.mark_again")(mark_again)
 
     return app.agent(changes, name=f"{__name__}.debezium_changes", concurrency=1)(debezium_changes)

@@ -24,11 +24,11 @@ import orjson
 from faust.web import Blueprint, Request, Response, View
 from faust.web.exceptions import ServiceUnavailable
 
+from dqhash.agents.web_group import GroupReads
 from dqhash.core.codec import decode_state
 from dqhash.core.partitioning import partition_for
 from dqhash.core.snapshot_report import build_report, summaries
 from dqhash.core.timeutil import now_ms
-from dqhash.core.window_keys import window_key
 from dqhash.kafka.snapshot_log import read_snapshot_records
 from dqhash.kafka.topic_reader import follow as follow_topic
 from dqhash.kafka.triage_log import follow
@@ -40,19 +40,22 @@ if TYPE_CHECKING:
 log = logging.getLogger("dqhash.web")
 
 RETRY_AFTER_S = 5
-PEER_TIMEOUT_S = 5.0
 
 
 blueprint = Blueprint("dqhash")
 
 
-class WebContext:
-    """What the views of one worker read, and the helpers they share: peers, gathering, listings."""
+class WebContext(GroupReads):
+    """What the views of one worker read, and the helpers they share: peers and gathering (``GroupReads``),
+    listings."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.app, self.settings = runtime.app, runtime.settings
         self.pairs = runtime.parts["pairs"]
         self.book = runtime.parts["reconciler"].reconciler.windows
+        #: each table's verified-through time on this worker's partitions, and the group's as last gathered
+        self.verified = runtime.parts["reconciler"].reconciler.verified
+        self.group_verified: dict[str, dict[int, int | None]] = {}
         #: the group's newest problems and dead letters, followed from the repair and DLQ topics
         self.recent = inspection.RecentOutputs(self.settings.view_max_items)
         self.output_topic = runtime.outputs.output_topic
@@ -64,76 +67,6 @@ class WebContext:
 
     def busy(self) -> bool:
         return bool(self.app.rebalancing or getattr(self.app, "in_recovery", False))
-
-    def self_url(self) -> str:
-        return str(self.app.conf.canonical_url).rstrip("/")
-
-    def peers(self) -> list[str]:
-        """The other workers of the group, by their canonical URLs (from the partition assignor)."""
-        try:
-            hosts = self.app.router.tables_metadata().keys()
-        except Exception:  # not assigned yet
-            return []
-        me = self.self_url()
-        return sorted(h.rstrip("/") for h in hosts if h.rstrip("/") != me)
-
-    async def gather(self, path: str) -> tuple[list[dict], list[str]]:
-        """``GET path`` (with ``local=1``) asked of every peer: their JSON answers and the peers that failed."""
-        headers = access.bearer(self.settings.web_token)
-
-        async def ask(peer: str) -> dict:
-            timeout = aiohttp.ClientTimeout(total=PEER_TIMEOUT_S)
-            request = self.app.http_client.get(f"{peer}{path}", timeout=timeout, headers=headers)
-            async with request as response:
-                if response.status != 200:
-                    raise RuntimeError(f"{peer} answered {response.status}")
-                answer: dict = orjson.loads(await response.read())
-                return answer
-
-        peers = self.peers()
-        results = await asyncio.gather(*(ask(p) for p in peers), return_exceptions=True)
-        answers, failed = [], []
-        for peer, result in zip(peers, results):
-            if isinstance(result, BaseException):
-                log.warning("peer %s did not answer %s: %s", peer, path, result)
-                failed.append(peer)
-            else:
-                answers.append(result)
-        return answers, failed
-
-    async def group_windows(
-        self, local: list[tuple[int, dict]]
-    ) -> tuple[list[tuple[int, dict]], dict[str, list[int]], list[str]]:
-        """Every worker's window records (this one's ``local`` and its peers'), the tables suspended at their
-        failure cap (table → partitions), and the peers that did not answer."""
-        answers, failed = await self.gather("/dq/windows?local=1")
-        suspended = self.book.caps.suspended_tables()
-        for answer in answers:
-            for table, partitions in answer.get("suspended", {}).items():
-                suspended[table] = sorted({*suspended.get(table, ()), *partitions})
-        records = [*local, *((start, window) for answer in answers for start, window in answer["items"])]
-        return records, suspended, failed
-
-    async def group_tables(self, table: str | None = None) -> tuple[list[dict], list[tuple[int, dict]], list[str]]:
-        """Every table's row (``ops.table_views``), the group's window records they come from, and the peers that
-        did not answer; the problems counted are ``table``'s only, when one is named."""
-        records, suspended, failed = await self.group_windows(self.local_windows())
-        problems = self.triage_book.annotate(list(self.recent.problems))
-        if table is not None:
-            problems = [p for p in problems if p.get("table") == table]
-        rows = table_views.table_rows(records, problems, self.catalog, self.settings.window_ms, suspended)
-        return rows, records, failed
-
-    def local_windows(self) -> list[tuple[int, dict]]:
-        """(window start, window record) for every window of this worker's partitions."""
-        records = []
-        book, pairs = self.book, self.pairs
-        for partition in sorted(book.partitions()):
-            for start in book.starts(partition):
-                raw = pairs.get(window_key(partition, start))
-                if raw is not None:
-                    records.append((start, orjson.loads(raw)))
-        return records
 
     def listing(
         self,
@@ -281,7 +214,8 @@ class WindowsView(_Json):
         ctx = self.ctx
         local = ctx.local_windows()
         if request.query.get("local"):  # a peer asking: this worker's per-partition records, unsummed
-            return self.ok({"items": local, "suspended": ctx.book.caps.suspended_tables()})
+            suspended, verified = ctx.book.caps.suspended_tables(), ctx.local_verified()
+            return self.ok({"items": local, "suspended": suspended, "verified": verified})
         records, _, failed = await ctx.group_windows(local)
         table = request.query.get("table") or None
         rows = inspection.window_rows(records, ctx.settings.window_ms, ctx.catalog.default, table)

@@ -114,11 +114,11 @@ def run_until_signal(work: Coroutine[Any, Any, T]) -> T:
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-def period_seconds(text: str, command_name: str) -> int | None:
-    """``--since``: a duration such as 90m, 24h or 7d, in seconds; None after saying what is wrong with it."""
+def period_seconds(text: str, command_name: str, option: str = "--since") -> int | None:
+    """A duration such as 90m, 24h or 7d, in seconds; None after saying what is wrong with it."""
     cleaned = text.strip().lower()
     if len(cleaned) < 2 or cleaned[-1] not in _UNITS or not cleaned[:-1].isdigit() or int(cleaned[:-1]) <= 0:
-        fail(command_name, f"--since {text!r}: expected a duration such as 90m, 24h or 7d", EXIT_USAGE)
+        fail(command_name, f"{option} {text!r}: expected a duration such as 90m, 24h or 7d", EXIT_USAGE)
         return None
     return int(cleaned[:-1]) * _UNITS[cleaned[-1]]
 

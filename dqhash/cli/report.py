@@ -61,6 +61,12 @@ def add(commands: Any) -> None:
     ):
         report.add_argument(flag, type=_rate, metavar="RATE", help=f"{meaning} (0.01 or 1%%)")
     report.add_argument(
+        "--verified-within",
+        metavar="DURATION",
+        help="fail when a table's verified-through time (every change committed before it has a final verdict) is "
+        "unknown or older than this: 90s, 5m, 1h (docs/debezium.md)",
+    )
+    report.add_argument(
         "--web",
         metavar="URL",
         help="also ask a worker's GET /dq/status (e.g. http://worker:6066): lag, and workers that do not answer",
@@ -93,7 +99,12 @@ def run(args: argparse.Namespace) -> int:
         audit, windows, snapshots = asyncio.run(_read(settings, since))
     except Exception as exc:
         return fail("report", f"cannot read the topics ({type(exc).__name__}: {exc}); is DQHASH_BROKER right?")
-    gates = run_report.Gates(args.max_mismatch_rate, args.max_missing_rate, args.max_dlq_rate, args.min_match_rate)
+    within = period_seconds(args.verified_within, "report", "--verified-within") if args.verified_within else None
+    if args.verified_within and within is None:
+        return EXIT_USAGE
+    gates = run_report.Gates(
+        args.max_mismatch_rate, args.max_missing_rate, args.max_dlq_rate, args.min_match_rate, within
+    )
     if args.table is not None and settings.catalog.get(args.table) is None:
         known = ", ".join(settings.catalog.known()[:10])
         return fail("report", f"no table {args.table!r} in the catalog (DQHASH_CATALOG); known: {known}", EXIT_USAGE)

@@ -20,6 +20,7 @@ import orjson
 
 from dqhash.core.catalog import Catalog, check_name
 from dqhash.core.jsontext import JsonTextError, loads_exact
+from dqhash.core.progress import PROGRESS_FIELD, Progress, parse_progress
 from dqhash.core.table_keys import SEPARATOR, pair_key
 from dqhash.core.timeutil import MAX_EPOCH_MS, MIN_EPOCH_MS, TimestampError, parse_timestamp
 from dqhash.core.tuples import build
@@ -124,6 +125,12 @@ class SnapshotEnd(NamedTuple):
     started_ts: int | None  # when the side began reading its table: changes after it are the stream's to judge
 
 
+class ProgressMarks(NamedTuple):
+    """A producer's progress marks (``core.progress``): how far it has sent each table's changes."""
+
+    marks: list[Progress]
+
+
 class Rejection(NamedTuple):
     reason: Reason
     message: str
@@ -160,13 +167,16 @@ def canonical_pk(values: Sequence[str | int]) -> str:
 
 def parse_onprem(
     raw: bytes | None, default_version: str = DEFAULT_HASH_VERSION, tables: Catalog | None = None
-) -> OnPremEvent | SnapshotEnd | Rejection:
+) -> OnPremEvent | SnapshotEnd | ProgressMarks | Rejection:
     """Parse a Topic-1 value; its ``pk`` is the pair key of its table and PK (``core.table_keys``)."""
     doc = _load_object(raw)
     if isinstance(doc, Rejection):
         return doc
     if "snapshot_end" in doc:
         return _snapshot_end(doc)
+    if PROGRESS_FIELD in doc:
+        marks = parse_progress(doc[PROGRESS_FIELD])
+        return ProgressMarks(marks) if isinstance(marks, list) else Rejection(Reason.INVALID_FIELD_TYPE, marks)
     event_id = doc.get("event_id")
     if type(event_id) is not str or not event_id:  # (a non-empty string: the usual form, no more checks)
         if event_id is None or event_id == "":

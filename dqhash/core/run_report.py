@@ -16,6 +16,7 @@ import orjson
 from dqhash.core import statuses
 from dqhash.core.tally import COMPARED
 from dqhash.core.timeutil import format_ms
+from dqhash.core.verified_report import verified_breaches, verified_tables
 
 #: the statuses whose share each gate bounds (``core.statuses``)
 GATED = statuses.GATED
@@ -52,6 +53,8 @@ class Gates(NamedTuple):
     max_missing_rate: float | None = None
     max_dlq_rate: float | None = None
     min_match_rate: float | None = None
+    #: every table's verified-through time no older than this (seconds): ``--verified-within``
+    verified_within_s: float | None = None
 
 
 def build(
@@ -90,6 +93,11 @@ def build(
     tables = _tables(tally.by_table, gates) if table is None else []
     if len(tables) > 1:  # a gate holds for each table, not only for their sum: the breaching table is named
         breaches += [f"table {row['table']}: {breach}" for row in tables for breach in row["breaches"]]
+    verified = verified_tables(windows, partitions, now_ms)
+    if table is not None:
+        verified = {t: v for t, v in verified.items() if t == table}
+    if gates.verified_within_s is not None:
+        breaches += verified_breaches(verified, [table] if table else sorted(verified), gates.verified_within_s)
     result = _result(problems, breaches, any(g is not None for g in gates))
     return {
         "since": format_ms(since_ms),
@@ -105,6 +113,7 @@ def build(
         "duplicates": duplicates,
         "recheck_outcomes": dict(sorted(rechecks.items())),
         "snapshots": runs,
+        "verified": verified,
         "windows": len(newest),
         "lag": (
             {"records": status["lag_records"], "seconds_max": status["lag_seconds_max"]}
@@ -260,6 +269,16 @@ def render(report: dict[str, Any]) -> str:
             )
     for run in report["snapshots"]:
         lines.append(f"snapshot {run['snapshot_id']}: {run['state']}, {run['counts']}")
+    for table, entry in report.get("verified", {}).items():
+        when = entry["verified_through"]
+        lines.append(
+            f"verified through: {table} "
+            + (
+                f"{when} ({entry['verified_age_s']:.0f} s ago)"
+                if when
+                else f"unknown, partitions {entry['unverified_partitions']}"
+            )
+        )
     for problem in report["problems"]:
         lines.append(f"PROBLEM: {problem}")
     for breach in report["breaches"]:

@@ -25,6 +25,7 @@ from dqhash.core.classify import Rules
 from dqhash.core.contracts import (
     CloudHash,
     OnPremEvent,
+    ProgressMarks,
     Reason,
     Rejection,
     SnapshotEnd,
@@ -49,6 +50,7 @@ from dqhash.engine.routing import CLOUD, ONPREM, SIDE_HEADER, Routing, forwarded
 from dqhash.engine.snapshot_book import SnapshotBook
 from dqhash.engine.staged import StagedTable, mapping_writer
 from dqhash.engine.takeover import Takeover
+from dqhash.engine.verified import VerifiedBook
 from dqhash.engine.window_book import WindowBook
 from dqhash.settings import Settings
 
@@ -129,7 +131,11 @@ class Reconciler:
             settings.reverify_min_age_ms,
             clock,
         )
-        self.takeover = Takeover(pairs, scan, self.index, self.windows, self.expiry, self.updates, self.snapshots)
+        #: each table's verified-through time per partition (``core.progress``)
+        self.verified = VerifiedBook(self.catalog.default, settings.metrics_topic, metrics)
+        self.takeover = Takeover(
+            pairs, scan, self.index, self.windows, self.expiry, self.updates, self.snapshots, self.verified
+        )
         self.dead_letters = DeadLetters(settings.dlq_topic, self.rules.windows, metrics, clock)
         self._sources = {
             settings.onprem_topic: SOURCE_ONPREM,
@@ -235,6 +241,9 @@ class Reconciler:
         if isinstance(parsed, SnapshotEnd):  # written to each partition by the side's publisher
             self.snapshots.note_end(effects, side, parsed)
             return self._apply_effects(staged, effects, [])
+        if isinstance(parsed, ProgressMarks):  # written to each partition by a producer that reads in commit order
+            self.verified.note(partition, parsed.marks)
+            return []
         home = self.routing.home(parsed.pk)
         if home != partition:
             return [self.routing.forward(side, parsed.pk, home, partition, offset, value, headers)]
@@ -255,8 +264,8 @@ class Reconciler:
         if isinstance(parsed, Rejection):
             out = self.dead_letters.reject(effects, parsed, rekey_topic, key, value, headers, timestamp_ms)
             return self._apply_effects(staged, effects, [out])
-        if isinstance(parsed, SnapshotEnd):  # never forwarded by dqhash; one that was belongs to no partition
-            reason = Rejection(Reason.PROCESSING_ERROR, "a snapshot end marker came through the re-key topic")
+        if isinstance(parsed, (SnapshotEnd, ProgressMarks)):  # never forwarded: one that was belongs to no partition
+            reason = Rejection(Reason.PROCESSING_ERROR, "a snapshot end or progress mark came through the re-key topic")
             out = self.dead_letters.reject(effects, reason, rekey_topic, key, value, headers, timestamp_ms)
             return self._apply_effects(staged, effects, [out])
         return self._apply_effects(
@@ -295,9 +304,12 @@ class Reconciler:
         closing = min(horizon, left - 1) if left is not None and left <= horizon else horizon
         outs.extend(self.windows.close_due(staged, partition, now, closing))
         outs.extend(self.snapshots.publish_due(staged, partition))
+        outs.extend(self.verified.publish_due(partition, now))
         return outs
 
-    def _parse(self, side: str, value: bytes | None) -> OnPremEvent | CloudHash | SnapshotEnd | Rejection:
+    def _parse(
+        self, side: str, value: bytes | None
+    ) -> OnPremEvent | CloudHash | SnapshotEnd | ProgressMarks | Rejection:
         parse = parse_onprem if side == ONPREM else parse_cloud
         return parse(value, self.settings.hash_strategy, self.catalog)
 
@@ -309,6 +321,7 @@ class Reconciler:
         partition = effects.partition
         for key, state in effects.writes:
             staged.put_state(partition, key, state)
+            self.verified.track(partition, key.decode(), state)
         return outs
 
     # --- dead letters, partitions -------------------------------------------------------

@@ -25,6 +25,7 @@ from dqhash.engine.expiry import Expiry
 from dqhash.engine.pair_updates import OUTBOX_MS, PairUpdates
 from dqhash.engine.ports import Scan, Table
 from dqhash.engine.snapshot_book import SnapshotBook
+from dqhash.engine.verified import VerifiedBook
 from dqhash.engine.window_book import REPUBLISHED, WindowBook
 
 log = logging.getLogger("dqhash.engine.reconciler")
@@ -41,8 +42,10 @@ class Takeover:
         expiry: Expiry,
         updates: PairUpdates,
         snapshots: SnapshotBook,
+        verified: VerifiedBook | None = None,
     ) -> None:
         self.snapshots = snapshots
+        self.verified = verified or VerifiedBook("")
         self.pairs, self.scan, self.index, self.windows, self.expiry, self.updates = (
             pairs,
             scan,
@@ -102,6 +105,7 @@ class Takeover:
                         (verdict.classified_ms, partial(self.updates.verdict_outs, pk, key, verdict, REPUBLISHED))
                         for verdict in state.outbox
                     )
+                self.verified.track(partition, key.decode(), state)
                 due = classify.pending_deadline(state)
                 if due is not None:
                     self.updates.track_deadline(partition, key.decode(), state.tracked, due)  # type: ignore[arg-type]
@@ -123,6 +127,7 @@ class Takeover:
         self.windows.forget(partition)
         self.expiry.forget(partition)
         self.snapshots.forget(partition)
+        self.verified.forget(partition)
 
 
 def last_moments(published: list[tuple[int, T]]) -> list[T]:

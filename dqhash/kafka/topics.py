@@ -190,6 +190,21 @@ def topics_matching(settings: Settings, pattern: str, timeout_s: float = 30.0) -
     return sorted(name for name in found if compiled.fullmatch(name))
 
 
+def partition_counts(settings: Settings, topics: list[str], timeout_s: float = 30.0) -> dict[str, int]:
+    """How many partitions each of ``topics`` has, read once, now, on a thread of its own (as ``topics_matching``)."""
+
+    async def counts() -> dict[str, int]:
+        admin = await _admin(settings, timeout_s)
+        try:
+            described = await admin.describe_topics(topics)
+        finally:
+            await admin.close()
+        return {d["topic"]: len(d.get("partitions") or ()) for d in described if d.get("topic") in topics}
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, counts()).result(timeout_s + 5)
+
+
 async def partition_count(settings: Settings, topic: str, timeout_s: float = 30.0) -> int:
     """How many partitions the broker says ``topic`` has (0: no such topic)."""
     admin = await _admin(settings, timeout_s)

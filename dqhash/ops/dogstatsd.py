@@ -72,6 +72,8 @@ WITHDRAWN = "dq_withdrawn"
 #: good/total events (dqhash/ops/datadog/slos.json).
 CLASSIFIED = "dq_classified"
 CLASSIFIED_ON_TIME = "dq_classified_on_time"
+#: the age of a table's verified-through time: every change committed before it has a final verdict
+VERIFIED_AGE = "dq_verified_age_seconds"
 #: the tag of tables past the tagged limit (DQHASH_METRICS_MAX_TABLES)
 OTHER_TABLES = "_other"
 #: Samples per packed distribution line: about 1 KB, so a line fits one UDP packet (1,432 bytes)
@@ -106,6 +108,7 @@ ALL_METRICS = frozenset(
         WITHDRAWN,
         CLASSIFIED,
         CLASSIFIED_ON_TIME,
+        VERIFIED_AGE,
     }
 )
 
@@ -239,6 +242,12 @@ class Metrics:
         self.client.gauge(WINDOW_COMPARED, compared, tags=tags)
         if match_rate is not None:
             self.client.gauge(WINDOW_MATCH_RATE, match_rate, tags=tags)
+
+    def verified_age(self, table: str, seconds: float) -> None:
+        """How old a table's verified-through time is on this worker's partitions (``core.progress``): a
+        monitor takes the largest over the workers."""
+        if self.client is not None:
+            self.client.gauge(VERIFIED_AGE, round(seconds, 3), tags=[self.table_tag(table)])
 
     def _count(self, name: str, tags: list[str] | None = None, n: int = 1) -> None:
         if self.client is None:

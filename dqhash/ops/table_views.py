@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from dqhash.core.catalog import Catalog, TableSpec
+from dqhash.core.progress import table_through
 from dqhash.core.statuses import PROBLEMS
 from dqhash.core.tally import by_table, compared_and_match_rate
 from dqhash.core.timeutil import format_ms
@@ -62,6 +63,26 @@ def table_rows(
     return rows
 
 
+def add_verified(
+    rows: list[dict], verified: Mapping[str, Mapping[int, int | None]], partitions: int, now_ms: int
+) -> None:
+    """Each row's ``verified_through``: the newest commit time before which every change of the table has a final
+    verdict (``core.progress``), its age in seconds, and the partitions that have no time yet (null: unknown,
+    because no progress mark has reached every partition, or a worker did not answer)."""
+    known = {row["table"] for row in rows}
+    for table in verified:
+        if table not in known:  # marked, but no verdict in the retained windows yet
+            rows.append({"table": table, "declared": False, "counts": {}, "compared": 0, "match_rate": None,
+                         "problems": 0, "open_problems": 0, "last_window_end": None, "state": "active",
+                         "suspended_partitions": []})  # fmt: skip
+    for row in rows:
+        times = verified.get(row["table"], {})
+        through = table_through(times, partitions)
+        row["verified_through"] = format_ms(through) if through is not None else None
+        row["verified_age_s"] = round(max(0, now_ms - through) / 1000, 1) if through is not None else None
+        row["unverified_partitions"] = [p for p in range(partitions) if times.get(p) is None] if times else None
+
+
 def spec_view(spec: TableSpec | None) -> dict | None:
     """A table's catalog entry as the detail view shows it."""
     if spec is None:
@@ -81,5 +102,5 @@ def spec_view(spec: TableSpec | None) -> dict | None:
 
 def brief(row: Mapping[str, Any]) -> dict[str, Any]:
     """A table's row of ``/dq/tables`` as ``/dq/status`` lists it: how it stands, in a few fields."""
-    keys = ("table", "state", "compared", "match_rate", "open_problems", "last_window_end")
-    return {key: row[key] for key in keys}
+    keys = ("table", "state", "compared", "match_rate", "open_problems", "last_window_end", "verified_through")
+    return {key: row.get(key) for key in keys}

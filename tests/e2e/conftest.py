@@ -306,13 +306,14 @@ def running_pipeline(
 
 
 async def create_other_topics(config, names) -> None:
-    """Topics another system owns (a Debezium connector's change topics), with the pipeline's partition count."""
+    """Topics another system owns (a Debezium connector's change topics), of one partition each: Debezium's
+    default, a table's changes in one ordered stream."""
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
     admin = AIOKafkaAdminClient(**connect_args(config))
     await admin.start()
     try:
-        await admin.create_topics([NewTopic(name, config.partitions, 1) for name in names])
+        await admin.create_topics([NewTopic(name, 1, 1) for name in names])
     finally:
         await admin.close()
 

@@ -1,6 +1,7 @@
 """Straight from Debezium, on both brokers: change events on a connector's topic become verdicts of their catalog
 table, through the same Topic-1 contract; what cannot be verified exactly is dead-lettered with its reason."""
 
+import asyncio
 import uuid
 
 import orjson
@@ -41,12 +42,12 @@ def dbz(tmp_path_factory, broker):
         yield running
 
 
-def change(pk, op="c", lsn=None, **row):
+def change(pk, op="c", lsn=None, ts=None, **row):
     key = orjson.dumps(
         {"schema": {"type": "struct", "fields": [{"field": "id", "type": "int32"}]}, "payload": {"id": pk}}
     )
     source = {"connector": "postgresql", "db": "shop", "schema": "inventory", "table": "customers",
-              "lsn": lsn or uuid.uuid4().int % 10**12, "ts_ms": now_ms()}  # fmt: skip
+              "lsn": lsn or uuid.uuid4().int % 10**12, "ts_ms": ts or now_ms()}  # fmt: skip
     image = after(id=pk, **row)
     payload = {"before": image if op == "d" else None, "after": None if op == "d" else image, "source": source,
                "op": op, "ts_ms": now_ms()}  # fmt: skip
@@ -124,3 +125,95 @@ def test_the_rows_that_differ_are_signalled_back_to_the_connector(dbz):
         conditions,
         done.stderr,
     )
+
+
+def table_row(pipeline):
+    import json
+    import urllib.request
+
+    url = f"http://127.0.0.1:{pipeline.env['DQHASH_WEB_PORT']}/dq/tables/inventory.customers"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.loads(response.read())["summary"]
+
+
+def wait_verified(pipeline, expected, timeout_s=60.0):
+    """Until the table's verified-through time is ``expected`` (a predicate on it); polls the view (bounded)."""
+    import time
+
+    deadline, row = time.monotonic() + timeout_s, None
+    while time.monotonic() < deadline:
+        pipeline.check_alive()
+        try:
+            row = table_row(pipeline)
+        except OSError:  # the worker rebalancing: its view answers again shortly
+            row = None
+        if row is not None and expected(row["verified_through"]):
+            return row
+        pipeline.run(asyncio.sleep(0.3))
+    raise AssertionError(f"the table's verified_through never satisfied the test within {timeout_s}s; last: {row}")
+
+
+@pytest.fixture(scope="module")
+def dbz_patient(tmp_path_factory, broker):
+    """A pipeline whose changes stay pending for a minute (grace 60 s) unless their cloud hash comes: the test sees
+    an unanswered change hold the table's time, whatever the machine's load."""
+    workdir = tmp_path_factory.mktemp(f"debezium-patient-{broker}")
+    catalog = workdir / "catalog.toml"
+    catalog.write_text(CATALOG)
+    with running_pipeline(
+        workdir, "dbzp", broker=broker, extra_topics=(TOPIC,), DQHASH_CATALOG=catalog,
+        DQHASH_DEBEZIUM_TOPICS=r"dbserver1\..*", DQHASH_GRACE_SECONDS=60,
+    ) as running:  # fmt: skip
+        yield running
+
+
+def test_verified_through_is_held_by_the_oldest_change_without_a_verdict_then_moves_on(dbz_patient):
+    """A change committed ten days ago and still unanswered holds the table's time at its commit time, however many
+    newer changes match; once it has its verdict, the time moves on to the progress marks'."""
+    from dqhash.core.timeutil import format_ms
+
+    dbz = dbz_patient
+    base = uuid.uuid4().int % 10**8
+    old, new = base, base + 1
+    old_ts = now_ms() - 10 * 86_400_000
+    dbz.run(dbz_send(dbz, [change(old, ts=old_ts, updated_at=1714564800123456)]))
+    row = wait_verified(dbz, lambda through: through == format_ms(old_ts))
+    assert row["unverified_partitions"] == [] and row["verified_age_s"] >= 10 * 86_400 - 60
+    dbz.run(dbz_send(dbz, [change(new, updated_at=1714564800123456)]))
+    dbz.send_cloud(cloud_hash(new))
+    [matched] = dbz.wait_audit(str(new), timeout_s=60)
+    assert matched["status"] == "MATCH"
+    assert table_row(dbz)["verified_through"] == format_ms(old_ts)  # a newer MATCH does not move it
+    breaches = wait_report_breach(dbz, "inventory.customers", "older than 300 s")
+    assert not any("no verified-through time" in b for b in breaches), breaches
+    dbz.send_cloud(cloud_hash(old))
+    [answered] = dbz.wait_audit(str(old), timeout_s=60)
+    assert answered["status"] == "MATCH"
+    row = wait_verified(dbz, lambda through: through is not None and through > format_ms(now_ms() - 600_000))
+    assert row["verified_age_s"] < 600
+
+
+def wait_report_breach(pipeline, table, words, timeout_s=60.0):
+    """Until ``dqhash report --verified-within 5m`` names ``table`` as breaching with ``words``: each partition's
+    ``verified`` record reaches the metrics topic within a second of its tick (bounded polling of the CLI)."""
+    import time
+
+    deadline, breaches = time.monotonic() + timeout_s, None
+    while time.monotonic() < deadline:
+        report = cli(pipeline, "report", "--since", "1h", "--verified-within", "5m", "--json")
+        assert report.returncode == 3, report.stderr
+        breaches = orjson.loads(report.stdout)["breaches"]
+        if any(table in b and words in b for b in breaches):
+            return breaches
+    raise AssertionError(f"dqhash report never named {table} as {words!r} within {timeout_s}s; last: {breaches}")
+
+
+def cli(pipeline, *args):
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "dqhash.cli", *args], env={**os.environ, **pipeline.env}, capture_output=True,
+        text=True, timeout=120, cwd=pipeline.workdir,
+    )  # fmt: skip

@@ -144,3 +144,38 @@ def test_the_report_of_one_table_counts_that_table_only():
     assert render(report).startswith(f"dqhash report {report['since']} .. {report['until']}, table shop.items")
     single = build(AUDIT[:-1], WINDOWS, [], 2, SINCE, NOW, table="default")  # records without a table: the default
     assert single["counts"] == {"MATCH": 2, "MISMATCH": 2, "MISSING_CLOUD": 1}
+
+
+def verified(partition, emitted, **tables):
+    return orjson.dumps(
+        {"type": "verified", "partition": partition, "emitted_at": emitted,
+         "tables": {t: {"through_ms": ms, "pending": 0} for t, ms in tables.items()}}
+    )  # fmt: skip
+
+
+def test_verified_within_gates_each_table_on_its_oldest_partitions_newest_time():
+    fresh, stale = NOW - 60_000, NOW - 3_600_000
+    records = [
+        *WINDOWS,
+        verified(0, "2025-12-02T11:00:00.000Z", orders=stale, users=stale),
+        verified(0, "2025-12-02T11:59:00.000Z", orders=fresh, users=fresh),  # partition 0's newest
+        verified(1, "2025-12-02T11:59:00.000Z", orders=fresh, users=stale),
+    ]
+    report = build(AUDIT, records, [], 2, SINCE, NOW, Gates(verified_within_s=300))
+    assert report["verified"]["orders"]["verified_age_s"] == 60.0
+    assert report["verified"]["users"]["verified_age_s"] == 3600.0
+    assert report["result"] == "failed"
+    assert report["breaches"] == [
+        "table users: verified through 2025-12-02T11:00:00.000Z, 3600 s ago, older than 300 s"
+    ]
+    assert "verified through: orders" in render(report)
+    one = build(AUDIT, records, [], 2, SINCE, NOW, Gates(verified_within_s=300), table="orders")
+    assert one["breaches"] == [] and list(one["verified"]) == ["orders"]
+
+
+def test_verified_within_fails_when_a_partition_has_no_time_or_nothing_was_marked():
+    records = [*WINDOWS, verified(0, "2025-12-02T11:59:00.000Z", orders=NOW)]
+    report = build(AUDIT, records, [], 2, SINCE, NOW, Gates(verified_within_s=300))
+    assert report["breaches"] == ["table orders: no verified-through time (partitions [1] have none)"]
+    nothing = build(AUDIT, WINDOWS, [], 2, SINCE, NOW, Gates(verified_within_s=300))
+    assert nothing["result"] == "failed" and "no table has a verified-through time" in nothing["breaches"][0]

@@ -442,3 +442,37 @@ def test_a_window_revised_on_every_tick_is_published_again_at_most_once_a_second
     clock.now += REPUBLISH_EVERY_MS
     [last] = [orjson.loads(o.value) for o in tick(r, p) if o.topic == "dq-metrics"]
     assert last["revision"] == 7 and last["counts"]["LATE_MATCH"] == 6 and tick(r, p) == []
+
+
+def test_verified_through_follows_the_marks_held_back_by_pending_changes_and_is_published(rig):
+    from dqhash.core.progress import Progress, progress_record
+
+    r, clock, _, _ = rig
+    marks = orjson.dumps(progress_record([Progress("default", "dbz.orders:0", 1, T0 + 5_000)]))
+    for p in range(N):
+        assert r.on_input("onprem", "topic1", p, 100, b"progress", marks, []) == []
+    assert r.verified.through(home("k1")) == {"default": T0 + 5_000}
+    r.on_input("onprem", "topic1", home("k1"), 0, b"k1", event(ts=T0 + 1_000), [])  # no cloud hash yet
+    assert r.verified.through(home("k1")) == {"default": T0 + 1_000}  # held back by the pending change
+    assert r.verified.oldest() == {"default": T0 + 1_000}
+    clock.now += 2_000
+    [published] = [orjson.loads(o.value) for o in tick(r, home("k1")) if o.topic == "dq-metrics"
+                   and orjson.loads(o.value)["type"] == "verified"]  # fmt: skip
+    assert published["tables"]["default"]["through_ms"] == T0 + 1_000 and published["tables"]["default"]["pending"] == 1
+    r.on_input("cloud", "topic2", home("k1"), 0, b"k1", cloud(), [])  # its verdict: MATCH
+    assert r.verified.through(home("k1")) == {"default": T0 + 5_000}
+    assert [o for o in tick(r, home("k1")) if b'"verified"' in (o.value or b"")] == []  # at most once a second
+
+
+def test_a_new_owner_rebuilds_the_pending_changes_and_a_mark_sent_again_restores_the_time(rig):
+    from dqhash.core.progress import Progress, progress_record
+
+    r, clock, pairs, _ = rig
+    p = home("k1")
+    r.on_input("onprem", "topic1", p, 0, b"k1", event(ts=T0 + 1_000), [])
+    fresh = Reconciler(r.settings, pairs, r.metrics, r.scan, clock)
+    fresh.rebuild(range(N))
+    assert fresh.verified.through(p) == {}  # no mark read yet: unknown, never too new
+    marks = orjson.dumps(progress_record([Progress("default", "dbz.orders:0", 1, T0 + 9_000)]))
+    fresh.on_input("onprem", "topic1", p, 100, b"progress", marks, [])
+    assert fresh.verified.through(p) == {"default": T0 + 1_000}  # the rebuilt pending change holds it

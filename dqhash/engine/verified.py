@@ -1,0 +1,125 @@
+"""Per partition and table: the progress marks read and the changes still pending (``core.progress``).
+
+Derived state, like the deadline index: the pending changes are rebuilt from the pair states on assignment
+(``Takeover``), and marks are sent again by their producer every few seconds, so a new owner knows a table's time
+again shortly after it takes a partition over; until then the table's time is unknown, never too new.
+"""
+
+from __future__ import annotations
+
+import heapq
+
+import orjson
+
+from dqhash.core.classify import PairState
+from dqhash.core.progress import Progress, mark_through, partition_through
+from dqhash.core.records import Out
+from dqhash.core.table_keys import table_of
+from dqhash.core.timeutil import format_ms
+from dqhash.engine.ports import MetricsSink
+
+PENDING = "PENDING"
+#: a partition's verified-through times are published (metrics topic) and gauged at most this often
+PUBLISH_EVERY_MS = 1_000
+
+
+def pending_change(state: PairState | None) -> int | None:
+    """The commit time of the change a pair waits on a verdict for: None when it waits for none (settled, a
+    snapshot row or a re-verification, which are not changes)."""
+    tracked = state.tracked if state is not None else None
+    if tracked is None or tracked.status != PENDING or tracked.snapshot_id is not None or tracked.reverify:
+        return None
+    return tracked.event_ts
+
+
+class VerifiedBook:
+    def __init__(self, default_table: str, metrics_topic: str = "", metrics: MetricsSink | None = None) -> None:
+        self.default_table, self.metrics_topic, self.metrics = default_table, metrics_topic, metrics
+        self._published: dict[int, int] = {}
+        #: partition → table → source → (sources, through)
+        self._marks: dict[int, dict[str, dict[str, tuple[int, int]]]] = {}
+        #: partition → table → pair key → commit time of its pending change, and a heap of them (lazily pruned)
+        self._pending: dict[int, dict[str, dict[str, int]]] = {}
+        self._heaps: dict[int, dict[str, list[tuple[int, str]]]] = {}
+
+    def note(self, partition: int, marks: list[Progress]) -> None:
+        tables = self._marks.setdefault(partition, {})
+        for mark in marks:
+            sources = tables.setdefault(mark.table, {})
+            known = sources.get(mark.source)
+            if known is None or mark.through >= known[1]:  # a mark sent again after a restart may be older
+                sources[mark.source] = (mark.sources, mark.through)
+
+    def track(self, partition: int, key: str, state: PairState | None) -> None:
+        """A pair's new state: its pending change (if any) is what holds its table back."""
+        event_ts = pending_change(state)
+        table = table_of(key, self.default_table)
+        pending = self._pending.setdefault(partition, {}).setdefault(table, {})
+        if event_ts is None:
+            pending.pop(key, None)
+            return
+        if pending.get(key) == event_ts:
+            return
+        pending[key] = event_ts
+        heap = self._heaps.setdefault(partition, {}).setdefault(table, [])
+        heapq.heappush(heap, (event_ts, key))
+        if len(heap) > 2 * len(pending) + 64:  # mostly stale entries: rebuilt from the live ones
+            heap[:] = [(ts, k) for k, ts in pending.items()]
+            heapq.heapify(heap)
+
+    def _oldest_pending(self, partition: int, table: str) -> int | None:
+        pending = self._pending.get(partition, {}).get(table)
+        heap = self._heaps.get(partition, {}).get(table)
+        if not pending or not heap:
+            return None
+        while heap and pending.get(heap[0][1]) != heap[0][0]:
+            heapq.heappop(heap)
+        return heap[0][0] if heap else None
+
+    def through(self, partition: int) -> dict[str, int | None]:
+        """Each table with a mark on the partition → its verified-through time there (None: not every source
+        has spoken yet)."""
+        return {
+            table: partition_through(mark_through(sources), self._oldest_pending(partition, table))
+            for table, sources in self._marks.get(partition, {}).items()
+        }
+
+    def pending(self, partition: int, table: str) -> int:
+        return len(self._pending.get(partition, {}).get(table, ()))
+
+    def partitions(self) -> set[int]:
+        return set(self._marks) | set(self._pending)
+
+    def publish_due(self, partition: int, now: int) -> list[Out]:
+        """The partition's times on the metrics topic (``type: verified``, keyed ``verified:<partition>``), and
+        the age of each table's oldest time over this worker's partitions as a gauge, at most once a second."""
+        if now - self._published.get(partition, -PUBLISH_EVERY_MS) < PUBLISH_EVERY_MS:
+            return []
+        self._published[partition] = now
+        times = self.through(partition)
+        if not times:
+            return []
+        if self.metrics is not None:
+            for table, oldest in self.oldest().items():
+                if oldest is not None:
+                    self.metrics.verified_age(table, max(0.0, (now - oldest) / 1000))
+        tables = {
+            table: {"through": format_ms(t) if t is not None else None, "through_ms": t,
+                    "pending": self.pending(partition, table)}
+            for table, t in sorted(times.items())
+        }  # fmt: skip
+        record = {"type": "verified", "partition": partition, "tables": tables, "emitted_at": format_ms(now)}
+        return [Out(self.metrics_topic, f"verified:{partition}".encode(), orjson.dumps(record))]
+
+    def oldest(self) -> dict[str, int | None]:
+        """Each table's oldest time over the partitions this worker holds (None: one of them has none yet)."""
+        oldest: dict[str, int | None] = {}
+        for partition in self.partitions():
+            for table, t in self.through(partition).items():
+                known = oldest.get(table, t)
+                oldest[table] = None if t is None or known is None else min(known, t)
+        return oldest
+
+    def forget(self, partition: int) -> None:
+        for derived in (self._marks, self._pending, self._heaps, self._published):
+            derived.pop(partition, None)
