@@ -172,18 +172,13 @@ def parse_onprem(
     doc = _load_object(raw)
     if isinstance(doc, Rejection):
         return doc
-    if "snapshot_end" in doc:
-        return _snapshot_end(doc)
-    if PROGRESS_FIELD in doc:
-        marks = parse_progress(doc[PROGRESS_FIELD])
-        return ProgressMarks(marks) if isinstance(marks, list) else Rejection(Reason.INVALID_FIELD_TYPE, marks)
+    if "snapshot_end" in doc or PROGRESS_FIELD in doc:
+        return _marker(doc)
     event_id = doc.get("event_id")
     if type(event_id) is not str or not event_id:  # (a non-empty string: the usual form, no more checks)
-        if event_id is None or event_id == "":
-            return Rejection(Reason.MISSING_FIELD, "missing field: event_id")
-        if isinstance(event_id, bool) or not isinstance(event_id, (str, int)):
-            return Rejection(Reason.INVALID_FIELD_TYPE, "event_id must be a string or an integer")
-        event_id = str(event_id)
+        event_id = _other_event_id(event_id)
+        if isinstance(event_id, Rejection):
+            return event_id
     pk = _read_pk(raw, doc, "partitionColumns", _pk_from_partition_columns)
     if isinstance(pk, Rejection):
         return pk
@@ -212,6 +207,15 @@ def parse_onprem(
     if isinstance(snapshot, Rejection):
         return snapshot
     return build(OnPremEvent, (event_id, pk, action, hash_ref, event_ts, *snapshot, digests))
+
+
+def _other_event_id(event_id: Any) -> str | Rejection:
+    """An event id that is not a non-empty string: an integer's text, else why it cannot be one."""
+    if event_id is None or event_id == "":
+        return Rejection(Reason.MISSING_FIELD, "missing field: event_id")
+    if isinstance(event_id, bool) or not isinstance(event_id, (str, int)):
+        return Rejection(Reason.INVALID_FIELD_TYPE, "event_id must be a string or an integer")
+    return str(event_id)
 
 
 def _onprem_hash(doc: dict[str, Any], action: Action, default_version: str) -> HashRef | None | Rejection:
@@ -335,6 +339,14 @@ def _snapshot_fields(doc: dict[str, Any]) -> tuple[str, int | None] | Rejection:
     if token_range is not None and (type(token_range) is not int or token_range < 0):
         return Rejection(Reason.INVALID_FIELD_TYPE, "range must be a non-negative integer (a token range index)")
     return snapshot_id, token_range
+
+
+def _marker(doc: dict[str, Any]) -> SnapshotEnd | ProgressMarks | Rejection:
+    """A Topic-1 record that is no change: a snapshot's end, or a producer's progress marks."""
+    if "snapshot_end" in doc:
+        return _snapshot_end(doc)
+    marks = parse_progress(doc[PROGRESS_FIELD])
+    return ProgressMarks(marks) if isinstance(marks, list) else Rejection(Reason.INVALID_FIELD_TYPE, marks)
 
 
 def _snapshot_end(doc: dict[str, Any]) -> SnapshotEnd | Rejection:

@@ -93,11 +93,8 @@ def build(
     tables = _tables(tally.by_table, gates) if table is None else []
     if len(tables) > 1:  # a gate holds for each table, not only for their sum: the breaching table is named
         breaches += [f"table {row['table']}: {breach}" for row in tables for breach in row["breaches"]]
-    verified = verified_tables(windows, partitions, now_ms)
-    if table is not None:
-        verified = {t: v for t, v in verified.items() if t == table}
-    if gates.verified_within_s is not None:
-        breaches += verified_breaches(verified, [table] if table else sorted(verified), gates.verified_within_s)
+    verified, late_tables = _verified(windows, partitions, now_ms, table, gates.verified_within_s)
+    breaches += late_tables
     result = _result(problems, breaches, any(g is not None for g in gates))
     return {
         "since": format_ms(since_ms),
@@ -125,6 +122,19 @@ def build(
         "result": result,
         "passed": result == PASSED,
     }
+
+
+def _verified(
+    windows: list[bytes | None], partitions: int, now_ms: int, table: str | None, within_s: float | None
+) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """Each table's verified-through time (``table``'s only, when one is named), and the tables it leaves
+    behind ``within_s`` (``--verified-within``)."""
+    verified = verified_tables(windows, partitions, now_ms)
+    if table is not None:
+        verified = {t: v for t, v in verified.items() if t == table}
+    if within_s is None:
+        return verified, []
+    return verified, verified_breaches(verified, [table] if table else sorted(verified), within_s)
 
 
 def _rates(statuses: Counter[str], dead_letters: int) -> dict[str, float | None]:
