@@ -190,6 +190,19 @@ def topics_matching(settings: Settings, pattern: str, timeout_s: float = 30.0) -
     return sorted(name for name in found if compiled.fullmatch(name))
 
 
+async def create_source_topics(settings: Settings, names: list[str], timeout_s: float = 30.0) -> None:
+    """Topics another system owns, of one partition each, as a Debezium connector makes its change topics (the
+    demo plays the connector)."""
+    admin = await _admin(settings, timeout_s)
+    try:
+        existing = set(await admin.list_topics())
+        missing = [NewTopic(name, 1, settings.replication_factor) for name in names if name not in existing]
+        if missing:
+            await admin.create_topics(missing)
+    finally:
+        await admin.close()
+
+
 def partition_counts(settings: Settings, topics: list[str], timeout_s: float = 30.0) -> dict[str, int]:
     """How many partitions each of ``topics`` has, read once, now, on a thread of its own (as ``topics_matching``)."""
 

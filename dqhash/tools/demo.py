@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import socket
 import sqlite3
@@ -33,7 +34,7 @@ from dqhash.core.timeutil import now_ms
 from dqhash.kafka.embedded_broker import EmbeddedBroker
 from dqhash.kafka.security import connect_args
 from dqhash.kafka.snapshot_log import read_snapshot_records
-from dqhash.kafka.topics import create_topics, topic_plan
+from dqhash.kafka.topics import create_source_topics, create_topics, topic_plan
 from dqhash.tools import table_workload
 from dqhash.tools.demo_report import DEMO_GRACE_S, DEMO_WINDOW_S, RECHECKS, report
 from dqhash.tools.runner import (
@@ -107,6 +108,7 @@ async def run(events: int, timeout_s: float | None = None, keep: bool = False, o
         store.insert_tables(tables)
         catalog = workdir / "catalog.toml"
         catalog.write_text(table_workload.CATALOG)
+        connector = f"{prefix}-cdc"  # the extra tables' on-prem side: a Debezium connector's change topics
         env = local_worker_env(
             url,
             workdir,
@@ -126,9 +128,11 @@ async def run(events: int, timeout_s: float | None = None, keep: bool = False, o
             DQHASH_VERIFY_DELETES="true",
             DQHASH_REVERIFY_ROWS_PER_SECOND=REVERIFY_ROWS_PER_SECOND,
             DQHASH_REVERIFY_MIN_AGE_SECONDS=1,
+            DQHASH_DEBEZIUM_TOPICS=re.escape(connector + ".") + ".*",
         )
         settings = settings_module.load(env)
         await create_topics(settings)
+        await create_source_topics(settings, [table_workload.change_topic(w.spec.name, connector) for w in tables])
         worker = start_worker(env, workdir / "worker.log")
         say(f"worker started (pid {worker.pid}, log {workdir / 'worker.log'}), topics prefixed {prefix}")
         say(f"dashboard: http://127.0.0.1:{env['DQHASH_WEB_PORT']}/ (while the demo runs; --keep keeps it)")
@@ -147,6 +151,7 @@ async def run(events: int, timeout_s: float | None = None, keep: bool = False, o
             started,
             timeout_s or 60 + events / 200,
             stream_audit + sum(sum(t.expected.values()) for t in tables),
+            connector,
         )
         elapsed = time.monotonic() - started  # the stream's part: the snapshot run reports its own duration
         if result == 0:
@@ -154,7 +159,7 @@ async def run(events: int, timeout_s: float | None = None, keep: bool = False, o
         await asyncio.sleep(0.5)  # let the last DogStatsD flush (every 0.3 s) arrive before counting datagrams
         statsd.drain()
         if result == 0:
-            result = report(workload, tables, reader.outputs, elapsed, statsd)
+            result = report(workload, tables, reader.outputs, elapsed, statsd, settings.partitions)
         if outcome is not None:
             outcome["result"] = result
         if keep:
@@ -222,7 +227,7 @@ async def _delete_topics(settings: Any) -> None:
         existing = set(await admin.list_topics())
         doomed = [n for n in names if n in existing] + sorted(
             n for n in existing if n.startswith(settings.app_id + "-") and n not in names
-        )
+        )  # the app's own topics, and the change topics of its connector (``<app id>-cdc.*``)
         if doomed:
             await admin.delete_topics(doomed)
         say(f"deleted the demo's {len(doomed)} topics from {settings.broker}")
@@ -274,6 +279,7 @@ async def _drive(
     started: float,
     timeout_s: float,
     expected_audit: int,
+    connector: str,
 ) -> int:
     kafka = connect_args(settings)
     say(
@@ -282,8 +288,10 @@ async def _drive(
     )
     await produce(kafka, settings.onprem_topic, workload.onprem)
     for work in tables:
-        say(f"  and {len(work.onprem)} events of {work.spec.name} (key {', '.join(work.spec.key)})")
-        await produce(kafka, settings.onprem_topic, work.onprem)
+        topic = table_workload.change_topic(work.spec.name, connector)
+        say(f"  and {len(work.changes)} Debezium change events of {work.spec.name} on {topic} (key "
+            f"{', '.join(work.spec.key)}), read by the worker's Debezium reader")  # fmt: skip
+        await produce(kafka, topic, work.changes)
     await asyncio.sleep(IN_GRACE_DELAY_S)  # the scenario itself: rows that replicate late, inside the grace
     store.insert(workload.rows_in_grace)
 

@@ -9,6 +9,8 @@ import orjson
 
 from dqhash.core.snapshot_report import render_table
 from dqhash.core.statuses import having
+from dqhash.core.timeutil import format_ms, now_ms
+from dqhash.core.verified_report import verified_tables
 from dqhash.tools import table_workload
 from dqhash.tools.runner import Outputs
 from dqhash.tools.workload import Workload
@@ -19,11 +21,17 @@ RECHECKS = 2
 
 
 def report(
-    workload: Workload, tables: list[table_workload.TableWork], out: Outputs, elapsed: float, statsd: Any
+    workload: Workload,
+    tables: list[table_workload.TableWork],
+    out: Outputs,
+    elapsed: float,
+    statsd: Any,
+    partitions: int = 4,
 ) -> int:
     print("\n" + render_table(workload.snapshot_report))
     first = [r for r in out.audit_records if r.get("table") == table_workload.DEFAULT_TABLE]
     sections = _expected_and_actual(workload, out, first) + [_table_section(work, out) for work in tables]
+    sections.append(_verified_section(tables, out, partitions))
     differing = [r for r in first if r["status"] in _DIFFERING]
     # the demo's rows differ in their name alone: every hash difference must say so
     named = sum(1 for r in differing if r.get("differing_columns") == ["name"])
@@ -113,6 +121,21 @@ def _table_section(work: table_workload.TableWork, out: Outputs) -> tuple[str, l
     renamed = ", ".join(f"{a} (cloud {b})" for a, b in work.spec.rename.items())
     title = f"table {work.spec.name}: key ({key})" + (f", renamed {renamed}" if renamed else "")
     return title, [(s, work.expected.get(s, 0), actual.get(s, 0)) for s in sorted(set(work.expected) | set(actual))]
+
+
+def _verified_section(tables: list[table_workload.TableWork], out: Outputs, partitions: int) -> tuple[str, list[Row]]:
+    """Each Debezium-fed table verified through its newest change: every change committed before then has a verdict
+    (``core.progress``); one row per table, 1 when it is, 0 when its time is unknown or older."""
+    verified = verified_tables(out.verified, partitions, now_ms())
+    rows = []
+    for work in tables:
+        newest = max(orjson.loads(v)["payload"]["source"]["ts_ms"] for _, v in work.changes)
+        through = verified.get(work.spec.name, {}).get("verified_through")
+        print(f"{work.spec.name}: verified through {through or 'unknown'} (its newest change: {format_ms(newest)})")
+        rows.append(
+            (f"{work.spec.name} verified through it", 1, int(through is not None and through >= format_ms(newest)))
+        )
+    return "verified through each Debezium table's newest change (1: yes)", rows
 
 
 def _rows(expected: Counter, actual: Counter) -> list[Row]:

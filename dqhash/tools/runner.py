@@ -118,6 +118,7 @@ class Outputs:
     repairs: list[dict] = field(default_factory=list)  # repair requests (confirmed problems)
     cloud_hashes: dict[str, list[dict]] = field(default_factory=dict)  # Topic-2 records by pk
     schema_events: list[dict] = field(default_factory=list)  # schema drift reported by the producer
+    verified: list[bytes] = field(default_factory=list)  # the metrics topic's ``verified`` records (core.progress)
     unreadable: list[str] = field(default_factory=list)  # records this reader could not understand
 
     def window_total(self, key: str) -> int:
@@ -147,6 +148,9 @@ class Outputs:
             self.dlq_records.append((key, value, header_map))
         else:
             record = orjson.loads(value)
+            if record.get("type") == "verified":
+                self.verified.append(value)
+                return
             if record.get("type") != "window":
                 self.schema_events.append(record)
                 return

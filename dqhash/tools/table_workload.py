@@ -1,14 +1,18 @@
 """More tables for the demo, with known answers: a composite key, a renamed column, PK values shared with others.
 
-Pure: it builds the catalog the demo's worker reads (``CATALOG``), each extra table's cloud rows and on-prem
-change events (each naming its table, keyed by its pair key), and the verdicts a correct pipeline gives each
-table. The demo's first table is the mixed workload of ``tools.workload`` (``shop.customers``, the catalog's
+Pure: it builds the catalog the demo's worker reads (``CATALOG``), each extra table's cloud rows, its on-prem
+changes, and the verdicts a correct pipeline gives each table. The changes come two ways: as Debezium change
+events on the table's change topic (``changes``: the envelope with its Connect schema, as Debezium's PostgreSQL
+connector writes it, decimals as bytes and timestamps in microseconds), which is what the demo sends and the
+worker's Debezium reader turns into Topic-1 records; and as those Topic-1 records themselves (``onprem``, each
+naming its table, keyed by its pair key), for tests that feed Topic-1 directly. The demo's first table is the mixed workload of ``tools.workload`` (``shop.customers``, the catalog's
 default table, whose records name no table); the extra tables reuse its PK values, so the same PK value is a row
 of several tables and must never be paired across them.
 """
 
 from __future__ import annotations
 
+import base64
 import random
 from collections import Counter
 from collections.abc import Sequence
@@ -56,14 +60,77 @@ DDL = {
 }
 #: share of each extra table's rows per outcome
 MIX = {"MATCH": 0.8, "MISMATCH": 0.1, "MISSING_CLOUD": 0.1}
+#: the demo's Debezium connector: its ``topic.prefix``, so a table's changes are on ``demo-cdc.<schema>.<table>``
+CONNECTOR = "demo-cdc"
+#: each extra table's row schema as Debezium's PostgreSQL connector declares it (Connect types, semantic names)
+CONNECT_FIELDS = {
+    "shop.orders": [
+        {"field": "region", "type": "string"},
+        {"field": "order_id", "type": "int64"},
+        {
+            "field": "total",
+            "type": "bytes",
+            "name": "org.apache.kafka.connect.data.Decimal",
+            "parameters": {"scale": "2"},
+        },
+        {"field": "placed_at", "type": "int64", "name": "io.debezium.time.MicroTimestamp"},
+    ],
+    "shop.accounts": [
+        {"field": "id", "type": "string"},
+        {"field": "email", "type": "string"},
+        {"field": "plan", "type": "string"},
+    ],
+}
 
 
 @dataclass
 class TableWork:
     spec: TableSpec
     onprem: list[tuple[bytes, bytes]] = field(default_factory=list)  # (pair key, Topic-1 record)
+    changes: list[tuple[bytes, bytes]] = field(default_factory=list)  # (Debezium key, change event)
     cloud_rows: list[dict[str, Any]] = field(default_factory=list)  # under the cloud's column names
     expected: Counter = field(default_factory=Counter)  # status → verdicts
+
+
+def change_topic(table: str, connector: str = CONNECTOR) -> str:
+    """The table's change topic, as the connector names it: ``<topic.prefix>.<schema>.<table>``."""
+    return f"{connector}.{table}"
+
+
+def debezium_change(spec: TableSpec, row: dict[str, Any], source_ts: int, lsn: int) -> tuple[bytes, bytes]:
+    """An update of ``row`` as Debezium's PostgreSQL connector writes it, JSON with schemas: (key, value)."""
+    fields = CONNECT_FIELDS[spec.name]
+    image = {f["field"]: _connect_value(f, row[f["field"]]) for f in fields}
+    key_fields = [f for f in fields if f["field"] in spec.key]
+    key = {"schema": {"type": "struct", "fields": key_fields}, "payload": {c: image[c] for c in spec.key}}
+    schema, _, table = spec.name.rpartition(".")
+    source = {"connector": "postgresql", "name": CONNECTOR, "db": "demo", "schema": schema, "table": table,
+              "lsn": lsn, "ts_ms": source_ts}  # fmt: skip
+    struct = {"type": "struct", "fields": fields, "optional": True}
+    envelope = {
+        "type": "struct",
+        "fields": [{**struct, "field": "before"}, {**struct, "field": "after"},
+                   {"field": "source", "type": "struct", "fields": []}, {"field": "op", "type": "string"},
+                   {"field": "ts_ms", "type": "int64", "optional": True}],
+    }  # fmt: skip
+    payload = {"before": None, "after": image, "source": source, "op": "u", "ts_ms": source_ts + 5}
+    return dumps_kept(key), dumps_kept({"schema": envelope, "payload": payload})
+
+
+def _connect_value(connect_field: dict[str, Any], value: Any) -> Any:
+    """A row value as Debezium encodes it for its field: a Decimal's unscaled two's complement in base64, a
+    timestamp's microseconds since the epoch."""
+    name = connect_field.get("name")
+    if name == "org.apache.kafka.connect.data.Decimal":
+        units, fraction = str(value).split(".")
+        unscaled = int(units + fraction.ljust(int(connect_field["parameters"]["scale"]), "0"))
+        size = max(1, (unscaled.bit_length() + 8) // 8)
+        return base64.b64encode(unscaled.to_bytes(size, "big", signed=True)).decode()
+    if name == "io.debezium.time.MicroTimestamp":
+        from datetime import datetime
+
+        return int(datetime.fromisoformat(value).timestamp() * 1_000_000)
+    return value
 
 
 def catalog_specs() -> dict[str, TableSpec]:
@@ -125,4 +192,5 @@ def _table(spec: TableSpec, pks: Sequence[str], now_ms: int, rng: random.Random,
         }
         key = pair_key(spec.name, canonical_pk(key_values), DEFAULT_TABLE)
         work.onprem.append((key.encode(), dumps_kept(event)))
+        work.changes.append(debezium_change(spec, onprem, now_ms, lsn=now_ms * 1000 + i))
     return work

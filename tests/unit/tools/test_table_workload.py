@@ -34,3 +34,23 @@ def test_a_matching_cloud_row_hashes_like_its_on_prem_event_under_the_on_prem_na
         cloud_hashes = {hasher.hash(OnPremNames(spec).as_onprem(row)).digest for row in work.cloud_rows}
         onprem_hashes = [orjson.loads(v)["hash_onprem"] for _, v in work.onprem]
         assert sum(h in cloud_hashes for h in onprem_hashes) == work.expected["MATCH"]
+
+
+def test_each_debezium_change_reads_back_as_the_topic1_record_the_table_would_have():
+    """The demo sends Debezium change events; the reader must turn each into the same hash and key as the
+    Topic-1 record built directly from the row, decimals and microsecond timestamps included."""
+    from dqhash.agents.debezium import DebeziumReader
+    from dqhash.settings import load
+    from dqhash.tools.table_workload import change_topic
+
+    [orders, accounts] = build([f"p{i}" for i in range(30)], T0)
+    reader = DebeziumReader(load({}), {})
+    reader.catalog = parse_catalog(CATALOG)
+    for work in (orders, accounts):
+        assert len(work.changes) == len(work.onprem)
+        for (key, value), (pair, direct) in zip(work.changes, work.onprem):
+            out = reader.read(change_topic(work.spec.name), 0, 1, key, value, None)
+            record, expected = orjson.loads(out.value), orjson.loads(direct)
+            assert out.key == pair
+            assert (record["table"], record["hash_onprem"]) == (expected["table"], expected["hash_onprem"])
+            assert record["column_digests"] == expected["column_digests"] and record["event_ts"] == T0
