@@ -25,6 +25,10 @@ ALGORITHMS = ("sha256",)
 #: Per-column digests (``contracts.COLUMN_DIGEST_HEX``: 16 hex characters, 64 bits of SHA-256) are plenty to
 #: say *which* columns differ, at a quarter of the size on the wire.
 _V2_HEADER = b"dqhash:v2\n"
+#: column orders kept per hasher (one per distinct set of row columns)
+_ORDERS_KEPT = 256
+#: a scalar's tag as bytes
+_TAG_BYTES = {tag: tag.encode() for tag in "sibfdtDTuxa"}
 
 
 class HashConfigError(ValueError):
@@ -59,6 +63,9 @@ class RowHasher:
         self.strategy = strategy
         self.fields = sorted(fields, key=_name_order) if fields is not None else None
         self.types: dict[str, ColumnType] = {name: parse_type(text) for name, text in (types or {}).items()}
+        #: each column name's v2 encoding, and each set of row columns' hashing order, worked out once
+        self._encoded_names: dict[str, bytes] = {}
+        self._orders: dict[tuple[str, ...], list[str]] = {}
 
     def hash(self, row: Mapping[str, Any]) -> HashRef:
         return HashRef(self.strategy, hashlib.sha256(self.preimage(row)).hexdigest())
@@ -80,20 +87,44 @@ class RowHasher:
         columns = self._canon_columns(row)
         digests = {}
         parts = []
+        sha256, names = hashlib.sha256, self._encoded_names
+        v2 = self.strategy == "v2"
         for name, c in columns:
-            data = encode(("s", name)) + encode(c) if self.strategy == "v2" else render_v1(c).encode()
+            if v2:
+                encoded_name = names.get(name)
+                if encoded_name is None:
+                    encoded_name = names[name] = encode(("s", name))
+                tag, payload = c
+                if type(payload) is str and tag != "n":  # a scalar, inline: most values of most rows
+                    text = payload.encode()
+                    data = b"%s%s%d:%s" % (encoded_name, _TAG_BYTES.get(tag) or tag.encode(), len(text), text)
+                else:
+                    data = encoded_name + encode(c)
+            else:
+                data = render_v1(c).encode()
             parts.append(data)
-            digests[name] = hashlib.sha256(data).hexdigest()[:COLUMN_DIGEST_HEX]
-        if self.strategy == "v2":
+            digests[name] = sha256(data).hexdigest()[:COLUMN_DIGEST_HEX]
+        if v2:
             preimage = _V2_HEADER + b"%d:" % len(columns) + b"".join(parts)
         else:
             preimage = b"|".join(parts)
-        return HashRef(self.strategy, hashlib.sha256(preimage).hexdigest()), digests
+        return HashRef(self.strategy, sha256(preimage).hexdigest()), digests
 
     def _canon_columns(self, row: Mapping[str, Any]) -> list[tuple[str, Canon]]:
-        names = self.fields if self.fields is not None else sorted(row, key=_name_order)
+        names = self.fields if self.fields is not None else self._order_of(row)
         types = self.types
         return [(name, canon(row.get(name), types.get(name))) for name in names]
+
+    def _order_of(self, row: Mapping[str, Any]) -> list[str]:
+        """A row's columns in hashing order; rows of one table share their columns, so the order is kept per set
+        of names (a few hundred sets at most, then worked out each time)."""
+        names = tuple(row)
+        order = self._orders.get(names)
+        if order is None:
+            order = sorted(row, key=_name_order)
+            if len(self._orders) < _ORDERS_KEPT:
+                self._orders[names] = order
+        return order
 
 
 def _name_order(name: str) -> bytes:

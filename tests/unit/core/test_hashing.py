@@ -352,3 +352,12 @@ def test_hash_and_digests_in_one_pass_equal_hash_and_column_digests():
         row = {"id": "42", "name": "Ada", "amount": "12.50", "tags": ["b", "a"], "gone": None}
         digest, columns = hasher.hash_and_digests(row)
         assert digest == hasher.hash(row) and columns == hasher.column_digests(row)
+
+
+def test_rows_of_one_hasher_hash_alike_whatever_their_key_order_and_column_set_with_the_orders_kept():
+    hasher = RowHasher("v2")
+    a = {"id": 1, "name": "Ada", "tags": None}
+    b = {"tags": None, "name": "Ada", "id": 1}
+    assert hasher.hash_and_digests(a) == hasher.hash_and_digests(b) == RowHasher("v2").hash_and_digests(a)
+    assert hasher.hash({"id": 1}) != hasher.hash(a)  # another set of columns, another order kept
+    assert hasher.preimage(a) == b"dqhash:v2\n3:s2:idi1:1s4:names3:Adas4:tagsn"
