@@ -192,3 +192,20 @@ def test_a_value_that_does_not_read_as_its_schema_is_undecodable():
     bad = read(envelope(row=after(updated_at="yesterday")))
     assert bad.reason == UNDECODABLE and "'updated_at'" in bad.message
     assert read(b"{not json").reason == UNDECODABLE
+
+
+def test_a_primary_key_change_is_the_delete_of_the_old_key_and_the_create_of_the_new_one():
+    """Debezium writes a key change as a delete of the old key (header ``__debezium.newkey``), its tombstone, and a
+    create of the new key (header ``__debezium.oldkey``): each is read for its own key, as its own action."""
+    old_key = orjson.dumps({"schema": {"type": "struct", "fields": [{"field": "id", "type": "int32"}]},
+                            "payload": {"id": 42}})  # fmt: skip
+    new_key = orjson.dumps({"schema": {"type": "struct", "fields": [{"field": "id", "type": "int32"}]},
+                            "payload": {"id": 43}})  # fmt: skip
+    deleted = read(envelope("d", None, before=after()), key=old_key, headers=[("__debezium.newkey", new_key)])
+    tombstone = read(None, key=old_key, headers=[("__debezium.newkey", new_key)])
+    created = read(envelope("c", after(id=43)), key=new_key, headers=[("__debezium.oldkey", old_key)])
+    assert (deleted.op, deleted.key) == ("d", (42,)) and tombstone == Tombstone(old_key)
+    assert (created.op, created.key) == ("c", (43,))
+    records = [onprem_record(change, SPEC, HASHER) for change in (deleted, created)]
+    assert [(r["action"], r["partitionColumns"][0]["value"]) for r in records] == [("DELETE", 42), ("CREATE", 43)]
+    assert records[1]["hash_onprem"] == HASHER.hash({**CLOUD_ROW, "id": 43}).digest
