@@ -27,6 +27,8 @@ from dqhash.core.outputs import dlq_headers
 from dqhash.core.progress import Progress, progress_record
 from dqhash.core.records import Out
 from dqhash.core.table_keys import pair_key
+from dqhash.core.timeutil import format_ms, now_ms
+from dqhash.core.transactions import KEPT, Completeness, Shortfall, TransactionEvent
 from dqhash.core.tuples import build
 from dqhash.kafka.topics import partition_counts, topics_matching
 
@@ -43,8 +45,11 @@ MARK_EVERY_S, MARK_AGAIN_S = 1.0, 5.0
 class DebeziumReader:
     """Change records → Topic-1 records and dead letters; one hasher per table, built once."""
 
-    def __init__(self, settings: Any, partitions: dict[str, int] | None = None) -> None:
-        self.settings, self.catalog = settings, settings.catalog
+    def __init__(self, settings: Any, partitions: dict[str, int] | None = None, metrics: Any = None) -> None:
+        self.settings, self.catalog, self.metrics = settings, settings.catalog, metrics
+        #: each transaction's changes per table against its END (``core.transactions``)
+        self.completeness = Completeness()
+        self._said_stopped = False
         self._hashers: dict[str, RowHasher] = {}
         self.tombstones = 0
         #: change topic → its partition count: a table's mark counts once each of its source partitions spoke
@@ -63,14 +68,17 @@ class DebeziumReader:
         return hasher
 
     def read(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
-             headers: Any) -> Out | None:  # fmt: skip
-        """The Topic-1 record of one change record, its dead letter, or None for a tombstone."""
+             headers: Any) -> list[Out]:  # fmt: skip
+        """The Topic-1 record of one change record, or its dead letter; nothing for a tombstone; for a record of
+        the transaction topic, the shortfalls it reveals (``core.transactions``)."""
         settings = self.settings
         found = list(headers or ())
         change = read_change(key, value, found, topic, self.catalog, settings.debezium_binary_handling)
         if isinstance(change, Tombstone):
             self.tombstones += 1
-            return None
+            return []
+        if isinstance(change, TransactionEvent):
+            return self._shortfalls(self.completeness.ended(change))
         if not isinstance(change, Refusal):
             spec = self.catalog.get(change.table)
             made = onprem_record(change, spec, self.hasher(spec)) if spec is not None else None
@@ -79,12 +87,48 @@ class DebeziumReader:
                 source = (f"{topic}:{partition}", change.table)
                 if change.source_ts > self._read_through.get(source, -1):
                     self._read_through[source] = change.source_ts
-                return Out(settings.onprem_topic, pk.encode(), orjson.dumps(made))
+                out = Out(settings.onprem_topic, pk.encode(), orjson.dumps(made))
+                return [out, *self._shortfalls(self.completeness.change(change.table, change.transaction))]
             change = made if made is not None else refuse("UNKNOWN_TABLE", "no catalog entry", change.table)
         reason = str(change.reason)
         log.warning("change %s[%d]@%d refused (%s): %s", topic, partition, offset, reason, change.message)
         headers_out = dlq_headers(reason, change.message, topic, partition, offset, found, change.table)
-        return Out(settings.dlq_topic, key, value or b"", headers_out)
+        refused = Out(settings.dlq_topic, key, value or b"", headers_out)
+        if change.table is None:
+            return [refused]
+        return [
+            refused,
+            *self._shortfalls(self.completeness.change(change.table, getattr(change, "transaction", None))),
+        ]
+
+    def _shortfalls(self, found: list[Shortfall]) -> list[Out]:
+        """Each shortfall as a ``completeness`` record on the metrics topic, a counter and a log line."""
+        outs = []
+        if self.completeness.stopped and not self._said_stopped:
+            self._said_stopped = True
+            log.warning(
+                "transaction completeness stopped: more than %d changes waited for their transaction's END; read "
+                "the connector's <topic.prefix>.transaction topic too (DQHASH_DEBEZIUM_TOPICS)",
+                KEPT,
+            )
+        for shortfall in found:
+            missing = shortfall.expected - shortfall.seen
+            log.warning(
+                "table %s: transaction %s committed %d change(s) to it, %d reached dqhash: %d missing",
+                shortfall.table, shortfall.transaction, shortfall.expected, shortfall.seen, missing,
+            )  # fmt: skip
+            if self.metrics is not None:
+                self.metrics.transaction_shortfall(shortfall.table, missing)
+            record = {
+                "type": "completeness",
+                **shortfall._asdict(),
+                "missing": missing,
+                "detected_at": format_ms(now_ms()),
+            }
+            outs.append(
+                Out(self.settings.metrics_topic, f"completeness:{shortfall.table}".encode(), orjson.dumps(record))
+            )
+        return outs
 
     def sent(self) -> None:
         """The changes read so far are produced: the marks may speak for them."""
@@ -122,7 +166,7 @@ def register(runtime: Runtime) -> Any:
         return None
     log.info("reading Debezium change topics %s", ", ".join(names))
     changes = app.topic(*names, key_serializer="raw", value_serializer="raw")
-    reader = DebeziumReader(settings, partition_counts(settings, names))
+    reader = DebeziumReader(settings, partition_counts(settings, names), runtime.metrics)
 
     async def debezium_changes(stream: Any) -> None:
         """Read Debezium change events; publish each as its table's Topic-1 record."""
@@ -131,16 +175,14 @@ def register(runtime: Runtime) -> Any:
             for event in events:
                 message = event.message
                 try:
-                    out = reader.read(
+                    outs += reader.read(
                         message.topic, message.partition, message.offset, message.key, message.value, message.headers
                     )
                 except Exception as exc:  # one bad change never stops the reader: dead-lettered, the batch goes on
                     log.exception("error reading change %s[%d]@%d", message.topic, message.partition, message.offset)
                     headers = dlq_headers("PROCESSING_ERROR", f"{type(exc).__name__}: {exc}"[:500], message.topic,
                                           message.partition, message.offset, message.headers)  # fmt: skip
-                    out = Out(settings.dlq_topic, message.key, message.value or b"", headers)
-                if out is not None:
-                    outs.append(out)
+                    outs.append(Out(settings.dlq_topic, message.key, message.value or b"", headers))
             await outputs.produce(outs)
             reader.sent()
             await outputs.produce(reader.marks(time.monotonic()))  # after the changes they speak for

@@ -28,6 +28,7 @@ from dqhash.core.contracts import Rejection
 from dqhash.core.debezium_types import Undecodable, Unverifiable, convert
 from dqhash.core.hashing import RowHasher
 from dqhash.core.jsontext import JsonTextError, loads_exact
+from dqhash.core.transactions import TransactionEvent, read_transaction
 
 #: why a change is refused (the DLQ reason; ``contracts.Reason`` holds the Topic-1 ones)
 UNVERIFIABLE = "UNVERIFIABLE"
@@ -47,6 +48,7 @@ class Change(NamedTuple):
     row: dict[str, Any] | None  # the after image, converted for the cloud's types; None for a delete
     source_ts: int  # commit time, epoch ms
     position: str
+    transaction: str | None = None  # the transaction's id, with provide.transaction.metadata (core.transactions)
 
 
 class Tombstone(NamedTuple):
@@ -56,14 +58,17 @@ class Tombstone(NamedTuple):
 
 
 class Refusal(Rejection):
-    """A change refused, with the table it belongs to when that is known (its dead letter's ``dq.table``)."""
+    """A change refused, with the table it belongs to when that is known (its dead letter's ``dq.table``), and
+    its transaction (it reached dqhash: it counts towards its transaction's completeness)."""
 
     table: str | None
+    transaction: str | None
 
 
 def refuse(reason: str, message: str, table: str | None = None) -> Refusal:
     refusal = Refusal(reason, message)  # type: ignore[arg-type]
     refusal.table = table
+    refusal.transaction = None
     return refusal
 
 
@@ -74,8 +79,9 @@ def read_change(
     topic: str,
     catalog: Catalog,
     binary_mode: str = "bytes",
-) -> Change | Tombstone | Rejection:
-    """One record of a Debezium change topic as a :class:`Change`, a :class:`Tombstone`, or why it is refused."""
+) -> Change | Tombstone | TransactionEvent | Rejection:
+    """One record of a Debezium change topic as a :class:`Change`, a :class:`Tombstone`, or why it is refused; a
+    record of the connector's transaction topic as its :class:`TransactionEvent`."""
     if value is None or value == b"":
         return Tombstone(key)
     try:
@@ -85,6 +91,9 @@ def read_change(
         return refuse(UNDECODABLE, f"not JSON: {exc}")
     if not isinstance(doc, dict):
         return refuse(UNDECODABLE, "a change event is a JSON object")
+    transaction = read_transaction(doc)
+    if transaction is not None:  # the connector's transaction topic: a BEGIN or END, no change
+        return transaction
     found = dict(headers or ())
     if "op" in doc and ("after" in doc or "before" in doc):
         return _envelope(doc, schema, key_doc, key_schema, catalog, binary_mode)
@@ -137,7 +146,15 @@ def _envelope(
     side = "before" if op == "d" else "after"
     if not isinstance(image, dict) and op != "d":
         return refuse(UNDECODABLE, f"a {op!r} change without its after image")
-    return _change(spec, op, image, _fields(schema, side), key_doc, key_schema, source, doc.get("ts_ms"), binary_mode)
+    made = _change(spec, op, image, _fields(schema, side), key_doc, key_schema, source, doc.get("ts_ms"), binary_mode)
+    transaction = doc.get("transaction")
+    if not isinstance(transaction, dict) or not isinstance(transaction.get("id"), str):
+        return made
+    if isinstance(made, Change):
+        return made._replace(transaction=transaction["id"])
+    if isinstance(made, Refusal):
+        made.transaction = transaction["id"]
+    return made
 
 
 def _flattened(

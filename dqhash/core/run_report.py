@@ -16,6 +16,7 @@ import orjson
 from dqhash.core import statuses
 from dqhash.core.tally import COMPARED
 from dqhash.core.timeutil import format_ms
+from dqhash.core.transactions import shortfall_problems
 from dqhash.core.verified_report import verified_breaches, verified_tables
 
 #: the statuses whose share each gate bounds (``core.statuses``)
@@ -83,6 +84,7 @@ def build(
         problems.append(
             f"partitions {silent} published no metrics window in the period: a worker down, or no input there"
         )
+    problems += shortfall_problems(windows, table)  # changes a committed transaction made that never arrived
     runs = [s for s in snapshots if (s.get("started_at") or "") >= format_ms(since_ms)]
     for run in runs:  # an abandoned run is listed, and no longer counts against the gates
         if run["state"] not in ("complete", "abandoned"):

@@ -74,6 +74,8 @@ CLASSIFIED = "dq_classified"
 CLASSIFIED_ON_TIME = "dq_classified_on_time"
 #: the age of a table's verified-through time: every change committed before it has a final verdict
 VERIFIED_AGE = "dq_verified_age_seconds"
+#: changes a committed transaction made that never reached dqhash (Debezium's transaction metadata)
+TRANSACTION_SHORTFALL = "dq_transaction_shortfall"
 #: the tag of tables past the tagged limit (DQHASH_METRICS_MAX_TABLES)
 OTHER_TABLES = "_other"
 #: Samples per packed distribution line: about 1 KB, so a line fits one UDP packet (1,432 bytes)
@@ -109,6 +111,7 @@ ALL_METRICS = frozenset(
         CLASSIFIED,
         CLASSIFIED_ON_TIME,
         VERIFIED_AGE,
+        TRANSACTION_SHORTFALL,
     }
 )
 
@@ -248,6 +251,10 @@ class Metrics:
         monitor takes the largest over the workers."""
         if self.client is not None:
             self.client.gauge(VERIFIED_AGE, round(seconds, 3), tags=[self.table_tag(table)])
+
+    def transaction_shortfall(self, table: str, missing: int) -> None:
+        """Changes a committed transaction made to ``table`` that never reached dqhash (``core.transactions``)."""
+        self._count(TRANSACTION_SHORTFALL, [self.table_tag(table)], missing)
 
     def _count(self, name: str, tags: list[str] | None = None, n: int = 1) -> None:
         if self.client is None:

@@ -20,7 +20,8 @@ def test_marks_speak_only_for_changes_produced_and_reach_every_partition(tmp_pat
     dbz = reader(tmp_path)
     for pk, ts in ((1, 1_700_000_000_000), (2, 1_700_000_005_000)):
         key, value = change(pk, ts=ts, updated_at=1714564800123456)
-        assert dbz.read(TOPIC, 0, pk, key, value, None).topic == "topic1"
+        [out] = dbz.read(TOPIC, 0, pk, key, value, None)
+        assert out.topic == "topic1"
     assert dbz.marks(100.0) == []  # read, not yet produced: a mark must not overtake its changes
     dbz.sent()
     outs = dbz.marks(100.0)
@@ -43,3 +44,47 @@ def test_marks_go_at_most_once_a_second_and_again_while_nothing_moves(tmp_path):
     assert orjson.loads(dbz.marks(101.0)[0].value)["progress"][0]["through"] == 1_700_000_001_000
     assert dbz.marks(101.0 + MARK_AGAIN_S - 0.1) == []  # nothing moved: not yet again
     assert dbz.marks(101.0 + MARK_AGAIN_S)  # sent again, for a new owner of a Topic-1 partition
+
+
+def in_transaction(value, tx):
+    doc = orjson.loads(value)
+    doc["payload"]["transaction"] = {"id": tx, "total_order": 1, "data_collection_order": 1}
+    return orjson.dumps(doc)
+
+
+def end_record(tx, count):
+    payload = {"status": "END", "id": tx, "ts_ms": 1, "event_count": count,
+               "data_collections": [{"data_collection": "inventory.customers", "event_count": count}]}  # fmt: skip
+    return orjson.dumps({"schema": {"type": "struct", "fields": []}, "payload": payload})
+
+
+def test_a_transaction_whose_changes_fell_short_is_reported_when_the_table_moves_past_it(tmp_path):
+    from dqhash.core.transactions import shortfall_problems
+
+    dbz = reader(tmp_path)
+    tx_topic = "dbserver1.transaction"
+    key, value = change(1, updated_at=1714564800123456)
+    assert [o.topic for o in dbz.read(TOPIC, 0, 1, key, in_transaction(value, "571:100"), None)] == ["topic1"]
+    assert dbz.read(tx_topic, 0, 1, b'{"id": "571:100"}', end_record("571:100", 3), None) == []  # not a dead letter
+    assert dbz.read(tx_topic, 0, 2, b'{"id": "572:200"}', end_record("572:200", 1), None) == []
+    key, value = change(2, updated_at=1714564800123456)
+    outs = dbz.read(TOPIC, 0, 2, key, in_transaction(value, "572:200"), None)  # the table is past 571:100
+    assert [o.topic for o in outs] == ["topic1", "dq-metrics"]
+    record = orjson.loads(outs[1].value)
+    assert (record["type"], record["table"], record["transaction"]) == ("completeness", "inventory.customers", "571:100")
+    assert (record["expected"], record["seen"], record["missing"]) == (3, 1, 2)
+    [line] = shortfall_problems([outs[1].value])
+    assert line == "table inventory.customers: transaction 571:100 committed 3 change(s) to it and 1 reached dqhash (2 missing)"
+
+
+def test_a_refused_change_still_counts_as_arrived_for_its_transaction(tmp_path):
+    from dqhash.core.debezium_types import UNAVAILABLE
+
+    dbz = reader(tmp_path)
+    key, value = change(1, name=UNAVAILABLE, updated_at=1714564800123456)  # a TOAST placeholder: UNVERIFIABLE
+    [refused] = dbz.read(TOPIC, 0, 1, key, in_transaction(value, "t1"), None)
+    assert refused.topic == "dq-dlq"
+    dbz.read("dbserver1.transaction", 0, 1, None, end_record("t1", 1), None)
+    dbz.read("dbserver1.transaction", 0, 2, None, end_record("t2", 1), None)
+    key, value = change(2, updated_at=1714564800123456)
+    assert [o.topic for o in dbz.read(TOPIC, 0, 2, key, in_transaction(value, "t2"), None)] == ["topic1"]

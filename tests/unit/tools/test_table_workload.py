@@ -49,7 +49,7 @@ def test_each_debezium_change_reads_back_as_the_topic1_record_the_table_would_ha
     for work in (orders, accounts):
         assert len(work.changes) == len(work.onprem)
         for (key, value), (pair, direct) in zip(work.changes, work.onprem):
-            out = reader.read(change_topic(work.spec.name), 0, 1, key, value, None)
+            [out] = reader.read(change_topic(work.spec.name), 0, 1, key, value, None)
             record, expected = orjson.loads(out.value), orjson.loads(direct)
             assert out.key == pair
             assert (record["table"], record["hash_onprem"]) == (expected["table"], expected["hash_onprem"])
