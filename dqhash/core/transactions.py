@@ -17,6 +17,8 @@ import orjson
 
 #: changes' (transaction, table) counts kept waiting for their END, at most (see ``Completeness._bound``)
 KEPT = 100_000
+#: ENDs kept waiting per table for its stream to pass them; the ENDs also name tables this reader never reads
+WAITING_PER_TABLE = 1_000
 
 
 class TransactionEvent(NamedTuple):
@@ -56,7 +58,6 @@ class Completeness:
         self._seen: dict[tuple[str, str], int] = {}  # (transaction, table) → changes read
         self._reached: dict[str, int] = {}  # table → the latest END place its stream has shown a change of
         self._unplaced: dict[str, set[str]] = {}  # transaction whose END is not read yet → tables with its changes
-        self._known: set[str] = set()  # tables with a change read: an END's other tables are not read here
         #: set when more than ``kept`` counts waited: no judging from then on (``_bound``)
         self.stopped = False
 
@@ -66,7 +67,6 @@ class Completeness:
             return []
         key = (transaction, table)
         self._seen[key] = self._seen.get(key, 0) + 1
-        self._known.add(table)
         place = self._order.get(transaction)
         if place is None:
             self._unplaced.setdefault(transaction, set()).add(table)
@@ -82,8 +82,10 @@ class Completeness:
         if len(self._order) > self.kept:  # the oldest ENDs' places: every table is long past them
             self._order.pop(next(iter(self._order)))
         for table, count in event.counts.items():
-            if table in self._known:  # a table whose changes this reader never saw is not its to judge
-                self._expected.setdefault(table, {})[event.id] = count
+            waiting = self._expected.setdefault(table, {})
+            waiting[event.id] = count
+            if len(waiting) > WAITING_PER_TABLE:  # a table this reader does not read, or whose stream stopped:
+                waiting.pop(next(iter(waiting)))  # its oldest END is never judged (no shortfall made up)
         found: list[Shortfall] = []
         for table in self._unplaced.pop(event.id, ()):
             found += self._reached_place(table, place)

@@ -119,6 +119,7 @@ class Outputs:
     cloud_hashes: dict[str, list[dict]] = field(default_factory=dict)  # Topic-2 records by pk
     schema_events: list[dict] = field(default_factory=list)  # schema drift reported by the producer
     verified: list[bytes] = field(default_factory=list)  # the metrics topic's ``verified`` records (core.progress)
+    completeness: list[dict] = field(default_factory=list)  # its ``completeness`` records (core.transactions)
     unreadable: list[str] = field(default_factory=list)  # records this reader could not understand
 
     def window_total(self, key: str) -> int:
@@ -150,6 +151,9 @@ class Outputs:
             record = orjson.loads(value)
             if record.get("type") == "verified":
                 self.verified.append(value)
+                return
+            if record.get("type") == "completeness":
+                self.completeness.append(record)
                 return
             if record.get("type") != "window":
                 self.schema_events.append(record)

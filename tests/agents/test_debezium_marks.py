@@ -71,10 +71,17 @@ def test_a_transaction_whose_changes_fell_short_is_reported_when_the_table_moves
     outs = dbz.read(TOPIC, 0, 2, key, in_transaction(value, "572:200"), None)  # the table is past 571:100
     assert [o.topic for o in outs] == ["topic1", "dq-metrics"]
     record = orjson.loads(outs[1].value)
-    assert (record["type"], record["table"], record["transaction"]) == ("completeness", "inventory.customers", "571:100")
+    assert (record["type"], record["table"], record["transaction"]) == (
+        "completeness",
+        "inventory.customers",
+        "571:100",
+    )
     assert (record["expected"], record["seen"], record["missing"]) == (3, 1, 2)
     [line] = shortfall_problems([outs[1].value])
-    assert line == "table inventory.customers: transaction 571:100 committed 3 change(s) to it and 1 reached dqhash (2 missing)"
+    assert (
+        line
+        == "table inventory.customers: transaction 571:100 committed 3 change(s) to it and 1 reached dqhash (2 missing)"
+    )
 
 
 def test_a_refused_change_still_counts_as_arrived_for_its_transaction(tmp_path):

@@ -26,6 +26,7 @@ columns = ["id", "name", "amount", "updated_at", "born", "photo"]
 types = { id = "int", amount = "decimal", updated_at = "timestamp", born = "date", photo = "blob" }
 """
 TOPIC = "dbserver1.inventory.customers"
+TRANSACTIONS = "dbserver1.transaction"
 SPEC = parse_catalog(CATALOG).get("inventory.customers")
 HASHER = RowHasher("v2", SPEC.columns, SPEC.types)
 
@@ -36,7 +37,7 @@ def dbz(tmp_path_factory, broker):
     catalog = workdir / "catalog.toml"
     catalog.write_text(CATALOG)
     with running_pipeline(
-        workdir, "dbz", broker=broker, extra_topics=(TOPIC,), DQHASH_CATALOG=catalog,
+        workdir, "dbz", broker=broker, extra_topics=(TOPIC, TRANSACTIONS), DQHASH_CATALOG=catalog,
         DQHASH_DEBEZIUM_TOPICS=r"dbserver1\..*",
     ) as running:  # fmt: skip
         yield running
@@ -85,11 +86,11 @@ def test_a_toast_placeholder_is_dead_lettered_unverifiable_never_a_mismatch(dbz)
     assert dbz.audits_for(str(pk)) == []
 
 
-async def dbz_send(pipeline, records):
+async def dbz_send(pipeline, records, topic=TOPIC):
     from dqhash.kafka.security import connect_args
     from dqhash.tools.runner import produce
 
-    await produce(connect_args(pipeline.settings), TOPIC, records)
+    await produce(connect_args(pipeline.settings), topic, records)
 
 
 def test_the_rows_that_differ_are_signalled_back_to_the_connector(dbz):
@@ -217,3 +218,44 @@ def cli(pipeline, *args):
         [sys.executable, "-m", "dqhash.cli", *args], env={**os.environ, **pipeline.env}, capture_output=True,
         text=True, timeout=120, cwd=pipeline.workdir,
     )  # fmt: skip
+
+
+def in_transaction(record, tx):
+    key, value = record
+    doc = orjson.loads(value)
+    doc["payload"]["transaction"] = {"id": tx, "total_order": 1, "data_collection_order": 1}
+    return key, orjson.dumps(doc)
+
+
+def transaction_end(tx, count):
+    payload = {"status": "END", "id": tx, "ts_ms": now_ms(), "event_count": count,
+               "data_collections": [{"data_collection": "inventory.customers", "event_count": count}]}  # fmt: skip
+    return orjson.dumps({"id": tx}), orjson.dumps(payload)
+
+
+def test_a_transaction_whose_changes_did_not_all_arrive_is_reported_for_its_table(dbz):
+    """Debezium's END counts three changes of the table; one arrived. Once the table's stream shows a later
+    transaction, the shortfall is on the metrics topic and in dqhash report, naming the table and the transaction;
+    complete transactions say nothing, and the transaction topic's records are never dead-lettered."""
+    base = uuid.uuid4().int % 10**8
+    short, whole, later = f"{base}:1", f"{base}:2", f"{base}:3"
+    dbz.run(dbz_send(dbz, [in_transaction(change(base, updated_at=1714564800123456), short)]))
+    dbz.run(dbz_send(dbz, [transaction_end(short, 3), transaction_end(whole, 1), transaction_end(later, 1)],
+                     TRANSACTIONS))  # fmt: skip
+    dbz.run(dbz_send(dbz, [in_transaction(change(base + 1, updated_at=1714564800123456), whole),
+                           in_transaction(change(base + 2, updated_at=1714564800123456), later)]))  # fmt: skip
+    dbz._wait(
+        lambda out: any(r["transaction"] == short for r in out.completeness),
+        60,
+        lambda out: f"a completeness record for transaction {short}; have {out.completeness}",
+    )
+    [record] = [r for r in dbz.reader.outputs.completeness if r["transaction"] == short]
+    assert (record["table"], record["expected"], record["seen"], record["missing"]) == ("inventory.customers", 3, 1, 2)
+    assert not any(r["transaction"] == whole for r in dbz.reader.outputs.completeness)  # complete: nothing said
+    assert not [h for _, _, h in dbz.reader.outputs.dlq_records if h.get("dq.source.topic") == TRANSACTIONS.encode()]
+    report = cli(dbz, "report", "--since", "1h", "--json")
+    problems = orjson.loads(report.stdout)["problems"]
+    assert (
+        f"table inventory.customers: transaction {short} committed 3 change(s) to it and 1 reached dqhash (2 missing)"
+        in problems
+    )

@@ -49,8 +49,13 @@ def test_a_table_that_stops_leaves_its_last_transaction_unjudged_and_an_unread_e
     assert book.ended(end("u0", b=9)) == [] and book.change("s.b", "u9") == []  # no made-up shortfall
 
 
-def test_an_end_counts_only_the_tables_this_reader_has_seen_changes_of():
+def test_an_end_read_before_the_changes_is_judged_and_a_table_never_read_is_never_judged_and_stays_bounded():
+    from dqhash.core.transactions import WAITING_PER_TABLE
+
     book = Completeness()
+    assert book.ended(end("t1", a=2, other=4)) == [] and book.ended(end("t2", a=1)) == []
     book.change("s.a", "t1")
-    book.ended(end("t1", a=1, other=4))
-    assert set(book._expected) == {"s.a"}
+    assert book.change("s.a", "t2") == [Shortfall("s.a", "t1", 2, 1)]
+    for n in range(WAITING_PER_TABLE + 10):
+        book.ended(end(f"u{n}", other=1))
+    assert len(book._expected["s.other"]) == WAITING_PER_TABLE  # never read here: never judged, bounded
