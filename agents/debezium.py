@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -50,6 +51,8 @@ class DebeziumReader:
         #: each transaction's changes per table against its END (``core.transactions``)
         self.completeness = Completeness()
         self._said_stopped = False
+        #: table → changes found missing by completeness since the worker started (the tables views show it)
+        self.shortfalls: Counter[str] = Counter()
         self._hashers: dict[str, RowHasher] = {}
         self.tombstones = 0
         #: change topic → its partition count: a table's mark counts once each of its source partitions spoke
@@ -113,6 +116,7 @@ class DebeziumReader:
             )
         for shortfall in found:
             missing = shortfall.expected - shortfall.seen
+            self.shortfalls[shortfall.table] += missing
             log.warning(
                 "table %s: transaction %s committed %d change(s) to it, %d reached dqhash: %d missing",
                 shortfall.table, shortfall.transaction, shortfall.expected, shortfall.seen, missing,
@@ -166,7 +170,9 @@ def register(runtime: Runtime) -> Any:
         return None
     log.info("reading Debezium change topics %s", ", ".join(names))
     changes = app.topic(*names, key_serializer="raw", value_serializer="raw")
-    reader = DebeziumReader(settings, partition_counts(settings, names), runtime.metrics)
+    reader = runtime.parts["debezium_reader"] = DebeziumReader(
+        settings, partition_counts(settings, names), runtime.metrics
+    )
 
     async def debezium_changes(stream: Any) -> None:
         """Read Debezium change events; publish each as its table's Topic-1 record."""

@@ -56,6 +56,8 @@ class WebContext(GroupReads):
         #: each table's verified-through time on this worker's partitions, and the group's as last gathered
         self.verified = runtime.parts["reconciler"].reconciler.verified
         self.group_verified: dict[str, dict[int, int | None]] = {}
+        self.group_shortfalls: dict[str, int] = {}
+        self.parts = runtime.parts
         #: the group's newest problems and dead letters, followed from the repair and DLQ topics
         self.recent = inspection.RecentOutputs(self.settings.view_max_items)
         self.output_topic = runtime.outputs.output_topic
@@ -215,7 +217,8 @@ class WindowsView(_Json):
         local = ctx.local_windows()
         if request.query.get("local"):  # a peer asking: this worker's per-partition records, unsummed
             suspended, verified = ctx.book.caps.suspended_tables(), ctx.local_verified()
-            return self.ok({"items": local, "suspended": suspended, "verified": verified})
+            body = {"items": local, "suspended": suspended, "verified": verified, "shortfalls": ctx.local_shortfalls()}
+            return self.ok(body)
         records, _, failed = await ctx.group_windows(local)
         table = request.query.get("table") or None
         rows = inspection.window_rows(records, ctx.settings.window_ms, ctx.catalog.default, table)

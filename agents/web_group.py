@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from typing import Any
 
 import aiohttp
@@ -31,6 +32,8 @@ class GroupReads:
     recent: Any
     triage_book: Any
     group_verified: dict[str, dict[int, int | None]]
+    group_shortfalls: dict[str, int]
+    parts: dict[str, Any]
 
     def self_url(self) -> str:
         return str(self.app.conf.canonical_url).rstrip("/")
@@ -76,14 +79,21 @@ class GroupReads:
         answers, failed = await self.gather("/dq/windows?local=1")
         suspended = self.book.caps.suspended_tables()
         verified = self.local_verified()
+        shortfalls = Counter(self.local_shortfalls())
         for answer in answers:
+            shortfalls.update(answer.get("shortfalls", {}))
             for table, partitions in answer.get("suspended", {}).items():
                 suspended[table] = sorted({*suspended.get(table, ()), *partitions})
             for table, times in answer.get("verified", {}).items():
                 verified.setdefault(table, {}).update({int(p): t for p, t in times.items()})
-        self.group_verified = verified
+        self.group_verified, self.group_shortfalls = verified, dict(shortfalls)
         records = [*local, *((start, window) for answer in answers for start, window in answer["items"])]
         return records, suspended, failed
+
+    def local_shortfalls(self) -> dict[str, int]:
+        """table → changes this worker's Debezium reader found missing from committed transactions."""
+        reader = self.parts.get("debezium_reader")
+        return dict(reader.shortfalls) if reader is not None else {}
 
     def local_verified(self) -> dict[str, dict[int, int | None]]:
         """table → partition → its verified-through time there, for this worker's partitions (``core.progress``)."""
@@ -103,6 +113,8 @@ class GroupReads:
             problems = [p for p in problems if p.get("table") == table]
         rows = table_views.table_rows(records, problems, self.catalog, self.settings.window_ms, suspended)
         table_views.add_verified(rows, self.group_verified, self.settings.partitions, now_ms())
+        for row in rows:  # changes committed in a transaction that never reached dqhash (core.transactions)
+            row["missing_changes"] = self.group_shortfalls.get(row["table"], 0)
         return rows, records, failed
 
     def local_windows(self) -> list[tuple[int, dict]]:

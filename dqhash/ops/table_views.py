@@ -102,5 +102,6 @@ def spec_view(spec: TableSpec | None) -> dict | None:
 
 def brief(row: Mapping[str, Any]) -> dict[str, Any]:
     """A table's row of ``/dq/tables`` as ``/dq/status`` lists it: how it stands, in a few fields."""
-    keys = ("table", "state", "compared", "match_rate", "open_problems", "last_window_end", "verified_through")
+    keys = ("table", "state", "compared", "match_rate", "open_problems", "last_window_end", "verified_through",
+            "missing_changes")  # fmt: skip
     return {key: row.get(key) for key in keys}

@@ -253,6 +253,7 @@ def test_a_transaction_whose_changes_did_not_all_arrive_is_reported_for_its_tabl
     assert (record["table"], record["expected"], record["seen"], record["missing"]) == ("inventory.customers", 3, 1, 2)
     assert not any(r["transaction"] == whole for r in dbz.reader.outputs.completeness)  # complete: nothing said
     assert not [h for _, _, h in dbz.reader.outputs.dlq_records if h.get("dq.source.topic") == TRANSACTIONS.encode()]
+    assert table_row(dbz)["missing_changes"] >= 2  # the table's row in /dq/tables (and the dashboard) says so
     report = cli(dbz, "report", "--since", "1h", "--json")
     problems = orjson.loads(report.stdout)["problems"]
     assert (

@@ -252,11 +252,12 @@ def test_demo_keeps_running_with_its_dashboard_and_cleans_its_topics_off_a_given
             assert any("dqhash tail audit" in line for line in said)
             demo.send_signal(signal.SIGINT)
             try:  # each clean-up step is bounded (the worker 20 s, the reader 15 s, the topics 60 s)
-                out, _ = demo.communicate(timeout=150)
+                out, rest = demo.communicate(timeout=150)
             except subprocess.TimeoutExpired:
                 pytest.fail("the demo did not end within 150 s of Ctrl-C; it said: " + "".join(said)[-3000:])
             reader.join(10)
-            err = "".join(said)
+            # communicate() reads stderr too, racing the reader thread for its last lines: both halves count
+            err = "".join(said) + (rest or "")
         finally:
             if demo.poll() is None:
                 demo.kill()
