@@ -57,8 +57,9 @@ class DebeziumReader:
         self.tombstones = 0
         #: change topic → its partition count: a table's mark counts once each of its source partitions spoke
         self.partitions = partitions or {}
-        #: (source partition "topic:partition", table) → the newest commit time of a change sent from it (produced
-        #: and acknowledged: a mark must never reach Kafka before the changes it speaks for), and of one read
+        #: (source partition "topic:partition", table) → the newest commit time of a change sent from it, and of
+        #: one read. A mark speaks only for changes already handed to the producer: it is queued after them, and
+        #: the producer keeps one batch in flight per partition, so a mark never lands before its changes
         self.sent_through: dict[tuple[str, str], int] = {}
         self._read_through: dict[tuple[str, str], int] = {}
         self._marked_at = 0.0
