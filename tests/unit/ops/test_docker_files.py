@@ -127,7 +127,7 @@ def test_the_stack_runs_without_datadog_and_the_agent_comes_with_its_profile():
     s = services()
     assert s["datadog-agent"]["profiles"] == ["datadog"]
     for name, service in s.items():
-        if name != "datadog-agent":
+        if name != "datadog-agent" and service.get("profiles") != ["debezium"]:
             assert "profiles" not in service, f"{name} would not start without a profile"
             assert "DD_API_KEY" not in str(service.get("environment", {})), f"{name} needs a DataDog key"
             assert "datadog-agent" not in service.get("depends_on", {}), f"{name} waits for the optional agent"
@@ -170,3 +170,33 @@ def test_the_stack_has_a_load_generator_so_up_shows_verdicts():
     assert env["DQHASH_HASH_COLUMNS"].split(",")[0] == "id" and env["DQHASH_CASSANDRA_TABLE"] == "customers"
     assert loadgen["depends_on"]["topics"]["condition"] == "service_completed_successfully"
     assert loadgen["depends_on"]["cassandra-init"]["condition"] == "service_completed_successfully"
+
+
+def test_the_debezium_profile_feeds_the_workers_the_table_the_cloud_copy_holds():
+    """--profile debezium: PostgreSQL with logical decoding, Kafka Connect, and the connector registered once; its
+    change topic and transaction topic match the workers' DQHASH_DEBEZIUM_TOPICS, its table is the workers' table,
+    and its password comes from the environment."""
+    import json
+
+    s = services()
+    optional = {n for n, service in s.items() if service.get("profiles") == ["debezium"]}
+    assert optional == {"postgres", "connect", "connector-init"}
+    assert not any(set(service.get("depends_on", {})) & optional for n, service in s.items() if n not in optional)
+    assert "wal_level=logical" in s["postgres"]["command"]
+    connector = json.loads((COMPOSE_PATH.parent / "debezium" / "connector.json").read_text())["config"]
+    assert connector["database.password"] == "${env:POSTGRES_PASSWORD}"  # never a literal in the file
+    assert env_of(s["connect"])["CONNECT_CONFIG_PROVIDERS"] == "env"
+    assert connector["provide.transaction.metadata"] == "true" and connector["value.converter.schemas.enable"] == "true"
+    worker = env_of(s["worker-1"])
+    pattern = re.compile(worker["DQHASH_DEBEZIUM_TOPICS"])
+    table = worker["DQHASH_TABLE"]
+    assert table in connector["table.include.list"].split(",")
+    assert pattern.fullmatch(f"{connector['topic.prefix']}.{table}") and pattern.fullmatch(
+        f"{connector['topic.prefix']}.transaction"
+    )
+    init = (COMPOSE_PATH.parent / "postgres" / "init.sql").read_text()
+    assert f"CREATE TABLE IF NOT EXISTS {table}" in init
+    assert all(column in init for column in worker["DQHASH_HASH_COLUMNS"].split(","))
+    assert (
+        "connector.json" in " ".join(s["connector-init"]["volumes"]) and "409" in s["connector-init"]["entrypoint"][2]
+    )
