@@ -102,7 +102,7 @@ class DebeziumReader:
             return [refused]
         return [
             refused,
-            *self._shortfalls(self.completeness.change(change.table, getattr(change, "transaction", None))),
+            *self._shortfalls(self.completeness.change(change.table, change.transaction)),
         ]
 
     def _shortfalls(self, found: list[Shortfall]) -> list[Out]:

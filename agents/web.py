@@ -55,8 +55,6 @@ class WebContext(GroupReads):
         self.book = runtime.parts["reconciler"].reconciler.windows
         #: each table's verified-through time on this worker's partitions, and the group's as last gathered
         self.verified = runtime.parts["reconciler"].reconciler.verified
-        self.group_verified: dict[str, dict[int, int | None]] = {}
-        self.group_shortfalls: dict[str, int] = {}
         self.parts = runtime.parts
         #: the group's newest problems and dead letters, followed from the repair and DLQ topics
         self.recent = inspection.RecentOutputs(self.settings.view_max_items)
@@ -219,10 +217,10 @@ class WindowsView(_Json):
             suspended, verified = ctx.book.caps.suspended_tables(), ctx.local_verified()
             body = {"items": local, "suspended": suspended, "verified": verified, "shortfalls": ctx.local_shortfalls()}
             return self.ok(body)
-        records, _, failed = await ctx.group_windows(local)
+        group = await ctx.group_windows(local)
         table = request.query.get("table") or None
-        rows = inspection.window_rows(records, ctx.settings.window_ms, ctx.catalog.default, table)
-        return self.ok({**inspection.page(rows, limit, offset), "unreachable_workers": failed})
+        rows = inspection.window_rows(group.records, ctx.settings.window_ms, ctx.catalog.default, table)
+        return self.ok({**inspection.page(rows, limit, offset), "unreachable_workers": group.failed})
 
 
 @blueprint.route("/dq/tables")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from typing import Any
+from typing import Any, NamedTuple
 
 import aiohttp
 import orjson
@@ -20,6 +20,16 @@ log = logging.getLogger("dqhash.web")
 PEER_TIMEOUT_S = 5.0
 
 
+class Group(NamedTuple):
+    """The group's answers, merged: window records, suspended tables, verified-through times, missing changes."""
+
+    records: list[tuple[int, dict]]
+    suspended: dict[str, list[int]]  # table → partitions where it is suspended at its failure cap
+    failed: list[str]  # peers that did not answer
+    verified: dict[str, dict[int, int | None]]  # table → partition → verified-through time (core.progress)
+    shortfalls: dict[str, int]  # table → changes missing from committed transactions (core.transactions)
+
+
 class GroupReads:
     """A worker's reads of the group; the web context gives it the app, settings, table and books."""
 
@@ -31,8 +41,6 @@ class GroupReads:
     catalog: Any
     recent: Any
     triage_book: Any
-    group_verified: dict[str, dict[int, int | None]]
-    group_shortfalls: dict[str, int]
     parts: dict[str, Any]
 
     def self_url(self) -> str:
@@ -71,11 +79,8 @@ class GroupReads:
                 answers.append(result)
         return answers, failed
 
-    async def group_windows(
-        self, local: list[tuple[int, dict]]
-    ) -> tuple[list[tuple[int, dict]], dict[str, list[int]], list[str]]:
-        """Every worker's window records (this one's ``local`` and its peers'), the tables suspended at their
-        failure cap (table → partitions), and the peers that did not answer."""
+    async def group_windows(self, local: list[tuple[int, dict]]) -> Group:
+        """What every worker answers for its partitions (this one's ``local`` windows and its peers'), merged."""
         answers, failed = await self.gather("/dq/windows?local=1")
         suspended = self.book.caps.suspended_tables()
         verified = self.local_verified()
@@ -86,9 +91,8 @@ class GroupReads:
                 suspended[table] = sorted({*suspended.get(table, ()), *partitions})
             for table, times in answer.get("verified", {}).items():
                 verified.setdefault(table, {}).update({int(p): t for p, t in times.items()})
-        self.group_verified, self.group_shortfalls = verified, dict(shortfalls)
         records = [*local, *((start, window) for answer in answers for start, window in answer["items"])]
-        return records, suspended, failed
+        return Group(records, suspended, failed, verified, dict(shortfalls))
 
     def local_shortfalls(self) -> dict[str, int]:
         """table → changes this worker's Debezium reader found missing from committed transactions."""
@@ -107,15 +111,15 @@ class GroupReads:
     async def group_tables(self, table: str | None = None) -> tuple[list[dict], list[tuple[int, dict]], list[str]]:
         """Every table's row (``ops.table_views``), the group's window records they come from, and the peers that
         did not answer; the problems counted are ``table``'s only, when one is named."""
-        records, suspended, failed = await self.group_windows(self.local_windows())
+        group = await self.group_windows(self.local_windows())
         problems = self.triage_book.annotate(list(self.recent.problems))
         if table is not None:
             problems = [p for p in problems if p.get("table") == table]
-        rows = table_views.table_rows(records, problems, self.catalog, self.settings.window_ms, suspended)
-        table_views.add_verified(rows, self.group_verified, self.settings.partitions, now_ms())
+        rows = table_views.table_rows(group.records, problems, self.catalog, self.settings.window_ms, group.suspended)
+        table_views.add_verified(rows, group.verified, self.settings.partitions, now_ms())
         for row in rows:  # changes committed in a transaction that never reached dqhash (core.transactions)
-            row["missing_changes"] = self.group_shortfalls.get(row["table"], 0)
-        return rows, records, failed
+            row["missing_changes"] = group.shortfalls.get(row["table"], 0)
+        return rows, group.records, group.failed
 
     def local_windows(self) -> list[tuple[int, dict]]:
         """(window start, window record) for every window of this worker's partitions."""

@@ -108,6 +108,17 @@ def _depth_exceeds(value: Any, limit: int) -> bool:
     return False
 
 
+def load_object(raw: bytes | None) -> dict[str, Any] | None:
+    """A record read back as a JSON object; None for an absent, unreadable or non-object value (reports skip it)."""
+    if raw is None:
+        return None
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
 def dumps_kept(value: Any) -> bytes:
     """``orjson.dumps(value)`` right-sized, for bytes kept in memory for a while.
 

@@ -11,9 +11,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, NamedTuple
 
-import orjson
-
 from dqhash.core import statuses
+from dqhash.core.jsontext import load_object
 from dqhash.core.tally import COMPARED
 from dqhash.core.timeutil import format_ms
 from dqhash.core.transactions import shortfall_problems
@@ -185,7 +184,7 @@ def _audit_tally(audit: list[bytes | None], table: str | None = None, default_ta
     seen: set[str] = set()
     unreadable = 0
     for raw in audit:
-        record = _load(raw)
+        record = load_object(raw)
         if record is None or "audit_id" not in record:
             unreadable += 1
             continue
@@ -209,7 +208,7 @@ def _newest_windows(windows: list[bytes | None]) -> dict[tuple[int, str], dict[s
     """Each (partition, window) at its newest revision."""
     newest: dict[tuple[int, str], dict[str, Any]] = {}
     for raw in windows:
-        record = _load(raw)
+        record = load_object(raw)
         if record is None or record.get("type") != "window":
             continue
         key = (record["partition"], record["window_start"])
@@ -323,13 +322,3 @@ def _percent(rate: float | None) -> str:
 
 def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 6) if whole else None
-
-
-def _load(raw: bytes | None) -> dict[str, Any] | None:
-    if raw is None:
-        return None
-    try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
-    return value if isinstance(value, dict) else None

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-import orjson
+from dqhash.core.jsontext import load_object
 
 #: changes' (transaction, table) counts kept waiting for their END, at most (see ``Completeness._bound``)
 KEPT = 100_000
@@ -119,11 +119,8 @@ def shortfall_problems(records: list[bytes | None], table: str | None = None, mo
     is named): each names the table and the transaction; past ``most``, one line counts the rest."""
     found: dict[tuple[str, str], dict[str, Any]] = {}
     for raw in records:
-        try:
-            record = orjson.loads(raw) if raw is not None else None
-        except orjson.JSONDecodeError:
-            continue
-        if not isinstance(record, dict) or record.get("type") != "completeness":
+        record = load_object(raw)
+        if record is None or record.get("type") != "completeness":
             continue
         if table is None or record.get("table") == table:
             found[str(record.get("table")), str(record.get("transaction"))] = record

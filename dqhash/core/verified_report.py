@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
+from dqhash.core.jsontext import load_object
 from dqhash.core.progress import table_through
 from dqhash.core.timeutil import format_ms
 
@@ -15,7 +14,7 @@ def verified_tables(records: list[bytes | None], partitions: int, now_ms: int) -
     """table → its verified-through time (the oldest of its partitions' newest), age and partitions without one."""
     newest: dict[int, dict[str, Any]] = {}
     for raw in records:
-        record = _load(raw)
+        record = load_object(raw)
         if record is None or record.get("type") != "verified" or type(record.get("partition")) is not int:
             continue
         known = newest.get(record["partition"])
@@ -52,11 +51,3 @@ def verified_breaches(verified: dict[str, dict[str, Any]], tables: list[str], wi
                 f"older than {within_s:.0f} s"
             )
     return breaches
-
-
-def _load(raw: bytes | None) -> dict[str, Any] | None:
-    try:
-        value = orjson.loads(raw) if raw is not None else None
-    except orjson.JSONDecodeError:
-        return None
-    return value if isinstance(value, dict) else None
