@@ -224,6 +224,10 @@ def _first_look(
     if event.action is Action.DELETE and not rules.verify_deletes:
         verdict = _verdict(incoming, Status.SKIPPED_DELETE, "delete: no hash comparison", cloud, now_ms, rules.windows)
         return incoming._replace(status=Status.SKIPPED_DELETE.value), verdict, ()
+    if event.unverifiable is not None:  # row 36: nothing to compare, and nothing a cloud read could decide
+        reason = f"not compared: {event.unverifiable}"
+        verdict = _verdict(incoming, Status.UNVERIFIABLE, reason, cloud, now_ms, rules.windows)
+        return incoming._replace(status=Status.UNVERIFIABLE.value), verdict, ()
     incoming, decided, lookups = _evaluate(incoming, cloud, now_ms, rules, at_deadline=False)
     # a snapshot row's cloud side comes from the snapshot scan: a read per row would double the cloud's load
     if rules.lookups and incoming.status == PENDING and not lookups and event.snapshot_id is None:
@@ -692,7 +696,7 @@ def _track(event: OnPremEvent, now_ms: int, windows: WindowSpec) -> Tracked:
 
 
 def _fingerprints(event: OnPremEvent) -> tuple[str, str]:
-    content = event.hash.digest if event.hash else event.action._value_
+    content = event.hash.digest if event.hash else (event.unverifiable or event.action._value_)
     return ("id:" + event.event_id, f"v:{event.event_ts}:{content}")
 
 

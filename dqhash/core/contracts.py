@@ -99,6 +99,9 @@ class OnPremEvent(NamedTuple):
     snapshot_id: str | None = None  # set on a SNAPSHOT row: the run it belongs to
     snapshot_range: int | None = None  # the token range of the row's key, when its publisher knows it
     column_digests: dict[str, str] | None = None  # column → 16-hex digest, to name the columns that differ
+    #: why its producer could not hash the row exactly (a value the source did not send, digits it lost): the
+    #: change is UNVERIFIABLE, never compared (docs/classification.md row 36)
+    unverifiable: str | None = None
 
 
 class CloudHash(NamedTuple):
@@ -193,6 +196,9 @@ def parse_onprem(
     event_ts = _required_timestamp(doc, "event_ts")
     if isinstance(event_ts, Rejection):
         return event_ts
+    unverifiable = doc.get("unverifiable")
+    if unverifiable is not None:
+        return _unverifiable(event_id, pk, action, event_ts, unverifiable)
     hash_ref = _onprem_hash(doc, action, default_version)
     if isinstance(hash_ref, Rejection):
         return hash_ref
@@ -202,11 +208,22 @@ def parse_onprem(
         if isinstance(digests, Rejection):
             return digests
     if action is not Action.SNAPSHOT:
-        return build(OnPremEvent, (event_id, pk, action, hash_ref, event_ts, None, None, digests))
+        return build(OnPremEvent, (event_id, pk, action, hash_ref, event_ts, None, None, digests, None))
     snapshot = _snapshot_fields(doc)
     if isinstance(snapshot, Rejection):
         return snapshot
-    return build(OnPremEvent, (event_id, pk, action, hash_ref, event_ts, *snapshot, digests))
+    return build(OnPremEvent, (event_id, pk, action, hash_ref, event_ts, *snapshot, digests, None))
+
+
+def _unverifiable(event_id: str, pk: str, action: Action, event_ts: int, why: Any) -> OnPremEvent | Rejection:
+    """A change its producer could not hash exactly: no hash, and the reason, which travels to its verdict."""
+    if not isinstance(why, str) or not why.strip():
+        return Rejection(Reason.INVALID_FIELD_TYPE, "unverifiable must be a non-empty string saying why")
+    if action in (Action.DELETE, Action.SNAPSHOT):
+        return Rejection(
+            Reason.INVALID_FIELD_TYPE, f"unverifiable is for a change with a row image, not a {action.value}"
+        )
+    return OnPremEvent(event_id, pk, action, None, event_ts, unverifiable=why.strip()[:500])
 
 
 def _other_event_id(event_id: Any) -> str | Rejection:

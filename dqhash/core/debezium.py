@@ -11,8 +11,8 @@ change, hashed by the table's own rules. Both shapes are read: Debezium's envelo
   key, so a redelivered change is the same event, and a change seen twice is counted once.
 - ``c``, ``u`` and ``r`` (a snapshot read) are compared; ``d`` is a DELETE; a tombstone is recognised (the delete
   before it already said it); ``t`` (truncate) and the flattened form's ``drop`` mode are refused with why.
-- A value that cannot be verified exactly (``debezium_types.Unverifiable``) refuses the change with
-  ``UNVERIFIABLE`` and the column: never a MISMATCH.
+- A value that cannot be verified exactly (``debezium_types.Unverifiable``) makes the change an ``UNVERIFIABLE``
+  Topic-1 record naming the column and why, with no hash: its verdict is UNVERIFIABLE, never a MISMATCH.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from dqhash.core.jsontext import JsonTextError, loads_exact
 from dqhash.core.transactions import TransactionEvent, read_transaction
 
 #: why a change is refused (the DLQ reason; ``contracts.Reason`` holds the Topic-1 ones)
-UNVERIFIABLE = "UNVERIFIABLE"
 UNDECODABLE = "UNDECODABLE"
 UNKNOWN_TABLE = "UNKNOWN_TABLE"
 UNSUPPORTED_CHANGE = "UNSUPPORTED_CHANGE"
@@ -49,6 +48,9 @@ class Change(NamedTuple):
     source_ts: int  # commit time, epoch ms
     position: str
     transaction: str | None = None  # the transaction's id, with provide.transaction.metadata (core.transactions)
+    #: why the after image cannot be hashed exactly (``debezium_types.Unverifiable``): row is None, and the change
+    #: is sent as an UNVERIFIABLE Topic-1 record, which replaces the row's older version without being compared
+    unverifiable: str | None = None
 
 
 class Tombstone(NamedTuple):
@@ -227,16 +229,21 @@ def _change(
     missing = [c for c in columns if key_row.get(c) is None]
     if missing or not columns:
         return refuse(UNDECODABLE, f"table {spec.name}: no value for key column(s) {missing or 'any'}", spec.name)
+    unverifiable = None
     try:
         key = tuple(
             _key_value(convert(c, key_row[c], key_fields.get(c), spec.types.get(c), binary_mode)) for c in columns
         )
+    except (Unverifiable, Undecodable) as exc:  # a key that cannot be read exactly names no row
+        return refuse(UNDECODABLE, f"table {spec.name}: key: {exc}", spec.name)
+    try:
         row = _row(spec, image, schemas, binary_mode) if op != "d" else None
     except Unverifiable as exc:
-        return refuse(UNVERIFIABLE, f"table {spec.name}: {exc}", spec.name)
+        row, unverifiable = None, str(exc)
     except Undecodable as exc:
         return refuse(UNDECODABLE, f"table {spec.name}: {exc}", spec.name)
-    return _timed(spec, op, key, row, source, envelope_ts)
+    made = _timed(spec, op, key, row, source, envelope_ts)
+    return made._replace(unverifiable=unverifiable) if unverifiable and isinstance(made, Change) else made
 
 
 def _row(
@@ -281,7 +288,9 @@ def onprem_record(change: Change, spec: TableSpec, hasher: RowHasher) -> dict[st
         "event_ts": change.source_ts,
         "action": ACTIONS[change.op],
     }
-    if change.row is not None:
+    if change.unverifiable is not None:
+        record["unverifiable"] = change.unverifiable
+    elif change.row is not None:
         try:
             digest, digests = hasher.hash_and_digests(change.row)
         except ValueError as exc:  # a value the spec cannot encode for its declared type

@@ -84,6 +84,7 @@ def build(
             f"partitions {silent} published no metrics window in the period: a worker down, or no input there"
         )
     problems += shortfall_problems(windows, table)  # changes a committed transaction made that never arrived
+    problems += _unverifiable(tally.by_table)
     runs = [s for s in snapshots if (s.get("started_at") or "") >= format_ms(since_ms)]
     for run in runs:  # an abandoned run is listed, and no longer counts against the gates
         if run["state"] not in ("complete", "abandoned"):
@@ -136,6 +137,17 @@ def _verified(
     if within_s is None:
         return verified, []
     return verified, verified_breaches(verified, [table] if table else sorted(verified), within_s)
+
+
+def _unverifiable(by_table: dict[str, Counter[str]]) -> list[str]:
+    """Each table with changes that could not be compared: whatever the rates say, they are not proven."""
+    unproven = statuses.Status.UNVERIFIABLE.value
+    return [
+        f"table {table}: {counts[unproven]} change(s) {unproven}, never compared (a value the source did not send, "
+        "or lost digits): prove the table with a snapshot run, or fix the connector (docs/debezium.md)"
+        for table, counts in sorted(by_table.items())
+        if counts.get(unproven)
+    ]
 
 
 def _rates(statuses: Counter[str], dead_letters: int) -> dict[str, float | None]:

@@ -26,6 +26,9 @@ class Status(str, Enum):
     #: an on-prem DELETE checked against the cloud (DQHASH_VERIFY_DELETES): gone there too, or still there
     DELETE_CONFIRMED = "DELETE_CONFIRMED"
     DELETE_NOT_PROPAGATED = "DELETE_NOT_PROPAGATED"
+    #: a change its producer could not hash exactly (a value the source did not send, a decimal sent as a double):
+    #: never compared, never a MISMATCH (docs/debezium.md)
+    UNVERIFIABLE = "UNVERIFIABLE"
 
 
 class Kind(NamedTuple):
@@ -104,6 +107,7 @@ KINDS: dict[Status, Kind] = {
     Status.DELETE_NOT_PROPAGATED: Kind(
         "dq_delete_not_propagated", repair="delete", delete=True, rechecked=True, rests_on_cloud=True, rows="30"
     ),
+    Status.UNVERIFIABLE: Kind("dq_unverifiable", onprem_verdict=True, rows="36"),
 }
 
 

@@ -89,9 +89,13 @@ def test_a_refused_change_still_counts_as_arrived_for_its_transaction(tmp_path):
 
     dbz = reader(tmp_path)
     key, value = change(1, name=UNAVAILABLE, updated_at=1714564800123456)  # a TOAST placeholder: UNVERIFIABLE
-    [refused] = dbz.read(TOPIC, 0, 1, key, in_transaction(value, "t1"), None)
+    [unverifiable] = dbz.read(TOPIC, 0, 1, key, in_transaction(value, "t1"), None)
+    assert unverifiable.topic == "topic1" and "unverifiable" in orjson.loads(unverifiable.value)
+    doc = orjson.loads(in_transaction(value, "t1"))
+    doc["payload"]["source"]["ts_ms"] = "yesterday"  # no commit time: refused, UNDECODABLE
+    [refused] = dbz.read(TOPIC, 0, 2, key, orjson.dumps(doc), None)
     assert refused.topic == "dq-dlq"
-    dbz.read("dbserver1.transaction", 0, 1, None, end_record("t1", 1), None)
+    dbz.read("dbserver1.transaction", 0, 1, None, end_record("t1", 2), None)
     dbz.read("dbserver1.transaction", 0, 2, None, end_record("t2", 1), None)
     key, value = change(2, updated_at=1714564800123456)
     assert [o.topic for o in dbz.read(TOPIC, 0, 2, key, in_transaction(value, "t2"), None)] == ["topic1"]

@@ -229,6 +229,29 @@ def test_row_35_a_problem_verdict_a_newer_event_explains_is_withdrawn_and_says_h
     assert step.verdicts[0].withdraws == "LATE_MISMATCH"
 
 
+def unverifiable(event_id="e2", ts=T0 + 2_000, why="column 'name': Debezium did not send its value (TOAST)"):
+    return OnPremEvent(event_id, "pk1", Action.UPDATE, None, ts, unverifiable=why)
+
+
+def test_row_36_an_unverifiable_change_is_never_compared_and_replaces_the_older_event():
+    step = on_onprem(pending(), unverifiable(), T0 + 2_000, RULES._replace(lookups=True))
+    assert statuses(step) == [(Status.SUPERSEDED, False), (Status.UNVERIFIABLE, False)]
+    verdict = step.verdicts[1]
+    assert verdict.event_id == "e2" and "TOAST" in verdict.reason and verdict.hash_onprem is None
+    assert step.lookups == () and pending_deadline(step.state) is None  # nothing a read or a timer could decide
+    differs = on_cloud(step.state, cloud(ts=T0 + 3_000, digest=H2), T0 + 3_000, RULES)
+    assert statuses(differs) == []  # a cloud hash that differs is not a MISMATCH
+    assert statuses(on_deadline(differs.state, T0 + 200_000, RULES)) == []
+    assert statuses(on_onprem(differs.state, event("e3", ts=T0 + 4_000, digest=H2), T0 + 5_000, RULES)) == [
+        (Status.MATCH, False)
+    ]  # the next change is compared as usual
+    assert expires_at(differs.state, RULES) is not None
+    again = on_onprem(step.state, unverifiable(), T0 + 6_000, RULES)
+    assert again.duplicate  # redelivered: counted once
+    other = on_onprem(step.state, unverifiable("e4", why="column 'photo': TOAST"), T0 + 6_000, RULES)
+    assert statuses(other) == [(Status.UNVERIFIABLE, False)]  # another change in the same millisecond is its own
+
+
 def test_row_12_late_not_found_does_not_reclassify():
     state = pending()
     state = on_deadline(state, deadline_of(state), RULES).state

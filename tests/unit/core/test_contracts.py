@@ -122,6 +122,18 @@ def test_delete_needs_no_hash():
     assert event.action is Action.DELETE and event.hash is None
 
 
+def test_an_unverifiable_change_carries_why_and_no_hash():
+    event = parse_onprem(onprem(hash_onprem=..., unverifiable=" column 'name': not sent (TOAST) "))
+    assert event.hash is None and event.unverifiable == "column 'name': not sent (TOAST)"
+    assert event.action is Action.UPDATE and event.event_ts == TS_MS
+    for bad in ("", "  ", 7, ["x"]):
+        refused = parse_onprem(onprem(unverifiable=bad))
+        assert refused.reason is Reason.INVALID_FIELD_TYPE and "unverifiable" in refused.message
+    refused = parse_onprem(onprem(action="DELETE", hash_onprem=..., unverifiable="x"))
+    assert refused.reason is Reason.INVALID_FIELD_TYPE and "DELETE" in refused.message
+    assert parse_onprem(onprem()).unverifiable is None
+
+
 @pytest.mark.parametrize(
     "text, version",
     [

@@ -8,12 +8,11 @@ import orjson
 import pytest
 
 from dqhash.core.catalog import parse_catalog
-from dqhash.core.contracts import Rejection
+from dqhash.core.contracts import Rejection, parse_onprem
 from dqhash.core.debezium import (
     UNDECODABLE,
     UNKNOWN_TABLE,
     UNSUPPORTED_CHANGE,
-    UNVERIFIABLE,
     Change,
     Tombstone,
     onprem_record,
@@ -120,11 +119,22 @@ def test_a_truncate_and_an_unknown_table_are_refused_with_why():
 
 def test_a_toast_placeholder_or_a_double_decimal_is_unverifiable_never_a_mismatch():
     toast = read(envelope(row=after(name=UNAVAILABLE)))
-    assert toast.reason == UNVERIFIABLE and "'name'" in toast.message and "TOAST" in toast.message
+    assert isinstance(toast, Change) and toast.row is None and toast.key == (42,)
+    assert "'name'" in toast.unverifiable and "TOAST" in toast.unverifiable
+    record = onprem_record(toast, SPEC, HASHER)
+    assert record["unverifiable"] == toast.unverifiable and record["action"] == "CREATE"
+    assert "hash_onprem" not in record and "column_digests" not in record  # nothing to compare: never a MISMATCH
+    parsed = parse_onprem(orjson.dumps(record), tables=CATALOG)
+    assert parsed.hash is None and parsed.unverifiable == toast.unverifiable
     photo = read(envelope(row=after(photo=base64.b64encode(UNAVAILABLE.encode()).decode())))
-    assert photo.reason == UNVERIFIABLE and "'photo'" in photo.message
+    assert "'photo'" in photo.unverifiable
     with pytest.raises(Unverifiable, match="decimal.handling.mode=double"):
         convert("amount", 12.5, {"type": "double"}, "decimal")
+
+
+def test_a_key_that_cannot_be_read_exactly_is_refused_it_names_no_row():
+    refused = read(envelope(row=after(name="Ada")), key=orjson.dumps({"id": UNAVAILABLE}))
+    assert isinstance(refused, Rejection) and refused.reason == UNDECODABLE and "key" in refused.message
 
 
 def test_without_schemas_the_catalog_types_read_what_they_can():

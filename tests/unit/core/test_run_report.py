@@ -146,6 +146,16 @@ def test_the_report_of_one_table_counts_that_table_only():
     assert single["counts"] == {"MATCH": 2, "MISMATCH": 2, "MISSING_CLOUD": 1}
 
 
+def test_unverifiable_changes_leave_their_table_unproven_whatever_the_rates():
+    records = [audit("u1", "MATCH"), {"audit_id": "u2", "status": "UNVERIFIABLE", "table": "shop.items"}]
+    raw = [r if isinstance(r, bytes) else orjson.dumps(r) for r in records]
+    report = build(raw, [window(0, "w1", 1)], [], 1, SINCE, NOW, Gates(max_mismatch_rate=0.05))
+    assert report["match_rate"] == 1.0 and report["counts"]["UNVERIFIABLE"] == 1
+    [problem] = report["problems"]
+    assert problem.startswith("table shop.items: 1 change(s) UNVERIFIABLE") and "snapshot run" in problem
+    assert report["result"] == "incomplete"
+
+
 def verified(partition, emitted, **tables):
     return orjson.dumps(
         {"type": "verified", "partition": partition, "emitted_at": emitted,
