@@ -13,6 +13,7 @@ second, and again every few seconds, which is what each table's "verified throug
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections import Counter
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from dqhash.core.catalog import TableSpec
-from dqhash.core.contracts import canonical_pk
+from dqhash.core.contracts import Reason, Rejection, canonical_pk
 from dqhash.core.debezium import Refusal, Tombstone, onprem_record, read_change, refuse
 from dqhash.core.hashing import RowHasher
 from dqhash.core.outputs import dlq_headers
@@ -31,6 +32,8 @@ from dqhash.core.table_keys import pair_key
 from dqhash.core.timeutil import format_ms, now_ms
 from dqhash.core.transactions import KEPT, Completeness, Shortfall, TransactionEvent
 from dqhash.core.tuples import build
+from dqhash.core.wire import is_framed, split_frame
+from dqhash.kafka import schema_registry
 from dqhash.kafka.topics import partition_counts, topics_matching
 
 if TYPE_CHECKING:
@@ -46,8 +49,12 @@ MARK_EVERY_S, MARK_AGAIN_S = 1.0, 5.0
 class DebeziumReader:
     """Change records → Topic-1 records and dead letters; one hasher per table, built once."""
 
-    def __init__(self, settings: Any, partitions: dict[str, int] | None = None, metrics: Any = None) -> None:
+    def __init__(
+        self, settings: Any, partitions: dict[str, int] | None = None, metrics: Any = None, registry: Any = None
+    ) -> None:
         self.settings, self.catalog, self.metrics = settings, settings.catalog, metrics
+        #: the Schema Registry (``kafka.schema_registry``) that reads Avro change topics, when one is configured
+        self.registry = registry
         #: each transaction's changes per table against its END (``core.transactions``)
         self.completeness = Completeness()
         self._said_stopped = False
@@ -77,7 +84,11 @@ class DebeziumReader:
         the transaction topic, the shortfalls it reveals (``core.transactions``)."""
         settings = self.settings
         found = list(headers or ())
-        change = read_change(key, value, found, topic, self.catalog, settings.debezium_binary_handling)
+        key_doc, value_doc = self._unframed(key), self._unframed(value)
+        undecoded = next((d for d in (value_doc, key_doc) if isinstance(d, Rejection)), None)
+        change = undecoded or read_change(
+            key_doc, value_doc, found, topic, self.catalog, settings.debezium_binary_handling
+        )
         if isinstance(change, Tombstone):
             self.tombstones += 1
             return []
@@ -104,6 +115,25 @@ class DebeziumReader:
             refused,
             *self._shortfalls(self.completeness.change(change.table, change.transaction)),
         ]
+
+    async def prepare(self, records: list[tuple[bytes | None, bytes | None]]) -> None:
+        """Fetch the schemas of a batch's Avro keys and values, together, before it is read."""
+        ids = {frame[0] for raw in itertools.chain.from_iterable(records) if is_framed(raw)
+               for frame in (split_frame(raw),) if frame is not None}  # type: ignore[arg-type]  # fmt: skip
+        if ids and self.registry is not None:
+            await self.registry.fetch(ids)
+
+    def _unframed(self, raw: bytes | None) -> Any:
+        """A key or value in Confluent's wire format as its decoded document, or why it cannot be; else as it is."""
+        if not is_framed(raw):
+            return raw
+        if self.registry is None:
+            return refuse(
+                Reason.UNDECODABLE.value,
+                "an Avro (Schema Registry) change record and no registry is configured: set DQHASH_SCHEMA_REGISTRY_URL",
+            )
+        decoded = self.registry.connect_record(raw)
+        return refuse(decoded.reason.value, decoded.message) if isinstance(decoded, Rejection) else decoded
 
     def _shortfalls(self, found: list[Shortfall]) -> list[Out]:
         """Each shortfall as a ``completeness`` record on the metrics topic, a counter and a log line."""
@@ -172,12 +202,13 @@ def register(runtime: Runtime) -> Any:
     log.info("reading Debezium change topics %s", ", ".join(names))
     changes = app.topic(*names, key_serializer="raw", value_serializer="raw")
     reader = runtime.parts["debezium_reader"] = DebeziumReader(
-        settings, partition_counts(settings, names), runtime.metrics
+        settings, partition_counts(settings, names), runtime.metrics, schema_registry.from_settings(settings)
     )
 
     async def debezium_changes(stream: Any) -> None:
         """Read Debezium change events; publish each as its table's Topic-1 record."""
         async for events in stream.take_events(BATCH, within=0.2):
+            await reader.prepare([(event.message.key, event.message.value) for event in events])
             outs = []
             for event in events:
                 message = event.message

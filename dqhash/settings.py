@@ -587,7 +587,7 @@ class Settings:
     schema_registry_url: str = setting(
         "DQHASH_SCHEMA_REGISTRY_URL",
         "",
-        "Confluent Schema Registry for Topic-1 / Topic-2 records in its wire format (Avro or JSON Schema); empty: JSON only",
+        "Confluent Schema Registry for records in its wire format (Avro or JSON Schema): Topic-1, Topic-2 and Debezium change topics; empty: JSON only",
         registry_url,
     )
     schema_registry_username: str = setting(

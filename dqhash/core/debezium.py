@@ -4,7 +4,8 @@ Pure: a change topic's record (key, value, headers, topic name) becomes a :class
 key values, after image as the cloud sees it, commit time, source position), then the Topic-1 record of that
 change, hashed by the table's own rules. Both shapes are read: Debezium's envelope (``before``, ``after``,
 ``source``, ``op``) and the flattened form of the ExtractNewRecordState transform (the row with ``__op``,
-``__deleted``, ``__source_ts_ms``, ``__table`` as fields or headers), in JSON with or without schemas.
+``__deleted``, ``__source_ts_ms``, ``__table`` as fields or headers), in JSON with or without schemas, or in Avro
+through the Schema Registry (decoded by the caller into the same form: ``core.avro_connect``).
 
 - The table is ``source.schema`` (else ``source.db``) ``.`` ``source.table``: the catalog's on-prem name.
 - The event id is derived from the source position (LSN, SCN, binlog file and position), the table and the
@@ -75,20 +76,21 @@ def refuse(reason: str, message: str, table: str | None = None) -> Refusal:
 
 
 def read_change(
-    key: bytes | None,
-    value: bytes | None,
+    key: bytes | dict[str, Any] | None,
+    value: bytes | dict[str, Any] | None,
     headers: Sequence[tuple[str, bytes]] | None,
     topic: str,
     catalog: Catalog,
     binary_mode: str = "bytes",
 ) -> Change | Tombstone | TransactionEvent | Rejection:
     """One record of a Debezium change topic as a :class:`Change`, a :class:`Tombstone`, or why it is refused; a
-    record of the connector's transaction topic as its :class:`TransactionEvent`."""
+    record of the connector's transaction topic as its :class:`TransactionEvent`. A key or value is JSON bytes,
+    or a document already decoded (an Avro record read as the JSON converter writes it: ``core.avro_connect``)."""
     if value is None or value == b"":
-        return Tombstone(key)
+        return Tombstone(key if isinstance(key, bytes) else None)
     try:
-        doc, schema = _payload(_loads(value))
-        key_doc, key_schema = _payload(_loads(key)) if key else (None, None)
+        doc, schema = _payload(_document(value))
+        key_doc, key_schema = _payload(_document(key)) if key else (None, None)
     except JsonTextError as exc:
         return refuse(UNDECODABLE, f"not JSON: {exc}")
     if not isinstance(doc, dict):
@@ -100,6 +102,10 @@ def read_change(
     if "op" in doc and ("after" in doc or "before" in doc):
         return _envelope(doc, schema, key_doc, key_schema, catalog, binary_mode)
     return _flattened(doc, schema, key_doc, key_schema, found, topic, catalog, binary_mode)
+
+
+def _document(raw: Any) -> Any:
+    return _loads(bytes(raw)) if isinstance(raw, (bytes, bytearray, memoryview)) else raw
 
 
 def _loads(raw: bytes) -> Any:

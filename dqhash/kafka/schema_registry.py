@@ -24,7 +24,8 @@ import aiohttp
 import fastavro
 import orjson
 
-from dqhash.core.contracts import Reason
+from dqhash.core.avro_connect import connect_payload, connect_schema, plain_schema
+from dqhash.core.contracts import Reason, Rejection
 from dqhash.core.records import SOURCE_CLOUD, SOURCE_ONPREM, Input
 from dqhash.core.tuples import build
 from dqhash.core.wire import DECODE_MESSAGE, DECODE_REASON, DECODED_FROM, is_framed, plain, split_frame
@@ -39,10 +40,18 @@ RETRY_AFTER_S = 30.0
 class Schema:
     """A fetched schema: Avro (parsed for fastavro) or JSON Schema (the body is JSON)."""
 
-    __slots__ = ("kind", "parsed")
+    __slots__ = ("kind", "parsed", "source", "_connect")
 
-    def __init__(self, kind: str, parsed: Any) -> None:
-        self.kind, self.parsed = kind, parsed
+    def __init__(self, kind: str, parsed: Any, source: Any = None) -> None:
+        self.kind, self.parsed, self.source = kind, parsed, source
+        self._connect: tuple[Any, dict[str, Any]] | None = None
+
+    def connect(self) -> tuple[Any, dict[str, Any]]:
+        """(the schema parsed without logical types, its Connect schema): a Debezium record read as Connect wrote
+        it (``core.avro_connect``), built once per schema."""
+        if self._connect is None:
+            self._connect = (fastavro.parse_schema(plain_schema(self.source)), connect_schema(self.source))
+        return self._connect
 
 
 class SchemaRegistry:
@@ -149,6 +158,27 @@ class SchemaRegistry:
         headers = [*(record.headers or ()), (DECODED_FROM, str(schema_id).encode())]
         return build(Input, (*record[:5], value, headers, record.timestamp_ms))
 
+    def connect_record(self, raw: bytes) -> Any:
+        """A wire-format key or value of a Debezium change topic as the JSON converter would have written it
+        (``{"schema", "payload"}``; a JSON Schema body as its JSON), or the :class:`Rejection` saying why not.
+        Its schema must have been fetched (:meth:`fetch`)."""
+        frame = split_frame(raw)
+        if frame is None:
+            return Rejection(Reason.UNDECODABLE, "a zero first byte, but too short for the wire format")
+        schema_id, body = frame
+        schema = self.schemas.get(schema_id)
+        if schema is None:
+            reason, message, _ = self.failed.get(schema_id, (Reason.REGISTRY_UNAVAILABLE.value, "no schema", 0.0))
+            return Rejection(Reason(reason), message)
+        try:
+            if schema.kind != "AVRO":
+                return orjson.loads(body)
+            parsed, connect = schema.connect()
+            payload = connect_payload(fastavro.schemaless_reader(io.BytesIO(body), parsed))
+        except Exception as exc:  # any way a body fails to decode is the record's, not the worker's
+            return Rejection(Reason.UNDECODABLE, f"schema id {schema_id}: {type(exc).__name__}: {exc}"[:500])
+        return {"schema": connect, "payload": payload}
+
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
@@ -157,7 +187,8 @@ class SchemaRegistry:
 def _parse(doc: dict[str, Any]) -> Schema:
     kind = doc.get("schemaType", "AVRO")
     if kind == "AVRO":
-        return Schema("AVRO", fastavro.parse_schema(orjson.loads(doc["schema"])))
+        source = orjson.loads(doc["schema"])
+        return Schema("AVRO", fastavro.parse_schema(source), source)
     if kind == "JSON":
         return Schema("JSON", None)
     raise ValueError(f"{kind} schemas are not read by dqhash (Avro and JSON Schema are)")

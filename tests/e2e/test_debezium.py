@@ -13,7 +13,9 @@ from dqhash.core.hashing import RowHasher
 from dqhash.core.table_keys import pair_key
 from dqhash.core.timeutil import now_ms
 from tests.e2e.conftest import running_pipeline
+from tests.registry_double import RegistryDouble, avro
 from tests.unit.core.test_debezium import ENVELOPE_SCHEMA, after
+from tests.unit.kafka.test_debezium_avro import ENVELOPE, KEY, ROW, SOURCE_ROW
 
 pytestmark = pytest.mark.e2e
 
@@ -36,11 +38,17 @@ def dbz(tmp_path_factory, broker):
     workdir = tmp_path_factory.mktemp(f"debezium-{broker}")
     catalog = workdir / "catalog.toml"
     catalog.write_text(CATALOG)
-    with running_pipeline(
-        workdir, "dbz", broker=broker, extra_topics=(TOPIC, TRANSACTIONS), DQHASH_CATALOG=catalog,
-        DQHASH_DEBEZIUM_TOPICS=r"dbserver1\..*",
-    ) as running:  # fmt: skip
-        yield running
+    registry = RegistryDouble().start()  # for the connector's Avro topics
+    registry.register_avro(1, ENVELOPE)
+    registry.register_avro(2, KEY)
+    try:
+        with running_pipeline(
+            workdir, "dbz", broker=broker, extra_topics=(TOPIC, TRANSACTIONS), DQHASH_CATALOG=catalog,
+            DQHASH_DEBEZIUM_TOPICS=r"dbserver1\..*", DQHASH_SCHEMA_REGISTRY_URL=registry.url,
+        ) as running:  # fmt: skip
+            yield running
+    finally:
+        registry.stop()
 
 
 def change(pk, op="c", lsn=None, ts=None, **row):
@@ -74,6 +82,16 @@ def test_debezium_changes_become_verdicts_of_their_table(dbz):
     [mismatched] = dbz.wait_audit(str(differs), timeout_s=60)
     assert (matched["table"], matched["status"]) == ("inventory.customers", "MATCH")
     assert mismatched["status"] == "MISMATCH" and mismatched["differing_columns"] == ["name"]
+
+
+def test_an_avro_change_through_the_schema_registry_becomes_its_verdict(dbz):
+    pk = uuid.uuid4().int % 10**8
+    value = {"before": None, "after": {**ROW, "id": pk}, "op": "c", "ts_ms": now_ms(), "transaction": None,
+             "source": {**SOURCE_ROW, "ts_ms": now_ms(), "lsn": uuid.uuid4().int % 10**12}}  # fmt: skip
+    dbz.run(dbz_send(dbz, [(avro(2, KEY, {"id": pk}), avro(1, ENVELOPE, value))]))
+    dbz.send_cloud(cloud_hash(pk))
+    [audit] = dbz.wait_audit(str(pk), timeout_s=60)
+    assert (audit["table"], audit["status"]) == ("inventory.customers", "MATCH")
 
 
 def test_a_toast_placeholder_is_unverifiable_never_a_mismatch(dbz):
