@@ -100,7 +100,8 @@ class DebeziumReader:
             if isinstance(made, dict):
                 pk = pair_key(change.table, canonical_pk(list(change.key)), self.catalog.default)
                 source = (f"{topic}:{partition}", change.table)
-                if change.source_ts > self._read_through.get(source, -1):
+                # a snapshot read's time is when it was read, not a commit: changes committed before it may follow
+                if change.op != "r" and change.source_ts > self._read_through.get(source, -1):
                     self._read_through[source] = change.source_ts
                 out = Out(settings.onprem_topic, pk.encode(), orjson.dumps(made))
                 return [out, *self._shortfalls(self.completeness.change(change.table, change.transaction))]

@@ -28,6 +28,9 @@ PENDING = "PENDING"
 #: the deadline of a snapshot row: none, it waits for its snapshot to be complete on both sides
 #: (``on_snapshot_complete``), never for a timer
 AWAITING_SNAPSHOT = 1 << 62
+#: the action a tracked row read by the source's own snapshot keeps (``OnPremEvent.snapshot_read``): its event_ts is
+#: when it was read, after the snapshot's consistent point, so an event that follows it is newer whatever its time
+SNAPSHOT_READ = "READ"
 #: event ids of DELETEs made from Topic-1 tombstones (``contracts.tombstone_event``)
 TOMBSTONE_PREFIX = "tombstone:"
 
@@ -174,7 +177,7 @@ def on_onprem(state: PairState | None, event: OnPremEvent, now_ms: int, rules: R
     if event.snapshot_id is not None:
         member = _joined(member, event.snapshot_id, onprem=True, token_range=event.snapshot_range)
     incoming = _track(event, now_ms, rules.windows)
-    if current is not None and event.event_ts < current.event_ts:
+    if current is not None and event.event_ts < current.event_ts and current.action != SNAPSHOT_READ:
         reason = f"out of order: older than the newest event {current.event_id} of this pk, not compared with newer cloud state"
         verdict = _verdict(incoming, Status.SUPERSEDED, reason, cloud, now_ms, rules.windows)
         return Step(PairState(current, cloud, recent, now_ms, snapshot=member), (verdict,))
@@ -675,7 +678,7 @@ def _track(event: OnPremEvent, now_ms: int, windows: WindowSpec) -> Tracked:
         (
             event.event_id,
             event.event_ts,
-            event.action._value_,
+            SNAPSHOT_READ if event.snapshot_read else event.action._value_,
             hash_ref.version if hash_ref else None,
             hash_ref.digest if hash_ref else None,
             now_ms,

@@ -102,6 +102,9 @@ class OnPremEvent(NamedTuple):
     #: why its producer could not hash the row exactly (a value the source did not send, digits it lost): the
     #: change is UNVERIFIABLE, never compared (docs/classification.md row 36)
     unverifiable: str | None = None
+    #: read by the source's own snapshot (Debezium's ``r``): ``event_ts`` is when it was read, which is later than
+    #: the snapshot's consistent point, so any later event of the pk is newer than it (classification row 37)
+    snapshot_read: bool = False
 
 
 class CloudHash(NamedTuple):
@@ -196,9 +199,24 @@ def parse_onprem(
     event_ts = _required_timestamp(doc, "event_ts")
     if isinstance(event_ts, Rejection):
         return event_ts
-    unverifiable = doc.get("unverifiable")
-    if unverifiable is not None:
-        return _unverifiable(event_id, pk, action, event_ts, unverifiable)
+    if "unverifiable" in doc or "snapshot_read" in doc:  # a producer's rarer forms, off the hot path
+        return _read_or_unverifiable(doc, event_id, pk, action, event_ts, default_version)
+    hashed = _hashed(doc, action, default_version)
+    if isinstance(hashed, Rejection):
+        return hashed
+    hash_ref, digests = hashed
+    if action is not Action.SNAPSHOT:
+        return build(OnPremEvent, (event_id, pk, action, hash_ref, event_ts, None, None, digests, None, False))
+    snapshot = _snapshot_fields(doc)
+    if isinstance(snapshot, Rejection):
+        return snapshot
+    return build(OnPremEvent, (event_id, pk, action, hash_ref, event_ts, *snapshot, digests, None, False))
+
+
+def _hashed(
+    doc: dict[str, Any], action: Action, default_version: str
+) -> tuple[HashRef | None, dict[str, str] | None] | Rejection:
+    """(``hash_onprem``, ``column_digests``) of a record, each checked."""
     hash_ref = _onprem_hash(doc, action, default_version)
     if isinstance(hash_ref, Rejection):
         return hash_ref
@@ -207,23 +225,35 @@ def parse_onprem(
         digests = _column_digests(digests)
         if isinstance(digests, Rejection):
             return digests
-    if action is not Action.SNAPSHOT:
-        return build(OnPremEvent, (event_id, pk, action, hash_ref, event_ts, None, None, digests, None))
-    snapshot = _snapshot_fields(doc)
-    if isinstance(snapshot, Rejection):
-        return snapshot
-    return build(OnPremEvent, (event_id, pk, action, hash_ref, event_ts, *snapshot, digests, None))
+    return hash_ref, digests
 
 
-def _unverifiable(event_id: str, pk: str, action: Action, event_ts: int, why: Any) -> OnPremEvent | Rejection:
+def _read_or_unverifiable(
+    doc: dict[str, Any], event_id: str, pk: str, action: Action, event_ts: int, default_version: str
+) -> OnPremEvent | Rejection:
+    """A row its producer could not hash exactly (``unverifiable``), or a row read by the source's own snapshot
+    (``snapshot_read``: Debezium's ``r``, whose ``event_ts`` is when it was read, not a commit time)."""
+    if action in (Action.DELETE, Action.SNAPSHOT):
+        field = "unverifiable" if "unverifiable" in doc else "snapshot_read"
+        return Rejection(Reason.INVALID_FIELD_TYPE, f"{field} is for a change with a row image, not a {action.value}")
+    read = doc.get("snapshot_read", False)
+    if not isinstance(read, bool):
+        return Rejection(Reason.INVALID_FIELD_TYPE, "snapshot_read must be true or false")
+    if doc.get("unverifiable") is not None:
+        return _unverifiable(event_id, pk, action, event_ts, doc["unverifiable"], read)
+    hashed = _hashed(doc, action, default_version)
+    if isinstance(hashed, Rejection):
+        return hashed
+    return OnPremEvent(event_id, pk, action, hashed[0], event_ts, column_digests=hashed[1], snapshot_read=read)
+
+
+def _unverifiable(
+    event_id: str, pk: str, action: Action, event_ts: int, why: Any, read: bool
+) -> OnPremEvent | Rejection:
     """A change its producer could not hash exactly: no hash, and the reason, which travels to its verdict."""
     if not isinstance(why, str) or not why.strip():
         return Rejection(Reason.INVALID_FIELD_TYPE, "unverifiable must be a non-empty string saying why")
-    if action in (Action.DELETE, Action.SNAPSHOT):
-        return Rejection(
-            Reason.INVALID_FIELD_TYPE, f"unverifiable is for a change with a row image, not a {action.value}"
-        )
-    return OnPremEvent(event_id, pk, action, None, event_ts, unverifiable=why.strip()[:500])
+    return OnPremEvent(event_id, pk, action, None, event_ts, unverifiable=why.strip()[:500], snapshot_read=read)
 
 
 def _other_event_id(event_id: Any) -> str | Rejection:

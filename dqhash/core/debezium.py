@@ -10,7 +10,8 @@ through the Schema Registry (decoded by the caller into the same form: ``core.av
 - The table is ``source.schema`` (else ``source.db``) ``.`` ``source.table``: the catalog's on-prem name.
 - The event id is derived from the source position (LSN, SCN, binlog file and position), the table and the
   key, so a redelivered change is the same event, and a change seen twice is counted once.
-- ``c``, ``u`` and ``r`` (a snapshot read) are compared; ``d`` is a DELETE; a tombstone is recognised (the delete
+- ``c``, ``u`` and ``r`` (a snapshot read, marked ``snapshot_read``: its time is when it was read) are compared; ``d``
+  is a DELETE; a tombstone is recognised (the delete
   before it already said it); ``t`` (truncate) and the flattened form's ``drop`` mode are refused with why.
 - A value that cannot be verified exactly (``debezium_types.Unverifiable``) makes the change an ``UNVERIFIABLE``
   Topic-1 record naming the column and why, with no hash: its verdict is UNVERIFIABLE, never a MISMATCH.
@@ -294,6 +295,8 @@ def onprem_record(change: Change, spec: TableSpec, hasher: RowHasher) -> dict[st
         "event_ts": change.source_ts,
         "action": ACTIONS[change.op],
     }
+    if change.op == "r":  # read by the connector's snapshot: its time is the read's, not a commit's
+        record["snapshot_read"] = True
     if change.unverifiable is not None:
         record["unverifiable"] = change.unverifiable
     elif change.row is not None:

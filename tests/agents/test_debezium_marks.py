@@ -31,6 +31,18 @@ def test_marks_speak_only_for_changes_produced_and_reach_every_partition(tmp_pat
     )
 
 
+def test_a_snapshot_read_moves_no_mark_its_time_is_a_read_not_a_commit(tmp_path):
+    dbz = reader(tmp_path)
+    key, value = change(1, ts=1_700_000_000_000, updated_at=1714564800123456)
+    dbz.read(TOPIC, 0, 1, key, value, None)
+    doc = orjson.loads(change(2, ts=1_700_000_009_000, updated_at=1714564800123456)[1])
+    doc["payload"]["op"] = "r"  # read by the snapshot at 9 s: a change committed at 5 s may still follow
+    [out] = dbz.read(TOPIC, 0, 2, key, orjson.dumps(doc), None)
+    assert orjson.loads(out.value)["snapshot_read"] is True
+    dbz.sent()
+    assert orjson.loads(dbz.marks(100.0)[0].value)["progress"][0]["through"] == 1_700_000_000_000
+
+
 def test_marks_go_at_most_once_a_second_and_again_while_nothing_moves(tmp_path):
     dbz = reader(tmp_path)
     key, value = change(1, ts=1_700_000_000_000, updated_at=1714564800123456)

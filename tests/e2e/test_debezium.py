@@ -94,6 +94,19 @@ def test_an_avro_change_through_the_schema_registry_becomes_its_verdict(dbz):
     assert (audit["table"], audit["status"]) == ("inventory.customers", "MATCH")
 
 
+def test_a_change_made_while_the_snapshot_ran_is_newer_than_the_snapshot_read_no_false_mismatch(dbz):
+    """Debezium stamps a snapshot row with the time it was read, later than the snapshot's consistent point: a
+    change committed in between is streamed after the row, with an older time, and is still the newer version."""
+    pk = uuid.uuid4().int % 10**8
+    read_at = now_ms()
+    snapshot_row = change(pk, op="r", ts=read_at, name="Ada", updated_at=1714564800123456)
+    streamed = change(pk, op="u", ts=read_at - 3_000, name="Bob", updated_at=1714564800123456)
+    dbz.run(dbz_send(dbz, [snapshot_row, streamed]))
+    dbz.send_cloud(cloud_hash(pk, name="Bob"))  # the cloud applied both, in order: it holds Bob
+    audits = dbz.wait_audit(str(pk), count=2, timeout_s=60)
+    assert sorted((a["status"], a["action"]) for a in audits) == [("MATCH", "UPDATE"), ("SUPERSEDED", "READ")], audits
+
+
 def test_a_toast_placeholder_is_unverifiable_never_a_mismatch(dbz):
     pk = uuid.uuid4().int % 10**8
     dbz.send_cloud(cloud_hash(pk))  # the cloud's row: its name is not what the change would say

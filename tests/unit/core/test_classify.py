@@ -252,6 +252,30 @@ def test_row_36_an_unverifiable_change_is_never_compared_and_replaces_the_older_
     assert statuses(other) == [(Status.UNVERIFIABLE, False)]  # another change in the same millisecond is its own
 
 
+def snapshot_read(event_id="r1", ts=T0 + 9_000, digest=H1):
+    """A row Debezium's snapshot read at ``ts``: its values are those of the snapshot's earlier consistent point."""
+    return OnPremEvent(event_id, "pk1", Action.UPSERT, HashRef("v2", digest), ts, snapshot_read=True)
+
+
+def test_row_37_a_change_after_a_snapshot_read_is_newer_whatever_its_commit_time():
+    read = on_onprem(None, snapshot_read(), T0 + 9_000, RULES).state
+    # committed at T0 + 5_000, between the snapshot's consistent point and the read, streamed after the read
+    step = on_onprem(read, event("c1", ts=T0 + 5_000, digest=H2), T0 + 10_000, RULES)
+    assert statuses(step) == [(Status.SUPERSEDED, False)] and step.verdicts[0].event_id == "r1"
+    assert step.state.tracked.event_id == "c1"  # the change is tracked, not refused as out of order
+    assert statuses(on_cloud(step.state, cloud(ts=T0 + 11_000, digest=H2), T0 + 11_000, RULES)) == [
+        (Status.MATCH, False)
+    ]
+    plain = on_onprem(None, snapshot_read()._replace(snapshot_read=False), T0 + 9_000, RULES).state
+    older = on_onprem(plain, event("c1", ts=T0 + 5_000, digest=H2), T0 + 10_000, RULES)
+    assert older.verdicts[0].event_id == "c1" and "out of order" in older.verdicts[0].reason  # row 8 otherwise
+    settled = on_cloud(read, cloud(ts=T0 + 12_000, digest=H2), T0 + 12_000, RULES).state
+    settled = on_deadline(settled, T0 + 200_000, RULES).state  # MISMATCH resting on the cloud read at T0 + 12_000
+    assert settled.tracked.status == "MISMATCH" and settled.tracked.action == "READ"
+    withdrawn = on_onprem(settled, event("c1", ts=T0 + 5_000, digest=H2), T0 + 200_001, RULES)
+    assert withdrawn.verdicts[0].withdraws == "MISMATCH"  # the change the cloud showed explains it
+
+
 def test_row_12_late_not_found_does_not_reclassify():
     state = pending()
     state = on_deadline(state, deadline_of(state), RULES).state

@@ -134,6 +134,18 @@ def test_an_unverifiable_change_carries_why_and_no_hash():
     assert parse_onprem(onprem()).unverifiable is None
 
 
+def test_a_snapshot_read_says_its_time_is_a_read_not_a_commit():
+    event = parse_onprem(onprem(action="UPSERT", snapshot_read=True, column_digests={"name": "ab" * 8}))
+    assert event.snapshot_read is True and event.hash == HashRef("v2", H) and event.column_digests == {"name": "ab" * 8}
+    assert parse_onprem(onprem(snapshot_read=False)).snapshot_read is False
+    assert parse_onprem(onprem(snapshot_read="yes")).reason is Reason.INVALID_FIELD_TYPE
+    refused = parse_onprem(onprem(action="DELETE", snapshot_read=True))
+    assert refused.reason is Reason.INVALID_FIELD_TYPE and "snapshot_read" in refused.message
+    assert parse_onprem(onprem(snapshot_read=True, hash_onprem=...)).reason is Reason.MISSING_FIELD
+    both = parse_onprem(onprem(snapshot_read=True, hash_onprem=..., unverifiable="column 'x': not sent"))
+    assert both.snapshot_read and both.unverifiable == "column 'x': not sent"
+
+
 @pytest.mark.parametrize(
     "text, version",
     [

@@ -103,8 +103,10 @@ def test_a_create_in_the_envelope_hashes_exactly_as_the_cloud_row_does():
 
 
 def test_update_snapshot_read_and_delete_become_their_actions():
-    assert onprem_record(read(envelope("u", after())), SPEC, HASHER)["action"] == "UPDATE"
-    assert onprem_record(read(envelope("r", after())), SPEC, HASHER)["action"] == "UPSERT"
+    updated = onprem_record(read(envelope("u", after())), SPEC, HASHER)
+    assert updated["action"] == "UPDATE" and "snapshot_read" not in updated
+    snapshot_read = onprem_record(read(envelope("r", after())), SPEC, HASHER)
+    assert snapshot_read["action"] == "UPSERT" and snapshot_read["snapshot_read"] is True  # its time is a read's
     deleted = onprem_record(read(envelope("d", None, before=after())), SPEC, HASHER)
     assert deleted["action"] == "DELETE" and "hash_onprem" not in deleted
     assert read(None) == Tombstone(KEY)  # the tombstone after a delete: nothing more to compare
