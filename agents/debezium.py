@@ -23,9 +23,11 @@ import orjson
 
 from dqhash.core.catalog import TableSpec
 from dqhash.core.contracts import Reason, Rejection, canonical_pk
-from dqhash.core.debezium import Refusal, Tombstone, onprem_record, read_change, refuse
+from dqhash.core.debezium import Change, Refusal, Tombstone, onprem_record, read_change, refuse
+from dqhash.core.debezium_runs import LAST_MARKS, SNAPSHOT_MARKS, STARTED_TS, ClosedRun, SnapshotRuns
 from dqhash.core.hashing import RowHasher
 from dqhash.core.outputs import dlq_headers
+from dqhash.core.partitioning import partition_for
 from dqhash.core.progress import Progress, progress_record
 from dqhash.core.records import Out
 from dqhash.core.table_keys import pair_key
@@ -71,6 +73,10 @@ class DebeziumReader:
         self._read_through: dict[tuple[str, str], int] = {}
         self._marked_at = 0.0
         self._marked: dict[tuple[str, str], int] = {}
+        #: each table's run of the connector's snapshot being read (``core.debezium_runs``), and the run each
+        #: table's side record was last written for
+        self.runs = SnapshotRuns()
+        self._announced: dict[str, str] = {}
 
     def hasher(self, spec: TableSpec) -> RowHasher:
         hasher = self._hashers.get(spec.name)
@@ -96,15 +102,18 @@ class DebeziumReader:
             return self._shortfalls(self.completeness.ended(change))
         if not isinstance(change, Refusal):
             spec = self.catalog.get(change.table)
-            made = onprem_record(change, spec, self.hasher(spec)) if spec is not None else None
+            pk = pair_key(change.table, canonical_pk(list(change.key)), self.catalog.default)
+            snapshot_id, before, after = self.snapshot_runs(change, pk)
+            made = onprem_record(change, spec, self.hasher(spec), snapshot_id) if spec is not None else None
             if isinstance(made, dict):
-                pk = pair_key(change.table, canonical_pk(list(change.key)), self.catalog.default)
                 source = (f"{topic}:{partition}", change.table)
                 # a snapshot read's time is when it was read, not a commit: changes committed before it may follow
                 if change.op != "r" and change.source_ts > self._read_through.get(source, -1):
                     self._read_through[source] = change.source_ts
-                out = Out(settings.onprem_topic, pk.encode(), orjson.dumps(made))
-                return [out, *self._shortfalls(self.completeness.change(change.table, change.transaction))]
+                out = build(Out, (settings.onprem_topic, pk.encode(), orjson.dumps(made), None,
+                                  partition_for(pk, settings.partitions) if snapshot_id else None))  # fmt: skip
+                shortfalls = self._shortfalls(self.completeness.change(change.table, change.transaction))
+                return [*before, out, *after, *shortfalls]
             change = made if made is not None else refuse("UNKNOWN_TABLE", "no catalog entry", change.table)
         reason = str(change.reason)
         log.warning("change %s[%d]@%d refused (%s): %s", topic, partition, offset, reason, change.message)
@@ -116,6 +125,58 @@ class DebeziumReader:
             refused,
             *self._shortfalls(self.completeness.change(change.table, change.transaction)),
         ]
+
+    def snapshot_runs(self, change: Change, pk: str) -> tuple[str | None, list[Out], list[Out]]:
+        """(the run a snapshot row belongs to, the end of runs it closes before it, and after it)
+        (``core.debezium_runs``): a streamed change closes its table's open run before it; the row Debezium marks
+        as its table's last closes the run after it."""
+        if not self.settings.debezium_snapshot_runs:
+            return None, [], []
+        runs = self.runs
+        if change.op != "r" or change.snapshot not in SNAPSHOT_MARKS:
+            return None, self._ended(runs.close(change.table)), []
+        partition = partition_for(pk, self.settings.partitions)
+        snapshot_id, ended = runs.row(change.table, change.position, partition, change.source_ts)
+        before = self._ended(ended)
+        if before or self._announced.get(change.table) != snapshot_id:
+            self._announced[change.table] = snapshot_id
+            before.append(self._side_record(snapshot_id, change.table, "running", change.source_ts))
+        after = self._ended(runs.close(change.table)) if change.snapshot in LAST_MARKS else []
+        return snapshot_id, before, after
+
+    def _ended(self, run: ClosedRun | None) -> list[Out]:
+        """A closed run's end marker on every Topic-1 partition, then its on-prem side's record, ``done``."""
+        if run is None:
+            return []
+        log.info(
+            "Debezium snapshot of %s: %d row(s) read, run %s closed; prove it with `dqhash snapshot scan "
+            "--snapshot-id %s --table %s`", run.table, run.rows, run.snapshot_id, run.snapshot_id.rsplit(":", 1)[0],
+            run.table,
+        )  # fmt: skip
+        self._announced.pop(run.table, None)
+        settings = self.settings
+        markers = [
+            build(Out, (settings.onprem_topic, None, orjson.dumps({"snapshot_id": run.snapshot_id, "snapshot_end": True,
+                        "rows": run.per_partition.get(p, 0), "started_ts": STARTED_TS}), None, p))
+            for p in range(settings.partitions)
+        ]  # fmt: skip
+        return [*markers, self._side_record(run.snapshot_id, run.table, "done", run.first_read_ms, run)]
+
+    def _side_record(
+        self, snapshot_id: str, table: str, state: str, started_ms: int, run: ClosedRun | None = None
+    ) -> Out:
+        """The run's on-prem side on the snapshots topic (``onprem:<id>``), as ``dqhash snapshot publish`` writes it."""
+        now = now_ms()
+        record: dict[str, Any] = {
+            "type": "side", "side": "onprem", "snapshot_id": snapshot_id, "state": state, "table": table,
+            "source": "debezium", "rows": run.rows if run else 0, "errors": 0, "started_at": format_ms(started_ms),
+            "updated_at": format_ms(now), "elapsed_s": round(max(0, now - started_ms) / 1000, 3),
+            "scan_with": f"dqhash snapshot scan --snapshot-id {snapshot_id.rsplit(':', 1)[0]} --table {table}",
+        }  # fmt: skip
+        if run is not None:
+            record |= {"finished_at": record["updated_at"], "percent": 100.0,
+                       "partitions": {str(p): n for p, n in sorted(run.per_partition.items())}}  # fmt: skip
+        return Out(self.settings.snapshot_topic, f"onprem:{snapshot_id}".encode(), orjson.dumps(record))
 
     async def prepare(self, records: list[tuple[bytes | None, bytes | None]]) -> None:
         """Fetch the schemas of a batch's Avro keys and values, together, before it is read."""

@@ -512,6 +512,13 @@ class Settings:
         "the connectors' binary.handling.mode, to read bytes sent as text: bytes | base64 | base64-url-safe | hex",
         choice(("bytes", "base64", "base64-url-safe", "hex"), str.lower),
     )
+    debezium_snapshot_runs: bool = setting(
+        "DQHASH_DEBEZIUM_SNAPSHOT_RUNS",
+        "true",
+        "a connector's snapshot rows (op r) of each table form a snapshot run, closed by Debezium's markers, whose "
+        "cloud side is a `dqhash snapshot scan` (true); or each row is compared as a change (false)",
+        flag,
+    )
     lookups: bool = setting(
         "DQHASH_LOOKUPS",
         "false",

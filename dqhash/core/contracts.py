@@ -233,27 +233,34 @@ def _read_or_unverifiable(
 ) -> OnPremEvent | Rejection:
     """A row its producer could not hash exactly (``unverifiable``), or a row read by the source's own snapshot
     (``snapshot_read``: Debezium's ``r``, whose ``event_ts`` is when it was read, not a commit time)."""
-    if action in (Action.DELETE, Action.SNAPSHOT):
+    if action is Action.DELETE:
         field = "unverifiable" if "unverifiable" in doc else "snapshot_read"
-        return Rejection(Reason.INVALID_FIELD_TYPE, f"{field} is for a change with a row image, not a {action.value}")
+        return Rejection(Reason.INVALID_FIELD_TYPE, f"{field} is for a change with a row image, not a DELETE")
     read = doc.get("snapshot_read", False)
     if not isinstance(read, bool):
         return Rejection(Reason.INVALID_FIELD_TYPE, "snapshot_read must be true or false")
+    snapshot = _snapshot_fields(doc) if action is Action.SNAPSHOT else (None, None)
+    if isinstance(snapshot, Rejection):
+        return snapshot
     if doc.get("unverifiable") is not None:
-        return _unverifiable(event_id, pk, action, event_ts, doc["unverifiable"], read)
+        return _unverifiable(event_id, pk, action, event_ts, doc["unverifiable"], read, snapshot)
     hashed = _hashed(doc, action, default_version)
     if isinstance(hashed, Rejection):
         return hashed
-    return OnPremEvent(event_id, pk, action, hashed[0], event_ts, column_digests=hashed[1], snapshot_read=read)
+    return OnPremEvent(
+        event_id, pk, action, hashed[0], event_ts, snapshot[0], snapshot[1], hashed[1], None, snapshot_read=read
+    )
 
 
 def _unverifiable(
-    event_id: str, pk: str, action: Action, event_ts: int, why: Any, read: bool
+    event_id: str, pk: str, action: Action, event_ts: int, why: Any, read: bool, snapshot: tuple[str | None, int | None]
 ) -> OnPremEvent | Rejection:
     """A change its producer could not hash exactly: no hash, and the reason, which travels to its verdict."""
     if not isinstance(why, str) or not why.strip():
         return Rejection(Reason.INVALID_FIELD_TYPE, "unverifiable must be a non-empty string saying why")
-    return OnPremEvent(event_id, pk, action, None, event_ts, unverifiable=why.strip()[:500], snapshot_read=read)
+    return OnPremEvent(
+        event_id, pk, action, None, event_ts, snapshot[0], snapshot[1], None, why.strip()[:500], snapshot_read=read
+    )
 
 
 def _other_event_id(event_id: Any) -> str | Rejection:

@@ -53,6 +53,8 @@ class Change(NamedTuple):
     #: why the after image cannot be hashed exactly (``debezium_types.Unverifiable``): row is None, and the change
     #: is sent as an UNVERIFIABLE Topic-1 record, which replaces the row's older version without being compared
     unverifiable: str | None = None
+    #: ``source.snapshot`` of a snapshot read (``true``, ``last_in_data_collection``, ``incremental``...), else None
+    snapshot: str | None = None
 
 
 class Tombstone(NamedTuple):
@@ -192,7 +194,8 @@ def _flattened(
             "so deletes and snapshot reads can be told apart",
         )
     deleted = str(meta("deleted") or "false").lower() == "true"
-    source = {"schema": meta("schema"), "db": meta("db"), "table": meta("table"), "ts_ms": meta("source_ts_ms")}
+    source = {"schema": meta("schema"), "db": meta("db"), "table": meta("table"), "ts_ms": meta("source_ts_ms"),
+              "snapshot": meta("source_snapshot") or meta("snapshot")}  # fmt: skip
     for field in _POSITION_FIELDS:
         source[field] = meta(field)
     if not source["table"]:
@@ -277,7 +280,9 @@ def _timed(
     if type(ts) is not int:
         return refuse(UNDECODABLE, f"table {spec.name}: no commit time (source.ts_ms)", spec.name)
     position = next((str(source[f]) for f in _POSITION_FIELDS if source.get(f) is not None), str(ts))
-    return Change(spec.name, op, key, row, ts, position)
+    marked = source.get("snapshot")
+    snapshot = str(marked).lower() if op == "r" and marked is not None else None
+    return Change(spec.name, op, key, row, ts, position, snapshot=snapshot)
 
 
 def _key_value(value: Any) -> str | int:
@@ -285,8 +290,11 @@ def _key_value(value: Any) -> str | int:
     return value if isinstance(value, (str, int)) and not isinstance(value, bool) else str(value)
 
 
-def onprem_record(change: Change, spec: TableSpec, hasher: RowHasher) -> dict[str, Any] | Rejection:
-    """The Topic-1 record of a change (docs/contracts.md), hashed by the table's rules."""
+def onprem_record(
+    change: Change, spec: TableSpec, hasher: RowHasher, snapshot_id: str | None = None
+) -> dict[str, Any] | Rejection:
+    """The Topic-1 record of a change (docs/contracts.md), hashed by the table's rules; with ``snapshot_id``, a
+    row of that snapshot run (``core.debezium_runs``)."""
     identity = f"{change.table}\x1f{change.position}\x1f{change.op}\x1f{list(change.key)}"
     record: dict[str, Any] = {
         "event_id": "dbz-" + hashlib.sha256(identity.encode()).hexdigest()[:32],
@@ -297,6 +305,8 @@ def onprem_record(change: Change, spec: TableSpec, hasher: RowHasher) -> dict[st
     }
     if change.op == "r":  # read by the connector's snapshot: its time is the read's, not a commit's
         record["snapshot_read"] = True
+    if snapshot_id is not None:
+        record["action"], record["snapshot_id"] = "SNAPSHOT", snapshot_id
     if change.unverifiable is not None:
         record["unverifiable"] = change.unverifiable
     elif change.row is not None:

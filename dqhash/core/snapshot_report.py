@@ -149,7 +149,12 @@ def _side_problems(sides: dict[str, dict[str, Any]]) -> list[str]:
     for side in ("onprem", "cloud"):
         info = sides.get(side)
         if info is None:
-            problems.append(f"no {side} progress record: has its publisher run for this snapshot?")
+            scan_with = sides.get("onprem", {}).get("scan_with") if side == "cloud" else None
+            problems.append(
+                f"the cloud side has not started: run `{scan_with}`"  # a run Debezium's snapshot made
+                if scan_with
+                else f"no {side} progress record: has its publisher run for this snapshot?"
+            )
         elif info.get("ranges_failed"):
             problems.append(
                 f"the {side} side could not read token ranges {info['ranges_failed']}: run the same command again "

@@ -20,6 +20,11 @@ SNAPSHOT_PREFIX = b"\xfd"
 SIDES = ("onprem", "cloud")
 
 
+def table_run(snapshot_id: str, table: str | None) -> str:
+    """The run id of one table's side in a run of several tables: ``<run>:<table>`` (both sides derive it alike)."""
+    return snapshot_id if table is None else f"{snapshot_id}:{table}"
+
+
 def snapshot_key(partition: int, snapshot_id: str) -> bytes:
     return SNAPSHOT_PREFIX + f"{partition}:{snapshot_id}".encode()
 

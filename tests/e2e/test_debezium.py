@@ -51,12 +51,14 @@ def dbz(tmp_path_factory, broker):
         registry.stop()
 
 
-def change(pk, op="c", lsn=None, ts=None, **row):
+def change(pk, op="c", lsn=None, ts=None, snapshot=None, **row):
     key = orjson.dumps(
         {"schema": {"type": "struct", "fields": [{"field": "id", "type": "int32"}]}, "payload": {"id": pk}}
     )
     source = {"connector": "postgresql", "db": "shop", "schema": "inventory", "table": "customers",
               "lsn": lsn or uuid.uuid4().int % 10**12, "ts_ms": ts or now_ms()}  # fmt: skip
+    if snapshot is not None:
+        source["snapshot"] = snapshot
     image = after(id=pk, **row)
     payload = {"before": image if op == "d" else None, "after": None if op == "d" else image, "source": source,
                "op": op, "ts_ms": now_ms()}  # fmt: skip
@@ -105,6 +107,38 @@ def test_a_change_made_while_the_snapshot_ran_is_newer_than_the_snapshot_read_no
     dbz.send_cloud(cloud_hash(pk, name="Bob"))  # the cloud applied both, in order: it holds Bob
     audits = dbz.wait_audit(str(pk), count=2, timeout_s=60)
     assert sorted((a["status"], a["action"]) for a in audits) == [("MATCH", "UPDATE"), ("SUPERSEDED", "READ")], audits
+
+
+def test_the_connectors_snapshot_is_a_run_of_its_table_closed_by_its_marker_and_proved_by_the_cloud_scan(dbz):
+    """Debezium's initial snapshot of a table: its r rows form a run, its last_in_data_collection row closes the
+    on-prem side, and a cloud scan of the run finds what differs, what is missing, and what only the cloud has."""
+    from dqhash.core.debezium_runs import run_of
+    from dqhash.tools.snapshot.common import SidePublisher
+    from tests.e2e.test_snapshots import wait_report
+
+    base, lsn = uuid.uuid4().int % 10**8, uuid.uuid4().int % 10**12
+    pks = [base + i for i in range(5)]
+    marks = ["first_in_data_collection", "true", "true", "last_in_data_collection"]
+    dbz.run(dbz_send(dbz, [change(pk, op="r", lsn=lsn, snapshot=mark, updated_at=1714564800123456)
+                           for pk, mark in zip(pks, marks, strict=False)]))  # fmt: skip
+    snapshot_id = f"{run_of(str(lsn))}:inventory.customers"
+
+    async def scan_the_cloud():  # the cloud side, as `dqhash snapshot scan` writes it
+        side = await SidePublisher(dbz.settings, "cloud", snapshot_id, dbz.settings.cloud_topic, {},
+                                   table="inventory.customers").start()  # fmt: skip
+        try:
+            for pk, name in ((pks[0], "Ada"), (pks[1], "Ada"), (pks[2], "Bob"), (pks[4], "Eve")):  # pks[3]: missing
+                doc = orjson.loads(cloud_hash(pk, name)[1])
+                await side.send(str(pk), {**doc, "snapshot_id": snapshot_id})
+            await side.finish(now_ms())
+        finally:
+            await side.stop()
+
+    dbz.run(scan_the_cloud())
+    report = wait_report(dbz, snapshot_id)
+    assert report["counts"] == {"MATCH": 2, "MISMATCH": 1, "MISSING_CLOUD": 1, "EXTRA_IN_CLOUD": 1}, report
+    assert (report["rows"]["onprem"], report["rows"]["onprem_published"]) == (4, 4) and report["problems"] == []
+    assert [a["action"] for a in dbz.audits_for(str(pks[0]))] == ["READ"]
 
 
 def test_a_toast_placeholder_is_unverifiable_never_a_mismatch(dbz):

@@ -13,6 +13,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from dqhash.core.partitioning import partition_for
+from dqhash.core.snapshots import table_run as table_run  # re-exported: the tools name runs with it
 from dqhash.core.table_keys import pair_key
 from dqhash.core.timeutil import format_ms, now_ms
 from dqhash.kafka.security import connect_args
@@ -164,8 +165,3 @@ class SidePublisher:
 
     async def stop(self) -> None:
         await self.producer.stop()
-
-
-def table_run(snapshot_id: str, table: str | None) -> str:
-    """The run id of one table's side in a run of several tables: ``<run>:<table>`` (both sides derive it alike)."""
-    return snapshot_id if table is None else f"{snapshot_id}:{table}"

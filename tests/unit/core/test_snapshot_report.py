@@ -72,3 +72,11 @@ def test_an_abandoned_run_says_so_with_its_reason_and_no_longer_counts_against_t
     stalled = summaries([side("onprem", updated=NOW - STALLED_AFTER_MS)], 2, NOW)
     blocked = run_report.build([], [], stalled, 0, NOW - 3_600_000, NOW, run_report.Gates(max_mismatch_rate=0.5))
     assert blocked["result"] == "incomplete" and "snapshot s1 is stalled" in blocked["problems"][0]
+
+
+def test_a_run_debeziums_snapshot_made_says_how_to_scan_its_cloud_side():
+    scan = "dqhash snapshot scan --snapshot-id dbz-1a2b --table inventory.customers"
+    report = build_report([side("onprem", scan_with=scan), recon(0, judged=False)], "s1", 1, NOW)
+    assert f"the cloud side has not started: run `{scan}`" in report["problems"] and report["state"] == "running"
+    plain = build_report([side("onprem"), recon(0, judged=False)], "s1", 1, NOW)
+    assert "no cloud progress record: has its publisher run for this snapshot?" in plain["problems"]

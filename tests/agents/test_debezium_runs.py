@@ -1,0 +1,77 @@
+"""The connector's snapshot read as runs by the Debezium reader: a run per table and snapshot, its rows at their
+partitions, closed by Debezium's marker or by the table's first streamed change, with its end markers and side."""
+
+import orjson
+
+from dqhash.agents.debezium import DebeziumReader
+from dqhash.core.contracts import Action, SnapshotEnd, parse_onprem
+from dqhash.core.debezium_runs import STARTED_TS, SnapshotRuns, run_of
+from dqhash.core.partitioning import partition_for
+from dqhash.core.table_keys import pair_key
+from dqhash.settings import load
+from tests.e2e.test_debezium import CATALOG, TOPIC, change
+
+TABLE = "inventory.customers"
+
+
+def reader(tmp_path, **env):
+    catalog = tmp_path / "catalog.toml"
+    catalog.write_text(CATALOG)
+    return DebeziumReader(load({"DQHASH_CATALOG": str(catalog), "DQHASH_PARTITIONS": "3", **env}), {TOPIC: 1})
+
+
+def snapshot_row(pk, mark, lsn=777, ts=1_700_000_000_000):
+    return change(pk, op="r", lsn=lsn, ts=ts, snapshot=mark, updated_at=1714564800123456)
+
+
+def read_all(dbz, records):
+    return [out for offset, (key, value) in enumerate(records) for out in dbz.read(TOPIC, 0, offset, key, value, None)]
+
+
+def test_a_tables_snapshot_rows_form_one_run_closed_by_its_last_row(tmp_path):
+    dbz = reader(tmp_path)
+    outs = read_all(dbz, [snapshot_row(pk, mark) for pk, mark in ((1, "first"), (2, "true"), (3, "true"),
+                                                                    (4, "last_in_data_collection"))])  # fmt: skip
+    snapshot_id = f"{run_of('777')}:{TABLE}"
+    side = [orjson.loads(o.value) for o in outs if o.topic == "dq-snapshots"]
+    assert [(s["state"], s["rows"]) for s in side] == [("running", 0), ("done", 4)] and side[0]["table"] == TABLE
+    assert side[1]["scan_with"] == f"dqhash snapshot scan --snapshot-id {run_of('777')} --table {TABLE}"
+    rows = [o for o in outs if o.topic == "topic1" and o.key is not None]
+    for pk, out in zip((1, 2, 3, 4), rows, strict=True):
+        event = parse_onprem(out.value)
+        assert (event.action, event.snapshot_id, event.snapshot_read) == (Action.SNAPSHOT, snapshot_id, True)
+        assert out.partition == partition_for(pair_key(TABLE, str(pk), ""), 3)
+    markers = [parse_onprem(o.value) for o in outs if o.topic == "topic1" and o.key is None]
+    assert sorted(m.rows for m in markers) == sorted(sum(1 for o in rows if o.partition == p) for p in range(3)) and {
+        (m.snapshot_id, m.started_ts) for m in markers
+    } == {(snapshot_id, STARTED_TS)}
+    assert all(isinstance(m, SnapshotEnd) for m in markers) and len(markers) == 3
+    assert outs.index(next(o for o in outs if o.key is None)) > outs.index(rows[-1])  # markers after every row
+
+
+def test_without_debeziums_last_marks_the_tables_first_streamed_change_closes_its_run(tmp_path):
+    dbz = reader(tmp_path)
+    outs = read_all(dbz, [snapshot_row(1, "true"), snapshot_row(2, "true"), change(3, op="u")])
+    kinds = [("marker" if o.key is None else "row") if o.topic == "topic1" else "side" for o in outs]
+    assert kinds == ["side", "row", "row", "marker", "marker", "marker", "side", "row"]  # closed before the change
+    assert parse_onprem(outs[-1].value).action is Action.UPDATE
+
+
+def test_incremental_reads_and_runs_switched_off_are_compared_as_changes(tmp_path):
+    dbz = reader(tmp_path)
+    [out] = read_all(dbz, [snapshot_row(1, "incremental")])
+    assert parse_onprem(out.value).action is Action.UPSERT and parse_onprem(out.value).snapshot_read
+    off = reader(tmp_path, DQHASH_DEBEZIUM_SNAPSHOT_RUNS="false")
+    [out] = read_all(off, [snapshot_row(1, "last_in_data_collection")])
+    assert parse_onprem(out.value).action is Action.UPSERT and out.partition is None
+
+
+def test_a_run_is_named_by_its_snapshots_position_and_a_new_snapshot_closes_the_old_one():
+    runs = SnapshotRuns()
+    first, ended = runs.row(TABLE, "100", 0, 5)
+    assert first == f"{run_of('100')}:{TABLE}" and ended is None and run_of("100") == run_of("100") != run_of("101")
+    assert runs.row(TABLE, "100", 2, 3) == (first, None)
+    second, ended = runs.row(TABLE, "200", 1, 9)
+    assert ended.snapshot_id == first and ended.per_partition == {0: 1, 2: 1} and ended.rows == 2
+    assert (ended.first_read_ms, ended.last_read_ms) == (3, 5) and second != first and runs.is_open(TABLE)
+    assert runs.close(TABLE).rows == 1 and runs.close(TABLE) is None
