@@ -23,16 +23,18 @@ import orjson
 
 from dqhash.core.catalog import TableSpec
 from dqhash.core.contracts import Reason, Rejection, canonical_pk
-from dqhash.core.debezium import Change, Refusal, Tombstone, onprem_record, read_change, refuse
-from dqhash.core.debezium_runs import LAST_MARKS, SNAPSHOT_MARKS, STARTED_TS, ClosedRun, SnapshotRuns
+from dqhash.core.debezium import Change, Refusal, Tombstone, Truncate, onprem_record, read_change, refuse
+from dqhash.core.debezium_runs import LAST_MARKS, SNAPSHOT_MARKS, STARTED_TS, ClosedRun, SnapshotRuns, run_of
 from dqhash.core.hashing import RowHasher
 from dqhash.core.outputs import dlq_headers
 from dqhash.core.partitioning import partition_for
 from dqhash.core.progress import Progress, progress_record
 from dqhash.core.records import Out
+from dqhash.core.snapshots import table_run
 from dqhash.core.table_keys import pair_key
 from dqhash.core.timeutil import format_ms, now_ms
 from dqhash.core.transactions import KEPT, Completeness, Shortfall, TransactionEvent
+from dqhash.core.truncates import RecentKeys, delete_record
 from dqhash.core.tuples import build
 from dqhash.core.wire import is_framed, split_frame
 from dqhash.kafka import schema_registry
@@ -77,6 +79,8 @@ class DebeziumReader:
         #: table's side record was last written for
         self.runs = SnapshotRuns()
         self._announced: dict[str, str] = {}
+        #: the keys each table changed lately, which a truncate deletes (``core.truncates``)
+        self.recent = RecentKeys(truncate_horizon_ms(settings))
 
     def hasher(self, spec: TableSpec) -> RowHasher:
         hasher = self._hashers.get(spec.name)
@@ -100,16 +104,19 @@ class DebeziumReader:
             return []
         if isinstance(change, TransactionEvent):
             return self._shortfalls(self.completeness.ended(change))
+        if isinstance(change, Truncate):
+            self._read_to((f"{topic}:{partition}", change.table), change.source_ts)
+            shortfalls = self._shortfalls(self.completeness.change(change.table, change.transaction))
+            return [*self._truncated(change), *shortfalls]
         if not isinstance(change, Refusal):
             spec = self.catalog.get(change.table)
             pk = pair_key(change.table, canonical_pk(list(change.key)), self.catalog.default)
             snapshot_id, before, after = self.snapshot_runs(change, pk)
             made = onprem_record(change, spec, self.hasher(spec), snapshot_id) if spec is not None else None
             if isinstance(made, dict):
-                source = (f"{topic}:{partition}", change.table)
-                # a snapshot read's time is when it was read, not a commit: changes committed before it may follow
-                if change.op != "r" and change.source_ts > self._read_through.get(source, -1):
-                    self._read_through[source] = change.source_ts
+                if change.op != "r":  # a snapshot read's time is a read's, not a commit's: older changes may follow
+                    self._read_to((f"{topic}:{partition}", change.table), change.source_ts)
+                    self.recent.note(change.table, pk, change.key, change.source_ts)
                 out = build(Out, (settings.onprem_topic, pk.encode(), orjson.dumps(made), None,
                                   partition_for(pk, settings.partitions) if snapshot_id else None))  # fmt: skip
                 shortfalls = self._shortfalls(self.completeness.change(change.table, change.transaction))
@@ -125,6 +132,38 @@ class DebeziumReader:
             refused,
             *self._shortfalls(self.completeness.change(change.table, change.transaction)),
         ]
+
+    def _read_to(self, source: tuple[str, str], commit_ts: int) -> None:
+        """A change committed at ``commit_ts`` read from ``source`` (its topic partition and table)."""
+        if commit_ts > self._read_through.get(source, -1):
+            self._read_through[source] = commit_ts
+
+    def _truncated(self, truncate: Truncate) -> list[Out]:
+        """A TRUNCATE: the table's open run closed, then a run of no rows as of its commit time, whose cloud scan
+        proves the cloud table empty but for rows changed since (``core.debezium_runs``)."""
+        table = truncate.table
+        log.warning(
+            "table %s was truncated at %s: once the cloud has truncated too, prove it empty with `dqhash snapshot "
+            "scan --snapshot-id %s --table %s`", table, format_ms(truncate.source_ts), run_of(truncate.position), table,
+        )  # fmt: skip
+        covered, lost = self.recent.truncated(table, truncate.source_ts)
+        if lost:
+            log.warning(
+                "the truncate of %s deletes the %d key(s) changed last; %d changed before them are not covered, and a "
+                "verdict on one of those may be a false MISSING_CLOUD", table, len(covered), lost,
+            )  # fmt: skip
+        topic = self.settings.onprem_topic
+        deletes = [
+            Out(
+                topic,
+                pk.encode(),
+                orjson.dumps(delete_record(table, truncate.position, recent.key, truncate.source_ts)),
+            )
+            for pk, recent in covered
+        ]
+        snapshot_id = table_run(run_of(truncate.position), table)
+        empty = ClosedRun(snapshot_id, table, 0, {}, truncate.source_ts, truncate.source_ts)
+        return [*self._ended(self.runs.close(table)), *deletes, *self._ended(empty, truncate.source_ts)]
 
     def snapshot_runs(self, change: Change, pk: str) -> tuple[str | None, list[Out], list[Out]]:
         """(the run a snapshot row belongs to, the end of runs it closes before it, and after it)
@@ -144,8 +183,9 @@ class DebeziumReader:
         after = self._ended(runs.close(change.table)) if change.snapshot in LAST_MARKS else []
         return snapshot_id, before, after
 
-    def _ended(self, run: ClosedRun | None) -> list[Out]:
-        """A closed run's end marker on every Topic-1 partition, then its on-prem side's record, ``done``."""
+    def _ended(self, run: ClosedRun | None, truncated_at: int | None = None) -> list[Out]:
+        """A closed run's end marker on every Topic-1 partition, then its on-prem side's record, ``done``; of a
+        TRUNCATE's run, starting at its commit time (a row changed since is the stream's to judge)."""
         if run is None:
             return []
         log.info(
@@ -157,13 +197,20 @@ class DebeziumReader:
         settings = self.settings
         markers = [
             build(Out, (settings.onprem_topic, None, orjson.dumps({"snapshot_id": run.snapshot_id, "snapshot_end": True,
-                        "rows": run.per_partition.get(p, 0), "started_ts": STARTED_TS}), None, p))
+                        "rows": run.per_partition.get(p, 0), "started_ts": truncated_at or STARTED_TS}), None, p))
             for p in range(settings.partitions)
         ]  # fmt: skip
-        return [*markers, self._side_record(run.snapshot_id, run.table, "done", run.first_read_ms, run)]
+        side = self._side_record(run.snapshot_id, run.table, "done", run.first_read_ms, run, truncated_at)
+        return [*markers, side]
 
     def _side_record(
-        self, snapshot_id: str, table: str, state: str, started_ms: int, run: ClosedRun | None = None
+        self,
+        snapshot_id: str,
+        table: str,
+        state: str,
+        started_ms: int,
+        run: ClosedRun | None = None,
+        truncated_at: int | None = None,
     ) -> Out:
         """The run's on-prem side on the snapshots topic (``onprem:<id>``), as ``dqhash snapshot publish`` writes it."""
         now = now_ms()
@@ -173,6 +220,8 @@ class DebeziumReader:
             "updated_at": format_ms(now), "elapsed_s": round(max(0, now - started_ms) / 1000, 3),
             "scan_with": f"dqhash snapshot scan --snapshot-id {snapshot_id.rsplit(':', 1)[0]} --table {table}",
         }  # fmt: skip
+        if truncated_at is not None:
+            record["truncated_at"] = format_ms(truncated_at)
         if run is not None:
             record |= {"finished_at": record["updated_at"], "percent": 100.0,
                        "partitions": {str(p): n for p, n in sorted(run.per_partition.items())}}  # fmt: skip
@@ -247,6 +296,13 @@ class DebeziumReader:
         value = orjson.dumps(progress_record(marks))
         topic = self.settings.onprem_topic
         return [build(Out, (topic, b"progress", value, None, p)) for p in range(self.settings.partitions)]
+
+
+def truncate_horizon_ms(settings: Any) -> int:
+    """How long a change may wait for its final verdict: its window, the grace, the lookup delay, the rechecks and
+    the wait for an answer, with the grace again to spare. A truncate deletes the keys changed within it."""
+    rechecks = settings.rechecks * (settings.rechecks + 1) // 2 * settings.recheck_backoff_ms
+    return settings.window_ms + 2 * settings.grace_ms + settings.lookup_delay_ms + rechecks + settings.answer_wait_ms
 
 
 def register(runtime: Runtime) -> Any:

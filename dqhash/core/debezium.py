@@ -11,8 +11,8 @@ through the Schema Registry (decoded by the caller into the same form: ``core.av
 - The event id is derived from the source position (LSN, SCN, binlog file and position), the table and the
   key, so a redelivered change is the same event, and a change seen twice is counted once.
 - ``c``, ``u`` and ``r`` (a snapshot read, marked ``snapshot_read``: its time is when it was read) are compared; ``d``
-  is a DELETE; a tombstone is recognised (the delete
-  before it already said it); ``t`` (truncate) and the flattened form's ``drop`` mode are refused with why.
+  is a DELETE; a tombstone is recognised (the delete before it already said it); ``t`` is a :class:`Truncate` of
+  the whole table; the flattened form's ``drop`` mode is refused with why.
 - A value that cannot be verified exactly (``debezium_types.Unverifiable``) makes the change an ``UNVERIFIABLE``
   Topic-1 record naming the column and why, with no hash: its verdict is UNVERIFIABLE, never a MISMATCH.
 """
@@ -57,6 +57,15 @@ class Change(NamedTuple):
     snapshot: str | None = None
 
 
+class Truncate(NamedTuple):
+    """A TRUNCATE (op ``t``): every row of the table gone at ``source_ts``; no key, and nothing to hash."""
+
+    table: str
+    source_ts: int  # commit time, epoch ms
+    position: str
+    transaction: str | None = None
+
+
 class Tombstone(NamedTuple):
     """The null-valued record Debezium writes after a delete, for log compaction: nothing to compare."""
 
@@ -85,8 +94,9 @@ def read_change(
     topic: str,
     catalog: Catalog,
     binary_mode: str = "bytes",
-) -> Change | Tombstone | TransactionEvent | Rejection:
-    """One record of a Debezium change topic as a :class:`Change`, a :class:`Tombstone`, or why it is refused; a
+) -> Change | Truncate | Tombstone | TransactionEvent | Rejection:
+    """One record of a Debezium change topic as a :class:`Change`, a :class:`Truncate`, a :class:`Tombstone`, or
+    why it is refused; a
     record of the connector's transaction topic as its :class:`TransactionEvent`. A key or value is JSON bytes,
     or a document already decoded (an Avro record read as the JSON converter writes it: ``core.avro_connect``)."""
     if value is None or value == b"":
@@ -144,10 +154,10 @@ def _envelope(
     key_schema: dict[str, Any] | None,
     catalog: Catalog,
     binary_mode: str,
-) -> Change | Rejection:
+) -> Change | Truncate | Rejection:
     op, source = doc.get("op"), doc.get("source") or {}
     if op == "t":
-        return refuse(UNSUPPORTED_CHANGE, f"a TRUNCATE of {_table_name(source)}: judge the table with a snapshot run")
+        return _truncate(source, catalog, doc.get("ts_ms"), doc.get("transaction"))
     if op not in ACTIONS:
         return refuse(UNDECODABLE, f"unknown op {str(op)[:8]!r}; Debezium's are c, u, d, r, t")
     spec = _spec(catalog, _table_name(source))
@@ -168,6 +178,17 @@ def _envelope(
     return made
 
 
+def _truncate(source: Mapping[str, Any], catalog: Catalog, envelope_ts: Any, transaction: Any) -> Truncate | Rejection:
+    spec = _spec(catalog, _table_name(source))
+    if isinstance(spec, Rejection):
+        return spec
+    timed = _timed(spec, "t", (), None, source, envelope_ts)
+    if isinstance(timed, Rejection):
+        return timed
+    tx = transaction.get("id") if isinstance(transaction, dict) and isinstance(transaction.get("id"), str) else None
+    return Truncate(spec.name, timed.source_ts, timed.position, tx)
+
+
 def _flattened(
     doc: dict[str, Any],
     schema: dict[str, Any] | None,
@@ -177,7 +198,7 @@ def _flattened(
     topic: str,
     catalog: Catalog,
     binary_mode: str,
-) -> Change | Rejection:
+) -> Change | Truncate | Rejection:
     """ExtractNewRecordState's row, its metadata in ``__`` fields (``add.fields``) or headers (``add.headers``)."""
 
     def meta(name: str) -> Any:
@@ -204,6 +225,10 @@ def _flattened(
     spec = _spec(catalog, _table_name(source))
     if isinstance(spec, Rejection):
         return spec
+    if op == "t":
+        return _truncate(source, catalog, None, None)
+    if op not in ACTIONS:
+        return refuse(UNDECODABLE, f"unknown __op {str(op)[:8]!r}; Debezium's are c, u, d, r, t", spec.name)
     row = {k: v for k, v in doc.items() if not k.startswith("__")}
     op = "d" if deleted else op
     return _change(spec, op, row, _fields(schema), key_doc, key_schema, source, None, binary_mode)

@@ -75,3 +75,33 @@ def test_a_run_is_named_by_its_snapshots_position_and_a_new_snapshot_closes_the_
     assert ended.snapshot_id == first and ended.per_partition == {0: 1, 2: 1} and ended.rows == 2
     assert (ended.first_read_ms, ended.last_read_ms) == (3, 5) and second != first and runs.is_open(TABLE)
     assert runs.close(TABLE).rows == 1 and runs.close(TABLE) is None
+
+
+def test_a_truncate_closes_the_open_run_and_is_a_run_of_no_rows_as_of_its_commit_time(tmp_path):
+    dbz = reader(tmp_path)
+    key, value = snapshot_row(1, "true")
+    doc = orjson.loads(value)
+    doc["payload"].update(op="t", before=None, after=None)
+    doc["payload"]["source"].update(lsn=888, ts_ms=1_700_000_050_000)
+    outs = read_all(dbz, [(key, value), (None, orjson.dumps(doc))])
+    ends = [parse_onprem(o.value) for o in outs if o.topic == "topic1" and o.key is None]
+    truncate_id = f"{run_of('888')}:{TABLE}"
+    assert [e.snapshot_id for e in ends] == [f"{run_of('777')}:{TABLE}"] * 3 + [truncate_id] * 3
+    assert {(e.rows, e.started_ts) for e in ends[3:]} == {(0, 1_700_000_050_000)}  # empty, as of its commit time
+    [side] = [orjson.loads(o.value) for o in outs if o.key == f"onprem:{truncate_id}".encode()]
+    assert (side["state"], side["rows"], side["truncated_at"]) == ("done", 0, "2023-11-14T22:14:10.000Z")
+    dbz.sent()
+    assert orjson.loads(dbz.marks(100.0)[0].value)["progress"][0]["through"] == 1_700_000_050_000  # a commit
+
+
+def test_a_truncate_deletes_the_keys_its_table_changed_lately_before_its_run_ends(tmp_path):
+    dbz = reader(tmp_path)
+    changed = [change(pk, op="u", ts=1_700_000_000_000 + pk, updated_at=1714564800123456) for pk in (1, 2)]
+    key, value = changed[0]
+    doc = orjson.loads(value)
+    doc["payload"].update(op="t", before=None, after=None)
+    doc["payload"]["source"].update(lsn=999, ts_ms=1_700_000_010_000)
+    outs = read_all(dbz, [*changed, (None, orjson.dumps(doc))])
+    deletes = [parse_onprem(o.value) for o in outs[2:] if o.topic == "topic1" and o.key is not None]
+    assert [(e.action, e.event_ts) for e in deletes] == [(Action.DELETE, 1_700_000_010_000)] * 2
+    assert [o.key for o in outs[2:4]] == [outs[0].key, outs[1].key]  # the keys, before the run's end markers

@@ -13,6 +13,7 @@ from dqhash.core.hashing import RowHasher
 from dqhash.core.table_keys import pair_key
 from dqhash.core.timeutil import now_ms
 from tests.e2e.conftest import running_pipeline
+from tests.e2e.test_snapshots import wait_report
 from tests.registry_double import RegistryDouble, avro
 from tests.unit.core.test_debezium import ENVELOPE_SCHEMA, after
 from tests.unit.kafka.test_debezium_avro import ENVELOPE, KEY, ROW, SOURCE_ROW
@@ -113,8 +114,6 @@ def test_the_connectors_snapshot_is_a_run_of_its_table_closed_by_its_marker_and_
     """Debezium's initial snapshot of a table: its r rows form a run, its last_in_data_collection row closes the
     on-prem side, and a cloud scan of the run finds what differs, what is missing, and what only the cloud has."""
     from dqhash.core.debezium_runs import run_of
-    from dqhash.tools.snapshot.common import SidePublisher
-    from tests.e2e.test_snapshots import wait_report
 
     base, lsn = uuid.uuid4().int % 10**8, uuid.uuid4().int % 10**12
     pks = [base + i for i in range(5)]
@@ -122,23 +121,52 @@ def test_the_connectors_snapshot_is_a_run_of_its_table_closed_by_its_marker_and_
     dbz.run(dbz_send(dbz, [change(pk, op="r", lsn=lsn, snapshot=mark, updated_at=1714564800123456)
                            for pk, mark in zip(pks, marks, strict=False)]))  # fmt: skip
     snapshot_id = f"{run_of(str(lsn))}:inventory.customers"
-
-    async def scan_the_cloud():  # the cloud side, as `dqhash snapshot scan` writes it
-        side = await SidePublisher(dbz.settings, "cloud", snapshot_id, dbz.settings.cloud_topic, {},
-                                   table="inventory.customers").start()  # fmt: skip
-        try:
-            for pk, name in ((pks[0], "Ada"), (pks[1], "Ada"), (pks[2], "Bob"), (pks[4], "Eve")):  # pks[3]: missing
-                doc = orjson.loads(cloud_hash(pk, name)[1])
-                await side.send(str(pk), {**doc, "snapshot_id": snapshot_id})
-            await side.finish(now_ms())
-        finally:
-            await side.stop()
-
-    dbz.run(scan_the_cloud())
+    cloud = ((pks[0], "Ada"), (pks[1], "Ada"), (pks[2], "Bob"), (pks[4], "Eve"))  # pks[3]: missing
+    dbz.run(scan_the_cloud(dbz, snapshot_id, cloud))
     report = wait_report(dbz, snapshot_id)
     assert report["counts"] == {"MATCH": 2, "MISMATCH": 1, "MISSING_CLOUD": 1, "EXTRA_IN_CLOUD": 1}, report
     assert (report["rows"]["onprem"], report["rows"]["onprem_published"]) == (4, 4) and report["problems"] == []
     assert [a["action"] for a in dbz.audits_for(str(pks[0]))] == ["READ"]
+
+
+def test_a_truncate_is_proved_by_a_scan_that_finds_only_rows_changed_since(dbz):
+    """A TRUNCATE is a run of no rows as of its commit time: a row the cloud still holds is EXTRA_IN_CLOUD (repair:
+    delete), and a row created after the truncate is the stream's to judge."""
+    from dqhash.core.debezium_runs import run_of
+
+    stale, fresh, lsn = uuid.uuid4().int % 10**8, uuid.uuid4().int % 10**8, uuid.uuid4().int % 10**12
+    pending = uuid.uuid4().int % 10**8  # changed just before the truncate: its cloud row is gone before it is read
+    key, value = change(stale, lsn=lsn, ts=now_ms())
+    doc = orjson.loads(value)
+    doc["payload"].update(op="t", before=None, after=None)
+    truncated_at = doc["payload"]["source"]["ts_ms"]
+    before = change(pending, ts=truncated_at - 500, updated_at=1714564800123456)
+    created = change(fresh, ts=truncated_at + 1_000, updated_at=1714564800123456)
+    dbz.run(dbz_send(dbz, [before, (None, orjson.dumps(doc)), created]))
+    snapshot_id = f"{run_of(str(lsn))}:inventory.customers"
+    dbz.run(scan_the_cloud(dbz, snapshot_id, ((stale, "Ada"), (fresh, "Ada"))))
+    report = wait_report(dbz, snapshot_id)
+    assert report["counts"] == {"EXTRA_IN_CLOUD": 1} and report["rows"]["onprem"] == 0, report
+    [extra] = [a for a in dbz.audits_for(str(stale)) if a.get("snapshot_id") == snapshot_id]
+    assert extra["status"] == "EXTRA_IN_CLOUD"
+    assert [a["status"] for a in dbz.wait_audit(str(fresh), timeout_s=60)] == ["MATCH"]
+    gone = dbz.wait_audit(str(pending), count=2, timeout_s=60)  # deleted by the truncate: no false MISSING_CLOUD
+    assert sorted(a["status"] for a in gone) == ["SKIPPED_DELETE", "SUPERSEDED"], gone
+
+
+async def scan_the_cloud(pipeline, snapshot_id, rows):
+    """The cloud side of a run, as `dqhash snapshot scan` writes it."""
+    from dqhash.tools.snapshot.common import SidePublisher
+
+    side = await SidePublisher(pipeline.settings, "cloud", snapshot_id, pipeline.settings.cloud_topic, {},
+                               table="inventory.customers").start()  # fmt: skip
+    try:
+        for pk, name in rows:
+            doc = orjson.loads(cloud_hash(pk, name)[1])
+            await side.send(str(pk), {**doc, "snapshot_id": snapshot_id})
+        await side.finish(now_ms())
+    finally:
+        await side.stop()
 
 
 def test_a_toast_placeholder_is_unverifiable_never_a_mismatch(dbz):

@@ -15,6 +15,7 @@ from dqhash.core.debezium import (
     UNSUPPORTED_CHANGE,
     Change,
     Tombstone,
+    Truncate,
     onprem_record,
     read_change,
 )
@@ -112,9 +113,12 @@ def test_update_snapshot_read_and_delete_become_their_actions():
     assert read(None) == Tombstone(KEY)  # the tombstone after a delete: nothing more to compare
 
 
-def test_a_truncate_and_an_unknown_table_are_refused_with_why():
-    truncate = read(envelope("t", None))
-    assert isinstance(truncate, Rejection) and truncate.reason == UNSUPPORTED_CHANGE and "TRUNCATE" in truncate.message
+def test_a_truncate_is_the_whole_table_at_its_commit_time_and_an_unknown_table_is_refused_with_why():
+    assert read(envelope("t", None)) == Truncate("inventory.customers", T0 + 200, "33227720")
+    flat = orjson.dumps({"__op": "t", "__table": "customers", "__schema": "inventory", "__source_ts_ms": T0 + 5})
+    assert read(flat, key=None) == Truncate("inventory.customers", T0 + 5, str(T0 + 5))
+    unknown = read(orjson.dumps({**orjson.loads(flat), "__op": "x"}), key=None)
+    assert unknown.reason == UNDECODABLE and "'x'" in unknown.message
     other = read(envelope(row=after(), source={**SOURCE, "table": "orders"}))
     assert other.reason == UNKNOWN_TABLE and "inventory.orders" in other.message
 
