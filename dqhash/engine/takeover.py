@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from functools import partial
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 import orjson
 
@@ -79,7 +79,7 @@ class Takeover:
                 windows.closed.setdefault(partition, set()),
             )
             republish = windows.republish.setdefault(partition, set())
-            published: list[tuple[int, Callable[[], list[Out]]]] = []  # (when, its outputs) by the previous owner
+            published: LastMoments[Callable[[], list[Out]]] = LastMoments()  # what the previous owner published
             for key, raw in self.scan(self.pairs, partition, None):
                 if is_window_key(key):
                     start = window_start_of(key)
@@ -90,8 +90,8 @@ class Takeover:
                         republish.add(start)
                     elif taken_over and window["closed"] and "published_ms" in window:
                         # as verdicts: its record may be in the changelog, marked published, and not in Kafka
-                        published.append(
-                            (window["published_ms"], partial(windows.published_again, partition, start, window))
+                        published.add(
+                            window["published_ms"], partial(windows.published_again, partition, start, window)
                         )
                     continue
                 if is_snapshot_key(key):
@@ -101,16 +101,16 @@ class Takeover:
                 state = decode_state(raw)
                 if taken_over and state.outbox:
                     pk = key.decode()
-                    published.extend(
-                        (verdict.classified_ms, partial(self.updates.verdict_outs, pk, key, verdict, REPUBLISHED))
-                        for verdict in state.outbox
-                    )
+                    for verdict in state.outbox:
+                        published.add(
+                            verdict.classified_ms, partial(self.updates.verdict_outs, pk, key, verdict, REPUBLISHED)
+                        )
                 self.verified.track(partition, key.decode(), state)
                 due = classify.pending_deadline(state)
                 if due is not None:
                     self.updates.track_deadline(partition, key.decode(), state.tracked, due)  # type: ignore[arg-type]
                     pending += 1
-            resend.extend(out for outputs in last_moments(published) for out in outputs())
+            resend.extend(out for outputs in published.items() for out in outputs())
         self.owned = wanted  # (a revoke does not clear it: Faust revokes everything on every rebalance)
         log.info(
             "rebuilt the deadline index for partitions %s from %d keys: %d pending pairs, %d recent verdict "
@@ -130,15 +130,39 @@ class Takeover:
         self.verified.forget(partition)
 
 
-def last_moments(published: list[tuple[int, T]]) -> list[T]:
-    """What a partition published in its last OUTBOX_MS, measured from its newest output, not from now, oldest first.
+class LastMoments(Generic[T]):
+    """What a partition published in its last OUTBOX_MS, measured from its newest output, not from now.
 
     A new owner rebuilds a session timeout or more after its predecessor died, so "recent" must be
     judged on the predecessor's clock: what it published before its last commit was delivered.
-    Callers pass makers of outputs, not outputs: a settled pk keeps its last verdict in its outbox
-    until its next write, so most of a partition's outbox is older and is never serialised.
+    Callers add makers of outputs, not outputs: a settled pk keeps its last verdict in its outbox
+    until its next write, so most of a partition's outbox is older and is never serialised. Nor is it
+    all held at once: what falls out of the window behind the newest output seen so far is dropped as
+    the scan goes, so a rebuild holds about OUTBOX_MS of outputs however many keys the partition has.
     """
-    if not published:
-        return []
-    since = max(at for at, _ in published) - OUTBOX_MS
-    return [item for at, item in sorted(published, key=lambda entry: entry[0]) if at >= since]
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[int, T]] = []
+        self.newest = -1
+        self._prune_at = 1_024
+
+    def add(self, at: int, item: T) -> None:
+        self.entries.append((at, item))
+        if at > self.newest:
+            self.newest = at
+        if len(self.entries) >= self._prune_at:
+            self.entries = [entry for entry in self.entries if entry[0] >= self.newest - OUTBOX_MS]
+            self._prune_at = max(1_024, 2 * len(self.entries))
+
+    def items(self) -> list[T]:
+        """Oldest first, the ones within OUTBOX_MS of the newest."""
+        since = self.newest - OUTBOX_MS
+        return [item for at, item in sorted(self.entries, key=lambda entry: entry[0]) if at >= since]
+
+
+def last_moments(published: list[tuple[int, T]]) -> list[T]:
+    """``LastMoments`` of a list already gathered."""
+    moments: LastMoments[T] = LastMoments()
+    for at, item in published:
+        moments.add(at, item)
+    return moments.items()

@@ -476,3 +476,20 @@ def test_a_new_owner_rebuilds_the_pending_changes_and_a_mark_sent_again_restores
     marks = orjson.dumps(progress_record([Progress("default", "dbz.orders:0", 1, T0 + 9_000)]))
     fresh.on_input("onprem", "topic1", p, 100, b"progress", marks, [])
     assert fresh.verified.through(p) == {"default": T0 + 1_000}  # the rebuilt pending change holds it
+
+
+def test_a_rebuild_holds_only_the_last_moments_while_it_scans_however_many_keys_have_an_outbox():
+    from dqhash.engine.pair_updates import OUTBOX_MS
+    from dqhash.engine.takeover import LastMoments
+
+    moments = LastMoments()
+    held = 0
+    for i in range(100_000):  # one verdict a millisecond over 100 s: only the last OUTBOX_MS of them are recent
+        moments.add(i, i)
+        held = max(held, len(moments.entries))
+    assert moments.items() == list(range(100_000 - 1 - OUTBOX_MS, 100_000))
+    assert held <= 2 * (OUTBOX_MS + 1) + 1_024  # bounded by the window, not by the keys scanned
+    late = LastMoments()
+    for at in (50_000, 10, 49_999, 39_999):  # any order: the window is measured from the newest
+        late.add(at, at)
+    assert late.items() == [49_999, 50_000]
