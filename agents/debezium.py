@@ -21,11 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from dqhash.agents.debezium_idle import register_quiet_tables
 from dqhash.core.catalog import TableSpec
 from dqhash.core.contracts import Reason, Rejection, canonical_pk
 from dqhash.core.debezium import Change, Refusal, Tombstone, Truncate, onprem_record, read_change, refuse
 from dqhash.core.debezium_runs import LAST_MARKS, SNAPSHOT_MARKS, STARTED_TS, ClosedRun, SnapshotRuns, run_of
 from dqhash.core.hashing import RowHasher
+from dqhash.core.idle_time import KafkaThrough
 from dqhash.core.outputs import dlq_headers
 from dqhash.core.partitioning import partition_for
 from dqhash.core.progress import Progress, progress_record
@@ -81,6 +83,11 @@ class DebeziumReader:
         self._announced: dict[str, str] = {}
         #: the keys each table changed lately, which a truncate deletes (``core.truncates``)
         self.recent = RecentKeys(truncate_horizon_ms(settings))
+        #: change topic partition ("topic:partition") → the next offset to read, once what came before is produced
+        self.processed: dict[str, int] = {}
+        #: what the replication slot says is in Kafka (``core.idle_time``), and (that time, when it was confirmed)
+        self.kafka = KafkaThrough()
+        self.confirmed: tuple[int, int] | None = None
 
     def hasher(self, spec: TableSpec) -> RowHasher:
         hasher = self._hashers.get(spec.name)
@@ -282,6 +289,19 @@ class DebeziumReader:
             if through > self.sent_through.get(source, -1):
                 self.sent_through[source] = through
 
+    def quiet(self, source: str, through: int) -> None:
+        """Every change committed before ``through`` that ``source`` will ever hold has been read and sent: its
+        tables' marks move there (``core.idle_time``), those seen on it, else the table its topic is named for."""
+        tables = {table for src, table in self._read_through if src == source}
+        if not tables:
+            topic = source.rpartition(":")[0]
+            named = self.catalog.get(".".join(topic.rsplit(".", 2)[-2:]))
+            tables = {named.name} if named is not None else set()
+        for table in tables:
+            self._read_to((source, table), through)
+            if through > self.sent_through.get((source, table), -1):
+                self.sent_through[(source, table)] = through
+
     def marks(self, now: float) -> list[Out]:
         """A progress record for every Topic-1 partition, when something moved a second ago or more, or when
         the last were sent MARK_AGAIN_S ago (a new owner of a Topic-1 partition learns the marks again)."""
@@ -341,6 +361,9 @@ def register(runtime: Runtime) -> Any:
                     outs.append(Out(settings.dlq_topic, message.key, message.value or b"", headers))
             await outputs.produce(outs)
             reader.sent()
+            for event in events:
+                message = event.message
+                reader.processed[f"{message.topic}:{message.partition}"] = message.offset + 1
             await outputs.produce(reader.marks(time.monotonic()))  # after the changes they speak for
 
     async def mark_again() -> None:
@@ -348,5 +371,6 @@ def register(runtime: Runtime) -> Any:
         await outputs.produce(reader.marks(time.monotonic()))
 
     app.timer(MARK_AGAIN_S, name=f"{__name__}.mark_again")(mark_again)
+    register_quiet_tables(runtime, reader, set(names))
 
     return app.agent(changes, name=f"{__name__}.debezium_changes", concurrency=1)(debezium_changes)

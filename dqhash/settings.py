@@ -512,6 +512,12 @@ class Settings:
         "the connectors' binary.handling.mode, to read bytes sent as text: bytes | base64 | base64-url-safe | hex",
         choice(("bytes", "base64", "base64-url-safe", "hex"), str.lower),
     )
+    debezium_slot: str = setting(
+        "DQHASH_DEBEZIUM_SLOT",
+        "",
+        "the PostgreSQL connector's replication slot (slot.name): with DQHASH_SOURCE_URL, a quiet table's verified-through time moves as the slot confirms what is in Kafka; empty: only changes move it",
+        text,
+    )
     debezium_snapshot_runs: bool = setting(
         "DQHASH_DEBEZIUM_SNAPSHOT_RUNS",
         "true",

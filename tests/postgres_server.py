@@ -64,7 +64,10 @@ def running_postgres() -> Iterator[str]:
         subprocess.run(
             [bindir / "initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"], **run
         )
-        options = f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
+        options = (
+            f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
+            " -c wal_level=logical -c max_replication_slots=4 -c max_wal_senders=4"  # a connector's slot (idle tables)
+        )
         # -w: pg_ctl returns once the server accepts connections, or fails after -t seconds
         subprocess.run([bindir / "pg_ctl", "-D", data, "-l", log, "-o", options, "-w", "-t", "60", "start"], **run)
     except subprocess.CalledProcessError as exc:

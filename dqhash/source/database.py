@@ -71,7 +71,7 @@ class SourceTable:
             raise SourceError(f"no SQLAlchemy dialect for {self.url.drivername!r}: dqhash reads PostgreSQL") from None
         except SQLAlchemyError as exc:
             self.close()
-            raise SourceError(f"cannot read {self.name} at {shown(self.url)}: {_first_line(exc)}") from None
+            raise SourceError(f"cannot read {self.name} at {shown(self.url)}: {first_line(exc)}") from None
         return self
 
     def _reflect(self, engine: Engine) -> None:
@@ -156,7 +156,7 @@ class SourceTable:
                             row[column] = convert(value)
                     yield row
         except SQLAlchemyError as exc:
-            raise SourceError(f"reading {self.name} at {shown(self.url)} failed: {_first_line(exc)}") from None
+            raise SourceError(f"reading {self.name} at {shown(self.url)} failed: {first_line(exc)}") from None
 
     def close(self) -> None:
         """End every reading still open (its cursor, transaction and connection), then the connection pool."""
@@ -168,6 +168,6 @@ class SourceTable:
             self.engine = None
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     original = getattr(exc, "orig", None) or exc
     return (str(original).strip().splitlines() or [type(original).__name__])[0]
