@@ -16,7 +16,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -48,6 +48,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("dqhash.agents.debezium")
 #: changes taken at once from the change topics
 BATCH = 1_000
+#: the slot's last confirmations kept (``agents.debezium_idle``): a high watermark is fetched between two of them
+CONFIRMATIONS_KEPT = 4
 #: progress marks are written at most this often, and at least this often once there are any (seconds)
 MARK_EVERY_S, MARK_AGAIN_S = 1.0, 5.0
 
@@ -87,7 +89,7 @@ class DebeziumReader:
         self.processed: dict[str, int] = {}
         #: what the replication slot says is in Kafka (``core.idle_time``), and (that time, when it was confirmed)
         self.kafka = KafkaThrough()
-        self.confirmed: tuple[int, int] | None = None
+        self.confirmed: deque[tuple[int, int]] = deque(maxlen=CONFIRMATIONS_KEPT)
 
     def hasher(self, spec: TableSpec) -> RowHasher:
         hasher = self._hashers.get(spec.name)

@@ -72,19 +72,19 @@ def partitions_read(consumer: Any, topics: set[str]) -> list[tuple[str, int | No
 def caught_up(
     reader: Any, lsn: int, at_ms: int, flushed: int | None, partitions: list[tuple[str, int | None, int | None, int]]
 ) -> bool:
-    """Note the probe and the slot's word; move each partition read to its end since: whether any moved."""
+    """Note the probe and the slot's word; move each partition read to its end by a high watermark fetched after
+    a confirmation to that confirmation's time: whether any moved. (The slot moves on at every ask while the
+    connector runs, so the confirmations of the last few asks are kept: a high watermark is fetched between them.)"""
     reader.kafka.probe(lsn, at_ms)
     through = reader.kafka.confirmed(flushed) if flushed is not None else None
     if through is not None:
-        reader.confirmed = (through, now_ms())
-    if reader.confirmed is None:
-        return False
-    through, confirmed_at = reader.confirmed
+        reader.confirmed.append((through, now_ms()))
     moved = False
     for source, highwater, fetched_at, committed in partitions:
-        if highwater is None or fetched_at is None or fetched_at <= confirmed_at:
-            continue  # not yet known to hold everything the slot confirmed
-        if max(reader.processed.get(source, 0), committed) >= highwater:
-            reader.quiet(source, through)
+        if highwater is None or fetched_at is None or max(reader.processed.get(source, 0), committed) < highwater:
+            continue  # not read to its end
+        known = [t for t, confirmed_at in reader.confirmed if confirmed_at < fetched_at]
+        if known:  # the newest time the slot had confirmed before this high watermark was fetched
+            reader.quiet(source, max(known))
             moved = True
     return moved

@@ -353,3 +353,56 @@ def test_a_transaction_whose_changes_did_not_all_arrive_is_reported_for_its_tabl
         f"table inventory.customers: transaction {short} committed 3 change(s) to it and 1 reached dqhash (2 missing)"
         in problems
     )
+
+
+@pytest.fixture(scope="module")
+def dbz_quiet(tmp_path_factory, broker):
+    """A pipeline that reads the connector's replication slot in a real PostgreSQL (DQHASH_DEBEZIUM_SLOT)."""
+    from sqlalchemy import create_engine, text
+
+    from dqhash.source.database import source_url
+    from tests.postgres_server import running_postgres
+
+    workdir = tmp_path_factory.mktemp(f"debezium-quiet-{broker}")
+    catalog = workdir / "catalog.toml"
+    catalog.write_text(CATALOG)
+    with running_postgres() as url:
+        engine = create_engine(source_url(url))
+        with engine.begin() as connection:
+            connection.execute(text("SELECT pg_create_logical_replication_slot('dbz', 'pgoutput')"))
+            connection.execute(text("CREATE TABLE heartbeat (id integer PRIMARY KEY, at timestamptz)"))
+        with running_pipeline(
+            workdir, "dbzq", broker=broker, extra_topics=(TOPIC,), DQHASH_CATALOG=catalog,
+            DQHASH_DEBEZIUM_TOPICS=r"dbserver1\.inventory\..*", DQHASH_DEBEZIUM_SLOT="dbz", DQHASH_SOURCE_URL=url,
+        ) as running:  # fmt: skip
+            running.source = engine
+            yield running
+        engine.dispose()
+
+
+def test_a_quiet_tables_time_moves_as_the_replication_slot_confirms_what_is_in_kafka(dbz_quiet):
+    """The table's last change was an hour ago; its time stays there until the slot confirms a newer position (as
+    Debezium does once Kafka has its records, heartbeats keeping it moving), then follows the slot."""
+    from sqlalchemy import text
+
+    from dqhash.core.timeutil import format_ms
+
+    dbz = dbz_quiet
+    pk, hour_ago = uuid.uuid4().int % 10**8, now_ms() - 3_600_000
+    dbz.run(dbz_send(dbz, [change(pk, ts=hour_ago, updated_at=1714564800123456)]))
+    dbz.send_cloud(cloud_hash(pk))
+    assert [a["status"] for a in dbz.wait_audit(str(pk), timeout_s=60)] == ["MATCH"]
+    wait_verified(dbz, lambda through: through == format_ms(hour_ago))  # the slot has confirmed nothing yet
+    started = format_ms(now_ms())
+
+    def confirmed_now(through):  # a heartbeat action query, and Debezium confirming it, as each poll goes by
+        with dbz.source.begin() as connection:
+            connection.execute(
+                text("INSERT INTO heartbeat VALUES (1, now()) ON CONFLICT (id) DO UPDATE SET at = now()")
+            )
+        with dbz.source.begin() as connection:
+            connection.execute(text("SELECT pg_replication_slot_advance('dbz', pg_current_wal_lsn())"))
+        return through is not None and through >= started
+
+    row = wait_verified(dbz, confirmed_now, timeout_s=90)
+    assert row["verified_age_s"] < 60
