@@ -3,18 +3,16 @@ the same change, hash and key as the JSON converter's record of the same row. Th
 Confluent's AvroData writes Debezium's Connect schemas (``connect.name``, ``connect.parameters``, optional fields
 as ``["null", T]``, the after image a reference to the before image's named record)."""
 
-import io
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
-
-import fastavro
 
 from dqhash.core.avro_connect import connect_schema, plain_schema
 from dqhash.core.contracts import Reason, Rejection
 from dqhash.core.debezium import Change, onprem_record, read_change
 from dqhash.core.transactions import TransactionEvent
 from dqhash.kafka.schema_registry import SchemaRegistry, _parse
+from tests.registry_double import avro
 from tests.unit.core.test_debezium import CATALOG, CLOUD_ROW, HASHER, SPEC, T0, after, envelope, read
 
 NS = "dbserver1.inventory.customers"
@@ -113,16 +111,10 @@ def registry(**schemas):
     return found
 
 
-def framed(schema_id, schema, record):
-    out = io.BytesIO()
-    fastavro.schemaless_writer(out, fastavro.parse_schema(schema), record)
-    return b"\x00" + schema_id.to_bytes(4, "big") + out.getvalue()
-
-
 def avro_change(op="c", row=ROW, transaction=None, **source):
     value = {"before": None, "after": row, "source": {**SOURCE_ROW, **source}, "op": op, "ts_ms": T0 + 300,
              "transaction": transaction}  # fmt: skip
-    return framed(2, KEY, {"id": 42}), framed(1, ENVELOPE, value)
+    return avro(2, KEY, {"id": 42}), avro(1, ENVELOPE, value)
 
 
 REGISTRY = registry(s1=ENVELOPE, s2=KEY)
@@ -158,7 +150,7 @@ def test_connect_types_and_bare_avro_logical_types_mean_what_their_connect_names
     assert fields["born"]["name"] == "org.apache.kafka.connect.data.Date" and fields["flag"]["type"] == "int16"
     assert "logicalType" not in json.dumps(plain_schema(row))
     reg = registry(s7=row)
-    value = framed(7, row, {"id": 1, "amount": Decimal("1.250"), "updated_at": datetime.fromtimestamp(T0 / 1000, UTC),
+    value = avro(7, row, {"id": 1, "amount": Decimal("1.250"), "updated_at": datetime.fromtimestamp(T0 / 1000, UTC),
                             "born": datetime(2022, 1, 8).date(), "flag": 1})  # fmt: skip
     decoded = reg.connect_record(value)
     assert decoded["payload"]["updated_at"] == T0 and decoded["payload"]["born"] == 19000  # as Connect wrote them
@@ -167,7 +159,7 @@ def test_connect_types_and_bare_avro_logical_types_mean_what_their_connect_names
 
 def test_an_avro_delete_tombstone_and_transaction_end_read_as_their_json_records():
     key, _ = avro_change("d", row=None)
-    deleted = read_avro(key, framed(1, ENVELOPE, {"before": ROW, "after": None, "source": SOURCE_ROW, "op": "d",
+    deleted = read_avro(key, avro(1, ENVELOPE, {"before": ROW, "after": None, "source": SOURCE_ROW, "op": "d",
                                                   "ts_ms": T0 + 300, "transaction": None}))  # fmt: skip
     assert deleted.op == "d" and deleted.key == (42,) and deleted.row is None
     assert read_change(REGISTRY.connect_record(key), None, None, NS, CATALOG).key is None  # a tombstone
@@ -180,7 +172,7 @@ def test_an_avro_delete_tombstone_and_transaction_end_read_as_their_json_records
                                      {"name": "event_count", "type": "long"}]}})},
                       {"name": "ts_ms", "type": "long"}]}  # fmt: skip
     reg = registry(s3=end)
-    record = framed(3, end, {"status": "END", "id": "571:100", "event_count": 2, "ts_ms": T0,
+    record = avro(3, end, {"status": "END", "id": "571:100", "event_count": 2, "ts_ms": T0,
                              "data_collections": [{"data_collection": "inventory.customers", "event_count": 2}]})  # fmt: skip
     event = read_change(None, reg.connect_record(record), None, "dbserver1.transaction", CATALOG)
     assert isinstance(event, TransactionEvent) and event.counts == {"inventory.customers": 2}
@@ -195,6 +187,6 @@ def test_an_avro_record_the_registry_cannot_read_is_refused_with_why():
     assert isinstance(broken, Rejection) and broken.reason is Reason.UNDECODABLE and "schema id 1" in broken.message
     dangling = registry(s4={"type": "record", "name": "R", "fields": [{"name": "a", "type": "int"}]})
     dangling.schemas[4].source = {"type": "record", "name": "R", "fields": [{"name": "a", "type": "Missing"}]}
-    refused = dangling.connect_record(framed(4, {"type": "record", "name": "R", "fields": [{"name": "a", "type": "int"}]},
+    refused = dangling.connect_record(avro(4, {"type": "record", "name": "R", "fields": [{"name": "a", "type": "int"}]},
                                              {"a": 1}))  # fmt: skip
     assert isinstance(refused, Rejection) and "Missing" in refused.message
