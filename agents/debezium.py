@@ -22,17 +22,16 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from dqhash.agents.debezium_idle import register_quiet_tables
+from dqhash.agents.debezium_runs import ConnectorRuns
 from dqhash.core.catalog import TableSpec
 from dqhash.core.contracts import Reason, Rejection, canonical_pk
-from dqhash.core.debezium import Change, Refusal, Tombstone, Truncate, onprem_record, read_change, refuse
-from dqhash.core.debezium_runs import LAST_MARKS, SNAPSHOT_MARKS, STARTED_TS, ClosedRun, SnapshotRuns, run_of
+from dqhash.core.debezium import Refusal, Tombstone, Truncate, onprem_record, read_change, refuse
 from dqhash.core.hashing import RowHasher
 from dqhash.core.idle_time import KafkaThrough
 from dqhash.core.outputs import dlq_headers
 from dqhash.core.partitioning import partition_for
 from dqhash.core.progress import Progress, progress_record
 from dqhash.core.records import Out
-from dqhash.core.snapshots import table_run
 from dqhash.core.table_keys import pair_key
 from dqhash.core.timeutil import format_ms, now_ms
 from dqhash.core.transactions import KEPT, Completeness, Shortfall, TransactionEvent
@@ -79,10 +78,8 @@ class DebeziumReader:
         self._read_through: dict[tuple[str, str], int] = {}
         self._marked_at = 0.0
         self._marked: dict[tuple[str, str], int] = {}
-        #: each table's run of the connector's snapshot being read (``core.debezium_runs``), and the run each
-        #: table's side record was last written for
-        self.runs = SnapshotRuns()
-        self._announced: dict[str, str] = {}
+        #: the connector's snapshots and truncates being read, as snapshot runs (``agents.debezium_runs``)
+        self.runs = ConnectorRuns(settings, self.partitions)
         #: the keys each table changed lately, which a truncate deletes (``core.truncates``)
         self.recent = RecentKeys(truncate_horizon_ms(settings))
         #: change topic partition ("topic:partition") → the next offset to read, once what came before is produced
@@ -116,11 +113,11 @@ class DebeziumReader:
         if isinstance(change, Truncate):
             self._read_to((f"{topic}:{partition}", change.table), change.source_ts)
             shortfalls = self._shortfalls(self.completeness.change(change.table, change.transaction))
-            return [*self._truncated(change), *shortfalls]
+            return [*self._truncated(change, f"{topic}:{partition}"), *shortfalls]
         if not isinstance(change, Refusal):
             spec = self.catalog.get(change.table)
             pk = pair_key(change.table, canonical_pk(list(change.key)), self.catalog.default)
-            snapshot_id, before, after = self.snapshot_runs(change, pk)
+            snapshot_id, before, after = self.runs.for_change(change, pk, f"{topic}:{partition}")
             made = onprem_record(change, spec, self.hasher(spec), snapshot_id) if spec is not None else None
             if isinstance(made, dict):
                 if change.op != "r":  # a snapshot read's time is a read's, not a commit's: older changes may follow
@@ -147,14 +144,10 @@ class DebeziumReader:
         if commit_ts > self._read_through.get(source, -1):
             self._read_through[source] = commit_ts
 
-    def _truncated(self, truncate: Truncate) -> list[Out]:
-        """A TRUNCATE: the table's open run closed, then a run of no rows as of its commit time, whose cloud scan
-        proves the cloud table empty but for rows changed since (``core.debezium_runs``)."""
+    def _truncated(self, truncate: Truncate, source: str) -> list[Out]:
+        """A truncate: the DELETE of every key the table changed lately (``core.truncates``), within its run of no
+        rows (``ConnectorRuns.truncated``)."""
         table = truncate.table
-        log.warning(
-            "table %s was truncated at %s: once the cloud has truncated too, prove it empty with `dqhash snapshot "
-            "scan --snapshot-id %s --table %s`", table, format_ms(truncate.source_ts), run_of(truncate.position), table,
-        )  # fmt: skip
         covered, lost = self.recent.truncated(table, truncate.source_ts)
         if lost:
             log.warning(
@@ -163,78 +156,10 @@ class DebeziumReader:
             )  # fmt: skip
         topic = self.settings.onprem_topic
         deletes = [
-            Out(
-                topic,
-                pk.encode(),
-                orjson.dumps(delete_record(table, truncate.position, recent.key, truncate.source_ts)),
-            )
-            for pk, recent in covered
+            Out(topic, pk.encode(), orjson.dumps(delete_record(table, truncate.position, r.key, truncate.source_ts)))
+            for pk, r in covered
         ]
-        snapshot_id = table_run(run_of(truncate.position), table)
-        empty = ClosedRun(snapshot_id, table, 0, {}, truncate.source_ts, truncate.source_ts)
-        return [*self._ended(self.runs.close(table)), *deletes, *self._ended(empty, truncate.source_ts)]
-
-    def snapshot_runs(self, change: Change, pk: str) -> tuple[str | None, list[Out], list[Out]]:
-        """(the run a snapshot row belongs to, the end of runs it closes before it, and after it)
-        (``core.debezium_runs``): a streamed change closes its table's open run before it; the row Debezium marks
-        as its table's last closes the run after it."""
-        if not self.settings.debezium_snapshot_runs:
-            return None, [], []
-        runs = self.runs
-        if change.op != "r" or change.snapshot not in SNAPSHOT_MARKS:
-            return None, self._ended(runs.close(change.table)), []
-        partition = partition_for(pk, self.settings.partitions)
-        snapshot_id, ended = runs.row(change.table, change.position, partition, change.source_ts)
-        before = self._ended(ended)
-        if before or self._announced.get(change.table) != snapshot_id:
-            self._announced[change.table] = snapshot_id
-            before.append(self._side_record(snapshot_id, change.table, "running", change.source_ts))
-        after = self._ended(runs.close(change.table)) if change.snapshot in LAST_MARKS else []
-        return snapshot_id, before, after
-
-    def _ended(self, run: ClosedRun | None, truncated_at: int | None = None) -> list[Out]:
-        """A closed run's end marker on every Topic-1 partition, then its on-prem side's record, ``done``; of a
-        TRUNCATE's run, starting at its commit time (a row changed since is the stream's to judge)."""
-        if run is None:
-            return []
-        log.info(
-            "Debezium snapshot of %s: %d row(s) read, run %s closed; prove it with `dqhash snapshot scan "
-            "--snapshot-id %s --table %s`", run.table, run.rows, run.snapshot_id, run.snapshot_id.rsplit(":", 1)[0],
-            run.table,
-        )  # fmt: skip
-        self._announced.pop(run.table, None)
-        settings = self.settings
-        markers = [
-            build(Out, (settings.onprem_topic, None, orjson.dumps({"snapshot_id": run.snapshot_id, "snapshot_end": True,
-                        "rows": run.per_partition.get(p, 0), "started_ts": truncated_at or STARTED_TS}), None, p))
-            for p in range(settings.partitions)
-        ]  # fmt: skip
-        side = self._side_record(run.snapshot_id, run.table, "done", run.first_read_ms, run, truncated_at)
-        return [*markers, side]
-
-    def _side_record(
-        self,
-        snapshot_id: str,
-        table: str,
-        state: str,
-        started_ms: int,
-        run: ClosedRun | None = None,
-        truncated_at: int | None = None,
-    ) -> Out:
-        """The run's on-prem side on the snapshots topic (``onprem:<id>``), as ``dqhash snapshot publish`` writes it."""
-        now = now_ms()
-        record: dict[str, Any] = {
-            "type": "side", "side": "onprem", "snapshot_id": snapshot_id, "state": state, "table": table,
-            "source": "debezium", "rows": run.rows if run else 0, "errors": 0, "started_at": format_ms(started_ms),
-            "updated_at": format_ms(now), "elapsed_s": round(max(0, now - started_ms) / 1000, 3),
-            "scan_with": f"dqhash snapshot scan --snapshot-id {snapshot_id.rsplit(':', 1)[0]} --table {table}",
-        }  # fmt: skip
-        if truncated_at is not None:
-            record["truncated_at"] = format_ms(truncated_at)
-        if run is not None:
-            record |= {"finished_at": record["updated_at"], "percent": 100.0,
-                       "partitions": {str(p): n for p, n in sorted(run.per_partition.items())}}  # fmt: skip
-        return Out(self.settings.snapshot_topic, f"onprem:{snapshot_id}".encode(), orjson.dumps(record))
+        return self.runs.truncated(truncate, source, deletes)
 
     async def prepare(self, records: list[tuple[bytes | None, bytes | None]]) -> None:
         """Fetch the schemas of a batch's Avro keys and values, together, before it is read."""
@@ -291,9 +216,10 @@ class DebeziumReader:
             if through > self.sent_through.get(source, -1):
                 self.sent_through[source] = through
 
-    def quiet(self, source: str, through: int) -> None:
+    def quiet(self, source: str, through: int) -> list[Out]:
         """Every change committed before ``through`` that ``source`` will ever hold has been read and sent: its
-        tables' marks move there (``core.idle_time``), those seen on it, else the table its topic is named for."""
+        tables' marks move there (``core.idle_time``), those seen on it, else the table its topic is named for; a
+        snapshot run read from it before then is over. The end of those runs, to produce."""
         tables = {table for src, table in self._read_through if src == source}
         if not tables:
             topic = source.rpartition(":")[0]
@@ -303,6 +229,7 @@ class DebeziumReader:
             self._read_to((source, table), through)
             if through > self.sent_through.get((source, table), -1):
                 self.sent_through[(source, table)] = through
+        return self.runs.quiet(source, through)
 
     def marks(self, now: float) -> list[Out]:
         """A progress record for every Topic-1 partition, when something moved a second ago or more, or when

@@ -15,6 +15,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from dqhash.core.records import Out
 from dqhash.core.timeutil import now_ms
 from dqhash.internals.clients import committed_offset, highwater_fetched_at
 from dqhash.source.database import SourceError, source_url
@@ -52,7 +53,10 @@ def register_quiet_tables(runtime: Runtime, reader: Any, topics: set[str]) -> No
                 said.add(str(exc))
                 log.warning("%s", exc)
             return
-        if caught_up(reader, lsn, at_ms, flushed, partitions_read(runtime.app.consumer, topics)):
+        moved, ended = caught_up(reader, lsn, at_ms, flushed, partitions_read(runtime.app.consumer, topics))
+        if ended:
+            await runtime.outputs.produce(ended)
+        if moved:
             await runtime.outputs.produce(reader.marks(time.monotonic()))
 
     runtime.app.timer(ASK_EVERY_S, name=f"{__name__}.quiet_tables")(quiet_tables)
@@ -71,20 +75,21 @@ def partitions_read(consumer: Any, topics: set[str]) -> list[tuple[str, int | No
 
 def caught_up(
     reader: Any, lsn: int, at_ms: int, flushed: int | None, partitions: list[tuple[str, int | None, int | None, int]]
-) -> bool:
+) -> tuple[bool, list[Out]]:
     """Note the probe and the slot's word; move each partition read to its end by a high watermark fetched after
-    a confirmation to that confirmation's time: whether any moved. (The slot moves on at every ask while the
-    connector runs, so the confirmations of the last few asks are kept: a high watermark is fetched between them.)"""
+    a confirmation to that confirmation's time: whether any moved, and the snapshot runs that ended. (The slot
+    moves on at every ask while the connector runs, so the confirmations of the last few asks are kept: a high
+    watermark is fetched between them.)"""
     reader.kafka.probe(lsn, at_ms)
     through = reader.kafka.confirmed(flushed) if flushed is not None else None
     if through is not None:
         reader.confirmed.append((through, now_ms()))
-    moved = False
+    moved, ended = False, []
     for source, highwater, fetched_at, committed in partitions:
         if highwater is None or fetched_at is None or max(reader.processed.get(source, 0), committed) < highwater:
             continue  # not read to its end
         known = [t for t, confirmed_at in reader.confirmed if confirmed_at < fetched_at]
         if known:  # the newest time the slot had confirmed before this high watermark was fetched
-            reader.quiet(source, max(known))
+            ended += reader.quiet(source, max(known))
             moved = True
-    return moved
+    return moved, ended

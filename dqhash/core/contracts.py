@@ -129,6 +129,10 @@ class SnapshotEnd(NamedTuple):
     snapshot_id: str
     rows: int
     started_ts: int | None  # when the side began reading its table: changes after it are the stream's to judge
+    #: a side written by several publishers (a change topic's partitions, each read by its own worker): this one's
+    #: name, and how many there are; the partition's side is complete once every part's marker has come
+    part: str | None = None
+    parts: int = 1
 
 
 class ProgressMarks(NamedTuple):
@@ -418,7 +422,10 @@ def _snapshot_end(doc: dict[str, Any]) -> SnapshotEnd | Rejection:
             started = parse_timestamp(started)
         except TimestampError as exc:
             return Rejection(Reason.INVALID_TIMESTAMP, f"started_ts: {exc}")
-    return SnapshotEnd(snapshot_id, rows, started)
+    part, parts = doc.get("part"), doc.get("parts", 1)
+    if part is not None and (not isinstance(part, str) or not part or type(parts) is not int or parts < 1):
+        return Rejection(Reason.INVALID_FIELD_TYPE, "part must be a name and parts a positive integer (its publishers)")
+    return SnapshotEnd(snapshot_id, rows, started, part, parts if part is not None else 1)
 
 
 def tombstone_event(key: bytes | None, partition: int, offset: int, timestamp_ms: int | None) -> bytes | Rejection:

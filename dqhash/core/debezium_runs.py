@@ -10,7 +10,11 @@ scanned: rows the cloud lacks, and rows only the cloud has, which comparing them
   run is ``<run>:<table>``, the form ``dqhash snapshot scan --all-tables`` gives the cloud side.
 - **Closed by Debezium's markers:** the row whose ``source.snapshot`` is ``last_in_data_collection`` (Debezium
   2.x), or ``last`` (the snapshot's very last row), closes its table's run; so does the table's first streamed
-  change, which only comes once the table's snapshot is over (Debezium 1.x marks no table's last row).
+  change, which only comes once the table's snapshot is over (Debezium 1.x marks no table's last row), and so does
+  the replication slot confirming a time after the run's last row (``core.idle_time``: streaming has begun).
+- **A topic of several partitions** is read by several readers, each of whose part of the run ends on its own:
+  each part's end markers name it and how many parts there are, and a Topic-1 partition's on-prem side is
+  complete once every part has ended there (``core.snapshots``).
 - **Counts and order:** each run counts its rows per Topic-1 partition for the end markers. The rows are sent
   before the markers on the same partitions, so a run that was counted from the middle (the reader restarted)
   names fewer rows than arrived, and is complete all the same (``core.snapshots``).
@@ -41,7 +45,8 @@ STARTED_TS = MIN_EPOCH_MS
 
 
 class ClosedRun(NamedTuple):
-    """A table's run whose on-prem side is complete: the end markers and the side's record say this."""
+    """A table's run whose on-prem side is complete from one change topic partition: its end markers and the
+    side's record say this."""
 
     snapshot_id: str
     table: str
@@ -49,6 +54,7 @@ class ClosedRun(NamedTuple):
     per_partition: dict[int, int]
     first_read_ms: int
     last_read_ms: int
+    source: str = ""  # the change topic partition ("topic:partition") it was read from
 
 
 def run_of(position: str) -> str:
@@ -57,33 +63,41 @@ def run_of(position: str) -> str:
 
 
 class SnapshotRuns:
-    """The open run of each table a reader is reading a snapshot of."""
+    """The open run of each (table, change topic partition) a reader is reading a snapshot from. A table whose
+    topic has several partitions is read by several readers: each ends its own part of the run."""
 
     def __init__(self) -> None:
-        self._open: dict[str, tuple[str, Counter[int], list[int]]] = {}
+        self._open: dict[tuple[str, str], tuple[str, Counter[int], list[int]]] = {}
 
-    def row(self, table: str, position: str, partition: int, read_ms: int) -> tuple[str, ClosedRun | None]:
-        """Count a snapshot row of ``table`` sent to Topic-1 ``partition``: the id of the run it belongs to, and
-        the table's run it ends, if a new snapshot began before that one was marked closed."""
+    def row(
+        self, table: str, source: str, position: str, partition: int, read_ms: int
+    ) -> tuple[str, ClosedRun | None]:
+        """Count a snapshot row of ``table`` read from ``source`` and sent to Topic-1 ``partition``: the id of the
+        run it belongs to, and the run it ends, if a new snapshot began before that one was marked closed."""
         snapshot_id = table_run(run_of(position), table)
         ended = None
-        found = self._open.get(table)
+        found = self._open.get((table, source))
         if found is not None and found[0] != snapshot_id:
-            ended, found = self.close(table), None
+            ended, found = self.close(table, source), None
         if found is None:
-            found = self._open[table] = (snapshot_id, Counter(), [read_ms, read_ms])
+            found = self._open[(table, source)] = (snapshot_id, Counter(), [read_ms, read_ms])
         found[1][partition] += 1
         times = found[2]
         times[0], times[1] = min(times[0], read_ms), max(times[1], read_ms)
         return snapshot_id, ended
 
-    def close(self, table: str) -> ClosedRun | None:
-        """The table's open run, closed (after its last row, or before the table's first streamed change)."""
-        found = self._open.pop(table, None)
+    def close(self, table: str, source: str) -> ClosedRun | None:
+        """The run open on (``table``, ``source``), closed: after its last row, before the table's first streamed
+        change there, or once the source has confirmed a time after its last row (``core.idle_time``)."""
+        found = self._open.pop((table, source), None)
         if found is None:
             return None
         snapshot_id, counts, (first, last) = found
-        return ClosedRun(snapshot_id, table, sum(counts.values()), dict(counts), first, last)
+        return ClosedRun(snapshot_id, table, sum(counts.values()), dict(counts), first, last, source)
 
-    def is_open(self, table: str) -> bool:
-        return table in self._open
+    def read_before(self, source: str, through: int) -> list[str]:
+        """The tables with a run open on ``source`` whose last row was read before ``through``."""
+        return [table for (table, src), (_, _, times) in self._open.items() if src == source and times[1] < through]
+
+    def is_open(self, table: str, source: str) -> bool:
+        return (table, source) in self._open

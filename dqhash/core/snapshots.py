@@ -71,8 +71,24 @@ def count_verdict(record: dict[str, Any], status: str, token_range: int | None, 
         per_range[status] = per_range.get(status, 0) + n
 
 
-def mark_end(record: dict[str, Any], side: str, rows: int, started_ts: int | None, now_ms: int) -> None:
-    record[side].update(expected=rows, started_ts=started_ts, ended_ms=now_ms)
+def mark_end(
+    record: dict[str, Any],
+    side: str,
+    rows: int,
+    started_ts: int | None,
+    now_ms: int,
+    part: str | None = None,
+    parts: int = 1,
+) -> None:
+    """A side's end marker; of one of several publishers (``part`` of ``parts``), the side ends with the last of
+    theirs, expecting the rows of them all."""
+    if part is None:
+        record[side].update(expected=rows, started_ts=started_ts, ended_ms=now_ms)
+        return
+    got = record[side].setdefault("parts", {})
+    got[part] = rows
+    if len(got) >= parts:
+        record[side].update(expected=sum(got.values()), started_ts=started_ts, ended_ms=now_ms)
 
 
 def side_complete(record: dict[str, Any], side: str) -> bool:

@@ -73,7 +73,7 @@ class SnapshotBook:
                 effects.snapshot_events.append(("withdrawn", snapshot_id, verdict.withdraws, token_range))
 
     def note_end(self, effects: Effects, side: str, end: SnapshotEnd) -> None:
-        effects.snapshot_events.append(("end", end.snapshot_id, side, (end.rows, end.started_ts)))
+        effects.snapshot_events.append(("end", end.snapshot_id, side, (end.rows, end.started_ts, end.part, end.parts)))
 
     def fold(self, staged: StagedTable, effects: Effects) -> None:
         """Fold one record's snapshot events into the partition's records (the batch's staged copies)."""
@@ -94,8 +94,8 @@ class SnapshotBook:
             elif kind == "withdrawn":
                 count_verdict(record, what, extra, -1)
             else:
-                rows, started_ts = extra
-                mark_end(record, what, rows, started_ts, now)
+                rows, started_ts, part, parts = extra
+                mark_end(record, what, rows, started_ts, now, part, parts)
             record["revision"] += 1
             staged.put_window(partition, key, record)
         for snapshot_id in {event[1] for event in effects.snapshot_events}:

@@ -67,14 +67,17 @@ def test_incremental_reads_and_runs_switched_off_are_compared_as_changes(tmp_pat
 
 
 def test_a_run_is_named_by_its_snapshots_position_and_a_new_snapshot_closes_the_old_one():
-    runs = SnapshotRuns()
-    first, ended = runs.row(TABLE, "100", 0, 5)
+    runs, source = SnapshotRuns(), f"{TOPIC}:0"
+    first, ended = runs.row(TABLE, source, "100", 0, 5)
     assert first == f"{run_of('100')}:{TABLE}" and ended is None and run_of("100") == run_of("100") != run_of("101")
-    assert runs.row(TABLE, "100", 2, 3) == (first, None)
-    second, ended = runs.row(TABLE, "200", 1, 9)
+    assert runs.row(TABLE, source, "100", 2, 3) == (first, None)
+    assert runs.row(TABLE, f"{TOPIC}:1", "100", 1, 4) == (first, None)  # another part of the same run
+    second, ended = runs.row(TABLE, source, "200", 1, 9)
     assert ended.snapshot_id == first and ended.per_partition == {0: 1, 2: 1} and ended.rows == 2
-    assert (ended.first_read_ms, ended.last_read_ms) == (3, 5) and second != first and runs.is_open(TABLE)
-    assert runs.close(TABLE).rows == 1 and runs.close(TABLE) is None
+    assert (ended.first_read_ms, ended.last_read_ms, ended.source) == (3, 5, source) and second != first
+    assert runs.read_before(source, 9) == [] and runs.read_before(source, 10) == [TABLE]
+    assert runs.close(TABLE, source).rows == 1 and runs.close(TABLE, source) is None
+    assert runs.is_open(TABLE, f"{TOPIC}:1")
 
 
 def test_a_truncate_closes_the_open_run_and_is_a_run_of_no_rows_as_of_its_commit_time(tmp_path):
@@ -105,3 +108,27 @@ def test_a_truncate_deletes_the_keys_its_table_changed_lately_before_its_run_end
     deletes = [parse_onprem(o.value) for o in outs[2:] if o.topic == "topic1" and o.key is not None]
     assert [(e.action, e.event_ts) for e in deletes] == [(Action.DELETE, 1_700_000_010_000)] * 2
     assert [o.key for o in outs[2:4]] == [outs[0].key, outs[1].key]  # the keys, before the run's end markers
+
+
+def test_a_topic_of_several_partitions_ends_its_run_in_parts_each_naming_how_many(tmp_path):
+    catalog = tmp_path / "catalog.toml"
+    from tests.e2e.test_debezium import CATALOG
+
+    catalog.write_text(CATALOG)
+    dbz = DebeziumReader(load({"DQHASH_CATALOG": str(catalog), "DQHASH_PARTITIONS": "3"}), {TOPIC: 2})
+    key, value = snapshot_row(1, "true")
+    outs = dbz.read(TOPIC, 1, 0, key, value, None)
+    key, value = change(2, op="u")
+    outs = dbz.read(TOPIC, 1, 1, key, value, None)  # streaming began on partition 1: its part of the run ends
+    ends = [parse_onprem(o.value) for o in outs if o.topic == "topic1" and o.key is None]
+    assert {(e.part, e.parts) for e in ends} == {(f"{TOPIC}:1", 2)} and sum(e.rows for e in ends) == 1
+
+
+def test_the_slot_confirming_a_time_after_a_runs_last_row_ends_it(tmp_path):
+    dbz = reader(tmp_path)
+    read_all(dbz, [snapshot_row(1, "true", ts=1_700_000_000_000)])
+    assert dbz.quiet(f"{TOPIC}:0", 1_699_999_999_999) == []  # confirmed before its last row: a blocking snapshot
+    ended = dbz.quiet(f"{TOPIC}:0", 1_700_000_000_001)
+    markers = [parse_onprem(o.value) for o in ended if o.topic == "topic1"]
+    assert len(markers) == 3 and sum(m.rows for m in markers) == 1 and markers[0].part is None  # one part only
+    assert [orjson.loads(o.value)["state"] for o in ended if o.topic == "dq-snapshots"] == ["done"]

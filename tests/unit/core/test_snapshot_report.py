@@ -80,3 +80,21 @@ def test_a_run_debeziums_snapshot_made_says_how_to_scan_its_cloud_side():
     assert f"the cloud side has not started: run `{scan}`" in report["problems"] and report["state"] == "running"
     plain = build_report([side("onprem"), recon(0, judged=False)], "s1", 1, NOW)
     assert "no cloud progress record: has its publisher run for this snapshot?" in plain["problems"]
+
+
+def test_a_side_written_in_parts_ends_with_its_last_part_expecting_the_rows_of_them_all():
+    from dqhash.core.contracts import Reason, parse_onprem
+    from dqhash.core.snapshots import mark_end, new_record, side_complete
+
+    record = new_record("s1", 0, NOW)
+    mark_end(record, "onprem", 3, 5, NOW, part="t:0", parts=2)
+    record["onprem"]["rows"] = 3
+    assert not side_complete(record, "onprem")  # the other part's rows may still come
+    mark_end(record, "onprem", 2, 5, NOW, part="t:1", parts=2)
+    assert record["onprem"]["expected"] == 5 and not side_complete(record, "onprem")
+    record["onprem"]["rows"] = 5
+    assert side_complete(record, "onprem")
+    end = parse_onprem(b'{"snapshot_id": "s1", "snapshot_end": true, "rows": 2, "part": "t:1", "parts": 2}')
+    assert (end.part, end.parts) == ("t:1", 2)
+    bad = parse_onprem(b'{"snapshot_id": "s1", "snapshot_end": true, "rows": 2, "part": "t:1", "parts": 0}')
+    assert bad.reason is Reason.INVALID_FIELD_TYPE
