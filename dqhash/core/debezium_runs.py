@@ -69,9 +69,7 @@ class SnapshotRuns:
     def __init__(self) -> None:
         self._open: dict[tuple[str, str], tuple[str, Counter[int], list[int]]] = {}
 
-    def row(
-        self, table: str, source: str, position: str, partition: int, read_ms: int
-    ) -> tuple[str, ClosedRun | None]:
+    def row(self, table: str, source: str, position: str, partition: int, read_ms: int) -> tuple[str, ClosedRun | None]:
         """Count a snapshot row of ``table`` read from ``source`` and sent to Topic-1 ``partition``: the id of the
         run it belongs to, and the run it ends, if a new snapshot began before that one was marked closed."""
         snapshot_id = table_run(run_of(position), table)
