@@ -162,33 +162,34 @@ def test_the_flattened_form_with_fields_or_headers_and_its_deletes():
     assert dropped.reason == UNSUPPORTED_CHANGE and "add.fields" in dropped.message
 
 
-@pytest.mark.parametrize(
-    ("value", "schema", "cql", "expected"),
-    [
-        (T0, {"type": "int64", "name": "io.debezium.time.Timestamp"}, "timestamp", T0),
-        (T0, {"type": "int64", "name": "org.apache.kafka.connect.data.Timestamp"}, "timestamp", T0),
-        (T0 * 1000 + 999, {"type": "int64", "name": "io.debezium.time.MicroTimestamp"}, "timestamp", T0),
-        (T0 * 1_000_000 + 7, {"type": "int64", "name": "io.debezium.time.NanoTimestamp"}, "timestamp", T0),
-        ("2024-05-01T12:00:00.123456Z", {"type": "string", "name": "io.debezium.time.ZonedTimestamp"}, "timestamp",
-         "2024-05-01T12:00:00.123456Z"),
-        (19000, {"type": "int32", "name": "io.debezium.time.Date"}, "date", 19000),
-        (19000, {"type": "int32", "name": "org.apache.kafka.connect.data.Date"}, "date", 19000),
-        (3_600_000, {"type": "int32", "name": "io.debezium.time.Time"}, "time", 3_600_000_000_000),
-        (3_600_000_001, {"type": "int64", "name": "io.debezium.time.MicroTime"}, "time", 3_600_000_001_000),
-        (3_600_000_000_001, {"type": "int64", "name": "io.debezium.time.NanoTime"}, "time", 3_600_000_000_001),
-        ("10:15:30.5Z", {"type": "string", "name": "io.debezium.time.ZonedTime"}, "time", "10:15:30.5"),
-        (decimal_bytes(-1250), {"type": "bytes", "name": "org.apache.kafka.connect.data.Decimal",
-                                "parameters": {"scale": "2"}}, "decimal", Decimal("-12.50")),
-        ({"scale": 3, "value": decimal_bytes(1250)}, {"type": "struct", "name": "io.debezium.data.VariableScaleDecimal"},
-         "decimal", Decimal("1.250")),
-        ("12.50", {"type": "string"}, "decimal", "12.50"),  # decimal.handling.mode=string
-        (1, {"type": "int16"}, "boolean", True),  # MySQL TINYINT(1)
-        ("3f6b2a4c-1111-4222-8333-944445555666", {"type": "string", "name": "io.debezium.data.Uuid"}, "uuid",
-         "3f6b2a4c-1111-4222-8333-944445555666"),
-        ([T0 * 1000], {"type": "array", "items": {"type": "int64", "name": "io.debezium.time.MicroTimestamp"}},
-         "list<timestamp>", [T0]),
-    ],
-)  # fmt: skip
+#: (the value as the JSON converter writes it, its Connect schema, the column's CQL type, the value hashed)
+SEMANTIC_CASES = [
+    (T0, {"type": "int64", "name": "io.debezium.time.Timestamp"}, "timestamp", T0),
+    (T0, {"type": "int64", "name": "org.apache.kafka.connect.data.Timestamp"}, "timestamp", T0),
+    (T0 * 1000 + 999, {"type": "int64", "name": "io.debezium.time.MicroTimestamp"}, "timestamp", T0),
+    (T0 * 1_000_000 + 7, {"type": "int64", "name": "io.debezium.time.NanoTimestamp"}, "timestamp", T0),
+    ("2024-05-01T12:00:00.123456Z", {"type": "string", "name": "io.debezium.time.ZonedTimestamp"}, "timestamp",
+     "2024-05-01T12:00:00.123456Z"),
+    (19000, {"type": "int32", "name": "io.debezium.time.Date"}, "date", 19000),
+    (19000, {"type": "int32", "name": "org.apache.kafka.connect.data.Date"}, "date", 19000),
+    (3_600_000, {"type": "int32", "name": "io.debezium.time.Time"}, "time", 3_600_000_000_000),
+    (3_600_000_001, {"type": "int64", "name": "io.debezium.time.MicroTime"}, "time", 3_600_000_001_000),
+    (3_600_000_000_001, {"type": "int64", "name": "io.debezium.time.NanoTime"}, "time", 3_600_000_000_001),
+    ("10:15:30.5Z", {"type": "string", "name": "io.debezium.time.ZonedTime"}, "time", "10:15:30.5"),
+    (decimal_bytes(-1250), {"type": "bytes", "name": "org.apache.kafka.connect.data.Decimal",
+                            "parameters": {"scale": "2"}}, "decimal", Decimal("-12.50")),
+    ({"scale": 3, "value": decimal_bytes(1250)}, {"type": "struct", "name": "io.debezium.data.VariableScaleDecimal"},
+     "decimal", Decimal("1.250")),
+    ("12.50", {"type": "string"}, "decimal", "12.50"),  # decimal.handling.mode=string
+    (1, {"type": "int16"}, "boolean", True),  # MySQL TINYINT(1)
+    ("3f6b2a4c-1111-4222-8333-944445555666", {"type": "string", "name": "io.debezium.data.Uuid"}, "uuid",
+     "3f6b2a4c-1111-4222-8333-944445555666"),
+    ([T0 * 1000], {"type": "array", "items": {"type": "int64", "name": "io.debezium.time.MicroTimestamp"}},
+     "list<timestamp>", [T0]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("value", "schema", "cql", "expected"), SEMANTIC_CASES)
 def test_every_semantic_type_becomes_the_value_of_its_cloud_type(value, schema, cql, expected):
     assert convert("c", value, schema, cql) == expected
 

@@ -3,17 +3,21 @@ the same change, hash and key as the JSON converter's record of the same row. Th
 Confluent's AvroData writes Debezium's Connect schemas (``connect.name``, ``connect.parameters``, optional fields
 as ``["null", T]``, the after image a reference to the before image's named record)."""
 
+import base64
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import pytest
+
 from dqhash.core.avro_connect import connect_schema, plain_schema
 from dqhash.core.contracts import Reason, Rejection
 from dqhash.core.debezium import Change, onprem_record, read_change
+from dqhash.core.debezium_types import convert
 from dqhash.core.transactions import TransactionEvent
 from dqhash.kafka.schema_registry import SchemaRegistry, _parse
 from tests.registry_double import avro
-from tests.unit.core.test_debezium import CATALOG, CLOUD_ROW, HASHER, SPEC, T0, after, envelope, read
+from tests.unit.core.test_debezium import CATALOG, CLOUD_ROW, HASHER, SEMANTIC_CASES, SPEC, T0, after, envelope, read
 
 NS = "dbserver1.inventory.customers"
 
@@ -190,3 +194,59 @@ def test_an_avro_record_the_registry_cannot_read_is_refused_with_why():
     refused = dangling.connect_record(avro(4, {"type": "record", "name": "R", "fields": [{"name": "a", "type": "int"}]},
                                              {"a": 1}))  # fmt: skip
     assert isinstance(refused, Rejection) and "Missing" in refused.message
+
+
+_AVRO_PRIMITIVE = {"int16": "int", "int32": "int", "int64": "long", "string": "string", "bytes": "bytes"}
+
+
+def avro_type(connect):
+    """A Connect schema as Confluent's AvroData writes it: a primitive with ``connect.*`` annotations, a record for
+    a struct, an array of its items."""
+    if connect["type"] == "array":
+        return {"type": "array", "items": avro_type(connect["items"])}
+    if connect["type"] == "struct":  # VariableScaleDecimal
+        return {"type": "record", "name": "VariableScaleDecimal", "namespace": "io.debezium.data",
+                "connect.name": connect["name"],
+                "fields": [{"name": "scale", "type": "int"}, {"name": "value", "type": "bytes"}]}  # fmt: skip
+    found = {"type": _AVRO_PRIMITIVE[connect["type"]]}
+    if connect["type"] == "int16":
+        found["connect.type"] = "int16"
+    if "name" in connect:
+        found["connect.name"] = connect["name"]
+    if "parameters" in connect:
+        found |= {"connect.parameters": connect["parameters"], "logicalType": "decimal",
+                  "scale": int(connect["parameters"]["scale"]), "precision": 20}  # fmt: skip
+    return found
+
+
+def avro_value(value, connect):
+    """The value Connect hands the Avro converter: bytes as bytes, not base64."""
+    if connect["type"] == "bytes":
+        unscaled = int.from_bytes(base64.b64decode(value), "big", signed=True)
+        return Decimal(unscaled).scaleb(-int(connect["parameters"]["scale"]))  # fastavro writes a Decimal's bytes
+    if connect["type"] == "struct":
+        return {"scale": value["scale"], "value": base64.b64decode(value["value"])}
+    return value
+
+
+@pytest.mark.parametrize(("value", "schema", "cql", "expected"), SEMANTIC_CASES)
+def test_every_semantic_type_in_avro_becomes_the_same_value_as_in_json(value, schema, cql, expected):
+    record = {"type": "record", "name": "Value", "namespace": "t", "fields": [{"name": "c", "type": avro_type(schema)}]}
+    reg = registry(s9=record)
+    decoded = reg.connect_record(avro(9, record, {"c": avro_value(value, schema)}))
+    [field] = decoded["schema"]["fields"]
+    assert convert("c", decoded["payload"]["c"], field, cql) == expected
+
+
+def test_a_toast_placeholder_in_avro_is_unverifiable_in_a_text_or_a_bytes_column():
+    from dqhash.core.debezium_types import UNAVAILABLE, Unverifiable
+
+    record = {"type": "record", "name": "Value", "namespace": "t",
+              "fields": [{"name": "name", "type": "string"}, {"name": "photo", "type": "bytes"}]}  # fmt: skip
+    decoded = registry(s10=record).connect_record(
+        avro(10, record, {"name": UNAVAILABLE, "photo": UNAVAILABLE.encode()})
+    )
+    fields = {f["field"]: f for f in decoded["schema"]["fields"]}
+    for column, cql in (("name", "text"), ("photo", "blob")):
+        with pytest.raises(Unverifiable, match="TOAST"):
+            convert(column, decoded["payload"][column], fields[column], cql)
