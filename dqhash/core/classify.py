@@ -340,17 +340,22 @@ def on_deadline(state: PairState, now_ms: int, rules: Rules, read_to: int | None
     return Step(state._replace(tracked=tracked, updated_ms=now_ms), (verdict,) if verdict else (), lookups=lookups)
 
 
-def _extra_in_cloud(state: PairState, member: Membership, started_ts: int | None, read_to: int, rules: Rules) -> bool:
+#: what a completed snapshot makes of a pk that is not a pending row of it (``_cloud_only``)
+_NOTHING, _EXTRA, _LATER = "nothing", "extra", "later"
+
+
+def _cloud_only(state: PairState, member: Membership, started_ts: int | None, read_to: int, rules: Rules) -> str:
     """A cloud-only snapshot row is EXTRA_IN_CLOUD unless it was judged when it paired, a stream event since the
-    on-prem side began speaks for it, or a CREATE still unread in Topic-1 may (a later sweep judges it then)."""
+    on-prem side began speaks for it (nothing more to judge), or a CREATE still unread in Topic-1 may (a later
+    sweep judges it then)."""
     tracked, cloud = state.tracked, state.cloud
     if member.onprem or not member.cloud or cloud is None or cloud.hash_digest is None:
-        return False
+        return _NOTHING
     if tracked is not None and (
         tracked.snapshot_id == member.snapshot_id or (started_ts is not None and tracked.event_ts >= started_ts)
     ):
-        return False
-    return read_to >= cloud.cloud_ts + rules.windows.grace_ms
+        return _NOTHING
+    return _EXTRA if read_to >= cloud.cloud_ts + rules.windows.grace_ms else _LATER
 
 
 def on_snapshot_complete(
@@ -384,8 +389,11 @@ def on_snapshot_complete(
         return _step(
             state._replace(tracked=tracked, updated_ms=now_ms, snapshot=judged), (verdict,) if verdict else (), lookups
         )
-    if not _extra_in_cloud(state, member, started_ts, read_to, rules) or cloud is None:
+    outcome = _cloud_only(state, member, started_ts, read_to, rules)
+    if outcome == _LATER:
         return Step(state)
+    if outcome == _NOTHING or cloud is None:  # judged: a re-sweep skips it, and it may expire like any settled pk
+        return _step(state._replace(snapshot=judged))
     extra = build(
         Tracked,
         (

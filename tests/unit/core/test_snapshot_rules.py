@@ -107,7 +107,9 @@ def test_row_26_a_row_only_the_cloud_scan_found_is_extra_in_cloud():
 def test_row_27_a_stream_event_since_the_snapshot_began_speaks_for_a_cloud_only_row():
     created = on_onprem(None, event(action=Action.CREATE, ts=T0 + 100), T0 + 100, RULES).state
     state = on_cloud(created, scanned(ts=T0 + 200), T0 + 200, RULES).state
-    assert on_snapshot_complete(state, T0, T0 + 9_000, RULES).state is state  # no EXTRA_IN_CLOUD
+    spoken_for = on_snapshot_complete(state, T0, T0 + 9_000, RULES)
+    assert spoken_for.verdicts == () and spoken_for.state.tracked is state.tracked  # no EXTRA_IN_CLOUD
+    assert spoken_for.state.snapshot.judged  # judged: a re-sweep skips it
     older = on_onprem(None, event(ts=T0 - 10_000), T0 - 10_000, RULES).state
     stale = on_cloud(older, scanned(ts=T0 + 200), T0 + 200, RULES).state
     assert statuses(on_snapshot_complete(stale, T0, T0 + 30_200, RULES)) == [(Status.EXTRA_IN_CLOUD, False)]
@@ -295,3 +297,19 @@ def test_a_scan_read_in_the_same_millisecond_as_a_lookup_is_not_a_duplicate_and_
     assert not step.duplicate and step.state.snapshot[:3] == ("s1", False, True)
     again = on_cloud(step.state, scanned(ts=T0 + 2_000), T0 + 2_300, RULES)
     assert again.duplicate  # the same scan record, redelivered
+
+
+def test_a_snapshot_row_judged_when_it_paired_is_marked_judged_at_completion_and_expires_like_any():
+    """A row that matched when both sides had shown it is done once its run completes: a re-sweep skips it, and
+    it expires after the retention, rather than staying in the pair store for good."""
+    from dqhash.core.classify import expires_at
+
+    state = on_onprem(None, snapshot_row(), T0, RULES).state
+    state = on_cloud(state, scanned(ts=T0 + 200), T0 + 200, RULES).state
+    assert state.tracked.status == "MATCH" and expires_at(state, RULES) is None  # its run is not complete yet
+    done = on_snapshot_complete(state, T0, T0 + 9_000, RULES)
+    assert done.verdicts == () and done.state.snapshot.judged
+    assert expires_at(done.state, RULES) == state.updated_ms + RULES.retention_ms
+    assert on_snapshot_complete(done.state, T0, T0 + 9_500, RULES).state is done.state  # a re-sweep: nothing
+    waiting = on_cloud(None, scanned(ts=T0 + 8_000), T0 + 8_000, RULES).state  # cloud-only, Topic-1 not read that far
+    assert on_snapshot_complete(waiting, T0, T0 + 9_000, RULES).state is waiting  # left for a later sweep
