@@ -429,6 +429,8 @@ async def run(pairs: int, workers: int = 1) -> dict:
         current, hwm = rss_mb(worker.pid)
         stop_worker(worker)
         worker = None
+        say("restart: a new worker on the data dir the run left ...")
+        restarted = await restart_phase(env, workdir, settings.partitions)
 
         produced = await topic_output(
             connect_args(settings),
@@ -467,6 +469,7 @@ async def run(pairs: int, workers: int = 1) -> dict:
             "rss_mb_at_end": round(max(current, rss_loaded)),
             "rss_mb_baseline": round(baseline[0]),
             "rss_mb_per_million_pks": round((max(current, rss_loaded) - baseline[0]) / held * 1_000_000),
+            **restarted,
             "ceiling_events_per_s": round(ceiling_rate),
             "ratio": round(events_per_s / ceiling_rate, 3),
             "faust_floor_events_per_s": round(floor),
@@ -495,6 +498,31 @@ async def run(pairs: int, workers: int = 1) -> dict:
         if broker:
             broker.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def restart_phase(env: dict[str, str], workdir: Path, partitions: int) -> dict[str, float]:
+    """A new worker on the data dir the run left, holding every key it classified: its peak RSS while it restores
+    its tables and rebuilds its derived state from every key (``engine.takeover``), and how long that takes."""
+    log_path = workdir / "worker-restart.log"
+    started = time.monotonic()
+    worker = start_worker(env, log_path, loglevel="info")
+    wanted = f"partitions {list(range(partitions))} from"
+    try:
+
+        def rebuilt() -> bool:
+            if worker.poll() is not None:
+                raise RuntimeError(f"the restarted worker exited ({worker.returncode}); see {log_path}")
+            return wanted in log_path.read_text(errors="replace")
+
+        def progress() -> None:
+            say(f"  restart: RSS {rss_mb(worker.pid)[0]:.0f} MB, rebuilding")
+
+        await until(rebuilt, 600, progress, "the restarted worker to rebuild its state")
+        seconds = time.monotonic() - started
+        current, peak = rss_mb(worker.pid)
+        return {"restart_s": round(seconds, 1), "restart_peak_rss_mb": round(peak), "restart_rss_mb": round(current)}
+    finally:
+        stop_worker(worker)
 
 
 async def latency_phase(settings, watch: AuditWatch, prefix: bytes, rate: float) -> tuple[float, float]:
@@ -562,6 +590,7 @@ def main(pairs: int, as_json: bool, workers: int = 1) -> int:
         ("pairs classified/s", f"{result['pairs_per_s']:,}"),
         ("classify latency p50 / p99", f"{result['p50_ms']:.0f} / {result['p99_ms']:.0f} ms"),
         ("worker peak RSS", f"{result['peak_rss_mb']} MB ({result['rss_mb_per_million_pks']} MB per 1M PKs)"),
+        ("restart on its data dir", f"{result['restart_s']} s to rebuild, peak RSS {result['restart_peak_rss_mb']} MB"),
         (
             "Faust floor (bare parsing agent)",
             f"{result['faust_floor_events_per_s']:,}/s  -> ratio_faust {result['ratio_faust']}",
