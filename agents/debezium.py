@@ -110,18 +110,19 @@ class DebeziumReader:
             return []
         if isinstance(change, TransactionEvent):
             return self._shortfalls(self.completeness.ended(change))
+        source = f"{topic}:{partition}"
         if isinstance(change, Truncate):
-            self._read_to((f"{topic}:{partition}", change.table), change.source_ts)
+            self._read_to((source, change.table), change.source_ts)
             shortfalls = self._shortfalls(self.completeness.change(change.table, change.transaction))
-            return [*self._truncated(change, f"{topic}:{partition}"), *shortfalls]
+            return [*self._truncated(change, source), *shortfalls]
         if not isinstance(change, Refusal):
             spec = self.catalog.get(change.table)
             pk = pair_key(change.table, canonical_pk(list(change.key)), self.catalog.default)
-            snapshot_id, before, after = self.runs.for_change(change, pk, f"{topic}:{partition}")
+            snapshot_id, before, after = self.runs.for_change(change, pk, source)
             made = onprem_record(change, spec, self.hasher(spec), snapshot_id) if spec is not None else None
             if isinstance(made, dict):
                 if change.op != "r":  # a snapshot read's time is a read's, not a commit's: older changes may follow
-                    self._read_to((f"{topic}:{partition}", change.table), change.source_ts)
+                    self._read_to((source, change.table), change.source_ts)
                     self.recent.note(change.table, pk, change.key, change.source_ts)
                 out = build(Out, (settings.onprem_topic, pk.encode(), orjson.dumps(made), None,
                                   partition_for(pk, settings.partitions) if snapshot_id else None))  # fmt: skip
