@@ -435,8 +435,9 @@ def test_a_snapshot_run_reads_the_on_prem_side_straight_from_a_postgresql_source
     counts = report["counts"]
     assert (counts.get("MATCH"), counts.get("MISMATCH"), counts.get("MISSING_CLOUD")) == (50, 5, 5), report
     assert report["rows"]["onprem"] == 60, report
-    mismatched = [r["pk"] for r in snapshot_audits(snap, snapshot_id) if r["status"] == "MISMATCH"]
-    assert sorted(mismatched) == sorted(pk for pk, _ in differ)
+    mismatched = lambda: sorted(r["pk"] for r in snapshot_audits(snap, snapshot_id) if r["status"] == "MISMATCH")  # noqa: E731
+    expected = sorted(pk for pk, _ in differ)  # the report can reach the test before the audit rows
+    snap._wait(lambda out: mismatched() == expected, 30, lambda out: f"MISMATCH audits {expected}; have {mismatched()}")
 
 
 def test_a_source_that_cannot_be_read_is_one_line_and_publishes_nothing(snap, source_db):
