@@ -60,11 +60,19 @@ def _parser() -> argparse.ArgumentParser:
         description="Streaming data-quality service: proves record by record that a cloud copy holds the same data "
         "as the on-prem source. The worker itself runs as `faust -A dqhash.app worker` (README).",
     )
-    parser.add_argument("--version", action="version", version=f"dqhash {_version()}")
+    parser.add_argument("--version", action="version", version=f"dqhash {_version()} (hasher: {_hasher_path()})")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     for module in COMMANDS:
         module.add(commands)
     return parser
+
+
+def _hasher_path() -> str:
+    """Which hasher this install runs: the compiled path is built only where a C compiler was at install time."""
+    from dqhash.core import compiled_hasher
+
+    backend = compiled_hasher.sha256_backend()
+    return f"compiled, {backend} SHA-256" if backend else "pure Python (the compiled path is not built)"
 
 
 def _version() -> str:

@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from dqhash.core import compiled_hasher
 from dqhash.core.canonical import EPOCH_ORDINAL, Canon, CanonicalError, ColumnType, canon, encode, parse_type
 from dqhash.core.contracts import COLUMN_DIGEST_HEX, HashRef
 from dqhash.core.jsontext import MAX_DEPTH
@@ -40,7 +41,8 @@ class RowHasher:
 
     ``fields`` None hashes every column of the row. A selected column absent
     from the row hashes as null. ``types`` maps column names to CQL type names;
-    undeclared columns infer their type from the Python value.
+    undeclared columns infer their type from the Python value. ``compiled`` None hashes v2 dict rows on the
+    compiled path where it is built (``compiled_hasher``), True requires it, False keeps to this reference.
     """
 
     def __init__(
@@ -49,6 +51,7 @@ class RowHasher:
         fields: Sequence[str] | None = None,
         types: Mapping[str, str] | None = None,
         algorithm: str = "sha256",
+        compiled: bool | None = None,
     ) -> None:
         if strategy not in STRATEGIES:
             raise HashConfigError(f"unknown hash strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
@@ -59,6 +62,11 @@ class RowHasher:
                 raise HashConfigError("the field list is empty or has an empty name")
             if len(set(fields)) != len(fields):
                 raise HashConfigError(f"the field list names a column twice: {list(fields)}")
+        if compiled and not compiled_hasher.AVAILABLE:
+            raise HashConfigError(
+                "the compiled hasher is not built in this install (no C compiler at install time); reinstall "
+                "with gcc and the Python headers, or use the pure-Python hasher"
+            )
         _deep_enough()
         self.strategy = strategy
         self.fields = sorted(fields, key=_name_order) if fields is not None else None
@@ -66,8 +74,13 @@ class RowHasher:
         #: each column name's v2 encoding, and each set of row columns' hashing order, worked out once
         self._encoded_names: dict[str, bytes] = {}
         self._orders: dict[tuple[str, ...], list[str]] = {}
+        #: v2 on the compiled path: a plan per set of row columns, as the orders above
+        self.compiled = strategy == "v2" and compiled_hasher.AVAILABLE and compiled is not False
+        self._plans: dict[tuple[str, ...] | None, compiled_hasher.RowPlan] = {}
 
     def hash(self, row: Mapping[str, Any]) -> HashRef:
+        if self.compiled and type(row) is dict:
+            return HashRef(self.strategy, compiled_hasher.hash_row(row, self._plan_of(row), _V2_HEADER, 0)[0])
         return HashRef(self.strategy, hashlib.sha256(self.preimage(row)).hexdigest())
 
     def preimage(self, row: Mapping[str, Any]) -> bytes:
@@ -84,6 +97,9 @@ class RowHasher:
 
     def hash_and_digests(self, row: Mapping[str, Any]) -> tuple[HashRef, dict[str, str]]:
         """``hash(row)`` and ``column_digests(row)``, normalising each value once."""
+        if self.compiled and type(row) is dict:
+            row_hex, digests = compiled_hasher.hash_row(row, self._plan_of(row), _V2_HEADER, COLUMN_DIGEST_HEX)
+            return HashRef(self.strategy, row_hex), digests
         columns = self._canon_columns(row)
         digests = {}
         parts = []
@@ -114,6 +130,15 @@ class RowHasher:
         names = self.fields if self.fields is not None else self._order_of(row)
         types = self.types
         return [(name, canon(row.get(name), types.get(name))) for name in names]
+
+    def _plan_of(self, row: Mapping[str, Any]) -> compiled_hasher.RowPlan:
+        names = tuple(row) if self.fields is None else None
+        row_plan = self._plans.get(names)
+        if row_plan is None:
+            row_plan = compiled_hasher.plan(self.fields or self._order_of(row), self.types)
+            if len(self._plans) < _ORDERS_KEPT:
+                self._plans[names] = row_plan
+        return row_plan
 
     def _order_of(self, row: Mapping[str, Any]) -> list[str]:
         """A row's columns in hashing order; rows of one table share their columns, so the order is kept per set

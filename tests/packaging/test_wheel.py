@@ -52,6 +52,18 @@ def test_the_wheel_holds_every_file_of_the_product(installed):
     assert not missing, f"the wheel lacks {missing}"
 
 
+def test_the_wheel_carries_the_compiled_hasher_where_it_builds(installed, tmp_path):
+    from dqhash.core import compiled_hasher
+
+    if not compiled_hasher.AVAILABLE and os.environ.get("DQHASH_REQUIRE_COMPILED") != "1":
+        pytest.skip("the compiled hasher does not build here (no C compiler): the wheel is pure Python")
+    site, names = installed
+    assert any(n.startswith("dqhash/core/_fasthash.") and n.endswith(".so") for n in names), sorted(names)[:5]
+    version = subprocess.run([sys.executable, "-m", "dqhash.cli", "--version"], cwd=tmp_path, capture_output=True,
+                             text=True, env={**os.environ, "PYTHONPATH": str(site)})  # fmt: skip
+    assert "(hasher: compiled," in version.stdout, version.stdout + version.stderr
+
+
 def test_the_installed_wheel_runs_outside_the_checkout(installed, tmp_path):
     site, _ = installed
     env = {**os.environ, "PYTHONPATH": str(site)}

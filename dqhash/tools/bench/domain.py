@@ -10,11 +10,12 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import orjson
 
+from dqhash.core import compiled_hasher
 from dqhash.core.classify import Rules, on_cloud, on_onprem
 from dqhash.core.contracts import parse_cloud, parse_onprem
 from dqhash.core.hashing import RowHasher
@@ -38,6 +39,41 @@ def sample_rows(n: int) -> list[dict]:
         }
         for i in range(n)
     ]
+
+
+#: the 9-column typed row of ``dqhash bench --source``'s table, as the hasher's type declarations
+TYPED_COLUMNS = {"id": "bigint", "name": "text", "email": "text", "balance": "decimal", "score": "double",
+                 "active": "boolean", "updated_at": "timestamp", "born": "date", "tags": "list<text>"}  # fmt: skip
+
+
+def typed_rows(n: int) -> list[dict]:
+    """Rows of TYPED_COLUMNS as the source reader returns them (a timestamptz is an aware datetime)."""
+    base, born = datetime(2024, 5, 1, tzinfo=UTC), date(1990, 1, 1)
+    return [
+        {"id": i, "name": f"customer-{i}", "email": f"c{i}@example.com", "balance": Decimal(i % 100_000) / 100,
+         "score": i * 0.5, "active": i % 2 == 0, "updated_at": base + timedelta(seconds=i),
+         "born": born + timedelta(days=i % 10_000), "tags": None if i % 3 == 0 else ["a", "b"]}
+        for i in range(1, n + 1)
+    ]  # fmt: skip
+
+
+def hasher_rates(n: int) -> dict[str, float]:
+    """Rows/s of the hasher (hash and per-column digests, as publish and scan call it) on the 9-column typed row:
+    the compiled path and the pure-Python reference in the same run (the reference alone where not built)."""
+    rows = typed_rows(n)
+    reference = rate(
+        n, lambda: _consume(map(RowHasher("v2", None, TYPED_COLUMNS, compiled=False).hash_and_digests, rows))
+    )
+    figures = {
+        "hasher_typed_reference_rows_per_s": reference,
+        "hasher_compiled_built": float(compiled_hasher.AVAILABLE),
+    }
+    if compiled_hasher.AVAILABLE:
+        compiled = rate(
+            n, lambda: _consume(map(RowHasher("v2", None, TYPED_COLUMNS, compiled=True).hash_and_digests, rows))
+        )
+        figures.update(hasher_typed_compiled_rows_per_s=compiled, hasher_compiled_speedup=compiled / reference)
+    return figures
 
 
 def sample_messages(n: int) -> tuple[list[bytes], list[bytes]]:
@@ -101,12 +137,13 @@ def run(n: int = 100_000) -> dict[str, float]:
         "hash_v2_rows_per_s": rate(n, lambda: _consume(map(hasher.hash, rows))),
         "classify_pairs_per_s": rate(n, classify),
     }
+    figures.update(hasher_rates(min(n, 50_000)))
     figures.update(_debezium_rates(min(n, 50_000)))
     figures["reconcile_records_per_s"] = _reconcile_rate(onprem, cloud)
     figures["producer_lookups_sqlite_per_s"] = _lookup_rate(min(n, 20_000))
     floor_rate = figures["floor_loads_sha256_per_s"]
     for key in list(figures):
-        if key != "floor_loads_sha256_per_s" and key.endswith("_per_s"):
+        if key != "floor_loads_sha256_per_s" and key.endswith("_per_s") and not key.startswith("hasher_"):
             figures[key.replace("_per_s", "_ratio_to_floor")] = figures[key] / floor_rate
     return figures
 

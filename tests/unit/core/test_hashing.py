@@ -22,9 +22,13 @@ def load_vectors():
             yield pytest.param(vector, id=f"{vector['strategy']}-{vector['name']}")
 
 
+HASHERS = [pytest.param(False, id="reference"), pytest.param(None, id="compiled-where-built")]
+
+
+@pytest.mark.parametrize("compiled", HASHERS)
 @pytest.mark.parametrize("vector", list(load_vectors()))
-def test_golden_vector(vector):
-    hasher = RowHasher(vector["strategy"], vector["fields"], vector["types"])
+def test_golden_vector(vector, compiled):
+    hasher = RowHasher(vector["strategy"], vector["fields"], vector["types"], compiled=compiled)
     if "error" in vector:
         with pytest.raises(CanonicalError) as refused:
             hasher.hash(vector["row"])
