@@ -29,10 +29,12 @@ from dqhash.core.codec import decode_state
 from dqhash.core.partitioning import partition_for
 from dqhash.core.snapshot_report import build_report, summaries
 from dqhash.core.timeutil import now_ms
+from dqhash.internals import rocksdb_memory
 from dqhash.kafka.snapshot_log import read_snapshot_records
 from dqhash.kafka.topic_reader import follow as follow_topic
 from dqhash.kafka.triage_log import follow
 from dqhash.ops import access, inspection, legend, status, table_views, triage
+from dqhash.ops.memory import process_memory
 
 if TYPE_CHECKING:
     from dqhash.runtime import Runtime
@@ -148,6 +150,15 @@ class _Json(View):
 
     def unavailable(self) -> Response:
         return self.problem(503, f"partitions are being rebalanced or recovered; retry in {RETRY_AFTER_S} s")
+
+
+@blueprint.route("/dq/memory")
+class MemoryView(_Json):
+    """Where this worker's memory is, in bytes (docs/performance.md, "Where the memory goes"): the process's parts
+    and RocksDB's, with the one bound RocksDB keeps to (DQHASH_ROCKSDB_MEMORY_MB)."""
+
+    async def get(self, request: Request) -> Response:
+        return self.ok({**process_memory(), **rocksdb_memory.usage([self.ctx.pairs])})
 
 
 @blueprint.route("/dq/pairs/{pk}")

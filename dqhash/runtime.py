@@ -87,6 +87,10 @@ def build(settings: Settings) -> Runtime:
         hand_over_s=METRICS_HAND_OVER_S,
     )
     runtime = Runtime(settings, app, metrics, Outputs(app, settings))
+    if settings.store.startswith("rocksdb"):
+        from dqhash.internals import rocksdb_memory
+
+        rocksdb_memory.install(settings.rocksdb_memory_mb)
     _healthz(runtime)
     _trim_memory(runtime)
     reconciles = settings.role in ("all", "reconciler")

@@ -433,10 +433,11 @@ class Settings:
         "Faust table store (`rocksdb://`; `memory://` for tests only)",
         choice(("rocksdb://", "memory://")),
     )
-    rocksdb_cache_mb: int = setting(
-        "DQHASH_ROCKSDB_CACHE_MB",
-        "64",
-        "RocksDB block cache per table partition, MiB",
+    rocksdb_memory_mb: int = setting(
+        "DQHASH_ROCKSDB_MEMORY_MB",
+        "256",
+        "RocksDB's memory in one worker, MiB, whatever its tables and partitions: one block cache they all share, "
+        "with their memtables charged to it (flushed past half of it)",
         positive_int,
     )
     malloc_trim_s: float = setting(

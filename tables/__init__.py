@@ -23,28 +23,29 @@ def register(runtime: Runtime) -> Any:
         runtime.app,
         "pairs",
         settings.partitions,
-        settings.rocksdb_cache_mb,
         "per-PK pair state (newest on-prem event, newest cloud hash, fingerprints) and window counts",
     )
 
 
-def raw_table(app: Any, name: str, partitions: int, cache_mb: int, help: str) -> Any:
+def raw_table(app: Any, name: str, partitions: int, help: str) -> Any:
     """A table of bytes → bytes: dqhash encodes values itself (compact, versioned).
 
     Faust derives a table's serializers from its types (bytes → json), so they are set to raw before the
     store and changelog topic, built lazily, pick them up.
     """
     table = app.Table(
-        name, partitions=partitions, key_type=bytes, value_type=bytes, options=rocksdb_options(cache_mb), help=help
+        name, partitions=partitions, key_type=bytes, value_type=bytes, options=rocksdb_options(), help=help
     )
     table.key_serializer = table.value_serializer = "raw"
     return table
 
 
-def rocksdb_options(cache_mb: int) -> dict[str, int]:
-    """Sized per table: the store's default is a 2 GiB block cache per partition DB."""
+def rocksdb_options() -> dict[str, int]:
+    """Per partition DB. The block cache is the worker's one shared cache (``dqhash.internals.rocksdb_memory``,
+    DQHASH_ROCKSDB_MEMORY_MB), which also bounds these memtables; the size here only keeps the cache Faust makes
+    and then sets aside small (its default is 2 GiB)."""
     return {
-        "block_cache_size": cache_mb * MIB,
+        "block_cache_size": MIB,
         "block_cache_compressed_size": 0,
         "write_buffer_size": 16 * MIB,
         "max_write_buffer_number": 2,

@@ -305,6 +305,14 @@ SYMBOLS: tuple[Symbol, ...] = (
         "the expiry scan and the rebuild read nothing",
         ("self", "db"),
     ),
+    Symbol(
+        "faust.stores.rocksdb:RocksDBOptions",
+        "as_options",
+        "method",
+        "wrapped: every DB takes the worker's one block cache and write buffer manager (internals.rocksdb_memory)",
+        "each partition DB gets a cache of its own again: RocksDB's memory no longer bounded by one setting",
+        ("self",),
+    ),
 )
 
 #: Faust logic dqhash repeats, because no hook exposes it: checked against Faust's own behaviour in the tests.
@@ -313,5 +321,10 @@ COPIES = (
         "dqhash.internals.transport:_fill_gaps",
         FAUST_CONSUMER + "._new_offset",
         "recorded gaps up to the newest acknowledged offset count as acknowledged",
+    ),
+    (
+        "dqhash.internals.rocksdb_memory:SharedMemory.table_factory",
+        "faust.stores.rocksdb:RocksDBOptions.as_options",
+        "the table factory: a bloom filter of bloom_filter_size bits, block-based, and a binary-search index",
     ),
 )

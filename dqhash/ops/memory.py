@@ -30,3 +30,56 @@ def trimmer() -> Callable[[], bool] | None:
         return None
     trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
     return lambda: bool(trim(0))
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )  # fmt: skip
+    ]
+
+
+def _mallinfo2() -> Callable[[], _MallInfo2] | None:
+    name = ctypes.util.find_library("c")
+    try:
+        call = ctypes.CDLL(name).mallinfo2 if name else None
+    except (OSError, AttributeError):  # not glibc, or glibc before 2.33
+        return None
+    if call is None:
+        return None
+    call.argtypes, call.restype = [], _MallInfo2
+    return call  # type: ignore[no-any-return]
+
+
+_MALLINFO2 = _mallinfo2()
+
+
+def process_memory() -> dict[str, int]:
+    """The process's memory in bytes, by where it lives: RSS and its peak, what glibc's malloc holds in use (RocksDB's
+    C++ allocations and Python's large objects) and free (freed but kept by malloc), and the rest of the RSS
+    (Python's small-object arenas, code, stacks). Only what can be read cheaply: this is asked every few seconds."""
+    parts = {"rss": 0, "rss_peak": 0}
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith(("VmRSS:", "VmHWM:")):
+                    parts["rss" if line.startswith("VmRSS") else "rss_peak"] = int(line.split()[1]) * 1024
+    except OSError:  # not Linux
+        return parts
+    if _MALLINFO2 is not None:
+        info = _MALLINFO2()
+        parts["malloc_in_use"] = info.uordblks + info.hblkhd
+        parts["malloc_free"] = info.fordblks
+        parts["outside_malloc"] = max(0, parts["rss"] - info.arena - info.hblkhd)
+    return parts

@@ -315,3 +315,11 @@ def wait_view(pipeline, path, pick, ready, timeout_s=30.0):
             raise AssertionError(f"{path} never showed what was waited for within {timeout_s:.0f}s: {picked}")
         pipeline.check_alive(0)
         time.sleep(0.3)  # another process's view: there is no event to await
+
+
+def test_the_memory_view_names_rocksdbs_parts_under_its_one_bound(tables):
+    """``/dq/memory``: the parts ``dqhash bench`` prints, from a running worker: RocksDB's under one bound."""
+    body = tables_view(tables, "/dq/memory")
+    assert body["rocksdb_bound"] == tables.settings.rocksdb_memory_mb * 1024 * 1024, body
+    assert body["rocksdb_instances"] >= 1 and 0 <= body["rocksdb_block_cache"] <= body["rocksdb_bound"], body
+    assert body["rss_peak"] >= body["rss"] > body["malloc_in_use"] > 0, body

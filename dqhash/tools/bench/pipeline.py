@@ -99,6 +99,20 @@ async def produce_all(kafka: Mapping[str, Any], topic: str, records: list) -> No
         await producer.stop()
 
 
+def memory_parts_mb(env: Mapping[str, str]) -> dict[str, float]:
+    """The worker's ``/dq/memory`` view in MB: RocksDB's parts (block cache, memtables, table readers) apart from
+    what malloc holds in use and free and the rest of the RSS; {} when the worker does not answer."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{env['DQHASH_WEB_PORT']}/dq/memory", timeout=10) as answer:
+            parts = orjson.loads(answer.read())
+    except OSError as exc:
+        say(f"  (no memory parts: {exc})")
+        return {}
+    return {k: v if k == "rocksdb_instances" else round(v / 1e6, 1) for k, v in parts.items()}
+
+
 def rss_mb(pid: int) -> tuple[float, float]:
     """(current, peak) resident set size of a process, MB."""
     fields = {}
@@ -424,6 +438,7 @@ async def run(pairs: int, workers: int = 1) -> dict:
         seconds = (watch.last_ms - watch.first_ms) / 1000
         events_per_s, pairs_per_s = inputs / seconds, classified / seconds
         rss_loaded = peak[0]
+        memory_at_end = memory_parts_mb(env)
         say(f"  dqhash: {events_per_s:,.0f} input events/s; now the latency phase ({LATENCY_PAIRS} pairs)")
         p50, p99 = await latency_phase(settings, watch, latency_prefix, min(500.0, pairs_per_s / 2))
         current, hwm = rss_mb(worker.pid)
@@ -431,6 +446,7 @@ async def run(pairs: int, workers: int = 1) -> dict:
         worker = None
         say("restart: a new worker on the data dir the run left ...")
         restarted = await restart_phase(env, workdir, settings.partitions)
+        say(f"  memory at the end of the backlog, MB: {memory_at_end}")
 
         produced = await topic_output(
             connect_args(settings),
@@ -469,6 +485,7 @@ async def run(pairs: int, workers: int = 1) -> dict:
             "rss_mb_at_end": round(max(current, rss_loaded)),
             "rss_mb_baseline": round(baseline[0]),
             "rss_mb_per_million_pks": round((max(current, rss_loaded) - baseline[0]) / held * 1_000_000),
+            "memory_mb_at_end_of_backlog": memory_at_end,
             **restarted,
             "ceiling_events_per_s": round(ceiling_rate),
             "ratio": round(events_per_s / ceiling_rate, 3),
@@ -500,7 +517,7 @@ async def run(pairs: int, workers: int = 1) -> dict:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-async def restart_phase(env: dict[str, str], workdir: Path, partitions: int) -> dict[str, float]:
+async def restart_phase(env: dict[str, str], workdir: Path, partitions: int) -> dict[str, Any]:
     """A new worker on the data dir the run left, holding every key it classified: its peak RSS while it restores
     its tables and rebuilds its derived state from every key (``engine.takeover``), and how long that takes."""
     log_path = workdir / "worker-restart.log"
@@ -520,7 +537,8 @@ async def restart_phase(env: dict[str, str], workdir: Path, partitions: int) -> 
         await until(rebuilt, 600, progress, "the restarted worker to rebuild its state")
         seconds = time.monotonic() - started
         current, peak = rss_mb(worker.pid)
-        return {"restart_s": round(seconds, 1), "restart_peak_rss_mb": round(peak), "restart_rss_mb": round(current)}
+        return {"restart_s": round(seconds, 1), "restart_peak_rss_mb": round(peak), "restart_rss_mb": round(current),
+                "restart_memory_mb": memory_parts_mb(env)}  # fmt: skip
     finally:
         stop_worker(worker)
 

@@ -115,6 +115,43 @@ def test_the_check_finds_a_private_use() -> None:
 
 @pytest.mark.parametrize("copy, original, what", COPIES)
 def test_copies_of_faust_logic_still_match_faust(copy: str, original: str, what: str) -> None:
+    checks = {
+        "dqhash.internals.transport:_fill_gaps": _fill_gaps_commits_as_faust,
+        "dqhash.internals.rocksdb_memory:SharedMemory.table_factory": _table_factory_sets_what_faust_sets,
+    }
+    checks[copy](what)
+
+
+def _table_factory_sets_what_faust_sets(what: str) -> None:
+    """Faust's ``as_options`` sets its table factory's bloom filter, cache and index and nothing else; the copy sets
+    the same (with the shared cache). A Faust that sets anything more fails here."""
+    import ast
+    import textwrap
+
+    from faust.stores.rocksdb import RocksDBOptions
+
+    from dqhash.internals.rocksdb_memory import SharedMemory
+
+    def calls(function: object, name: str, owner: str) -> dict[str, str]:
+        """``name.set_x(args)`` calls in the function, their arguments as source, the owner's name made alike."""
+        tree = ast.parse(textwrap.dedent(inspect.getsource(function)))  # type: ignore[arg-type]
+        return {
+            node.func.attr: ast.unparse(node).split("(", 1)[1].replace(owner + ".", "owner.")
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id == name
+        }
+
+    faust = calls(RocksDBOptions.as_options, "table_factory_options", "self")
+    mine = calls(SharedMemory.table_factory, "factory", "faust_options")
+    assert set(faust) == set(mine) == {"set_bloom_filter", "set_block_cache", "set_index_type"}, what
+    del faust["set_block_cache"], mine["set_block_cache"]  # the one difference: the shared cache
+    assert mine == faust, what
+
+
+def _fill_gaps_commits_as_faust(what: str) -> None:
     """``_fill_gaps`` against Faust's own ``_new_offset`` on the same acknowledged offsets and gaps."""
     from faust.transport.consumer import Consumer
     from faust.types import TP
