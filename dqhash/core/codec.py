@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import orjson
 
 from dqhash.core.classify import PENDING, TRACKED_STATUS, CloudSeen, Membership, PairState, Status, Tracked, Verdict
+from dqhash.core.jsontext import dumps_kept
 from dqhash.core.tuples import build
 
 T = TypeVar("T", bound=tuple[Any, ...])
@@ -35,7 +36,7 @@ def encode_state(state: PairState) -> bytes:
     ]
     if snapshot is not None:
         fields.append(tuple(snapshot))
-    return orjson.dumps(fields)
+    return dumps_kept(fields)  # held in a batch, a sweep or a rebuild until written
 
 
 def decode_state(data: bytes) -> PairState:

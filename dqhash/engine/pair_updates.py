@@ -10,12 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import orjson
-
 from dqhash.core import classify
 from dqhash.core.classify import PairState, Rules, Step
 from dqhash.core.contracts import CloudHash, OnPremEvent
 from dqhash.core.deadlines import DeadlineIndex
+from dqhash.core.jsontext import dumps_kept
 from dqhash.core.lookups import encode_request
 from dqhash.core.outputs import REPAIRABLE, audit_record, repair_request
 from dqhash.core.records import SOURCE_TICK, Out
@@ -182,9 +181,9 @@ class PairUpdates:
         self, pk: str, key: bytes, verdict: classify.Verdict, headers: list[tuple[str, bytes]] | None = None
     ) -> list[Out]:
         record = audit_record(pk, verdict, self.default_table)
-        outs = [build(Out, (self.audit_topic, key, orjson.dumps(record), headers, None))]
+        outs = [build(Out, (self.audit_topic, key, dumps_kept(record), headers, None))]
         if verdict.status in REPAIRABLE or verdict.withdraws is not None:
-            outs.append(build(Out, (self.repair_topic, key, orjson.dumps(repair_request(record)), headers, None)))
+            outs.append(build(Out, (self.repair_topic, key, dumps_kept(repair_request(record)), headers, None)))
         return outs
 
     def track_deadline(self, partition: int, pk: str, tracked: classify.Tracked, due: int) -> None:

@@ -15,6 +15,7 @@ import orjson
 from dqhash.core import classify
 from dqhash.core.classify import PairState, Rules
 from dqhash.core.contracts import SnapshotEnd
+from dqhash.core.jsontext import dumps_kept
 from dqhash.core.records import Out
 from dqhash.core.snapshots import (
     SNAPSHOT_PREFIX,
@@ -168,9 +169,7 @@ class SnapshotBook:
                 continue
             record.update(published=record["revision"], published_ms=now)
             staged.put_window(partition, key, record)
-            outs.append(
-                Out(self.topic, f"recon:{snapshot_id}:{partition}".encode(), orjson.dumps(summary(record, now)))
-            )
+            outs.append(Out(self.topic, f"recon:{snapshot_id}:{partition}".encode(), dumps_kept(summary(record, now))))
         return outs
 
     # --- partitions coming and going --------------------------------------------------------

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import heapq
 
-import orjson
-
 from dqhash.core.classify import PairState
+from dqhash.core.jsontext import dumps_kept
 from dqhash.core.progress import Progress, mark_through, partition_through
 from dqhash.core.records import Out
 from dqhash.core.table_keys import table_of
@@ -109,7 +108,7 @@ class VerifiedBook:
             for table, t in sorted(times.items())
         }  # fmt: skip
         record = {"type": "verified", "partition": partition, "tables": tables, "emitted_at": format_ms(now)}
-        return [Out(self.metrics_topic, f"verified:{partition}".encode(), orjson.dumps(record))]
+        return [Out(self.metrics_topic, f"verified:{partition}".encode(), dumps_kept(record))]
 
     def oldest(self) -> dict[str, int | None]:
         """Each table's oldest time over the partitions this worker holds (None: one of them has none yet)."""

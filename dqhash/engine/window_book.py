@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
+from dqhash.core.jsontext import dumps_kept
 from dqhash.core.records import Out
 from dqhash.core.tally import merge, metrics_record, new_window
 from dqhash.core.window_keys import window_key
@@ -132,7 +131,7 @@ class WindowBook:
     def _out(
         self, partition: int, start: int, record: dict[str, Any], headers: list[tuple[str, bytes]] | None = None
     ) -> Out:
-        return Out(self.metrics_topic, f"{partition}:{start}".encode(), orjson.dumps(record), headers)
+        return Out(self.metrics_topic, f"{partition}:{start}".encode(), dumps_kept(record), headers)
 
     def published_again(self, partition: int, start: int, window: dict[str, Any]) -> list[Out]:
         """The record as it was published (same ``emitted_at``), marked as published again."""
