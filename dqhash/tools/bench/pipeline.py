@@ -417,6 +417,8 @@ async def run(pairs: int, workers: int = 1) -> dict:
         peak = [0.0, 0.0]  # current, peak RSS
         baseline = []  # RSS when the first classification appeared (the worker running, its tables empty)
 
+        curve: dict[int, tuple[int, float]] = {}  # RSS as each fifth of the classifications is passed
+
         def progress() -> None:
             peak[:] = rss_mb(worker.pid)
             rate = (
@@ -431,6 +433,9 @@ async def run(pairs: int, workers: int = 1) -> dict:
                 raise RuntimeError(f"the dqhash worker exited ({worker.returncode}); see {workdir / 'worker.log'}")
             if watch.count and not baseline:
                 baseline.append(rss_mb(worker.pid)[0])
+            fifth = min(5, watch.count * 5 // max(1, classified))
+            if fifth and fifth not in curve:
+                curve[fifth] = (watch.count, rss_mb(worker.pid)[0])
             return watch.count >= classified
 
         await until(done, 120 + inputs / 200, progress, "every event to be classified")
@@ -486,6 +491,7 @@ async def run(pairs: int, workers: int = 1) -> dict:
             "rss_mb_baseline": round(baseline[0]),
             "rss_mb_per_million_pks": round((max(current, rss_loaded) - baseline[0]) / held * 1_000_000),
             "memory_mb_at_end_of_backlog": memory_at_end,
+            "rss_mb_by_pks_classified": {f"{count:,}": round(mb) for count, mb in sorted(curve.values())},
             **restarted,
             "ceiling_events_per_s": round(ceiling_rate),
             "ratio": round(events_per_s / ceiling_rate, 3),
@@ -619,6 +625,9 @@ def main(pairs: int, as_json: bool, workers: int = 1) -> int:
             f"{result['sweep_ms']} ms at 1M PKs, {result['sweep_ms_10k_pks']} ms at 10k (x{result['sweep_growth']})",
         ),
         ("worker output messages per input", f"{result['output_messages_per_input']}"),
+        ("RSS MB by PKs classified", ", ".join(f"{k}: {v}" for k, v in result["rss_mb_by_pks_classified"].items())),
+        ("memory at the end of the backlog, MB", _parts(result["memory_mb_at_end_of_backlog"])),
+        ("memory after the restart, MB", _parts(result["restart_memory_mb"])),
     ]
     if "ratio_workers" in result:
         rows.append(
@@ -631,3 +640,7 @@ def main(pairs: int, as_json: bool, workers: int = 1) -> int:
     for name, value in rows:
         print(f"  {name:40s} {value}")
     return 0
+
+
+def _parts(parts: Mapping[str, float]) -> str:
+    return ", ".join(f"{name.replace('rocksdb_', 'RocksDB ')} {value}" for name, value in parts.items()) or "(none)"

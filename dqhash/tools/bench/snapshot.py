@@ -29,7 +29,7 @@ from dqhash.core.timeutil import now_ms
 from dqhash.kafka.embedded_broker import EmbeddedBroker, free_port
 from dqhash.kafka.snapshot_log import read_snapshot_records
 from dqhash.kafka.topics import create_topics
-from dqhash.tools.bench.pipeline import rss_mb, run_guarded, say
+from dqhash.tools.bench.pipeline import memory_parts_mb, rss_mb, run_guarded, say
 from dqhash.tools.runner import local_worker_env, start_worker, stop_worker
 from dqhash.tools.snapshot.publish import publish
 from dqhash.tools.snapshot.scan import Checkpoint, scan
@@ -98,13 +98,16 @@ async def one_run(url: str, workdir: Path, export: Path, db: Path, workers: int,
         source.close()
         published = time.monotonic() - started
         say(f"  {workers} worker(s): both sides published in {published:.1f}s; waiting for the report")
-        peak = 0.0
+        peak, fullest = 0.0, {}  # the first worker's memory parts when its RSS was highest
         deadline = time.monotonic() + 600 + rows / 500
         while True:
             for process in processes:
                 if process.poll() is not None:
                     raise RuntimeError(f"a worker exited ({process.returncode}); see {workdir}")
             peak = max(peak, *(rss_mb(p.pid)[1] for p in processes))
+            parts = memory_parts_mb({"DQHASH_WEB_PORT": str(ports[0])})
+            if parts.get("rss", 0) >= fullest.get("rss", 0):
+                fullest = parts
             report = build_report(await read_snapshot_records(settings), snapshot_id, settings.partitions, now_ms())
             if report["state"] == "complete":
                 break
@@ -122,6 +125,7 @@ async def one_run(url: str, workdir: Path, export: Path, db: Path, workers: int,
             "seconds": round(elapsed, 1),
             "rows_per_s": round(total / elapsed),
             "peak_rss_mb_per_worker": round(peak),
+            "memory_mb_at_highest_rss": fullest,
             "counts": report["counts"],
             "rows": report["rows"],
         }
