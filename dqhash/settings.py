@@ -435,7 +435,7 @@ class Settings:
     )
     rocksdb_memory_mb: int = setting(
         "DQHASH_ROCKSDB_MEMORY_MB",
-        "256",
+        "128",
         "RocksDB's memory in one worker, MiB, whatever its tables and partitions: one block cache they all share, "
         "with their memtables charged to it (flushed past half of it)",
         positive_int,
