@@ -40,6 +40,7 @@ from dqhash.internals.clients import partitions_now
 from dqhash.kafka.embedded_broker import EmbeddedBroker, free_port
 from dqhash.kafka.security import connect_args
 from dqhash.kafka.topics import create_topics
+from dqhash.tools.bench.memory import memory_parts_mb, parts_text, rss_mb
 from dqhash.tools.runner import clean_env, local_worker_env, start_worker, stop_worker
 
 #: The mix of on-prem events (shares of N); every event but the bad ones is classified once.
@@ -97,30 +98,6 @@ async def produce_all(kafka: Mapping[str, Any], topic: str, records: list) -> No
         await producer.flush()
     finally:
         await producer.stop()
-
-
-def memory_parts_mb(env: Mapping[str, str]) -> dict[str, float]:
-    """The worker's ``/dq/memory`` view in MB: RocksDB's parts (block cache, memtables, table readers) apart from
-    what malloc holds in use and free and the rest of the RSS; {} when the worker does not answer."""
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{env['DQHASH_WEB_PORT']}/dq/memory", timeout=10) as answer:
-            parts = orjson.loads(answer.read())
-    except OSError as exc:
-        say(f"  (no memory parts: {exc})")
-        return {}
-    return {k: v if k == "rocksdb_instances" else round(v / 1e6, 1) for k, v in parts.items()}
-
-
-def rss_mb(pid: int) -> tuple[float, float]:
-    """(current, peak) resident set size of a process, MB."""
-    fields = {}
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            name, _, value = line.partition(":")
-            fields[name] = value
-    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
 
 class AuditWatch:
@@ -626,8 +603,8 @@ def main(pairs: int, as_json: bool, workers: int = 1) -> int:
         ),
         ("worker output messages per input", f"{result['output_messages_per_input']}"),
         ("RSS MB by PKs classified", ", ".join(f"{k}: {v}" for k, v in result["rss_mb_by_pks_classified"].items())),
-        ("memory at the end of the backlog, MB", _parts(result["memory_mb_at_end_of_backlog"])),
-        ("memory after the restart, MB", _parts(result["restart_memory_mb"])),
+        ("memory at the end of the backlog, MB", parts_text(result["memory_mb_at_end_of_backlog"])),
+        ("memory after the restart, MB", parts_text(result["restart_memory_mb"])),
     ]
     if "ratio_workers" in result:
         rows.append(
@@ -640,7 +617,3 @@ def main(pairs: int, as_json: bool, workers: int = 1) -> int:
     for name, value in rows:
         print(f"  {name:40s} {value}")
     return 0
-
-
-def _parts(parts: Mapping[str, float]) -> str:
-    return ", ".join(f"{name.replace('rocksdb_', 'RocksDB ')} {value}" for name, value in parts.items()) or "(none)"

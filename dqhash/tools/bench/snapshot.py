@@ -29,7 +29,8 @@ from dqhash.core.timeutil import now_ms
 from dqhash.kafka.embedded_broker import EmbeddedBroker, free_port
 from dqhash.kafka.snapshot_log import read_snapshot_records
 from dqhash.kafka.topics import create_topics
-from dqhash.tools.bench.pipeline import memory_parts_mb, rss_mb, run_guarded, say
+from dqhash.tools.bench.memory import memory_parts_mb, rss_mb
+from dqhash.tools.bench.pipeline import run_guarded, say
 from dqhash.tools.runner import local_worker_env, start_worker, stop_worker
 from dqhash.tools.snapshot.publish import publish
 from dqhash.tools.snapshot.scan import Checkpoint, scan

@@ -40,13 +40,13 @@ from dqhash.kafka.embedded_broker import EmbeddedBroker, free_port
 from dqhash.kafka.security import connect_args
 from dqhash.kafka.snapshot_log import read_snapshot_records
 from dqhash.kafka.topics import create_topics
+from dqhash.tools.bench.memory import rss_mb
 from dqhash.tools.bench.pipeline import (
     GRACE_S,
     TICK_S,
     WINDOW_S,
     AuditWatch,
     produce_all,
-    rss_mb,
     run_guarded,
     say,
     until,

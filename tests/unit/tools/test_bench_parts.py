@@ -49,3 +49,35 @@ def test_the_tables_bench_deals_the_same_pairs_over_its_tables_each_keyed_by_its
     assert {a.pk for a in answers} <= {e.pk for e in events}
     files, rocksdb = worker_files(os.getpid())
     assert files > 0 and rocksdb >= 0
+
+
+def test_the_bench_reads_a_workers_memory_parts_in_mb_and_says_when_there_are_none():
+    import http.server
+    import os
+    import threading
+
+    from dqhash.kafka.embedded_broker import free_port
+    from dqhash.tools.bench.memory import memory_parts_mb, parts_text, rss_mb
+
+    class View(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (the handler's own name)
+            body = b'{"rss": 250000000, "rocksdb_instances": 4, "rocksdb_block_cache": 1500000}'
+            self.send_response(200 if self.path == "/dq/memory" else 404)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), View)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        parts = memory_parts_mb({"DQHASH_WEB_PORT": str(server.server_port)})
+    finally:
+        server.shutdown()
+    assert parts == {"rss": 250.0, "rocksdb_instances": 4, "rocksdb_block_cache": 1.5}
+    assert parts_text(parts) == "rss 250.0, RocksDB instances 4, RocksDB block_cache 1.5"
+    assert memory_parts_mb({"DQHASH_WEB_PORT": str(free_port())}) == {} and parts_text({}) == "(none)"
+    current, peak = rss_mb(os.getpid())
+    assert 0 < current <= peak
