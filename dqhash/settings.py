@@ -881,9 +881,20 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")  # a bare | would end the table cell
 
 
+#: settings that are no more, and what replaced them: set, they stop the start with that answer, where ignoring
+#: them would change a worker's behaviour without a word
+RETIRED = {
+    "DQHASH_ROCKSDB_CACHE_MB": "DQHASH_ROCKSDB_MEMORY_MB, one bound for the whole worker's RocksDB memory (it was a "
+    "block cache per table partition)",
+}
+
+
 def load(env: Mapping[str, str] | None = None) -> Settings:
     """Read and check every setting; raise SettingsError naming the first bad one."""
     source = os.environ if env is None else env
+    for retired, replacement in RETIRED.items():
+        if retired in source:
+            raise SettingsError(f"{retired} is no longer a setting: unset it, and set {replacement}")
     values: dict[str, Any] = {}
     for declared_field in fields(Settings):
         declared: Declared = declared_field.metadata["setting"]

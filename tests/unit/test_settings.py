@@ -49,6 +49,12 @@ def test_bad_setting_names_the_variable(name, value):
         load({name: value})
 
 
+def test_a_retired_setting_stops_the_start_naming_what_replaced_it():
+    with pytest.raises(SettingsError, match="DQHASH_ROCKSDB_CACHE_MB is no longer a setting.*DQHASH_ROCKSDB_MEMORY_MB"):
+        load({"DQHASH_ROCKSDB_CACHE_MB": "64"})
+    assert load({"DQHASH_ROCKSDB_MEMORY_MB": "64"}).rocksdb_memory_mb == 64
+
+
 def test_topics_must_differ():
     with pytest.raises(SettingsError, match="different topics"):
         load({"DQHASH_AUDIT_TOPIC": "topic1"})
