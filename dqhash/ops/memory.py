@@ -12,6 +12,7 @@ import ctypes
 import ctypes.util
 import logging
 from collections.abc import Callable
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -19,14 +20,21 @@ log = logging.getLogger(__name__)
 ARENA_MAX = "2"
 
 
-def trimmer() -> Callable[[], bool] | None:
-    """A call of glibc's ``malloc_trim(0)`` (True when it returned memory), or None where there is no glibc."""
+def _glibc(function: str) -> Any:
+    """One of glibc's functions, or None where there is no glibc (musl, macOS) or it lacks the function."""
     name = ctypes.util.find_library("c")
     if name is None:
         return None
     try:
-        trim = ctypes.CDLL(name).malloc_trim
+        return getattr(ctypes.CDLL(name), function)
     except (OSError, AttributeError):
+        return None
+
+
+def trimmer() -> Callable[[], bool] | None:
+    """A call of glibc's ``malloc_trim(0)`` (True when it returned memory), or None where there is no glibc."""
+    trim = _glibc("malloc_trim")
+    if trim is None:
         return None
     trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
     return lambda: bool(trim(0))
@@ -51,11 +59,7 @@ class _MallInfo2(ctypes.Structure):
 
 
 def _mallinfo2() -> Callable[[], _MallInfo2] | None:
-    name = ctypes.util.find_library("c")
-    try:
-        call = ctypes.CDLL(name).mallinfo2 if name else None
-    except (OSError, AttributeError):  # not glibc, or glibc before 2.33
-        return None
+    call = _glibc("mallinfo2")  # glibc 2.33 and later
     if call is None:
         return None
     call.argtypes, call.restype = [], _MallInfo2
