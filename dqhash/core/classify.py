@@ -180,11 +180,12 @@ def on_onprem(state: PairState | None, event: OnPremEvent, now_ms: int, rules: R
     if current is not None and event.event_ts < current.event_ts and current.action != SNAPSHOT_READ:
         reason = f"out of order: older than the newest event {current.event_id} of this pk, not compared with newer cloud state"
         verdict = _verdict(incoming, Status.SUPERSEDED, reason, cloud, now_ms, rules.windows)
-        return Step(PairState(current, cloud, recent, now_ms, snapshot=member), (verdict,))
+        return Step(PairState(current, cloud, recent, now_ms, snapshot=_judgement(member, current)), (verdict,))
     verdicts = _replaced(current, event, cloud, now_ms, rules.windows)
     incoming, decided, lookups = _first_look(incoming, event, cloud, now_ms, rules)
     if decided is not None:
         verdicts.append(decided)
+    member = _judgement(member, incoming)
     return _step(
         build(PairState, (incoming, cloud, recent, now_ms, _NOT_APPLIED, (), (), (), member)), tuple(verdicts), lookups
     )
@@ -260,6 +261,7 @@ def on_cloud(state: PairState | None, cloud: CloudHash, now_ms: int, rules: Rule
         member = _joined(member, cloud.snapshot_id, onprem=False, token_range=cloud.snapshot_range)
     if state is None:
         return _step(build(PairState, (None, seen, (), now_ms, _NOT_APPLIED, (), (), (), member)))
+    member = _judgement(member, state.tracked)
     held = state.cloud
     if held is not None:
         if seen.cloud_ts < held.cloud_ts:
@@ -272,6 +274,7 @@ def on_cloud(state: PairState | None, cloud: CloudHash, now_ms: int, rules: Rule
     reverified = False
     if tracked is not None:
         tracked, verdict, lookups, reverified = _observed(tracked, seen, now_ms, rules)
+        member = _judgement(member, tracked)
     return build(
         Step,
         (
@@ -300,7 +303,7 @@ def _observed(
         # The answer to a recheck is judged at once: the event already had its grace.
         judged, verdict, lookups = _evaluate(tracked, seen, now_ms, rules, at_deadline=tracked.rechecks > 0)
         return judged, verdict, lookups, False
-    if tracked.by_deadline and (seen.hash_digest is not None or tracked.action == "DELETE"):
+    if tracked.by_deadline and _may_revise(tracked, seen):
         revised, verdict = _revise_late(tracked, seen, now_ms, rules, read_to=None)
         return revised, verdict, (), False
     return tracked, None, (), False
@@ -321,6 +324,8 @@ def on_deadline(state: PairState, now_ms: int, rules: Rules, read_to: int | None
         due = tracked.revision_due_ms
         if due is None or read_to < due or state.cloud is None:
             return Step(state)
+        if not _may_revise(tracked, state.cloud):  # the row the revision was due for is gone again: none
+            return Step(state._replace(tracked=tracked._replace(revision_due_ms=None), updated_ms=now_ms))
         revised, verdict = _revise_late(tracked, state.cloud, now_ms, rules, read_to)
         return Step(state._replace(tracked=revised, updated_ms=now_ms), (verdict,) if verdict else ())
     if read_to < tracked.deadline_ms:  # not due as far as the inputs are read (a stale index entry, or a lag)
@@ -482,6 +487,22 @@ def _settled_match(tracked: Tracked) -> Tracked:
     )
 
 
+def _judgement(member: Membership | None, tracked: Tracked | None) -> Membership | None:
+    """The member judged as soon as its completed snapshot could add nothing (``on_snapshot_complete``'s
+    "nothing" outcome): its on-prem row is in and no row of this run is pending. The sweep then skips the pair
+    instead of writing it again only to mark it; an on-prem row of the run pending again (sent again) unmarks it.
+    """
+    if member is None or not member.onprem:
+        return member
+    judged = not (
+        tracked is not None
+        and tracked.snapshot_id == member.snapshot_id
+        and tracked.status == PENDING
+        and not tracked.reverify
+    )
+    return member if member.judged is judged else member._replace(judged=judged)
+
+
 def _joined(member: Membership | None, snapshot_id: str, onprem: bool, token_range: int | None) -> Membership:
     """The pk's membership once one side of ``snapshot_id`` has shown it (a newer run starts afresh)."""
     if member is None or member.snapshot_id != snapshot_id:
@@ -569,6 +590,12 @@ def _after(ready: int, now_ms: int) -> int:
     ran before this record was applied (a tick, read again after a failover) must not be able to reach it: its
     verdict is then given, and counted, by a sweep that comes after (``core.ticks``)."""
     return max(ready, now_ms + 1)
+
+
+def _may_revise(tracked: Tracked, seen: CloudSeen) -> bool:
+    """Row 12 revises a deadline verdict by a cloud observation that found the row (of a DELETE, any): a row not
+    found adds nothing to what the deadline already said."""
+    return seen.hash_digest is not None or tracked.action == "DELETE"
 
 
 def _revise_late(

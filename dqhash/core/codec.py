@@ -69,6 +69,9 @@ _VERDICT_COLUMNS = Verdict._fields.index("differing_columns")
 _TRACKED_RESULTS = Tracked._fields.index("recheck_results")
 _TRACKED_REVISION = Tracked._fields.index("revision_due_ms")
 _CLOUD_REMOVED = CloudSeen._fields.index("columns_removed")
+#: where the membership sits in the stored array past ``updated_ms`` (it is written last, and only when present)
+_SNAPSHOT = PairState._fields.index("snapshot") - PairState._fields.index("updated_ms") - 1
+_MEMBER_JUDGED = Membership._fields.index("judged")
 #: a dict, not ``Status(value)``: the enum's call costs more than the rest of a verdict's decoding
 _STATUSES = {status.value: status for status in Status}
 
@@ -76,7 +79,7 @@ _STATUSES = {status.value: status for status in Status}
 def settled_since(data: bytes) -> int | None:
     """``updated_ms`` of a stored state with no event pending, None while one is: what the expiry scan needs
     (``classify.expires_at``) without building the state, for up to 1,000 keys per partition and tick."""
-    fmt, tracked, _cloud, _recent, updated_ms, *_later = orjson.loads(data)
+    fmt, tracked, _cloud, _recent, updated_ms, *later = orjson.loads(data)
     if fmt != FORMAT:
         raise ValueError(f"unknown pair-state format {fmt}; this worker reads format {FORMAT}")
     if tracked is not None and (
@@ -84,8 +87,21 @@ def settled_since(data: bytes) -> int | None:
         or (len(tracked) > _TRACKED_REVISION and tracked[_TRACKED_REVISION] is not None)
     ):
         return None  # an event pending, or a late revision (``classify.expires_at``)
+    if len(later) > _SNAPSHOT and not later[_SNAPSHOT][_MEMBER_JUDGED]:
+        return None  # a snapshot row its run has yet to judge (a cloud-only row waiting for its run to complete)
     since: int | None = updated_ms
     return since
+
+
+#: how a stored state ends when its membership is judged: the membership is the array's last item when
+#: present, and ``judged`` its last field (no other state ends so: an outbox verdict ends with a list)
+_JUDGED_MEMBER_END = b",true]]"
+
+
+def snapshot_judged(data: bytes) -> bool:
+    """Whether a stored state's snapshot membership is judged, from its bytes: a judging sweep passes over
+    every pair of a run, most of them judged when they paired, and needs none of them built."""
+    return data.endswith(_JUDGED_MEMBER_END)
 
 
 def _verdict(fields: list[Any]) -> Verdict:

@@ -14,6 +14,7 @@ import orjson
 
 from dqhash.core import classify
 from dqhash.core.classify import PairState, Rules
+from dqhash.core.codec import snapshot_judged
 from dqhash.core.contracts import SnapshotEnd
 from dqhash.core.jsontext import dumps_kept
 from dqhash.core.records import Out
@@ -136,8 +137,8 @@ class SnapshotBook:
             needle = orjson.dumps(snapshot_id)  # how the id appears in a member pair's stored state
             items, done = self._passes.read(partition, name, SWEEP_BATCH)
             for pair_key, raw in items:
-                if pair_key[:1] < SNAPSHOT_PREFIX and needle in raw:  # a pair, perhaps of this run
-                    state = staged.state(partition, pair_key)
+                if pair_key[:1] < SNAPSHOT_PREFIX and needle in raw and not self._judged(staged, pair_key, raw):
+                    state = staged.state(partition, pair_key)  # a pair of this run, perhaps, still to judge
                     member = state.snapshot if state is not None else None
                     if member is not None and member.snapshot_id == snapshot_id and not member.judged:
                         step = classify.on_snapshot_complete(state, started_ts, now, self.rules, horizon)  # type: ignore[arg-type]
@@ -149,6 +150,11 @@ class SnapshotBook:
                 record["revision"] += 1
                 staged.put_window(partition, key, record)
         return outs
+
+    @staticmethod
+    def _judged(staged: StagedTable, key: bytes, raw: bytes) -> bool:
+        """Judged as the store holds it, unless this batch changed it (its staged state decides then)."""
+        return not staged.is_staged(key) and snapshot_judged(raw)
 
     def publish_due(self, staged: StagedTable, partition: int) -> list[Out]:
         """Summaries of the partition's snapshots that changed since last published (at most once a second)."""

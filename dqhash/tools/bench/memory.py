@@ -1,4 +1,4 @@
-"""A benchmarked worker's memory: its RSS from ``/proc``, and its parts from its own ``/dq/memory`` view."""
+"""A benchmarked worker's memory (its RSS from ``/proc``, its parts from its own ``/dq/memory`` view) and CPU."""
 
 from __future__ import annotations
 
@@ -28,6 +28,16 @@ def rss_mb(pid: int) -> tuple[float, float]:
             name, _, value = line.partition(":")
             fields[name] = value
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time a process has used (user and system): the work a run cost it, less noisy than wall time on a
+    shared machine."""
+    import os
+
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rpartition(")")[2].split()  # past the command name, which may hold spaces
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def parts_text(parts: Mapping[str, float]) -> str:

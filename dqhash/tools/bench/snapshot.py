@@ -29,7 +29,7 @@ from dqhash.core.timeutil import now_ms
 from dqhash.kafka.embedded_broker import EmbeddedBroker, free_port
 from dqhash.kafka.snapshot_log import read_snapshot_records
 from dqhash.kafka.topics import create_topics
-from dqhash.tools.bench.memory import memory_parts_mb, rss_mb
+from dqhash.tools.bench.memory import cpu_seconds, memory_parts_mb, rss_mb
 from dqhash.tools.bench.pipeline import run_guarded, say
 from dqhash.tools.runner import local_worker_env, start_worker, stop_worker
 from dqhash.tools.snapshot.publish import publish
@@ -85,6 +85,7 @@ async def one_run(url: str, workdir: Path, export: Path, db: Path, workers: int,
         processes.append(start_worker(own, workdir / f"worker-{prefix}-{index}.log", loglevel="warn"))
     try:
         await ready(ports, processes, 120)
+        cpu_at_start = sum(cpu_seconds(p.pid) for p in processes)
         snapshot_id = f"bench-{uuid.uuid4().hex[:6]}"
         started = time.monotonic()
         source = SQLiteRangeScan(db, "rows", ["id"], {}, fetch_size=2000)
@@ -120,12 +121,15 @@ async def one_run(url: str, workdir: Path, export: Path, db: Path, workers: int,
             await asyncio.sleep(2)  # polling a topic for the report; each read is bounded
         elapsed = time.monotonic() - started
         peak = max(peak, *(rss_mb(p.pid)[1] for p in processes))
+        cpu = sum(cpu_seconds(p.pid) for p in processes) - cpu_at_start
         total = report["rows"]["onprem"] + report["rows"]["cloud"]
         return {
             "workers": workers,
             "seconds": round(elapsed, 1),
             "rows_per_s": round(total / elapsed),
             "peak_rss_mb_per_worker": round(peak),
+            "worker_cpu_s": round(cpu, 1),
+            "worker_cpu_us_per_row": round(1e6 * cpu / total, 1),
             "memory_mb_at_highest_rss": fullest,
             "counts": report["counts"],
             "rows": report["rows"],

@@ -1,6 +1,6 @@
 """One test per row of docs/classification.md, plus invariants over random fact sequences."""
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from dqhash.core.classify import (
@@ -362,6 +362,17 @@ def run(sequence):
 
 @settings(max_examples=500)
 @given(facts)
+# a revision falls due after the cloud stopped finding the row: no late MISSING_CLOUD (row 12 needs a found row)
+@example(
+    [
+        ("onprem", 0, 0, H2),
+        ("tick", 88),
+        ("cloud", 0, H1, "v1"),
+        ("cloud", 0, H1, "v2"),
+        ("cloud", 0, None, "v1"),
+        ("tick", 0),
+    ]
+)
 def test_an_event_is_classified_at_most_once_on_time(sequence):
     _, verdicts = run(sequence)
     on_time = [(v.event_id, v.event_ts) for v in verdicts if not v.late]

@@ -118,7 +118,12 @@ def test_the_expiry_scan_reads_from_stored_bytes_what_expires_at_says():
     pending = on_onprem(None, event, T0, rules).state
     settled = on_cloud(pending, CloudHash("pk", HashRef("v2", "ab" * 32), T0 + 1), T0 + 2, rules).state
     cloud_only = on_cloud(None, CloudHash("pk", None, T0 + 1), T0 + 3, rules).state
-    for state in (pending, settled, cloud_only):
+    scanned = CloudHash("pk", HashRef("v2", "ab" * 32), T0 + 1, None, (), "s1", 3)
+    unjudged = on_cloud(None, scanned, T0 + 4, rules).state  # a cloud-only row its run has yet to judge
+    row = OnPremEvent("s1:pk", "pk", Action.SNAPSHOT, HashRef("v2", "ab" * 32), T0, "s1", 3)
+    paired = on_onprem(unjudged, row, T0 + 5, rules).state  # matched when it paired: judged
+    assert not unjudged.snapshot.judged and paired.snapshot.judged
+    for state in (pending, settled, cloud_only, unjudged, paired):
         since = settled_since(encode_state(state))
         assert (since + rules.retention_ms if since is not None else None) == expires_at(state, rules)
     assert settled_since(encode_state(pending)) is None and settled_since(encode_state(settled)) == T0 + 2
@@ -162,3 +167,24 @@ def test_a_stored_verdict_of_an_unknown_status_is_a_clear_error():
     verdict = ["NOT_A_STATUS", "r", False, "e1", T0, "UPDATE", None, None, None, T0, T0 + 1, T0, T0, 0, []]
     with pytest.raises(ValueError, match="unknown verdict status 'NOT_A_STATUS'"):
         decode_state(orjson.dumps([1, None, None, [], T0, [-1, -1, -1], [], [], [verdict]]))
+
+
+def test_a_judging_sweep_reads_from_stored_bytes_whether_a_member_is_judged():
+    """``snapshot_judged`` reads the stored bytes; it must say what the decoded state says, whatever the state
+    ends with (no membership, an outbox of verdicts, an unjudged or a judged membership)."""
+    from dqhash.core.codec import snapshot_judged
+
+    rules = Rules()
+    digest = HashRef("v2", "ab" * 32)
+    scanned = CloudHash("pk", digest, T0 + 1, None, (), "s1", 3)
+    row = OnPremEvent("s1:pk", "pk", Action.SNAPSHOT, digest, T0, "s1", 3)
+    streamed = on_onprem(None, OnPremEvent("e1", "pk", Action.UPDATE, digest, T0), T0, rules).state
+    matched = on_cloud(streamed, CloudHash("pk", digest, T0 + 1), T0 + 2, rules).state
+    with_outbox = matched._replace(outbox=on_cloud(streamed, CloudHash("pk", digest, T0 + 1), T0 + 2, rules).verdicts)
+    unjudged = on_cloud(None, scanned, T0 + 4, rules).state
+    judged = on_onprem(unjudged, row, T0 + 5, rules).state
+    states = (streamed, matched, with_outbox, unjudged, judged, judged._replace(outbox=with_outbox.outbox))
+    assert with_outbox.outbox and judged.snapshot.judged and not unjudged.snapshot.judged
+    for state in states:
+        member = decode_state(encode_state(state)).snapshot
+        assert snapshot_judged(encode_state(state)) == (member is not None and member.judged), state

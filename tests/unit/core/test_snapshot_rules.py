@@ -299,17 +299,41 @@ def test_a_scan_read_in_the_same_millisecond_as_a_lookup_is_not_a_duplicate_and_
     assert again.duplicate  # the same scan record, redelivered
 
 
-def test_a_snapshot_row_judged_when_it_paired_is_marked_judged_at_completion_and_expires_like_any():
-    """A row that matched when both sides had shown it is done once its run completes: a re-sweep skips it, and
-    it expires after the retention, rather than staying in the pair store for good."""
+def test_a_snapshot_row_judged_when_it_paired_is_marked_judged_then_and_expires_like_any():
+    """A row that matched when both sides had shown it is done: its completed run could add nothing, so it is
+    marked judged at once and the run's sweep neither judges nor writes it again; it expires after the
+    retention, rather than staying in the pair store for good."""
     from dqhash.core.classify import expires_at
 
     state = on_onprem(None, snapshot_row(), T0, RULES).state
+    assert not state.snapshot.judged and expires_at(state, RULES) is None  # pending: its run judges it
     state = on_cloud(state, scanned(ts=T0 + 200), T0 + 200, RULES).state
-    assert state.tracked.status == "MATCH" and expires_at(state, RULES) is None  # its run is not complete yet
-    done = on_snapshot_complete(state, T0, T0 + 9_000, RULES)
-    assert done.verdicts == () and done.state.snapshot.judged
-    assert expires_at(done.state, RULES) == state.updated_ms + RULES.retention_ms
-    assert on_snapshot_complete(done.state, T0, T0 + 9_500, RULES).state is done.state  # a re-sweep: nothing
+    assert state.tracked.status == "MATCH" and state.snapshot.judged
+    assert expires_at(state, RULES) == state.updated_ms + RULES.retention_ms
+    assert on_snapshot_complete(state, T0, T0 + 9_000, RULES).state is state  # the sweep: nothing to write
+    scan_first = on_cloud(None, scanned(ts=T0 + 200), T0 + 200, RULES).state
+    assert not scan_first.snapshot.judged  # cloud-only so far: its run may find it EXTRA_IN_CLOUD
+    paired = on_onprem(scan_first, snapshot_row(), T0 + 300, RULES).state
+    assert paired.tracked.status == "MATCH" and paired.snapshot.judged  # either side may come first
+
+
+def test_a_snapshot_row_judged_when_it_paired_is_unmarked_when_its_run_sends_it_again_changed():
+    """A publisher that sends a row of the run again, changed: the new row is pending (no scan row answers it
+    yet), so the member is unjudged again and the run's sweep judges it, as it would have without the mark."""
+    state = on_cloud(on_onprem(None, snapshot_row(), T0, RULES).state, scanned(ts=T0 + 200), T0 + 200, RULES).state
+    assert state.snapshot.judged
+    again = on_onprem(state, snapshot_row(digest=H2, ts=T0 + 300, event_id="s1:k:again"), T0 + 300, RULES).state
+    assert again.tracked.status != "MATCH" and not again.snapshot.judged
+    judged = on_snapshot_complete(again, T0, T0 + 90_000, RULES)
+    assert statuses(judged) == [(Status.MISMATCH, False)] and judged.state.snapshot.judged
+
+
+def test_a_snapshot_row_replaced_by_a_newer_stream_event_is_judged_as_its_sweep_would():
+    """A newer stream event speaks for the row (the sweep's "nothing" outcome): judged at once; the event's own
+    deadline still decides its verdict."""
+    state = on_onprem(None, snapshot_row(), T0, RULES).state
+    newer = on_onprem(state, event(ts=T0 + 1_000), T0 + 1_000, RULES)
+    assert newer.state.snapshot.judged and newer.state.tracked.snapshot_id is None
+    assert on_snapshot_complete(newer.state, T0, T0 + 9_000, RULES).state is newer.state
     waiting = on_cloud(None, scanned(ts=T0 + 8_000), T0 + 8_000, RULES).state  # cloud-only, Topic-1 not read that far
     assert on_snapshot_complete(waiting, T0, T0 + 9_000, RULES).state is waiting  # left for a later sweep

@@ -114,7 +114,9 @@ def test_a_partition_is_judged_once_both_sides_markers_and_rows_are_in_whatever_
     assert record(pairs, p)["complete_ms"] is not None
     assert audits(ticks(r, p)) == []  # judged once the inputs are read past completion + grace
     clock.now += 30_000
+    matched = pairs[both.encode()]
     judging = ticks(r, p)
+    assert pairs[both.encode()] is matched  # judged when it paired: the sweep does not write it again
     judged = audits(judging)
     assert sorted((a["pk"], a["status"]) for a in judged) == sorted(
         [(onprem_only, "MISSING_CLOUD"), (forwarded, "MISSING_CLOUD"), (cloud_only, "EXTRA_IN_CLOUD")]
