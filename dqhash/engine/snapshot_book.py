@@ -78,16 +78,22 @@ class SnapshotBook:
         effects.snapshot_events.append(("end", end.snapshot_id, side, (end.rows, end.started_ts, end.part, end.parts)))
 
     def fold(self, staged: StagedTable, effects: Effects) -> None:
-        """Fold one record's snapshot events into the partition's records (the batch's staged copies)."""
+        """Fold one record's snapshot events into the partition's records (the batch's staged copies).
+
+        A record's events are counted once: a run's record that has applied this record's offset (a
+        redelivery) takes none of them. Each run's record is looked up and staged once per input record, as
+        every snapshot row passes here."""
         partition, source, offset = effects.partition, effects.source, effects.offset
         now = self.clock()
+        records: dict[str, dict[str, Any] | None] = {}  # run → its record, None if it applied this offset
         for kind, snapshot_id, what, extra in effects.snapshot_events:
-            key = snapshot_key(partition, snapshot_id)
-            record = staged.window(partition, key)
+            if snapshot_id in records:
+                record = records[snapshot_id]
+            else:
+                record = records[snapshot_id] = self._record_to_fold(
+                    staged, partition, snapshot_id, source, offset, now
+                )
             if record is None:
-                record = new_record(snapshot_id, partition, now)
-                self.known.setdefault(partition, set()).add(snapshot_id)
-            elif offset <= record["applied"][source]:
                 continue
             if kind == "row":
                 count_row(record, what, extra)
@@ -99,17 +105,24 @@ class SnapshotBook:
                 rows, started_ts, part, parts = extra
                 mark_end(record, what, rows, started_ts, now, part, parts)
             record["revision"] += 1
-            staged.put_window(partition, key, record)
-        for snapshot_id in {event[1] for event in effects.snapshot_events}:
-            key = snapshot_key(partition, snapshot_id)
-            record = staged.window(partition, key)
+        for snapshot_id, record in records.items():
             if record is None:
                 continue
-            record["applied"][source] = max(record["applied"][source], offset)
+            record["applied"][source] = offset
             if record["complete_ms"] is None and is_complete(record):
                 record["complete_ms"] = now
                 self._start_sweep(partition, snapshot_id)
-            staged.put_window(partition, key, record)
+            staged.put_window(partition, snapshot_key(partition, snapshot_id), record)
+
+    def _record_to_fold(
+        self, staged: StagedTable, partition: int, snapshot_id: str, source: int, offset: int, now: int
+    ) -> dict[str, Any] | None:
+        """The run's record in the partition (a new one if it has none), or None if it applied ``offset``."""
+        record = staged.window(partition, snapshot_key(partition, snapshot_id))
+        if record is None:
+            self.known.setdefault(partition, set()).add(snapshot_id)
+            return new_record(snapshot_id, partition, now)
+        return None if offset <= record["applied"][source] else record
 
     # --- ticks ------------------------------------------------------------------------------
 

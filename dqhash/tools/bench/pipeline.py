@@ -40,7 +40,7 @@ from dqhash.internals.clients import partitions_now
 from dqhash.kafka.embedded_broker import EmbeddedBroker, free_port
 from dqhash.kafka.security import connect_args
 from dqhash.kafka.topics import create_topics
-from dqhash.tools.bench.memory import memory_parts_mb, parts_text, rss_mb
+from dqhash.tools.bench.memory import cpu_seconds, memory_parts_mb, parts_text, rss_mb
 from dqhash.tools.runner import clean_env, local_worker_env, start_worker, stop_worker
 
 #: The mix of on-prem events (shares of N); every event but the bad ones is classified once.
@@ -395,6 +395,7 @@ async def run(pairs: int, workers: int = 1) -> dict:
         baseline = []  # RSS when the first classification appeared (the worker running, its tables empty)
 
         curve: dict[int, tuple[int, float]] = {}  # RSS as each fifth of the classifications is passed
+        cpu_from: list[float] = []  # the worker's CPU seconds at its first classification
 
         def progress() -> None:
             peak[:] = rss_mb(worker.pid)
@@ -410,6 +411,7 @@ async def run(pairs: int, workers: int = 1) -> dict:
                 raise RuntimeError(f"the dqhash worker exited ({worker.returncode}); see {workdir / 'worker.log'}")
             if watch.count and not baseline:
                 baseline.append(rss_mb(worker.pid)[0])
+                cpu_from.append(cpu_seconds(worker.pid))
             fifth = min(5, watch.count * 5 // max(1, classified))
             if fifth and fifth not in curve:
                 curve[fifth] = (watch.count, rss_mb(worker.pid)[0])
@@ -419,6 +421,7 @@ async def run(pairs: int, workers: int = 1) -> dict:
         progress()
         seconds = (watch.last_ms - watch.first_ms) / 1000
         events_per_s, pairs_per_s = inputs / seconds, classified / seconds
+        cpu_us_per_event = 1e6 * (cpu_seconds(worker.pid) - cpu_from[0]) / inputs
         rss_loaded = peak[0]
         memory_at_end = memory_parts_mb(env)
         say(f"  dqhash: {events_per_s:,.0f} input events/s; now the latency phase ({LATENCY_PAIRS} pairs)")
@@ -472,6 +475,7 @@ async def run(pairs: int, workers: int = 1) -> dict:
             **restarted,
             "ceiling_events_per_s": round(ceiling_rate),
             "ratio": round(events_per_s / ceiling_rate, 3),
+            "worker_cpu_us_per_event": round(cpu_us_per_event, 1),
             "faust_floor_events_per_s": round(floor),
             "ratio_faust": round(events_per_s / floor, 3),
             "sweep_ms": round(sweep_large, 2),
@@ -597,6 +601,7 @@ def main(pairs: int, as_json: bool, workers: int = 1) -> int:
             f"{result['faust_floor_events_per_s']:,}/s  -> ratio_faust {result['ratio_faust']}",
         ),
         ("ceiling (bare aiokafka, same output)", f"{result['ceiling_events_per_s']:,}/s  -> ratio {result['ratio']}"),
+        ("worker CPU per input event", f"{result['worker_cpu_us_per_event']} µs"),
         (
             "deadline sweep, 1,000 due",
             f"{result['sweep_ms']} ms at 1M PKs, {result['sweep_ms_10k_pks']} ms at 10k (x{result['sweep_growth']})",
