@@ -12,8 +12,9 @@ from typing import Any, TypeVar
 
 import orjson
 
-from dqhash.core.classify import PENDING, TRACKED_STATUS, CloudSeen, Membership, PairState, Status, Tracked, Verdict
+from dqhash.core.classify import Status
 from dqhash.core.jsontext import dumps_kept
+from dqhash.core.pair_state import PENDING, TRACKED_STATUS, CloudSeen, Membership, PairState, Tracked, Verdict
 from dqhash.core.tuples import build
 
 T = TypeVar("T", bound=tuple[Any, ...])
@@ -78,7 +79,7 @@ _STATUSES = {status.value: status for status in Status}
 
 def settled_since(data: bytes) -> int | None:
     """``updated_ms`` of a stored state with no event pending, None while one is: what the expiry scan needs
-    (``classify.expires_at``) without building the state, for up to 1,000 keys per partition and tick."""
+    (``pair_state.expires_at``) without building the state, for up to 1,000 keys per partition and tick."""
     fmt, tracked, _cloud, _recent, updated_ms, *later = orjson.loads(data)
     if fmt != FORMAT:
         raise ValueError(f"unknown pair-state format {fmt}; this worker reads format {FORMAT}")
@@ -86,7 +87,7 @@ def settled_since(data: bytes) -> int | None:
         tracked[TRACKED_STATUS] == PENDING
         or (len(tracked) > _TRACKED_REVISION and tracked[_TRACKED_REVISION] is not None)
     ):
-        return None  # an event pending, or a late revision (``classify.expires_at``)
+        return None  # an event pending, or a late revision (``pair_state.expires_at``)
     if len(later) > _SNAPSHOT and not later[_SNAPSHOT][_MEMBER_JUDGED]:
         return None  # a snapshot row its run has yet to judge (a cloud-only row waiting for its run to complete)
     since: int | None = updated_ms

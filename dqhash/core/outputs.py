@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from dqhash.core.classify import Verdict
+from dqhash.core.pair_state import Verdict
 from dqhash.core.statuses import PROBLEMS, REPAIR_ACTIONS
 from dqhash.core.table_keys import split_key
 from dqhash.core.timeutil import format_ms

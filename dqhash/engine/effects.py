@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dqhash.core.classify import PairState
+from dqhash.core.pair_state import PairState
 
 
 class Effects:

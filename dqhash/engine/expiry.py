@@ -6,9 +6,9 @@ every ``EXPIRY_PASS_INTERVAL_MS``, so a tick's work stays bounded however many P
 
 from __future__ import annotations
 
-from dqhash.core import classify
-from dqhash.core.classify import Rules
+from dqhash.core import pair_state
 from dqhash.core.codec import settled_since
+from dqhash.core.pair_state import Rules
 from dqhash.core.snapshots import SNAPSHOT_PREFIX
 from dqhash.engine.cursors import Cursors
 from dqhash.engine.ports import MetricsSink, Scan, Table
@@ -42,7 +42,7 @@ class Expiry:
             if key[:1] < SNAPSHOT_PREFIX:  # a pair (window and snapshot records sort after every PK)
                 if staged.is_staged(key):  # the batch's own state, if it changed this key
                     state = staged.state(partition, key)
-                    at = classify.expires_at(state, self.rules) if state is not None else None
+                    at = pair_state.expires_at(state, self.rules) if state is not None else None
                 else:
                     since = settled_since(raw)
                     at = since + retention if since is not None else None

@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from dqhash.core import classify
-from dqhash.core.classify import PairState, Rules, Step
+from dqhash.core import classify, pair_state
 from dqhash.core.contracts import CloudHash, OnPremEvent
 from dqhash.core.deadlines import DeadlineIndex
 from dqhash.core.jsontext import dumps_kept
 from dqhash.core.lookups import encode_request
 from dqhash.core.outputs import REPAIRABLE, audit_record, repair_request
+from dqhash.core.pair_state import PairState, Rules, Step
 from dqhash.core.records import SOURCE_TICK, Out
 from dqhash.core.table_keys import table_prefix
 from dqhash.core.tally import counter
@@ -115,8 +115,8 @@ class PairUpdates:
         if state is not None and state.snapshot is not None:
             self.snapshots.note_step(effects, before, state)
         if state is not before:
-            due = classify.pending_deadline(state)
-            if due is not None and due != classify.pending_deadline(before):
+            due = pair_state.pending_deadline(state)
+            if due is not None and due != pair_state.pending_deadline(before):
                 self.track_deadline(partition, pk, state.tracked, due)  # type: ignore[union-attr,arg-type]
         outs = [
             Out(self.lookup_topic, key, encode_request(pk, lookup.not_before_ms, lookup.attempt), None, partition)
@@ -129,7 +129,7 @@ class PairUpdates:
         return outs
 
     def _recorded(
-        self, effects: Effects, before: PairState | None, state: PairState, verdicts: Sequence[classify.Verdict]
+        self, effects: Effects, before: PairState | None, state: PairState, verdicts: Sequence[pair_state.Verdict]
     ) -> PairState:
         """The state to write: the step's, with the record's offset applied, its origin, the verdict history and
         the outbox of recent verdicts carried over from ``before``."""
@@ -137,7 +137,7 @@ class PairUpdates:
         applied: tuple[int, ...]
         history: tuple[tuple[Any, ...], ...]
         origins: tuple[str, ...]
-        kept: tuple[classify.Verdict, ...]
+        kept: tuple[pair_state.Verdict, ...]
         if before is None:
             applied, history, origins, kept = state.applied, (), (), ()
         else:
@@ -161,7 +161,7 @@ class PairUpdates:
         )
         return recorded
 
-    def _count(self, effects: Effects, state: PairState | None, verdict: classify.Verdict, prefix: str) -> None:
+    def _count(self, effects: Effects, state: PairState | None, verdict: pair_state.Verdict, prefix: str) -> None:
         """A verdict in its window's counts (under its table: ``tally.counter``), its snapshot's, and the metrics."""
         status = verdict.status._value_  # ``.value`` is a Python-level property, read per verdict
         effects.count(verdict.window_start, counter(prefix, f"LATE_{status}" if verdict.late else status))
@@ -178,7 +178,7 @@ class PairUpdates:
             self.metrics.column_mismatch(verdict.differing_columns, table)
 
     def verdict_outs(
-        self, pk: str, key: bytes, verdict: classify.Verdict, headers: list[tuple[str, bytes]] | None = None
+        self, pk: str, key: bytes, verdict: pair_state.Verdict, headers: list[tuple[str, bytes]] | None = None
     ) -> list[Out]:
         record = audit_record(pk, verdict, self.default_table)
         outs = [build(Out, (self.audit_topic, key, dumps_kept(record), headers, None))]
@@ -186,8 +186,8 @@ class PairUpdates:
             outs.append(build(Out, (self.repair_topic, key, dumps_kept(repair_request(record)), headers, None)))
         return outs
 
-    def track_deadline(self, partition: int, pk: str, tracked: classify.Tracked, due: int) -> None:
+    def track_deadline(self, partition: int, pk: str, tracked: pair_state.Tracked, due: int) -> None:
         self.index.add(partition, pk, due)
         # a re-read of a settled pair, or a late revision: its event's window need not wait for it
-        if tracked.status == classify.PENDING and not tracked.reverify:
+        if tracked.status == pair_state.PENDING and not tracked.reverify:
             self.windows.extend_due(partition, self.rules.windows.start(tracked.event_ts), due)

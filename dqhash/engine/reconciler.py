@@ -21,7 +21,6 @@ import logging
 from collections.abc import Iterable, Sequence
 
 from dqhash.core import classify
-from dqhash.core.classify import Rules
 from dqhash.core.contracts import (
     CloudHash,
     OnPremEvent,
@@ -34,6 +33,7 @@ from dqhash.core.contracts import (
     tombstone_event,
 )
 from dqhash.core.deadlines import DeadlineIndex
+from dqhash.core.pair_state import Rules
 from dqhash.core.records import SOURCE_CLOUD, SOURCE_ONPREM, SOURCE_REKEY, SOURCE_TICK, Input, Out
 from dqhash.core.ticks import tick_horizon
 from dqhash.core.timeutil import now_ms
@@ -280,7 +280,7 @@ class Reconciler:
         Deadlines and windows are swept only up to the horizon: a cloud hash still unread in Kafka
         (consumer lag) must not turn into a false MISSING_CLOUD, nor an on-prem event still unread into a false
         MISMATCH (the horizon covers Topic-1 too; a problem verdict resting on a cloud observation at C is given
-        once the horizon passes C + grace: ``classify._unread_until``).
+        once the horizon passes C + grace: ``comparison.unread_until``).
         """
         now = self.clock()
         horizon = min(now, self.horizon(partition, now))

@@ -12,11 +12,11 @@ from typing import Any
 
 import orjson
 
-from dqhash.core import classify
-from dqhash.core.classify import PairState, Rules
+from dqhash.core import classify, pair_state
 from dqhash.core.codec import snapshot_judged
 from dqhash.core.contracts import SnapshotEnd
 from dqhash.core.jsontext import dumps_kept
+from dqhash.core.pair_state import PairState, Rules
 from dqhash.core.records import Out
 from dqhash.core.snapshots import (
     SNAPSHOT_PREFIX,
@@ -62,7 +62,7 @@ class SnapshotBook:
         if member.cloud and (fresh or not was.cloud):  # type: ignore[union-attr]
             effects.snapshot_events.append(("row", member.snapshot_id, "cloud", member.token_range))
 
-    def note_verdict(self, effects: Effects, state: PairState | None, verdict: classify.Verdict) -> None:
+    def note_verdict(self, effects: Effects, state: PairState | None, verdict: pair_state.Verdict) -> None:
         member = state.snapshot if state is not None else None
         token_range = member.token_range if member is not None and member.snapshot_id == verdict.snapshot_id else None
         status = verdict.status._value_

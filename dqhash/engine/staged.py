@@ -21,8 +21,8 @@ from typing import Any
 
 import orjson
 
-from dqhash.core.classify import PairState
 from dqhash.core.codec import decode_state, encode_state
+from dqhash.core.pair_state import PairState
 from dqhash.core.records import Out
 from dqhash.engine.ports import PointRead, Writer
 

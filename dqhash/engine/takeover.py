@@ -15,7 +15,7 @@ from typing import Generic, TypeVar
 
 import orjson
 
-from dqhash.core import classify
+from dqhash.core import pair_state
 from dqhash.core.codec import decode_state
 from dqhash.core.deadlines import DeadlineIndex
 from dqhash.core.records import Out
@@ -106,7 +106,7 @@ class Takeover:
                             verdict.classified_ms, partial(self.updates.verdict_outs, pk, key, verdict, REPUBLISHED)
                         )
                 self.verified.track(partition, key.decode(), state)
-                due = classify.pending_deadline(state)
+                due = pair_state.pending_deadline(state)
                 if due is not None:
                     self.updates.track_deadline(partition, key.decode(), state.tracked, due)  # type: ignore[arg-type]
                     pending += 1

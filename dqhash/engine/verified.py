@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import heapq
 
-from dqhash.core.classify import PairState
 from dqhash.core.jsontext import dumps_kept
+from dqhash.core.pair_state import PairState
 from dqhash.core.progress import Progress, mark_through, partition_through
 from dqhash.core.records import Out
 from dqhash.core.table_keys import table_of

@@ -13,7 +13,6 @@ from collections.abc import Iterable, Mapping, Sequence
 import orjson
 
 from dqhash.core.catalog import Catalog
-from dqhash.core.classify import AWAITING_SNAPSHOT, PairState
 from dqhash.core.hashing import differing_columns
 from dqhash.core.outputs import (
     DLQ_HEADERS,
@@ -23,6 +22,7 @@ from dqhash.core.outputs import (
     DLQ_REASON,
     DLQ_TOPIC,
 )
+from dqhash.core.pair_state import AWAITING_SNAPSHOT, PairState
 from dqhash.core.table_keys import pair_key, split_key
 from dqhash.core.tally import by_table, compared_and_match_rate
 from dqhash.core.timeutil import format_ms

@@ -16,9 +16,10 @@ from decimal import Decimal
 import orjson
 
 from dqhash.core import compiled_hasher
-from dqhash.core.classify import Rules, on_cloud, on_onprem
+from dqhash.core.classify import on_cloud, on_onprem
 from dqhash.core.contracts import parse_cloud, parse_onprem
 from dqhash.core.hashing import RowHasher
+from dqhash.core.pair_state import Rules
 
 T0 = 1_714_564_800_000
 

@@ -275,8 +275,8 @@ def resumable_scan(snapshot: list[tuple[bytes, bytes]]) -> Any:
 def sweep_ms(held: int, due: int = 1_000, repeats: int = 5) -> float:
     """One tick sweeping ``due`` pending pairs while ``held`` settled pairs sit in the table: the median of
     ``repeats`` ticks (one tick is a few tens of ms, which one scheduling hiccup on a shared machine doubles)."""
-    from dqhash.core.classify import CloudSeen, PairState, Tracked
     from dqhash.core.codec import encode_state
+    from dqhash.core.pair_state import CloudSeen, PairState, Tracked
     from dqhash.engine.reconciler import Reconciler
     from dqhash.ops.dogstatsd import Metrics
 

@@ -3,17 +3,9 @@
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from dqhash.core.classify import (
-    PENDING,
-    Rules,
-    Status,
-    expires_at,
-    on_cloud,
-    on_deadline,
-    on_onprem,
-    pending_deadline,
-)
+from dqhash.core.classify import Status, on_cloud, on_deadline, on_onprem
 from dqhash.core.contracts import Action, CloudHash, HashRef, OnPremEvent
+from dqhash.core.pair_state import PENDING, Rules, expires_at, pending_deadline
 from dqhash.core.windows import WindowSpec
 
 RULES = Rules(WindowSpec(size_ms=60_000, grace_ms=30_000), retention_ms=3_600_000)

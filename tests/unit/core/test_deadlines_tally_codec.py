@@ -2,11 +2,12 @@ import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dqhash.core.classify import Rules, on_cloud, on_deadline, on_onprem
+from dqhash.core.classify import on_cloud, on_deadline, on_onprem
 from dqhash.core.codec import decode_state, encode_state
 from dqhash.core.contracts import Action, CloudHash, HashRef, OnPremEvent
 from dqhash.core.deadlines import DeadlineIndex
 from dqhash.core.outputs import audit_id, audit_record
+from dqhash.core.pair_state import Rules
 from dqhash.core.partitioning import partition_for
 from dqhash.core.tally import merge, metrics_record, new_window
 
@@ -110,8 +111,8 @@ def test_state_written_before_applied_and_history_existed_still_decodes():
 
 
 def test_the_expiry_scan_reads_from_stored_bytes_what_expires_at_says():
-    from dqhash.core.classify import expires_at
     from dqhash.core.codec import settled_since
+    from dqhash.core.pair_state import expires_at
 
     rules = Rules()
     event = OnPremEvent("e1", "pk", Action.UPDATE, HashRef("v2", "ab" * 32), T0)
@@ -149,7 +150,8 @@ def test_a_tracked_event_stored_before_its_later_fields_existed_still_decodes():
 
 
 def test_a_state_with_verdicts_in_its_outbox_round_trips_to_equal_typed_tuples():
-    from dqhash.core.classify import Status, Verdict
+    from dqhash.core.classify import Status
+    from dqhash.core.pair_state import Verdict
 
     event = OnPremEvent("e1", "pk", Action.UPDATE, HashRef("v2", "ab" * 32), T0)
     state = on_onprem(None, event, T0, Rules()).state

@@ -86,9 +86,10 @@ def test_fast_paths_still_refuse_what_the_general_path_refuses():
 def test_positional_constructions_fill_every_field():
     """``tuple.__new__(Cls, fields)`` does not check arity: a field added to a NamedTuple without updating the
     hot path's constructions would give short tuples. Every kind built that way, checked here at full length."""
-    from dqhash.core.classify import Rules, on_cloud, on_onprem
+    from dqhash.core.classify import on_cloud, on_onprem
     from dqhash.core.codec import decode_state, encode_state
     from dqhash.core.contracts import parse_cloud, parse_onprem
+    from dqhash.core.pair_state import Rules
     from dqhash.core.partitioning import partition_for
     from dqhash.core.records import SOURCE_CLOUD, SOURCE_ONPREM, SOURCE_TICK, Input
     from dqhash.engine.reconciler import Reconciler

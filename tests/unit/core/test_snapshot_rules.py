@@ -1,17 +1,6 @@
 """Rows 23-34 of docs/classification.md: snapshots, delete verification, tombstones, re-verification."""
 
-from dqhash.core.classify import (
-    AWAITING_SNAPSHOT,
-    Rules,
-    Status,
-    expires_at,
-    on_cloud,
-    on_deadline,
-    on_onprem,
-    on_snapshot_complete,
-    pending_deadline,
-    reverify,
-)
+from dqhash.core.classify import Status, on_cloud, on_deadline, on_onprem, on_snapshot_complete, reverify
 from dqhash.core.contracts import (
     Action,
     CloudHash,
@@ -24,6 +13,7 @@ from dqhash.core.contracts import (
     parse_onprem,
     tombstone_event,
 )
+from dqhash.core.pair_state import AWAITING_SNAPSHOT, Rules, expires_at, pending_deadline
 from dqhash.core.windows import WindowSpec
 
 RULES = Rules(WindowSpec(size_ms=60_000, grace_ms=30_000), retention_ms=3_600_000)
@@ -303,7 +293,7 @@ def test_a_snapshot_row_judged_when_it_paired_is_marked_judged_then_and_expires_
     """A row that matched when both sides had shown it is done: its completed run could add nothing, so it is
     marked judged at once and the run's sweep neither judges nor writes it again; it expires after the
     retention, rather than staying in the pair store for good."""
-    from dqhash.core.classify import expires_at
+    from dqhash.core.pair_state import expires_at
 
     state = on_onprem(None, snapshot_row(), T0, RULES).state
     assert not state.snapshot.judged and expires_at(state, RULES) is None  # pending: its run judges it

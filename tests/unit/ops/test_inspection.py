@@ -3,8 +3,8 @@
 import orjson
 import pytest
 
-from dqhash.core.classify import CloudSeen, PairState, Tracked
 from dqhash.core.outputs import DLQ_REASON, dlq_headers
+from dqhash.core.pair_state import CloudSeen, PairState, Tracked
 from dqhash.ops.inspection import (
     REPLAY_HEADER,
     BadRequest,

@@ -1,0 +1,37 @@
+"""A PK's part in its newest snapshot run: which sides have shown it, and when it counts as judged.
+
+A run's judging sweep (``dqhash.core.classify.on_snapshot_complete``) gives a member the verdicts a whole-table
+run alone can give; a member that could get none from it is marked judged as soon as that is known, so the sweep
+passes over it.
+"""
+
+from __future__ import annotations
+
+from dqhash.core.pair_state import PENDING, Membership, Tracked
+
+
+def judgement(member: Membership | None, tracked: Tracked | None) -> Membership | None:
+    """The member judged as soon as its completed snapshot could add nothing (``on_snapshot_complete``'s
+    "nothing" outcome): its on-prem row is in and no row of this run is pending. The sweep then skips the pair
+    instead of writing it again only to mark it; an on-prem row of the run pending again (sent again) unmarks it.
+    """
+    if member is None or not member.onprem:
+        return member
+    judged = not (
+        tracked is not None
+        and tracked.snapshot_id == member.snapshot_id
+        and tracked.status == PENDING
+        and not tracked.reverify
+    )
+    return member if member.judged is judged else member._replace(judged=judged)
+
+
+def joined(member: Membership | None, snapshot_id: str, onprem: bool, token_range: int | None) -> Membership:
+    """The pk's membership once one side of ``snapshot_id`` has shown it (a newer run starts afresh)."""
+    if member is None or member.snapshot_id != snapshot_id:
+        member = Membership(snapshot_id, False, False, None, False)
+    if token_range is None:
+        token_range = member.token_range
+    if onprem:
+        return member._replace(onprem=True, token_range=token_range)
+    return member._replace(cloud=True, token_range=token_range)
