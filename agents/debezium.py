@@ -24,13 +24,14 @@ import orjson
 from dqhash.agents.debezium_idle import register_quiet_tables
 from dqhash.agents.debezium_runs import ConnectorRuns
 from dqhash.core.catalog import TableSpec
-from dqhash.core.contracts import Reason, Rejection, canonical_pk
 from dqhash.core.debezium import Refusal, Tombstone, Truncate, onprem_record, read_change, refuse
 from dqhash.core.hashing import RowHasher
 from dqhash.core.idle_time import KafkaThrough
+from dqhash.core.input_records import Reason, Rejection
 from dqhash.core.outputs import dlq_headers
 from dqhash.core.partitioning import partition_for
 from dqhash.core.progress import Progress, progress_record
+from dqhash.core.record_keys import canonical_pk
 from dqhash.core.records import Out
 from dqhash.core.table_keys import pair_key
 from dqhash.core.timeutil import format_ms, now_ms

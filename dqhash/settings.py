@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from dqhash.core.catalog import Catalog, CatalogError, check_name, parse_catalog, single_table
-from dqhash.core.contracts import KNOWN_HASH_VERSIONS
 from dqhash.core.hashing import HashConfigError, parse_type_declarations
+from dqhash.core.input_records import KNOWN_HASH_VERSIONS
 
 
 class SettingsError(ValueError):

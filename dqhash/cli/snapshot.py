@@ -129,7 +129,8 @@ def _hashing_options(parser: argparse.ArgumentParser) -> None:
 def _setup(args: argparse.Namespace) -> tuple[Any, RowHasher, set[int] | None] | int:
     """Settings, hasher and the ranges to cover, or an exit status after saying what is wrong. With ``--table``,
     ``args.spec`` is the table's catalog entry, and its rules are the defaults of the hashing options."""
-    from dqhash.core.contracts import Rejection, check_snapshot_id
+    from dqhash.core.contracts import check_snapshot_id
+    from dqhash.core.input_records import Rejection
     from dqhash.tools.snapshot.common import table_run
 
     settings = load_settings("snapshot")

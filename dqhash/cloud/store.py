@@ -39,7 +39,7 @@ class CloudStore(Protocol):
 
 
 def pk_texts(pk: str, key_columns: int) -> list[str]:
-    """Invert contracts.canonical_pk: one column → the text; several → the JSON array."""
+    """Invert record_keys.canonical_pk: one column → the text; several → the JSON array."""
     if key_columns == 1:
         return [pk]
     try:

@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 from dqhash.core.canonical import CanonicalError, parse_type
 from dqhash.core.table_keys import SEPARATOR
 
-#: Hash strategies a table may use (docs/hashing.md); ``contracts.KNOWN_HASH_VERSIONS`` reads hashes of both.
+#: Hash strategies a table may use (docs/hashing.md); ``input_records.KNOWN_HASH_VERSIONS`` reads hashes of both.
 STRATEGIES = ("v1", "v2")
 #: A table name: letters, digits and ``_ $ - .``; the dots separate database / schema / table.
 _NAME = re.compile(r"[A-Za-z0-9_$][A-Za-z0-9_$.\-]{0,199}")

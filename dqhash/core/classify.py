@@ -13,7 +13,7 @@ each incoming fact meets them.
 from __future__ import annotations
 
 from dqhash.core.comparison import compare, due_after, evaluate, unread_until
-from dqhash.core.contracts import Action, CloudHash, OnPremEvent
+from dqhash.core.input_records import Action, CloudHash, OnPremEvent
 from dqhash.core.membership import joined, judgement
 from dqhash.core.pair_state import (
     AWAITING_SNAPSHOT,

@@ -9,177 +9,43 @@ dead-letters rejections with that reason. The rules are written out in
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
-from datetime import date, time
-from decimal import Decimal
-from enum import Enum
-from typing import Any, NamedTuple
-from uuid import UUID
+from typing import Any
 
 import orjson
 
 from dqhash.core.catalog import Catalog, check_name
+from dqhash.core.input_records import (
+    COLUMN_DIGEST_HEX,
+    DEFAULT_HASH_VERSION,
+    KNOWN_HASH_VERSIONS,
+    MAX_COLUMN_NAME,
+    MAX_DIGEST_COLUMNS,
+    Action,
+    CloudHash,
+    HashRef,
+    OnPremEvent,
+    ProgressMarks,
+    Reason,
+    Rejection,
+    SnapshotEnd,
+)
 from dqhash.core.jsontext import JsonTextError, loads_exact
-from dqhash.core.progress import PROGRESS_FIELD, Progress, parse_progress
+from dqhash.core.progress import PROGRESS_FIELD, parse_progress
+from dqhash.core.record_keys import CONTROL, load_object, pk_from_partition_columns, pk_from_value, read_pk
 from dqhash.core.table_keys import SEPARATOR, pair_key
 from dqhash.core.timeutil import MAX_EPOCH_MS, MIN_EPOCH_MS, TimestampError, parse_timestamp
 from dqhash.core.tuples import build
 
-#: Hash strategies a hash may be tagged with (see docs/hashing.md).
-KNOWN_HASH_VERSIONS = frozenset({"v1", "v2"})
-DEFAULT_HASH_VERSION = "v2"
-#: Per-column digests are the first 16 hex characters (64 bits) of SHA-256 (docs/hashing.md)
-COLUMN_DIGEST_HEX = 16
-#: Columns a record may carry digests for, and the longest column name: pair state stays bounded.
-MAX_DIGEST_COLUMNS, MAX_COLUMN_NAME = 256, 128
-
-
-class Reason(str, Enum):
-    """Why a record was rejected; travels as the ``dq.error.reason`` DLQ header."""
-
-    INVALID_JSON = "INVALID_JSON"
-    NOT_AN_OBJECT = "NOT_AN_OBJECT"
-    EMPTY_VALUE = "EMPTY_VALUE"
-    MISSING_FIELD = "MISSING_FIELD"
-    INVALID_FIELD_TYPE = "INVALID_FIELD_TYPE"
-    MISSING_PK = "MISSING_PK"
-    INVALID_PK = "INVALID_PK"
-    INVALID_HASH_FORMAT = "INVALID_HASH_FORMAT"
-    UNKNOWN_HASH_VERSION = "UNKNOWN_HASH_VERSION"
-    UNKNOWN_ACTION = "UNKNOWN_ACTION"
-    INVALID_TIMESTAMP = "INVALID_TIMESTAMP"
-    INVALID_COLUMN_DIGESTS = "INVALID_COLUMN_DIGESTS"
-    #: the record names a table the catalog (DQHASH_CATALOG) neither declares nor matches by a pattern
-    UNKNOWN_TABLE = "UNKNOWN_TABLE"
-    #: Confluent wire format (Schema Registry): the schema id is unknown to the registry
-    SCHEMA_NOT_FOUND = "SCHEMA_NOT_FOUND"
-    #: the registry did not answer within its retries: the record waits in the DLQ to be replayed
-    REGISTRY_UNAVAILABLE = "REGISTRY_UNAVAILABLE"
-    #: the body does not decode by its schema (or is a format dqhash does not read, or no registry is set)
-    UNDECODABLE = "UNDECODABLE"
-    #: not a contract violation: an unexpected error while processing the record
-    #: (a bug). The record is kept in the DLQ so it can be replayed after a fix.
-    PROCESSING_ERROR = "PROCESSING_ERROR"
-
-
-class Action(str, Enum):
-    CREATE = "CREATE"
-    UPDATE = "UPDATE"
-    UPSERT = "UPSERT"
-    DELETE = "DELETE"
-    #: a row read by a whole-table snapshot (docs/snapshots.md); Debezium's ``READ`` / ``r`` mean the same
-    SNAPSHOT = "SNAPSHOT"
-
-
 _ACTIONS = {a.value: a for a in Action} | {"READ": Action.SNAPSHOT, "R": Action.SNAPSHOT}
-
-
-class HashRef(NamedTuple):
-    """A row hash together with the strategy that produced it.
-
-    Hashes of different strategies are never compared as if equal, so the
-    version always travels with the digest.
-    """
-
-    version: str
-    digest: str  # 64 lower-case hex characters
-
-    def __str__(self) -> str:
-        return f"{self.version}:{self.digest}"
-
-
-class OnPremEvent(NamedTuple):
-    """One Topic-1 record: a change to a row of the on-prem source."""
-
-    event_id: str
-    pk: str  # canonical PK string, see canonical_pk()
-    action: Action
-    hash: HashRef | None  # None only for a DELETE that carries no hash
-    event_ts: int  # epoch ms UTC
-    snapshot_id: str | None = None  # set on a SNAPSHOT row: the run it belongs to
-    snapshot_range: int | None = None  # the token range of the row's key, when its publisher knows it
-    column_digests: dict[str, str] | None = None  # column → 16-hex digest, to name the columns that differ
-    #: why its producer could not hash the row exactly (a value the source did not send, digits it lost): the
-    #: change is UNVERIFIABLE, never compared (docs/classification.md row 36)
-    unverifiable: str | None = None
-    #: read by the source's own snapshot (Debezium's ``r``): ``event_ts`` is when it was read, which is later than
-    #: the snapshot's consistent point, so any later event of the pk is newer than it (classification row 37)
-    snapshot_read: bool = False
-
-
-class CloudHash(NamedTuple):
-    """One Topic-2 record: what the cloud copy held for a PK at ``cloud_ts``."""
-
-    pk: str
-    hash: HashRef | None  # None = row not found in the cloud
-    cloud_ts: int  # epoch ms UTC
-    column_digests: dict[str, str] | None = None
-    columns_removed: tuple[str, ...] = ()  # hashed columns the cloud table no longer has (schema drift)
-    snapshot_id: str | None = None  # set on a row read by ``dqhash snapshot scan``
-    snapshot_range: int | None = None  # the token range it was read in
-
-
-class SnapshotEnd(NamedTuple):
-    """One side's snapshot is complete for the partition this record was written to (docs/snapshots.md).
-
-    ``rows`` counts the snapshot's rows whose PK belongs to that partition: the partition's side is complete
-    once that many distinct PKs of the snapshot have arrived there, whatever order the re-key topic gave them.
-    """
-
-    snapshot_id: str
-    rows: int
-    started_ts: int | None  # when the side began reading its table: changes after it are the stream's to judge
-    #: a side written by several publishers (a change topic's partitions, each read by its own worker): this one's
-    #: name, and how many there are; the partition's side is complete once every part's marker has come
-    part: str | None = None
-    parts: int = 1
-
-
-class ProgressMarks(NamedTuple):
-    """A producer's progress marks (``core.progress``): how far it has sent each table's changes."""
-
-    marks: list[Progress]
-
-
-class Rejection(NamedTuple):
-    reason: Reason
-    message: str
-
-
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _VERSION = re.compile(r"v[0-9]+")
-
-
-def key_text(value: Any) -> str | int | None:
-    """A key column's value as ``canonical_pk`` takes it, from a database's typed value (a UUID, a date, a
-    decimal: their text, as both sides' drivers print it); None for a value no key can hold (a float, a
-    boolean, a collection). Aware timestamps must be made naive UTC first, as Cassandra's driver returns them."""
-    if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
-        return value
-    if isinstance(value, (UUID, Decimal, date, time)):
-        return str(value)
-    return None
-
-
-def canonical_pk(values: Sequence[str | int]) -> str:
-    """The one string that identifies a row, identical on both sides.
-
-    One key column: its text (an integer in decimal). Several (composite key):
-    the JSON array of their texts in key-column order, e.g. ``["eu","42"]``.
-    A single text key that itself looks like such an array cannot collide with
-    a composite key of the same table, since a table's key shape is fixed.
-    """
-    texts = [v if isinstance(v, str) else str(v) for v in values]
-    if len(texts) == 1:
-        return texts[0]
-    return orjson.dumps(texts).decode()
 
 
 def parse_onprem(
     raw: bytes | None, default_version: str = DEFAULT_HASH_VERSION, tables: Catalog | None = None
 ) -> OnPremEvent | SnapshotEnd | ProgressMarks | Rejection:
     """Parse a Topic-1 value; its ``pk`` is the pair key of its table and PK (``core.table_keys``)."""
-    doc = _load_object(raw)
+    doc = load_object(raw)
     if isinstance(doc, Rejection):
         return doc
     if "snapshot_end" in doc or PROGRESS_FIELD in doc:
@@ -189,7 +55,7 @@ def parse_onprem(
         event_id = _other_event_id(event_id)
         if isinstance(event_id, Rejection):
             return event_id
-    pk = _read_pk(raw, doc, "partitionColumns", _pk_from_partition_columns)
+    pk = read_pk(raw, doc, "partitionColumns", pk_from_partition_columns)
     if isinstance(pk, Rejection):
         return pk
     if tables is not None or "table" in doc:
@@ -290,12 +156,12 @@ def parse_cloud(
     raw: bytes | None, default_version: str = DEFAULT_HASH_VERSION, tables: Catalog | None = None
 ) -> CloudHash | SnapshotEnd | Rejection:
     """Parse a Topic-2 value; ``hash_cloud: null`` is valid and means "row not found"."""
-    doc = _load_object(raw)
+    doc = load_object(raw)
     if isinstance(doc, Rejection):
         return doc
     if "snapshot_end" in doc:
         return _snapshot_end(doc)
-    pk = _read_pk(raw, doc, "pk", _pk_from_value)
+    pk = read_pk(raw, doc, "pk", pk_from_value)
     if isinstance(pk, Rejection):
         return pk
     if tables is not None or "table" in doc:
@@ -361,7 +227,7 @@ def _column_digests(value: Any) -> dict[str, str] | Rejection:
         return Rejection(Reason.INVALID_COLUMN_DIGESTS, f"column_digests has more than {MAX_DIGEST_COLUMNS} columns")
     digests = {}
     for name, digest in value.items():
-        if not name or len(name) > MAX_COLUMN_NAME or _CONTROL.search(name):
+        if not name or len(name) > MAX_COLUMN_NAME or CONTROL.search(name):
             return Rejection(Reason.INVALID_COLUMN_DIGESTS, f"column_digests: bad column name {name[:40]!r}")
         text = digest.lower() if isinstance(digest, str) else None
         if text is None or not _DIGEST.fullmatch(text):
@@ -518,20 +384,6 @@ def parse_hash(
     return HashRef(version, text)
 
 
-def _load_object(raw: bytes | None) -> dict[str, Any] | Rejection:
-    if raw is None or raw == b"":
-        return Rejection(Reason.EMPTY_VALUE, "record has no value (tombstone or empty message)")
-    try:
-        doc = orjson.loads(raw)
-    except (orjson.JSONDecodeError, TypeError) as exc:
-        return Rejection(Reason.INVALID_JSON, f"not valid JSON: {exc}")
-    if isinstance(doc, dict) and _may_repeat_a_key(raw, doc):
-        return _exact(raw)  # it decides: a duplicate key is refused, a false alarm parses as usual
-    if not isinstance(doc, dict):
-        return Rejection(Reason.NOT_AN_OBJECT, f"expected a JSON object, got {type(doc).__name__}")
-    return doc
-
-
 def _required_timestamp(doc: dict[str, Any], field: str) -> int | Rejection:
     value = doc.get(field)
     if type(value) is int and MIN_EPOCH_MS <= value < MAX_EPOCH_MS:
@@ -555,108 +407,3 @@ def _parse_action(value: Any) -> Action | Rejection:
         Reason.UNKNOWN_ACTION,
         f"unknown action {str(value)[:32]!r}; expected one of CREATE, UPDATE, UPSERT, DELETE, SNAPSHOT (or READ / r)",
     )
-
-
-def _pk_from_partition_columns(columns: Any) -> str | Rejection:
-    if type(columns) is list and len(columns) == 1:  # the usual form, one PK column of text: its text
-        (column,) = columns
-        if type(column) is dict and column.get("type") == "PK":
-            value = column.get("value")
-            if type(value) is str and value:
-                return value
-    if columns is None:
-        return Rejection(Reason.MISSING_PK, "missing partitionColumns")
-    if not isinstance(columns, list):
-        return Rejection(Reason.INVALID_FIELD_TYPE, "partitionColumns must be an array")
-    values = []
-    for column in columns:
-        if not isinstance(column, dict):
-            return Rejection(Reason.INVALID_FIELD_TYPE, "partitionColumns entries must be objects")
-        kind = column.get("type")
-        if isinstance(kind, str) and kind.upper() == "PK":
-            values.append(column.get("value"))
-    if not values:
-        return Rejection(Reason.MISSING_PK, "no partitionColumns entry of type PK")
-    return _checked_pk(values)
-
-
-def _pk_from_value(value: Any) -> str | Rejection:
-    if type(value) is str and value:
-        return value  # the usual form, one key column of text: canonical_pk would return it as it is
-    if isinstance(value, list):
-        if not value:
-            return Rejection(Reason.MISSING_PK, "pk is an empty array")
-        return _checked_pk(value)
-    return _checked_pk([value])
-
-
-#: orjson keeps the last of two equal keys without a word, which would classify a record whose meaning is
-#: ambiguous (which hash?). Every key is written ``"name":``, so a record with more of those in its bytes
-#: than keys in its parsed objects lost one (or holds the sequence inside a string, or spaces before a
-#: colon): the exact parser then decides, refusing a real duplicate. Counting the usual nested objects by
-#: name keeps this to one bytes scan on the usual path.
-def _may_repeat_a_key(raw: bytes, doc: dict[str, Any]) -> bool:
-    keys = len(doc)
-    columns = doc.get("partitionColumns")
-    if type(columns) is list:
-        keys += sum(len(column) for column in columns if type(column) is dict)
-    digests = doc.get("column_digests")
-    if type(digests) is dict:
-        keys += len(digests)
-    return raw.count(b'":') != keys
-
-
-#: orjson reads an integer beyond 64 bits as a double; a PK must keep every digit. A PK value that comes
-#: back as a plain float sends the record to the exact parser, which keeps integers whole (and leaves a
-#: real fraction a float, refused below). Only such records pay for the second parse.
-_INEXACT = Rejection(Reason.INVALID_PK, "PK value read inexactly")
-
-
-def _exact(raw: bytes | None) -> dict[str, Any] | Rejection:
-    try:
-        doc = loads_exact(raw or b"")
-    except JsonTextError as exc:  # stricter than orjson: a duplicate key, say
-        return Rejection(Reason.INVALID_JSON, str(exc))
-    return doc if isinstance(doc, dict) else Rejection(Reason.NOT_AN_OBJECT, "expected a JSON object")
-
-
-#: A PK is a table key, a partitioning key and a field of every output record: bounded, and printable.
-MAX_PK_BYTES = 1024
-_CONTROL = re.compile("[\x00-\x1f\x7f]")
-
-
-def _checked_pk(values: list[Any]) -> str | Rejection:
-    if any(type(value) is float for value in values):
-        return _INEXACT
-    return _checked_pk_values(values)
-
-
-def _read_pk(
-    raw: bytes | None, doc: dict[str, Any], field: str, extract: Callable[[Any], str | Rejection]
-) -> str | Rejection:
-    """The canonical PK from ``doc[field]``: re-read exactly if orjson rounded an integer, then bounded."""
-    pk = extract(doc.get(field))
-    if pk is _INEXACT:
-        exact = _exact(raw)
-        pk = exact if isinstance(exact, Rejection) else extract(exact.get(field))
-    return pk if isinstance(pk, Rejection) else _bounded_pk(pk)
-
-
-def _bounded_pk(pk: str) -> str | Rejection:
-    if len(pk) > MAX_PK_BYTES // 4 and len(pk.encode("utf-8", "surrogatepass")) > MAX_PK_BYTES:
-        return Rejection(Reason.INVALID_PK, f"PK longer than {MAX_PK_BYTES} bytes: {pk[:32]!r}...")
-    if _CONTROL.search(pk):
-        return Rejection(Reason.INVALID_PK, f"PK holds a control character: {pk[:64]!r}")
-    return pk
-
-
-def _checked_pk_values(values: list[Any]) -> str | Rejection:
-    for value in values:
-        if value is None or value == "":
-            return Rejection(Reason.MISSING_PK, "PK value is null or empty")
-        if isinstance(value, bool) or not isinstance(value, (str, int)):
-            return Rejection(
-                Reason.INVALID_PK,
-                f"PK value must be a string or an integer, got {'float' if isinstance(value, float) else type(value).__name__}",
-            )
-    return canonical_pk(values)

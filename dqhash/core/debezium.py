@@ -26,13 +26,13 @@ from typing import Any, NamedTuple
 import orjson
 
 from dqhash.core.catalog import Catalog, TableSpec
-from dqhash.core.contracts import Rejection
 from dqhash.core.debezium_types import Undecodable, Unverifiable, convert
 from dqhash.core.hashing import RowHasher
+from dqhash.core.input_records import Rejection
 from dqhash.core.jsontext import JsonTextError, loads_exact
 from dqhash.core.transactions import TransactionEvent, read_transaction
 
-#: why a change is refused (the DLQ reason; ``contracts.Reason`` holds the Topic-1 ones)
+#: why a change is refused (the DLQ reason; ``input_records.Reason`` holds the Topic-1 ones)
 UNDECODABLE = "UNDECODABLE"
 UNKNOWN_TABLE = "UNKNOWN_TABLE"
 UNSUPPORTED_CHANGE = "UNSUPPORTED_CHANGE"

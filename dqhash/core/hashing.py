@@ -18,12 +18,12 @@ import orjson
 
 from dqhash.core import compiled_hasher
 from dqhash.core.canonical import EPOCH_ORDINAL, Canon, CanonicalError, ColumnType, canon, encode, parse_type
-from dqhash.core.contracts import COLUMN_DIGEST_HEX, HashRef
+from dqhash.core.input_records import COLUMN_DIGEST_HEX, HashRef
 from dqhash.core.jsontext import MAX_DEPTH
 
 STRATEGIES = ("v1", "v2")
 ALGORITHMS = ("sha256",)
-#: Per-column digests (``contracts.COLUMN_DIGEST_HEX``: 16 hex characters, 64 bits of SHA-256) are plenty to
+#: Per-column digests (``input_records.COLUMN_DIGEST_HEX``: 16 hex characters, 64 bits of SHA-256) are plenty to
 #: say *which* columns differ, at a quarter of the size on the wire.
 _V2_HEADER = b"dqhash:v2\n"
 #: column orders kept per hasher (one per distinct set of row columns)

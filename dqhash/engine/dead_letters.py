@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from dqhash.core.contracts import Reason, Rejection
+from dqhash.core.input_records import Reason, Rejection
 from dqhash.core.outputs import dlq_headers, named_table
 from dqhash.core.records import Out
 from dqhash.core.windows import WindowSpec

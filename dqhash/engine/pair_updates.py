@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from dqhash.core import classify, pair_state
-from dqhash.core.contracts import CloudHash, OnPremEvent
 from dqhash.core.deadlines import DeadlineIndex
+from dqhash.core.input_records import CloudHash, OnPremEvent
 from dqhash.core.jsontext import dumps_kept
 from dqhash.core.lookups import encode_request
 from dqhash.core.outputs import REPAIRABLE, audit_record, repair_request

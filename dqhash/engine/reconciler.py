@@ -21,18 +21,9 @@ import logging
 from collections.abc import Iterable, Sequence
 
 from dqhash.core import classify
-from dqhash.core.contracts import (
-    CloudHash,
-    OnPremEvent,
-    ProgressMarks,
-    Reason,
-    Rejection,
-    SnapshotEnd,
-    parse_cloud,
-    parse_onprem,
-    tombstone_event,
-)
+from dqhash.core.contracts import parse_cloud, parse_onprem, tombstone_event
 from dqhash.core.deadlines import DeadlineIndex
+from dqhash.core.input_records import CloudHash, OnPremEvent, ProgressMarks, Reason, Rejection, SnapshotEnd
 from dqhash.core.pair_state import Rules
 from dqhash.core.records import SOURCE_CLOUD, SOURCE_ONPREM, SOURCE_REKEY, SOURCE_TICK, Input, Out
 from dqhash.core.ticks import tick_horizon

@@ -14,7 +14,7 @@ import orjson
 
 from dqhash.core import classify, pair_state
 from dqhash.core.codec import snapshot_judged
-from dqhash.core.contracts import SnapshotEnd
+from dqhash.core.input_records import SnapshotEnd
 from dqhash.core.jsontext import dumps_kept
 from dqhash.core.pair_state import PairState, Rules
 from dqhash.core.records import Out

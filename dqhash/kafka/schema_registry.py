@@ -25,7 +25,7 @@ import fastavro
 import orjson
 
 from dqhash.core.avro_connect import connect_payload, connect_schema, plain_schema
-from dqhash.core.contracts import Reason, Rejection
+from dqhash.core.input_records import Reason, Rejection
 from dqhash.core.records import SOURCE_CLOUD, SOURCE_ONPREM, Input
 from dqhash.core.tuples import build
 from dqhash.core.wire import DECODE_MESSAGE, DECODE_REASON, DECODED_FROM, is_framed, plain, split_frame

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from datadog.dogstatsd.base import DogStatsd
 
 from dqhash.core import statuses
-from dqhash.core.contracts import Reason
+from dqhash.core.input_records import Reason
 from dqhash.ops.log_limits import AgentUnreachable
 
 log = logging.getLogger(__name__)

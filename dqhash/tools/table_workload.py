@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dqhash.core.catalog import TableSpec, parse_catalog
-from dqhash.core.contracts import canonical_pk
 from dqhash.core.hashing import RowHasher
 from dqhash.core.jsontext import dumps_kept
+from dqhash.core.record_keys import canonical_pk
 from dqhash.core.table_keys import pair_key
 
 DEFAULT_TABLE = "shop.customers"

@@ -4,7 +4,8 @@ and sent again while nothing moves."""
 import orjson
 
 from dqhash.agents.debezium import MARK_AGAIN_S, DebeziumReader
-from dqhash.core.contracts import ProgressMarks, parse_onprem
+from dqhash.core.contracts import parse_onprem
+from dqhash.core.input_records import ProgressMarks
 from dqhash.core.progress import Progress
 from dqhash.settings import load
 from tests.e2e.test_debezium import CATALOG, TOPIC, change

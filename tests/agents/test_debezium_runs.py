@@ -4,8 +4,9 @@ partitions, closed by Debezium's marker or by the table's first streamed change,
 import orjson
 
 from dqhash.agents.debezium import DebeziumReader
-from dqhash.core.contracts import Action, SnapshotEnd, parse_onprem
+from dqhash.core.contracts import parse_onprem
 from dqhash.core.debezium_runs import STARTED_TS, SnapshotRuns, run_of
+from dqhash.core.input_records import Action, SnapshotEnd
 from dqhash.core.partitioning import partition_for
 from dqhash.core.table_keys import pair_key
 from dqhash.settings import load

@@ -23,11 +23,11 @@ import orjson
 
 from dqhash.cloud.tokens import TokenError, token_of
 from dqhash.core.canonical import CanonicalError
-from dqhash.core.contracts import canonical_pk, key_text
 from dqhash.core.hashing import RowHasher
 from dqhash.core.input_columns import JSON_ROWS_SAMPLED, absent_columns
 from dqhash.core.jsontext import JsonTextError, loads_exact
 from dqhash.core.outputs import dlq_headers
+from dqhash.core.record_keys import canonical_pk, key_text
 from dqhash.core.token_ranges import range_of, split
 from dqhash.settings import Settings
 from dqhash.source.database import SourceTable

@@ -18,8 +18,8 @@ import orjson
 from dqhash.cloud.scanner import RangeScan
 from dqhash.cloud.tables import OnPremNames
 from dqhash.core.catalog import TableSpec
-from dqhash.core.contracts import canonical_pk
 from dqhash.core.hashing import RowHasher
+from dqhash.core.record_keys import canonical_pk
 from dqhash.core.timeutil import now_ms
 from dqhash.core.token_ranges import split
 from dqhash.settings import Settings

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 from dqhash.cloud.audit_sink import TABLES, CassandraAuditSink, migrate, migration, schema
 from dqhash.core.audit_schema import AUDIT_FIELDS, AUDIT_NAMES
 from dqhash.core.classify import on_cloud, on_deadline, on_onprem
-from dqhash.core.contracts import Action, CloudHash, HashRef, OnPremEvent
+from dqhash.core.input_records import Action, CloudHash, HashRef, OnPremEvent
 from dqhash.core.outputs import audit_record
 from dqhash.core.pair_state import Rules
 from tests.cassandra_double import FakeSession

@@ -6,7 +6,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dqhash.core.catalog import CatalogError, parse_catalog, single_table
-from dqhash.core.contracts import OnPremEvent, Reason, Rejection, parse_cloud, parse_onprem, tombstone_event
+from dqhash.core.contracts import parse_cloud, parse_onprem, tombstone_event
+from dqhash.core.input_records import OnPremEvent, Reason, Rejection
 from dqhash.core.table_keys import SEPARATOR, pair_key, split_key, table_prefix
 from dqhash.core.tally import by_table, metrics_record, new_window
 

@@ -4,7 +4,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from dqhash.core.classify import Status, on_cloud, on_deadline, on_onprem
-from dqhash.core.contracts import Action, CloudHash, HashRef, OnPremEvent
+from dqhash.core.input_records import Action, CloudHash, HashRef, OnPremEvent
 from dqhash.core.pair_state import PENDING, Rules, expires_at, pending_deadline
 from dqhash.core.windows import WindowSpec
 

@@ -5,18 +5,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dqhash.core.contracts import (
-    Action,
-    CloudHash,
-    HashRef,
-    OnPremEvent,
-    Reason,
-    Rejection,
-    canonical_pk,
-    parse_cloud,
-    parse_hash,
-    parse_onprem,
-)
+from dqhash.core.contracts import parse_cloud, parse_hash, parse_onprem
+from dqhash.core.input_records import Action, CloudHash, HashRef, OnPremEvent, Reason, Rejection
+from dqhash.core.record_keys import canonical_pk
 
 H = "ab" * 32
 TS = "2024-05-01T12:00:00.250Z"

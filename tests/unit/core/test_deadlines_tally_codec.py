@@ -4,8 +4,8 @@ from hypothesis import strategies as st
 
 from dqhash.core.classify import on_cloud, on_deadline, on_onprem
 from dqhash.core.codec import decode_state, encode_state
-from dqhash.core.contracts import Action, CloudHash, HashRef, OnPremEvent
 from dqhash.core.deadlines import DeadlineIndex
+from dqhash.core.input_records import Action, CloudHash, HashRef, OnPremEvent
 from dqhash.core.outputs import audit_id, audit_record
 from dqhash.core.pair_state import Rules
 from dqhash.core.partitioning import partition_for

@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from dqhash.core.catalog import parse_catalog
-from dqhash.core.contracts import Rejection, parse_onprem
+from dqhash.core.contracts import parse_onprem
 from dqhash.core.debezium import (
     UNDECODABLE,
     UNKNOWN_TABLE,
@@ -21,6 +21,7 @@ from dqhash.core.debezium import (
 )
 from dqhash.core.debezium_types import UNAVAILABLE, Undecodable, Unverifiable, convert
 from dqhash.core.hashing import RowHasher
+from dqhash.core.input_records import Rejection
 
 CATALOG = parse_catalog(
     """

@@ -56,7 +56,8 @@ def test_cloud_fast_path_equals_the_general_path(pk, ts):
 
 
 def test_fast_paths_still_refuse_what_the_general_path_refuses():
-    from dqhash.core.contracts import Reason, parse_cloud, parse_onprem
+    from dqhash.core.contracts import parse_cloud, parse_onprem
+    from dqhash.core.input_records import Reason
 
     event = {
         "event_id": "e",

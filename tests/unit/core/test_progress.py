@@ -3,7 +3,8 @@
 import orjson
 import pytest
 
-from dqhash.core.contracts import ProgressMarks, Rejection, parse_onprem
+from dqhash.core.contracts import parse_onprem
+from dqhash.core.input_records import ProgressMarks, Rejection
 from dqhash.core.progress import (
     Progress,
     mark_through,

@@ -83,7 +83,8 @@ def test_a_run_debeziums_snapshot_made_says_how_to_scan_its_cloud_side():
 
 
 def test_a_side_written_in_parts_ends_with_its_last_part_expecting_the_rows_of_them_all():
-    from dqhash.core.contracts import Reason, parse_onprem
+    from dqhash.core.contracts import parse_onprem
+    from dqhash.core.input_records import Reason
     from dqhash.core.snapshots import mark_end, new_record, side_complete
 
     record = new_record("s1", 0, NOW)

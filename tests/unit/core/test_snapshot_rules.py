@@ -1,18 +1,8 @@
 """Rows 23-34 of docs/classification.md: snapshots, delete verification, tombstones, re-verification."""
 
 from dqhash.core.classify import Status, on_cloud, on_deadline, on_onprem, on_snapshot_complete, reverify
-from dqhash.core.contracts import (
-    Action,
-    CloudHash,
-    HashRef,
-    OnPremEvent,
-    Reason,
-    Rejection,
-    SnapshotEnd,
-    parse_cloud,
-    parse_onprem,
-    tombstone_event,
-)
+from dqhash.core.contracts import parse_cloud, parse_onprem, tombstone_event
+from dqhash.core.input_records import Action, CloudHash, HashRef, OnPremEvent, Reason, Rejection, SnapshotEnd
 from dqhash.core.pair_state import AWAITING_SNAPSHOT, Rules, expires_at, pending_deadline
 from dqhash.core.windows import WindowSpec
 

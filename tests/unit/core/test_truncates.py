@@ -2,7 +2,8 @@
 
 import orjson
 
-from dqhash.core.contracts import Action, parse_onprem
+from dqhash.core.contracts import parse_onprem
+from dqhash.core.input_records import Action
 from dqhash.core.truncates import RecentKeys, delete_record
 
 

@@ -11,9 +11,9 @@ from decimal import Decimal
 import pytest
 
 from dqhash.core.avro_connect import connect_schema, plain_schema
-from dqhash.core.contracts import Reason, Rejection
 from dqhash.core.debezium import Change, onprem_record, read_change
 from dqhash.core.debezium_types import convert
+from dqhash.core.input_records import Reason, Rejection
 from dqhash.core.transactions import TransactionEvent
 from dqhash.kafka.schema_registry import SchemaRegistry, _parse
 from tests.registry_double import avro

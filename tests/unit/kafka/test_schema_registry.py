@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from dqhash.core.contracts import OnPremEvent, Reason, Rejection, parse_cloud, parse_onprem
+from dqhash.core.contracts import parse_cloud, parse_onprem
+from dqhash.core.input_records import OnPremEvent, Reason, Rejection
 from dqhash.core.records import SOURCE_CLOUD, SOURCE_ONPREM, Input
 from dqhash.core.wire import DECODE_REASON, plain, split_frame
 from dqhash.engine.reconciler import undecoded
