@@ -12,9 +12,9 @@ from typing import Any, TypeVar
 
 import orjson
 
-from dqhash.core.classify import Status
 from dqhash.core.jsontext import dumps_kept
 from dqhash.core.pair_state import PENDING, TRACKED_STATUS, CloudSeen, Membership, PairState, Tracked, Verdict
+from dqhash.core.statuses import Status
 from dqhash.core.tuples import build
 
 T = TypeVar("T", bound=tuple[Any, ...])

@@ -18,10 +18,10 @@ from __future__ import annotations
 from typing import Any
 
 from dqhash.core import classify
-from dqhash.core.classify import Status
 from dqhash.core.pair_state import Rules
 from dqhash.core.records import Out
 from dqhash.core.snapshots import SNAPSHOT_PREFIX
+from dqhash.core.statuses import Status
 from dqhash.core.table_keys import SEPARATOR
 from dqhash.engine.cursors import Cursors
 from dqhash.engine.effects import Effects
