@@ -20,8 +20,6 @@ import hashlib
 import json
 import os
 import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,17 +29,18 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from dqhash import settings as settings_module
 from dqhash.core.jsontext import dumps_kept
 from dqhash.core.timeutil import now_ms
-from dqhash.internals.clients import partitions_now
 from dqhash.kafka.embedded_broker import EmbeddedBroker, free_port
 from dqhash.kafka.security import connect_args
 from dqhash.kafka.topics import create_topics
+from dqhash.tools.bench.baselines import ceiling, faust_floor, topic_output
 from dqhash.tools.bench.memory import cpu_seconds, memory_parts_mb, parts_text, rss_mb
-from dqhash.tools.runner import clean_env, local_worker_env, start_worker, stop_worker
+from dqhash.tools.bench.sweep import sweep_ms
+from dqhash.tools.runner import local_worker_env, start_worker, stop_worker
 
 #: The mix of on-prem events (shares of N); every event but the bad ones is classified once.
 MIX = {"match": 0.85, "mismatch": 0.04, "missing_cloud": 0.03, "delete": 0.03, "duplicate": 0.03, "bad": 0.02}
@@ -148,180 +147,6 @@ async def until(condition, timeout_s: float, progress, what: str) -> None:
             last = time.monotonic()
             progress()
         await asyncio.sleep(0.1)  # polling counters another task updates
-
-
-async def topic_output(kafka: Mapping[str, Any], topics: list[str]) -> dict[str, tuple[int, float]]:
-    """Per topic: (messages, mean value bytes over a sample) — what the dqhash worker produced."""
-    consumer = AIOKafkaConsumer(**kafka, group_id=None, enable_auto_commit=False)
-    await consumer.start()
-    result = {}
-    try:
-        for topic in topics:
-            partitions = consumer.partitions_for_topic(topic) or await partitions_now(consumer, topic)
-            tps = [TopicPartition(topic, p) for p in sorted(partitions or ())]
-            if not tps:
-                result[topic] = (0, 0.0)
-                continue
-            consumer.assign(tps)
-            await consumer.seek_to_beginning(*tps)
-            sizes: list[int] = []
-            deadline = time.monotonic() + 30
-            # the fetch high watermark is exact on the embedded broker (ListOffsets is not): fetch until
-            # every partition has answered once
-            while any(consumer.highwater(tp) is None for tp in tps) and time.monotonic() < deadline:
-                batches = await consumer.getmany(*tps, timeout_ms=500, max_records=2000)
-                for messages in batches.values():
-                    sizes += [len(m.value or b"") for m in messages][:500]
-            result[topic] = (sum(consumer.highwater(tp) or 0 for tp in tps), statistics.mean(sizes) if sizes else 0.0)
-            consumer.unsubscribe()
-    finally:
-        await consumer.stop()
-    return result
-
-
-async def ceiling(kafka: Mapping[str, Any], topics: list[str], inputs: int, outputs: list[tuple[int, float]]) -> float:
-    """Input events/s of a bare aiokafka consume → produce loop with dqhash's output volume."""
-    out_total = sum(n for n, _ in outputs)
-    sizes = [max(1, int(size)) for n, size in outputs for _ in range(max(1, round(100 * n / max(out_total, 1))))]
-    payloads = [b"x" * s for s in sizes] or [b"x"]
-    group = f"ceiling-{uuid.uuid4().hex[:6]}"
-    consumer = AIOKafkaConsumer(
-        *topics,
-        **kafka,
-        group_id=group,
-        auto_offset_reset="earliest",
-        session_timeout_ms=6000,
-        heartbeat_interval_ms=600,
-        max_poll_records=5000,
-    )
-    producer = AIOKafkaProducer(**kafka, linger_ms=5, max_batch_size=256 * 1024)
-    await consumer.start()
-    await producer.start()
-    sink = f"ceiling-sink-{uuid.uuid4().hex[:6]}"
-    try:
-        seen = produced = 0
-        first = None
-        owed = 0.0
-        per_input = out_total / max(inputs, 1)
-        while seen < inputs:
-            batches = await consumer.getmany(timeout_ms=500, max_records=5000)
-            for messages in batches.values():
-                for message in messages:
-                    first = first or time.perf_counter()
-                    try:
-                        orjson.loads(message.value)  # what every consumer pays at least, as the Faust floor does
-                    except orjson.JSONDecodeError:
-                        pass
-                    seen += 1
-                    owed += per_input
-                    while owed >= 1:
-                        await producer.send(sink, payloads[produced % len(payloads)], key=message.key)
-                        produced += 1
-                        owed -= 1
-        await producer.flush()
-        return inputs / (time.perf_counter() - first)
-    finally:
-        await producer.stop()
-        await consumer.stop()
-
-
-def faust_floor(url: str, onprem: str, cloud: str, total: int, workdir: Path, timeout_s: float) -> float:
-    """Input events/s of the bare Faust agent; on Faust's stock transport whatever scheme dqhash uses (the
-    floor reads no table, so the embedded broker's recovery fix in ``tansu://`` does not concern it)."""
-    out = workdir / "floor.json"
-    stock_url = ",".join("kafka://" + part.split("://", 1)[-1] for part in url.split(","))
-    env = {
-        **clean_env(),
-        "BENCH_FLOOR_APP": f"floor-{uuid.uuid4().hex[:6]}",
-        "BENCH_FLOOR_BROKER": stock_url,
-        "BENCH_FLOOR_DATADIR": str(workdir / "floor-data"),
-        "BENCH_FLOOR_TOTAL": str(total),
-        "BENCH_FLOOR_OUT": str(out),
-        "BENCH_FLOOR_ONPREM": onprem,
-        "BENCH_FLOOR_CLOUD": cloud,
-    }
-    with open(workdir / "floor.log", "ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "faust", "-A", "dqhash.tools.bench.floor", "worker", "-l", "warn"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + timeout_s
-        while not out.exists():
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the Faust floor did not finish; see {workdir / 'floor.log'}")
-            time.sleep(0.2)  # polling a file another process writes
-        result = json.loads(out.read_text())
-        return result["n"] / (result["last"] - result["first"])
-    finally:
-        stop_worker(process)
-
-
-def resumable_scan(snapshot: list[tuple[bytes, bytes]]) -> Any:
-    """A scan of a sorted snapshot that resumes after a key by bisection, as a RocksDB seek does."""
-    import bisect
-
-    keys = [key for key, _ in snapshot]
-
-    def scan(table: Any, partition: int, after: bytes | None = None) -> Any:
-        start = 0 if after is None else bisect.bisect_right(keys, after)
-        return (snapshot[i] for i in range(start, len(snapshot)))
-
-    return scan
-
-
-def sweep_ms(held: int, due: int = 1_000, repeats: int = 5) -> float:
-    """One tick sweeping ``due`` pending pairs while ``held`` settled pairs sit in the table: the median of
-    ``repeats`` ticks (one tick is a few tens of ms, which one scheduling hiccup on a shared machine doubles)."""
-    from dqhash.core.codec import encode_state
-    from dqhash.core.pair_state import CloudSeen, PairState, Tracked
-    from dqhash.engine.reconciler import Reconciler
-    from dqhash.ops.dogstatsd import Metrics
-
-    settings = settings_module.load({"DQHASH_PARTITIONS": "1", "DQHASH_RETENTION_SECONDS": "86400"})
-    t0 = 1_714_564_800_000
-    settled = encode_state(
-        PairState(
-            Tracked("e", t0, "UPDATE", "v2", "a" * 64, t0, t0, "MATCH", False),
-            CloudSeen("v2", "a" * 64, t0, t0),
-            ("f",),
-            t0,
-        )
-    )
-    pairs = {f"held-{i:08d}".encode(): settled for i in range(held)}
-    snapshot = list(pairs.items())  # what a RocksDB iterator reads: the table as it was, started at no cost
-    clock = [t0]
-    reconciler = Reconciler(
-        settings,
-        pairs,
-        Metrics("127.0.0.1", 9, [], enabled=False),
-        resumable_scan(snapshot),
-        clock=lambda: clock[0],
-    )
-    timings = []
-    offset = 0
-    for repeat in range(repeats):
-        for i in range(due):
-            pk = f"due-{repeat}-{i:05d}"
-            event = orjson.dumps(
-                {
-                    "event_id": pk,
-                    "hash_onprem": "b" * 64,
-                    "partitionColumns": [{"type": "PK", "value": pk}],
-                    "event_ts": clock[0],
-                    "action": "UPDATE",
-                }
-            )
-            reconciler.on_input("onprem", "t1", 0, offset, pk.encode(), event)
-            offset += 1
-        clock[0] += 10 * 60_000
-        started = time.perf_counter()
-        outs = reconciler.on_tick(0, repeat)
-        timings.append((time.perf_counter() - started) * 1000)
-        assert sum(1 for o in outs if o.topic == settings.audit_topic) == due
-    return statistics.median(timings)
 
 
 async def classify_phase(url: str, workdir: Path, pairs: int, workers: int) -> float:

@@ -3,7 +3,8 @@
 import orjson
 import pytest
 
-from dqhash.tools.bench.pipeline import MIX, sweep_ms, workload
+from dqhash.tools.bench.pipeline import MIX, workload
+from dqhash.tools.bench.sweep import sweep_ms
 
 
 def test_workload_mix_and_expected_classifications():
