@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dqhash.core.comparison import compare, due_after, evaluate, unread_until
 from dqhash.core.input_records import Action, CloudHash, OnPremEvent
-from dqhash.core.membership import joined, judgement
+from dqhash.core.membership import joined, judgement, pending_in_run
 from dqhash.core.pair_state import (
     AWAITING_SNAPSHOT,
     PENDING,
@@ -256,12 +256,7 @@ def on_snapshot_complete(
         return Step(state)
     judged = member._replace(judged=True)
     tracked, cloud = state.tracked, state.cloud
-    if (
-        tracked is not None
-        and tracked.snapshot_id == member.snapshot_id
-        and tracked.status == PENDING
-        and not tracked.reverify  # a snapshot row that matched, being read again: judged already
-    ):
+    if pending_in_run(tracked, member):
         tracked, verdict, lookups = evaluate(
             tracked._replace(deadline_ms=now_ms), cloud, now_ms, rules, at_deadline=True, read_to=read_to
         )

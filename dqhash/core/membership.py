@@ -7,6 +7,8 @@ passes over it.
 
 from __future__ import annotations
 
+from typing import TypeGuard
+
 from dqhash.core.pair_state import PENDING, Membership, Tracked
 
 
@@ -17,13 +19,19 @@ def judgement(member: Membership | None, tracked: Tracked | None) -> Membership 
     """
     if member is None or not member.onprem:
         return member
-    judged = not (
+    judged = not pending_in_run(tracked, member)
+    return member if member.judged is judged else member._replace(judged=judged)
+
+
+def pending_in_run(tracked: Tracked | None, member: Membership) -> TypeGuard[Tracked]:
+    """The tracked event is the member's on-prem row of its run, still without a verdict: what a completed run
+    judges. A snapshot row that matched, being read again (re-verification), was judged already."""
+    return (
         tracked is not None
         and tracked.snapshot_id == member.snapshot_id
         and tracked.status == PENDING
         and not tracked.reverify
     )
-    return member if member.judged is judged else member._replace(judged=judged)
 
 
 def joined(member: Membership | None, snapshot_id: str, onprem: bool, token_range: int | None) -> Membership:
