@@ -43,6 +43,12 @@ def add(commands: Any) -> None:
         "made and its table dropped), against the bare hasher (docs/source.md)",
     )
     bench.add_argument("--source-rows", type=int, default=200_000, help="with --source: rows (default 200,000)")
+    bench.add_argument(
+        "--hold-keys",
+        type=int,
+        help="instead: a worker's memory as it holds up to this many keys, restored from its changelog in five "
+        "steps, each with a live load of --pairs pairs (docs/performance.md)",
+    )
     bench.set_defaults(run=run)
 
     domain = command(
@@ -70,6 +76,12 @@ def run(args: argparse.Namespace) -> int:
         from dqhash.tools.bench import tables
 
         return tables.main(args.pairs, args.tables, args.table_rows, args.json)
+    if args.hold_keys is not None:
+        if args.hold_keys < 5 * 1000 or args.pairs < 1000:
+            return fail("bench", "--hold-keys must be at least 5000, and --pairs at least 1000", EXIT_USAGE)
+        from dqhash.tools.bench import held
+
+        return held.main(args.hold_keys, args.pairs, args.json)
     if args.snapshot_rows is not None:
         if args.snapshot_rows < 1000:
             return fail("bench", "--snapshot-rows must be at least 1000", EXIT_USAGE)

@@ -82,3 +82,29 @@ def test_the_bench_reads_a_workers_memory_parts_in_mb_and_says_when_there_are_no
     assert memory_parts_mb({"DQHASH_WEB_PORT": str(free_port())}) == {} and parts_text({}) == "(none)"
     current, peak = rss_mb(os.getpid())
     assert 0 < current <= peak
+
+
+def test_the_held_keys_bench_writes_each_key_a_settled_match_of_its_own_in_its_pks_partition():
+    import hashlib
+
+    from dqhash.core import pair_state
+    from dqhash.core.codec import decode_state
+    from dqhash.tools.bench.held import CLASSIFIED_PER_S, held_pk, held_records, template_states
+
+    templates = template_states("t", 4)
+    keys = 3 * len(templates)
+    records = list(held_records("t", templates, len(templates) - 2, 4, keys))  # across the templates' wrap
+    assert [key.decode() for key, _ in records] == [
+        held_pk("t", i) for i in range(len(templates) - 2, len(templates) + 2)
+    ]
+    newest = None
+    for (key, value), i in zip(records, range(len(templates) - 2, len(templates) + 2)):
+        state = decode_state(value)
+        assert state.tracked.status == "MATCH" and pair_state.pending_deadline(state) is None
+        assert state.tracked.hash_digest == state.cloud.hash_digest == hashlib.sha256(key).hexdigest()
+        assert state.tracked.event_id == f"t-he{i:010d}"
+        if newest is not None:  # one key a CLASSIFIED_PER_S-th of a second after the one before, at most
+            assert 0 <= state.updated_ms - newest <= 1000 // CLASSIFIED_PER_S + 1
+        newest = state.updated_ms
+    first_template = decode_state(templates[0][0])
+    assert decode_state(records[-2][1]).updated_ms < first_template.updated_ms  # held keys are older than the run
