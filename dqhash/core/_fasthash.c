@@ -505,7 +505,53 @@ static PyObject *configure(PyObject *module, PyObject *args) {
     return PyUnicode_FromString(have_openssl() && !use_portable ? "openssl" : "portable");
 }
 
+PyDoc_STRVAR(key_partition_doc,
+"key_partition(key, partitions) -> int: the partition Kafka's default partitioner gives a record keyed ``key``:\n"
+"murmur2 (seed 0x9747b28c), its sign bit cleared, modulo ``partitions`` (``partitioning.murmur2`` is the reference).");
+
+static PyObject *key_partition(PyObject *module, PyObject *args) {
+    Py_buffer key;
+    Py_ssize_t partitions;
+    if (!PyArg_ParseTuple(args, "y*n", &key, &partitions))
+        return NULL;
+    if (partitions < 1) {
+        PyBuffer_Release(&key);
+        PyErr_SetString(PyExc_ValueError, "partitions must be at least 1");
+        return NULL;
+    }
+    const unsigned char *data = key.buf;
+    const Py_ssize_t length = key.len;
+    const uint32_t m = 0x5bd1e995;
+    uint32_t h = 0x9747b28cu ^ (uint32_t)length;
+    Py_ssize_t i = 0;
+    for (; i + 4 <= length; i += 4) {
+        uint32_t k = (uint32_t)data[i] | (uint32_t)data[i + 1] << 8 | (uint32_t)data[i + 2] << 16 |
+                     (uint32_t)data[i + 3] << 24;
+        k *= m;
+        k ^= k >> 24;
+        k *= m;
+        h = h * m ^ k;
+    }
+    switch (length & 3) {
+    case 3:
+        h ^= (uint32_t)data[i + 2] << 16;
+        /* fall through */
+    case 2:
+        h ^= (uint32_t)data[i + 1] << 8;
+        /* fall through */
+    case 1:
+        h ^= data[i];
+        h *= m;
+    }
+    h ^= h >> 13;
+    h *= m;
+    h ^= h >> 15;
+    PyBuffer_Release(&key);
+    return PyLong_FromSsize_t((Py_ssize_t)(h & 0x7fffffffu) % partitions);
+}
+
 static PyMethodDef methods[] = {
+    {"key_partition", key_partition, METH_VARARGS, key_partition_doc},
     {"v2_row", v2_row, METH_VARARGS, v2_row_doc},
     {"sha256_hex", sha256_hex, METH_VARARGS, sha256_hex_doc},
     {"configure", configure, METH_VARARGS, configure_doc},
@@ -513,7 +559,7 @@ static PyMethodDef methods[] = {
 };
 
 static struct PyModuleDef module_definition = {
-    PyModuleDef_HEAD_INIT, "dqhash.core._fasthash", "The compiled path of the v2 row hasher.", -1, methods,
+    PyModuleDef_HEAD_INIT, "dqhash.core._fasthash", "The compiled path of the v2 row hasher, and of the default partitioner.", -1, methods,
 };
 
 PyMODINIT_FUNC PyInit__fasthash(void) {

@@ -5,15 +5,23 @@ the same partition number. This is the function Java clients, aiokafka and
 librdkafka's ``murmur2_random`` use for keyed records, so records keyed by PK
 from any of them land where dqhash looks for them.
 
-Computed for every input record, so the hash reads whole 32-bit words at once
-(``struct``) instead of aiokafka's byte-by-byte loop; ``tests/unit`` checks it
-equals aiokafka's ``murmur2`` on arbitrary bytes.
+Computed for every input record and every output keyed by PK. Where the install built
+``_fasthash`` (a C compiler at hand) the whole partitioner runs in C; ``murmur2`` here
+is the reference and the fallback, reading whole 32-bit words at once (``struct``)
+rather than aiokafka's byte-by-byte loop. ``tests/unit`` checks the reference equals
+aiokafka's ``murmur2``, and the compiled path the reference, on arbitrary bytes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from struct import Struct
+
+try:
+    from dqhash.core._fasthash import key_partition as _compiled  # type: ignore[import-not-found]
+except ImportError:  # built without a C compiler: the reference below
+    _compiled = None
 
 _SEED, _M, _MASK = 0x9747B28C, 0x5BD1E995, 0xFFFFFFFF
 #: little-endian 32-bit words, by count: compiled once, not a format string per call
@@ -41,11 +49,16 @@ def murmur2(data: bytes) -> int:
     return h ^ (h >> 15)
 
 
-def partition_for(pk: str, partitions: int) -> int:
-    return key_partition(pk.encode(), partitions)
-
-
-@lru_cache(maxsize=65_536)  # a pair's inputs, its re-keyed record and its audit record, moments apart: one hash
-def key_partition(key: bytes, partitions: int) -> int:
+def reference_partition(key: bytes, partitions: int) -> int:
     """The partition Kafka's default partitioner gives a record keyed ``key``."""
     return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+#: the partitioner: compiled where built; else the reference, cached (a pair's inputs, its re-keyed record and its
+#: audit record come moments apart: one hash)
+key_partition: Callable[[bytes, int], int] = _compiled or lru_cache(maxsize=65_536)(reference_partition)
+COMPILED = _compiled is not None
+
+
+def partition_for(pk: str, partitions: int) -> int:
+    return key_partition(pk.encode(), partitions)

@@ -164,3 +164,30 @@ def test_positional_constructions_fill_every_field():
     assert {out.topic for out in outs} >= {settings.rekey_topic, settings.audit_topic, settings.repair_topic}
     for out in outs:
         full(out)
+
+
+@given(st.binary(max_size=300), st.integers(min_value=1, max_value=10_000))
+def test_the_compiled_partitioner_equals_the_reference(data, partitions):
+    import os
+
+    import pytest
+
+    from dqhash.core import partitioning
+
+    if not partitioning.COMPILED:
+        if os.environ.get("DQHASH_REQUIRE_COMPILED") == "1":
+            raise AssertionError("dqhash.core._fasthash did not build: see the install's compiler output")
+        pytest.skip("the compiled partitioner is not built in this install (no C compiler): the reference runs")
+    assert partitioning.key_partition(data, partitions) == partitioning.reference_partition(data, partitions)
+    assert partitioning.key_partition(bytearray(data), partitions) == partitioning.reference_partition(data, partitions)
+
+
+def test_the_compiled_partitioner_refuses_no_partitions():
+    import pytest
+
+    from dqhash.core import partitioning
+
+    if not partitioning.COMPILED:
+        pytest.skip("the compiled partitioner is not built in this install")
+    with pytest.raises(ValueError, match="at least 1"):
+        partitioning.key_partition(b"k", 0)
