@@ -41,9 +41,23 @@ def encode_state(state: PairState) -> bytes:
 
 
 def decode_state(data: bytes) -> PairState:
-    fmt, tracked, cloud, recent, updated_ms, *later = orjson.loads(data)
-    if fmt != FORMAT:
-        raise ValueError(f"unknown pair-state format {fmt}; this worker reads format {FORMAT}")
+    return _state_of(_stored(data))
+
+
+def decode_unless_settled(data: bytes, verdicts_since: int | None) -> PairState | None:
+    """The stored state; None, without building it, when nothing is pending in it (as :func:`settled_since`) and
+    its outbox holds no verdict given at or after ``verdicts_since`` (None: whatever its outbox holds).
+
+    A takeover's rebuild needs a settled pair only for the verdicts of its last moments (``engine.takeover``).
+    """
+    fields = _stored(data)
+    if _settled(fields) and (verdicts_since is None or _last_verdict(fields) < verdicts_since):
+        return None
+    return _state_of(fields)
+
+
+def _state_of(fields: list[Any]) -> PairState:
+    _, tracked, cloud, recent, updated_ms, *later = fields
     applied, history, origins, outbox, snapshot = (later + [None] * 5)[:5]  # absent in older records
     # built with ``dqhash.core.tuples.build``, past the NamedTuples' constructors: a pair's second side decodes
     # its first side's state, on the hot path (docs/performance.md, "Per-record constant costs")
@@ -70,9 +84,12 @@ _VERDICT_COLUMNS = Verdict._fields.index("differing_columns")
 _TRACKED_RESULTS = Tracked._fields.index("recheck_results")
 _TRACKED_REVISION = Tracked._fields.index("revision_due_ms")
 _CLOUD_REMOVED = CloudSeen._fields.index("columns_removed")
-#: where the membership sits in the stored array past ``updated_ms`` (it is written last, and only when present)
-_SNAPSHOT = PairState._fields.index("snapshot") - PairState._fields.index("updated_ms") - 1
 _MEMBER_JUDGED = Membership._fields.index("judged")
+#: where fields sit in the stored array: [FORMAT, *PairState], the membership written only when present
+_UPDATED = 1 + PairState._fields.index("updated_ms")
+_OUTBOX = 1 + PairState._fields.index("outbox")
+_STORED_SNAPSHOT = 1 + PairState._fields.index("snapshot")
+_VERDICT_CLASSIFIED = Verdict._fields.index("classified_ms")
 #: a dict, not ``Status(value)``: the enum's call costs more than the rest of a verdict's decoding
 _STATUSES = {status.value: status for status in Status}
 
@@ -80,18 +97,33 @@ _STATUSES = {status.value: status for status in Status}
 def settled_since(data: bytes) -> int | None:
     """``updated_ms`` of a stored state with no event pending, None while one is: what the expiry scan needs
     (``pair_state.expires_at``) without building the state, for up to 1,000 keys per partition and tick."""
-    fmt, tracked, _cloud, _recent, updated_ms, *later = orjson.loads(data)
-    if fmt != FORMAT:
-        raise ValueError(f"unknown pair-state format {fmt}; this worker reads format {FORMAT}")
+    fields = _stored(data)
+    return fields[_UPDATED] if _settled(fields) else None
+
+
+def _last_verdict(fields: list[Any]) -> int:
+    """When the newest verdict of a stored state's outbox was given; -1 for an empty outbox."""
+    outbox = fields[_OUTBOX] if len(fields) > _OUTBOX else None
+    return max(verdict[_VERDICT_CLASSIFIED] for verdict in outbox) if outbox else -1
+
+
+def _stored(data: bytes) -> list[Any]:
+    fields: list[Any] = orjson.loads(data)
+    if fields[0] != FORMAT:
+        raise ValueError(f"unknown pair-state format {fields[0]}; this worker reads format {FORMAT}")
+    return fields
+
+
+def _settled(fields: list[Any]) -> bool:
+    """No event pending, no late revision due, and no snapshot membership left to judge (``pair_state.expires_at``)."""
+    tracked = fields[1]
     if tracked is not None and (
         tracked[TRACKED_STATUS] == PENDING
         or (len(tracked) > _TRACKED_REVISION and tracked[_TRACKED_REVISION] is not None)
     ):
-        return None  # an event pending, or a late revision (``pair_state.expires_at``)
-    if len(later) > _SNAPSHOT and not later[_SNAPSHOT][_MEMBER_JUDGED]:
-        return None  # a snapshot row its run has yet to judge (a cloud-only row waiting for its run to complete)
-    since: int | None = updated_ms
-    return since
+        return False  # an event pending, or a late revision
+    # a snapshot row its run has yet to judge (a cloud-only row waiting for its run to complete)
+    return not (len(fields) > _STORED_SNAPSHOT and not fields[_STORED_SNAPSHOT][_MEMBER_JUDGED])
 
 
 #: how a stored state ends when its membership is judged: the membership is the array's last item when

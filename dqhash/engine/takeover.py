@@ -16,7 +16,7 @@ from typing import Generic, TypeVar
 import orjson
 
 from dqhash.core import pair_state
-from dqhash.core.codec import decode_state
+from dqhash.core.codec import decode_unless_settled
 from dqhash.core.deadlines import DeadlineIndex
 from dqhash.core.records import Out
 from dqhash.core.snapshots import is_snapshot_key
@@ -98,7 +98,11 @@ class Takeover:
                     self.snapshots.rebuilt(partition, key, raw)
                     continue
                 scanned += 1
-                state = decode_state(raw)
+                # a settled pair with no verdict of the last moments has nothing to rebuild from: not built
+                # (what the window behind the newest output seen so far excludes, it excludes at the end too)
+                state = decode_unless_settled(raw, published.newest - OUTBOX_MS if taken_over else None)
+                if state is None:
+                    continue
                 if taken_over and state.outbox:
                     pk = key.decode()
                     for verdict in state.outbox:

@@ -190,3 +190,30 @@ def test_a_judging_sweep_reads_from_stored_bytes_whether_a_member_is_judged():
     for state in states:
         member = decode_state(encode_state(state)).snapshot
         assert snapshot_judged(encode_state(state)) == (member is not None and member.judged), state
+
+
+def test_a_rebuild_leaves_unbuilt_only_a_settled_pair_with_no_verdict_since_its_cut():
+    """``decode_unless_settled`` reads the stored bytes: it must skip exactly the states that are settled (what
+    ``expires_at`` says) and whose outbox has no verdict at or after the cut, and build every other as
+    ``decode_state`` does."""
+    from dqhash.core.codec import decode_unless_settled
+    from dqhash.core.pair_state import expires_at
+
+    rules = Rules()
+    digest = HashRef("v2", "ab" * 32)
+    pending = on_onprem(None, OnPremEvent("e1", "pk", Action.UPDATE, digest, T0), T0, rules).state
+    step = on_cloud(pending, CloudHash("pk", digest, T0 + 1), T0 + 2, rules)
+    with_outbox = step.state._replace(outbox=step.verdicts)  # a MATCH given at T0 + 2
+    scanned = CloudHash("pk", digest, T0 + 1, None, (), "s1", 3)
+    unjudged = on_cloud(None, scanned, T0 + 4, rules).state
+    states = (pending, step.state, with_outbox, unjudged, with_outbox._replace(snapshot=unjudged.snapshot))
+    assert with_outbox.outbox and with_outbox.outbox[0].classified_ms == T0 + 2
+    for state in states:
+        stored = encode_state(state)
+        settled = expires_at(state, rules) is not None
+        newest = max((v.classified_ms for v in state.outbox), default=-1)
+        for cut in (None, T0 + 2, T0 + 3):
+            skipped = settled and (cut is None or newest < cut)
+            assert decode_unless_settled(stored, cut) == (None if skipped else decode_state(stored)), (state, cut)
+    assert decode_unless_settled(encode_state(with_outbox), T0 + 2) == with_outbox  # its verdict is at the cut
+    assert decode_unless_settled(encode_state(with_outbox), T0 + 3) is None

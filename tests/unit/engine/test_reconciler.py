@@ -493,3 +493,48 @@ def test_a_rebuild_holds_only_the_last_moments_while_it_scans_however_many_keys_
     for at in (50_000, 10, 49_999, 39_999):  # any order: the window is measured from the newest
         late.add(at, at)
     assert late.items() == [49_999, 50_000]
+
+
+def test_a_rebuild_that_skips_settled_pairs_from_their_bytes_rebuilds_what_decoding_every_pair_does(rig, monkeypatch):
+    """Settled pairs whose verdicts are older than the last moments seen so far are not built, nor any settled pair
+    of a partition the worker already owned; the outputs republished and the deadlines indexed are those of a
+    rebuild that builds every pair."""
+    from dqhash.core import codec
+    from dqhash.engine import takeover
+
+    r, clock, pairs, _ = rig
+    for i in range(60):  # a MATCH a second over 60 s, keys not in time order, then three pairs left pending
+        clock.now = T0 + 1_000 * i
+        pk = f"k{(i * 37) % 60:02d}"
+        r.on_input("onprem", "topic1", home(pk), i, pk.encode(), event(pk, f"e{i}", ts=clock.now), [])
+        r.on_input("cloud", "topic2", home(pk), i, pk.encode(), cloud(pk, ts=clock.now + 1), [])
+    for i in range(60, 63):
+        pk = f"k{i}"
+        r.on_input("onprem", "topic1", home(pk), i, pk.encode(), event(pk, f"e{i}", ts=clock.now), [])
+
+    built = []
+
+    def counted(data, since):
+        state = codec.decode_unless_settled(data, since)
+        built.append(state is not None)
+        return state
+
+    def every(data, since):
+        return codec.decode_state(data)
+
+    rebuilt = {}
+    for name, decode in (("skipping", counted), ("building every pair", every)):
+        monkeypatch.setattr(takeover, "decode_unless_settled", decode)
+        successor = Reconciler(r.settings, pairs, r.metrics, r.scan, clock)
+        outs = successor.rebuild(range(N))
+        due = {p: successor.index.next_due(p) for p in range(N)}
+        kept = successor.rebuild(range(N))  # a rebalance that keeps the partitions: nothing republished
+        kept_due = {p: successor.index.next_due(p) for p in range(N)}
+        rebuilt[name] = (sorted(audits(outs), key=lambda a: a["audit_id"]), due, kept, kept_due)
+    assert rebuilt["skipping"] == rebuilt["building every pair"]
+    republished, due, kept, kept_due = rebuilt["skipping"]
+    assert 8 <= len(republished) <= 4 * 12  # the last moments of each partition, not all 60 verdicts
+    assert kept == [] and kept_due == due and any(d is not None for d in due.values())  # the pending pairs
+    takeover_built, rebalance_built = built[:63], built[63:126]
+    assert sum(takeover_built) < 63 - 20  # most settled pairs left unbuilt
+    assert sum(rebalance_built) == 3  # only the pending pairs: a partition kept republishes nothing
