@@ -538,3 +538,31 @@ def test_a_rebuild_that_skips_settled_pairs_from_their_bytes_rebuilds_what_decod
     takeover_built, rebalance_built = built[:63], built[63:126]
     assert sum(takeover_built) < 63 - 20  # most settled pairs left unbuilt
     assert sum(rebalance_built) == 3  # only the pending pairs: a partition kept republishes nothing
+
+
+def test_the_expiry_scan_reads_as_many_keys_a_second_whatever_the_tick():
+    """A tick five times a second reads a fifth of what a tick a second reads: the scan's cost follows time."""
+    from dqhash.core.pair_state import Rules
+    from dqhash.engine.expiry import EXPIRY_KEYS_PER_S, EXPIRY_SCAN_BATCH, Expiry
+    from dqhash.engine.staged import StagedTable
+
+    table = {f"k{i:05d}".encode(): orjson.dumps([1, None, None, [], T0]) for i in range(20_000)}  # settled
+    reads = []
+
+    def scan(table, partition, after=None):
+        items = iter(sorted((k, v) for k, v in table.items() if after is None or k > after))
+        return (reads.append(k) or (k, v) for k, v in items)
+
+    def keys_read(tick_ms, seconds):
+        reads.clear()
+        expiry = Expiry(table, scan, Rules(retention_ms=86_400_000), Metrics("127.0.0.1", 9, [], enabled=False))
+        expiry.sweep(StagedTable(lambda p, k: None, lambda p, items: []), 0, T0)  # the first tick: a full batch
+        first = len(reads)
+        for at in range(T0 + tick_ms, T0 + seconds * 1000 + 1, tick_ms):
+            staged = StagedTable(lambda p, k: None, lambda p, items: [])
+            expiry.sweep(staged, 0, at)
+        return first, len(reads) - first
+
+    assert keys_read(1000, 5) == (EXPIRY_SCAN_BATCH, 5 * EXPIRY_KEYS_PER_S)
+    assert keys_read(200, 5) == (EXPIRY_SCAN_BATCH, 5 * EXPIRY_KEYS_PER_S)
+    assert keys_read(10_000, 20)[1] == 2 * EXPIRY_SCAN_BATCH  # a slow tick still reads at most a batch
