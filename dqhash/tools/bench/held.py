@@ -46,10 +46,11 @@ from dqhash.tools.bench.pipeline import (
     produce_all,
     run_guarded,
     say,
+    start_until_rebuilt,
     until,
     workload,
 )
-from dqhash.tools.runner import local_worker_env, start_worker, stop_worker
+from dqhash.tools.runner import local_worker_env, stop_worker
 
 STEPS = 5
 #: template pair states, varied per key: enough that RocksDB's blocks do not repeat one value
@@ -171,28 +172,6 @@ async def _send(producer: AIOKafkaProducer, batches: dict, partition: int, topic
     return await producer.send_batch(batch, topic, partition=partition)
 
 
-async def start_step(env: dict[str, str], log_path: Path, partitions: int) -> tuple[Any, float]:
-    """A worker on the data dir as left: started, its tables restored and its derived state rebuilt."""
-    started = time.monotonic()
-    worker = start_worker(env, log_path, loglevel="info")
-    wanted = f"partitions {list(range(partitions))} from"
-
-    def rebuilt() -> bool:
-        if worker.poll() is not None:
-            raise RuntimeError(f"the worker exited ({worker.returncode}) while starting; see {log_path}")
-        return wanted in log_path.read_text(errors="replace")
-
-    def progress() -> None:
-        say(f"    starting: RSS {rss_mb(worker.pid)[0]:.0f} MB, restoring and rebuilding")
-
-    try:
-        await until(rebuilt, 1800, progress, "the worker to restore its tables and rebuild")
-    except BaseException:
-        stop_worker(worker)
-        raise
-    return worker, time.monotonic() - started
-
-
 async def load_step(settings: Any, worker: Any, run: str, pairs: int) -> dict:
     """``pairs`` fresh pairs through the started worker: its events/s and CPU per event.
 
@@ -256,7 +235,9 @@ async def run(keys: int, pairs: int) -> dict:
                                     held_records(run_id, templates, held, count, keys))  # fmt: skip
             produced_s = time.monotonic() - began
             held += count
-            worker, start_s = await start_step(env, workdir / f"worker-{step}.log", settings.partitions)
+            worker, start_s = await start_until_rebuilt(
+                env, workdir / f"worker-{step}.log", settings.partitions, 1800, f"step {step}"
+            )
             try:
                 started_rss, started_peak = rss_mb(worker.pid)
                 say(f"  restored and rebuilt in {start_s:.1f} s: RSS {started_rss:.0f} MB, peak {started_peak:.0f}")

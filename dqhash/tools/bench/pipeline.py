@@ -332,27 +332,38 @@ async def run(pairs: int, workers: int = 1) -> dict:
 async def restart_phase(env: dict[str, str], workdir: Path, partitions: int) -> dict[str, Any]:
     """A new worker on the data dir the run left, holding every key it classified: its peak RSS while it restores
     its tables and rebuilds its derived state from every key (``engine.takeover``), and how long that takes."""
-    log_path = workdir / "worker-restart.log"
-    started = time.monotonic()
-    worker = start_worker(env, log_path, loglevel="info")
-    wanted = f"partitions {list(range(partitions))} from"
+    worker, seconds = await start_until_rebuilt(env, workdir / "worker-restart.log", partitions, 600, "restart")
     try:
-
-        def rebuilt() -> bool:
-            if worker.poll() is not None:
-                raise RuntimeError(f"the restarted worker exited ({worker.returncode}); see {log_path}")
-            return wanted in log_path.read_text(errors="replace")
-
-        def progress() -> None:
-            say(f"  restart: RSS {rss_mb(worker.pid)[0]:.0f} MB, rebuilding")
-
-        await until(rebuilt, 600, progress, "the restarted worker to rebuild its state")
-        seconds = time.monotonic() - started
         current, peak = rss_mb(worker.pid)
         return {"restart_s": round(seconds, 1), "restart_peak_rss_mb": round(peak), "restart_rss_mb": round(current),
                 "restart_memory_mb": memory_parts_mb(env)}  # fmt: skip
     finally:
         stop_worker(worker)
+
+
+async def start_until_rebuilt(
+    env: dict[str, str], log_path: Path, partitions: int, timeout_s: float, label: str
+) -> tuple[Any, float]:
+    """A worker started on its data dir, once it has restored its tables and rebuilt its derived state for every
+    partition (its log's "rebuilt the deadline index" line): the process, and the seconds that took."""
+    started = time.monotonic()
+    worker = start_worker(env, log_path, loglevel="info")
+    wanted = f"partitions {list(range(partitions))} from"
+
+    def rebuilt() -> bool:
+        if worker.poll() is not None:
+            raise RuntimeError(f"the worker exited ({worker.returncode}) while starting ({label}); see {log_path}")
+        return wanted in log_path.read_text(errors="replace")
+
+    def progress() -> None:
+        say(f"    {label}: RSS {rss_mb(worker.pid)[0]:.0f} MB, restoring and rebuilding")
+
+    try:
+        await until(rebuilt, timeout_s, progress, f"the worker to restore its tables and rebuild ({label})")
+    except BaseException:
+        stop_worker(worker)
+        raise
+    return worker, time.monotonic() - started
 
 
 async def latency_phase(settings, watch: AuditWatch, prefix: bytes, rate: float) -> tuple[float, float]:
