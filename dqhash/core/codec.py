@@ -96,7 +96,7 @@ _STATUSES = {status.value: status for status in Status}
 
 def settled_since(data: bytes) -> int | None:
     """``updated_ms`` of a stored state with no event pending, None while one is: what the expiry scan needs
-    (``pair_state.expires_at``) without building the state, for up to 1,000 keys per partition and tick."""
+    (``pair_state.expires_at``) without building the state, for 1,000 keys a second per partition."""
     fields = _stored(data)
     return fields[_UPDATED] if _settled(fields) else None
 
