@@ -70,50 +70,20 @@ class Takeover:
                 self.forget(partition)
         pending = scanned = 0
         resend: list[Out] = []
-        windows = self.windows
         for partition in wanted:
             taken_over = partition not in self.owned
             self.forget(partition)
-            open_windows, closed = (
-                windows.open.setdefault(partition, set()),
-                windows.closed.setdefault(partition, set()),
-            )
-            republish = windows.republish.setdefault(partition, set())
+            for derived in (self.windows.open, self.windows.closed, self.windows.republish):
+                derived.setdefault(partition, set())  # owned, whether or not it holds a window yet
             published: LastMoments[Callable[[], list[Out]]] = LastMoments()  # what the previous owner published
             for key, raw in self.scan(self.pairs, partition, None):
                 if is_window_key(key):
-                    start = window_start_of(key)
-                    window = orjson.loads(raw)
-                    windows.caps.counted(partition, window["counts"])
-                    (closed if window["closed"] else open_windows).add(start)
-                    if window["closed"] and window["revision"] > window.get("published", 0):
-                        republish.add(start)
-                    elif taken_over and window["closed"] and "published_ms" in window:
-                        # as verdicts: its record may be in the changelog, marked published, and not in Kafka
-                        published.add(
-                            window["published_ms"], partial(windows.published_again, partition, start, window)
-                        )
-                    continue
-                if is_snapshot_key(key):
+                    self._rebuilt_window(partition, key, raw, published if taken_over else None)
+                elif is_snapshot_key(key):
                     self.snapshots.rebuilt(partition, key, raw)
-                    continue
-                scanned += 1
-                # a settled pair with no verdict of the last moments has nothing to rebuild from: not built
-                # (what the window behind the newest output seen so far excludes, it excludes at the end too)
-                state = decode_unless_settled(raw, published.newest - OUTBOX_MS if taken_over else None)
-                if state is None:
-                    continue
-                if taken_over and state.outbox:
-                    pk = key.decode()
-                    for verdict in state.outbox:
-                        published.add(
-                            verdict.classified_ms, partial(self.updates.verdict_outs, pk, key, verdict, REPUBLISHED)
-                        )
-                self.verified.track(partition, key.decode(), state)
-                due = pair_state.pending_deadline(state)
-                if due is not None:
-                    self.updates.track_deadline(partition, key.decode(), state.tracked, due)  # type: ignore[arg-type]
-                    pending += 1
+                else:
+                    scanned += 1
+                    pending += self._rebuilt_pair(partition, key, raw, published if taken_over else None)
             resend.extend(out for outputs in published.items() for out in outputs())
         self.owned = wanted  # (a revoke does not clear it: Faust revokes everything on every rebalance)
         log.info(
@@ -125,6 +95,45 @@ class Takeover:
             len(resend),
         )
         return resend
+
+    def _rebuilt_window(
+        self, partition: int, key: bytes, raw: bytes, published: LastMoments[Callable[[], list[Out]]] | None
+    ) -> None:
+        """A window's record: open or closed, to republish if revised since, or (``published``: a partition taken
+        over) among the last moments' outputs: its record may be in the changelog, marked published, and not in
+        Kafka."""
+        windows = self.windows
+        start = window_start_of(key)
+        window = orjson.loads(raw)
+        windows.caps.counted(partition, window["counts"])
+        (windows.closed if window["closed"] else windows.open).setdefault(partition, set()).add(start)
+        if window["closed"] and window["revision"] > window.get("published", 0):
+            windows.republish.setdefault(partition, set()).add(start)
+        elif published is not None and window["closed"] and "published_ms" in window:
+            published.add(window["published_ms"], partial(windows.published_again, partition, start, window))
+
+    def _rebuilt_pair(
+        self, partition: int, key: bytes, raw: bytes, published: LastMoments[Callable[[], list[Out]]] | None
+    ) -> bool:
+        """A pair's pending change and deadline, and (``published``: a partition taken over) its verdicts of the
+        last moments; whether it has a deadline.
+
+        A settled pair with no verdict of the last moments has nothing to rebuild from, and is not built: what the
+        window behind the newest output seen so far excludes, it excludes at the end too.
+        """
+        state = decode_unless_settled(raw, published.newest - OUTBOX_MS if published is not None else None)
+        if state is None:
+            return False
+        pk = key.decode()
+        if published is not None:
+            for verdict in state.outbox:
+                published.add(verdict.classified_ms, partial(self.updates.verdict_outs, pk, key, verdict, REPUBLISHED))
+        self.verified.track(partition, pk, state)
+        due = pair_state.pending_deadline(state)
+        if due is None:
+            return False
+        self.updates.track_deadline(partition, pk, state.tracked, due)  # type: ignore[arg-type]
+        return True
 
     def forget(self, partition: int) -> None:
         self.index.drop_partition(partition)
