@@ -3,8 +3,8 @@
 Classifying N pairs through a worker to hold N keys would take N / 10,000 s or more. The keys are instead added
 the way a worker finds them after a restart or a takeover: as the pairs table's changelog. Their values are real
 settled pair states (a MATCH each), written by the reconciler's own code on a dict table for a few thousand
-template pairs, then varied per key (its digest and its event id), so RocksDB stores and compresses them as it
-would stores a worker's own.
+template pairs, then varied per key (its digest, its event id and its times), so RocksDB stores and compresses
+them as it stores a worker's own.
 
 In five steps of N / 5 keys: the keys are produced to the changelog, then a worker starts on the data dir the step
 before left (as a restarted worker would). It restores the step's new changelog records, rebuilds its derived state
