@@ -63,6 +63,8 @@ def create_app(settings: Settings) -> App:
         processing_guarantee="at_least_once",
         stream_wait_empty=False,
         Worker="dqhash.internals.worker:Worker",
+        # changelog records applied a fetched chunk at a time, not one by one (dqhash.internals.recovery)
+        TableManager="dqhash.internals.recovery:TableManager",
     )
     app.dqhash_settings = settings
     app.web.production_blueprints = []  # "/" is dqhash's dashboard (dqhash.agents.web), not Faust's index

@@ -14,7 +14,9 @@ from typing import NamedTuple
 class Symbol(NamedTuple):
     owner: str  # "module:Class"
     name: str
-    kind: str  # "method" (overridden or called; ``params`` are its parameter names) or "attribute"
+    #: "method" (overridden or called; ``params`` are its parameter names), "task" (a mode service task, the same),
+    #: or "attribute"
+    kind: str
     why: str
     breaks: str
     params: tuple[str, ...] = ()
@@ -23,6 +25,7 @@ class Symbol(NamedTuple):
 FAUST_CONSUMER = "faust.transport.consumer:Consumer"
 AIOKAFKA_DRIVER_CONSUMER = "faust.transport.drivers.aiokafka:Consumer"
 CONSUMER_THREAD = "faust.transport.drivers.aiokafka:AIOKafkaConsumerThread"
+RECOVERY = "faust.tables.recovery:Recovery"
 
 SYMBOLS: tuple[Symbol, ...] = (
     # --- Faust's consumer: commits, acknowledgements, gaps (dqhash.internals.transport) -------------------
@@ -313,6 +316,67 @@ SYMBOLS: tuple[Symbol, ...] = (
         "each partition DB gets a cache of its own again: RocksDB's memory no longer bounded by one setting",
         ("self",),
     ),
+    # --- Faust's table recovery and standbys (dqhash.internals.recovery) ---------------------------------------
+    Symbol(
+        RECOVERY,
+        "_slurp_changelogs",
+        "task",
+        "replaced (a service task of the same name): changelog records applied a fetched chunk at a time",
+        "Faust's per-record loop runs again next to dqhash's, or recovery never ends (the tap is never read)",
+        ("self",),
+    ),
+    Symbol(
+        RECOVERY,
+        "_set_recovery_ended",
+        "method",
+        "called when every active changelog partition is read to its high water",
+        "recovery never ends: the agents never start",
+        ("self",),
+    ),
+    Symbol(
+        RECOVERY,
+        "_active_events_received_at",
+        "attribute",
+        "written per chunk: Faust's progress log warns of a partition that sends nothing",
+        "false 'no event received' warnings during recovery",
+    ),
+    Symbol(
+        RECOVERY,
+        "_standby_events_received_at",
+        "attribute",
+        "written per chunk, as Faust's loop does for standbys",
+        "standby progress no longer tracked",
+    ),
+    Symbol(
+        RECOVERY,
+        "_last_flush_at",
+        "attribute",
+        "written per chunk applied: Faust's progress log warns when buffers are not flushed",
+        "false 'not flushed buffers' warnings during recovery",
+    ),
+    Symbol(
+        RECOVERY,
+        "_processing_times",
+        "attribute",
+        "per-record times, from which Faust's log estimates the time left",
+        "no estimate of the time left in the recovery log",
+    ),
+    Symbol(
+        RECOVERY,
+        "_last_active_event_processed_at",
+        "attribute",
+        "kept as Faust's loop keeps it",
+        "the time-left estimate is wrong",
+    ),
+    Symbol(RECOVERY, "_actives_span", "attribute", "tagged at the end of recovery, as Faust does", "tracing only"),
+    Symbol(RECOVERY, "_standbys_span", "attribute", "finished when standbys are ready, as Faust does", "tracing only"),
+    Symbol(
+        "faust.tables.manager:TableManager",
+        "_recovery",
+        "attribute",
+        "the recovery service the manager built: dqhash's builds BulkRecovery instead",
+        "Faust's per-record recovery runs (about 4,500 records a second)",
+    ),
 )
 
 #: Faust logic dqhash repeats, because no hook exposes it: checked against Faust's own behaviour in the tests.
@@ -326,5 +390,11 @@ COPIES = (
         "dqhash.internals.rocksdb_memory:SharedMemory.table_factory",
         "faust.stores.rocksdb:RocksDBOptions.as_options",
         "the table factory: a bloom filter of bloom_filter_size bits, block-based, and a binary-search index",
+    ),
+    (
+        "dqhash.internals.recovery:BulkRecovery._slurp_changelogs",
+        RECOVERY + "._slurp_changelogs",
+        "a changelog record is applied once its offset passes the one recovery reached; recovery ends when no "
+        "active partition has records left; standbys are ready when none has",
     ),
 )

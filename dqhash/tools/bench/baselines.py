@@ -18,7 +18,14 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from dqhash.internals.clients import partitions_now
+from dqhash.kafka.topics import topic_plan
+from dqhash.settings import Settings
 from dqhash.tools.runner import clean_env, stop_worker
+
+
+def written_topics(settings: Settings) -> list[str]:
+    """Every topic a worker may write (the topic plan's all but its inputs): what the ceiling must produce as much of."""
+    return [spec.name for spec in topic_plan(settings) if not spec.role.startswith("input:")]
 
 
 async def topic_output(kafka: Mapping[str, Any], topics: list[str]) -> dict[str, tuple[int, float]]:

@@ -214,6 +214,16 @@ async def _timed_load(
     }
 
 
+#: the recovery's own line (dqhash.internals.recovery): records applied to active partitions, and the seconds taken
+RESTORED_LINE = re.compile(r"restored ([\d,]+) changelog records in ([\d.]+) s")
+
+
+def restored_from_log(text: str) -> tuple[int, float]:
+    """The records a worker restored from its changelogs and the seconds that took, summed over its recoveries."""
+    found = [(int(records.replace(",", "")), float(seconds)) for records, seconds in RESTORED_LINE.findall(text)]
+    return sum(r for r, _ in found), round(sum(s for _, s in found), 1)
+
+
 async def run(keys: int, pairs: int) -> dict:
     external = os.environ.get("DQHASH_BROKER")
     workdir = Path(tempfile.mkdtemp(prefix="dqhash-bench-held-"))
@@ -240,7 +250,9 @@ async def run(keys: int, pairs: int) -> dict:
             )
             try:
                 started_rss, started_peak = rss_mb(worker.pid)
-                say(f"  restored and rebuilt in {start_s:.1f} s: RSS {started_rss:.0f} MB, peak {started_peak:.0f}")
+                restored = restored_from_log((workdir / f"worker-{step}.log").read_text(errors="replace"))
+                say(f"  restored and rebuilt in {start_s:.1f} s: RSS {started_rss:.0f} MB, peak {started_peak:.0f}; "
+                    f"restored {restored[0]:,} changelog records in {restored[1]:.1f} s")  # fmt: skip
                 loaded = await load_step(settings, worker, f"{run_id}s{step}", pairs)
                 classified += loaded["classified"]
                 current, peak = rss_mb(worker.pid)
@@ -253,6 +265,9 @@ async def run(keys: int, pairs: int) -> dict:
                 "keys_held": held + classified,
                 "changelog_records_per_s": round(count / produced_s),
                 "start_s": round(start_s, 1),
+                "restored_records": restored[0],
+                "restore_s": restored[1],
+                "restore_records_per_s": round(restored[0] / restored[1]) if restored[1] else None,
                 "rss_mb_started": round(started_rss),
                 "peak_rss_mb_start": round(started_peak),
                 "rss_mb_after_load": round(current),

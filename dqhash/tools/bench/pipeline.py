@@ -37,7 +37,7 @@ from dqhash.core.timeutil import now_ms
 from dqhash.kafka.embedded_broker import EmbeddedBroker, free_port
 from dqhash.kafka.security import connect_args
 from dqhash.kafka.topics import create_topics
-from dqhash.tools.bench.baselines import ceiling, faust_floor, topic_output
+from dqhash.tools.bench.baselines import ceiling, faust_floor, topic_output, written_topics
 from dqhash.tools.bench.memory import cpu_seconds, memory_parts_mb, parts_text, rss_mb
 from dqhash.tools.bench.sweep import sweep_ms
 from dqhash.tools.runner import local_worker_env, start_worker, stop_worker
@@ -258,18 +258,7 @@ async def run(pairs: int, workers: int = 1) -> dict:
         restarted = await restart_phase(env, workdir, settings.partitions)
         say(f"  memory at the end of the backlog, MB: {memory_at_end}")
 
-        produced = await topic_output(
-            connect_args(settings),
-            [
-                settings.audit_topic,
-                settings.metrics_topic,
-                settings.dlq_topic,
-                settings.repair_topic,
-                settings.rekey_topic,
-                settings.tick_topic,
-                f"{settings.app_id}-pairs-changelog",
-            ],
-        )
+        produced = await topic_output(connect_args(settings), written_topics(settings))
         say("Faust floor: a bare agent parsing the same input ...")
         floor = faust_floor(url, settings.onprem_topic, settings.cloud_topic, inputs, workdir, 120 + inputs / 500)
         say("ceiling: bare aiokafka consume + produce of the same volume ...")

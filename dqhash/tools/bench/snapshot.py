@@ -27,8 +27,10 @@ from dqhash.core.hashing import RowHasher
 from dqhash.core.snapshot_report import build_report
 from dqhash.core.timeutil import now_ms
 from dqhash.kafka.embedded_broker import EmbeddedBroker, free_port
+from dqhash.kafka.security import connect_args
 from dqhash.kafka.snapshot_log import read_snapshot_records
 from dqhash.kafka.topics import create_topics
+from dqhash.tools.bench.baselines import ceiling, topic_output, written_topics
 from dqhash.tools.bench.memory import cpu_seconds, memory_parts_mb, rss_mb
 from dqhash.tools.bench.pipeline import run_guarded, say
 from dqhash.tools.runner import local_worker_env, start_worker, stop_worker
@@ -123,7 +125,7 @@ async def one_run(url: str, workdir: Path, export: Path, db: Path, workers: int,
         peak = max(peak, *(rss_mb(p.pid)[1] for p in processes))
         cpu = sum(cpu_seconds(p.pid) for p in processes) - cpu_at_start
         total = report["rows"]["onprem"] + report["rows"]["cloud"]
-        return {
+        result = {
             "workers": workers,
             "seconds": round(elapsed, 1),
             "rows_per_s": round(total / elapsed),
@@ -137,6 +139,23 @@ async def one_run(url: str, workdir: Path, export: Path, db: Path, workers: int,
     finally:
         for process in processes:
             stop_worker(process)
+    if workers == 1:
+        result.update(await ceiling_of(settings, total, result["rows_per_s"]))
+    return result
+
+
+async def ceiling_of(settings: settings_module.Settings, rows: int, rows_per_s: float) -> dict[str, Any]:
+    """The bare aiokafka consume → produce loop over the run's own two topics, producing as many messages of the same
+    sizes as the worker wrote: the rows/s a consumer that does nothing else reaches on this machine, now."""
+    say("  ceiling: a bare aiokafka consume + produce of the same rows and output volume ...")
+    kafka = connect_args(settings)
+    produced = await topic_output(kafka, written_topics(settings))
+    rate = await ceiling(kafka, [settings.onprem_topic, settings.cloud_topic], rows, list(produced.values()))
+    return {
+        "ceiling_rows_per_s": round(rate),
+        "ratio": round(rows_per_s / rate, 3),
+        "output_messages_per_row": round(sum(n for n, _ in produced.values()) / max(rows, 1), 2),
+    }
 
 
 async def ready(ports: list[int], processes: list, timeout_s: float) -> None:
@@ -200,6 +219,10 @@ def main(rows: int, workers: int, as_json: bool) -> int:
                 f"  {r['workers']} worker(s): {r['rows_per_s']:>8,} rows/s (both sides), {r['seconds']}s, "
                 f"peak RSS {r['peak_rss_mb_per_worker']} MB per worker, counts as expected: {r['counts_as_expected']}"
             )
+            if "ceiling_rows_per_s" in r:
+                print(
+                    f"    bare aiokafka loop over the same rows: {r['ceiling_rows_per_s']:,} rows/s; ratio {r['ratio']}"
+                )
         if "ratio_rows_per_s" in result:
             print(f"  rows/s ratio, {workers} workers to 1: {result['ratio_rows_per_s']}")
     return 0 if all(r["counts_as_expected"] for r in result["runs"]) else 1

@@ -17,6 +17,7 @@ import pytest
 
 from dqhash.internals.symbols import COPIES, SYMBOLS, Symbol
 from tests.paths import ROOT
+from tests.unit.internals.test_recovery import applies_what_fausts_loop_applies
 
 FENCE = ROOT / "dqhash" / "internals"
 #: public names that merely start with an underscore: NamedTuple API, enum, os._exit
@@ -48,7 +49,16 @@ def _sets_attribute(cls: type, name: str) -> bool:
 @pytest.mark.parametrize("symbol", SYMBOLS, ids=lambda s: f"{s.owner}.{s.name}")
 def test_each_private_symbol_exists_with_the_expected_shape(symbol: Symbol) -> None:
     cls = _owner(symbol)
-    if symbol.kind == "method":
+    if symbol.kind == "task":  # a mode service task: its function is what the service runs
+        from mode.services import ServiceTask
+
+        task = getattr(cls, symbol.name, None)
+        assert isinstance(task, ServiceTask), (
+            f"{symbol.owner}.{symbol.name} is no longer a service task: {symbol.breaks}"
+        )
+        params = tuple(inspect.signature(task.fun).parameters)
+        assert params == symbol.params, f"{symbol.owner}.{symbol.name} now takes {params}: {symbol.breaks}"
+    elif symbol.kind == "method":
         method = getattr(cls, symbol.name, None)
         assert callable(method), f"{symbol.owner}.{symbol.name} is gone: {symbol.breaks}"
         params = tuple(inspect.signature(method).parameters)
@@ -118,6 +128,7 @@ def test_copies_of_faust_logic_still_match_faust(copy: str, original: str, what:
     checks = {
         "dqhash.internals.transport:_fill_gaps": _fill_gaps_commits_as_faust,
         "dqhash.internals.rocksdb_memory:SharedMemory.table_factory": _table_factory_sets_what_faust_sets,
+        "dqhash.internals.recovery:BulkRecovery._slurp_changelogs": applies_what_fausts_loop_applies,
     }
     checks[copy](what)
 

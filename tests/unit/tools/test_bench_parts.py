@@ -108,3 +108,29 @@ def test_the_held_keys_bench_writes_each_key_a_settled_match_of_its_own_in_its_p
         newest = state.updated_ms
     first_template = decode_state(templates[0][0])
     assert decode_state(records[-2][1]).updated_ms < first_template.updated_ms  # held keys are older than the run
+
+
+def test_the_ceiling_produces_to_every_topic_a_worker_writes_and_reads_none_of_its_inputs():
+    from dqhash import settings as settings_module
+    from dqhash.kafka.topics import topic_plan
+    from dqhash.tools.bench.baselines import written_topics
+
+    settings = settings_module.load({"DQHASH_APP_ID": "bench-topics"})
+    written = written_topics(settings)
+    assert settings.onprem_topic not in written and settings.cloud_topic not in written
+    assert {settings.audit_topic, settings.repair_topic, settings.dlq_topic, "bench-topics-pairs-changelog"} <= set(
+        written
+    )
+    assert len(written) == len(topic_plan(settings)) - 2
+
+
+def test_the_held_keys_bench_reads_the_records_each_recovery_restored_from_the_worker_log():
+    from dqhash.tools.bench.held import restored_from_log
+
+    log = (
+        "[2026-12-06 10:00:00,000] [1] [INFO] restored 1,200 changelog records in 0.4 s (3,000 a second)\n"
+        "... rebalance ...\n"
+        "[2026-12-06 10:00:09,000] [1] [INFO] restored 300 changelog records in 0.1 s (3,000 a second)\n"
+    )
+    assert restored_from_log(log) == (1_500, 0.5)
+    assert restored_from_log("no recovery was needed\n") == (0, 0.0)
