@@ -138,8 +138,8 @@ class BulkRecovery(Recovery):
         started = monotonic()
         table = self.tp_to_table[tp]
         events = [replayed(tp, record) for record in records]
-        for event in events:
-            await table.on_changelog_event(event)
+        # applied before anything awaits: a rebalance cannot come between the caller's check that the chunk is
+        # current and the write (Faust's loop, too, applies its buffer after the events' hooks have run)
         offsets[tp] = records[-1].offset
         table.apply_changelog_batch(events)
         now = monotonic()
@@ -149,6 +149,8 @@ class BulkRecovery(Recovery):
             if self._restore_began is None:
                 self._restore_began = started
             self.restored += len(records)
+        for event in events:  # the table's changelog hook (dqhash's tables set none)
+            await table.on_changelog_event(event)
         return len(records)
 
     def _sample_processing_time(self, now: float, per_record: float, count: int) -> None:

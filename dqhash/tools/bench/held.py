@@ -218,6 +218,11 @@ async def _timed_load(
 RESTORED_LINE = re.compile(r"restored ([\d,]+) changelog records in ([\d.]+) s")
 
 
+def directory_mb(path: Path) -> float:
+    """What a directory's files take on disk (a worker's data dir: RocksDB's files), in MB."""
+    return sum(f.stat().st_blocks * 512 for f in path.rglob("*") if f.is_file()) / 1e6
+
+
 def restored_from_log(text: str) -> tuple[int, float]:
     """The records a worker restored from its changelogs and the seconds that took, summed over its recoveries."""
     found = [(int(records.replace(",", "")), float(seconds)) for records, seconds in RESTORED_LINE.findall(text)]
@@ -259,7 +264,9 @@ async def run(keys: int, pairs: int) -> dict:
                 parts = memory_parts_mb(env)
             finally:
                 stop_worker(worker, timeout_s=120)
-            say(f"  under load: {loaded['events_per_s']:,} events/s, RSS {current:.0f} MB, peak {peak:.0f} MB; "
+            disk_mb = directory_mb(Path(env["DQHASH_DATA_DIR"]))
+            say(f"  under load: {loaded['events_per_s']:,} events/s, RSS {current:.0f} MB, peak {peak:.0f} MB, "
+                f"data dir {disk_mb:,.0f} MB; "
                 f"{parts_text(parts)}")  # fmt: skip
             steps.append({
                 "keys_held": held + classified,
@@ -271,6 +278,7 @@ async def run(keys: int, pairs: int) -> dict:
                 "rss_mb_started": round(started_rss),
                 "peak_rss_mb_start": round(started_peak),
                 "rss_mb_after_load": round(current),
+                "data_dir_mb": round(disk_mb),
                 "peak_rss_mb": round(peak),
                 "load_events_per_s": loaded["events_per_s"],
                 "load_worker_cpu_us_per_event": loaded["worker_cpu_us_per_event"],

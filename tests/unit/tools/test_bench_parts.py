@@ -134,3 +134,13 @@ def test_the_held_keys_bench_reads_the_records_each_recovery_restored_from_the_w
     )
     assert restored_from_log(log) == (1_500, 0.5)
     assert restored_from_log("no recovery was needed\n") == (0, 0.0)
+
+
+def test_the_held_keys_bench_measures_a_data_dir_on_disk(tmp_path):
+    from dqhash.tools.bench.held import directory_mb
+
+    (tmp_path / "db" / "0").mkdir(parents=True)
+    (tmp_path / "db" / "0" / "000001.sst").write_bytes(b"x" * 3_000_000)
+    (tmp_path / "LOCK").write_bytes(b"")
+    assert 3.0 <= directory_mb(tmp_path) < 3.1
+    assert directory_mb(tmp_path / "missing") == 0
