@@ -25,14 +25,14 @@ import logging
 from collections.abc import Sequence
 from itertools import repeat
 from time import monotonic
-from typing import Any, NamedTuple
+from typing import Any
 
 from faust.tables.manager import TableManager as FaustTableManager
 from faust.tables.recovery import Recovery
-from faust.types import TP
 from faust.utils.tracing import finish_span
 from mode import Service
 
+from dqhash.kafka.changelog import replayed
 from dqhash.kafka.taps import Chunk, Tap
 
 log = logging.getLogger(__name__)
@@ -41,37 +41,6 @@ log = logging.getLogger(__name__)
 APPLY_MAX_RECORDS = 10_000
 #: how long the loop waits for records before it checks whether recovery is done anyway (Faust's own)
 IDLE_CHECK_S = 5.0
-
-
-class ReplayedMessage(NamedTuple):
-    """What Faust's stores and the epoch fence read of a changelog record (``faust.types.Message``'s names)."""
-
-    tp: TP
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: Any
-    timestamp: float | None
-
-
-class ReplayedEvent(NamedTuple):
-    """What ``apply_changelog_batch`` reads of Faust's ``Event``. The tables are raw, so key and value are the bytes."""
-
-    key: bytes | None
-    value: bytes | None
-    headers: Any
-    message: ReplayedMessage
-
-
-def replayed(tp: TP, record: Any) -> ReplayedEvent:
-    """An aiokafka ``ConsumerRecord`` of a changelog partition, as the event Faust's conductor would have made."""
-    timestamp = record.timestamp / 1000.0 if record.timestamp is not None else None
-    message = ReplayedMessage(
-        tp, tp.topic, tp.partition, record.offset, record.key, record.value, record.headers, timestamp
-    )
-    return ReplayedEvent(record.key, record.value, record.headers, message)
 
 
 def unseen(records: Sequence[Any], seen: int | None) -> Sequence[Any]:

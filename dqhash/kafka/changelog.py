@@ -17,22 +17,35 @@ from faust.types import TP
 
 
 class ReplayedMessage(NamedTuple):
-    """The fields of a Faust message a store's ``apply_changelog_batch`` reads."""
+    """The fields of a Faust message that a store's ``apply_changelog_batch`` and the epoch fence read."""
 
+    tp: TP
     topic: str
     partition: int
     offset: int
     key: bytes | None
     value: bytes | None
     headers: Any
-
-    @property
-    def tp(self) -> TP:
-        return TP(self.topic, self.partition)
+    timestamp: float | None
 
 
 class ReplayedEvent(NamedTuple):
+    """What ``apply_changelog_batch`` reads of Faust's ``Event``: Faust's memory store reads the event's key and
+    value, its RocksDB store the message's. The tables are raw, so both are the record's bytes."""
+
+    key: bytes | None
+    value: bytes | None
+    headers: Any
     message: ReplayedMessage
+
+
+def replayed(tp: TP, record: Any) -> ReplayedEvent:
+    """An aiokafka ``ConsumerRecord`` of a changelog partition, as the event Faust's conductor would have made."""
+    timestamp = record.timestamp / 1000.0 if record.timestamp is not None else None
+    message = ReplayedMessage(
+        tp, tp.topic, tp.partition, record.offset, record.key, record.value, record.headers, timestamp
+    )
+    return ReplayedEvent(record.key, record.value, record.headers, message)
 
 
 async def read_range(
@@ -55,8 +68,7 @@ async def read_range(
                 )
             for record in (await consumer.getmany(tp, timeout_ms=200)).get(tp, []):
                 if record.offset < end:
-                    message = ReplayedMessage(topic, partition, record.offset, record.key, record.value, record.headers)
-                    events.append(ReplayedEvent(message))
+                    events.append(replayed(TP(topic, partition), record))
         return events
     finally:
         await consumer.stop()

@@ -15,7 +15,8 @@ import pytest
 from faust.tables.recovery import Recovery
 from faust.types import TP
 
-from dqhash.internals.recovery import BulkRecovery, TableManager, replayed, unseen
+from dqhash.internals.recovery import BulkRecovery, TableManager, unseen
+from dqhash.kafka.changelog import replayed
 from dqhash.kafka.taps import Chunk
 
 ACTIVE, STANDBY, STRANGER = TP("app-pairs-changelog", 0), TP("app-pairs-changelog", 1), TP("app-pairs-changelog", 2)
