@@ -3,9 +3,9 @@
 Faust's recovery (``faust.tables.recovery.Recovery._slurp_changelogs``) takes each changelog record through
 the consumer's per-record path (the drain loop, the conductor, an ``Event``, a flow-control queue) and then
 awaits that queue once per record, inside ``asyncio.wait_for``, recomputing what is left to restore after
-every record. A worker restored about 4,500 records a second that way, so a lost data dir holding 10M keys
-took about 40 minutes to come back, and a standby replica, which follows its partitions' changelogs by the
-same loop, spent more CPU following them than the active worker spent writing them (docs/performance.md).
+every record. That path, not RocksDB, set how fast a worker that lost its data dir came back, and what a standby
+replica, which follows its partitions' changelogs by the same loop, cost its worker (docs/performance.md has the
+figures before and after).
 
 Here the changelog topics are read through a tap (``dqhash.kafka.taps``), as the input topics are: the
 consumer puts each changelog partition's fetched records in it as one chunk, under the same rules (flow,
