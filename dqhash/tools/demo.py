@@ -36,7 +36,7 @@ from dqhash.kafka.security import connect_args
 from dqhash.kafka.snapshot_log import read_snapshot_records
 from dqhash.kafka.topics import create_source_topics, create_topics, topic_plan
 from dqhash.tools import table_workload
-from dqhash.tools.demo_report import DEMO_GRACE_S, DEMO_WINDOW_S, RECHECKS, report
+from dqhash.tools.demo_report import DEMO_GRACE_S, DEMO_WINDOW_S, RECHECKS, report, stream_shortfall
 from dqhash.tools.runner import (
     OutputReader,
     Outputs,
@@ -326,7 +326,10 @@ async def _drive(
                 f"{len(workload.rows_late) - len(late)}/{len(workload.rows_late)}"
             )
         if time.monotonic() > deadline:
-            say(f"timed out after {timeout_s:.0f}s waiting for every event to be accounted for")
+            short = "; ".join(stream_shortfall(workload, tables, reader.outputs)) or "none"
+            say(
+                f"timed out after {timeout_s:.0f}s waiting for every event to be accounted for; verdicts short: {short}"
+            )
             return 1
         await _changed(reader)
     return 0
