@@ -36,7 +36,7 @@ from dqhash.kafka.security import connect_args
 from dqhash.kafka.snapshot_log import read_snapshot_records
 from dqhash.kafka.topics import create_source_topics, create_topics, topic_plan
 from dqhash.tools import table_workload
-from dqhash.tools.demo_report import DEMO_GRACE_S, DEMO_WINDOW_S, RECHECKS, report, stream_shortfall
+from dqhash.tools.demo_report import DEMO_GRACE_S, DEMO_WINDOW_S, RECHECKS, report, stream_differences
 from dqhash.tools.runner import (
     OutputReader,
     Outputs,
@@ -99,7 +99,8 @@ async def run(events: int, timeout_s: float | None = None, keep: bool = False, o
         url = external or broker.url
         prefix = f"dqhash-demo-{uuid.uuid4().hex[:8]}"
         workload = build(events, now_ms(), run_id=prefix[-8:], verify_deletes=True)
-        stream_audit = sum(workload.expected_audit.values())
+        stream_expected = Counter(workload.expected_audit)  # before the snapshot scenarios add theirs
+        stream_audit = sum(stream_expected.values())
         add_snapshot_scenarios(workload, max(2, events // 2000), max(3, events // 1000), run_id=prefix[-8:])
         tables = table_workload.build([pk for pk, _ in _pks(workload)], now_ms())
         cloud_db = workdir / "cloud.db"
@@ -152,6 +153,7 @@ async def run(events: int, timeout_s: float | None = None, keep: bool = False, o
             timeout_s or 60 + events / 200,
             stream_audit + sum(sum(t.expected.values()) for t in tables),
             connector,
+            stream_expected,
         )
         elapsed = time.monotonic() - started  # the stream's part: the snapshot run reports its own duration
         if result == 0:
@@ -280,6 +282,7 @@ async def _drive(
     timeout_s: float,
     expected_audit: int,
     connector: str,
+    stream_expected: Counter,
 ) -> int:
     kafka = connect_args(settings)
     say(
@@ -326,10 +329,9 @@ async def _drive(
                 f"{len(workload.rows_late) - len(late)}/{len(workload.rows_late)}"
             )
         if time.monotonic() > deadline:
-            short = "; ".join(stream_shortfall(workload, tables, reader.outputs)) or "none"
-            say(
-                f"timed out after {timeout_s:.0f}s waiting for every event to be accounted for; verdicts short: {short}"
-            )
+            differing = "; ".join(stream_differences(stream_expected, tables, reader.outputs)) or "none"
+            say(f"timed out after {timeout_s:.0f}s waiting for every event to be accounted for; verdicts seen, of "
+                f"those expected, where they differ: {differing}")  # fmt: skip
             return 1
         await _changed(reader)
     return 0
