@@ -315,8 +315,10 @@ async def _drive(
         if worker.poll() is not None:
             say(f"the worker exited with code {worker.returncode}; see its log")
             return 1
-        ready = [pk for pk in late if pk in reader.outputs.missing_cloud_pks]
-        if ready:  # the scenario: the row shows up after MISSING_CLOUD was declared, and someone asks again
+        # the scenario: the row shows up after its table declared it MISSING_CLOUD, and someone asks again (the Debezium
+        # tables share pk values with this one, and may declare theirs missing first)
+        ready = [pk for pk in late if (table_workload.DEFAULT_TABLE, pk) in reader.outputs.missing_cloud_pks]
+        if ready:
             store.insert([late.pop(pk) for pk in ready])
             await produce(kafka, settings.lookup_topic, [(pk.encode(), encode_request(pk, 0, 0)) for pk in ready])
         if time.monotonic() - last_progress >= 1.0:

@@ -111,7 +111,8 @@ class Outputs:
     audit_ids: set[str] = field(default_factory=set)
     audit: Counter = field(default_factory=Counter)  # (status, late) → n, distinct audit ids
     audit_records: list[dict] = field(default_factory=list)
-    missing_cloud_pks: set[str] = field(default_factory=set)
+    #: (table, pk) of every MISSING_CLOUD verdict: tables share pk values, and each declares its own rows missing
+    missing_cloud_pks: set[tuple[str | None, str]] = field(default_factory=set)
     dlq: Counter = field(default_factory=Counter)  # reason → n
     dlq_records: list[tuple[bytes | None, bytes, dict[str, bytes]]] = field(default_factory=list)
     windows: dict[tuple[int, str], dict] = field(default_factory=dict)  # newest revision per window
@@ -137,7 +138,7 @@ class Outputs:
             self.audit[record["status"], record["late"]] += 1
             self.audit_records.append(record)
             if record["status"] == "MISSING_CLOUD":
-                self.missing_cloud_pks.add(record["pk"])
+                self.missing_cloud_pks.add((record.get("table"), record["pk"]))
         elif topic_kind == "cloud":
             record = orjson.loads(value)
             self.cloud_hashes.setdefault(str(record.get("pk")), []).append(record)

@@ -84,3 +84,20 @@ def test_a_timed_out_demo_names_the_verdicts_it_was_still_waiting_for_and_those_
         f"{DEFAULT_TABLE} MISSING_CLOUD: {missing - 1} of {missing}",
         f"{orders.spec.name} MISSING_CLOUD: 3 of 4",
     ]
+
+
+def test_the_demo_sends_a_late_row_only_once_its_own_table_declared_it_missing():
+    """The extra tables reuse the first table's pk values: shop.accounts declaring pk X missing must not make the demo
+    insert the first table's late row X before its own deadline (it was then MATCH on time, not MISSING_CLOUD and
+    LATE MATCH: 1 and 4 verdicts short in two demo runs)."""
+    import orjson
+
+    from dqhash.tools.runner import Outputs
+    from dqhash.tools.table_workload import DEFAULT_TABLE
+
+    out = Outputs()
+    record = {"audit_id": "a1", "status": "MISSING_CLOUD", "late": False, "pk": "p7", "table": "shop.accounts"}
+    out.add("audit", b"p7", orjson.dumps(record), [])
+    assert ("shop.accounts", "p7") in out.missing_cloud_pks and (DEFAULT_TABLE, "p7") not in out.missing_cloud_pks
+    out.add("audit", b"p7", orjson.dumps({**record, "audit_id": "a2", "table": DEFAULT_TABLE}), [])
+    assert (DEFAULT_TABLE, "p7") in out.missing_cloud_pks
