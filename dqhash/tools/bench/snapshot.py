@@ -4,7 +4,8 @@ The real tools do the work: an on-prem export of N rows (JSON Lines) goes throug
 code, a SQLite cloud copy of the same rows (0.5 % changed, 0.5 % missing, 0.5 % cloud-only) through
 ``snapshot scan``'s, into ``--workers`` dqhash workers. Timed from the first row sent to the report saying
 ``complete``. With ``--workers`` above 1 the same run is made first on one worker, on fresh topics, and the
-figures are given as a ratio to it: the machine is shared and noisy, a same-run ratio is not.
+figures are given as a ratio to it: the machine is shared and noisy, a same-run ratio is not. For the same reason
+the one-worker run is also given as a ratio to a bare aiokafka loop over its own two topics (:func:`ceiling_of`).
 """
 
 from __future__ import annotations
