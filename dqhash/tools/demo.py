@@ -100,7 +100,6 @@ async def run(events: int, timeout_s: float | None = None, keep: bool = False, o
         prefix = f"dqhash-demo-{uuid.uuid4().hex[:8]}"
         workload = build(events, now_ms(), run_id=prefix[-8:], verify_deletes=True)
         stream_expected = Counter(workload.expected_audit)  # before the snapshot scenarios add theirs
-        stream_audit = sum(stream_expected.values())
         add_snapshot_scenarios(workload, max(2, events // 2000), max(3, events // 1000), run_id=prefix[-8:])
         tables = table_workload.build([pk for pk, _ in _pks(workload)], now_ms())
         cloud_db = workdir / "cloud.db"
@@ -151,7 +150,6 @@ async def run(events: int, timeout_s: float | None = None, keep: bool = False, o
             store,
             started,
             timeout_s or 60 + events / 200,
-            stream_audit + sum(sum(t.expected.values()) for t in tables),
             connector,
             stream_expected,
         )
@@ -280,10 +278,10 @@ async def _drive(
     store: CloudCopy,
     started: float,
     timeout_s: float,
-    expected_audit: int,
     connector: str,
     stream_expected: Counter,
 ) -> int:
+    expected_audit = sum(stream_expected.values()) + sum(sum(t.expected.values()) for t in tables)
     kafka = connect_args(settings)
     say(
         f"cloud copy (SQLite) seeded with {len(workload.rows_now)} rows; producing {len(workload.onprem)} "

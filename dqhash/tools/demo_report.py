@@ -29,7 +29,7 @@ def report(
     partitions: int = 4,
 ) -> int:
     print("\n" + render_table(workload.snapshot_report))
-    first = [r for r in out.audit_records if r.get("table") == table_workload.DEFAULT_TABLE]
+    first = _first_table(out)
     sections = _expected_and_actual(workload, out, first) + [_table_section(work, out) for work in tables]
     sections.append(_verified_section(tables, out, partitions))
     differing = [r for r in first if r["status"] in _DIFFERING]
@@ -72,7 +72,7 @@ def _expected_and_actual(workload: Workload, out: Outputs, first: list[dict]) ->
     """(what a section counts, its (outcome, expected, actual) rows): the first table's stream verdicts
     (``first``: its audit records) and its snapshot run's apart, then what was not classified."""
     in_run = Counter((r["status"], r["late"]) for r in first if r.get("snapshot_id"))
-    streamed = Counter((r["status"], r["late"]) for r in first if not r.get("snapshot_id"))
+    streamed = _streamed(first)
     run_expected = Counter({(status, False): n for status, n in workload.expected_snapshot.items()})
     stream_expected = workload.expected_audit - run_expected
     report = workload.snapshot_report["counts"]
@@ -107,13 +107,21 @@ def _expected_and_actual(workload: Workload, out: Outputs, first: list[dict]) ->
 def stream_differences(stream_expected: Counter, tables: list[table_workload.TableWork], out: Outputs) -> list[str]:
     """Each stream outcome seen more or fewer times than expected (``stream_expected``: the first table's verdicts
     before the snapshot scenarios were added): what a timed-out demo was still waiting for, and what came instead."""
-    first = [r for r in out.audit_records if r.get("table") == table_workload.DEFAULT_TABLE]
-    streamed = Counter((r["status"], r["late"]) for r in first if not r.get("snapshot_id"))
     rows = [(f"{table_workload.DEFAULT_TABLE} {outcome}", *counts) for outcome, *counts in
-            _rows(stream_expected, streamed)]  # fmt: skip
+            _rows(stream_expected, _streamed(_first_table(out)))]  # fmt: skip
     for work in tables:
         rows += [(f"{work.spec.name} {outcome}", *counts) for outcome, *counts in _table_section(work, out)[1]]
     return [f"{outcome}: {actual} of {expected}" for outcome, expected, actual in rows if actual != expected]
+
+
+def _first_table(out: Outputs) -> list[dict]:
+    """The first table's audit records (the other tables are fed by Debezium, each with its own section)."""
+    return [r for r in out.audit_records if r.get("table") == table_workload.DEFAULT_TABLE]
+
+
+def _streamed(first: list[dict]) -> Counter:
+    """(status, late) → verdicts of the stream, not of a snapshot run."""
+    return Counter((r["status"], r["late"]) for r in first if not r.get("snapshot_id"))
 
 
 def _print_sections(sections: list[tuple[str, list[Row]]]) -> list[Row]:
