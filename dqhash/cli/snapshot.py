@@ -182,8 +182,6 @@ def _ranges_with_differences(settings: Any, snapshot_id: str, splits: int) -> se
 
 def run_publish(args: argparse.Namespace) -> int:
     from dqhash.core.timeutil import TimestampError, now_ms, parse_timestamp
-    from dqhash.tools.snapshot.common import table_run
-    from dqhash.tools.snapshot.publish import ColumnsError, publish
 
     setup = _setup(args)
     if isinstance(setup, int):
@@ -199,6 +197,14 @@ def run_publish(args: argparse.Namespace) -> int:
         return fail(
             "snapshot publish", "give an export file (- for stdin), or --source to read the database", EXIT_USAGE
         )
+    return _publish_export(args, settings, hasher, only, as_of)
+
+
+def _publish_export(args: argparse.Namespace, settings: Any, hasher: RowHasher, only: Any, as_of: int) -> int:
+    """An export file (JSON Lines or CSV, ``-`` for stdin): its key columns from the command line or the catalog."""
+    from dqhash.tools.snapshot.common import table_run
+    from dqhash.tools.snapshot.publish import ColumnsError, publish
+
     key_columns = split(args.key_columns) if args.key_columns else list(args.spec.key if args.spec else ())
     if not key_columns:
         return fail("snapshot publish", "give --key-columns (or a --table whose catalog entry has a key)", EXIT_USAGE)

@@ -12,12 +12,14 @@ topic, and a count cannot be fooled by order. Only then are the partition's rows
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from dqhash.core.timeutil import format_ms
 
 SNAPSHOT_PREFIX = b"\xfd"
 SIDES = ("onprem", "cloud")
+_ONPREM, _CLOUD = SIDES
 
 
 def table_run(snapshot_id: str, table: str | None) -> str:
@@ -25,7 +27,9 @@ def table_run(snapshot_id: str, table: str | None) -> str:
     return snapshot_id if table is None else f"{snapshot_id}:{table}"
 
 
+@lru_cache(maxsize=4096)
 def snapshot_key(partition: int, snapshot_id: str) -> bytes:
+    """Looked up for every snapshot row: a few runs and partitions, kept built."""
     return SNAPSHOT_PREFIX + f"{partition}:{snapshot_id}".encode()
 
 
@@ -59,7 +63,8 @@ def new_record(snapshot_id: str, partition: int, now_ms: int) -> dict[str, Any]:
 def count_row(record: dict[str, Any], side: str, token_range: int | None) -> None:
     record[side]["rows"] += 1
     if token_range is not None:
-        _range(record, token_range)[side] = _range(record, token_range).get(side, 0) + 1
+        per_range = _range(record, token_range)
+        per_range[side] = per_range.get(side, 0) + 1
 
 
 def count_verdict(record: dict[str, Any], status: str, token_range: int | None, n: int = 1) -> None:
@@ -97,7 +102,8 @@ def side_complete(record: dict[str, Any], side: str) -> bool:
 
 
 def is_complete(record: dict[str, Any]) -> bool:
-    return all(side_complete(record, side) for side in SIDES)
+    """Asked for every snapshot row until it holds: the two sides named, not a generator over ``SIDES``."""
+    return side_complete(record, _ONPREM) and side_complete(record, _CLOUD)
 
 
 def summary(record: dict[str, Any], now_ms: int) -> dict[str, Any]:

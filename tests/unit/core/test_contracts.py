@@ -98,6 +98,49 @@ def test_every_rejection_reason(parse, raw, reason):
     assert result.message
 
 
+@pytest.mark.parametrize(
+    "digests",
+    [
+        {},
+        {"name": "ab" * 8},
+        {"name": "AB" * 8, "amount": "0f" * 8},  # upper case: lower-cased
+        {"name": "ab" * 8, "amount": "ab" * 7 + "," + "a"},  # a comma inside a digest of the right length
+        {"name": "ab" * 16 + "a", "amount": ""},  # the right total length, split wrong
+        {"name": "ab" * 8, "amount": None},
+        {"name": "ab" * 8, "": "ab" * 8},
+        {"name": "ab" * 8, "a\x7fb": "ab" * 8},
+        {"n" * 129: "ab" * 8},
+        {"n" * 128: "ab" * 8},
+    ],
+)
+def test_column_digests_checked_at_once_as_one_by_one(digests):
+    """The whole-record check (``_well_formed``) accepts exactly what the per-column check returns unchanged,
+    and leaves everything else to it, so both give the same parse."""
+    from dqhash.core.contracts import _checked_one_by_one
+
+    expected = _checked_one_by_one(dict(digests))
+    for parse, make in ((parse_onprem, onprem), (parse_cloud, cloud)):
+        result = parse(make(column_digests=digests))
+        if isinstance(expected, Rejection):
+            assert result.reason is Reason.INVALID_COLUMN_DIGESTS and result.message == expected.message
+        else:
+            assert result.column_digests == expected
+
+
+_DIGEST_LIKE = st.one_of(
+    st.text(alphabet="0123456789abcdefABCDEF,g", min_size=14, max_size=18), st.none(), st.integers()
+)
+
+
+@settings(max_examples=300)
+@given(st.dictionaries(st.text(min_size=0, max_size=4), _DIGEST_LIKE, max_size=5))
+def test_column_digests_checked_at_once_agree_on_any_input(digests):
+    from dqhash.core.contracts import _checked_one_by_one, _column_digests
+
+    expected, got = _checked_one_by_one(dict(digests)), _column_digests(digests)
+    assert got == expected
+
+
 def test_missing_field_message_names_the_field():
     assert "event_ts" in parse_onprem(onprem(event_ts=...)).message
     assert "hash_cloud" in parse_cloud(cloud(hash_cloud=...)).message
