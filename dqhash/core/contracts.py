@@ -263,7 +263,7 @@ def _well_formed(value: dict[str, Any]) -> bool:
 @lru_cache(maxsize=512)
 def _names_well_formed(names: tuple[str, ...]) -> bool:
     """Column names each 1 to MAX_COLUMN_NAME characters, none of them a control character. Remembered per list
-    of names: a catalog's tables, each with its columns (at most a few MB of names, however many lists come)."""
+    of names, as a catalog's tables each send theirs; at most 512 lists are kept, whatever producers send."""
     return "" not in names and max(map(len, names)) <= MAX_COLUMN_NAME and not CONTROL.search("".join(names))
 
 
