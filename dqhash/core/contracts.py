@@ -288,6 +288,8 @@ _SNAPSHOT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
 
 def check_snapshot_id(value: Any) -> str | Rejection:
+    if type(value) is str and _snapshot_id_ok(value):
+        return value
     if value is None or value == "":
         return Rejection(Reason.MISSING_FIELD, "missing field: snapshot_id (a snapshot row names its run)")
     if not isinstance(value, str) or not _SNAPSHOT_ID.fullmatch(value):
@@ -297,6 +299,12 @@ def check_snapshot_id(value: Any) -> str | Rejection:
             f"digit), got {str(value)[:40]!r}",
         )
     return value
+
+
+@lru_cache(maxsize=256)
+def _snapshot_id_ok(value: str) -> bool:
+    """Remembered per id: every row of a run names the same one (at most 256 ids are kept, whatever is sent)."""
+    return _SNAPSHOT_ID.fullmatch(value) is not None
 
 
 def _snapshot_fields(doc: dict[str, Any]) -> tuple[str, int | None] | Rejection:
@@ -391,15 +399,11 @@ def parse_hash(
     """
     if not isinstance(value, str):
         return Rejection(Reason.INVALID_HASH_FORMAT, f"hash must be a string, got {type(value).__name__}")
-    if (
-        declared_version is None
-        and len(value) == 64
-        and default_version in KNOWN_HASH_VERSIONS
-        and _HEX64.fullmatch(value)
-    ):
-        return build(
-            HashRef, (default_version, value)
-        )  # the usual form, bare lowercase hex: what the rest would return
+    version = default_version if declared_version is None else declared_version
+    if type(version) is str and version in KNOWN_HASH_VERSIONS and len(value) == 64 and _HEX64.fullmatch(value):
+        # the usual form, bare lowercase hex with no version or a known one (as publish and scan send it):
+        # what the rest would return
+        return build(HashRef, (version, value))
     *prefix, text = value.lower().split(":")
     if prefix and prefix[-1] == "sha256":
         prefix.pop()

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dqhash.core.contracts import parse_cloud, parse_hash, parse_onprem
+from dqhash.core.contracts import check_snapshot_id, parse_cloud, parse_hash, parse_onprem
 from dqhash.core.input_records import Action, CloudHash, HashRef, OnPremEvent, Reason, Rejection
 from dqhash.core.record_keys import canonical_pk
 
@@ -204,6 +204,36 @@ def test_the_bare_hex_fast_path_keeps_every_rule():
     assert parse_hash(H, None, default_version="v9").reason is Reason.UNKNOWN_HASH_VERSION
     assert parse_hash("g" * 64).reason is Reason.INVALID_HASH_FORMAT
     assert parse_hash(H, "v3").reason is Reason.UNKNOWN_HASH_VERSION
+
+
+@pytest.mark.parametrize(
+    "value, declared, expected",
+    [
+        (H, "v1", HashRef("v1", H)),  # a known version declared: the short cut
+        (H, "V1", HashRef("v1", H)),  # declared in upper case: the long way, lower-cased
+        (H.upper(), "v1", HashRef("v1", H)),
+        ("v1:" + H, "v1", HashRef("v1", H)),
+        ("v1:" + H, "v2", Reason.INVALID_HASH_FORMAT),  # the prefix contradicts the field
+        (H, 2, Reason.INVALID_FIELD_TYPE),
+        (H, ["v2"], Reason.INVALID_FIELD_TYPE),  # unhashable: never looked up in the known versions
+        (H, "", HashRef("v2", H)),  # an empty declaration: the default
+        (H[:-1], "v2", Reason.INVALID_HASH_FORMAT),
+    ],
+)
+def test_a_declared_hash_version_keeps_every_rule(value, declared, expected):
+    """Snapshot rows declare ``hash_version`` with a bare digest, which takes the short cut; every other form gives
+    what it gave before."""
+    parsed = parse_hash(value, declared)
+    assert (parsed.reason if isinstance(parsed, Rejection) else parsed) == expected
+
+
+def test_a_snapshot_id_is_checked_every_time_though_good_ones_are_remembered():
+    assert check_snapshot_id("run-1") == "run-1"
+    assert check_snapshot_id("run-1") == "run-1"
+    for bad in ("-run", "run 1", "r" * 129, 7, ["run-1"]):
+        assert check_snapshot_id(bad).reason is Reason.INVALID_FIELD_TYPE, bad
+    assert check_snapshot_id(None).reason is Reason.MISSING_FIELD
+    assert check_snapshot_id("").reason is Reason.MISSING_FIELD
 
 
 def test_integer_and_string_pk_are_the_same_key():
