@@ -10,6 +10,9 @@ from __future__ import annotations
 from typing import TypeGuard
 
 from dqhash.core.pair_state import PENDING, Membership, Tracked
+from dqhash.core.tuples import build
+
+_JUDGED = Membership._fields.index("judged")
 
 
 def judgement(member: Membership | None, tracked: Tracked | None) -> Membership | None:
@@ -20,7 +23,7 @@ def judgement(member: Membership | None, tracked: Tracked | None) -> Membership 
     if member is None or not member.onprem:
         return member
     judged = not pending_in_run(tracked, member)
-    return member if member.judged is judged else member._replace(judged=judged)
+    return member if member.judged is judged else build(Membership, (*member[:_JUDGED], judged))
 
 
 def pending_in_run(tracked: Tracked | None, member: Membership) -> TypeGuard[Tracked]:
@@ -37,9 +40,10 @@ def pending_in_run(tracked: Tracked | None, member: Membership) -> TypeGuard[Tra
 def joined(member: Membership | None, snapshot_id: str, onprem: bool, token_range: int | None) -> Membership:
     """The pk's membership once one side of ``snapshot_id`` has shown it (a newer run starts afresh)."""
     if member is None or member.snapshot_id != snapshot_id:
-        member = Membership(snapshot_id, False, False, None, False)
+        return build(Membership, (snapshot_id, onprem, not onprem, token_range, False))
+    _, was_onprem, was_cloud, was_range, judged = member
     if token_range is None:
-        token_range = member.token_range
-    if onprem:
-        return member._replace(onprem=True, token_range=token_range)
-    return member._replace(cloud=True, token_range=token_range)
+        token_range = was_range
+    # built with ``build``, not ``_replace``: every snapshot row joins (docs/performance.md, "Per-record constant
+    # costs")
+    return build(Membership, (snapshot_id, was_onprem or onprem, was_cloud or not onprem, token_range, judged))

@@ -7,6 +7,7 @@ from aiokafka.partitioner import murmur2 as aiokafka_murmur2
 from hypothesis import given
 from hypothesis import strategies as st
 
+from dqhash.core.pair_state import Membership
 from dqhash.core.partitioning import murmur2
 from dqhash.core.timeutil import format_ms
 
@@ -191,3 +192,51 @@ def test_the_compiled_partitioner_refuses_no_partitions():
         pytest.skip("the compiled partitioner is not built in this install")
     with pytest.raises(ValueError, match="at least 1"):
         partitioning.key_partition(b"k", 0)
+
+
+# A snapshot membership is built past the NamedTuple's ``_replace`` (``core.membership``); it must be the
+# membership ``_replace`` gave, field for field and type for type (``judgement`` compares ``judged`` by identity).
+def _joined_by_replace(member, snapshot_id, onprem, token_range):
+    if member is None or member.snapshot_id != snapshot_id:
+        member = Membership(snapshot_id, False, False, None, False)
+    if token_range is None:
+        token_range = member.token_range
+    if onprem:
+        return member._replace(onprem=True, token_range=token_range)
+    return member._replace(cloud=True, token_range=token_range)
+
+
+_MEMBERS = st.none() | st.builds(
+    Membership,
+    st.sampled_from(["s1", "s2"]),
+    st.booleans(),
+    st.booleans(),
+    st.none() | st.integers(0, 7),
+    st.booleans(),
+)
+
+
+@given(_MEMBERS, st.sampled_from(["s1", "s2"]), st.booleans(), st.none() | st.integers(0, 7))
+def test_joined_equals_replace(member, snapshot_id, onprem, token_range):
+    from dqhash.core.membership import joined
+
+    made = joined(member, snapshot_id, onprem, token_range)
+    expected = _joined_by_replace(member, snapshot_id, onprem, token_range)
+    assert made == expected and type(made) is type(expected)
+    assert [type(field) for field in made] == [type(field) for field in expected]
+
+
+@given(_MEMBERS, st.booleans())
+def test_judgement_equals_replace(member, pending):
+    from dqhash.core.membership import judgement
+    from dqhash.core.pair_state import PENDING, Tracked
+
+    tracked = None
+    if member is not None and pending:  # the member's on-prem row of its run, without a verdict yet
+        fields = dict(event_id="e", event_ts=0, action="SNAPSHOT", hash_version="v2", hash_digest=_HASH)
+        tracked = Tracked(
+            **fields, arrived_ms=0, deadline_ms=0, status=PENDING, by_deadline=False, snapshot_id=member.snapshot_id
+        )
+    made = judgement(member, tracked)
+    expected = member if member is None or not member.onprem else member._replace(judged=not pending)
+    assert made == expected and (made is None or made.judged is expected.judged)
