@@ -404,6 +404,12 @@ def parse_hash(
         # the usual form, bare lowercase hex with no version or a known one (as publish and scan send it):
         # what the rest would return
         return build(HashRef, (version, value))
+    return _spelled_hash(value, declared_version, default_version)
+
+
+def _spelled_hash(value: str, declared_version: Any, default_version: str) -> HashRef | Rejection:
+    """:func:`parse_hash` for any other spelling: upper case, a ``v1:`` or ``sha256:`` prefix, a version declared
+    in another case, or something that is no hash."""
     *prefix, text = value.lower().split(":")
     if prefix and prefix[-1] == "sha256":
         prefix.pop()
