@@ -144,3 +144,19 @@ def test_the_held_keys_bench_measures_a_data_dir_on_disk(tmp_path):
     (tmp_path / "LOCK").write_bytes(b"")
     assert 3.0 <= directory_mb(tmp_path) < 3.1
     assert directory_mb(tmp_path / "missing") == 0
+
+
+@pytest.mark.asyncio  # the consumer it reads with is made on a running loop (never started here)
+async def test_the_bench_times_the_backlog_applied_apart_from_the_last_problem_verdicts_deadline():
+    """A MATCH or a SKIPPED_DELETE is given as its input is applied; a MISMATCH or a MISSING_CLOUD waits for its
+    deadline and for the inputs to be read past it, so the backlog's last ones come a fixed wait later."""
+    from dqhash.tools.bench.pipeline import AuditWatch
+
+    watch = AuditWatch({"bootstrap_servers": "127.0.0.1:9"}, "audit", b"lat-")
+    verdicts = [("MATCH", 1_000), ("MISSING_CLOUD", 1_500), ("SKIPPED_DELETE", 2_000), ("MISMATCH", 2_400)]
+    verdicts += [("MISSING_CLOUD", 3_000), ("MISMATCH", 3_200)]
+    for status, at in verdicts:
+        watch.saw(b"pk", orjson.dumps({"status": status}), at)
+    watch.saw(b"lat-7", orjson.dumps({"status": "MATCH"}), 9_000)  # the latency phase's: timed apart
+    assert (watch.count, watch.first_ms, watch.prompt_last_ms, watch.last_ms) == (6, 1_000, 2_000, 3_200)
+    assert watch.latency_audit_ms == {b"lat-7": 9_000}
