@@ -256,15 +256,17 @@ def _well_formed(value: dict[str, Any]) -> bool:
     return (
         len(joined) == (COLUMN_DIGEST_HEX + 1) * len(value) - 1
         and _JOINED_DIGESTS.fullmatch(joined) is not None
+        and max(map(len, value)) <= MAX_COLUMN_NAME  # first: the cache below keeps only bounded lists
         and _names_well_formed(tuple(value))
     ) or not value
 
 
 @lru_cache(maxsize=512)
 def _names_well_formed(names: tuple[str, ...]) -> bool:
-    """Column names each 1 to MAX_COLUMN_NAME characters, none of them a control character. Remembered per list
-    of names, as a catalog's tables each send theirs; at most 512 lists are kept, whatever producers send."""
-    return "" not in names and max(map(len, names)) <= MAX_COLUMN_NAME and not CONTROL.search("".join(names))
+    """Column names of at most MAX_COLUMN_NAME characters (the caller's check), none empty or holding a control
+    character. Remembered per list of names, as a catalog's tables each send theirs: at most 512 lists of at most
+    MAX_DIGEST_COLUMNS names, whatever producers send."""
+    return "" not in names and not CONTROL.search("".join(names))
 
 
 def _checked_one_by_one(value: dict[str, Any]) -> dict[str, str] | Rejection:
@@ -284,11 +286,12 @@ def _checked_one_by_one(value: dict[str, Any]) -> dict[str, str] | Rejection:
 
 
 #: A snapshot id names a run in topic keys, table keys and URLs: short, and of plain characters.
-_SNAPSHOT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+_MAX_SNAPSHOT_ID = 128
+_SNAPSHOT_ID = re.compile(f"[A-Za-z0-9][A-Za-z0-9._:-]{{0,{_MAX_SNAPSHOT_ID - 1}}}")
 
 
 def check_snapshot_id(value: Any) -> str | Rejection:
-    if isinstance(value, str) and _snapshot_id_ok(value):
+    if isinstance(value, str) and len(value) <= _MAX_SNAPSHOT_ID and _snapshot_id_ok(value):
         return value
     if value is None or value == "":
         return Rejection(Reason.MISSING_FIELD, "missing field: snapshot_id (a snapshot row names its run)")
@@ -301,7 +304,8 @@ def check_snapshot_id(value: Any) -> str | Rejection:
 
 @lru_cache(maxsize=256)
 def _snapshot_id_ok(value: str) -> bool:
-    """Remembered per id: every row of a run names the same one (at most 256 ids are kept, whatever is sent)."""
+    """Remembered per id: every row of a run names the same one (at most 256 ids of at most _MAX_SNAPSHOT_ID
+    characters are kept, whatever is sent)."""
     return _SNAPSHOT_ID.fullmatch(value) is not None
 
 

@@ -54,9 +54,23 @@ def reference_partition(key: bytes, partitions: int) -> int:
     return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
-#: the partitioner: compiled where built; else the reference, cached (a pair's inputs, its re-keyed record and its
-#: audit record come moments apart: one hash)
-key_partition: Callable[[bytes, int], int] = _compiled or lru_cache(maxsize=65_536)(reference_partition)
+#: keys up to this length are remembered by the reference partitioner: PKs, mostly short. A longer key (a dead
+#: letter keeps its record's own key, which may be anything) is hashed each time, so the cache holds at most
+#: 65,536 keys of this length, whatever producers send
+CACHED_KEY_BYTES = 256
+_cached_reference = lru_cache(maxsize=65_536)(reference_partition)
+
+
+def cached_reference_partition(key: bytes, partitions: int) -> int:
+    """The reference, cached for short keys (a pair's inputs, its re-keyed record and its audit record come
+    moments apart: one hash)."""
+    if len(key) <= CACHED_KEY_BYTES:
+        return _cached_reference(key, partitions)
+    return reference_partition(key, partitions)
+
+
+#: the partitioner: compiled where built; else the reference, cached for short keys
+key_partition: Callable[[bytes, int], int] = _compiled or cached_reference_partition
 COMPILED = _compiled is not None
 
 

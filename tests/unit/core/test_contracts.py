@@ -141,6 +141,25 @@ def test_column_digests_checked_at_once_agree_on_any_input(digests):
     assert got == expected
 
 
+def test_what_the_checks_remember_is_bounded_whatever_producers_send():
+    """A table's column names and a run's id are remembered once checked; an over-long name or id is refused
+    without being remembered, so a producer sending huge ones cannot fill the worker's memory."""
+    from dqhash.core.contracts import _names_well_formed, _snapshot_id_ok
+
+    _names_well_formed.cache_clear()
+    _snapshot_id_ok.cache_clear()
+    for i in range(3):
+        huge = "n" * 100_000 + str(i)
+        assert parse_onprem(onprem(column_digests={huge: "ab" * 8})).reason is Reason.INVALID_COLUMN_DIGESTS
+        run = "r" * 100_000 + str(i)
+        assert parse_cloud(cloud(snapshot_id=run)).reason is Reason.INVALID_FIELD_TYPE
+    assert _names_well_formed.cache_info().currsize == 0
+    assert _snapshot_id_ok.cache_info().currsize == 0
+    assert parse_cloud(cloud(snapshot_id="run-1", column_digests={"name": "ab" * 8})).snapshot_id == "run-1"
+    assert _names_well_formed.cache_info().currsize == 1
+    assert _snapshot_id_ok.cache_info().currsize == 1
+
+
 def test_missing_field_message_names_the_field():
     assert "event_ts" in parse_onprem(onprem(event_ts=...)).message
     assert "hash_cloud" in parse_cloud(cloud(hash_cloud=...)).message

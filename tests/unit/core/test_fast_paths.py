@@ -183,6 +183,18 @@ def test_the_compiled_partitioner_equals_the_reference(data, partitions):
     assert partitioning.key_partition(bytearray(data), partitions) == partitioning.reference_partition(data, partitions)
 
 
+def test_the_reference_partitioner_remembers_short_keys_only():
+    """Without a C compiler the reference partitions every key, cached: a PK's partition once, a long key (a dead
+    letter keeps its record's own key) each time, so what the cache holds stays bounded."""
+    from dqhash.core import partitioning
+
+    partitioning._cached_reference.cache_clear()
+    short, long = b"pk-42", b"k" * (partitioning.CACHED_KEY_BYTES + 1)
+    for key in (short, short, long, long):
+        assert partitioning.cached_reference_partition(key, 12) == partitioning.reference_partition(key, 12)
+    assert partitioning._cached_reference.cache_info().currsize == 1
+
+
 def test_the_compiled_partitioner_refuses_no_partitions():
     import pytest
 
