@@ -297,8 +297,8 @@ def check_snapshot_id(value: Any) -> str | Rejection:
         return Rejection(Reason.MISSING_FIELD, "missing field: snapshot_id (a snapshot row names its run)")
     return Rejection(
         Reason.INVALID_FIELD_TYPE,
-        f"snapshot_id must be 1-128 characters of letters, digits and . _ : - (starting with a letter or "
-        f"digit), got {str(value)[:40]!r}",
+        f"snapshot_id must be 1-{_MAX_SNAPSHOT_ID} characters of letters, digits and . _ : - (starting with a "
+        f"letter or digit), got {str(value)[:40]!r}",
     )
 
 
