@@ -206,7 +206,7 @@ def _optional_column_digests(doc: dict[str, Any]) -> dict[str, str] | None | Rej
 
 _DIGEST = re.compile(f"[0-9a-f]{{{COLUMN_DIGEST_HEX}}}")
 #: every digest of a record, joined by commas, when each is well formed and lower-case
-_JOINED_DIGESTS = re.compile(f"[0-9a-f]{{{COLUMN_DIGEST_HEX}}}(?:,[0-9a-f]{{{COLUMN_DIGEST_HEX}}})*")
+_JOINED_DIGESTS = re.compile(f"{_DIGEST.pattern}(?:,{_DIGEST.pattern})*")
 
 
 def _in_table(doc: dict[str, Any], pk: str, tables: Catalog | None, version: str) -> tuple[str, str] | Rejection:
