@@ -5,9 +5,14 @@ min-heap of bucket ids, so a sweep touches only the buckets that are due: its
 cost follows the number of due PKs, not the number of PKs held.
 
 The index is derived state: it lives in memory and is rebuilt from the pair
-table when partitions are assigned. Entries are never removed on update; a
-popped PK is re-checked against its current state by the caller (lazy
-deletion), which keeps ``add`` O(1) on the hot path.
+table when partitions are assigned. Entries are never removed from their bucket
+on update (lazy deletion), which keeps ``add`` and ``discard`` O(1) on the hot
+path. Beside the buckets the index keeps each PK's latest due time, and forgets
+it once the caller says the PK has no deadline left (``discard``: its pair
+settled). A popped entry that is no longer the PK's latest is skipped there,
+without the caller reading the PK's state only to find nothing due: most
+pending events settle before their deadline, so most entries end that way. A
+PK the index still has is re-checked against its current state by the caller.
 """
 
 from __future__ import annotations
@@ -20,8 +25,14 @@ class DeadlineIndex:
         self.resolution_ms = resolution_ms
         self._buckets: dict[int, dict[int, list[str]]] = {}
         self._heaps: dict[int, list[int]] = {}
+        #: per partition, each PK's latest due time: the entry that counts (an older one in its bucket is stale)
+        self._latest: dict[int, dict[str, int]] = {}
 
     def add(self, partition: int, pk: str, due_ms: int) -> None:
+        latest = self._latest.get(partition)
+        if latest is None:
+            latest = self._latest[partition] = {}
+        latest[pk] = due_ms
         bucket = -(-due_ms // self.resolution_ms)  # ceiling: a bucket is due once all of it is
         buckets = self._buckets.setdefault(partition, {})
         entries = buckets.get(bucket)
@@ -31,28 +42,29 @@ class DeadlineIndex:
         else:
             entries.append(pk)
 
+    def discard(self, partition: int, pk: str) -> None:
+        """The PK has no deadline left (its pair settled, or was dropped): its bucket entries are now stale."""
+        latest = self._latest.get(partition)
+        if latest is not None:
+            latest.pop(pk, None)
+
     def pop_due(self, partition: int, now_ms: int, most: int | None = None) -> list[str]:
-        """PKs whose due time is <= now, each once, in due order; at most ``most`` of them (about: a bucket is taken
-        whole), the rest left due for the next call."""
+        """PKs whose latest due time is <= now, each once, in due order; at most ``most`` of them, the rest left
+        due for the next call. Stale entries met on the way are dropped and not counted."""
         heap = self._heaps.get(partition)
         if not heap:
             return []
-        buckets = self._buckets[partition]
-        due: dict[str, None] = {}
+        buckets, latest = self._buckets[partition], self._latest[partition]
+        due: list[str] = []
         limit = now_ms // self.resolution_ms
         while heap and heap[0] <= limit and (most is None or len(due) < most):
-            bucket = heap[0]
-            entries = buckets[bucket]
-            if most is not None and len(entries) > most - len(due):  # take part of the bucket, keep the rest
-                taken = most - len(due)
-                for pk in entries[:taken]:
-                    due[pk] = None
+            entries = buckets[heap[0]]
+            taken = _take_due(entries, latest, now_ms, due, most)
+            if taken < len(entries):  # ``most`` reached inside the bucket: keep the rest for the next call
                 del entries[:taken]
                 break
-            heapq.heappop(heap)
-            for pk in buckets.pop(bucket):
-                due[pk] = None
-        return list(due)
+            del buckets[heapq.heappop(heap)]
+        return due
 
     def next_due(self, partition: int) -> int | None:
         """The earliest due time still indexed for the partition (the start of its bucket), None when none is."""
@@ -62,9 +74,30 @@ class DeadlineIndex:
     def drop_partition(self, partition: int) -> None:
         self._buckets.pop(partition, None)
         self._heaps.pop(partition, None)
+        self._latest.pop(partition, None)
 
     def partitions(self) -> list[int]:
         return sorted(self._buckets)
 
+    def live(self) -> int:
+        """PKs with a deadline still indexed (each once, stale bucket entries not counted)."""
+        return sum(len(latest) for latest in self._latest.values())
+
     def __len__(self) -> int:
         return sum(len(entries) for buckets in self._buckets.values() for entries in buckets.values())
+
+
+def _take_due(entries: list[str], latest: dict[str, int], now_ms: int, due: list[str], most: int | None) -> int:
+    """Move the bucket's live due PKs into ``due`` (forgetting their due time: the caller now holds them), until
+    ``most``; return how many entries were looked at. An entry is live when it is its PK's latest due time and
+    that is due: a PK re-tracked to a later time waits in its later bucket, one discarded waits nowhere."""
+    looked = 0
+    for pk in entries:
+        if most is not None and len(due) >= most:
+            break
+        looked += 1
+        due_ms = latest.get(pk)
+        if due_ms is not None and due_ms <= now_ms:
+            del latest[pk]
+            due.append(pk)
+    return looked

@@ -116,7 +116,9 @@ class PairUpdates:
             self.snapshots.note_step(effects, before, state)
         if state is not before:
             due = pair_state.pending_deadline(state)
-            if due is not None and due != pair_state.pending_deadline(before):
+            if due is None:
+                self.index.discard(partition, pk)  # settled: the sweep passes its old entry without reading it
+            elif due != pair_state.pending_deadline(before):
                 self.track_deadline(partition, pk, state.tracked, due)  # type: ignore[union-attr,arg-type]
         outs = [
             Out(self.lookup_topic, key, encode_request(pk, lookup.not_before_ms, lookup.attempt), None, partition)

@@ -44,11 +44,34 @@ def test_sweep_touches_only_due_buckets():
     assert len(index) == 100_000
 
 
+def test_a_discarded_pk_is_not_popped_and_not_kept():
+    index = DeadlineIndex(resolution_ms=1000)
+    for n in range(6):
+        index.add(0, f"k{n}", T0 + 1_000)
+    for n in range(4):
+        index.discard(0, f"k{n}")  # settled before their deadline
+    index.discard(0, "never-added")
+    index.discard(7, "no-such-partition")
+    assert index.live() == 2
+    # stale entries are passed over and not counted against ``most``
+    assert index.pop_due(0, T0 + 1_000, most=1) == ["k4"]
+    assert index.pop_due(0, T0 + 1_000, most=1) == ["k5"]
+    assert index.pop_due(0, T0 + 1_000) == [] and index.live() == 0 and index.next_due(0) is None
+
+
+def test_a_pk_tracked_again_later_waits_for_its_latest_due_time():
+    index = DeadlineIndex(resolution_ms=1000)
+    index.add(0, "pk", T0 + 1_000)
+    index.add(0, "pk", T0 + 5_000)
+    assert index.pop_due(0, T0 + 4_999) == []
+    assert index.pop_due(0, T0 + 5_000) == ["pk"] and index.live() == 0
+
+
 def test_drop_partition():
     index = DeadlineIndex()
     index.add(3, "pk", T0)
     index.drop_partition(3)
-    assert index.pop_due(3, T0 + 10_000) == [] and len(index) == 0
+    assert index.pop_due(3, T0 + 10_000) == [] and len(index) == 0 and index.live() == 0
 
 
 def test_metrics_record_match_rate_over_compared_pairs():

@@ -209,6 +209,40 @@ def test_rebuild_restores_the_deadline_index_from_the_table(rig):
     assert sorted(a["pk"] for a in missing) == sorted(pks)
 
 
+def test_a_settled_pairs_deadline_is_passed_over_without_reading_its_state(rig):
+    """The sweep reads only the pairs still pending: a pair that settled before its deadline costs no read."""
+    r, clock, pairs, _ = rig
+    reads = []
+    r.read = lambda partition, key: reads.append(key) or pairs.get(key)
+    p = home("k1")
+    late = next(pk for pk in (f"x{i}" for i in range(100)) if home(pk) == p)
+    r.on_input("onprem", "topic1", p, 0, b"k1", event(), [])
+    r.on_input("cloud", "topic2", p, 0, b"k1", cloud(), [])  # settled: MATCH
+    r.on_input("onprem", "topic1", p, 1, late.encode(), event(pk=late, event_id="e2"), [])  # never answered
+    assert r.index.live() == 1  # only the pending one; nothing of the settled pair is kept
+    reads.clear()
+    clock.now = T0 + 90_000
+    [record] = audits(tick(r, p))
+    assert record["pk"] == late and record["status"] == "MISSING_CLOUD"
+    assert reads.count(b"k1") == 0 and reads.count(late.encode()) == 1
+    assert r.index.live() == 0
+
+
+def test_a_pair_pending_again_is_swept_at_its_new_deadline_not_its_old_one(rig):
+    r, clock, pairs, _ = rig
+    p = home("k1")
+    r.on_input("onprem", "topic1", p, 0, b"k1", event(), [])  # due at its window's end + grace: T0 + 90 s
+    r.on_input("cloud", "topic2", p, 0, b"k1", cloud(), [])  # MATCH
+    clock.now = T0 + 70_000
+    r.on_input("onprem", "topic1", p, 1, b"k1", event(event_id="e2", digest=H2, ts=T0 + 70_000), [])  # T0 + 150 s
+    clock.now = T0 + 100_000  # the first deadline has passed, not the second
+    assert audits(tick(r, p)) == []
+    assert decode_state(pairs[b"k1"]).tracked.event_id == "e2"
+    clock.now = T0 + 150_000
+    [record] = audits(tick(r, p))
+    assert record["status"] == "MISMATCH" and record["event_id"] == "e2"
+
+
 def test_rebuild_forgets_partitions_no_longer_owned(rig):
     r, *_ = rig
     p = home("k1")
