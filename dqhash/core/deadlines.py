@@ -13,11 +13,22 @@ settled). A popped entry that is no longer the PK's latest is skipped there,
 without the caller reading the PK's state only to find nothing due: most
 pending events settle before their deadline, so most entries end that way. A
 PK the index still has is re-checked against its current state by the caller.
+
+Stale entries wait in their buckets until those come due, and while the inputs
+lag none does (the sweep's horizon holds back): a backlog of a million events
+would leave a million settled PKs behind. So when an entry is added to a
+partition whose buckets hold more than twice its live PKs (plus
+``COMPACT_SLACK``), they are rebuilt from the live ones: the index holds at
+most about twice the most PKs pending at once, however many have settled, at
+an amortised O(1) an entry.
 """
 
 from __future__ import annotations
 
 import heapq
+
+#: stale bucket entries a partition may hold beyond its live PKs before its buckets are rebuilt
+COMPACT_SLACK = 4096
 
 
 class DeadlineIndex:
@@ -27,6 +38,8 @@ class DeadlineIndex:
         self._heaps: dict[int, list[int]] = {}
         #: per partition, each PK's latest due time: the entry that counts (an older one in its bucket is stale)
         self._latest: dict[int, dict[str, int]] = {}
+        #: per partition, the entries its buckets hold, stale ones included
+        self._entries: dict[int, int] = {}
 
     def add(self, partition: int, pk: str, due_ms: int) -> None:
         latest = self._latest.get(partition)
@@ -41,6 +54,9 @@ class DeadlineIndex:
             heapq.heappush(self._heaps.setdefault(partition, []), bucket)
         else:
             entries.append(pk)
+        held = self._entries[partition] = self._entries.get(partition, 0) + 1
+        if held > 2 * len(latest) + COMPACT_SLACK:
+            self._compact(partition)
 
     def discard(self, partition: int, pk: str) -> None:
         """The PK has no deadline left (its pair settled, or was dropped): its bucket entries are now stale."""
@@ -60,11 +76,28 @@ class DeadlineIndex:
         while heap and heap[0] <= limit and (most is None or len(due) < most):
             entries = buckets[heap[0]]
             taken = _take_due(entries, latest, now_ms, due, most)
+            self._entries[partition] -= taken
             if taken < len(entries):  # ``most`` reached inside the bucket: keep the rest for the next call
                 del entries[:taken]
                 break
             del buckets[heapq.heappop(heap)]
         return due
+
+    def _compact(self, partition: int) -> None:
+        """The partition's buckets rebuilt from its live PKs alone (in the order they were first indexed)."""
+        buckets: dict[int, list[str]] = {}
+        resolution = self.resolution_ms
+        for pk, due_ms in self._latest[partition].items():
+            bucket = -(-due_ms // resolution)
+            entries = buckets.get(bucket)
+            if entries is None:
+                buckets[bucket] = [pk]
+            else:
+                entries.append(pk)
+        heap = list(buckets)
+        heapq.heapify(heap)
+        self._buckets[partition], self._heaps[partition] = buckets, heap
+        self._entries[partition] = len(self._latest[partition])
 
     def next_due(self, partition: int) -> int | None:
         """The earliest due time still indexed for the partition (the start of its bucket), None when none is."""
@@ -75,6 +108,7 @@ class DeadlineIndex:
         self._buckets.pop(partition, None)
         self._heaps.pop(partition, None)
         self._latest.pop(partition, None)
+        self._entries.pop(partition, None)
 
     def partitions(self) -> list[int]:
         return sorted(self._buckets)

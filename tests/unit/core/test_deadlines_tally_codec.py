@@ -1,10 +1,12 @@
 import orjson
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from dqhash.core import deadlines
 from dqhash.core.classify import on_cloud, on_deadline, on_onprem
 from dqhash.core.codec import decode_state, encode_state
-from dqhash.core.deadlines import DeadlineIndex
+from dqhash.core.deadlines import COMPACT_SLACK, DeadlineIndex
 from dqhash.core.input_records import Action, CloudHash, HashRef, OnPremEvent
 from dqhash.core.outputs import audit_id, audit_record
 from dqhash.core.pair_state import Rules
@@ -65,6 +67,56 @@ def test_a_pk_tracked_again_later_waits_for_its_latest_due_time():
     index.add(0, "pk", T0 + 5_000)
     assert index.pop_due(0, T0 + 4_999) == []
     assert index.pop_due(0, T0 + 5_000) == ["pk"] and index.live() == 0
+
+
+def test_a_backlog_of_settled_pairs_leaves_the_index_holding_only_what_is_pending():
+    """While the inputs lag no bucket comes due; what settled meanwhile must not stay behind in the buckets."""
+    index = DeadlineIndex(resolution_ms=1000)
+    for n in range(100_000):
+        index.add(0, f"k{n}", T0 + 1_000 + n)
+        if n % 10:  # nine in ten settle before their deadline
+            index.discard(0, f"k{n}")
+    assert index.live() == 10_000
+    assert len(index) <= 2 * index.live() + COMPACT_SLACK + 1
+    assert index.pop_due(0, T0 + 1_000_000) == [f"k{n}" for n in range(0, 100_000, 10)]
+    assert len(index) == 0 and index.next_due(0) is None
+
+
+_OPS = st.lists(
+    st.tuples(st.sampled_from(["add", "add", "discard", "pop"]), st.integers(0, 7), st.integers(0, 20_000)),
+    max_size=300,
+)
+
+
+@given(_OPS)
+def test_the_index_pops_what_a_plain_map_of_latest_due_times_says_is_due(ops):
+    """Against a model: each PK's latest due time, forgotten when discarded or popped. Compacting at every chance
+    (no slack) must change nothing the index answers."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(deadlines, "COMPACT_SLACK", 0)
+        _check_against_the_model(ops)
+
+
+def _check_against_the_model(ops):
+    index, model = DeadlineIndex(resolution_ms=1000), {}
+    for op, n, t in ops:
+        pk = f"k{n}"
+        if op == "add":
+            index.add(0, pk, T0 + t)
+            model[pk] = T0 + t
+            assert len(index) <= 2 * len(model)  # an add compacts what it finds mostly stale
+        elif op == "discard":
+            index.discard(0, pk)
+            model.pop(pk, None)
+        else:  # every PK whose bucket is due comes out, once; none that is not due yet
+            now = T0 + t
+            popped = index.pop_due(0, now)
+            assert len(popped) == len(set(popped))
+            assert {k for k, d in model.items() if -(-d // 1000) <= now // 1000} <= set(popped)
+            assert all(model[k] <= now for k in popped)
+            for k in popped:
+                del model[k]
+        assert index.live() == len(model)
 
 
 def test_drop_partition():
