@@ -7,27 +7,27 @@ cost follows the number of due PKs, not the number of PKs held.
 The index is derived state: it lives in memory and is rebuilt from the pair
 table when partitions are assigned. Entries are never removed from their bucket
 on update (lazy deletion), which keeps ``add`` and ``discard`` O(1) on the hot
-path. Beside the buckets the index keeps each PK's latest due time, and forgets
-it once the caller says the PK has no deadline left (``discard``: its pair
-settled). A popped entry that is no longer the PK's latest is skipped there,
-without the caller reading the PK's state only to find nothing due: most
-pending events settle before their deadline, so most entries end that way. A
-PK the index still has is re-checked against its current state by the caller.
+path. A PK whose pair settled is remembered as such (``discard``), and its
+entries are passed over when their bucket comes due, without the caller reading
+the PK's state only to find nothing due: most pending events settle before
+their deadline, so most entries end that way. Any other popped PK is re-checked
+against its current state by the caller (a PK tracked again to a later time
+pops at its earlier entry too, and is found not due yet).
 
 Stale entries wait in their buckets until those come due, and while the inputs
 lag none does (the sweep's horizon holds back): a backlog of a million events
-would leave a million settled PKs behind. So when an entry is added to a
-partition whose buckets hold more than twice its live PKs (plus
-``COMPACT_SLACK``), they are rebuilt from the live ones: the index holds at
-most about twice the most PKs pending at once, however many have settled, at
-an amortised O(1) an entry.
+would leave a million settled PKs behind. So once more than half of a
+partition's entries (plus ``COMPACT_SLACK``) belong to settled PKs, its buckets
+are rebuilt without them: the index holds about what is pending, however much
+has settled, at an amortised O(1) a call, and a pending PK costs what it did
+before settled ones were remembered (its bucket entry).
 """
 
 from __future__ import annotations
 
 import heapq
 
-#: stale bucket entries a partition may hold beyond its live PKs before its buckets are rebuilt
+#: settled PKs a partition may remember beyond half its bucket entries before its buckets are rebuilt
 COMPACT_SLACK = 4096
 
 
@@ -36,16 +36,15 @@ class DeadlineIndex:
         self.resolution_ms = resolution_ms
         self._buckets: dict[int, dict[int, list[str]]] = {}
         self._heaps: dict[int, list[int]] = {}
-        #: per partition, each PK's latest due time: the entry that counts (an older one in its bucket is stale)
-        self._latest: dict[int, dict[str, int]] = {}
+        #: per partition, PKs settled since they were last indexed: their bucket entries are stale
+        self._settled: dict[int, set[str]] = {}
         #: per partition, the entries its buckets hold, stale ones included
         self._entries: dict[int, int] = {}
 
     def add(self, partition: int, pk: str, due_ms: int) -> None:
-        latest = self._latest.get(partition)
-        if latest is None:
-            latest = self._latest[partition] = {}
-        latest[pk] = due_ms
+        settled = self._settled.get(partition)
+        if settled:
+            settled.discard(pk)  # pending again
         bucket = -(-due_ms // self.resolution_ms)  # ceiling: a bucket is due once all of it is
         buckets = self._buckets.setdefault(partition, {})
         entries = buckets.get(bucket)
@@ -54,50 +53,50 @@ class DeadlineIndex:
             heapq.heappush(self._heaps.setdefault(partition, []), bucket)
         else:
             entries.append(pk)
-        held = self._entries[partition] = self._entries.get(partition, 0) + 1
-        if held > 2 * len(latest) + COMPACT_SLACK:
-            self._compact(partition)
+        self._entries[partition] = self._entries.get(partition, 0) + 1
 
     def discard(self, partition: int, pk: str) -> None:
-        """The PK has no deadline left (its pair settled, or was dropped): its bucket entries are now stale."""
-        latest = self._latest.get(partition)
-        if latest is not None:
-            latest.pop(pk, None)
+        """The PK has no deadline left (its pair settled): its bucket entries, if any, are now stale."""
+        settled = self._settled.get(partition)
+        if settled is None:
+            settled = self._settled[partition] = set()
+        settled.add(pk)
+        if 2 * len(settled) > self._entries.get(partition, 0) + COMPACT_SLACK:
+            self._compact(partition)
 
     def pop_due(self, partition: int, now_ms: int, most: int | None = None) -> list[str]:
-        """PKs whose latest due time is <= now, each once, in due order; at most ``most`` of them, the rest left
-        due for the next call. Stale entries met on the way are dropped and not counted."""
+        """PKs whose due time is <= now, each once, in due order; at most ``most`` of them, the rest left due for
+        the next call. Entries of settled PKs met on the way are dropped and not counted."""
         heap = self._heaps.get(partition)
         if not heap:
             return []
-        buckets, latest = self._buckets[partition], self._latest[partition]
-        due: list[str] = []
+        buckets, settled = self._buckets[partition], self._settled.get(partition, set())
+        due: dict[str, None] = {}
         limit = now_ms // self.resolution_ms
         while heap and heap[0] <= limit and (most is None or len(due) < most):
             entries = buckets[heap[0]]
-            taken = _take_due(entries, latest, now_ms, due, most)
+            taken = _take_due(entries, settled, due, most)
             self._entries[partition] -= taken
             if taken < len(entries):  # ``most`` reached inside the bucket: keep the rest for the next call
                 del entries[:taken]
                 break
             del buckets[heapq.heappop(heap)]
-        return due
+        return list(due)
 
     def _compact(self, partition: int) -> None:
-        """The partition's buckets rebuilt from its live PKs alone (in the order they were first indexed)."""
-        buckets: dict[int, list[str]] = {}
-        resolution = self.resolution_ms
-        for pk, due_ms in self._latest[partition].items():
-            bucket = -(-due_ms // resolution)
-            entries = buckets.get(bucket)
-            if entries is None:
-                buckets[bucket] = [pk]
+        """The partition's buckets without the entries of settled PKs, which it then need not remember."""
+        settled = self._settled.pop(partition, set())
+        buckets = self._buckets.get(partition, {})
+        for bucket, entries in list(buckets.items()):
+            live = [pk for pk in entries if pk not in settled]
+            if live:
+                buckets[bucket] = live
             else:
-                entries.append(pk)
+                del buckets[bucket]
         heap = list(buckets)
         heapq.heapify(heap)
-        self._buckets[partition], self._heaps[partition] = buckets, heap
-        self._entries[partition] = len(self._latest[partition])
+        self._heaps[partition] = heap
+        self._entries[partition] = sum(map(len, buckets.values()))
 
     def next_due(self, partition: int) -> int | None:
         """The earliest due time still indexed for the partition (the start of its bucket), None when none is."""
@@ -107,31 +106,25 @@ class DeadlineIndex:
     def drop_partition(self, partition: int) -> None:
         self._buckets.pop(partition, None)
         self._heaps.pop(partition, None)
-        self._latest.pop(partition, None)
+        self._settled.pop(partition, None)
         self._entries.pop(partition, None)
 
     def partitions(self) -> list[int]:
         return sorted(self._buckets)
 
-    def live(self) -> int:
-        """PKs with a deadline still indexed (each once, stale bucket entries not counted)."""
-        return sum(len(latest) for latest in self._latest.values())
-
     def __len__(self) -> int:
+        """Bucket entries held, stale ones included."""
         return sum(len(entries) for buckets in self._buckets.values() for entries in buckets.values())
 
 
-def _take_due(entries: list[str], latest: dict[str, int], now_ms: int, due: list[str], most: int | None) -> int:
-    """Move the bucket's live due PKs into ``due`` (forgetting their due time: the caller now holds them), until
-    ``most``; return how many entries were looked at. An entry is live when it is its PK's latest due time and
-    that is due: a PK re-tracked to a later time waits in its later bucket, one discarded waits nowhere."""
+def _take_due(entries: list[str], settled: set[str], due: dict[str, None], most: int | None) -> int:
+    """Move the bucket's entries of PKs still pending into ``due``, until ``most``; return how many entries were
+    looked at."""
     looked = 0
     for pk in entries:
         if most is not None and len(due) >= most:
             break
         looked += 1
-        due_ms = latest.get(pk)
-        if due_ms is not None and due_ms <= now_ms:
-            del latest[pk]
-            due.append(pk)
+        if pk not in settled:
+            due[pk] = None
     return looked
