@@ -17,7 +17,8 @@ class Effects:
     def __init__(self, partition: int, source: int, offset: int, origin: str | None = None) -> None:
         self.partition, self.source, self.offset, self.origin = partition, source, offset, origin
         self.counts: dict[int, dict[str, int]] = {}
-        self.writes: list[tuple[bytes, PairState]] = []
+        #: (key, pk, new state): the pk is the key's text, kept so that what indexes the pair shares one string
+        self.writes: list[tuple[bytes, str, PairState]] = []
         #: (kind, snapshot id, what, detail) for ``SnapshotBook.fold``: rows joining a side, verdicts, end markers
         self.snapshot_events: list[tuple[str, str, str, Any]] = []
 

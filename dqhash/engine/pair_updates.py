@@ -111,7 +111,7 @@ class PairUpdates:
         if state is not None and (state is not before or effects.source != SOURCE_TICK):
             # an input record is recorded as applied even when it changed nothing (a duplicate), so that
             # its redelivery is recognised rather than counted again
-            effects.writes.append((key, self._recorded(effects, before, state, verdicts)))
+            effects.writes.append((key, pk, self._recorded(effects, before, state, verdicts)))
         if state is not None and state.snapshot is not None:
             self.snapshots.note_step(effects, before, state)
         if state is not before:

@@ -310,9 +310,9 @@ class Reconciler:
         if effects.snapshot_events:
             self.snapshots.fold(staged, effects)
         partition = effects.partition
-        for key, state in effects.writes:
+        for key, pk, state in effects.writes:
             staged.put_state(partition, key, state)
-            self.verified.track(partition, key.decode(), state)
+            self.verified.track(partition, pk, state)  # the pk the deadline index holds too: one string for both
         return outs
 
     # --- dead letters, partitions -------------------------------------------------------

@@ -241,6 +241,15 @@ def test_a_pair_pending_again_is_swept_at_its_new_deadline_not_its_old_one(rig):
     assert record["status"] == "MISMATCH" and record["event_id"] == "e2"
 
 
+def test_a_pending_pair_is_held_under_one_string_by_the_deadline_index_and_the_verified_book(rig):
+    """Both hold every pending pair until it settles: one string between them, not a copy each."""
+    r, *_ = rig
+    r.on_input("onprem", "topic1", home("pk-1"), 0, b"pk-1", event(pk="pk-1"), [])
+    [indexed] = [pk for buckets in r.index._buckets.values() for entries in buckets.values() for pk in entries]
+    [tracked] = [pk for tables in r.verified._pending.values() for pending in tables.values() for pk in pending]
+    assert indexed == "pk-1" and indexed is tracked
+
+
 def test_rebuild_forgets_partitions_no_longer_owned(rig):
     r, *_ = rig
     p = home("k1")
