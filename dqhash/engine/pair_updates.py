@@ -115,10 +115,11 @@ class PairUpdates:
         if state is not None and state.snapshot is not None:
             self.snapshots.note_step(effects, before, state)
         if state is not before:
-            due = pair_state.pending_deadline(state)
+            due, due_before = pair_state.pending_deadline(state), pair_state.pending_deadline(before)
             if due is None:
-                self.index.discard(partition, pk)  # settled: the sweep passes its old entry without reading it
-            elif due != pair_state.pending_deadline(before):
+                if due_before is not None:  # settled: the sweep passes its old entry without reading it
+                    self.index.discard(partition, pk)
+            elif due != due_before:
                 self.track_deadline(partition, pk, state.tracked, due)  # type: ignore[union-attr,arg-type]
         outs = [
             Out(self.lookup_topic, key, encode_request(pk, lookup.not_before_ms, lookup.attempt), None, partition)
