@@ -130,7 +130,7 @@ class ReconcilerAgents:
             return
         manual = stream.noack()
         queue_empty = manual.channel.queue.empty
-        batch_max = self.settings.batch_max
+        batch_max = self.batch_max(source)
         events: list = []
         async for event in manual.events():
             events.append(event)
@@ -161,9 +161,16 @@ class ReconcilerAgents:
         aiter(channel)  # adds the topic to Faust's conductor: subscribed, assigned, its records come to the tap
         return tap
 
+    def batch_max(self, source: int) -> int:
+        """Most records of one batch. A tick is a batch of its own: each sweeps up to ``SWEEP_BATCH`` due deadlines
+        of its partition, and a batch holds every verdict, state and output it makes until its end. An agent behind
+        on the tick topic (at the end of a backlog, when every deadline held back falls due) reads several ticks of
+        a partition at once, and as one batch they would hold all their sweeps together."""
+        return 1 if source == SOURCE_TICK else self.settings.batch_max
+
     async def consume_tap(self, tap: Tap, source: int, consumer: Any) -> None:
         """A batch is what the tap holds: whole fetches, of the chunks still current (the checkpoint's step 1)."""
-        batch_max = self.settings.batch_max
+        batch_max = self.batch_max(source)
         while True:
             chunks = await self.checkpoint.admit(await tap.get(batch_max), consumer)
             if not chunks:

@@ -239,3 +239,60 @@ async def test_the_tap_loop_applies_current_chunks_and_acknowledges_them_after_t
         (pks[0], "SKIPPED_DELETE")
     ], "the stale chunk is not applied"
     assert outputs_when_acked == [1], "acknowledged after its outputs were queued"
+
+
+@pytest.mark.asyncio
+async def test_ticks_buffered_together_are_applied_and_published_one_at_a_time(produced, monkeypatch):
+    """Each tick sweeps up to SWEEP_BATCH due deadlines, and a batch holds what it makes until its end: ticks of
+    a partition read together (an agent behind on the tick topic) must not become one batch holding every sweep."""
+    from types import SimpleNamespace
+
+    from aiokafka import TopicPartition
+
+    from dqhash.core.records import SOURCE_TICK
+    from dqhash.core.ticks import encode_tick
+    from dqhash.kafka.taps import Chunk, Tap
+
+    tp = TopicPartition(SETTINGS.tick_topic, 1)
+    ticks = [
+        SimpleNamespace(
+            topic=tp.topic,
+            partition=1,
+            offset=offset,
+            key=None,
+            value=encode_tick(1_714_564_800_000, 1_714_564_800_000),
+            headers=(),
+            timestamp=1_714_564_800_000,
+        )
+        for offset in (40, 41, 42)
+    ]
+    applied, acked_before = [], []
+    process = agents.reconciler.process
+
+    def spy(inputs):
+        acked_before.append(len(acked))
+        applied.append([i.offset for i in inputs])
+        return process(inputs)
+
+    monkeypatch.setattr(agents.reconciler, "process", spy)
+    acked, done = [], asyncio.Event()
+
+    class Consumer:
+        def is_current(self, chunk):
+            return True
+
+        def ack_chunk(self, chunk):
+            acked.extend(r.offset for r in chunk.records)
+            if len(acked) == len(ticks):
+                done.set()
+
+    tap = Tap(maxsize=100)
+    tap.put(Chunk(tp, ticks, seeks=0, generation=1))
+    loop = asyncio.create_task(agents.consume_tap(tap, SOURCE_TICK, Consumer()))
+    try:
+        await asyncio.wait_for(done.wait(), 5)
+    finally:
+        loop.cancel()
+    assert applied == [[40], [41], [42]], f"each tick is a batch of its own, got batches {applied}"
+    assert acked_before == [0, 1, 2], f"each tick is committed before the next is applied, got {acked_before}"
+    assert acked == [40, 41, 42], "every tick is acknowledged, in order"
