@@ -178,7 +178,7 @@ class ReconcilerAgents:
             inputs = self._inputs_of(chunks, source)
             stats = self.batch_stats.get(chunks[0].tp.topic)  # a tap serves one topic
             if stats is not None:
-                stats.saw(len(inputs), batch_max)
+                stats.saw(len(inputs), batch_max, tap.size)
 
             async def acknowledge(done: list[Chunk] = chunks) -> None:
                 for chunk in done:

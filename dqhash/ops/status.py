@@ -43,10 +43,12 @@ class BatchStats:
     def __init__(self) -> None:
         self.batches = self.full = self.records = 0
 
-    def saw(self, records: int, batch_max: int) -> None:
+    def saw(self, records: int, batch_max: int, waiting: int) -> None:
+        """A batch is full when it took as many records as a batch holds and more were still waiting: its agent is
+        behind. (The tick agent takes one tick a batch, so its batches are full only when ticks queue up.)"""
         self.batches += 1
         self.records += records
-        self.full += records >= batch_max
+        self.full += records >= batch_max and waiting > 0
 
     def view(self) -> dict[str, Any]:
         """The counts since the last :meth:`take`, and the share of full batches."""

@@ -22,10 +22,18 @@ def test_unknown_end_offset_and_nothing_processed_yet():
 
 def test_batch_stats_count_full_batches_and_start_again_when_taken():
     stats = BatchStats()
-    for size in (1000, 1000, 3, 1000):
-        stats.saw(size, 1000)
-    assert stats.view() == {"batches": 4, "records": 3003, "full_batches": 3, "full_batch_share": 0.75}
+    for size, waiting in ((1000, 5), (1000, 2000), (3, 0), (1000, 1), (1000, 0)):
+        stats.saw(size, 1000, waiting)
+    assert stats.view() == {"batches": 5, "records": 4003, "full_batches": 3, "full_batch_share": 0.6}
     assert stats.take()["full_batches"] == 3 and stats.view()["batches"] == 0
+
+
+def test_a_tick_batch_is_full_only_when_more_ticks_wait():
+    """The tick agent takes one tick a batch: every batch reaching its bound must not read as an agent behind."""
+    stats = BatchStats()
+    for waiting in (0, 0, 3, 0):
+        stats.saw(1, 1, waiting)
+    assert stats.view()["full_batches"] == 1 and stats.view()["full_batch_share"] == 0.25
 
 
 def test_worker_and_group_status_sum_lag_and_keep_the_worst_backpressure():
