@@ -70,6 +70,21 @@ def onprem(pk, action="UPDATE", event_ts=1_714_564_800_000):
     )
 
 
+def fetched(tp, offset, key, value):
+    """A record as the consumer hands it to a tap (the fields of aiokafka's ``ConsumerRecord`` the agents read)."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        topic=tp.topic,
+        partition=tp.partition,
+        offset=offset,
+        key=key,
+        value=value,
+        headers=(),
+        timestamp=1_714_564_800_000,
+    )
+
+
 @pytest.mark.asyncio
 async def test_onprem_then_cloud_match_through_the_agents(sent):
     pk = "agent-pk-1"
@@ -191,8 +206,6 @@ async def test_the_changelog_is_queued_in_the_order_the_store_was_written(monkey
 async def test_the_tap_loop_applies_current_chunks_and_acknowledges_them_after_their_outputs(sent):
     """Whole fetches from the consumer (dqhash.kafka.taps): a chunk fetched before a seek or a rebalance is
     neither applied nor acknowledged (read again); the rest are, once their outputs are queued."""
-    from types import SimpleNamespace
-
     from aiokafka import TopicPartition
 
     from dqhash.core.records import SOURCE_ONPREM
@@ -203,15 +216,7 @@ async def test_the_tap_loop_applies_current_chunks_and_acknowledges_them_after_t
     tps = [TopicPartition(settings.onprem_topic, partition_for(pk, 4)) for pk in pks]
 
     def rec(tp, pk, offset):
-        return SimpleNamespace(
-            topic=tp.topic,
-            partition=tp.partition,
-            offset=offset,
-            key=pk.encode(),
-            value=onprem(pk, action="DELETE"),
-            headers=(),
-            timestamp=1_714_564_800_000,
-        )
+        return fetched(tp, offset, pk.encode(), onprem(pk, action="DELETE"))
 
     current, stale = (Chunk(tp, [rec(tp, pk, 7)], seeks=1, generation=1) for tp, pk in zip(tps, pks))
     stale = stale._replace(seeks=0)
@@ -245,8 +250,6 @@ async def test_the_tap_loop_applies_current_chunks_and_acknowledges_them_after_t
 async def test_ticks_buffered_together_are_applied_and_published_one_at_a_time(produced, monkeypatch):
     """Each tick sweeps up to SWEEP_BATCH due deadlines, and a batch holds what it makes until its end: ticks of
     a partition read together (an agent behind on the tick topic) must not become one batch holding every sweep."""
-    from types import SimpleNamespace
-
     from aiokafka import TopicPartition
 
     from dqhash.core.records import SOURCE_TICK
@@ -254,18 +257,7 @@ async def test_ticks_buffered_together_are_applied_and_published_one_at_a_time(p
     from dqhash.kafka.taps import Chunk, Tap
 
     tp = TopicPartition(SETTINGS.tick_topic, 1)
-    ticks = [
-        SimpleNamespace(
-            topic=tp.topic,
-            partition=1,
-            offset=offset,
-            key=None,
-            value=encode_tick(1_714_564_800_000, 1_714_564_800_000),
-            headers=(),
-            timestamp=1_714_564_800_000,
-        )
-        for offset in (40, 41, 42)
-    ]
+    ticks = [fetched(tp, offset, None, encode_tick(1_714_564_800_000, 1_714_564_800_000)) for offset in (40, 41, 42)]
     applied, acked_before = [], []
     process = agents.reconciler.process
 
