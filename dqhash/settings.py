@@ -440,6 +440,13 @@ class Settings:
         "with their memtables charged to it (flushed past half of it)",
         positive_int,
     )
+    pending_in_memory: int = setting(
+        "DQHASH_PENDING_IN_MEMORY",
+        "400000",
+        "pending pairs a worker keeps in memory for its deadline sweep and verified-through times, over all the "
+        "partitions (about 200 bytes each); past it, the latest wait in the pair table until a scan finds them",
+        between(int, 4_096, 1_000_000_000, "an integer between 4096 and 1000000000"),
+    )
     malloc_trim_s: float = setting(
         "DQHASH_MALLOC_TRIM_SECONDS",
         "10",

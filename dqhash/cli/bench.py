@@ -49,6 +49,12 @@ def add(commands: Any) -> None:
         help="instead: a worker's memory as it holds up to this many keys, restored from its changelog in five "
         "steps, each with a live load of --pairs pairs (docs/performance.md)",
     )
+    bench.add_argument(
+        "--pending",
+        action="store_true",
+        help="with --hold-keys: the keys held are pairs still waiting for their cloud side (their deadline a day "
+        "away), as a long grace or a lagging cloud topic leaves them",
+    )
     bench.set_defaults(run=run)
 
     domain = command(
@@ -76,12 +82,14 @@ def run(args: argparse.Namespace) -> int:
         from dqhash.tools.bench import tables
 
         return tables.main(args.pairs, args.tables, args.table_rows, args.json)
+    if args.pending and args.hold_keys is None:
+        return fail("bench", "--pending goes with --hold-keys", EXIT_USAGE)
     if args.hold_keys is not None:
         if args.hold_keys < 5 * 1000 or args.pairs < 1000:
             return fail("bench", "--hold-keys must be at least 5000, and --pairs at least 1000", EXIT_USAGE)
         from dqhash.tools.bench import held
 
-        return held.main(args.hold_keys, args.pairs, args.json)
+        return held.main(args.hold_keys, args.pairs, args.json, pending=args.pending)
     if args.snapshot_rows is not None:
         if args.snapshot_rows < 1000:
             return fail("bench", "--snapshot-rows must be at least 1000", EXIT_USAGE)

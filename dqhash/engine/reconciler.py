@@ -35,6 +35,7 @@ from dqhash.engine.effects import Effects
 from dqhash.engine.expiry import Expiry
 from dqhash.engine.failure_caps import FailureCaps
 from dqhash.engine.pair_updates import PairUpdates
+from dqhash.engine.pending_refill import PendingRefill
 from dqhash.engine.ports import Clock, Horizon, MetricsSink, PointRead, Scan, Table, Writer
 from dqhash.engine.reverify import Reverifier
 from dqhash.engine.routing import CLOUD, ONPREM, SIDE_HEADER, Routing, forwarded_from
@@ -86,7 +87,9 @@ class Reconciler:
         #: (partition, now) → the time up to which deadlines may be swept: ``now`` unless the partition's
         #: inputs (either side) lag, then their watermark (see agents.reconciler.sweep_horizon)
         self.horizon: Horizon = horizon or (lambda partition, now: now)
-        self.index = DeadlineIndex(resolution_ms=max(50, int(settings.tick_seconds * 1000)))
+        #: pending pairs a partition keeps in memory (a worker may own every partition)
+        in_memory = max(1_024, settings.pending_in_memory // settings.partitions)
+        self.index = DeadlineIndex(resolution_ms=max(50, int(settings.tick_seconds * 1000)), capacity=in_memory)
         self.routing = Routing(settings.partitions, settings.rekey_topic)
         #: every table this worker proves (docs/catalog.md)
         self.catalog = settings.catalog
@@ -123,7 +126,8 @@ class Reconciler:
             clock,
         )
         #: each table's verified-through time per partition (``core.progress``)
-        self.verified = VerifiedBook(self.catalog.default, settings.metrics_topic, metrics)
+        self.verified = VerifiedBook(self.catalog.default, settings.metrics_topic, metrics, in_memory)
+        self.refill = PendingRefill(pairs, scan, self.index, self.verified)
         self.takeover = Takeover(
             pairs, scan, self.index, self.windows, self.expiry, self.updates, self.snapshots, self.verified
         )
@@ -290,6 +294,7 @@ class Reconciler:
         outs.extend(self.snapshots.sweep(staged, effects, self.updates, horizon))
         outs.extend(self.reverifier.sweep(staged, effects, self.updates))
         self._apply_effects(staged, effects, outs)
+        self.refill.sweep(staged, partition)  # pending pairs memory let go of, read again when few are left
         self.expiry.sweep(staged, partition, now)
         left = self.index.next_due(partition)  # deadlines due but left for the next tick (SWEEP_BATCH)
         closing = min(horizon, left - 1) if left is not None and left <= horizon else horizon
@@ -348,6 +353,7 @@ class Reconciler:
         """Drop derived state of a partition that moved away; the new owner rebuilds it."""
         self.takeover.forget(partition)
         self.reverifier.forget(partition)
+        self.refill.forget(partition)
 
 
 def undecoded(headers: Sequence[tuple[str, bytes]] | None) -> Rejection:

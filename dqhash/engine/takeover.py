@@ -94,6 +94,14 @@ class Takeover:
             pending,
             len(resend),
         )
+        beyond = sorted(p for p in wanted if self.index.cutoff(p) is not None)
+        if beyond:
+            log.warning(
+                "partitions %s hold more pending pairs than DQHASH_PENDING_IN_MEMORY keeps in memory: the earliest "
+                "deadlines are held, the rest are read again from the pair table as those are swept "
+                '(docs/runbook.md, "More pairs pending than memory keeps")',
+                beyond,
+            )
         return resend
 
     def _rebuilt_window(

@@ -7,10 +7,11 @@ again shortly after it takes a partition over; until then the table's time is un
 
 from __future__ import annotations
 
-import heapq
+from typing import Any
 
 from dqhash.core.jsontext import dumps_kept
 from dqhash.core.pair_state import PairState
+from dqhash.core.pending_changes import PendingChanges
 from dqhash.core.progress import Progress, mark_through, partition_through
 from dqhash.core.records import Out
 from dqhash.core.table_keys import table_of
@@ -32,14 +33,23 @@ def pending_change(state: PairState | None) -> int | None:
 
 
 class VerifiedBook:
-    def __init__(self, default_table: str, metrics_topic: str = "", metrics: MetricsSink | None = None) -> None:
+    def __init__(
+        self,
+        default_table: str,
+        metrics_topic: str = "",
+        metrics: MetricsSink | None = None,
+        capacity: int | None = None,
+    ) -> None:
         self.default_table, self.metrics_topic, self.metrics = default_table, metrics_topic, metrics
+        #: pending pairs kept per partition at most (``core.pending_changes``); None: unbounded
+        self.capacity = capacity
         self._published: dict[int, int] = {}
         #: partition → table → source → (sources, through)
         self._marks: dict[int, dict[str, dict[str, tuple[int, int]]]] = {}
-        #: partition → table → pair key → commit time of its pending change, and a heap of them (lazily pruned)
-        self._pending: dict[int, dict[str, dict[str, int]]] = {}
-        self._heaps: dict[int, dict[str, list[tuple[int, str]]]] = {}
+        #: partition → its pending changes per table
+        self._pending: dict[int, PendingChanges] = {}
+        #: partition → the pending changes a refill scan is gathering (they replace the partition's at its end)
+        self._refills: dict[int, PendingChanges] = {}
 
     def note(self, partition: int, marks: list[Progress]) -> None:
         tables = self._marks.setdefault(partition, {})
@@ -53,27 +63,41 @@ class VerifiedBook:
         """A pair's new state: its pending change (if any) is what holds its table back."""
         event_ts = pending_change(state)
         table = table_of(key, self.default_table)
-        pending = self._pending.setdefault(partition, {}).setdefault(table, {})
-        if event_ts is None:
-            pending.pop(key, None)
-            return
-        if pending.get(key) == event_ts:
-            return
-        pending[key] = event_ts
-        heap = self._heaps.setdefault(partition, {}).setdefault(table, [])
-        heapq.heappush(heap, (event_ts, key))
-        if len(heap) > 2 * len(pending) + 64:  # mostly stale entries: rebuilt from the live ones
-            heap[:] = [(ts, k) for k, ts in pending.items()]
-            heapq.heapify(heap)
+        pending = self._pending.get(partition)
+        if pending is None:
+            pending = self._pending[partition] = PendingChanges(self.capacity)
+        pending.track(table, key, event_ts)
+        if self._refills:
+            refill = self._refills.get(partition)
+            if refill is not None:
+                refill.track(table, key, event_ts)
 
-    def _oldest_pending(self, partition: int, table: str) -> int | None:
-        pending = self._pending.get(partition, {}).get(table)
-        heap = self._heaps.get(partition, {}).get(table)
-        if not pending or not heap:
-            return None
-        while heap and pending.get(heap[0][1]) != heap[0][0]:
-            heapq.heappop(heap)
-        return heap[0][0] if heap else None
+    # --- refills (``core.pending_changes``) --------------------------------------------------------
+
+    def refill_wanted(self, partition: int) -> bool:
+        """Changes were forgotten and few are kept: time to learn the exact times again from a scan."""
+        pending = self._pending.get(partition)
+        return (
+            pending is not None
+            and partition not in self._refills
+            and pending.count <= (self.capacity or 0) // 4
+            and pending.forgot_any()
+        )
+
+    def begin_refill(self, partition: int) -> None:
+        self._refills[partition] = PendingChanges(self.capacity)
+
+    def refill(self, partition: int, key: str, state: PairState | None) -> None:
+        """A pair the refill's scan read (its state as it is now)."""
+        self._refills[partition].track(table_of(key, self.default_table), key, pending_change(state))
+
+    def refilling(self, partition: int) -> bool:
+        return partition in self._refills
+
+    def end_refill(self, partition: int) -> None:
+        refill = self._refills.pop(partition, None)
+        if refill is not None:
+            self._pending[partition] = refill
 
     def through(self, partition: int) -> dict[str, int | None]:
         """Each table with a mark on the partition → its verified-through time there (None: not every source
@@ -83,8 +107,19 @@ class VerifiedBook:
             for table, sources in self._marks.get(partition, {}).items()
         }
 
+    def _oldest_pending(self, partition: int, table: str) -> int | None:
+        pending = self._pending.get(partition)
+        return pending.oldest(table) if pending is not None else None
+
     def pending(self, partition: int, table: str) -> int:
-        return len(self._pending.get(partition, {}).get(table, ()))
+        """The table's pending changes kept on the partition (every one of them unless ``pending_more``)."""
+        pending = self._pending.get(partition)
+        return pending.kept(table) if pending is not None else 0
+
+    def pending_more(self, partition: int, table: str) -> bool:
+        """Some of the table's pending changes on the partition wait in the pair table, not counted in memory."""
+        pending = self._pending.get(partition)
+        return pending is not None and pending.forgot(table)
 
     def partitions(self) -> set[int]:
         return set(self._marks) | set(self._pending)
@@ -102,13 +137,16 @@ class VerifiedBook:
             for table, oldest in self.oldest().items():
                 if oldest is not None:
                     self.metrics.verified_age(table, max(0.0, (now - oldest) / 1000))
-        tables = {
-            table: {"through": format_ms(t) if t is not None else None, "through_ms": t,
-                    "pending": self.pending(partition, table)}
-            for table, t in sorted(times.items())
-        }  # fmt: skip
+        tables = {table: self._published_times(partition, table, t) for table, t in sorted(times.items())}
         record = {"type": "verified", "partition": partition, "tables": tables, "emitted_at": format_ms(now)}
         return [Out(self.metrics_topic, f"verified:{partition}".encode(), dumps_kept(record))]
+
+    def _published_times(self, partition: int, table: str, through: int | None) -> dict[str, Any]:
+        times = {"through": format_ms(through) if through is not None else None, "through_ms": through,
+                 "pending": self.pending(partition, table)}  # fmt: skip
+        if self.pending_more(partition, table):
+            times["pending_more"] = True
+        return times
 
     def oldest(self) -> dict[str, int | None]:
         """Each table's oldest time over the partitions this worker holds (None: one of them has none yet)."""
@@ -120,5 +158,5 @@ class VerifiedBook:
         return oldest
 
     def forget(self, partition: int) -> None:
-        for derived in (self._marks, self._pending, self._heaps, self._published):
+        for derived in (self._marks, self._pending, self._refills, self._published):
             derived.pop(partition, None)

@@ -11,6 +11,10 @@ before left (as a restarted worker would). It restores the step's new changelog 
 from every key it holds (``engine.takeover``), then reconciles a live load of ``--pairs`` fresh pairs before it is
 stopped. Per step: keys held, how long the start took, the RSS once rebuilt, the peak over the worker's life
 (recovery included), the RSS and its parts at the end of the load, and the load's events/s.
+
+With ``--pending`` the keys held are pairs still waiting for their cloud side, their deadline a day away (as a grace
+of hours, or a cloud topic read hours behind, leaves them): what the deadline index and the verified-through book
+keep in memory for them is bounded by DQHASH_PENDING_IN_MEMORY, not by the keys.
 """
 
 from __future__ import annotations
@@ -60,6 +64,8 @@ TEMPLATES = 4096
 TEMPLATE_AGE_MS = 60_000
 #: how fast the held keys were settled, before the run: a worker's own rate
 CLASSIFIED_PER_S = 10_000
+#: with ``--pending``: the grace the held pairs were read under, so that none comes due during the run
+PENDING_GRACE_S = 86_400
 
 
 def held_pk(run: str, i: int) -> str:
@@ -70,12 +76,14 @@ def held_event_id(run: str, i: int) -> str:
     return f"{run}-he{i:010d}"
 
 
-def template_states(run: str, partitions: int) -> list[tuple[bytes, bytes, bytes]]:
-    """(state bytes, its digest, its event id) of TEMPLATES settled MATCH pairs, as the reconciler writes them."""
+def template_states(run: str, partitions: int, pending: bool = False) -> list[tuple[bytes, bytes, bytes]]:
+    """(state bytes, its digest, its event id) of TEMPLATES settled MATCH pairs, as the reconciler writes them; with
+    ``pending``, of pairs whose on-prem side alone was read, their deadline PENDING_GRACE_S away."""
     from dqhash.engine.reconciler import Reconciler
     from dqhash.ops.dogstatsd import Metrics
 
-    settings = settings_module.load({"DQHASH_PARTITIONS": str(partitions)})
+    grace = {"DQHASH_GRACE_SECONDS": str(PENDING_GRACE_S)} if pending else {}
+    settings = settings_module.load({"DQHASH_PARTITIONS": str(partitions), **grace})
     table: dict[bytes, bytes] = {}
     t0 = now_ms() - TEMPLATE_AGE_MS
     metrics = Metrics("127.0.0.1", 9, [], enabled=False)
@@ -90,12 +98,14 @@ def template_states(run: str, partitions: int) -> list[tuple[bytes, bytes, bytes
         onprem.append(Input(SOURCE_ONPREM, settings.onprem_topic, partition, i, pk.encode(), orjson.dumps(event)))
         cloud.append(Input(SOURCE_CLOUD, settings.cloud_topic, partition, i, pk.encode(), orjson.dumps(hashed)))
     reconciler.process(onprem)
-    reconciler.process(cloud)
+    if not pending:
+        reconciler.process(cloud)
     metrics.close()
     made = [(table[held_pk(run, i).encode()], _digest(held_pk(run, i)).encode(), held_event_id(run, i).encode())
             for i in range(TEMPLATES)]  # fmt: skip
-    if any(b"MATCH" not in state for state, _, _ in made):
-        raise RuntimeError("a template pair did not settle as a MATCH")
+    expected = b"PENDING" if pending else b"MATCH"
+    if any(expected not in state for state, _, _ in made):
+        raise RuntimeError(f"a template pair is not {expected.decode()}")
     return made
 
 
@@ -229,7 +239,7 @@ def restored_from_log(text: str) -> tuple[int, float]:
     return sum(r for r, _ in found), round(sum(s for _, s in found), 1)
 
 
-async def run(keys: int, pairs: int) -> dict:
+async def run(keys: int, pairs: int, pending: bool = False) -> dict:
     external = os.environ.get("DQHASH_BROKER")
     workdir = Path(tempfile.mkdtemp(prefix="dqhash-bench-held-"))
     broker = None if external else EmbeddedBroker(log_path=workdir / "broker.log").start()
@@ -240,7 +250,7 @@ async def run(keys: int, pairs: int) -> dict:
         settings = settings_module.load(env)
         await create_topics(settings)
         changelog = f"{settings.app_id}-pairs-changelog"
-        templates = template_states(run_id, settings.partitions)
+        templates = template_states(run_id, settings.partitions, pending)
         steps, held, classified = [], 0, 0
         for step in range(1, STEPS + 1):
             count = keys * step // STEPS - keys * (step - 1) // STEPS
@@ -286,6 +296,8 @@ async def run(keys: int, pairs: int) -> dict:
             })  # fmt: skip
         return {
             "keys": keys,
+            "held": "pending" if pending else "settled",
+            "pending_in_memory": settings.pending_in_memory,
             "load_pairs_per_step": pairs,
             "steps": steps,
             "peak_rss_mb": max(s["peak_rss_mb"] for s in steps),
@@ -297,14 +309,14 @@ async def run(keys: int, pairs: int) -> dict:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def main(keys: int, pairs: int, as_json: bool) -> int:
-    result = run_guarded(run(keys, pairs))
+def main(keys: int, pairs: int, as_json: bool, pending: bool = False) -> int:
+    result = run_guarded(run(keys, pairs, pending))
     if isinstance(result, int):
         return result
     if as_json:
         print(orjson.dumps(result).decode())
         return 0
-    print(f"keys held, by step (live load {pairs:,} pairs a step), broker {result['broker']}:")
+    print(f"{result['held']} keys held, by step (live load {pairs:,} pairs a step), broker {result['broker']}:")
     for s in result["steps"]:
         print(f"  {s['keys_held']:>12,} keys: started in {s['start_s']} s (peak {s['peak_rss_mb_start']} MB), "
               f"RSS {s['rss_mb_after_load']} MB after the load, peak {s['peak_rss_mb']} MB, "

@@ -245,8 +245,8 @@ def test_a_pending_pair_is_held_under_one_string_by_the_deadline_index_and_the_v
     """Both hold every pending pair until it settles: one string between them, not a copy each."""
     r, *_ = rig
     r.on_input("onprem", "topic1", home("pk-1"), 0, b"pk-1", event(pk="pk-1"), [])
-    [indexed] = [pk for buckets in r.index._buckets.values() for entries in buckets.values() for pk in entries]
-    [tracked] = [pk for tables in r.verified._pending.values() for pending in tables.values() for pk in pending]
+    [indexed] = [pk for part in r.index._parts.values() for entries in part.buckets.values() for pk in entries]
+    [tracked] = [pk for book in r.verified._pending.values() for table in book.tables.values() for pk in table.entries]
     assert indexed == "pk-1" and indexed is tracked
 
 

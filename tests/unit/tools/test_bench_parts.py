@@ -110,6 +110,22 @@ def test_the_held_keys_bench_writes_each_key_a_settled_match_of_its_own_in_its_p
     assert decode_state(records[-2][1]).updated_ms < first_template.updated_ms  # held keys are older than the run
 
 
+def test_the_held_keys_bench_can_hold_pairs_still_waiting_for_their_cloud_side_a_day_from_their_deadline():
+    import hashlib
+
+    from dqhash.core import pair_state
+    from dqhash.core.codec import decode_state
+    from dqhash.core.timeutil import now_ms
+    from dqhash.tools.bench.held import PENDING_GRACE_S, held_records, template_states
+
+    templates = template_states("t", 4, pending=True)
+    for key, value in held_records("t", templates, 0, 8, 8):
+        state = decode_state(value)
+        assert state.tracked.status == "PENDING" and state.cloud is None
+        assert state.tracked.hash_digest == hashlib.sha256(key).hexdigest()
+        assert pair_state.pending_deadline(state) >= now_ms() + (PENDING_GRACE_S - 3_600) * 1000
+
+
 def test_the_ceiling_produces_to_every_topic_a_worker_writes_and_reads_none_of_its_inputs():
     from dqhash import settings as settings_module
     from dqhash.kafka.topics import topic_plan
