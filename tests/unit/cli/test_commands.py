@@ -131,3 +131,8 @@ def test_no_command_prints_the_help_and_exits_with_a_usage_error(capsys):
 def test_a_bad_period_is_a_usage_error_that_says_what_a_period_looks_like(words, capsys):
     assert cli.main([*words, "--since", "5x"]) == 2
     assert "--since '5x': expected a duration such as 90m, 24h or 7d" in capsys.readouterr().err
+
+
+def test_the_bench_holds_pending_pairs_only_with_held_keys(capsys):
+    assert cli.main(["bench", "--pending"]) == 2
+    assert "--pending goes with --hold-keys" in capsys.readouterr().err
