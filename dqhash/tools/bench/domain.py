@@ -142,11 +142,26 @@ def run(n: int = 100_000) -> dict[str, float]:
     figures.update(_debezium_rates(min(n, 50_000)))
     figures["reconcile_records_per_s"] = _reconcile_rate(onprem, cloud)
     figures["producer_lookups_sqlite_per_s"] = _lookup_rate(min(n, 20_000))
+    figures.update(_pending_sweep(min(n, 40_000)))
     floor_rate = figures["floor_loads_sha256_per_s"]
     for key in list(figures):
         if key != "floor_loads_sha256_per_s" and key.endswith("_per_s") and not key.startswith("hasher_"):
             figures[key.replace("_per_s", "_ratio_to_floor")] = figures[key] / floor_rate
     return figures
+
+
+def _pending_sweep(pending: int) -> dict[str, float]:
+    """CPU µs a verdict to sweep pending pairs once due: all kept in memory, and four times as many as
+    DQHASH_PENDING_IN_MEMORY keeps (passes over the pair table find the rest: docs/performance.md)."""
+    from dqhash.tools.bench.sweep import pending_sweep_us
+
+    in_memory = pending_sweep_us(pending, 1_000_000_000)
+    past_bound = pending_sweep_us(pending, max(4_096, pending // 4))
+    return {
+        "sweep_pending_us_in_memory": in_memory,
+        "sweep_pending_us_past_bound": past_bound,
+        "sweep_pending_past_bound_ratio": past_bound / in_memory,
+    }
 
 
 def main(n: int, as_json: bool) -> int:

@@ -22,6 +22,12 @@ def test_sweep_measures_a_tick_that_decides_every_due_pair():
     assert sweep_ms(held=2_000, due=100) > 0  # it asserts the 100 audit records itself
 
 
+def test_the_pending_sweep_gives_every_pending_pair_its_verdict_past_the_bound():
+    from dqhash.tools.bench.sweep import pending_sweep_us
+
+    assert pending_sweep_us(10_000, 4_096) > 0  # 2,500 a partition past 1,024 kept: it counts the verdicts itself
+
+
 def test_the_domain_bench_reconciles_every_pair_it_times():
     from dqhash.tools.bench.domain import _reconcile_rate, sample_messages
 
