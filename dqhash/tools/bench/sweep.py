@@ -7,6 +7,7 @@ as many as DQHASH_PENDING_IN_MEMORY keeps, so that passes over the pair table fi
 
 from __future__ import annotations
 
+import bisect
 import logging
 import statistics
 import time
@@ -19,15 +20,17 @@ from dqhash import settings as settings_module
 
 def resumable_scan(snapshot: list[tuple[bytes, bytes]]) -> Any:
     """A scan of a sorted snapshot that resumes after a key by bisection, as a RocksDB seek does."""
-    import bisect
-
     keys = [key for key, _ in snapshot]
 
     def scan(table: Any, partition: int, after: bytes | None = None) -> Any:
-        start = 0 if after is None else bisect.bisect_right(keys, after)
-        return (snapshot[i] for i in range(start, len(snapshot)))
+        return (snapshot[i] for i in _resumed(keys, after))
 
     return scan
+
+
+def _resumed(keys: list[bytes], after: bytes | None) -> range:
+    """The positions of the sorted ``keys`` after ``after`` (all of them for None)."""
+    return range(0 if after is None else bisect.bisect_right(keys, after), len(keys))
 
 
 def sweep_ms(held: int, due: int = 1_000, repeats: int = 5) -> float:
@@ -90,11 +93,8 @@ class LiveScan:
         self.keys: dict[int, list[bytes]] = {}
 
     def __call__(self, table: Any, partition: int, after: bytes | None = None) -> Any:
-        import bisect
-
         keys = self.keys.get(partition, [])
-        start = 0 if after is None else bisect.bisect_right(keys, after)
-        return ((keys[i], table[keys[i]]) for i in range(start, len(keys)))
+        return ((keys[i], table[keys[i]]) for i in _resumed(keys, after))
 
 
 def pending_sweep_us(pending: int, in_memory: int, partitions: int = 4) -> float:
@@ -120,7 +120,8 @@ def pending_sweep_us(pending: int, in_memory: int, partitions: int = 4) -> float
                  for p in range(partitions)}  # fmt: skip
     clock[0] = horizon[0] = t0 + 10**8  # the cloud topic read again: every deadline is due
     passes = logging.getLogger("dqhash.engine.reconciler")
-    level, passes.level = passes.level, logging.ERROR  # each pass says so: the bench's output is its figures
+    level = passes.level
+    passes.setLevel(logging.ERROR)  # each pass says so: the bench's output is its figures
     try:
         return _swept_us(reconciler, settings.audit_topic, pending, partitions)
     finally:
