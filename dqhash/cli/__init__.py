@@ -60,11 +60,22 @@ def _parser() -> argparse.ArgumentParser:
         description="Streaming data-quality service: proves record by record that a cloud copy holds the same data "
         "as the on-prem source. The worker itself runs as `faust -A dqhash.app worker` (README).",
     )
-    parser.add_argument("--version", action="version", version=f"dqhash {_version()} (hasher: {_hasher_path()})")
+    parser.add_argument("--version", action=_Version, help="show the version, and which paths run compiled")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     for module in COMMANDS:
         module.add(commands)
     return parser
+
+
+class _Version(argparse.Action):
+    """``--version``, worked out only when asked: it imports the hasher and the engine to see how they were built."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: Any, values: Any, option: str | None = None) -> None:
+        print(f"dqhash {_version()} (hasher: {_hasher_path()}; engine: {_engine_path()})")
+        parser.exit()
 
 
 def _hasher_path() -> str:
@@ -73,6 +84,13 @@ def _hasher_path() -> str:
 
     backend = compiled_hasher.sha256_backend()
     return f"compiled, {backend} SHA-256" if backend else "pure Python (the compiled path is not built)"
+
+
+def _engine_path() -> str:
+    """Whether the record's hot path runs compiled: in a wheel built where a C compiler was (setup.py)."""
+    from dqhash.core import compiled_engine
+
+    return compiled_engine.describe()
 
 
 def _version() -> str:

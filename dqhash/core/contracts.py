@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -209,7 +209,16 @@ _DIGEST = re.compile(f"[0-9a-f]{{{COLUMN_DIGEST_HEX}}}")
 _JOINED_DIGESTS = re.compile(f"{_DIGEST.pattern}(?:,{_DIGEST.pattern})*")
 
 
-def _in_table(doc: dict[str, Any], pk: str, tables: Catalog | None, version: str) -> tuple[str, str] | Rejection:
+class _TableKey(NamedTuple):
+    """A class of its own, not ``tuple[str, str]``: a union of that with :class:`Rejection` (a tuple of two
+    strings too) is simplified to the tuple type, and the compiled engine (docs/performance.md) would then lose
+    the rejection's class."""
+
+    pair_key: str
+    hash_version: str
+
+
+def _in_table(doc: dict[str, Any], pk: str, tables: Catalog | None, version: str) -> _TableKey | Rejection:
     """(pair key, the table's hash strategy) of a record's ``table`` field and PK (docs/catalog.md)."""
     table = doc.get("table")
     if table is not None and (not isinstance(table, str) or not check_name(table)):
@@ -217,7 +226,7 @@ def _in_table(doc: dict[str, Any], pk: str, tables: Catalog | None, version: str
             Reason.INVALID_FIELD_TYPE, f"table must be a table name (letters, digits, _ $ - .), got {str(table)[:64]!r}"
         )
     if tables is None:  # no catalog: the table only keeps the same PK in two tables apart
-        return pair_key(table, pk, ""), version
+        return _TableKey(pair_key(table, pk, ""), version)
     if table is None:
         if not tables.default:
             return Rejection(Reason.MISSING_FIELD, "missing field: table (the catalog names no default table)")
@@ -228,7 +237,7 @@ def _in_table(doc: dict[str, Any], pk: str, tables: Catalog | None, version: str
         return Rejection(
             Reason.UNKNOWN_TABLE, f"table {table!r} is not in the catalog (DQHASH_CATALOG); known: {known}"
         )
-    return pair_key(table, pk, tables.default), spec.hash_strategy
+    return _TableKey(pair_key(table, pk, tables.default), spec.hash_strategy)
 
 
 def _column_digests(value: Any) -> dict[str, str] | Rejection:

@@ -19,7 +19,7 @@ from functools import lru_cache
 from struct import Struct
 
 try:
-    from dqhash.core._fasthash import key_partition as _compiled  # type: ignore[import-not-found]
+    from dqhash.core._fasthash import key_partition as _compiled  # type: ignore[import-not-found, import-untyped]
 except ImportError:  # built without a C compiler: the reference below
     _compiled = None
 

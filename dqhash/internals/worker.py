@@ -23,6 +23,7 @@ import threading
 
 import faust
 
+from dqhash.core import compiled_engine
 from dqhash.kafka.preflight import wait_for_topics, web_port_problem
 from dqhash.kafka.topics import mismatch_error
 from dqhash.ops import log_limits
@@ -43,6 +44,7 @@ class Worker(faust.Worker):
         settings = self._settings()
         log_limits.install()  # a broker outage: one line per interval and message; known crashes: a next step
         tune_garbage_collector(settings.gc_threshold)
+        log.info('engine: %s (docs/performance.md, "The compiled engine")', compiled_engine.describe())
         busy = web_port_problem(settings)
         if busy is not None:
             _refuse(busy)

@@ -1,4 +1,5 @@
-"""The wheel holds the whole product: every module, the agents and tables, the dashboard and the Java hasher.
+"""The wheel holds the whole product: every module, the agents and tables, the dashboard and the Java hasher, and
+where a C compiler is at hand the compiled hasher and the compiled engine, which pass the engine's unit tests.
 
 Built with ``pip wheel`` (a non-editable build, as ``pip install .`` makes) and imported from outside the
 source tree, so nothing can come from the checkout by accident.
@@ -62,6 +63,46 @@ def test_the_wheel_carries_the_compiled_hasher_where_it_builds(installed, tmp_pa
     version = subprocess.run([sys.executable, "-m", "dqhash.cli", "--version"], cwd=tmp_path, capture_output=True,
                              text=True, env={**os.environ, "PYTHONPATH": str(site)})  # fmt: skip
     assert "(hasher: compiled," in version.stdout, version.stdout + version.stderr
+
+
+def _compiled_engine_files(names: set[str]) -> dict[str, bool]:
+    from dqhash.core.compiled_engine import MODULES
+
+    return {m: any(n.startswith(m.replace(".", "/") + ".") and n.endswith(".so") for n in names) for m in MODULES}
+
+
+def _require_the_compiled_engine(names: set[str]) -> None:
+    if not any(_compiled_engine_files(names).values()) and os.environ.get("DQHASH_REQUIRE_COMPILED") != "1":
+        pytest.skip("the engine does not compile here (no C compiler): the wheel runs it as Python")
+
+
+def test_the_wheel_carries_the_compiled_engine_where_it_builds(installed, tmp_path):
+    site, names = installed
+    _require_the_compiled_engine(names)
+    missing = [module for module, present in _compiled_engine_files(names).items() if not present]
+    assert not missing, f"the wheel lacks the compiled {missing}"
+    assert any(n.startswith("dqhash_engine__mypyc.") for n in names), "the wheel lacks the engine's shared library"
+    version = subprocess.run([sys.executable, "-m", "dqhash.cli", "--version"], cwd=tmp_path, capture_output=True,
+                             text=True, env={**os.environ, "PYTHONPATH": str(site)})  # fmt: skip
+    assert "; engine: compiled)" in version.stdout, version.stdout + version.stderr
+
+
+def test_the_compiled_engine_passes_the_unit_tests_of_the_core_and_the_engine(installed, tmp_path):
+    """The same tests the source passes, run from outside the checkout against the wheel's modules.
+    ``DQHASH_EXPECT_ENGINE`` makes ``test_compiled_engine.py`` fail unless they were the compiled ones."""
+    site, names = installed
+    _require_the_compiled_engine(names)
+    tests = [str(ROOT / "tests" / "unit" / part) for part in ("core", "engine")]
+    options = ["-q", "-p", "no:cacheprovider", "--rootdir", str(ROOT), "-c", str(ROOT / "pyproject.toml")]
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", *options, "--import-mode=append", *tests],
+        cwd=tmp_path,  # not the checkout: its source would be imported before the wheel's modules
+        env={**os.environ, "PYTHONPATH": str(site), "DQHASH_EXPECT_ENGINE": "compiled"},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
 
 
 def test_the_installed_wheel_runs_outside_the_checkout(installed, tmp_path):

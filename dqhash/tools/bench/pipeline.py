@@ -32,6 +32,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from dqhash import settings as settings_module
+from dqhash.core import compiled_engine
 from dqhash.core.jsontext import dumps_kept
 from dqhash.core.statuses import PROBLEMS, Status
 from dqhash.core.timeutil import now_ms
@@ -319,6 +320,7 @@ async def run(pairs: int, workers: int = 1) -> dict:
             "worker_output_messages": {t.removeprefix(prefix + "-"): n for t, (n, _) in produced.items()},
             "output_messages_per_input": round(sum(n for n, _ in produced.values()) / inputs, 2),
             "broker": "embedded (Tansu)" if broker else external,
+            "engine": compiled_engine.describe(),  # the worker's: the same install, started from the same directory
             **(
                 {
                     "workers": workers,

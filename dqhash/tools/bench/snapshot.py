@@ -24,6 +24,7 @@ import orjson
 
 from dqhash import settings as settings_module
 from dqhash.cloud.scanner import SQLiteRangeScan
+from dqhash.core import compiled_engine
 from dqhash.core.hashing import RowHasher
 from dqhash.core.snapshot_report import build_report
 from dqhash.core.timeutil import now_ms
@@ -198,7 +199,14 @@ async def run(rows: int, workers: int) -> dict[str, Any]:
             result = await one_run(broker.url, workdir, export, db, count, rows)
             result["counts_as_expected"] = result["counts"] == {k: v for k, v in expected.items() if v}
             runs.append(result)
-        out: dict[str, Any] = {"rows": rows, "splits": SPLITS, "broker": "embedded (Tansu)", "runs": runs}
+        engine = compiled_engine.describe()  # the workers': the same install, started from the same directory
+        out: dict[str, Any] = {
+            "rows": rows,
+            "splits": SPLITS,
+            "broker": "embedded (Tansu)",
+            "engine": engine,
+            "runs": runs,
+        }
         if len(runs) > 1:
             out["ratio_rows_per_s"] = round(runs[1]["rows_per_s"] / runs[0]["rows_per_s"], 3)
         return out

@@ -114,12 +114,12 @@ def test_version_is_the_installed_distributions(capsys):
     with pytest.raises(SystemExit) as exited:
         cli.main(["--version"])
     assert exited.value.code == 0
-    from dqhash.core import compiled_hasher
+    from dqhash.core import compiled_engine, compiled_hasher
 
     hasher = f"compiled, {compiled_hasher.sha256_backend()} SHA-256" if compiled_hasher.AVAILABLE else "pure Python"
-    assert (
-        capsys.readouterr().out.strip().startswith(f"dqhash {importlib.metadata.version('dqhash')} (hasher: {hasher}")
-    )
+    out = capsys.readouterr().out.strip()
+    assert out.startswith(f"dqhash {importlib.metadata.version('dqhash')} (hasher: {hasher}"), out
+    assert out.endswith(f"; engine: {compiled_engine.describe()})"), out
 
 
 def test_no_command_prints_the_help_and_exits_with_a_usage_error(capsys):
