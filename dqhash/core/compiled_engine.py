@@ -2,7 +2,7 @@
 
 A record's own Python (parse, classify, the pair updates, the staged writes, the windows and snapshot books) is
 most of a worker's CPU, spread over dozens of small functions: no one of them is worth rewriting in C, but
-compiled together they cost a quarter less (docs/performance.md, "The compiled engine"). mypyc compiles the
+compiled together they cost markedly less (docs/performance.md, "The compiled engine"). mypyc compiles the
 modules as they are written; the source stays the reference, and the editable install (the README's commands)
 runs it.
 
