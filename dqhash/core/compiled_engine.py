@@ -17,6 +17,7 @@ import importlib
 from importlib.machinery import EXTENSION_SUFFIXES
 
 MODULES = (
+    "dqhash.core.catalog",
     "dqhash.core.classify",
     "dqhash.core.codec",
     "dqhash.core.comparison",
@@ -27,8 +28,11 @@ MODULES = (
     "dqhash.core.pending_changes",
     "dqhash.core.record_keys",
     "dqhash.core.snapshots",
+    "dqhash.core.table_keys",
+    "dqhash.core.tally",
     "dqhash.core.timeutil",
     "dqhash.core.verdicts",
+    "dqhash.core.windows",
     "dqhash.engine.dead_letters",
     "dqhash.engine.effects",
     "dqhash.engine.expiry",
