@@ -62,7 +62,15 @@ def add(commands: Any) -> None:
         "bench-domain",
         "throughput of parse, hash and classify on one core, next to a bare orjson+sha256 floor",
     )
-    domain.add_argument("--records", type=int, default=100_000, help="records per measurement (default 100000)")
+    domain.add_argument(
+        "--records", type=int, default=None, help="records per measurement (default 100000; 5000 with --instructions)"
+    )
+    domain.add_argument(
+        "--instructions",
+        action="store_true",
+        help="instead, count the instructions a record costs the engine under valgrind: a figure the machine's "
+        "load does not move, to compare two versions of the code (docs/performance.md)",
+    )
     domain.add_argument("--json", action="store_true", help="print one JSON object")
     domain.set_defaults(run=run_domain)
 
@@ -104,6 +112,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_domain(args: argparse.Namespace) -> int:
+    if args.records is not None and args.records < 100:
+        return fail("bench-domain", "--records must be at least 100", EXIT_USAGE)
+    if args.instructions:
+        from dqhash.tools.bench import instructions
+
+        try:
+            return instructions.main(args.records or 5_000, args.json)
+        except instructions.ValgrindMissing as exc:
+            return fail("bench-domain", str(exc), EXIT_USAGE)
     from dqhash.tools.bench import domain  # imported on use: it builds large sample data
 
-    return domain.main(args.records, args.json)
+    return domain.main(args.records or 100_000, args.json)

@@ -182,3 +182,58 @@ async def test_the_bench_times_the_backlog_applied_apart_from_the_last_problem_v
     watch.saw(b"lat-7", orjson.dumps({"status": "MATCH"}), 9_000)  # the latency phase's: timed apart
     assert (watch.count, watch.first_ms, watch.prompt_last_ms, watch.last_ms) == (6, 1_000, 2_000, 3_200)
     assert watch.latency_audit_ms == {b"lat-7": 9_000}
+
+
+def test_the_instruction_workloads_match_every_pair_and_row_they_run():
+    from dqhash.tools.bench import instructions
+
+    runs = instructions.workloads(300)
+    assert set(runs) == set(instructions.WORKLOADS)
+    for run in runs.values():
+        run()  # each checks its own verdicts: 300 MATCHes, or it raises
+
+
+def test_an_instruction_workload_that_matches_nothing_is_refused(monkeypatch):
+    from dqhash.tools.bench import instructions
+
+    made = instructions.snapshot_records
+
+    def mismatched(n):  # a scan that read other values than the publish
+        (source, cloud), onprem = made(n)
+        return [(source, [orjson.dumps({**orjson.loads(v), "hash_cloud": "0" * 64}) for v in cloud]), onprem]
+
+    monkeypatch.setattr(instructions, "snapshot_records", mismatched)
+    with pytest.raises(RuntimeError, match="snapshot workload matched 0 of 200 pairs"):
+        instructions.workloads(200)["snapshot"]()
+
+
+def test_valgrinds_instruction_count_is_read_from_its_summary():
+    from dqhash.tools.bench.instructions import refs
+
+    assert refs("==12== Collected : 4870988782\n==12== \n==12== I   refs:      4,870,988,782\n") == 4_870_988_782
+    with pytest.raises(RuntimeError, match="no instruction count"):
+        refs("valgrind: command not found")
+
+
+def test_counting_instructions_without_valgrind_says_how_to_get_it(monkeypatch, capsys):
+    from dqhash.cli import main
+    from dqhash.cli.common import EXIT_USAGE
+
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    assert main(["bench-domain", "--instructions", "--records", "100"]) == EXIT_USAGE
+    assert "apt-get install valgrind" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_instructions_are_counted_under_valgrind_for_each_workload():
+    import shutil
+
+    from dqhash.tools.bench import instructions
+
+    if shutil.which("valgrind") is None:
+        pytest.skip("valgrind is not installed here: the instruction count cannot be taken")
+    figures = instructions.run(100)
+    assert figures["setup_instructions"] > 0
+    # a snapshot record carries column digests and a run's book; every record costs more than the floor's
+    assert figures["instructions_per_snapshot_record"] > figures["instructions_per_streaming_record"]
+    assert figures["instructions_per_streaming_record"] > figures["floor_instructions_per_record"] > 0
