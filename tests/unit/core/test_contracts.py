@@ -380,3 +380,12 @@ def test_kept_json_is_right_sized_and_the_same_bytes():
     tracemalloc.stop()
     assert size < 1000 * 400, f"{size / 1000:.0f} bytes a record kept"  # orjson's own buffers: 4 KiB each
     del kept
+
+
+@given(st.text(alphabet="0123456789abcdefABCDEF ,g\t\u0660é", max_size=40))
+def test_lower_hex_says_what_the_regular_expression_would(text):
+    import re
+
+    from dqhash.core.contracts import lower_hex
+
+    assert lower_hex(text) == (re.fullmatch("(?:[0-9a-f]{2})*", text) is not None)
