@@ -6,7 +6,8 @@ count repeats to the instruction. ``dqhash bench-domain --instructions`` runs ea
 its own under callgrind, and a process that builds the same inputs and runs none of them; the difference, per
 record, is what ``Reconciler.process`` (or the floor) executed. It needs valgrind (``apt-get install valgrind``).
 
-The workloads go through ``Reconciler.process`` on a dict table, the worker's work without Kafka or RocksDB:
+The workloads go through ``Reconciler.process`` on a dict table, the worker's work without Kafka or RocksDB, with
+the worker's garbage collector settings:
 
 - ``streaming``: each pair's on-prem event, then its cloud hash (a MATCH), as ``dqhash bench-domain`` times them;
 - ``snapshot``: the rows of a snapshot run, the cloud scan's record of each row first, then the publish's (the
@@ -90,6 +91,7 @@ def workloads(n: int) -> dict[str, Callable[[], None]]:
     import hashlib
 
     from dqhash.engine.reconciler import Reconciler
+    from dqhash.internals.worker import tune_garbage_collector
     from dqhash.ops.dogstatsd import Metrics
     from dqhash.settings import load
     from dqhash.tools.bench.domain import sample_messages
@@ -103,6 +105,7 @@ def workloads(n: int) -> dict[str, Callable[[], None]]:
         Reconciler(settings, {}, metrics, lambda table, partition: iter(()), clock=lambda: T0 + 10) for _ in range(2)
     ]
     loads, sha256 = orjson.loads, hashlib.sha256
+    tune_garbage_collector(settings.gc_threshold)  # as a worker runs
 
     def matches(reconciler: Reconciler, batches: list[list[Input]], want: int, name: str) -> None:
         made = sum(
