@@ -165,13 +165,18 @@ def _pending_sweep(pending: int) -> dict[str, float]:
 
 
 def main(n: int, as_json: bool) -> int:
-    figures = run(n)
+    print_figures(run(n), as_json)
+    return 0
+
+
+def print_figures(figures: dict[str, object], as_json: bool) -> None:
+    """One JSON object, or a line a figure: numbers right-aligned with thousands separators."""
     if as_json:
         print(orjson.dumps(figures).decode())
-    else:
-        for key, value in figures.items():
-            print(f"{key:40s} {value:14,.2f}")
-    return 0
+        return
+    for key, value in figures.items():
+        shown = f"{value:14,.2f}" if isinstance(value, float) else f"{value:>14,}" if type(value) is int else value
+        print(f"{key:40s} {shown}")
 
 
 def _debezium_rates(n: int) -> dict[str, float]:

@@ -176,12 +176,9 @@ def _batches(
 
 
 def main(n: int, as_json: bool) -> int:
-    figures = run(n)
-    if as_json:
-        print(orjson.dumps(figures).decode())
-    else:
-        for key, value in figures.items():
-            print(f"{key:40s} {value}")
+    from dqhash.tools.bench.domain import print_figures
+
+    print_figures(run(n), as_json)
     return 0
 
 
