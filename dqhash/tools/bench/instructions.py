@@ -1,8 +1,8 @@
 """Instructions a record costs the engine, counted by valgrind: a figure the machine's load does not move.
 
-On a shared machine the CPU time of the same code moves by a factor of two between runs (docs/performance.md,
-"Comparing two versions"); the instructions a fixed workload executes do not. With hash randomisation fixed, the
-count repeats to the instruction. ``dqhash bench-domain --instructions`` runs each workload below in a process of
+On a shared machine the CPU time of the same code moves between runs by more than most changes to the engine
+are worth (docs/performance.md, "How to measure"); the instructions a fixed workload executes do not. With hash
+randomisation fixed, the count repeats to the instruction. ``dqhash bench-domain --instructions`` runs each workload below in a process of
 its own under callgrind, and a process that builds the same inputs and runs none of them; the difference, per
 record, is what ``Reconciler.process`` (or the floor) executed. It needs valgrind (``apt-get install valgrind``).
 
@@ -27,6 +27,7 @@ from collections.abc import Callable
 
 import orjson
 
+from dqhash.core import compiled_engine
 from dqhash.core.records import SOURCE_CLOUD, SOURCE_ONPREM, Input
 
 #: the processes run: ``setup`` builds every input and runs nothing; each other one runs one workload
@@ -51,8 +52,6 @@ def run(n: int) -> dict[str, object]:
     streaming = (counts["streaming"] - setup) / (2 * n)
     snapshot = (counts["snapshot"] - setup) / (2 * n)
     floor = (counts["floor"] - setup) / n
-    from dqhash.core import compiled_engine
-
     return {
         "pairs": n,
         "snapshot_rows": n,

@@ -4,9 +4,10 @@ The real tools do the work: an on-prem export of N rows (JSON Lines) goes throug
 code, a SQLite cloud copy of the same rows (0.5 % changed, 0.5 % missing, 0.5 % cloud-only) through
 ``snapshot scan``'s, into ``--workers`` dqhash workers. Timed by the run's own report (``duration_s``, what
 ``dqhash snapshot report`` says): from the publish's start to the last partition judged. The bench reads the report
-every two seconds, so its own clock (``seconds_observed``) runs up to two seconds longer. With ``--workers`` above 1 the same run is made first on one worker, on fresh topics, and the
-figures are given as a ratio to it: the machine is shared and noisy, a same-run ratio is not. For the same reason
-the one-worker run is also given as a ratio to a bare aiokafka loop over its own two topics (:func:`ceiling_of`).
+every two seconds, so its own clock (``seconds_observed``) runs up to two seconds longer. With ``--workers`` above
+1 the same run is made first on one worker, on fresh topics, and the figures are given as a ratio to it: the
+machine is shared and noisy, a same-run ratio is not. For the same reason the one-worker run is also given as a
+ratio to a bare aiokafka loop over its own two topics (:func:`ceiling_of`).
 """
 
 from __future__ import annotations
