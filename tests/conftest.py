@@ -2,10 +2,17 @@
 
 from hypothesis import HealthCheck, settings
 
+from dqhash.core.hashing import RowHasher
+
 # The property tests check correctness, not speed. On a loaded 2-core CI machine, one draw once took 3.8 s
 # (Hypothesis's too_slow health check failed the run), so timing checks are off for them.
 settings.register_profile("dqhash", suppress_health_check=[HealthCheck.too_slow], deadline=None)
 settings.load_profile("dqhash")
+
+# The first hasher built raises Python's recursion limit, once, to the nesting depth the spec allows. Built here,
+# before any test: a property test that built the first one would see the limit change under it, and Hypothesis
+# warns that it cannot put the limit back.
+RowHasher()
 
 
 def pytest_addoption(parser):
