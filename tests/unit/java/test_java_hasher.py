@@ -24,8 +24,9 @@ from dqhash.core.hashing import RowHasher
 from dqhash.core.jsontext import JsonNumber, loads_exact
 from tests.paths import ROOT
 
-#: the vectors nest as deep as the spec allows (512), and these helpers recurse as the hasher does
-sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
+#: the vectors nest as deep as the spec allows (512), and these helpers recurse as the hasher does: the limit the
+#: first hasher set is enough (tests/conftest.py builds it), and one set here would differ from it (Hypothesis warns
+#: when a property test sees the limit change)
 JAVA_SOURCE = ROOT / "dqhash" / "java" / "DqHash.java"
 VECTORS = ROOT / "tests" / "vectors"
 INSTALL = "sudo apt-get install -y openjdk-17-jdk-headless"
