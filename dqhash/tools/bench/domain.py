@@ -20,6 +20,7 @@ from dqhash.core.classify import on_cloud, on_onprem
 from dqhash.core.contracts import parse_cloud, parse_onprem
 from dqhash.core.hashing import RowHasher
 from dqhash.core.pair_state import Rules
+from dqhash.core.records import Input
 
 T0 = 1_714_564_800_000
 
@@ -232,31 +233,14 @@ def _debezium_rates(n: int) -> dict[str, float]:
 def _reconcile_rate(onprem: list[bytes], cloud: list[bytes], batch: int = 500) -> float:
     """Records/s through ``Reconciler.process`` — parse, state, classify, audit and changelog records, metrics —
     on a dict table: the worker's work without Kafka. Each pair's on-prem event, then its cloud hash (a MATCH)."""
-    from dqhash.core.partitioning import partition_for
-    from dqhash.core.records import SOURCE_CLOUD, SOURCE_ONPREM, Input
+    from dqhash.core.records import SOURCE_CLOUD, SOURCE_ONPREM
     from dqhash.engine.reconciler import Reconciler
     from dqhash.ops.dogstatsd import Metrics
     from dqhash.settings import load
 
     settings = load({})
-    offsets: dict[tuple[int, int], int] = {}
-
-    def inputs(source: int, topic: str, records: list[bytes]) -> list[Input]:
-        made = []
-        for i, value in enumerate(records):
-            partition = partition_for(str(i), settings.partitions)  # records sit in their PK's partition
-            offset = offsets[source, partition] = offsets.get((source, partition), -1) + 1
-            made.append(Input(source, topic, partition, offset, str(i).encode(), value, [], T0))
-        return made
-
-    batches = [
-        batch_inputs[start : start + batch]
-        for batch_inputs in (
-            inputs(SOURCE_ONPREM, settings.onprem_topic, onprem),
-            inputs(SOURCE_CLOUD, settings.cloud_topic, cloud),
-        )
-        for start in range(0, len(batch_inputs), batch)
-    ]
+    sides = [(SOURCE_ONPREM, settings.onprem_topic, onprem), (SOURCE_CLOUD, settings.cloud_topic, cloud)]
+    batches = input_batches(settings.partitions, sides, str, batch)
     metrics = Metrics("127.0.0.1", 9, [], enabled=True)  # counters and samples as a worker's (UDP, discarded)
 
     def reconcile() -> None:
@@ -271,6 +255,26 @@ def _reconcile_rate(onprem: list[bytes], cloud: list[bytes], batch: int = 500) -
         return rate(len(onprem) + len(cloud), reconcile)
     finally:
         metrics.close()
+
+
+def input_batches(
+    partitions: int, sides: list[tuple[int, str, list[bytes]]], pk_of: Callable[[int], str], batch: int = 500
+) -> list[list[Input]]:
+    """Each side's records (its source, topic, values) in their PK's partition (``pk_of`` the record's number),
+    with offsets of their own per partition, in batches of ``batch``: as a worker's agents hand them over."""
+    from dqhash.core.partitioning import partition_for
+
+    offsets: dict[tuple[int, int], int] = {}
+    batches = []
+    for source, topic, records in sides:
+        made = []
+        for i, value in enumerate(records):
+            pk = pk_of(i)
+            partition = partition_for(pk, partitions)
+            offset = offsets[source, partition] = offsets.get((source, partition), -1) + 1
+            made.append(Input(source, topic, partition, offset, pk.encode(), value, [], T0))
+        batches += [made[start : start + batch] for start in range(0, len(made), batch)]
+    return batches
 
 
 def _lookup_rate(n: int) -> float:

@@ -29,12 +29,12 @@ import orjson
 
 from dqhash.core import compiled_engine
 from dqhash.core.records import SOURCE_CLOUD, SOURCE_ONPREM, Input
+from dqhash.tools.bench.domain import T0, TYPED_COLUMNS, input_batches, print_figures, sample_messages, typed_rows
 
 #: the processes run: ``setup`` builds every input and runs nothing; each other one runs one workload
 WORKLOADS = ("setup", "streaming", "snapshot", "floor")
 #: valgrind's summary line: ``==123== I   refs:      4,870,988,782``
 _REFS = re.compile(r"I\s+refs:\s+([\d,]+)")
-T0 = 1_714_564_800_000
 SNAPSHOT_ID = "bench-instructions"
 
 
@@ -93,13 +93,14 @@ def workloads(n: int) -> dict[str, Callable[[], None]]:
     from dqhash.internals.worker import tune_garbage_collector
     from dqhash.ops.dogstatsd import Metrics
     from dqhash.settings import load
-    from dqhash.tools.bench.domain import sample_messages
 
     settings = load({"DQHASH_SNAPSHOT_TOPIC": "bench-snapshots"})
     metrics = Metrics("127.0.0.1", 9, [], enabled=False)
     onprem, cloud = sample_messages(n)
-    streaming = _batches(settings.partitions, [(SOURCE_ONPREM, onprem), (SOURCE_CLOUD, cloud)], str)
-    snapshot = _batches(settings.partitions, snapshot_records(n), lambda i: str(i + 1))
+    streaming_sides = [(SOURCE_ONPREM, settings.onprem_topic, onprem), (SOURCE_CLOUD, settings.cloud_topic, cloud)]
+    streaming = input_batches(settings.partitions, streaming_sides, str)
+    snapshot_sides = [(source, "bench", records) for source, records in snapshot_records(n)]
+    snapshot = input_batches(settings.partitions, snapshot_sides, lambda i: str(i + 1))
     reconcilers = [
         Reconciler(settings, {}, metrics, lambda table, partition: iter(()), clock=lambda: T0 + 10) for _ in range(2)
     ]
@@ -131,7 +132,6 @@ def workloads(n: int) -> dict[str, Callable[[], None]]:
 def snapshot_records(n: int) -> list[tuple[int, list[bytes]]]:
     """A snapshot run's records of ``n`` typed rows, as ``snapshot scan`` and ``snapshot publish`` write them."""
     from dqhash.core.hashing import RowHasher
-    from dqhash.tools.bench.domain import TYPED_COLUMNS, typed_rows
 
     hasher = RowHasher("v2", types=TYPED_COLUMNS)
     onprem, cloud = [], []
@@ -155,28 +155,7 @@ def snapshot_records(n: int) -> list[tuple[int, list[bytes]]]:
     return [(SOURCE_CLOUD, cloud), (SOURCE_ONPREM, onprem)]
 
 
-def _batches(
-    partitions: int, sides: list[tuple[int, list[bytes]]], pk_of: Callable[[int], str], batch: int = 500
-) -> list[list[Input]]:
-    """Each side's records in their PK's partition, with offsets of their own, in batches of ``batch``."""
-    from dqhash.core.partitioning import partition_for
-
-    offsets: dict[tuple[int, int], int] = {}
-    batches = []
-    for source, records in sides:
-        made = []
-        for i, value in enumerate(records):
-            pk = pk_of(i)
-            partition = partition_for(pk, partitions)
-            offset = offsets[source, partition] = offsets.get((source, partition), -1) + 1
-            made.append(Input(source, "bench", partition, offset, pk.encode(), value, [], T0))
-        batches += [made[start : start + batch] for start in range(0, len(made), batch)]
-    return batches
-
-
 def main(n: int, as_json: bool) -> int:
-    from dqhash.tools.bench.domain import print_figures
-
     print_figures(run(n), as_json)
     return 0
 
