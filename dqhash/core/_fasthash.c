@@ -9,6 +9,10 @@
  *
  * SHA-256 comes from the OpenSSL library the interpreter's hashlib uses, found at import with dlopen (no
  * headers needed to build), or from the portable implementation below where there is none.
+ *
+ * Two functions of the reconciler's hot path live here too, each with its Python reference and fallback:
+ * Kafka's default partitioner (dqhash/core/partitioning.py) and the check of a record's column digests
+ * (dqhash/core/contracts.py).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -550,16 +554,54 @@ static PyObject *key_partition(PyObject *module, PyObject *args) {
     return PyLong_FromSsize_t((Py_ssize_t)(h & 0x7fffffffu) % partitions);
 }
 
+PyDoc_STRVAR(column_digests_ok_doc,
+"column_digests_ok(digests, max_name, digest_length) -> bool: whether a record's ``column_digests`` object is\n"
+"already what ``contracts._checked_one_by_one`` would return: each name a str of 1 to ``max_name`` characters\n"
+"without a control character, each digest a str of ``digest_length`` lower-case hex digits\n"
+"(``contracts._well_formed_reference`` is the reference).");
+
+static PyObject *column_digests_ok(PyObject *module, PyObject *args) {
+    PyObject *digests, *name, *digest;
+    Py_ssize_t max_name, digest_length, position = 0;
+    if (!PyArg_ParseTuple(args, "O!nn", &PyDict_Type, &digests, &max_name, &digest_length))
+        return NULL;
+    while (PyDict_Next(digests, &position, &name, &digest)) {
+        if (!PyUnicode_Check(name) || !PyUnicode_CheckExact(digest))
+            Py_RETURN_FALSE;
+        if (PyUnicode_READY(name) < 0 || PyUnicode_READY(digest) < 0)
+            return NULL;
+        const Py_ssize_t name_length = PyUnicode_GET_LENGTH(name);
+        if (name_length == 0 || name_length > max_name)
+            Py_RETURN_FALSE;
+        const int kind = PyUnicode_KIND(name);
+        const void *text = PyUnicode_DATA(name);
+        for (Py_ssize_t i = 0; i < name_length; i++) {
+            const Py_UCS4 c = PyUnicode_READ(kind, text, i);
+            if (c < 0x20 || c == 0x7f)
+                Py_RETURN_FALSE;
+        }
+        if (PyUnicode_GET_LENGTH(digest) != digest_length || PyUnicode_KIND(digest) != PyUnicode_1BYTE_KIND)
+            Py_RETURN_FALSE;
+        const Py_UCS1 *hex = PyUnicode_1BYTE_DATA(digest);
+        for (Py_ssize_t i = 0; i < digest_length; i++) {
+            if (!((hex[i] >= '0' && hex[i] <= '9') || (hex[i] >= 'a' && hex[i] <= 'f')))
+                Py_RETURN_FALSE;
+        }
+    }
+    Py_RETURN_TRUE;
+}
+
 static PyMethodDef methods[] = {
     {"key_partition", key_partition, METH_VARARGS, key_partition_doc},
     {"v2_row", v2_row, METH_VARARGS, v2_row_doc},
     {"sha256_hex", sha256_hex, METH_VARARGS, sha256_hex_doc},
     {"configure", configure, METH_VARARGS, configure_doc},
+    {"column_digests_ok", column_digests_ok, METH_VARARGS, column_digests_ok_doc},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module_definition = {
-    PyModuleDef_HEAD_INIT, "dqhash.core._fasthash", "The compiled path of the v2 row hasher, and of the default partitioner.", -1, methods,
+    PyModuleDef_HEAD_INIT, "dqhash.core._fasthash", "The compiled path of the v2 row hasher, of the default partitioner, and of the column-digest check.", -1, methods,
 };
 
 PyMODINIT_FUNC PyInit__fasthash(void) {

@@ -37,6 +37,11 @@ from dqhash.core.table_keys import SEPARATOR, pair_key
 from dqhash.core.timeutil import MAX_EPOCH_MS, MIN_EPOCH_MS, TimestampError, parse_timestamp
 from dqhash.core.tuples import build
 
+try:
+    from dqhash.core._fasthash import column_digests_ok  # type: ignore[import-not-found, import-untyped]
+except ImportError:  # built without a C compiler: the reference below
+    column_digests_ok = None
+
 _ACTIONS = {a.value: a for a in Action} | {"READ": Action.SNAPSHOT, "R": Action.SNAPSHOT}
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _VERSION = re.compile(r"v[0-9]+")
@@ -248,6 +253,14 @@ def _column_digests(value: Any) -> dict[str, str] | Rejection:
 
 
 def _well_formed(value: dict[str, Any]) -> bool:
+    """:func:`_well_formed_reference`'s answer, from one pass in C where the install built ``_fasthash``
+    (``column_digests_ok``): every snapshot row carries a digest per column."""
+    if column_digests_ok is not None:
+        return column_digests_ok(value, MAX_COLUMN_NAME, COLUMN_DIGEST_HEX) is True
+    return _well_formed_reference(value)
+
+
+def _well_formed_reference(value: dict[str, Any]) -> bool:
     """Every name and digest already as :func:`_checked_one_by_one` would return it, checked in a few C-level
     passes: every snapshot row carries a digest per column, and checking them one by one cost more than its
     parse.

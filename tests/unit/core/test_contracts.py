@@ -5,8 +5,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dqhash.core import contracts
 from dqhash.core.contracts import check_snapshot_id, parse_cloud, parse_hash, parse_onprem
-from dqhash.core.input_records import Action, CloudHash, HashRef, OnPremEvent, Reason, Rejection
+from dqhash.core.input_records import (
+    COLUMN_DIGEST_HEX,
+    MAX_COLUMN_NAME,
+    Action,
+    CloudHash,
+    HashRef,
+    OnPremEvent,
+    Reason,
+    Rejection,
+)
 from dqhash.core.record_keys import canonical_pk
 
 H = "ab" * 32
@@ -132,32 +142,89 @@ _DIGEST_LIKE = st.one_of(
 )
 
 
+@pytest.mark.parametrize("path", ["as installed", "the Python reference"])
 @settings(max_examples=300)
-@given(st.dictionaries(st.text(min_size=0, max_size=4), _DIGEST_LIKE, max_size=5))
-def test_column_digests_checked_at_once_agree_on_any_input(digests):
+@given(digests=st.dictionaries(st.text(min_size=0, max_size=4), _DIGEST_LIKE, max_size=5))
+def test_column_digests_checked_at_once_agree_on_any_input(path, digests):
+    """Whichever check runs (the compiled one where the install built it, else the reference), a record's column
+    digests parse as the one-by-one check returns them."""
     from dqhash.core.contracts import _checked_one_by_one, _column_digests
 
-    expected, got = _checked_one_by_one(dict(digests)), _column_digests(digests)
+    with pytest.MonkeyPatch.context() as patch:
+        if path == "the Python reference":
+            patch.setattr(contracts, "column_digests_ok", None)
+        expected, got = _checked_one_by_one(dict(digests)), _column_digests(digests)
     assert got == expected
 
 
 def test_what_the_checks_remember_is_bounded_whatever_producers_send():
-    """A table's column names and a run's id are remembered once checked; an over-long name or id is refused
-    without being remembered, so a producer sending huge ones cannot fill the worker's memory."""
-    from dqhash.core.contracts import _names_well_formed, _snapshot_id_ok
+    """A table's column names (in the reference check) and a run's id are remembered once checked; an over-long
+    name or id is refused without being remembered, so a producer sending huge ones cannot fill the worker's
+    memory."""
+    from dqhash.core.contracts import _names_well_formed, _snapshot_id_ok, _well_formed_reference
 
     _names_well_formed.cache_clear()
     _snapshot_id_ok.cache_clear()
     for i in range(3):
         huge = "n" * 100_000 + str(i)
         assert parse_onprem(onprem(column_digests={huge: "ab" * 8})).reason is Reason.INVALID_COLUMN_DIGESTS
+        assert not _well_formed_reference({huge: "ab" * 8})
         run = "r" * 100_000 + str(i)
         assert parse_cloud(cloud(snapshot_id=run)).reason is Reason.INVALID_FIELD_TYPE
     assert _names_well_formed.cache_info().currsize == 0
     assert _snapshot_id_ok.cache_info().currsize == 0
     assert parse_cloud(cloud(snapshot_id="run-1", column_digests={"name": "ab" * 8})).snapshot_id == "run-1"
+    assert _well_formed_reference({"name": "ab" * 8})
     assert _names_well_formed.cache_info().currsize == 1
     assert _snapshot_id_ok.cache_info().currsize == 1
+
+
+def _with_one_changed(text: str, where: int, character: str | None) -> str:
+    """``text`` with the character at ``where`` replaced (None: unchanged): one flaw in a well-formed value."""
+    if character is None or not text:
+        return text
+    where %= len(text)
+    return text[:where] + character + text[where + 1 :]
+
+
+#: characters that make a name or a digest ill-formed, and some that do not
+_FLAWS = st.sampled_from(
+    [None, None, "\x00", "\x1f", "\x7f", "\t", " ", "A", "F", "g", ",", "\u00e9", "\u0663", "\u2028"]
+)
+_NAME_LIKE = st.one_of(
+    st.builds(_with_one_changed, st.text(alphabet="abc_1", min_size=1, max_size=8), st.integers(0, 7), _FLAWS),
+    st.builds(_with_one_changed, st.text(alphabet="n", min_size=126, max_size=130), st.integers(0, 129), _FLAWS),
+    st.text(max_size=4),  # anything, the empty name too
+)
+_HEX_LIKE = st.one_of(
+    st.builds(
+        _with_one_changed, st.text(alphabet="0123456789abcdef", min_size=15, max_size=17), st.integers(0, 16), _FLAWS
+    ),
+    st.none(),
+    st.integers(),
+)
+
+
+needs_compiled = pytest.mark.skipif(
+    contracts.column_digests_ok is None, reason="the compiled path is not built (no C compiler at install)"
+)
+
+
+@needs_compiled
+@settings(max_examples=500)
+@given(st.dictionaries(_NAME_LIKE, _HEX_LIKE, max_size=6))
+def test_the_compiled_column_digest_check_answers_as_the_reference(digests):
+    """``_fasthash.column_digests_ok``, the check of every record's column digests where the install built it,
+    says what the Python reference says: names of 1 to MAX_COLUMN_NAME characters without a control character,
+    digests of COLUMN_DIGEST_HEX lower-case hex digits."""
+    compiled = contracts.column_digests_ok(digests, MAX_COLUMN_NAME, COLUMN_DIGEST_HEX)
+    assert compiled is contracts._well_formed_reference(digests)
+
+
+@needs_compiled
+def test_the_compiled_column_digest_check_refuses_what_is_not_a_dict():
+    with pytest.raises(TypeError):
+        contracts.column_digests_ok(["ab" * 8], MAX_COLUMN_NAME, COLUMN_DIGEST_HEX)
 
 
 def test_missing_field_message_names_the_field():
