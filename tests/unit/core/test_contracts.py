@@ -137,14 +137,35 @@ def test_column_digests_checked_at_once_as_one_by_one(digests):
             assert result.column_digests == expected
 
 
-_DIGEST_LIKE = st.one_of(
-    st.text(alphabet="0123456789abcdefABCDEF,g", min_size=14, max_size=18), st.none(), st.integers()
+def _with_one_changed(text: str, where: int, character: str | None) -> str:
+    """``text`` with the character at ``where`` replaced (None: unchanged): one flaw in a well-formed value."""
+    if character is None or not text:
+        return text
+    where %= len(text)
+    return text[:where] + character + text[where + 1 :]
+
+
+#: characters that make a name or a digest ill-formed, and some that do not
+_FLAWS = st.sampled_from(
+    [None, None, "\x00", "\x1f", "\x7f", "\t", " ", "A", "F", "g", ",", "\u00e9", "\u0663", "\u2028"]
+)
+_NAME_LIKE = st.one_of(
+    st.builds(_with_one_changed, st.text(alphabet="abc_1", min_size=1, max_size=8), st.integers(0, 7), _FLAWS),
+    st.builds(_with_one_changed, st.text(alphabet="n", min_size=126, max_size=130), st.integers(0, 129), _FLAWS),
+    st.text(max_size=4),  # anything, the empty name too
+)
+_HEX_LIKE = st.one_of(
+    st.builds(
+        _with_one_changed, st.text(alphabet="0123456789abcdef", min_size=15, max_size=17), st.integers(0, 16), _FLAWS
+    ),
+    st.none(),
+    st.integers(),
 )
 
 
 @pytest.mark.parametrize("path", ["as installed", "the Python reference"])
 @settings(max_examples=300)
-@given(digests=st.dictionaries(st.text(min_size=0, max_size=4), _DIGEST_LIKE, max_size=5))
+@given(digests=st.dictionaries(_NAME_LIKE, _HEX_LIKE, max_size=5))
 def test_column_digests_checked_at_once_agree_on_any_input(path, digests):
     """Whichever check runs (the compiled one where the install built it, else the reference), a record's column
     digests parse as the one-by-one check returns them."""
@@ -177,32 +198,6 @@ def test_what_the_checks_remember_is_bounded_whatever_producers_send():
     assert _well_formed_reference({"name": "ab" * 8})
     assert _names_well_formed.cache_info().currsize == 1
     assert _snapshot_id_ok.cache_info().currsize == 1
-
-
-def _with_one_changed(text: str, where: int, character: str | None) -> str:
-    """``text`` with the character at ``where`` replaced (None: unchanged): one flaw in a well-formed value."""
-    if character is None or not text:
-        return text
-    where %= len(text)
-    return text[:where] + character + text[where + 1 :]
-
-
-#: characters that make a name or a digest ill-formed, and some that do not
-_FLAWS = st.sampled_from(
-    [None, None, "\x00", "\x1f", "\x7f", "\t", " ", "A", "F", "g", ",", "\u00e9", "\u0663", "\u2028"]
-)
-_NAME_LIKE = st.one_of(
-    st.builds(_with_one_changed, st.text(alphabet="abc_1", min_size=1, max_size=8), st.integers(0, 7), _FLAWS),
-    st.builds(_with_one_changed, st.text(alphabet="n", min_size=126, max_size=130), st.integers(0, 129), _FLAWS),
-    st.text(max_size=4),  # anything, the empty name too
-)
-_HEX_LIKE = st.one_of(
-    st.builds(
-        _with_one_changed, st.text(alphabet="0123456789abcdef", min_size=15, max_size=17), st.integers(0, 16), _FLAWS
-    ),
-    st.none(),
-    st.integers(),
-)
 
 
 needs_compiled = pytest.mark.skipif(
