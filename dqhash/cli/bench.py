@@ -23,6 +23,13 @@ def add(commands: Any) -> None:
         help="instead: a whole-table snapshot run of this many rows (rows/s, peak RSS; docs/snapshots.md)",
     )
     bench.add_argument(
+        "--chunks-per-range",
+        type=int,
+        default=0,
+        help="with --snapshot-rows: also the same run proven chunk by chunk (snapshot --chunks-per-range), as a "
+        "ratio to the run row by row",
+    )
+    bench.add_argument(
         "--workers", type=int, default=1, help="also run on this many workers, as a ratio to one (default 1)"
     )
     bench.add_argument(
@@ -103,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
             return fail("bench", "--snapshot-rows must be at least 1000", EXIT_USAGE)
         from dqhash.tools.bench import snapshot
 
-        return snapshot.main(args.snapshot_rows, args.workers, args.json)
+        return snapshot.main(args.snapshot_rows, args.workers, args.json, args.chunks_per_range)
     if args.pairs < 1000:
         return fail("bench", "--pairs must be at least 1000", EXIT_USAGE)
     from dqhash.tools.bench import pipeline

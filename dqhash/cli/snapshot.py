@@ -27,6 +27,7 @@ from dqhash.cli.common import (
 )
 from dqhash.core.canonical import CanonicalError
 from dqhash.core.hashing import HashConfigError, RowHasher, parse_type_declarations
+from dqhash.core.range_digests import MAX_CHUNKS_PER_RANGE
 
 REPORTS = (*KAFKA, "DQHASH_SNAPSHOT_TOPIC", "DQHASH_PARTITIONS", "DQHASH_CATALOG")
 PUBLISHES = (*REPORTS, "DQHASH_ONPREM_TOPIC", *HASHING, "DQHASH_SOURCE_URL", "DQHASH_SOURCE_PASSWORD")
@@ -117,6 +118,20 @@ def _hashing_options(parser: argparse.ArgumentParser) -> None:
         help="cover only the token ranges in which that earlier run found differences",
     )
     parser.add_argument(
+        "--chunks-per-range",
+        type=int,
+        default=0,
+        help="prove the run chunk by chunk: cut each token range into this many chunks, digest every row once, and "
+        "publish row by row only the chunks whose digests differ (give both sides the same; default 0: every row "
+        "row by row; docs/snapshots.md)",
+    )
+    parser.add_argument(
+        "--digest-wait",
+        type=float,
+        default=600.0,
+        help="with --chunks-per-range: seconds to wait for the other side's digests (default 600)",
+    )
+    parser.add_argument(
         "--table",
         help="the catalog table of this side (DQHASH_CATALOG): its rows name it, are hashed by its rules, and "
         "form the run <snapshot-id>:<table>",
@@ -141,6 +156,15 @@ def _setup(args: argparse.Namespace) -> tuple[Any, RowHasher, set[int] | None] |
         return fail("snapshot", f"--snapshot-id (with --table): {checked.message}", EXIT_USAGE)
     if args.splits < 1 or args.splits > 1_000_000:
         return fail("snapshot", "--splits must be between 1 and 1000000", EXIT_USAGE)
+    if not 0 <= args.chunks_per_range <= MAX_CHUNKS_PER_RANGE or args.digest_wait <= 0:
+        return fail(
+            "snapshot",
+            f"--chunks-per-range must be between 0 and {MAX_CHUNKS_PER_RANGE}, --digest-wait above 0",
+            EXIT_USAGE,
+        )
+    from dqhash.tools.snapshot.digests import DigestPlan
+
+    args.digests = DigestPlan(args.chunks_per_range, args.digest_wait) if args.chunks_per_range else None
     args.spec = settings.catalog.get(args.table) if args.table else None
     if args.table and args.spec is None:
         return fail("snapshot", f"no table {args.table!r} in the catalog (DQHASH_CATALOG)", EXIT_USAGE)
@@ -212,6 +236,8 @@ def _publish_export(args: argparse.Namespace, settings: Any, hasher: RowHasher, 
     path = None if args.export == "-" else Path(args.export)
     if path is not None and not path.is_file():
         return fail("snapshot publish", f"no such file: {path}", EXIT_USAGE)
+    if path is None and args.digests is not None:
+        return fail("snapshot publish", "--chunks-per-range reads the export twice: give a file, not stdin", EXIT_USAGE)
     fmt = args.format or ("csv" if path is not None and path.suffix.lower() == ".csv" else "jsonl")
     types = _declared_types(args, settings)
     with open(path, "rb") if path is not None else os.fdopen(os.dup(0), "rb") as stream:
@@ -229,6 +255,7 @@ def _publish_export(args: argparse.Namespace, settings: Any, hasher: RowHasher, 
             only,
             as_of,
             args.table,
+            args.digests,
         )
         return _published(settings, run, ColumnsError)
 
@@ -269,6 +296,7 @@ def _publish_source(args: argparse.Namespace, settings: Any, hasher: RowHasher, 
             only,
             as_of,
             args.table,
+            args.digests,
         )
         return _published(settings, run, (ColumnsError, SourceError))
     finally:
@@ -277,10 +305,14 @@ def _publish_source(args: argparse.Namespace, settings: Any, hasher: RowHasher, 
 
 def _published(settings: Any, run: Any, columns_error: type[Exception] | tuple[type[Exception], ...]) -> int:
     """Runs the publisher; its exit status, with one line saying what went wrong when something did."""
+    from dqhash.tools.snapshot.digests import NOT_PROVEN
+
     try:
         errors = run_until_signal(run)
     except columns_error as exc:
         return fail("snapshot publish", f"{exc}. Nothing was published.", EXIT_USAGE)
+    except NOT_PROVEN as exc:  # the digests of a run proven chunk by chunk: the message says what to do
+        return fail("snapshot publish", str(exc))
     except Interrupted as stopped:
         return fail("snapshot publish", f"interrupted by {stopped}; run the same command again", stopped.exit_status)
     except Exception as exc:  # the broker, mostly: one line that names what to check, not a traceback
@@ -290,6 +322,7 @@ def _published(settings: Any, run: Any, columns_error: type[Exception] | tuple[t
 
 def run_scan(args: argparse.Namespace) -> int:
     from dqhash.tools.snapshot.common import table_run
+    from dqhash.tools.snapshot.digests import NOT_PROVEN
     from dqhash.tools.snapshot.scan import Checkpoint, scan
 
     if args.all_tables and args.table:
@@ -321,6 +354,7 @@ def run_scan(args: argparse.Namespace) -> int:
                 args.rows_per_second,
                 checkpoint,
                 args.spec,
+                args.digests,
             )
         )
     except Interrupted as stopped:
@@ -330,6 +364,8 @@ def run_scan(args: argparse.Namespace) -> int:
             "again to resume from its checkpoint",
             stopped.exit_status,
         )
+    except NOT_PROVEN as exc:  # the digests of a run proven chunk by chunk: the message says what to do
+        return fail("snapshot scan", str(exc))
     except Exception as exc:
         return fail("snapshot scan", _broker_hint(settings, exc))
     finally:
@@ -398,6 +434,7 @@ def _scan_tables(settings: Any, args: argparse.Namespace, checkpoint: Any) -> in
     """``scan --all-tables``: every declared table of the catalog (or those that differed in --ranges-from)."""
     from dqhash.core.catalog_runs import catalog_report
     from dqhash.core.timeutil import now_ms
+    from dqhash.tools.snapshot.digests import NOT_PROVEN
     from dqhash.tools.snapshot.tables import scan_tables
 
     specs = list(settings.catalog.tables.values())
@@ -424,13 +461,15 @@ def _scan_tables(settings: Any, args: argparse.Namespace, checkpoint: Any) -> in
         failed = run_until_signal(
             scan_tables(
                 settings, specs, open_source, args.snapshot_id, args.splits, only, args.parallel,
-                args.rows_per_second, checkpoint,
+                args.rows_per_second, checkpoint, args.digests,
             )
         )  # fmt: skip
     except Interrupted as stopped:
         return fail(
             "snapshot scan", f"interrupted by {stopped}: run the same command again to resume", stopped.exit_status
         )
+    except NOT_PROVEN as exc:
+        return fail("snapshot scan", str(exc))
     except Exception as exc:
         return fail("snapshot scan", _broker_hint(settings, exc))
     broken = {table: n for table, n in failed.items() if n}

@@ -25,6 +25,9 @@ class RangeScan(Protocol):
     def pages(self, start: int, end: int) -> AsyncIterator[list[dict[str, Any]]]:
         """The rows whose token is in ``(start, end]``, a page at a time."""
 
+    def token(self, row: dict[str, Any]) -> int:
+        """A row's token, as the store places it (a run proven by digests places each row in its chunk)."""
+
     def close(self) -> None: ...
 
 
@@ -44,6 +47,7 @@ class CassandraRangeScan:
         meta = table_meta(session, keyspace, table)
         self.key_columns = tuple(c.name for c in meta.primary_key)
         self.partition_key = tuple(c.name for c in meta.partition_key)
+        self._key_types = {c.name: str(c.cql_type) for c in meta.partition_key}
         token = ", ".join(f'"{c}"' for c in self.partition_key)
         query = f'SELECT * FROM "{keyspace}"."{table}" WHERE token({token}) > ? AND token({token}) <= ?'
         self.statement = prepared(session, query, consistency)
@@ -64,6 +68,9 @@ class CassandraRangeScan:
             yield rows
             if paging_state is None:
                 return
+
+    def token(self, row: dict[str, Any]) -> int:
+        return token_of(row, self.partition_key, self._key_types)
 
     def close(self) -> None:
         cluster = getattr(self.session, "cluster", None)
@@ -93,7 +100,7 @@ class SQLiteRangeScan:
         columns = ", ".join(f'"{c}"' for c in names)
         if not self.connection.execute(f'PRAGMA table_info("{table}")').fetchall():
             raise StoreConfigError(f"table {table!r} not found in {path}")
-        self._table, self._columns = table, columns
+        self._table, self._columns, self._types = table, columns, dict(types)
         self._query = f'SELECT * FROM "{table}" WHERE dq_token({columns}) > ? AND dq_token({columns}) <= ?'
         self._indexed = False
 
@@ -125,6 +132,9 @@ class SQLiteRangeScan:
             if len(rows) < self.fetch_size:
                 return
             await asyncio.sleep(0)  # let the producer's sends go out between pages
+
+    def token(self, row: dict[str, Any]) -> int:
+        return token_of(row, self.partition_key, self._types)
 
     def close(self) -> None:
         self.connection.close()

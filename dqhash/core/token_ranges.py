@@ -7,8 +7,6 @@ the same way, so a report can say which ranges differ and a rerun can cover only
 
 from __future__ import annotations
 
-from bisect import bisect_left
-
 MIN_TOKEN = -(2**63)
 MAX_TOKEN = 2**63 - 1
 
@@ -23,8 +21,25 @@ def split(n: int) -> list[tuple[int, int]]:
 
 
 def range_of(token: int, ranges: list[tuple[int, int]]) -> int:
-    """The index of the range holding ``token``."""
-    index = bisect_left([end for _, end in ranges], token)
-    if index >= len(ranges) or not ranges[index][0] < token <= ranges[index][1]:
+    """The index of the range of :func:`split` holding ``token``: found by arithmetic, as the ranges are equal."""
+    index = min((token - MIN_TOKEN - 1) // ((MAX_TOKEN - MIN_TOKEN) // len(ranges)), len(ranges) - 1)
+    if index < 0 or not ranges[index][0] < token <= ranges[index][1]:
         raise ValueError(f"token {token} is outside the ring's ranges")
     return index
+
+
+def chunk_of(token: int, bounds: tuple[int, int], chunks: int) -> int:
+    """The index of the chunk holding ``token`` when the range ``(start, end]`` is cut into ``chunks`` equal parts."""
+    start, end = bounds
+    return (token - start - 1) * chunks // (end - start)
+
+
+def chunk_bounds(bounds: tuple[int, int], chunk: int, chunks: int) -> tuple[int, int]:
+    """Chunk ``chunk`` of ``chunks`` of the range ``(start, end]``, as :func:`chunk_of` places tokens: ``(start, end]``."""
+    start, end = bounds
+    width = end - start
+
+    def edge(i: int) -> int:  # the last token of chunk i - 1: the largest t with (t - start - 1) * chunks < i * width
+        return start + (i * width + chunks - 1) // chunks
+
+    return edge(chunk), edge(chunk + 1)

@@ -38,6 +38,7 @@ from dqhash.tools.bench.baselines import ceiling, topic_output, written_topics
 from dqhash.tools.bench.memory import cpu_seconds, memory_parts_mb, rss_mb
 from dqhash.tools.bench.pipeline import run_guarded, say
 from dqhash.tools.runner import local_worker_env, start_worker, stop_worker
+from dqhash.tools.snapshot.digests import DigestPlan
 from dqhash.tools.snapshot.publish import publish
 from dqhash.tools.snapshot.scan import Checkpoint, scan
 
@@ -79,7 +80,11 @@ def write_tables(rows: int, workdir: Path) -> tuple[Path, Path, dict[str, int]]:
     return export, db, expected
 
 
-async def one_run(url: str, workdir: Path, export: Path, db: Path, workers: int, rows: int) -> dict[str, Any]:
+async def one_run(
+    url: str, workdir: Path, export: Path, db: Path, workers: int, rows: int, digests: DigestPlan | None = None
+) -> dict[str, Any]:
+    """One run on fresh topics; ``digests``: proven chunk by chunk. ``rows_per_s`` counts both sides' rows, those
+    of chunks proven by their digests included (each side's rows, as the report counts them)."""
     prefix = f"dqhash-snapbench-{uuid.uuid4().hex[:8]}"
     env = local_worker_env(url, workdir, prefix, 1, 1, 0.2, free_port(), DQHASH_BATCH_MAX=2000)
     settings = settings_module.load(env)
@@ -99,9 +104,21 @@ async def one_run(url: str, workdir: Path, export: Path, db: Path, workers: int,
         with open(export, "rb") as stream:
             await asyncio.gather(
                 publish(
-                    settings, export, stream, "jsonl", snapshot_id, HASHER, ["id"], ["id"], {}, SPLITS, None, now_ms()
+                    settings,
+                    export,
+                    stream,
+                    "jsonl",
+                    snapshot_id,
+                    HASHER,
+                    ["id"],
+                    ["id"],
+                    {},
+                    SPLITS,
+                    None,
+                    now_ms(),
+                    digests=digests,
                 ),
-                scan(settings, source, HASHER, snapshot_id, SPLITS, None, 2, 0, checkpoint),
+                scan(settings, source, HASHER, snapshot_id, SPLITS, None, 2, 0, checkpoint, digests=digests),
             )
         source.close()
         published = time.monotonic() - started
@@ -129,9 +146,10 @@ async def one_run(url: str, workdir: Path, export: Path, db: Path, workers: int,
         elapsed = report["duration_s"] or observed
         peak = max(peak, *(rss_mb(p.pid)[1] for p in processes))
         cpu = sum(cpu_seconds(p.pid) for p in processes) - cpu_at_start
-        total = report["rows"]["onprem"] + report["rows"]["cloud"]
+        total = report["rows"]["onprem"] + report["rows"]["cloud"] + 2 * report["rows"]["proven_by_digests"]
         result = {
             "workers": workers,
+            "chunks_per_range": digests.chunks_per_range if digests is not None else 0,
             "seconds": round(elapsed, 1),
             "seconds_observed": round(observed, 1),
             "rows_per_s": round(total / elapsed),
@@ -145,7 +163,7 @@ async def one_run(url: str, workdir: Path, export: Path, db: Path, workers: int,
     finally:
         for process in processes:
             stop_worker(process)
-    if workers == 1:
+    if workers == 1 and digests is None:
         result.update(await ceiling_of(settings, total, result["rows_per_s"]))
     return result
 
@@ -191,7 +209,7 @@ async def ready(ports: list[int], processes: list, timeout_s: float) -> None:
             await asyncio.sleep(0.5)  # polling web views: no event to await from other processes
 
 
-async def run(rows: int, workers: int) -> dict[str, Any]:
+async def run(rows: int, workers: int, chunks_per_range: int = 0) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="dqhash-snapbench-"))
     broker = EmbeddedBroker(log_path=workdir / "broker.log").start()
     try:
@@ -203,6 +221,12 @@ async def run(rows: int, workers: int) -> dict[str, Any]:
             result = await one_run(broker.url, workdir, export, db, count, rows)
             result["counts_as_expected"] = result["counts"] == {k: v for k, v in expected.items() if v}
             runs.append(result)
+        if chunks_per_range:
+            say(f"snapshot of {rows:,} rows on 1 worker, proven chunk by chunk ({chunks_per_range} chunks a range) ...")
+            plan = DigestPlan(chunks_per_range, wait_s=600)
+            result = await one_run(broker.url, workdir, export, db, 1, rows, plan)
+            result["counts_as_expected"] = result["counts"] == {k: v for k, v in expected.items() if v}
+            runs.append(result)
         engine = compiled_engine.describe()  # the workers': the same install, started from the same directory
         out: dict[str, Any] = {
             "rows": rows,
@@ -211,16 +235,18 @@ async def run(rows: int, workers: int) -> dict[str, Any]:
             "engine": engine,
             "runs": runs,
         }
-        if len(runs) > 1:
+        if workers > 1:
             out["ratio_rows_per_s"] = round(runs[1]["rows_per_s"] / runs[0]["rows_per_s"], 3)
+        if chunks_per_range:
+            out["ratio_digests_to_rows"] = round(runs[-1]["rows_per_s"] / runs[0]["rows_per_s"], 3)
         return out
     finally:
         broker.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def main(rows: int, workers: int, as_json: bool) -> int:
-    result = run_guarded(run(rows, workers))
+def main(rows: int, workers: int, as_json: bool, chunks_per_range: int = 0) -> int:
+    result = run_guarded(run(rows, workers, chunks_per_range))
     if isinstance(result, int):
         return result
     if as_json:
@@ -228,8 +254,9 @@ def main(rows: int, workers: int, as_json: bool) -> int:
     else:
         print(f"dqhash bench: snapshot of {rows:,} rows ({result['splits']} token ranges), {result['broker']}")
         for r in result["runs"]:
+            how = f", proven chunk by chunk ({r['chunks_per_range']} a range)" if r["chunks_per_range"] else ""
             print(
-                f"  {r['workers']} worker(s): {r['rows_per_s']:>8,} rows/s (both sides), {r['seconds']}s, "
+                f"  {r['workers']} worker(s){how}: {r['rows_per_s']:>8,} rows/s (both sides), {r['seconds']}s, "
                 f"peak RSS {r['peak_rss_mb_per_worker']} MB per worker, counts as expected: {r['counts_as_expected']}"
             )
             if "ceiling_rows_per_s" in r:
@@ -238,4 +265,6 @@ def main(rows: int, workers: int, as_json: bool) -> int:
                 )
         if "ratio_rows_per_s" in result:
             print(f"  rows/s ratio, {workers} workers to 1: {result['ratio_rows_per_s']}")
+        if "ratio_digests_to_rows" in result:
+            print(f"  rows/s ratio, proven chunk by chunk to row by row: {result['ratio_digests_to_rows']}")
     return 0 if all(r["counts_as_expected"] for r in result["runs"]) else 1

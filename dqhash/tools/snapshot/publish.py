@@ -14,7 +14,7 @@ import csv
 import io
 import itertools
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -27,11 +27,13 @@ from dqhash.core.hashing import RowHasher
 from dqhash.core.input_columns import JSON_ROWS_SAMPLED, absent_columns
 from dqhash.core.jsontext import JsonTextError, loads_exact
 from dqhash.core.outputs import dlq_headers
+from dqhash.core.range_digests import ChunkDigests, covering
 from dqhash.core.record_keys import canonical_pk, key_text
 from dqhash.core.token_ranges import range_of, split
 from dqhash.settings import Settings
 from dqhash.source.database import SourceTable
 from dqhash.tools.snapshot.common import SidePublisher, say
+from dqhash.tools.snapshot.digests import DigestPlan, exchange, failure
 
 
 class ExportError(ValueError):
@@ -56,19 +58,33 @@ class RowInput:
     origin: str  # the dead letters' source: ``snapshot-export:<path>``, ``snapshot-source:<table>``
     total: int | None = None  # what progress counts towards: bytes of an export, rows of a table (an estimate)
     counts_rows: bool = False  # progress by rows read rather than by bytes
+    reopen: Callable[[], Iterator[Row]] | None = None  # the same rows again (a run proven by digests reads twice)
 
 
 def source_input(table: SourceTable) -> RowInput:
     """The rows of a table of the source database (opened), numbered from 1."""
-    rows = ((number, None, row) for number, row in enumerate(table.rows(), start=1))
+
+    def numbered() -> Iterator[Row]:
+        return ((number, None, row) for number, row in enumerate(table.rows(), start=1))
+
     where = f"table {table.name} of the source database"
-    return RowInput(table.columns, where, rows, f"snapshot-source:{table.name}", table.estimated_rows(), True)
+    origin = f"snapshot-source:{table.name}"
+    return RowInput(table.columns, where, numbered(), origin, table.estimated_rows(), True, numbered)
 
 
 def export_input(path: Path | None, stream: BinaryIO, fmt: str) -> RowInput:
     columns, where, rows = open_rows(stream, fmt)
     total = os.path.getsize(path) if path is not None else None
-    return RowInput(columns, where, rows, f"snapshot-export:{path if path is not None else 'stdin'}", total)
+    origin = f"snapshot-export:{path if path is not None else 'stdin'}"
+    return RowInput(columns, where, rows, origin, total, reopen=_reader(path, fmt) if path is not None else None)
+
+
+def _reader(path: Path, fmt: str) -> Callable[[], Iterator[Row]]:
+    def rows() -> Iterator[Row]:
+        with open(path, "rb") as stream:
+            yield from open_rows(stream, fmt)[2]
+
+    return rows
 
 
 def open_rows(stream: BinaryIO, fmt: str) -> tuple[list[str], str, Iterator[Row]]:
@@ -83,6 +99,30 @@ def open_rows(stream: BinaryIO, fmt: str) -> tuple[list[str], str, Iterator[Row]
     return list(dict.fromkeys(columns)), f"the first {len(ahead):,} JSON rows", itertools.chain(ahead, rows)
 
 
+def _placed(
+    number: int,
+    row: dict[str, Any] | ExportError,
+    keys: tuple[Sequence[str], Sequence[str], dict[str, str]],
+    ranges: Sequence[Any],
+) -> tuple[dict[str, Any], int, int]:
+    """The row, its token range and its token. Raises what makes the row a dead letter."""
+    key_columns, partition_key, types = keys
+    if isinstance(row, ExportError):
+        raise row
+    missing = [c for c in key_columns if row.get(c) in (None, "")]
+    if missing:
+        raise ExportError("MISSING_PK", f"line {number}: no value for key column(s) {missing}")
+    token = token_of(row, partition_key, types)
+    return row, range_of(token, ranges), token  # type: ignore[arg-type]
+
+
+def _key_values(number: int, row: dict[str, Any], key_columns: Sequence[str]) -> list[str]:
+    values = [key_text(row[c]) for c in key_columns]
+    if any(v is None for v in values):
+        raise ExportError("INVALID_PK", f"line {number}: key values must be strings or integers")
+    return values  # type: ignore[return-value]
+
+
 def _snapshot_event(
     number: int,
     row: dict[str, Any] | ExportError,
@@ -90,23 +130,16 @@ def _snapshot_event(
     hasher: RowHasher,
     keys: tuple[Sequence[str], Sequence[str], dict[str, str]],
     ranges: Sequence[Any],
-    only_ranges: set[int] | None,
+    covers: Callable[[int, int], bool],
 ) -> tuple[str, dict[str, Any]] | None:
-    """One export row as (pk, its Topic-1 SNAPSHOT record without ``event_ts``); None outside ``only_ranges``.
-    ``keys``: the key columns, the partition key and the declared types. Raises what makes it a dead letter."""
-    key_columns, partition_key, types = keys
-    if isinstance(row, ExportError):
-        raise row
-    missing = [c for c in key_columns if row.get(c) in (None, "")]
-    if missing:
-        raise ExportError("MISSING_PK", f"line {number}: no value for key column(s) {missing}")
-    token_range = range_of(token_of(row, partition_key, types), ranges)
-    if only_ranges is not None and token_range not in only_ranges:
+    """One export row as (pk, its Topic-1 SNAPSHOT record without ``event_ts``); None where ``covers`` says the
+    run does not publish it. ``keys``: the key columns, the partition key and the declared types. Raises what
+    makes it a dead letter."""
+    row, token_range, token = _placed(number, row, keys, ranges)
+    if not covers(token_range, token):
         return None
-    values = [key_text(row[c]) for c in key_columns]
-    if any(v is None for v in values):
-        raise ExportError("INVALID_PK", f"line {number}: key values must be strings or integers")
-    pk = canonical_pk(values)  # type: ignore[arg-type]
+    values = _key_values(number, row, keys[0])
+    pk = canonical_pk(values)
     digest, columns = hasher.hash_and_digests(row)
     return pk, {
         "event_id": f"{snapshot_id}:{pk}",
@@ -119,6 +152,34 @@ def _snapshot_event(
         "range": token_range,
         "column_digests": columns,
     }
+
+
+async def _digest_rows(
+    side: SidePublisher,
+    rows: RowInput,
+    hasher: RowHasher,
+    keys: tuple[Sequence[str], Sequence[str], dict[str, str]],
+    digests: ChunkDigests,
+    covers: Callable[[int, int], bool],
+) -> ChunkDigests:
+    """Every row's part of its chunk's digest. A row with no place on the ring is left to the row pass, which
+    sends it to the DLQ; a row placed but not hashed marks its chunk, so the row pass reads it (and its chunk)."""
+    for number, _raw, row in rows.rows:
+        try:
+            row, token_range, token = _placed(number, row, keys, digests.ranges)
+        except (ExportError, TokenError, CanonicalError, ValueError):
+            continue
+        if not covers(token_range, token):
+            continue
+        try:
+            pk = canonical_pk(_key_values(number, row, keys[0]))
+            digest = hasher.hash(row)
+        except (ExportError, TokenError, CanonicalError, ValueError):
+            digests.unreadable(token_range, token)
+            continue
+        digests.add(token_range, token, pk, digest.version, digest.digest)
+        await side.progress("running", phase="digests", rows_digested=digests.rows)
+    return digests
 
 
 class ColumnsError(ValueError):
@@ -166,11 +227,12 @@ async def publish(
     only_ranges: set[int] | None,
     as_of_ms: int,
     table: str | None = None,
+    digests: DigestPlan | None = None,
 ) -> int:
     """Publish an export; returns the number of lines that went to the DLQ (see :func:`publish_rows`)."""
     rows = export_input(path, stream, fmt)
     keys = (key_columns, partition_key, types)
-    return await publish_rows(settings, rows, snapshot_id, hasher, keys, splits, only_ranges, as_of_ms, table)
+    return await publish_rows(settings, rows, snapshot_id, hasher, keys, splits, only_ranges, as_of_ms, table, digests)
 
 
 async def publish_rows(
@@ -183,12 +245,14 @@ async def publish_rows(
     only_ranges: set[int] | None,
     as_of_ms: int,
     table: str | None = None,
+    digests: DigestPlan | None = None,
 ) -> int:
     """Publish the rows; returns the number that went to the DLQ. ``keys``: the key columns, the partition key
-    and the declared types.
+    and the declared types. ``digests``: prove the run chunk by chunk (``tools.snapshot.digests``), publishing
+    row by row only the chunks whose digests differ.
 
     Raises :class:`ColumnsError` before writing anything when a column it is told to hash or key by is not in
-    the input."""
+    the input, or when a run proven by digests is given rows it cannot read twice (stdin)."""
     key_columns, partition_key, types = keys
     ranges = split(splits)
     named = {
@@ -200,14 +264,26 @@ async def publish_rows(
     problem = absent_columns(rows.columns, named, rows.where) if rows.columns else None  # an empty table: none
     if problem is not None:
         raise ColumnsError(problem)
+    if digests is not None and rows.reopen is None:
+        raise ColumnsError(
+            "a run proven by digests (--chunks-per-range) reads the export twice: give a file, not stdin"
+        )
     extra = {"splits": splits, "ranges": sorted(only_ranges) if only_ranges is not None else None}
     side = await SidePublisher(settings, "onprem", snapshot_id, settings.onprem_topic, extra, table).start()
     try:
+        covers, rows_in = covering(ranges, only_ranges), rows.rows
+        if digests is not None and rows.reopen is not None:
+            cut = ChunkDigests(ranges, digests.chunks_per_range)
+            comparison = await exchange(
+                side, digests, splits, lambda: _digest_rows(side, rows, hasher, keys, cut, covers)
+            )
+            covers = covering(ranges, only_ranges, digests.chunks_per_range, comparison.differing)
+            rows_in = rows.reopen()
         read = 0
-        for number, raw, row in rows.rows:
+        for number, raw, row in rows_in:
             read += 1 if rows.counts_rows else len(raw or b"") + 1
             try:
-                made = _snapshot_event(number, row, snapshot_id, hasher, keys, ranges, only_ranges)
+                made = _snapshot_event(number, row, snapshot_id, hasher, keys, ranges, covers)
             except (ExportError, TokenError, CanonicalError, ValueError) as exc:
                 await _dead_letter(side, rows.origin, number, raw, row, exc)
                 continue
@@ -227,7 +303,7 @@ async def publish_rows(
         await side.progress("failed", force=True, error="interrupted: run the same command again")
         raise
     except BaseException as exc:
-        await side.progress("failed", force=True, error=f"{type(exc).__name__}: {exc}")
+        await side.progress("failed", force=True, error=failure(exc))
         raise
     finally:
         await side.stop()

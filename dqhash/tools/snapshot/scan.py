@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,14 @@ from dqhash.cloud.scanner import RangeScan
 from dqhash.cloud.tables import OnPremNames
 from dqhash.core.catalog import TableSpec
 from dqhash.core.hashing import RowHasher
+from dqhash.core.input_records import HashRef
+from dqhash.core.range_digests import ChunkDigests, by_range
 from dqhash.core.record_keys import canonical_pk
 from dqhash.core.timeutil import now_ms
-from dqhash.core.token_ranges import split
+from dqhash.core.token_ranges import chunk_bounds, split
 from dqhash.settings import Settings
 from dqhash.tools.snapshot.common import Budget, SidePublisher, say
+from dqhash.tools.snapshot.digests import DigestPassFailed, DigestPlan, exchange, failure
 
 
 class Checkpoint:
@@ -105,11 +109,14 @@ async def scan(
     rows_per_second: float | Budget,
     checkpoint: Checkpoint,
     table: TableSpec | None = None,
+    digests: DigestPlan | None = None,
 ) -> int:
     """Scan the table; returns the number of ranges that failed (0: the cloud side is complete).
 
     ``table``: the catalog table scanned (its rows named, hashed under its on-prem column names); a
-    :class:`Budget` shared by the scans of several tables keeps them all within one rows/s budget."""
+    :class:`Budget` shared by the scans of several tables keeps them all within one rows/s budget.
+    ``digests``: prove the run chunk by chunk (``tools.snapshot.digests``): every range is read once to digest
+    it, then only the chunks whose digests differ are read again and published row by row."""
     ranges = split(splits)
     wanted = [i for i in range(splits) if only_ranges is None or i in only_ranges]
     todo = [i for i in wanted if i not in checkpoint.done]
@@ -121,34 +128,32 @@ async def scan(
     name = table.name if table is not None else None
     side = await SidePublisher(settings, "cloud", snapshot_id, settings.cloud_topic, extra, name).start()
     budget = rows_per_second if isinstance(rows_per_second, Budget) else Budget(rows_per_second)
-    names = OnPremNames(table) if table is not None else None
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for index in todo:
-        queue.put_nowait(index)
+    reading = _Reading(source, hasher, OnPremNames(table) if table is not None else None, budget)
     failed: list[int] = []
-    key_columns = source.key_columns
+    chunks: dict[int, list[int]] | None = None  # range → its chunks to read, in a run proven by digests
 
     async def read_range(index: int) -> None:
-        start, end = ranges[index]
         per_partition: dict[int, int] = {}
-        async for rows in source.pages(start, end):
-            await budget.take(len(rows))
-            read_at = now_ms()
-            for row in rows:
-                pk = canonical_pk([v if isinstance(v, (str, int)) else str(v) for v in (row[c] for c in key_columns)])
-                digest, columns = hasher.hash_and_digests(row if names is None else names.as_onprem(row))
-                value = {
-                    "pk": pk,
-                    "hash_cloud": digest.digest,
-                    "hash_version": digest.version,
-                    "cloud_ts": read_at,
-                    "snapshot_id": snapshot_id,
-                    "range": index,
-                    "column_digests": columns,
-                }
-                partition = await side.send(pk, value)
-                per_partition[partition] = per_partition.get(partition, 0) + 1
-            await progress()
+        bounds = [ranges[index]] if chunks is None else [
+            chunk_bounds(ranges[index], c, digests.chunks_per_range) for c in chunks.get(index, ())  # type: ignore[union-attr]
+        ]  # fmt: skip
+        for start, end in bounds:
+            async for rows in reading.pages(start, end):
+                read_at = now_ms()
+                for row in rows:
+                    pk, digest, columns = reading.hashed(row)
+                    value = {
+                        "pk": pk,
+                        "hash_cloud": digest.digest,
+                        "hash_version": digest.version,
+                        "cloud_ts": read_at,
+                        "snapshot_id": snapshot_id,
+                        "range": index,
+                        "column_digests": columns,
+                    }
+                    partition = await side.send(pk, value)
+                    per_partition[partition] = per_partition.get(partition, 0) + 1
+                await progress()
         await side.producer.flush()  # the range's rows are delivered before it counts as done
         checkpoint.finish(index, per_partition)
 
@@ -167,20 +172,12 @@ async def scan(
             ranges_done=done,
         )
 
-    async def worker() -> None:
-        while True:
-            try:
-                index = queue.get_nowait()
-            except asyncio.QueueEmpty:
-                return
-            try:
-                await read_range(index)
-            except Exception as exc:  # a range that fails for good is reported, and read again by a rerun
-                failed.append(index)
-                say(f"dqhash snapshot scan: token range {index} failed: {type(exc).__name__}: {exc}")
-
     try:
-        await asyncio.gather(*(worker() for _ in range(max(1, parallel))))
+        if digests is not None:
+            cut = ChunkDigests(ranges, digests.chunks_per_range)
+            comparison = await exchange(side, digests, splits, lambda: reading.digest(side, cut, wanted, parallel))
+            chunks = by_range(comparison.differing, digests.chunks_per_range)
+        failed = await _each_range(todo, parallel, read_range)
         if failed:
             await side.progress("failed", force=True, ranges_failed=sorted(failed), error="token ranges failed")
             return len(failed)
@@ -198,7 +195,76 @@ async def scan(
         raise
     except BaseException as exc:
         if not isinstance(exc, Exception) or not failed:
-            await side.progress("failed", force=True, error=f"{type(exc).__name__}: {exc}")
+            await side.progress("failed", force=True, error=failure(exc))
         raise
     finally:
         await side.stop()
+
+
+async def _each_range(indices: list[int], parallel: int, read: Callable[[int], Awaitable[None]]) -> list[int]:
+    """``read`` every range, ``parallel`` at a time; the ranges that failed for good (each said), in any order."""
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for index in indices:
+        queue.put_nowait(index)
+    failed: list[int] = []
+
+    async def worker() -> None:
+        while True:
+            try:
+                index = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            try:
+                await read(index)
+            except Exception as exc:  # a range that fails for good is reported, and read again by a rerun
+                failed.append(index)
+                say(f"dqhash snapshot scan: token range {index} failed: {type(exc).__name__}: {exc}")
+
+    await asyncio.gather(*(worker() for _ in range(max(1, parallel))))
+    return failed
+
+
+class _Reading:
+    """The cloud rows of a scan: read within the budget, keyed and hashed as the on-prem side does."""
+
+    def __init__(self, source: RangeScan, hasher: RowHasher, names: OnPremNames | None, budget: Budget) -> None:
+        self.source, self.hasher, self.names, self.budget = source, hasher, names, budget
+        self.key_columns = source.key_columns
+
+    async def pages(self, start: int, end: int) -> AsyncIterator[list[dict[str, Any]]]:
+        async for rows in self.source.pages(start, end):
+            await self.budget.take(len(rows))
+            yield rows
+
+    def pk(self, row: dict[str, Any]) -> str:
+        return canonical_pk([v if isinstance(v, (str, int)) else str(v) for v in (row[c] for c in self.key_columns)])
+
+    def hashed(self, row: dict[str, Any]) -> tuple[str, HashRef, dict[str, str]]:
+        digest, columns = self.hasher.hash_and_digests(row if self.names is None else self.names.as_onprem(row))
+        return self.pk(row), digest, columns
+
+    async def digest(
+        self, side: SidePublisher, digests: ChunkDigests, wanted: list[int], parallel: int
+    ) -> ChunkDigests:
+        """Every row of the ``wanted`` ranges, read once, into its chunk's digest. A row that cannot be hashed
+        marks its chunk, which the row pass then reads (and fails as any scan does on such a row)."""
+
+        async def digest_range(index: int) -> None:
+            async for rows in self.pages(*digests.ranges[index]):
+                for row in rows:
+                    token = self.source.token(row)
+                    try:
+                        digest = self.hasher.hash(row if self.names is None else self.names.as_onprem(row))
+                    except ValueError:
+                        digests.unreadable(index, token)
+                        continue
+                    digests.add(index, token, self.pk(row), digest.version, digest.digest)
+                await side.progress("running", phase="digests", rows_digested=digests.rows)
+
+        failed = await _each_range(wanted, parallel, digest_range)
+        if failed:
+            raise DigestPassFailed(
+                f"{len(failed)} token range(s) could not be read to digest them ({sorted(failed)[:10]}): nothing was "
+                "published; run the same command again"
+            )
+        return digests

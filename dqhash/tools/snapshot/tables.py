@@ -15,6 +15,7 @@ from dqhash.core.catalog import TableSpec
 from dqhash.core.hashing import RowHasher
 from dqhash.settings import Settings
 from dqhash.tools.snapshot.common import Budget, say, table_run
+from dqhash.tools.snapshot.digests import DigestPlan
 from dqhash.tools.snapshot.scan import Checkpoint, scan
 
 
@@ -28,6 +29,7 @@ async def scan_tables(
     parallel: int,
     rows_per_second: float,
     checkpoint: Checkpoint,
+    digests: DigestPlan | None = None,
 ) -> dict[str, int]:
     """Scan each table as its own run; table → token ranges that failed (0: its cloud side is complete).
 
@@ -44,7 +46,17 @@ async def scan_tables(
         try:
             ranges = only.get(spec.name) if only is not None else None
             failed[spec.name] = await scan(
-                settings, source, hasher, run_id, splits, ranges, parallel, budget, checkpoint.run(run_id), spec
+                settings,
+                source,
+                hasher,
+                run_id,
+                splits,
+                ranges,
+                parallel,
+                budget,
+                checkpoint.run(run_id),
+                spec,
+                digests,
             )
         finally:
             source.close()

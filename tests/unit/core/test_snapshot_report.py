@@ -99,3 +99,38 @@ def test_a_side_written_in_parts_ends_with_its_last_part_expecting_the_rows_of_t
     assert (end.part, end.parts) == ("t:1", 2)
     bad = parse_onprem(b'{"snapshot_id": "s1", "snapshot_end": true, "rows": 2, "part": "t:1", "parts": 0}')
     assert bad.reason is Reason.INVALID_FIELD_TYPE
+
+
+def digest_records(side_name, rows, chunks_per_range=4):
+    """A side's digests of the run ``s1``: ``rows`` as (pk, token, hash)."""
+    from dqhash.core.range_digests import ChunkDigests, records
+    from dqhash.core.token_ranges import range_of, split
+
+    digests = ChunkDigests(split(8), chunks_per_range)
+    for pk, token, digest in rows:
+        digests.add(range_of(token, digests.ranges), token, pk, "v2", digest)
+    return [value for _, value in records(digests, side_name, "s1", f"pass-{side_name}", NOW - 5_000)]
+
+
+def test_rows_proven_by_their_chunks_digests_count_as_matches_of_their_ranges_beside_those_judged_row_by_row():
+    from dqhash.core.token_ranges import MAX_TOKEN, MIN_TOKEN
+
+    width = (MAX_TOKEN - MIN_TOKEN) // 8
+    same = [(f"k{i}", MIN_TOKEN + 3 * width + 1 + i, f"{i:064x}") for i in range(5)]  # range 3, its first chunk
+    differs = [("d1", MIN_TOKEN + 6 * width - 1, "a" * 64)]  # range 5, its last chunk
+    published = [side("onprem"), side("cloud"), recon(0), recon(1)]  # the chunk that differs, judged row by row
+    both = digest_records("onprem", same + differs) + digest_records("cloud", same + [("d1", differs[0][1], "b" * 64)])
+    report = build_report(published + both, "s1", 2, NOW)
+    assert report["state"] == "complete" and report["problems"] == []
+    assert report["counts"] == {"MATCH": 2 + 5} and report["rows"]["proven_by_digests"] == 5
+    assert report["rows"]["onprem"] == 2  # the rows the reconciler received: the proven ones were never sent
+    assert {"range": 3, "MATCH": 5, "cloud": 5, "onprem": 5} in report["ranges"]
+    assert "5 more on each side proven by their chunks' digests" in render_table(report)
+    # until the other side's digests are there, nothing is counted as proven
+    early = build_report(published + digest_records("onprem", same), "s1", 2, NOW)
+    assert early["rows"]["proven_by_digests"] == 0 and early["counts"] == {"MATCH": 2}
+    # sides cut differently prove nothing, and the report says what to do
+    mixed = digest_records("onprem", same) + digest_records("cloud", same, chunks_per_range=8)
+    refused = build_report(published + mixed, "s1", 2, NOW)
+    assert refused["rows"]["proven_by_digests"] == 0 and refused["state"] == "running"
+    assert any("--chunks-per-range" in p for p in refused["problems"]), refused["problems"]
