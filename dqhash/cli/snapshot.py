@@ -236,8 +236,6 @@ def _publish_export(args: argparse.Namespace, settings: Any, hasher: RowHasher, 
     path = None if args.export == "-" else Path(args.export)
     if path is not None and not path.is_file():
         return fail("snapshot publish", f"no such file: {path}", EXIT_USAGE)
-    if path is None and args.digests is not None:
-        return fail("snapshot publish", "--chunks-per-range reads the export twice: give a file, not stdin", EXIT_USAGE)
     fmt = args.format or ("csv" if path is not None and path.suffix.lower() == ".csv" else "jsonl")
     types = _declared_types(args, settings)
     with open(path, "rb") if path is not None else os.fdopen(os.dup(0), "rb") as stream:

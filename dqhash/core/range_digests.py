@@ -110,9 +110,9 @@ class SideDigests:
     chunks: dict[int, tuple[int, int]]
 
 
-def read_side(found: Iterable[dict[str, Any]], side: str, snapshot_id: str) -> SideDigests | None:
-    """A side's digests of the run from the snapshots topic's records: its newest pass's, None until every part
-    of that pass is there (an interrupted pass may have left parts under keys a newer pass does not reach)."""
+def _newest_pass(found: Iterable[dict[str, Any]], side: str, snapshot_id: str) -> list[dict[str, Any]] | None:
+    """The records of a side's newest digest pass of the run, in part order; None until every part is there (an
+    interrupted pass may have left parts under keys a newer pass does not reach)."""
     mine = [
         r
         for r in found
@@ -124,11 +124,46 @@ def read_side(found: Iterable[dict[str, Any]], side: str, snapshot_id: str) -> S
     same = {r["part"]: r for r in mine if r.get("digest_id") == newest["digest_id"]}
     if any(part not in same for part in range(newest["parts"])):
         return None
+    return [same[part] for part in range(newest["parts"])]
+
+
+def _decoded(parts: list[dict[str, Any]]) -> SideDigests:
     chunks: dict[int, tuple[int, int]] = {}
-    for part in range(newest["parts"]):
-        for cid, count, high, low in _ENTRY.iter_unpack(base64.b64decode(same[part]["chunks"])):
+    for record in parts:
+        for cid, count, high, low in _ENTRY.iter_unpack(base64.b64decode(record["chunks"])):
             chunks[cid] = (count, (high << 64) | low)
-    return SideDigests(newest["digest_id"], newest["splits"], newest["chunks_per_range"], chunks)
+    first = parts[0]
+    return SideDigests(first["digest_id"], first["splits"], first["chunks_per_range"], chunks)
+
+
+def read_side(found: Iterable[dict[str, Any]], side: str, snapshot_id: str) -> SideDigests | None:
+    """A side's digests of the run from the snapshots topic's records: its newest whole pass's, or None."""
+    parts = _newest_pass(found, side, snapshot_id)
+    return _decoded(parts) if parts is not None else None
+
+
+#: comparisons already made, by the two passes compared: a report is built again and again from the same records
+_COMPARED: dict[tuple[str, str, str], Comparison | str] = {}
+_COMPARED_KEPT = 256
+
+
+def proven(found: list[dict[str, Any]], snapshot_id: str) -> Comparison | str | None:
+    """What the run's two digest sets prove, or why they cannot be compared (a message), or None until both are
+    on the topic. Each pair of passes is decoded and compared once."""
+    onprem, cloud = (_newest_pass(found, side, snapshot_id) for side in ("onprem", "cloud"))
+    if onprem is None or cloud is None:
+        return None
+    key = (snapshot_id, onprem[0]["digest_id"], cloud[0]["digest_id"])
+    known = _COMPARED.get(key)
+    if known is None:
+        try:
+            known = compare(_decoded(onprem), _decoded(cloud))
+        except DigestsDiffer as exc:
+            known = str(exc)
+        if len(_COMPARED) >= _COMPARED_KEPT:
+            _COMPARED.pop(next(iter(_COMPARED)))
+        _COMPARED[key] = known
+    return known
 
 
 class DigestsDiffer(ValueError):

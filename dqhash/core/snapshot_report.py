@@ -88,15 +88,11 @@ def _proven_by_digests(
     """The rows of the chunks both sides' digests prove (``core.range_digests``), folded in as MATCH rows of each
     side; 0 until both sides' digests are on the topic. A run with digests never shows a chunk's rows twice: the
     rows of a proven chunk are not published row by row."""
-    onprem, cloud = (
-        range_digests.read_side(mine, side, mine[0]["snapshot_id"]) if mine else None for side in ("onprem", "cloud")
-    )
-    if onprem is None or cloud is None:
+    comparison = range_digests.proven(mine, mine[0]["snapshot_id"]) if mine else None
+    if comparison is None:
         return 0, []
-    try:
-        comparison = range_digests.compare(onprem, cloud)
-    except range_digests.DigestsDiffer as exc:
-        return 0, [str(exc)]
+    if isinstance(comparison, str):
+        return 0, [comparison]
     for token_range, rows in comparison.proven_rows.items():
         ranges.setdefault(token_range, Counter()).update({"MATCH": rows, "onprem": rows, "cloud": rows})
     counts["MATCH"] += comparison.rows_proven

@@ -522,25 +522,45 @@ def test_a_run_proven_chunk_by_chunk_sends_only_the_chunks_that_differ_and_repor
         delete_rows(snap, [pk for pk, _ in match + differ + missing + extra])
 
 
-def test_a_side_proven_chunk_by_chunk_whose_partner_never_comes_fails_in_one_line_and_publishes_no_row(snap):
-    snapshot_id = f"alone-{snap.pk()}"
-    scanned = cli(
-        snap, "snapshot", "scan", "--snapshot-id", snapshot_id, "--fields", "id,name", "--types", "", "--splits",
-        str(SPLITS), "--chunks-per-range", "16", "--digest-wait", "1", "--rows-per-second", "0",
-    )  # fmt: skip
-    assert scanned.returncode == 1, scanned.stderr
-    assert "the onprem side's digests of" in scanned.stderr and "did not come within 1s" in scanned.stderr
-    assert "Traceback" not in scanned.stderr, scanned.stderr
-    report = build_report(
-        snap.run(read_snapshot_records(snap.settings)), snapshot_id, snap.settings.partitions, now_ms()
-    )
-    assert report["state"] == "failed" and report["progress"]["cloud"]["rows"] == 0, report
-    assert any("did not come within 1s" in p for p in report["problems"]), report["problems"]
-    # an export read from stdin cannot be read twice: refused before anything is published
-    piped = subprocess.run(
-        [sys.executable, "-m", "dqhash.cli", "snapshot", "publish", "-", "--snapshot-id", f"{snapshot_id}-in",
-         "--key-columns", "id", "--chunks-per-range", "4"],
-        env={**os.environ, **snap.env}, input='{"id": "a"}\n', capture_output=True, text=True, timeout=120,
-        cwd=snap.workdir,
-    )  # fmt: skip
-    assert piped.returncode == 2 and "reads the export twice: give a file, not stdin" in piped.stderr, piped.stderr
+def test_a_side_proven_chunk_by_chunk_whose_partner_is_late_fails_in_one_line_and_resumes_from_the_rows_it_kept(
+    snap, tmp_path
+):
+    tag = snap.pk()
+    rows = [(f"{tag}-{i}", f"n{i}") for i in range(20)]
+    put_rows(snap, rows[:-1] + [(rows[-1][0], "drifted")])
+    snapshot_id = f"late-{tag}"
+    scan_args = ("snapshot", "scan", "--snapshot-id", snapshot_id, "--fields", "id,name", "--types", "", "--splits",
+                 str(SPLITS), "--chunks-per-range", "16", "--rows-per-second", "0")  # fmt: skip
+    try:
+        scanned = cli(snap, *scan_args, "--digest-wait", "1")
+        assert scanned.returncode == 1, scanned.stderr
+        assert "the onprem side's digests of" in scanned.stderr and "did not come within 1s" in scanned.stderr
+        assert "Traceback" not in scanned.stderr, scanned.stderr
+        records = snap.run(read_snapshot_records(snap.settings))
+        report = build_report(records, snapshot_id, snap.settings.partitions, now_ms())
+        assert report["state"] == "failed" and report["progress"]["cloud"]["rows"] == 0, report
+        assert any("did not come within 1s" in p for p in report["problems"]), report["problems"]
+        kept = snap.workdir / f"dqhash-scan-{snapshot_id}.json.{snapshot_id}.rows"
+        assert kept.is_file()  # the rows it read, kept for the run again
+        # the on-prem side from stdin (read once), and the same scan command again: it reuses its digests and the
+        # rows it kept, and the run completes; its kept rows are then removed
+        export = tmp_path / "export.jsonl"
+        export.write_text("".join(json.dumps({"id": pk, "name": name}) + "\n" for pk, name in rows))
+        with open(export) as stdin:
+            publisher = subprocess.Popen(
+                [sys.executable, "-m", "dqhash.cli", "snapshot", "publish", "-", "--snapshot-id", snapshot_id,
+                 "--key-columns", "id", "--fields", "id,name", "--types", "", "--splits", str(SPLITS),
+                 "--chunks-per-range", "16"],
+                env={**os.environ, **snap.env}, stdin=stdin, stderr=subprocess.PIPE, text=True, cwd=snap.workdir,
+            )  # fmt: skip
+        rescanned = cli(snap, *scan_args)
+        _, published = publisher.communicate(timeout=120)
+        assert publisher.returncode == 0, published
+        assert rescanned.returncode == 0, rescanned.stderr
+        assert "using the digests this side published earlier" in rescanned.stderr, rescanned.stderr
+        final = wait_report(snap, snapshot_id)
+        assert final["counts"] == {"MATCH": 19, "MISMATCH": 1}, final
+        assert 0 < final["rows"]["proven_by_digests"] < 20 and final["rows"]["onprem"] == final["rows"]["cloud"]
+        assert not kept.exists()
+    finally:
+        delete_rows(snap, [pk for pk, _ in rows])

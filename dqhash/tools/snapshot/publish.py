@@ -34,6 +34,7 @@ from dqhash.settings import Settings
 from dqhash.source.database import SourceTable
 from dqhash.tools.snapshot.common import SidePublisher, say
 from dqhash.tools.snapshot.digests import DigestPlan, exchange, failure
+from dqhash.tools.snapshot.spill import Spill
 
 
 class ExportError(ValueError):
@@ -58,33 +59,19 @@ class RowInput:
     origin: str  # the dead letters' source: ``snapshot-export:<path>``, ``snapshot-source:<table>``
     total: int | None = None  # what progress counts towards: bytes of an export, rows of a table (an estimate)
     counts_rows: bool = False  # progress by rows read rather than by bytes
-    reopen: Callable[[], Iterator[Row]] | None = None  # the same rows again (a run proven by digests reads twice)
 
 
 def source_input(table: SourceTable) -> RowInput:
     """The rows of a table of the source database (opened), numbered from 1."""
-
-    def numbered() -> Iterator[Row]:
-        return ((number, None, row) for number, row in enumerate(table.rows(), start=1))
-
+    rows = ((number, None, row) for number, row in enumerate(table.rows(), start=1))
     where = f"table {table.name} of the source database"
-    origin = f"snapshot-source:{table.name}"
-    return RowInput(table.columns, where, numbered(), origin, table.estimated_rows(), True, numbered)
+    return RowInput(table.columns, where, rows, f"snapshot-source:{table.name}", table.estimated_rows(), True)
 
 
 def export_input(path: Path | None, stream: BinaryIO, fmt: str) -> RowInput:
     columns, where, rows = open_rows(stream, fmt)
     total = os.path.getsize(path) if path is not None else None
-    origin = f"snapshot-export:{path if path is not None else 'stdin'}"
-    return RowInput(columns, where, rows, origin, total, reopen=_reader(path, fmt) if path is not None else None)
-
-
-def _reader(path: Path, fmt: str) -> Callable[[], Iterator[Row]]:
-    def rows() -> Iterator[Row]:
-        with open(path, "rb") as stream:
-            yield from open_rows(stream, fmt)[2]
-
-    return rows
+    return RowInput(columns, where, rows, f"snapshot-export:{path if path is not None else 'stdin'}", total)
 
 
 def open_rows(stream: BinaryIO, fmt: str) -> tuple[list[str], str, Iterator[Row]]:
@@ -138,7 +125,13 @@ def _snapshot_event(
     row, token_range, token = _placed(number, row, keys, ranges)
     if not covers(token_range, token):
         return None
-    values = _key_values(number, row, keys[0])
+    return _event(number, row, token_range, snapshot_id, hasher, keys[0])
+
+
+def _event(
+    number: int, row: dict[str, Any], token_range: int, snapshot_id: str, hasher: RowHasher, key_columns: Sequence[str]
+) -> tuple[str, dict[str, Any]]:
+    values = _key_values(number, row, key_columns)
     pk = canonical_pk(values)
     digest, columns = hasher.hash_and_digests(row)
     return pk, {
@@ -161,23 +154,27 @@ async def _digest_rows(
     keys: tuple[Sequence[str], Sequence[str], dict[str, str]],
     digests: ChunkDigests,
     covers: Callable[[int, int], bool],
+    spill: Spill,
 ) -> ChunkDigests:
-    """Every row's part of its chunk's digest. A row with no place on the ring is left to the row pass, which
-    sends it to the DLQ; a row placed but not hashed marks its chunk, so the row pass reads it (and its chunk)."""
-    for number, _raw, row in rows.rows:
+    """Every row read once: its record built and kept (``spill``) and added to its chunk's digest. A row that
+    cannot be published goes to the DLQ now, and marks its chunk when it has one, so that chunk is published
+    row by row (without it, as in a run row by row)."""
+    for number, raw, row in rows.rows:
         try:
             row, token_range, token = _placed(number, row, keys, digests.ranges)
-        except (ExportError, TokenError, CanonicalError, ValueError):
+        except (ExportError, TokenError, CanonicalError, ValueError) as exc:
+            await _dead_letter(side, rows.origin, number, raw, row, exc)
             continue
         if not covers(token_range, token):
             continue
         try:
-            pk = canonical_pk(_key_values(number, row, keys[0]))
-            digest = hasher.hash(row)
-        except (ExportError, TokenError, CanonicalError, ValueError):
+            pk, event = _event(number, row, token_range, side.snapshot_id, hasher, keys[0])
+        except (ExportError, TokenError, CanonicalError, ValueError) as exc:
             digests.unreadable(token_range, token)
+            await _dead_letter(side, rows.origin, number, raw, row, exc)
             continue
-        digests.add(token_range, token, pk, digest.version, digest.digest)
+        digests.add(token_range, token, pk, event["hash_version"], event["hash_onprem"])
+        spill.add(digests.chunk_id(token_range, token), pk, event)
         await side.progress("running", phase="digests", rows_digested=digests.rows)
     return digests
 
@@ -252,7 +249,7 @@ async def publish_rows(
     row by row only the chunks whose digests differ.
 
     Raises :class:`ColumnsError` before writing anything when a column it is told to hash or key by is not in
-    the input, or when a run proven by digests is given rows it cannot read twice (stdin)."""
+    the input."""
     key_columns, partition_key, types = keys
     ranges = split(splits)
     named = {
@@ -264,35 +261,13 @@ async def publish_rows(
     problem = absent_columns(rows.columns, named, rows.where) if rows.columns else None  # an empty table: none
     if problem is not None:
         raise ColumnsError(problem)
-    if digests is not None and rows.reopen is None:
-        raise ColumnsError(
-            "a run proven by digests (--chunks-per-range) reads the export twice: give a file, not stdin"
-        )
     extra = {"splits": splits, "ranges": sorted(only_ranges) if only_ranges is not None else None}
     side = await SidePublisher(settings, "onprem", snapshot_id, settings.onprem_topic, extra, table).start()
     try:
-        covers, rows_in = covering(ranges, only_ranges), rows.rows
-        if digests is not None and rows.reopen is not None:
-            cut = ChunkDigests(ranges, digests.chunks_per_range)
-            comparison = await exchange(
-                side, digests, splits, lambda: _digest_rows(side, rows, hasher, keys, cut, covers)
-            )
-            covers = covering(ranges, only_ranges, digests.chunks_per_range, comparison.differing)
-            rows_in = rows.reopen()
-        read = 0
-        for number, raw, row in rows_in:
-            read += 1 if rows.counts_rows else len(raw or b"") + 1
-            try:
-                made = _snapshot_event(number, row, snapshot_id, hasher, keys, ranges, covers)
-            except (ExportError, TokenError, CanonicalError, ValueError) as exc:
-                await _dead_letter(side, rows.origin, number, raw, row, exc)
-                continue
-            if made is None:
-                continue  # outside the token ranges this run covers
-            pk, event = made
-            event["event_ts"] = as_of_ms
-            await side.send(pk, event)
-            await _progress(side, read, rows.total)
+        if digests is None:
+            await _publish_each(side, rows, rows.rows, hasher, keys, ranges, covering(ranges, only_ranges), as_of_ms)
+        else:
+            await _publish_by_chunks(side, rows, hasher, keys, ranges, only_ranges, digests, as_of_ms)
         await side.finish(as_of_ms)
         say(
             f"dqhash snapshot publish: {side.rows:,} rows of {snapshot_id} published to {settings.onprem_topic} "
@@ -307,6 +282,65 @@ async def publish_rows(
         raise
     finally:
         await side.stop()
+
+
+async def _publish_each(
+    side: SidePublisher,
+    rows: RowInput,
+    rows_in: Iterator[Row],
+    hasher: RowHasher,
+    keys: tuple[Sequence[str], Sequence[str], dict[str, str]],
+    ranges: Sequence[Any],
+    covers: Callable[[int, int], bool],
+    as_of_ms: int,
+) -> None:
+    """Every row ``covers`` takes, published row by row as it is read."""
+    read = 0
+    for number, raw, row in rows_in:
+        read += 1 if rows.counts_rows else len(raw or b"") + 1
+        try:
+            made = _snapshot_event(number, row, side.snapshot_id, hasher, keys, ranges, covers)
+        except (ExportError, TokenError, CanonicalError, ValueError) as exc:
+            await _dead_letter(side, rows.origin, number, raw, row, exc)
+            continue
+        if made is None:
+            continue  # outside the token ranges (or chunks) this run publishes
+        pk, event = made
+        event["event_ts"] = as_of_ms
+        await side.send(pk, event)
+        await _progress(side, read, rows.total)
+
+
+async def _publish_by_chunks(
+    side: SidePublisher,
+    rows: RowInput,
+    hasher: RowHasher,
+    keys: tuple[Sequence[str], Sequence[str], dict[str, str]],
+    ranges: list[tuple[int, int]],
+    only_ranges: set[int] | None,
+    digests: DigestPlan,
+    as_of_ms: int,
+) -> None:
+    """A run proven chunk by chunk: the rows read once into their digests and kept, then the kept records of
+    the chunks that differ published. Run again after the digests were published, this side reuses them and
+    reads its rows now, publishing those of the chunks that differ."""
+    cut, spill, digested = ChunkDigests(ranges, digests.chunks_per_range), Spill(), []
+
+    async def digest_pass() -> ChunkDigests:
+        digested.append(True)
+        return await _digest_rows(side, rows, hasher, keys, cut, covering(ranges, only_ranges), spill)
+
+    try:
+        comparison = await exchange(side, digests, len(ranges), digest_pass)
+        for _chunk, pk, event in spill.rows_of(comparison.differing):
+            event["event_ts"] = as_of_ms
+            await side.send(pk, event)
+            await side.progress("running", phase="rows")
+    finally:
+        spill.close()
+    if not digested:
+        covers = covering(ranges, only_ranges, digests.chunks_per_range, comparison.differing)
+        await _publish_each(side, rows, rows.rows, hasher, keys, ranges, covers, as_of_ms)
 
 
 async def _dead_letter(

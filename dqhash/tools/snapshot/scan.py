@@ -20,14 +20,14 @@ from dqhash.cloud.scanner import RangeScan
 from dqhash.cloud.tables import OnPremNames
 from dqhash.core.catalog import TableSpec
 from dqhash.core.hashing import RowHasher
-from dqhash.core.input_records import HashRef
-from dqhash.core.range_digests import ChunkDigests, by_range
+from dqhash.core.range_digests import ChunkDigests, Comparison, by_range
 from dqhash.core.record_keys import canonical_pk
 from dqhash.core.timeutil import now_ms
 from dqhash.core.token_ranges import chunk_bounds, split
 from dqhash.settings import Settings
 from dqhash.tools.snapshot.common import Budget, SidePublisher, say
 from dqhash.tools.snapshot.digests import DigestPassFailed, DigestPlan, exchange, failure
+from dqhash.tools.snapshot.spill import Spill
 
 
 class Checkpoint:
@@ -77,8 +77,16 @@ class Checkpoint:
     def started_ts(self, value: int | None) -> None:
         self._own["started_ts"] = value
 
+    @property
+    def run_id(self) -> str:
+        return self._current
+
     def finish(self, token_range: int, per_partition: dict[int, int]) -> None:
-        self.done[token_range] = per_partition
+        self.finish_all({token_range: per_partition})
+
+    def finish_all(self, ranges: dict[int, dict[int, int]]) -> None:
+        """Ranges done, each with its rows per partition, written in one replace of the file."""
+        self.done.update(ranges)
         runs = {
             run_id: {
                 "started_ts": run["started_ts"],
@@ -141,16 +149,7 @@ async def scan(
             async for rows in reading.pages(start, end):
                 read_at = now_ms()
                 for row in rows:
-                    pk, digest, columns = reading.hashed(row)
-                    value = {
-                        "pk": pk,
-                        "hash_cloud": digest.digest,
-                        "hash_version": digest.version,
-                        "cloud_ts": read_at,
-                        "snapshot_id": snapshot_id,
-                        "range": index,
-                        "column_digests": columns,
-                    }
+                    pk, value = reading.record(row, index, read_at, snapshot_id)
                     partition = await side.send(pk, value)
                     per_partition[partition] = per_partition.get(partition, 0) + 1
                 await progress()
@@ -172,12 +171,15 @@ async def scan(
             ranges_done=done,
         )
 
+    kept: Spill | None = None
     try:
         if digests is not None:
-            cut = ChunkDigests(ranges, digests.chunks_per_range)
-            comparison = await exchange(side, digests, splits, lambda: reading.digest(side, cut, wanted, parallel))
+            comparison, kept = await _compare(side, reading, digests, ranges, wanted, parallel, checkpoint)
             chunks = by_range(comparison.differing, digests.chunks_per_range)
-        failed = await _each_range(todo, parallel, read_range)
+        if kept is not None:  # the rows read to digest them: no range is read again
+            await _publish_kept(side, kept, comparison.differing, todo, checkpoint, digests.chunks_per_range)  # type: ignore[union-attr]
+        else:
+            failed = await _each_range(todo, parallel, read_range)
         if failed:
             await side.progress("failed", force=True, ranges_failed=sorted(failed), error="token ranges failed")
             return len(failed)
@@ -189,6 +191,8 @@ async def scan(
             rows_total=sum(checkpoint.rows_per_partition().values()),
         )
         say(f"dqhash snapshot scan: {snapshot_id} complete: {sum(checkpoint.rows_per_partition().values()):,} rows")
+        if kept is not None:
+            kept.close(remove=True)
         return 0
     except asyncio.CancelledError:  # SIGINT or SIGTERM (``dqhash.cli.common.run_until_signal``)
         await side.progress("failed", force=True, error="interrupted: run the same command again to resume")
@@ -198,7 +202,59 @@ async def scan(
             await side.progress("failed", force=True, error=failure(exc))
         raise
     finally:
+        if kept is not None:
+            kept.close()
         await side.stop()
+
+
+def spill_path(checkpoint: Checkpoint) -> Path:
+    """Where a scan proven chunk by chunk keeps its rows: beside its checkpoint, one file per run."""
+    return checkpoint.path.with_name(f"{checkpoint.path.name}.{checkpoint.run_id}.rows")
+
+
+async def _compare(
+    side: SidePublisher,
+    reading: _Reading,
+    digests: DigestPlan,
+    ranges: list[tuple[int, int]],
+    wanted: list[int],
+    parallel: int,
+    checkpoint: Checkpoint,
+) -> tuple[Comparison, Spill | None]:
+    """The digest exchange, and the rows the digest pass kept (None where this side reused digests published
+    earlier and their rows are not kept: the chunks that differ are then read again)."""
+    made: list[Spill] = []
+
+    async def digest_pass() -> ChunkDigests:
+        spill = Spill(spill_path(checkpoint))
+        made.append(spill)
+        cut = await reading.digest(side, ChunkDigests(ranges, digests.chunks_per_range), wanted, parallel, spill)
+        spill.keep()
+        return cut
+
+    try:
+        comparison = await exchange(side, digests, len(ranges), digest_pass)
+    except BaseException:
+        for spill in made:
+            spill.close()
+        raise
+    return comparison, made[0] if made else Spill.kept(spill_path(checkpoint))
+
+
+async def _publish_kept(
+    side: SidePublisher, kept: Spill, differing: frozenset[int], todo: list[int], checkpoint: Checkpoint, per_range: int
+) -> None:
+    """The kept rows of the chunks that differ, in the ranges not yet done; every such range then done at once."""
+    done: dict[int, dict[int, int]] = {index: {} for index in todo}
+    for chunk, pk, value in kept.rows_of(differing):
+        counts = done.get(chunk // per_range)
+        if counts is None:
+            continue  # a range a run before this one delivered
+        partition = await side.send(pk, value)
+        counts[partition] = counts.get(partition, 0) + 1
+        await side.progress("running", phase="rows")
+    await side.producer.flush()  # the rows are delivered before their ranges count as done
+    checkpoint.finish_all(done)
 
 
 async def _each_range(indices: list[int], parallel: int, read: Callable[[int], Awaitable[None]]) -> list[int]:
@@ -239,26 +295,34 @@ class _Reading:
     def pk(self, row: dict[str, Any]) -> str:
         return canonical_pk([v if isinstance(v, (str, int)) else str(v) for v in (row[c] for c in self.key_columns)])
 
-    def hashed(self, row: dict[str, Any]) -> tuple[str, HashRef, dict[str, str]]:
+    def record(self, row: dict[str, Any], index: int, read_at: int, snapshot_id: str) -> tuple[str, dict[str, Any]]:
+        """A row as (pk, its Topic-2 record): ``read_at`` is when its page was read."""
         digest, columns = self.hasher.hash_and_digests(row if self.names is None else self.names.as_onprem(row))
-        return self.pk(row), digest, columns
+        pk = self.pk(row)
+        return pk, {
+            "pk": pk,
+            "hash_cloud": digest.digest,
+            "hash_version": digest.version,
+            "cloud_ts": read_at,
+            "snapshot_id": snapshot_id,
+            "range": index,
+            "column_digests": columns,
+        }
 
     async def digest(
-        self, side: SidePublisher, digests: ChunkDigests, wanted: list[int], parallel: int
+        self, side: SidePublisher, digests: ChunkDigests, wanted: list[int], parallel: int, spill: Spill
     ) -> ChunkDigests:
-        """Every row of the ``wanted`` ranges, read once, into its chunk's digest. A row that cannot be hashed
-        marks its chunk, which the row pass then reads (and fails as any scan does on such a row)."""
+        """Every row of the ``wanted`` ranges read once: its record kept and added to its chunk's digest. A
+        range that cannot be read, or holds a row that cannot be hashed, fails the pass as it fails a scan."""
 
         async def digest_range(index: int) -> None:
             async for rows in self.pages(*digests.ranges[index]):
+                read_at = now_ms()
                 for row in rows:
+                    pk, value = self.record(row, index, read_at, side.snapshot_id)
                     token = self.source.token(row)
-                    try:
-                        digest = self.hasher.hash(row if self.names is None else self.names.as_onprem(row))
-                    except ValueError:
-                        digests.unreadable(index, token)
-                        continue
-                    digests.add(index, token, self.pk(row), digest.version, digest.digest)
+                    digests.add(index, token, pk, value["hash_version"], value["hash_cloud"])
+                    spill.add(digests.chunk_id(index, token), pk, value)
                 await side.progress("running", phase="digests", rows_digested=digests.rows)
 
         failed = await _each_range(wanted, parallel, digest_range)

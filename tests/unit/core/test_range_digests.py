@@ -150,3 +150,18 @@ def test_a_run_publishes_the_rows_of_its_ranges_and_of_the_chunks_that_differ():
     assert covering(RANGES, None, 4, frozenset({chunk}))(token_range, token)
     assert not covering(RANGES, None, 4, frozenset({chunk + 1}))(token_range, token)
     assert not covering(RANGES, set(), 4, frozenset({chunk}))(token_range, token)
+
+
+def test_a_runs_two_passes_are_decoded_and_compared_once_however_often_its_report_is_built(monkeypatch):
+    decoded = []
+    real = range_digests._decoded
+    monkeypatch.setattr(range_digests, "_decoded", lambda parts: decoded.append(1) or real(parts))
+    some = rows(60)
+    onprem = [value for _, value in records(digested(some), "onprem", "twice", "p-onprem", 1)]
+    cloud = [value for _, value in records(digested(some[1:]), "cloud", "twice", "p-cloud", 1)]
+    assert range_digests.proven(onprem, "twice") is None  # until the other side's are there
+    first = range_digests.proven(onprem + cloud, "twice")
+    assert isinstance(first, range_digests.Comparison) and len(first.differing) == 1
+    assert range_digests.proven(cloud + onprem, "twice") is first and len(decoded) == 2
+    other = [value for _, value in records(digested(some, 32), "cloud", "twice", "p-cloud-2", 2)]
+    assert "--chunks-per-range" in range_digests.proven(onprem + cloud + other, "twice")  # the newest pass counts

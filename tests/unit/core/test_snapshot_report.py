@@ -1,6 +1,8 @@
 """A snapshot run's report: complete, failed with why, stalled with what it waits for, abandoned; and how
 ``dqhash report`` counts each against its gates."""
 
+import itertools
+
 from dqhash.core import run_report
 from dqhash.core.snapshot_report import STALLED_AFTER_MS, abandon_record, build_report, render_table, summaries
 from dqhash.core.timeutil import format_ms
@@ -101,6 +103,9 @@ def test_a_side_written_in_parts_ends_with_its_last_part_expecting_the_rows_of_t
     assert bad.reason is Reason.INVALID_FIELD_TYPE
 
 
+PASSES = itertools.count()
+
+
 def digest_records(side_name, rows, chunks_per_range=4):
     """A side's digests of the run ``s1``: ``rows`` as (pk, token, hash)."""
     from dqhash.core.range_digests import ChunkDigests, records
@@ -109,7 +114,8 @@ def digest_records(side_name, rows, chunks_per_range=4):
     digests = ChunkDigests(split(8), chunks_per_range)
     for pk, token, digest in rows:
         digests.add(range_of(token, digests.ranges), token, pk, "v2", digest)
-    return [value for _, value in records(digests, side_name, "s1", f"pass-{side_name}", NOW - 5_000)]
+    digest_id = f"pass-{side_name}-{next(PASSES)}"  # each pass its own id, as each side draws one
+    return [value for _, value in records(digests, side_name, "s1", digest_id, NOW - 5_000)]
 
 
 def test_rows_proven_by_their_chunks_digests_count_as_matches_of_their_ranges_beside_those_judged_row_by_row():
