@@ -48,14 +48,32 @@ def snap(tmp_path_factory, broker):
         yield running
 
 
-def put_rows(pipeline, rows):
+def put_rows(pipeline, rows, table="rows"):
+    """The rows written to ``rows`` (what the workers' lookups read), and to ``table`` too when it is another."""
     with pipeline.cloud_db:
-        pipeline.cloud_db.executemany("INSERT OR REPLACE INTO rows VALUES (?, ?)", rows)
+        for name in dict.fromkeys(("rows", table)):
+            pipeline.cloud_db.executemany(f'INSERT OR REPLACE INTO "{name}" VALUES (?, ?)', rows)
 
 
 def delete_rows(pipeline, pks):
     with pipeline.cloud_db:
         pipeline.cloud_db.executemany("DELETE FROM rows WHERE id = ?", [(pk,) for pk in pks])
+
+
+def own_cloud_table(pipeline, tag):
+    """A cloud table of the test's own, so a scan of it reads no other test's rows. The workers' lookups (the
+    rechecks of a problem verdict) read ``rows``: a test writes its rows to both (:func:`put_rows`)."""
+    table = f"rows_{tag.replace('-', '_')}"
+    with pipeline.cloud_db:
+        pipeline.cloud_db.execute(f'CREATE TABLE "{table}" (id TEXT PRIMARY KEY, name TEXT)')
+    return table
+
+
+def drop_cloud_table(pipeline, table):
+    with pipeline.cloud_db:
+        pks = [pk for (pk,) in pipeline.cloud_db.execute(f'SELECT id FROM "{table}"')]
+        pipeline.cloud_db.execute(f'DROP TABLE "{table}"')
+    delete_rows(pipeline, pks)
 
 
 def run_snapshot(pipeline, tmp_path, snapshot_id, export_rows, only=None):
@@ -92,17 +110,22 @@ def wait_report(pipeline, snapshot_id, timeout_s=60.0, state="complete"):
     raise AssertionError(f"snapshot {snapshot_id} not complete within {timeout_s}s; last report: {report}")
 
 
+def rows_with_differences(pipeline, matching, differing, missing, extra, table="rows"):
+    """(pk, name) rows of every kind a run tells apart, the cloud copy written: the tag and the rows that match,
+    differ, are missing from the cloud, and are only in the cloud."""
+    tag = pipeline.pk()
+    counts = {"m": matching, "d": differing, "x": missing, "e": extra}
+    match, differ, absent, only = ([(f"{tag}-{kind}{i}", f"n{i}") for i in range(n)] for kind, n in counts.items())
+    put_rows(pipeline, match + [(pk, name + " (drifted)") for pk, name in differ] + only, table)
+    return tag, match, differ, absent, only
+
+
 def snapshot_audits(pipeline, snapshot_id):
     return [r for r in list(pipeline.reader.outputs.audit_records) if r.get("snapshot_id") == snapshot_id]
 
 
 def test_a_snapshot_compares_every_row_and_reports_cloud_only_rows(snap, tmp_path):
-    tag = snap.pk()
-    match = [(f"{tag}-m{i}", f"n{i}") for i in range(40)]
-    differ = [(f"{tag}-d{i}", f"n{i}") for i in range(5)]
-    missing = [(f"{tag}-x{i}", f"n{i}") for i in range(4)]
-    extra = [(f"{tag}-e{i}", f"n{i}") for i in range(3)]
-    put_rows(snap, match + [(pk, name + " (drifted)") for pk, name in differ] + extra)
+    tag, match, differ, missing, extra = rows_with_differences(snap, 40, 5, 4, 3)
     snapshot_id = f"s-{tag}"
     try:
         report = run_snapshot(snap, tmp_path, snapshot_id, match + differ + missing)
@@ -194,11 +217,11 @@ class FailingRanges:
         self.inner.close()
 
 
-def cli(pipeline, *args):
-    """``dqhash ARGS`` as a newcomer runs it, with the pipeline's settings."""
+def cli(pipeline, *args, **env):
+    """``dqhash ARGS`` as a newcomer runs it, with the pipeline's settings (and ``env``'s)."""
     return subprocess.run(
         [sys.executable, "-m", "dqhash.cli", *args],
-        env={**os.environ, **pipeline.env},
+        env={**os.environ, **pipeline.env, **env},
         capture_output=True,
         text=True,
         timeout=120,
@@ -339,13 +362,14 @@ def side_record(pipeline, snapshot_id, side="cloud"):
 @pytest.mark.parametrize(("signum", "status"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_a_scan_stops_the_same_way_on_sigterm_and_sigint_and_says_so_on_the_snapshots_topic(snap, signum, status):
     tag = snap.pk()
-    put_rows(snap, [(f"{tag}-{i}", f"n{i}") for i in range(600)])
+    table = own_cloud_table(snap, tag)  # its 600 rows stay out of the other tests' scans
+    put_rows(snap, [(f"{tag}-{i}", f"n{i}") for i in range(600)], table)
     snapshot_id = f"sig-{tag}"
     command = [sys.executable, "-m", "dqhash.cli", "snapshot", "scan", "--snapshot-id", snapshot_id]
     command += ["--splits", str(SPLITS), "--rows-per-second", "100", "--fetch-size", "20", "--fields", "id,name"]
     scanning = subprocess.Popen(
         [*command, "--types", ""],
-        env={**os.environ, **snap.env},
+        env={**os.environ, **snap.env, "DQHASH_SQLITE_TABLE": table},
         cwd=snap.workdir,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -362,6 +386,7 @@ def test_a_scan_stops_the_same_way_on_sigterm_and_sigint_and_says_so_on_the_snap
     finally:
         if scanning.poll() is None:
             scanning.kill()
+        drop_cloud_table(snap, table)
     assert scanning.returncode == status, stderr
     assert f"interrupted by {signal.Signals(signum).name}" in stderr and "Traceback" not in stderr, stderr
     assert "token range" not in stderr, f"the signal failed a range instead of stopping the scan: {stderr}"
@@ -457,12 +482,8 @@ def test_a_run_proven_chunk_by_chunk_sends_only_the_chunks_that_differ_and_repor
     from dqhash.core.range_digests import ChunkDigests
     from dqhash.tools.snapshot.digests import DigestPlan
 
-    tag = snap.pk()
-    match = [(f"{tag}-m{i}", f"n{i}") for i in range(60)]
-    differ = [(f"{tag}-d{i}", f"n{i}") for i in range(3)]
-    missing = [(f"{tag}-x{i}", f"n{i}") for i in range(2)]
-    extra = [(f"{tag}-e{i}", f"n{i}") for i in range(2)]
-    put_rows(snap, match + [(pk, name + " (drifted)") for pk, name in differ] + extra)
+    table = own_cloud_table(snap, snap.pk())
+    tag, match, differ, missing, extra = rows_with_differences(snap, 60, 3, 2, 2, table)
     snapshot_id = f"c-{tag}"
     plan = DigestPlan(chunks_per_range=64, wait_s=60)
     export = tmp_path / "export.jsonl"
@@ -470,7 +491,7 @@ def test_a_run_proven_chunk_by_chunk_sends_only_the_chunks_that_differ_and_repor
     settings = snap.settings
 
     async def both_sides(scan_id="first"):
-        source = SQLiteRangeScan(snap.db_path, "rows", ["id"], {}, fetch_size=7)
+        source = SQLiteRangeScan(snap.db_path, table, ["id"], {}, fetch_size=7)
         checkpoint = Checkpoint(tmp_path / f"scan-{scan_id}.json", snapshot_id, SPLITS)
         try:
             with open(export, "rb") as stream:
@@ -513,26 +534,27 @@ def test_a_run_proven_chunk_by_chunk_sends_only_the_chunks_that_differ_and_repor
         # both sides run again under the same id: each reuses the digests it published, so a cloud row changed
         # since, in a proven chunk, does not change which rows are sent (the two sides still agree on them)
         proven_pk = next(pk for pk, _ in match if chunk(pk) not in differing)
-        put_rows(snap, [(proven_pk, "changed after the digests")])
+        put_rows(snap, [(proven_pk, "changed after the digests")], table)
         before = build_report(snap.run(read_snapshot_records(settings)), snapshot_id, settings.partitions, now_ms())
         assert snap.run(both_sides("again")) == [0, 0]
         again = wait_report(snap, snapshot_id)
         assert again["counts"] == report["counts"] and again["rows"] == before["rows"], again
     finally:
-        delete_rows(snap, [pk for pk, _ in match + differ + missing + extra])
+        drop_cloud_table(snap, table)
 
 
 def test_a_side_proven_chunk_by_chunk_whose_partner_is_late_fails_in_one_line_and_resumes_from_the_rows_it_kept(
     snap, tmp_path
 ):
     tag = snap.pk()
+    table = own_cloud_table(snap, tag)
     rows = [(f"{tag}-{i}", f"n{i}") for i in range(20)]
-    put_rows(snap, rows[:-1] + [(rows[-1][0], "drifted")])
+    put_rows(snap, rows[:-1] + [(rows[-1][0], "drifted")], table)
     snapshot_id = f"late-{tag}"
     scan_args = ("snapshot", "scan", "--snapshot-id", snapshot_id, "--fields", "id,name", "--types", "", "--splits",
                  str(SPLITS), "--chunks-per-range", "16", "--rows-per-second", "0")  # fmt: skip
     try:
-        scanned = cli(snap, *scan_args, "--digest-wait", "1")
+        scanned = cli(snap, *scan_args, "--digest-wait", "1", DQHASH_SQLITE_TABLE=table)
         assert scanned.returncode == 1, scanned.stderr
         assert "the onprem side's digests of" in scanned.stderr and "did not come within 1s" in scanned.stderr
         assert "Traceback" not in scanned.stderr, scanned.stderr
@@ -553,7 +575,7 @@ def test_a_side_proven_chunk_by_chunk_whose_partner_is_late_fails_in_one_line_an
                  "--chunks-per-range", "16"],
                 env={**os.environ, **snap.env}, stdin=stdin, stderr=subprocess.PIPE, text=True, cwd=snap.workdir,
             )  # fmt: skip
-        rescanned = cli(snap, *scan_args)
+        rescanned = cli(snap, *scan_args, DQHASH_SQLITE_TABLE=table)
         _, published = publisher.communicate(timeout=120)
         assert publisher.returncode == 0, published
         assert rescanned.returncode == 0, rescanned.stderr
@@ -563,4 +585,4 @@ def test_a_side_proven_chunk_by_chunk_whose_partner_is_late_fails_in_one_line_an
         assert 0 < final["rows"]["proven_by_digests"] < 20 and final["rows"]["onprem"] == final["rows"]["cloud"]
         assert not kept.exists()
     finally:
-        delete_rows(snap, [pk for pk, _ in rows])
+        drop_cloud_table(snap, table)
