@@ -124,14 +124,10 @@ async def scan(
     ``table``: the catalog table scanned (its rows named, hashed under its on-prem column names); a
     :class:`Budget` shared by the scans of several tables keeps them all within one rows/s budget.
     ``digests``: prove the run chunk by chunk (``tools.snapshot.digests``): every range is read once to digest
-    it, then only the chunks whose digests differ are read again and published row by row."""
+    it and its rows kept; the kept rows of the chunks whose digests differ are then published. A run resumed
+    after its rows were lost reads those chunks again."""
     ranges = split(splits)
-    wanted = [i for i in range(splits) if only_ranges is None or i in only_ranges]
-    todo = [i for i in wanted if i not in checkpoint.done]
-    if checkpoint.started_ts is None:
-        checkpoint.started_ts = now_ms()
-    if len(todo) < len(wanted):
-        say(f"dqhash snapshot scan: resuming {snapshot_id}: {len(wanted) - len(todo)} of {len(wanted)} ranges done")
+    wanted, todo = _ranges_to_read(splits, only_ranges, checkpoint)
     extra: dict[str, Any] = {"splits": splits, "ranges": sorted(only_ranges) if only_ranges is not None else None}
     name = table.name if table is not None else None
     side = await SidePublisher(settings, "cloud", snapshot_id, settings.cloud_topic, extra, name).start()
@@ -142,34 +138,16 @@ async def scan(
 
     async def read_range(index: int) -> None:
         per_partition: dict[int, int] = {}
-        bounds = [ranges[index]] if chunks is None else [
-            chunk_bounds(ranges[index], c, digests.chunks_per_range) for c in chunks.get(index, ())  # type: ignore[union-attr]
-        ]  # fmt: skip
-        for start, end in bounds:
+        for start, end in _bounds(ranges[index], chunks, index, digests):
             async for rows in reading.pages(start, end):
                 read_at = now_ms()
                 for row in rows:
                     pk, value = reading.record(row, index, read_at, snapshot_id)
                     partition = await side.send(pk, value)
                     per_partition[partition] = per_partition.get(partition, 0) + 1
-                await progress()
+                await _progress(side, checkpoint, wanted, todo)
         await side.producer.flush()  # the range's rows are delivered before it counts as done
         checkpoint.finish(index, per_partition)
-
-    async def progress() -> None:
-        done = len([i for i in wanted if i in checkpoint.done])
-        percent = 100.0 * done / len(wanted) if wanted else 100.0
-        scanned_ranges = done - (len(wanted) - len(todo))
-        eta = None
-        if scanned_ranges > 0:
-            eta = (len(wanted) - done) * side.elapsed() / scanned_ranges
-        await side.progress(
-            "running",
-            percent=round(percent, 1),
-            eta_s=round(eta, 1) if eta is not None else None,
-            ranges_total=len(wanted),
-            ranges_done=done,
-        )
 
     kept: Spill | None = None
     try:
@@ -205,6 +183,43 @@ async def scan(
         if kept is not None:
             kept.close()
         await side.stop()
+
+
+def _ranges_to_read(splits: int, only_ranges: set[int] | None, checkpoint: Checkpoint) -> tuple[list[int], list[int]]:
+    """The ranges the run covers, and those of them its checkpoint has not done (saying so when it resumes)."""
+    wanted = [i for i in range(splits) if only_ranges is None or i in only_ranges]
+    todo = [i for i in wanted if i not in checkpoint.done]
+    if checkpoint.started_ts is None:
+        checkpoint.started_ts = now_ms()
+    if len(todo) < len(wanted):
+        run = checkpoint.run_id
+        say(f"dqhash snapshot scan: resuming {run}: {len(wanted) - len(todo)} of {len(wanted)} ranges done")
+    return wanted, todo
+
+
+def _bounds(
+    bounds: tuple[int, int], chunks: dict[int, list[int]] | None, index: int, digests: DigestPlan | None
+) -> list[tuple[int, int]]:
+    """What a range's read covers: the whole range, or (a run proven chunk by chunk) its chunks that differ."""
+    if chunks is None or digests is None:
+        return [bounds]
+    return [chunk_bounds(bounds, chunk, digests.chunks_per_range) for chunk in chunks.get(index, ())]
+
+
+async def _progress(side: SidePublisher, checkpoint: Checkpoint, wanted: list[int], todo: list[int]) -> None:
+    done = len([i for i in wanted if i in checkpoint.done])
+    percent = 100.0 * done / len(wanted) if wanted else 100.0
+    scanned_ranges = done - (len(wanted) - len(todo))
+    eta = None
+    if scanned_ranges > 0:
+        eta = (len(wanted) - done) * side.elapsed() / scanned_ranges
+    await side.progress(
+        "running",
+        percent=round(percent, 1),
+        eta_s=round(eta, 1) if eta is not None else None,
+        ranges_total=len(wanted),
+        ranges_done=done,
+    )
 
 
 def spill_path(checkpoint: Checkpoint) -> Path:
