@@ -7,7 +7,9 @@ code, a SQLite cloud copy of the same rows (0.5 % changed, 0.5 % missing, 0.5 % 
 every two seconds, so its own clock (``seconds_observed``) runs up to two seconds longer. With ``--workers`` above
 1 the same run is made first on one worker, on fresh topics, and the figures are given as a ratio to it: the
 machine is shared and noisy, a same-run ratio is not. For the same reason the one-worker run is also given as a
-ratio to a bare aiokafka loop over its own two topics (:func:`ceiling_of`).
+ratio to a bare aiokafka loop over its own two topics (:func:`ceiling_of`). With ``--chunks-per-range``, the
+one-worker run is made again proven chunk by chunk (``tools.snapshot.digests``), on fresh topics, and given as a
+ratio to the run row by row; its rows/s count the rows of proven chunks on both sides, as its report does.
 """
 
 from __future__ import annotations

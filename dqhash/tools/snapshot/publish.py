@@ -265,7 +265,7 @@ async def publish_rows(
     side = await SidePublisher(settings, "onprem", snapshot_id, settings.onprem_topic, extra, table).start()
     try:
         if digests is None:
-            await _publish_each(side, rows, rows.rows, hasher, keys, ranges, covering(ranges, only_ranges), as_of_ms)
+            await _publish_each(side, rows, hasher, keys, ranges, covering(ranges, only_ranges), as_of_ms)
         else:
             await _publish_by_chunks(side, rows, hasher, keys, ranges, only_ranges, digests, as_of_ms)
         await side.finish(as_of_ms)
@@ -287,7 +287,6 @@ async def publish_rows(
 async def _publish_each(
     side: SidePublisher,
     rows: RowInput,
-    rows_in: Iterator[Row],
     hasher: RowHasher,
     keys: tuple[Sequence[str], Sequence[str], dict[str, str]],
     ranges: Sequence[Any],
@@ -296,7 +295,7 @@ async def _publish_each(
 ) -> None:
     """Every row ``covers`` takes, published row by row as it is read."""
     read = 0
-    for number, raw, row in rows_in:
+    for number, raw, row in rows.rows:
         read += 1 if rows.counts_rows else len(raw or b"") + 1
         try:
             made = _snapshot_event(number, row, side.snapshot_id, hasher, keys, ranges, covers)
@@ -340,7 +339,7 @@ async def _publish_by_chunks(
         spill.close()
     if not digested:
         covers = covering(ranges, only_ranges, digests.chunks_per_range, comparison.differing)
-        await _publish_each(side, rows, rows.rows, hasher, keys, ranges, covers, as_of_ms)
+        await _publish_each(side, rows, hasher, keys, ranges, covers, as_of_ms)
 
 
 async def _dead_letter(
