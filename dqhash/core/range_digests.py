@@ -1,5 +1,5 @@
 """A snapshot run proven chunk by chunk: each side digests its rows per chunk of a token range, and only the
-chunks whose digests differ are read row by row.
+chunks whose digests differ are published row by row.
 
 The tools that compare large tables work this way (pt-table-checksum's chunk checksums, data-diff's segment
 checksums, the Merkle trees of Cassandra's repair). Each token range of the run (``--splits``) is cut into
@@ -35,7 +35,7 @@ _ENTRY = struct.Struct(">QqQQ")
 CHUNKS_PER_RECORD = 8192
 #: the most chunks a token range may be cut into
 MAX_CHUNKS_PER_RANGE = 1 << 20
-#: a chunk holding a row that could not be read: it never agrees, so its rows are read again row by row
+#: a chunk holding a row that could not be read: it never agrees, so its rows are published row by row
 UNREADABLE = -1
 RECORD_TYPE = "digests"
 
@@ -116,7 +116,10 @@ def _newest_pass(found: Iterable[dict[str, Any]], side: str, snapshot_id: str) -
     mine = [
         r
         for r in found
-        if r.get("type") == RECORD_TYPE and r.get("side") == side and r.get("snapshot_id") == snapshot_id
+        if r.get("type") == RECORD_TYPE
+        and r.get("side") == side
+        and r.get("snapshot_id") == snapshot_id
+        and _well_formed(r)
     ]
     if not mine:
         return None
@@ -125,6 +128,19 @@ def _newest_pass(found: Iterable[dict[str, Any]], side: str, snapshot_id: str) -
     if any(part not in same for part in range(newest["parts"])):
         return None
     return [same[part] for part in range(newest["parts"])]
+
+
+#: a digests record's fields and their types: a record without them is not read (a report never fails on one)
+_FIELDS = {"digest_id": str, "part": int, "parts": int, "splits": int, "chunks_per_range": int, "chunks": str}
+
+
+def _well_formed(record: dict[str, Any]) -> bool:
+    if not all(type(record.get(name)) is kind for name, kind in _FIELDS.items()):
+        return False
+    try:
+        return len(base64.b64decode(record["chunks"], validate=True)) % _ENTRY.size == 0
+    except ValueError:
+        return False
 
 
 def _decoded(parts: list[dict[str, Any]]) -> SideDigests:

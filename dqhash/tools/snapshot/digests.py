@@ -106,5 +106,5 @@ async def _wait_for(side: SidePublisher, other: str, wait_s: float) -> SideDiges
                 "--digest-wait of each other), then run this side again"
             )
             raise DigestWaitTimeout(error)
-        await side.progress("waiting", waiting_for=f"the {other} side's digests")
+        await side.progress("running", waiting_for=f"the {other} side's digests")
         await asyncio.sleep(POLL_S)  # polling a topic another process writes: no event to await

@@ -165,3 +165,12 @@ def test_a_runs_two_passes_are_decoded_and_compared_once_however_often_its_repor
     assert range_digests.proven(cloud + onprem, "twice") is first and len(decoded) == 2
     other = [value for _, value in records(digested(some, 32), "cloud", "twice", "p-cloud-2", 2)]
     assert "--chunks-per-range" in range_digests.proven(onprem + cloud + other, "twice")  # the newest pass counts
+
+
+def test_a_digests_record_that_is_not_well_formed_is_not_read_and_a_report_does_not_fail_on_it():
+    good = [value for _, value in records(digested(rows(20)), "cloud", "run", "p1", 1)]
+    assert read_side(good, "cloud", "run") is not None
+    for broken in ({"parts": "1"}, {"chunks": "not base64!"}, {"chunks": "AAAA"}, {"digest_id": None}):
+        assert read_side([{**good[0], **broken}], "cloud", "run") is None, broken
+    # a broken record beside a whole pass leaves the pass as it is
+    assert read_side(good + [{**good[0], "part": 5, "chunks": "AAAA"}], "cloud", "run").digest_id == "p1"
