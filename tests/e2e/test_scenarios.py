@@ -237,10 +237,13 @@ def test_demo_keeps_running_with_its_dashboard_and_cleans_its_topics_off_a_given
         kept = threading.Event()
 
         def read_stderr() -> None:
-            for line in demo.stderr:
-                said.append(line)
-                if "still running (--keep)" in line:
-                    kept.set()
+            try:
+                for line in demo.stderr:
+                    said.append(line)
+                    if "still running (--keep)" in line:
+                        kept.set()
+            except ValueError:  # communicate() read the rest and closed the pipe: those lines are in its `rest`
+                return
 
         reader = threading.Thread(target=read_stderr, daemon=True)
         reader.start()
