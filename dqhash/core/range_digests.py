@@ -59,12 +59,15 @@ class ChunkDigests:
     def chunk_id(self, token_range: int, token: int) -> int:
         return token_range * self.chunks_per_range + chunk_of(token, self.ranges[token_range], self.chunks_per_range)
 
-    def add(self, token_range: int, token: int, pk: str, version: str, digest: str) -> None:
-        entry = self.chunks.setdefault(self.chunk_id(token_range, token), [0, 0])
+    def add(self, token_range: int, token: int, pk: str, version: str, digest: str) -> int:
+        """Add a row to its chunk's digest; returns the chunk's id (where the row's record is kept)."""
+        chunk = self.chunk_id(token_range, token)
+        entry = self.chunks.setdefault(chunk, [0, 0])
         self.rows += 1
         if entry[0] != UNREADABLE:
             entry[0] += 1
             entry[1] = (entry[1] + row_digest(pk, version, digest)) & _MASK
+        return chunk
 
     def unreadable(self, token_range: int, token: int) -> None:
         """A row of this chunk could not be hashed: the chunk is read row by row, where the row goes to the DLQ."""

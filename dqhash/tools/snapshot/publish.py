@@ -173,8 +173,7 @@ async def _digest_rows(
             digests.unreadable(token_range, token)
             await _dead_letter(side, rows.origin, number, raw, row, exc)
             continue
-        digests.add(token_range, token, pk, event["hash_version"], event["hash_onprem"])
-        spill.add(digests.chunk_id(token_range, token), pk, event)
+        spill.add(digests.add(token_range, token, pk, event["hash_version"], event["hash_onprem"]), pk, event)
         await side.progress("running", phase="digests", rows_digested=digests.rows)
     return digests
 

@@ -335,9 +335,8 @@ class _Reading:
                 read_at = now_ms()
                 for row in rows:
                     pk, value = self.record(row, index, read_at, side.snapshot_id)
-                    token = self.source.token(row)
-                    digests.add(index, token, pk, value["hash_version"], value["hash_cloud"])
-                    spill.add(digests.chunk_id(index, token), pk, value)
+                    chunk = digests.add(index, self.source.token(row), pk, value["hash_version"], value["hash_cloud"])
+                    spill.add(chunk, pk, value)
                 await side.progress("running", phase="digests", rows_digested=digests.rows)
 
         failed = await _each_range(wanted, parallel, digest_range)
